@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/**
+ * The `meridian` command: one entry point, one subcommand per process kind.
+ * Each subcommand lives in its own module and is loaded only when asked for.
+ */
+const subcommands: Record<string, { module: string; summary: string }> = {
+  gateway: { module: '../gateway/main.ts', summary: 'run a WebSocket gateway [--config FILE]' },
+  apiserver: { module: '../sandbox/apiserver/main.ts', summary: 'run a local Kubernetes API emulator [--port P] [--kubeconfig-out FILE]' },
+  operator: { module: '../operator/main.ts', summary: 'run the RealtimeCluster operator [--kubeconfig FILE]' },
+};
+
+function usage(): string {
+  const lines = Object.entries(subcommands).map(([name, s]) => `  ${name.padEnd(10)} ${s.summary}`);
+  return `usage: meridian <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+const [name, ...rest] = process.argv.slice(2);
+if (!name || name === '--help' || name === '-h' || name === 'help') {
+  process.stdout.write(usage());
+  process.exit(name ? 0 : 2);
+}
+const entry = subcommands[name];
+if (!entry) {
+  process.stderr.write(`meridian: unknown command '${name}'\n\n${usage()}`);
+  process.exit(2);
+}
+const mod = (await import(entry.module)) as { main(argv: string[]): Promise<void> };
+await mod.main(rest);

@@ -1,0 +1,162 @@
+/**
+ * The engine seam: how a gateway pod shares rooms with the other pods of its region.
+ *
+ * Three interfaces, one implementation of each per backend (memory, redis), and one
+ * contract suite (test/engine-contract.ts) that every backend passes unchanged.
+ *
+ * Guarantees every backend gives:
+ * - Offsets in a room start at 1 and grow by exactly one per stored publication.
+ * - `publish` stores and broadcasts atomically: a publication a subscriber receives is in
+ *   history under the same (epoch, offset), and one in history was broadcast.
+ * - `publish` is idempotent by `mid` for `idempotencyTtlMs`: a retried publish returns the
+ *   first result with `duplicate: true` and is not broadcast again.
+ * - Publications of one room reach `EngineHandlers.publication` in offset order, at most once;
+ *   a live delivery can be lost (pub/sub is at most once), which the caller detects as an offset
+ *   jump and repairs from `History.read`.
+ * - `epoch` changes when a room's history was lost (expired or evicted meta): offsets from an
+ *   older epoch can no longer be recovered.
+ * - When the backend cannot be reached, calls reject with `EngineUnavailableError` at once
+ *   (after at most `commandTimeoutMs`), never hang and never drop silently.
+ */
+
+export interface Sender {
+  user: string;
+  client: string;
+}
+
+export interface Publication {
+  room: string;
+  epoch: string;
+  offset: number;
+  /** Message id: unique per message, the idempotency and de-duplication key. */
+  mid: string;
+  /** Any JSON value, as the publisher sent it. */
+  data: unknown;
+  /** Absent for server-API publishes. */
+  from?: Sender;
+  /** Region where the message was first published. */
+  region: string;
+  /** Milliseconds since the Unix epoch at the first publish. */
+  ts: number;
+}
+
+export type PublishInput = Omit<Publication, 'epoch' | 'offset'>;
+
+export interface PublishResult {
+  epoch: string;
+  offset: number;
+  /** True when `mid` was already published: nothing was stored or broadcast this time. */
+  duplicate: boolean;
+}
+
+export interface StreamPosition {
+  epoch: string;
+  /** Offset of the newest publication; 0 for a room with no publications yet. */
+  offset: number;
+}
+
+export interface Member {
+  user: string;
+  client: string;
+  region: string;
+  /** Optional display name from the token. */
+  name?: string;
+}
+
+export type RoomEvent =
+  | { type: 'join'; member: Member }
+  | { type: 'leave'; member: Member };
+
+export interface EngineHandlers {
+  /** A publication for a room this pod subscribed to, in offset order per room. */
+  publication(pub: Publication): void;
+  /** A presence change in a room this pod subscribed to (not stored, at most once). */
+  roomEvent(room: string, event: RoomEvent): void;
+  /**
+   * The engine lost its live feed and got it back (e.g. Redis reconnected) for these rooms:
+   * anything may have been missed, so positions must be checked against history.
+   */
+  resynced(rooms: readonly string[]): void;
+}
+
+export interface Broker {
+  /** Store in the room's history and broadcast to every pod subscribed to the room. */
+  publish(input: PublishInput): Promise<PublishResult>;
+  /** Broadcast a presence event to every pod subscribed to the room; not stored. */
+  publishEvent(room: string, event: RoomEvent): Promise<void>;
+  /** Start receiving the rooms' publications and events. Idempotent; batched by the backend. */
+  subscribe(rooms: readonly string[]): Promise<void>;
+  /** Stop receiving the rooms. Idempotent. */
+  unsubscribe(rooms: readonly string[]): Promise<void>;
+}
+
+export interface HistoryReadOptions {
+  /** Return publications with offset > since (default: the newest `limit`). */
+  since?: number;
+  /** At most this many publications, oldest first. */
+  limit: number;
+}
+
+export interface HistoryPage extends StreamPosition {
+  /** Oldest first. When `since` was given, the first one has the lowest offset > since still kept. */
+  publications: Publication[];
+}
+
+export interface History {
+  read(room: string, options: HistoryReadOptions): Promise<HistoryPage>;
+  /** The room's current epoch and top offset; creates the epoch when the room has none. */
+  position(room: string): Promise<StreamPosition>;
+}
+
+export interface PresenceStats {
+  clients: number;
+  users: number;
+}
+
+export interface Presence {
+  /** Add or refresh a member; it expires after `presenceTtlMs` unless refreshed. */
+  add(room: string, member: Member): Promise<void>;
+  remove(room: string, client: string): Promise<void>;
+  /** Live members only: expired entries are removed on read. */
+  list(room: string): Promise<Member[]>;
+  stats(room: string): Promise<PresenceStats>;
+}
+
+export interface EngineOptions {
+  /** Publications kept per room. */
+  historySize: number;
+  /** A room's history (and its epoch) expires after this long without a publish. */
+  historyTtlMs: number;
+  /** A presence entry expires after this long without a refresh. */
+  presenceTtlMs: number;
+  /** How long a publish result is remembered by `mid`. */
+  idempotencyTtlMs: number;
+}
+
+export const defaultEngineOptions: Readonly<EngineOptions> = Object.freeze({
+  historySize: 300,
+  historyTtlMs: 600_000,
+  presenceTtlMs: 60_000,
+  idempotencyTtlMs: 120_000,
+});
+
+export interface Engine {
+  readonly name: 'memory' | 'redis';
+  readonly broker: Broker;
+  readonly history: History;
+  readonly presence: Presence;
+  /** Connect and start delivering to the handlers. */
+  start(handlers: EngineHandlers): Promise<void>;
+  /** False while the backend is unreachable (drives /readyz). */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+/** The backend is unreachable or failed; the caller answers UNAVAILABLE and nothing was stored. */
+export class EngineUnavailableError extends Error {
+  readonly code = 'UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineUnavailableError';
+  }
+}
