@@ -1,0 +1,77 @@
+/**
+ * The seam between the operator's runtime (regions, informers, queue, leader election,
+ * controller) and its reconcile logic. Both halves code against these types only.
+ */
+import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+
+/** A region the operator cannot currently reach is `Unknown`: never a reason to delete anything. */
+export type RegionHealth = 'Reachable' | 'Unknown';
+
+/**
+ * A client for one region's cluster. Every call's outcome is reported back through
+ * recordSuccess/recordFailure so that health() changes with hysteresis, not on one blip.
+ */
+export interface RegionClient {
+  readonly region: string;
+  readonly kubeConfig: KubeConfig;
+  readonly objects: KubernetesObjectApi;
+  health(): RegionHealth;
+  recordSuccess(): void;
+  recordFailure(error: unknown): void;
+}
+
+/**
+ * Clients for the regions of RealtimeClusters. A region's kubeconfig comes from the Secret
+ * `spec.regions[].kubeconfigSecretRef` in the RealtimeCluster's own (hub) namespace, or is the
+ * operator's own cluster when absent. Each region's credentials carry a unique user name (the
+ * client library caches credentials by user name). Clients are cached and rebuilt when the
+ * Secret changes. Throws RegionConfigError (reason e.g. 'KubeconfigSecretMissing') when the
+ * Secret or its key is missing or invalid.
+ */
+export interface RegionPool {
+  client(hubNamespace: string, region: { name: string; kubeconfigSecretRef?: { name: string; key: string } }): Promise<RegionClient>;
+}
+
+/** Success; optionally look again after `requeueAfterMs`. Throw to retry with backoff; throw TerminalError for no retry. */
+export type ReconcileResult = { requeueAfterMs?: number };
+
+/** A failure that retrying cannot fix: logged and counted, never retried. */
+export class TerminalError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'TerminalError';
+    this.reason = reason;
+  }
+}
+
+export interface Reconciler {
+  /** `key` is "namespace/name" of a RealtimeCluster. Level-based: safe to call again at any time. */
+  reconcile(key: string): Promise<ReconcileResult>;
+}
+
+/** An Event reason: one of the constants in operator/events.ts. */
+export type EventReason = string;
+
+export interface EventRecorder {
+  record(object: KubernetesObject, type: 'Normal' | 'Warning', reason: EventReason, message: string): Promise<void>;
+}
+
+/** The one field manager for every write the operator makes. */
+export const FIELD_MANAGER = 'meridian-operator';
+
+/** On every regional object; its value identifies the owning RealtimeCluster: "<hub-namespace>.<name>". */
+export const CLUSTER_LABEL = 'meridian.dev/cluster';
+
+/** The CLUSTER_LABEL value for a RealtimeCluster. Namespaces cannot contain '.', so the first '.' splits it. */
+export function clusterLabelValue(hubNamespace: string, name: string): string {
+  return `${hubNamespace}.${name}`;
+}
+
+/** The RealtimeCluster key ("namespace/name") for a CLUSTER_LABEL value, or undefined when malformed. */
+export function keyFromClusterLabel(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const dot = value.indexOf('.');
+  if (dot <= 0 || dot === value.length - 1) return undefined;
+  return `${value.slice(0, dot)}/${value.slice(dot + 1)}`;
+}
