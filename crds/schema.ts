@@ -1,0 +1,275 @@
+/**
+ * The OpenAPI v3 schema of RealtimeCluster: the one source of the CRD (crds/generate.ts writes
+ * it out) and of docs/crd.md's field reference. The `lockStep` checks at the end fail `tsc`
+ * when this schema and crds/types.ts disagree on any field, optional marker or enum value.
+ */
+import {
+  array,
+  boolean,
+  enumOf,
+  integer,
+  intOrString,
+  listMap,
+  mapOf,
+  number,
+  object,
+  string,
+  type Same,
+  type TypeOf,
+} from './schema-builder.ts';
+import {
+  AI_PROVIDER_NAMES,
+  AI_STRATEGIES,
+  CLUSTER_PHASES,
+  CONDITION_STATUSES,
+  PULL_POLICIES,
+  REGION_PHASES,
+  type RealtimeClusterSpec,
+  type RealtimeClusterStatus,
+} from './types.ts';
+
+/** Every default the schema applies, by field. The operator uses these for objects written before a default existed. */
+export const DEFAULTS = Object.freeze({
+  imagePullPolicy: 'IfNotPresent',
+  port: 8080,
+  maxConnectionsPerPod: 20_000,
+  maxMessageBytes: 65_536,
+  messagesPerSecond: 50,
+  roomsPerConnection: 100,
+  historySize: 300,
+  historyTtlSeconds: 600,
+  minReplicas: 2,
+  maxReplicas: 50,
+  targetConnectionsPerPod: 10_000,
+  scaleDownStabilizationSeconds: 300,
+  regionNamespace: 'meridian',
+  aiStrategy: 'balanced',
+  latencySloMs: 1500,
+  dailyBudgetUsd: 100,
+  paused: false,
+} as const);
+
+/** Bounds shared by the schema and crds/validate.ts. */
+export const LIMITS = Object.freeze({
+  maxRegions: 20,
+  maxReplicas: 1000,
+  maxConnectionsPerPod: 1_000_000,
+});
+
+export const DNS1123_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+export const DNS1123_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const SECRET_KEY = '^[-._a-zA-Z0-9]+$';
+const QUANTITY = '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+const HTTP_URL = '^https?://[^\\s]+$';
+const GCP_PROJECT_ID = '^[a-z][-a-z0-9]{4,28}[a-z0-9]$';
+const PUBSUB_TOPIC = '^[A-Za-z][-A-Za-z0-9._~%+]{2,254}$';
+const HOST_PORT = '^[A-Za-z0-9.-]+:[0-9]{1,5}$';
+const CONDITION_TYPE =
+  '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$';
+const CONDITION_REASON = '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$';
+
+const secretKeyRef = (description: string) =>
+  object(
+    description,
+    {
+      name: string('Name of the Secret, in the RealtimeCluster\'s namespace.', { pattern: DNS1123_SUBDOMAIN, maxLength: 253 }),
+      key: string('Key within the Secret whose value is used.', { pattern: SECRET_KEY, maxLength: 253 }),
+    },
+    { required: ['name', 'key'] },
+  );
+
+const quantities = (description: string) =>
+  mapOf(description, intOrString('A quantity such as `500m`, `256Mi` or `2`.', { pattern: QUANTITY }), { maxProperties: 16 });
+
+const gateway = object(
+  'The WebSocket gateway pods run in every region.',
+  {
+    image: string('Container image of the gateway (runs `meridian gateway`).', { minLength: 1, maxLength: 512 }),
+    imagePullPolicy: enumOf('When the kubelet pulls the image.', PULL_POLICIES, { default: DEFAULTS.imagePullPolicy }),
+    port: integer('Port the gateway listens on for WebSocket and HTTP inside the pod.', { minimum: 1024, maximum: 65535, default: DEFAULTS.port }),
+    resources: object('Compute resources of each gateway container, as in a Pod spec.', {
+      requests: quantities('Resources each container is guaranteed (`cpu`, `memory`).'),
+      limits: quantities('Resources each container may use at most.'),
+    }),
+    maxConnectionsPerPod: integer('Hard limit of WebSocket connections per pod; new connections beyond it are closed with 4009.', {
+      minimum: 1,
+      maximum: LIMITS.maxConnectionsPerPod,
+      default: DEFAULTS.maxConnectionsPerPod,
+    }),
+    limits: object('Per-connection limits enforced by the gateway.', {
+      maxMessageBytes: integer('Largest accepted frame in bytes; larger frames close the connection with 1009.', {
+        minimum: 128,
+        maximum: 16 * 1024 * 1024,
+        default: DEFAULTS.maxMessageBytes,
+      }),
+      messagesPerSecond: integer('Messages a connection may send per second before RATE_LIMITED errors.', {
+        minimum: 1,
+        maximum: 100_000,
+        default: DEFAULTS.messagesPerSecond,
+      }),
+      roomsPerConnection: integer('Rooms one connection may be subscribed to at once.', { minimum: 1, maximum: 10_000, default: DEFAULTS.roomsPerConnection }),
+    }),
+    history: object('Message history kept per room for recovery and the history command.', {
+      size: integer('Messages kept per room (0 disables history and recovery).', { minimum: 0, maximum: 100_000, default: DEFAULTS.historySize }),
+      ttlSeconds: integer('Seconds a room\'s history is kept after its last message.', { minimum: 1, maximum: 604_800, default: DEFAULTS.historyTtlSeconds }),
+    }),
+    auth: object(
+      'How the gateway verifies client JWTs. At least one of jwtSecretRef and jwksUrl is required.',
+      {
+        jwtSecretRef: secretKeyRef('Secret key holding the HS256 shared secret.'),
+        jwksUrl: string('URL of a JWKS document with RS256/ES256 public keys.', { pattern: HTTP_URL, maxLength: 2048 }),
+      },
+      { validations: [{ rule: 'has(self.jwtSecretRef) || has(self.jwksUrl)', message: 'set jwtSecretRef or jwksUrl', reason: 'FieldValueRequired' }] },
+    ),
+    apiKeySecretRef: secretKeyRef('Secret key holding the API key of the server publish API (`POST /v1/publish`); absent: no key is configured.'),
+  },
+  { required: ['image', 'auth'] },
+);
+
+const autoscaling = object('Connection-based autoscaling of the gateway Deployment in each region; the operator owns `replicas`.', {
+  minReplicas: integer('Fewest gateway pods per region.', { minimum: 1, maximum: LIMITS.maxReplicas, default: DEFAULTS.minReplicas }),
+  maxReplicas: integer('Most gateway pods per region.', { minimum: 1, maximum: LIMITS.maxReplicas, default: DEFAULTS.maxReplicas }),
+  targetConnectionsPerPod: integer('Connections per pod the autoscaler aims for; must not exceed gateway.maxConnectionsPerPod.', {
+    minimum: 1,
+    maximum: LIMITS.maxConnectionsPerPod,
+    default: DEFAULTS.targetConnectionsPerPod,
+  }),
+  scaleDownStabilizationSeconds: integer('Seconds the lower replica count must hold before pods are removed.', {
+    minimum: 0,
+    maximum: 3600,
+    default: DEFAULTS.scaleDownStabilizationSeconds,
+  }),
+});
+
+const relay = object(
+  'Cross-region relay. Absent: regions do not exchange messages.',
+  {
+    pubsub: object(
+      'Google Cloud Pub/Sub: one topic per RealtimeCluster, one subscription per region.',
+      {
+        projectId: string('Google Cloud project of the topic and subscriptions.', { pattern: GCP_PROJECT_ID, maxLength: 30 }),
+        topic: string('Topic name; absent: `meridian-<namespace>-<name>`.', { pattern: PUBSUB_TOPIC, maxLength: 255 }),
+        credentialsSecretRef: secretKeyRef('Secret key holding a service-account JSON key; absent: the pods\' workload identity.'),
+        emulatorHost: string('host:port of a Pub/Sub emulator (sets PUBSUB_EMULATOR_HOST); for local sandboxes only.', { pattern: HOST_PORT, maxLength: 261 }),
+      },
+      { required: ['projectId'] },
+    ),
+  },
+  { required: ['pubsub'] },
+);
+
+const region = object(
+  'One region: a cluster (or the operator\'s own) and a namespace where the gateway runs.',
+  {
+    name: string('Region name, unique in the list (DNS-1123 label), e.g. `us-east1`.', { pattern: DNS1123_LABEL, maxLength: 63 }),
+    kubeconfigSecretRef: secretKeyRef('Secret key holding a kubeconfig for the region\'s cluster; absent: the operator\'s own cluster.'),
+    namespace: string('Namespace of the gateway objects in the region\'s cluster.', { pattern: DNS1123_LABEL, maxLength: 63, default: DEFAULTS.regionNamespace }),
+    redis: object(
+      'The region\'s Redis, shared by its gateway pods. Absent: in-memory engine, which allows one pod only.',
+      { urlSecretRef: secretKeyRef('Secret key holding the Redis URL (`redis://…`).') },
+      { required: ['urlSecretRef'] },
+    ),
+    minReplicas: integer('Overrides autoscaling.minReplicas in this region (0 parks the region).', { minimum: 0, maximum: LIMITS.maxReplicas }),
+    maxReplicas: integer('Overrides autoscaling.maxReplicas in this region.', { minimum: 0, maximum: LIMITS.maxReplicas }),
+  },
+  { required: ['name'] },
+);
+
+const aiProvider = object(
+  'One AI provider the router may pick.',
+  {
+    name: enumOf('Provider: `openai`, `gemini`, or `local` (offline fallback for sentiment, moderation and summaries).', AI_PROVIDER_NAMES),
+    model: string('Model name, e.g. `gpt-4o-mini`; required for openai and gemini.', { minLength: 1, maxLength: 256 }),
+    apiKeySecretRef: secretKeyRef('Secret key holding the provider API key; required for openai and gemini, forbidden for local.'),
+    baseUrl: string('Alternative API endpoint (a proxy or a local fake); forbidden for local.', { pattern: HTTP_URL, maxLength: 2048 }),
+    inputUsdPer1M: number('Price in USD per million input tokens; required on remote providers with strategy cost.', { minimum: 0, maximum: 10_000 }),
+    outputUsdPer1M: number('Price in USD per million output tokens; required on remote providers with strategy cost.', { minimum: 0, maximum: 10_000 }),
+  },
+  { required: ['name'] },
+);
+
+const ai = object('Routing of AI requests (`ai` frames) across providers. Absent: AI requests are refused.', {
+  strategy: enumOf('How the router picks among healthy providers: cheapest, fastest, or a weighted balance.', AI_STRATEGIES, { default: DEFAULTS.aiStrategy }),
+  latencySloMs: integer('Providers whose p95 time to first token exceeds this are skipped while others remain.', {
+    minimum: 50,
+    maximum: 120_000,
+    default: DEFAULTS.latencySloMs,
+  }),
+  dailyBudgetUsd: number('Spend per UTC day across providers; once reached only free providers are used.', {
+    minimum: 0,
+    maximum: 1_000_000,
+    default: DEFAULTS.dailyBudgetUsd,
+  }),
+  providers: listMap('Providers, at most one of each name.', aiProvider, 'name', { minItems: 1, maxItems: AI_PROVIDER_NAMES.length }),
+});
+
+export const specSchema = object(
+  'Desired state of a multi-region real-time cluster.',
+  {
+    gateway,
+    autoscaling,
+    relay,
+    regions: listMap('Regions where gateways run, keyed by name.', region, 'name', {
+      minItems: 1,
+      maxItems: LIMITS.maxRegions,
+      validations: [{ rule: 'self.all(r, !has(r.minReplicas) || !has(r.maxReplicas) || r.minReplicas <= r.maxReplicas)', message: 'minReplicas must not exceed maxReplicas' }],
+    }),
+    ai,
+    paused: boolean('Stop reconciling: the operator changes nothing until this is false again.', { default: DEFAULTS.paused }),
+  },
+  {
+    required: ['gateway', 'regions'],
+    validations: [
+      {
+        rule: '!has(self.autoscaling) || !has(self.autoscaling.minReplicas) || !has(self.autoscaling.maxReplicas) || self.autoscaling.minReplicas <= self.autoscaling.maxReplicas',
+        message: 'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
+        fieldPath: '.autoscaling.minReplicas',
+      },
+    ],
+  },
+);
+
+const replicaCount = (description: string) => integer(description, { minimum: 0, maximum: LIMITS.maxReplicas });
+const connectionCount = (description: string) => integer(description, { minimum: 0, maximum: 1_000_000_000_000, format: 'int64' });
+const generation = (description: string) => integer(description, { minimum: 0, maximum: Number.MAX_SAFE_INTEGER, format: 'int64' });
+
+const regionStatus = object(
+  'Observed state of one region.',
+  {
+    name: string('Region name, as in spec.regions.', { pattern: DNS1123_LABEL, maxLength: 63 }),
+    phase: enumOf('Region phase; `Unknown` while the region\'s cluster cannot be reached.', REGION_PHASES),
+    replicas: replicaCount('Gateway pods that exist.'),
+    readyReplicas: replicaCount('Gateway pods that are ready.'),
+    desiredReplicas: replicaCount('Gateway pods the autoscaler wants.'),
+    connections: connectionCount('WebSocket connections in the region at the last sync.'),
+    message: string('Why the region is in its phase, for humans.', { maxLength: 32_768 }),
+    lastSyncTime: string('When the operator last reached the region.', { format: 'date-time', maxLength: 64 }),
+  },
+  { required: ['name', 'phase'] },
+);
+
+const condition = object(
+  'A condition in the metav1.Condition shape.',
+  {
+    type: string('Condition type: Ready, Progressing, Degraded or RelayReady.', { pattern: CONDITION_TYPE, maxLength: 316 }),
+    status: enumOf('True, False or Unknown.', CONDITION_STATUSES),
+    observedGeneration: generation('metadata.generation the condition was set for.'),
+    lastTransitionTime: string('When status last changed.', { format: 'date-time', maxLength: 64 }),
+    reason: string('CamelCase reason of the last transition.', { pattern: CONDITION_REASON, minLength: 1, maxLength: 1024 }),
+    message: string('Details of the last transition, for humans.', { maxLength: 32_768 }),
+  },
+  { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] },
+);
+
+export const statusSchema = object('Observed state, written by the operator through the status subresource.', {
+  observedGeneration: generation('metadata.generation of the spec the status describes.'),
+  phase: enumOf('Pending, Progressing, Ready or Degraded.', CLUSTER_PHASES),
+  regionsReady: string('Ready regions out of all regions, e.g. `2/3`.', { pattern: '^[0-9]+/[0-9]+$', maxLength: 16 }),
+  connections: connectionCount('WebSocket connections across reachable regions.'),
+  regions: listMap('Per-region state, keyed by name.', regionStatus, 'name', { maxItems: LIMITS.maxRegions }),
+  conditions: listMap('Ready, Progressing, Degraded and RelayReady.', condition, 'type', { maxItems: 16 }),
+});
+
+type Assert<T extends true> = T;
+/** Compile-time lock-step between this schema and crds/types.ts: `tsc` fails on any difference. */
+export type LockStep = [Assert<Same<TypeOf<typeof specSchema>, RealtimeClusterSpec>>, Assert<Same<TypeOf<typeof statusSchema>, RealtimeClusterStatus>>];

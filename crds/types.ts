@@ -1,0 +1,173 @@
+/**
+ * The RealtimeCluster resource (realtime.meridian.dev/v1alpha1) as TypeScript types.
+ *
+ * crds/schema.ts builds the CRD's OpenAPI schema and checks at compile time that the schema
+ * accepts exactly these types, so a field added here without the schema (or the other way
+ * round) fails `tsc`. Fields with a schema default are optional here: objects written by users
+ * may leave them out, and the API server fills them in. `DEFAULTS` in crds/schema.ts has the values.
+ */
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+
+export const GROUP = 'realtime.meridian.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}` as const;
+export const KIND = 'RealtimeCluster';
+export const LIST_KIND = 'RealtimeClusterList';
+export const PLURAL = 'realtimeclusters';
+export const SINGULAR = 'realtimecluster';
+export const SHORT_NAMES = ['rtc'] as const;
+export const CATEGORIES = ['meridian'] as const;
+export const CRD_NAME = `${PLURAL}.${GROUP}` as const;
+
+export const CLUSTER_PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded'] as const;
+export type ClusterPhase = (typeof CLUSTER_PHASES)[number];
+
+/** A region the operator cannot reach is `Unknown` (never a reason to delete anything). */
+export const REGION_PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded', 'Unknown'] as const;
+export type RegionPhase = (typeof REGION_PHASES)[number];
+
+export const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded', 'RelayReady'] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
+
+export const AI_STRATEGIES = ['cost', 'latency', 'balanced'] as const;
+export type AiStrategy = (typeof AI_STRATEGIES)[number];
+export const AI_PROVIDER_NAMES = ['openai', 'gemini', 'local'] as const;
+export type AiProviderName = (typeof AI_PROVIDER_NAMES)[number];
+
+export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+
+/** A key of a Secret in the RealtimeCluster's own namespace. */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+export interface ResourceRequirements {
+  requests?: Record<string, number | string>;
+  limits?: Record<string, number | string>;
+}
+
+export interface GatewayLimits {
+  maxMessageBytes?: number;
+  messagesPerSecond?: number;
+  roomsPerConnection?: number;
+}
+
+export interface GatewayHistory {
+  size?: number;
+  ttlSeconds?: number;
+}
+
+export interface GatewayAuth {
+  jwtSecretRef?: SecretKeyRef;
+  jwksUrl?: string;
+}
+
+export interface GatewaySpec {
+  image: string;
+  imagePullPolicy?: PullPolicy;
+  port?: number;
+  resources?: ResourceRequirements;
+  maxConnectionsPerPod?: number;
+  limits?: GatewayLimits;
+  history?: GatewayHistory;
+  auth: GatewayAuth;
+  apiKeySecretRef?: SecretKeyRef;
+}
+
+export interface AutoscalingSpec {
+  minReplicas?: number;
+  maxReplicas?: number;
+  targetConnectionsPerPod?: number;
+  scaleDownStabilizationSeconds?: number;
+}
+
+export interface PubSubRelaySpec {
+  projectId: string;
+  topic?: string;
+  credentialsSecretRef?: SecretKeyRef;
+  emulatorHost?: string;
+}
+
+export interface RelaySpec {
+  pubsub: PubSubRelaySpec;
+}
+
+export interface RegionRedisSpec {
+  urlSecretRef: SecretKeyRef;
+}
+
+export interface RegionSpec {
+  name: string;
+  kubeconfigSecretRef?: SecretKeyRef;
+  namespace?: string;
+  redis?: RegionRedisSpec;
+  minReplicas?: number;
+  maxReplicas?: number;
+}
+
+export interface AiProviderSpec {
+  name: AiProviderName;
+  model?: string;
+  apiKeySecretRef?: SecretKeyRef;
+  baseUrl?: string;
+  inputUsdPer1M?: number;
+  outputUsdPer1M?: number;
+}
+
+export interface AiSpec {
+  strategy?: AiStrategy;
+  latencySloMs?: number;
+  dailyBudgetUsd?: number;
+  providers?: AiProviderSpec[];
+}
+
+export interface RealtimeClusterSpec {
+  gateway: GatewaySpec;
+  autoscaling?: AutoscalingSpec;
+  relay?: RelaySpec;
+  regions: RegionSpec[];
+  ai?: AiSpec;
+  paused?: boolean;
+}
+
+/** The metav1.Condition shape. */
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface RegionStatus {
+  name: string;
+  phase: RegionPhase;
+  replicas?: number;
+  readyReplicas?: number;
+  desiredReplicas?: number;
+  connections?: number;
+  message?: string;
+  lastSyncTime?: string;
+}
+
+export interface RealtimeClusterStatus {
+  observedGeneration?: number;
+  phase?: ClusterPhase;
+  regionsReady?: string;
+  connections?: number;
+  regions?: RegionStatus[];
+  conditions?: Condition[];
+}
+
+export interface RealtimeCluster {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: V1ObjectMeta;
+  spec: RealtimeClusterSpec;
+  status?: RealtimeClusterStatus;
+}
