@@ -45,6 +45,21 @@ export class TerminalError extends Error {
   }
 }
 
+/** Reasons a region's client cannot be built; each is also a precise Degraded reason. */
+export type RegionConfigReason = 'KubeconfigSecretMissing' | 'KubeconfigKeyMissing' | 'KubeconfigInvalid' | 'KubeconfigSecretUnreadable';
+
+/** Thrown by RegionPool.client when a region's kubeconfig Secret or key is missing or invalid. */
+export class RegionConfigError extends Error {
+  readonly reason: RegionConfigReason;
+  readonly region: string;
+  constructor(reason: RegionConfigReason, region: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RegionConfigError';
+    this.reason = reason;
+    this.region = region;
+  }
+}
+
 export interface Reconciler {
   /** `key` is "namespace/name" of a RealtimeCluster. Level-based: safe to call again at any time. */
   reconcile(key: string): Promise<ReconcileResult>;

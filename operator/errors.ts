@@ -1,0 +1,43 @@
+/**
+ * Errors of the operator's runtime (leader election, informers, region pool, command line),
+ * each with a stable `code`. Reconcile errors live in operator/reconcile/errors.ts.
+ */
+import { ApiException } from '@kubernetes/client-node';
+
+export const OPERATOR_ERROR_CODES = Object.freeze({
+  INVALID_LEADER_TIMING: 'leader election timings must satisfy retryPeriod < renewDeadline < leaseDuration',
+  INVALID_LEADER_IDENTITY: 'leader election needs a non-empty identity',
+  LEASE_REQUEST_TIMEOUT: 'a Lease read or write took longer than allowed',
+  INVALID_ARGUMENT: 'a command-line flag is unknown or its value is invalid',
+  KUBECONFIG_UNAVAILABLE: 'no kubeconfig file was given and the in-cluster configuration is absent',
+  WATCH_FAILED: 'a watch request was refused by the API server',
+  WATCH_EXPIRED: 'the resourceVersion of a watch is too old (410 Gone); the informer lists again',
+  PROBE_TIMEOUT: 'a region did not answer its health probe in time',
+});
+
+export type OperatorErrorCode = keyof typeof OPERATOR_ERROR_CODES;
+
+export class OperatorError extends Error {
+  readonly code: OperatorErrorCode;
+  constructor(code: OperatorErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OperatorError';
+    this.code = code;
+  }
+}
+
+/** The HTTP status of a client error: ApiException.code, or a watch error's statusCode. */
+export function statusCodeOf(error: unknown): number | undefined {
+  if (error instanceof ApiException) return error.code;
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** A one-line, body-free description of an error for logs. */
+export function errorSummary(error: unknown): { status?: number; code?: string; message: string } {
+  const status = statusCodeOf(error);
+  const code = (error as { code?: unknown; cause?: { code?: unknown } } | null);
+  const stableCode = typeof code?.code === 'string' ? code.code : typeof code?.cause?.code === 'string' ? code.cause.code : undefined;
+  const message = error instanceof Error ? (error instanceof ApiException ? `HTTP ${error.code}` : error.message.split('\n')[0]) : String(error);
+  return { ...(status !== undefined ? { status } : {}), ...(stableCode ? { code: stableCode } : {}), message };
+}
