@@ -1,0 +1,44 @@
+/**
+ * The raw `ws` ceiling's protocol, as small as it gets: `S<room>` subscribes (reply `s<room>`),
+ * `P<room>\n<payload>` publishes; the server forwards the payload bytes unchanged.
+ */
+import type WebSocket from 'ws';
+import type { BenchConnection, ClientProtocol, ConnectOptions } from './types.ts';
+import { PendingReplies } from './pending.ts';
+import { closeSocket, openSocket } from './socket.ts';
+
+const BENCH_FIELD = Buffer.from('"bs":');
+const CHAR_SUBSCRIBED = 0x73; // 's'
+
+export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Promise<BenchConnection> => {
+  const socket = await openSocket(`${options.baseUrl}/`, options.maxPayloadBytes, options.replyTimeoutMs);
+  const pending = new PendingReplies();
+  let closing = false;
+
+  socket.on('message', (data: Buffer) => {
+    if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
+    if (data[0] === CHAR_SUBSCRIBED) pending.resolve(data.toString('utf8', 1), undefined);
+    else options.onProblem('UNEXPECTED_FRAME');
+  });
+  socket.on('close', (code: number) => {
+    if (!closing) options.onProblem(`CLOSE_${code}`);
+  });
+  socket.on('error', (error: Error) => options.onProblem(`SOCKET_${(error as NodeJS.ErrnoException).code ?? 'ERROR'}`));
+
+  return {
+    async subscribe(room) {
+      const reply = pending.wait<void>(room, `subscribe ${room}`, options.replyTimeoutMs);
+      socket.send(`S${room}`);
+      await reply;
+    },
+    publish(room, payloadJson) {
+      socket.send(`P${room}\n${payloadJson}`);
+      options.onAck();
+    },
+    bufferedAmount: () => socket.bufferedAmount,
+    close() {
+      closing = true;
+      return closeSocket(socket as WebSocket);
+    },
+  };
+};

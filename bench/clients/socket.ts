@@ -1,0 +1,28 @@
+/** The `ws` client socket every protocol adapter uses: no compression, bounded frames. */
+import WebSocket from 'ws';
+import { BenchError, BenchErrorCode } from '../lib/errors.ts';
+
+export function openSocket(url: string, maxPayloadBytes: number, timeoutMs: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: maxPayloadBytes, handshakeTimeout: timeoutMs });
+    const fail = (error: Error) => {
+      socket.off('open', ok);
+      reject(new BenchError(BenchErrorCode.CLIENT_FAILED, `cannot open ${url}: ${error.message}`, { cause: error }));
+    };
+    const ok = () => {
+      socket.off('error', fail);
+      resolve(socket);
+    };
+    socket.once('open', ok);
+    socket.once('error', fail);
+  });
+}
+
+/** Closes the socket and waits for the server's close frame (so the server has processed it). */
+export function closeSocket(socket: WebSocket): Promise<void> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    socket.once('close', () => resolve());
+    socket.close(1000);
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * One benchmark client per system, all on the same `ws` client so the load generator costs
+ * the same whatever it talks to: only the framing of commands differs. A delivery is handed
+ * over as the raw frame; the counter finds the bench fields in it without parsing JSON.
+ */
+export interface ConnectOptions {
+  /** ws://host:port (the protocol adds its own path). */
+  baseUrl: string;
+  /** Distinct per connection, so per-user connection limits do not interfere. */
+  user: string;
+  /** HS256 secret for systems that authenticate (Meridian). */
+  secret?: string;
+  /** How long a connect or subscribe may wait for its reply. */
+  replyTimeoutMs: number;
+  /** Largest frame the client accepts. */
+  maxPayloadBytes: number;
+  /** A frame that may carry a bench payload. */
+  onDelivery(frame: Buffer): void;
+  /** The server acknowledged a publish. */
+  onAck(): void;
+  /** An error frame or an unexpected close, as a stable code (server code or CLOSE_<n>). */
+  onProblem(code: string): void;
+}
+
+export interface BenchConnection {
+  subscribe(room: string): Promise<void>;
+  /** `payloadJson` is a JSON object literal, sent as the message's data. */
+  publish(room: string, payloadJson: string): void;
+  /** Bytes queued in the client socket: a publisher waits when this grows. */
+  bufferedAmount(): number;
+  close(): Promise<void>;
+}
+
+export type ClientProtocol = (options: ConnectOptions) => Promise<BenchConnection>;
+
+export const PROTOCOL_NAMES = ['meridian', 'socketio', 'rawws'] as const;
+export type ProtocolName = (typeof PROTOCOL_NAMES)[number];

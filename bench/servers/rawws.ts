@@ -1,0 +1,59 @@
+/**
+ * The ceiling: a `ws` server that frames each published payload once (`Sender.frame`) and
+ * writes that one buffer to every subscriber's socket. No parsing, no envelope, no queue
+ * accounting: what is left is the syscall per socket per message that every server pays.
+ * Usage: node --expose-gc bench/servers/rawws.ts (BENCH_PORT=P)
+ */
+import { createServer } from 'node:http';
+import WebSocket, { WebSocketServer } from 'ws';
+import { installMemoryHook } from '../lib/memory-hook.ts';
+
+/** `Sender` is exported by ws but missing from @types/ws. */
+interface SenderStatic {
+  frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[];
+}
+interface SocketWithSender {
+  _sender: { sendFrame(list: Buffer[]): void };
+}
+const Sender = (WebSocket as unknown as { Sender: SenderStatic }).Sender;
+
+const TEXT_OPCODE = 1;
+const MAX_PAYLOAD_BYTES = 64 * 1024;
+const CHAR_SUBSCRIBE = 0x53; // 'S'
+const CHAR_PUBLISH = 0x50; // 'P'
+const NEWLINE = 0x0a;
+
+const port = Number(process.env.BENCH_PORT ?? 0);
+const rooms = new Map<string, Set<WebSocket>>();
+const server = createServer((_, res) => res.writeHead(404).end());
+const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: MAX_PAYLOAD_BYTES });
+
+wss.on('connection', (socket) => {
+  const joined = new Set<string>();
+  socket.on('message', (data: Buffer) => {
+    if (data[0] === CHAR_SUBSCRIBE) {
+      const room = data.toString('utf8', 1);
+      let members = rooms.get(room);
+      if (!members) rooms.set(room, (members = new Set()));
+      members.add(socket);
+      joined.add(room);
+      socket.send(`s${room}`);
+    } else if (data[0] === CHAR_PUBLISH) {
+      const split = data.indexOf(NEWLINE);
+      const members = rooms.get(data.toString('utf8', 1, split));
+      if (!members) return;
+      const frame = Sender.frame(data.subarray(split + 1), { fin: true, opcode: TEXT_OPCODE, mask: false, readOnly: false, rsv1: false });
+      // One buffer, so each socket gets exactly one write.
+      const merged = [Buffer.concat(frame)];
+      for (const member of members) (member as unknown as SocketWithSender)._sender.sendFrame(merged);
+    } else {
+      socket.close(1003, 'unknown command');
+    }
+  });
+  socket.on('close', () => {
+    for (const room of joined) rooms.get(room)?.delete(socket);
+  });
+});
+
+installMemoryHook();
+server.listen(port, '127.0.0.1');
