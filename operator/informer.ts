@@ -1,0 +1,310 @@
+/**
+ * An informer: lists a resource, then watches it from the list's resourceVersion, keeping a
+ * read-only cache and calling handlers on every change. client-node's own informer stops on
+ * most errors and cannot tell a quiet watch from a dead one, so this one owns its loop:
+ *
+ * - a watch that ends (server timeout, dropped connection, client-node's inactivity timeout)
+ *   is resumed from the last resourceVersion seen, so no event is lost and nothing re-listed;
+ * - 410 Gone (as an HTTP answer or an ERROR event) means the resourceVersion is too old: list
+ *   again and report the difference as add/update/delete;
+ * - the watchdog lists again when no event has arrived for silenceLimitMs, whatever the
+ *   connection claims (a half-open watch looks exactly like a quiet one);
+ * - any other failure is retried with exponential backoff (backoffInitialMs → backoffMaxMs),
+ *   reset by the next successful list or event. The informer never gives up until stop().
+ *
+ * Handlers receive the cached objects: they must not modify them (copy first).
+ */
+import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { sleep, systemClock, type Clock } from './clock.ts';
+import { OperatorError, errorSummary, statusCodeOf } from './errors.ts';
+
+export interface ResourceRef {
+  apiVersion: string;
+  kind: string;
+  /** The resource's plural name, as in its URL. */
+  plural: string;
+}
+
+export type RelistReason = 'initial' | 'expired' | 'silent' | 'error';
+
+export interface InformerOptions {
+  /** For logs and metrics, e.g. "hub/realtimeclusters" or "us-east1/deployments". */
+  name: string;
+  kubeConfig: KubeConfig;
+  resource: ResourceRef;
+  /** Watch one namespace; all namespaces when absent. */
+  namespace?: string;
+  labelSelector?: string;
+  /** Items per list page. */
+  pageSize?: number;
+  /** Asks the server to end each watch after this long; the informer then resumes it. */
+  watchTimeoutSeconds?: number;
+  /** The watchdog lists again after this long without any event. */
+  silenceLimitMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  logger: Logger;
+  clock?: Clock;
+  /** Called on every list, with why it happened. */
+  onList?: (reason: RelistReason) => void;
+  /** Called on every failed list or watch. */
+  onError?: (error: unknown) => void;
+}
+
+export const INFORMER_DEFAULTS = Object.freeze({ pageSize: 500, watchTimeoutSeconds: 300, silenceLimitMs: 300_000, backoffInitialMs: 250, backoffMaxMs: 30_000 });
+
+export interface InformerHandlers<T extends KubernetesObject> {
+  add?(object: T): void;
+  update?(previous: T, object: T): void;
+  delete?(object: T): void;
+}
+
+type WatchEnd = { kind: 'closed'; events: number } | { kind: 'expired' } | { kind: 'silent' } | { kind: 'failed'; error: unknown } | { kind: 'stopped' };
+
+export function objectKey(object: KubernetesObject): string {
+  const { namespace, name } = object.metadata ?? {};
+  return namespace ? `${namespace}/${name}` : (name ?? '');
+}
+
+export function collectionPath(resource: ResourceRef, namespace?: string): string {
+  const root = resource.apiVersion.includes('/') ? `/apis/${resource.apiVersion}` : `/api/${resource.apiVersion}`;
+  return `${root}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.plural}`;
+}
+
+export class Informer<T extends KubernetesObject = KubernetesObject> {
+  readonly name: string;
+  readonly #options: InformerOptions & typeof INFORMER_DEFAULTS;
+  readonly #objects: KubernetesObjectApi;
+  readonly #watch: Watch;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #handlers: InformerHandlers<T>[] = [];
+  readonly #store = new Map<string, T>();
+  readonly #syncWaiters: (() => void)[] = [];
+  #resourceVersion = '';
+  #lastEventAt = 0;
+  #synced = false;
+  #stopper = new AbortController();
+  #running: Promise<void> | undefined;
+
+  constructor(options: InformerOptions) {
+    this.#options = { ...INFORMER_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as InformerOptions & typeof INFORMER_DEFAULTS;
+    this.name = options.name;
+    this.#objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+    this.#watch = new Watch(options.kubeConfig);
+    this.#log = options.logger.child({ informer: options.name });
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  on(handlers: InformerHandlers<T>): this {
+    this.#handlers.push(handlers);
+    return this;
+  }
+
+  /** True once the first list has filled the cache. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  /** The cached objects (read-only). */
+  list(): T[] {
+    return [...this.#store.values()];
+  }
+
+  get(key: string): T | undefined {
+    return this.#store.get(key);
+  }
+
+  waitForSync(): Promise<void> {
+    return this.#synced ? Promise.resolve() : new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#stopper = new AbortController();
+    this.#running = this.#run(this.#stopper.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopper.abort();
+    await this.#running;
+    this.#running = undefined;
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    let reason: RelistReason = 'initial';
+    while (!signal.aborted) {
+      try {
+        await this.#relist(reason);
+        failures = 0;
+        reason = await this.#watchUntilRelist(signal, () => (failures = 0));
+        if (reason !== 'error') continue;
+      } catch (error) {
+        this.#options.onError?.(error);
+        this.#log.warn({ err: errorSummary(error) }, 'list failed');
+        reason = 'error';
+      }
+      failures += 1;
+      await sleep(this.#clock, this.#backoff(failures), signal);
+    }
+  }
+
+  #backoff(failures: number): number {
+    return Math.min(this.#options.backoffMaxMs, this.#options.backoffInitialMs * 2 ** Math.min(failures - 1, 30));
+  }
+
+  /** Watches, resuming after every clean end, until a re-list is needed or the informer stops. */
+  async #watchUntilRelist(signal: AbortSignal, onProgress: () => void): Promise<RelistReason> {
+    let quietEnds = 0;
+    while (!signal.aborted) {
+      const end = await this.#watchOnce(signal);
+      switch (end.kind) {
+        case 'stopped':
+          return 'initial';
+        case 'expired':
+          this.#log.info('watch expired (410); listing again');
+          return 'expired';
+        case 'silent':
+          this.#log.warn({ silenceLimitMs: this.#options.silenceLimitMs }, 'no watch event within the silence limit; listing again');
+          return 'silent';
+        case 'failed':
+          this.#options.onError?.(end.error);
+          this.#log.warn({ err: errorSummary(end.error) }, 'watch failed');
+          return 'error';
+        case 'closed':
+          // A watch the server ends at once, again and again, must not become a hot loop.
+          if (end.events > 0) {
+            quietEnds = 0;
+            onProgress();
+          } else if (++quietEnds > 1) {
+            await sleep(this.#clock, this.#backoff(quietEnds - 1), signal);
+          }
+      }
+    }
+    return 'initial';
+  }
+
+  #watchOnce(signal: AbortSignal): Promise<WatchEnd> {
+    return new Promise((resolve) => {
+      let events = 0;
+      let settled = false;
+      let controller: AbortController | undefined;
+      const finish = (end: WatchEnd) => {
+        if (settled) return;
+        settled = true;
+        watchdog.cancel();
+        signal.removeEventListener('abort', onStop);
+        controller?.abort();
+        resolve(end);
+      };
+      const onStop = () => finish({ kind: 'stopped' });
+      // The silence limit counts from the last event or list, across resumed watches.
+      const armWatchdog = () => this.#clock.after(Math.max(0, this.#options.silenceLimitMs - (this.#clock.now() - this.#lastEventAt)), () => finish({ kind: 'silent' }));
+      let watchdog = armWatchdog();
+      signal.addEventListener('abort', onStop, { once: true });
+      const query = {
+        resourceVersion: this.#resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: this.#options.watchTimeoutSeconds,
+        labelSelector: this.#options.labelSelector,
+      };
+      const onEvent = (type: string, object: unknown) => {
+        if (settled) return;
+        events += 1;
+        if (type === 'ERROR') {
+          const status = object as { code?: number; message?: string };
+          if (status?.code === 410) return finish({ kind: 'expired' });
+          return finish({ kind: 'failed', error: new OperatorError('WATCH_FAILED', `watch error event: ${status?.code ?? 'unknown'} ${status?.message ?? ''}`.trim()) });
+        }
+        this.#lastEventAt = this.#clock.now();
+        watchdog.cancel();
+        watchdog = armWatchdog();
+        this.#apply(type, object as T);
+      };
+      const onDone = (error: unknown) => {
+        if (!error) return finish({ kind: 'closed', events });
+        if (statusCodeOf(error) === 410) return finish({ kind: 'expired' });
+        // client-node ends a watch with TimeoutError after 30 s without data: resume it.
+        if ((error as { name?: string }).name === 'TimeoutError' || (error as { name?: string }).name === 'AbortError') return finish({ kind: 'closed', events });
+        finish({ kind: 'failed', error });
+      };
+      this.#watch.watch(collectionPath(this.#options.resource, this.#options.namespace), query, onEvent, onDone).then(
+        (c) => {
+          controller = c;
+          if (settled) c.abort();
+        },
+        (error: unknown) => finish({ kind: 'failed', error }),
+      );
+    });
+  }
+
+  #apply(type: string, object: T): void {
+    const resourceVersion = object.metadata?.resourceVersion;
+    if (type === 'BOOKMARK') {
+      if (resourceVersion) this.#resourceVersion = resourceVersion;
+      return;
+    }
+    const key = objectKey(object);
+    const previous = this.#store.get(key);
+    if (resourceVersion) this.#resourceVersion = resourceVersion;
+    if (type === 'DELETED') {
+      this.#store.delete(key);
+      this.#emit('delete', previous ?? object);
+      return;
+    }
+    if (type !== 'ADDED' && type !== 'MODIFIED') return;
+    if (previous?.metadata?.resourceVersion === resourceVersion && previous) return; // replayed after a resume
+    this.#store.set(key, object);
+    if (previous) this.#emit('update', object, previous);
+    else this.#emit('add', object);
+  }
+
+  async #relist(reason: RelistReason): Promise<void> {
+    this.#options.onList?.(reason);
+    const { apiVersion, kind } = this.#options.resource;
+    const fresh = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.#objects.list<T>(apiVersion, kind, this.#options.namespace, undefined, undefined, undefined, undefined, this.#options.labelSelector, this.#options.pageSize, continueToken);
+      for (const item of page.items) fresh.set(objectKey(item), item);
+      continueToken = page.metadata?._continue || undefined;
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    } while (continueToken);
+    const previous = new Map(this.#store);
+    this.#store.clear();
+    for (const [key, object] of fresh) this.#store.set(key, object);
+    this.#resourceVersion = resourceVersion;
+    this.#lastEventAt = this.#clock.now();
+    for (const [key, object] of fresh) {
+      const old = previous.get(key);
+      if (!old) this.#emit('add', object);
+      else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion) this.#emit('update', object, old);
+    }
+    for (const [key, old] of previous) if (!fresh.has(key)) this.#emit('delete', old);
+    if (!this.#synced) {
+      this.#synced = true;
+      for (const resolve of this.#syncWaiters.splice(0)) resolve();
+    }
+    this.#log.debug({ reason, items: fresh.size, resourceVersion }, 'listed');
+  }
+
+  #emit(event: 'add' | 'update' | 'delete', object: T, previous?: T): void {
+    for (const handlers of this.#handlers) {
+      try {
+        if (event === 'add') handlers.add?.(object);
+        else if (event === 'update') handlers.update?.(previous as T, object);
+        else handlers.delete?.(object);
+      } catch (error) {
+        // A handler's bug must not stop the informer; it is logged with the object's key.
+        this.#log.error({ err: errorSummary(error), event, key: objectKey(object) }, 'informer handler threw');
+      }
+    }
+  }
+}
