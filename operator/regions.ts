@@ -1,0 +1,274 @@
+/**
+ * The RegionPool: one client per region of a RealtimeCluster, built from the kubeconfig in the
+ * Secret `spec.regions[].kubeconfigSecretRef` of the cluster's own (hub) namespace, or the
+ * operator's own cluster when the region names no Secret.
+ *
+ * - Credentials are renamed to a name unique to the region and Secret, because the client
+ *   library caches credentials (and connection pools) by user name.
+ * - Only inline credentials are accepted: a kubeconfig read from a Secret may not run `exec`
+ *   plugins, use auth providers, or name local files (that would let whoever can write the
+ *   Secret run commands or read files as the operator).
+ * - Clients are cached by region and Secret and rebuilt when the kubeconfig's bytes change.
+ * - Health has hysteresis: a region is Unknown after failureThreshold consecutive failures (or
+ *   failures lasting unknownAfterMs), and Reachable again after successThreshold consecutive
+ *   successes. An HTTP answer below 500 (404, 409, 422) proves the region reachable.
+ * - A background probe (GET /version every probeIntervalMs) notices a dark region without traffic.
+ */
+import { createHash } from 'node:crypto';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, VersionApi, type V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { systemClock, type Clock, type Timer } from './clock.ts';
+import { OperatorError, errorSummary, statusCodeOf } from './errors.ts';
+import { RegionConfigError, type RegionClient, type RegionHealth, type RegionPool } from './types.ts';
+
+export interface RegionRef {
+  name: string;
+  kubeconfigSecretRef?: { name: string; key: string };
+}
+
+export interface RegionPoolOptions {
+  /** The operator's own cluster: reads Secrets, and serves regions that name no Secret. */
+  hub: KubeConfig;
+  logger: Logger;
+  clock?: Clock;
+  /** Consecutive failures after which a Reachable region becomes Unknown. */
+  failureThreshold?: number;
+  /** A region failing without a success for this long becomes Unknown, whatever the count. */
+  unknownAfterMs?: number;
+  /** Consecutive successes after which an Unknown region becomes Reachable. */
+  successThreshold?: number;
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
+  /** Reads a hub Secret, undefined when absent. Defaults to a GET on the hub; the controller passes its cache. */
+  readSecret?: (namespace: string, name: string) => Promise<V1Secret | undefined>;
+  onHealthChange?: (client: PooledRegionClient, health: RegionHealth) => void;
+  onClientAdded?: (client: PooledRegionClient) => void;
+  onClientRemoved?: (client: PooledRegionClient) => void;
+}
+
+export const REGION_POOL_DEFAULTS = Object.freeze({ failureThreshold: 3, unknownAfterMs: 30_000, successThreshold: 2, probeIntervalMs: 10_000, probeTimeoutMs: 5_000 });
+
+/** The cache key of a region's client: the region and where its kubeconfig comes from. */
+export function regionKey(hubNamespace: string, region: RegionRef): string {
+  const ref = region.kubeconfigSecretRef;
+  return ref ? `${region.name}@${hubNamespace}/${ref.name}#${ref.key}` : `${region.name}@local`;
+}
+
+export class PooledRegionClient implements RegionClient {
+  readonly region: string;
+  readonly key: string;
+  readonly kubeConfig: KubeConfig;
+  readonly objects: KubernetesObjectApi;
+  readonly fingerprint: string;
+  readonly #options: typeof REGION_POOL_DEFAULTS;
+  readonly #clock: Clock;
+  readonly #onChange: (health: RegionHealth) => void;
+  #health: RegionHealth = 'Reachable';
+  #failures = 0;
+  #successes = 0;
+  #failingSince: number | undefined;
+  #lastError = '';
+
+  constructor(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string, options: typeof REGION_POOL_DEFAULTS, clock: Clock, onChange: (health: RegionHealth) => void) {
+    this.region = region;
+    this.key = key;
+    this.kubeConfig = kubeConfig;
+    this.fingerprint = fingerprint;
+    this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
+    this.#options = options;
+    this.#clock = clock;
+    this.#onChange = onChange;
+  }
+
+  health(): RegionHealth {
+    return this.#health;
+  }
+
+  /** The last failure's one-line summary (no bodies, no credentials). */
+  get lastError(): string {
+    return this.#lastError;
+  }
+
+  recordSuccess(): void {
+    this.#failures = 0;
+    this.#failingSince = undefined;
+    this.#successes += 1;
+    if (this.#health === 'Unknown' && this.#successes >= this.#options.successThreshold) this.#set('Reachable');
+  }
+
+  recordFailure(error: unknown): void {
+    const status = statusCodeOf(error);
+    if (status !== undefined && status < 500 && status !== 429) return this.recordSuccess(); // the server answered
+    const now = this.#clock.now();
+    this.#successes = 0;
+    this.#failures += 1;
+    this.#failingSince ??= now;
+    this.#lastError = errorSummary(error).message;
+    const failedLong = now - this.#failingSince >= this.#options.unknownAfterMs;
+    if (this.#health === 'Reachable' && (this.#failures >= this.#options.failureThreshold || failedLong)) this.#set('Unknown');
+  }
+
+  #set(health: RegionHealth): void {
+    this.#health = health;
+    this.#onChange(health);
+  }
+}
+
+export class KubeconfigRegionPool implements RegionPool {
+  readonly #hub: KubeConfig;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #options: typeof REGION_POOL_DEFAULTS;
+  readonly #readSecret: (namespace: string, name: string) => Promise<V1Secret | undefined>;
+  readonly #hooks: Pick<RegionPoolOptions, 'onHealthChange' | 'onClientAdded' | 'onClientRemoved'>;
+  readonly #clients = new Map<string, PooledRegionClient>();
+  #probeTimer: Timer | undefined;
+  #probing = false;
+
+  constructor(options: RegionPoolOptions) {
+    this.#hub = options.hub;
+    this.#log = options.logger.child({ component: 'regions' });
+    this.#clock = options.clock ?? systemClock;
+    this.#options = { ...REGION_POOL_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => v !== undefined && k in REGION_POOL_DEFAULTS)) };
+    let core: CoreV1Api | undefined;
+    this.#readSecret =
+      options.readSecret ??
+      (async (namespace, name) => {
+        try {
+          core ??= options.hub.makeApiClient(CoreV1Api);
+          return await core.readNamespacedSecret({ namespace, name });
+        } catch (error) {
+          if (statusCodeOf(error) === 404) return undefined;
+          throw error;
+        }
+      });
+    this.#hooks = { onHealthChange: options.onHealthChange, onClientAdded: options.onClientAdded, onClientRemoved: options.onClientRemoved };
+  }
+
+  async client(hubNamespace: string, region: RegionRef): Promise<PooledRegionClient> {
+    const key = regionKey(hubNamespace, region);
+    const ref = region.kubeconfigSecretRef;
+    if (!ref) return this.#cached(key) ?? this.#add(region.name, key, this.#hub, 'local');
+    let secret: V1Secret | undefined;
+    try {
+      secret = await this.#readSecret(hubNamespace, ref.name);
+    } catch (error) {
+      throw new RegionConfigError('KubeconfigSecretUnreadable', region.name, `region ${region.name}: cannot read Secret ${hubNamespace}/${ref.name}: ${errorSummary(error).message}`, { cause: error });
+    }
+    if (!secret) throw new RegionConfigError('KubeconfigSecretMissing', region.name, `region ${region.name}: Secret ${hubNamespace}/${ref.name} does not exist`);
+    const encoded = secret.data?.[ref.key];
+    const text = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[ref.key];
+    if (!text) throw new RegionConfigError('KubeconfigKeyMissing', region.name, `region ${region.name}: Secret ${hubNamespace}/${ref.name} has no key '${ref.key}'`);
+    const fingerprint = createHash('sha256').update(text).digest('hex');
+    const cached = this.#cached(key);
+    if (cached?.fingerprint === fingerprint) return cached;
+    const kubeConfig = uniqueKubeConfig(text, `${key}/`, region.name);
+    if (cached) this.#log.info({ region: region.name, key }, 'kubeconfig changed; rebuilding the region client');
+    return this.#add(region.name, key, kubeConfig, fingerprint);
+  }
+
+  /** Every client built so far. */
+  clients(): PooledRegionClient[] {
+    return [...this.#clients.values()];
+  }
+
+  /** Drops clients whose key is not in `keys` (regions no cluster names any more). */
+  retain(keys: ReadonlySet<string>): void {
+    for (const [key, client] of this.#clients) {
+      if (keys.has(key)) continue;
+      this.#clients.delete(key);
+      this.#hooks.onClientRemoved?.(client);
+    }
+  }
+
+  /** Probes every region now and then every probeIntervalMs until stop(). */
+  startProbing(): void {
+    if (this.#probeTimer) return;
+    const tick = () => {
+      void this.probeAll().finally(() => {
+        if (this.#probeTimer) this.#probeTimer = this.#clock.after(this.#options.probeIntervalMs, tick);
+      });
+    };
+    this.#probeTimer = this.#clock.after(0, tick);
+  }
+
+  stop(): void {
+    this.#probeTimer?.cancel();
+    this.#probeTimer = undefined;
+  }
+
+  /** One probe of every region: GET /version, bounded by probeTimeoutMs. */
+  async probeAll(): Promise<void> {
+    if (this.#probing) return;
+    this.#probing = true;
+    try {
+      await Promise.all(this.clients().map((client) => this.#probe(client)));
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  async #probe(client: PooledRegionClient): Promise<void> {
+    const api = client.kubeConfig.makeApiClient(VersionApi);
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.#clock.after(this.#options.probeTimeoutMs, () => reject(new OperatorError('PROBE_TIMEOUT', `region ${client.region} did not answer within ${this.#options.probeTimeoutMs} ms`)));
+    });
+    try {
+      await Promise.race([api.getCode(), timeout]);
+      client.recordSuccess();
+    } catch (error) {
+      client.recordFailure(error);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  #cached(key: string): PooledRegionClient | undefined {
+    return this.#clients.get(key);
+  }
+
+  #add(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string): PooledRegionClient {
+    const client: PooledRegionClient = new PooledRegionClient(region, key, kubeConfig, fingerprint, this.#options, this.#clock, (health) => {
+      const log = this.#log.child({ region, key });
+      if (health === 'Unknown') log.warn({ lastError: client.lastError }, 'region unreachable: Unknown');
+      else log.info('region reachable again');
+      this.#hooks.onHealthChange?.(client, health);
+    });
+    const previous = this.#clients.get(key);
+    this.#clients.set(key, client);
+    if (previous) this.#hooks.onClientRemoved?.(previous);
+    this.#hooks.onClientAdded?.(client);
+    if (this.#probeTimer) void this.#probe(client);
+    return client;
+  }
+}
+
+/**
+ * Parses a kubeconfig from a Secret and renames its clusters, users and contexts under
+ * `prefix`, so that no two regions share a cached credential.
+ */
+export function uniqueKubeConfig(text: string, prefix: string, region: string): KubeConfig {
+  const parsed = new KubeConfig();
+  try {
+    parsed.loadFromString(text, { onInvalidEntry: 'throw' });
+  } catch (error) {
+    throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: the kubeconfig does not parse: ${errorSummary(error).message}`, { cause: error });
+  }
+  const context = parsed.getContextObject(parsed.getCurrentContext());
+  const cluster = context ? parsed.getCluster(context.cluster) : null;
+  const user = context?.user ? parsed.getUser(context.user) : null;
+  if (!context || !cluster || !user) throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: the kubeconfig's current context must name a cluster and a user`);
+  const forbidden = [user.exec && 'exec', user.authProvider && 'auth-provider', user.certFile && 'client-certificate', user.keyFile && 'client-key', cluster.caFile && 'certificate-authority'].filter(Boolean);
+  if (forbidden.length > 0) throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: only inline credentials are accepted; the kubeconfig uses ${forbidden.join(', ')}`);
+  const unique = new KubeConfig();
+  const name = (value: string) => `${prefix}${value}`;
+  unique.loadFromOptions({
+    // The client needs skipTLSVerify for a plain-HTTP server (TLS options would be applied to it).
+    clusters: [{ ...cluster, name: name(cluster.name), skipTLSVerify: cluster.skipTLSVerify || cluster.server.startsWith('http:') }],
+    users: [{ ...user, name: name(user.name) }],
+    contexts: [{ ...context, name: name(context.name), cluster: name(cluster.name), user: name(user.name) }],
+    currentContext: name(context.name),
+  });
+  return unique;
+}

@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiException, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import pino from 'pino';
+import { ManualClock } from '../operator/clock.ts';
+import { KubeconfigRegionPool, uniqueKubeConfig } from '../operator/regions.ts';
+import { RegionConfigError } from '../operator/types.ts';
+
+const logger = pino({ level: 'silent' });
+
+function kubeconfigYaml(server: string, user = 'admin', extraUser = ''): string {
+  return `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: '${server}'}}]
+users: [{name: ${user}, user: {token: t0k3n${extraUser}}}]
+contexts: [{name: ctx, context: {cluster: c, user: ${user}}}]
+current-context: ctx
+`;
+}
+
+function secretWith(key: string, text: string, resourceVersion = '1'): V1Secret {
+  return { metadata: { name: 's', namespace: 'hub', resourceVersion }, data: { [key]: Buffer.from(text).toString('base64') } };
+}
+
+function poolWith(secrets: Map<string, V1Secret>, clock = new ManualClock(), changes: string[] = []) {
+  return new KubeconfigRegionPool({
+    hub: new KubeConfig(),
+    logger,
+    clock,
+    readSecret: async (namespace, name) => secrets.get(`${namespace}/${name}`),
+    onHealthChange: (client, health) => changes.push(`${client.region}:${health}`),
+  });
+}
+
+test('two regions whose kubeconfigs use the same user name get distinct credential names', async () => {
+  const secrets = new Map([
+    ['hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:1'))],
+    ['hub/west', secretWith('config', kubeconfigYaml('http://127.0.0.1:2'))],
+  ]);
+  const pool = poolWith(secrets);
+  const east = await pool.client('hub', { name: 'us-east1', kubeconfigSecretRef: { name: 'east', key: 'config' } });
+  const west = await pool.client('hub', { name: 'eu-west1', kubeconfigSecretRef: { name: 'west', key: 'config' } });
+  assert.notEqual(east.kubeConfig.getCurrentUser()?.name, west.kubeConfig.getCurrentUser()?.name);
+  assert.equal(east.kubeConfig.getCurrentCluster()?.server, 'http://127.0.0.1:1');
+  assert.equal(east.kubeConfig.getCurrentCluster()?.skipTLSVerify, true, 'plain HTTP needs skipTLSVerify in client-node');
+  assert.equal(await pool.client('hub', { name: 'us-east1', kubeconfigSecretRef: { name: 'east', key: 'config' } }), east, 'cached');
+});
+
+test('a changed kubeconfig Secret rebuilds the client; an unchanged one does not', async () => {
+  const secrets = new Map([['hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:1'))]]);
+  const pool = poolWith(secrets);
+  const ref = { name: 'us-east1', kubeconfigSecretRef: { name: 'east', key: 'config' } };
+  const first = await pool.client('hub', ref);
+  secrets.set('hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:1'), '2'));
+  assert.equal(await pool.client('hub', ref), first, 'same bytes, same client');
+  secrets.set('hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:9'), '3'));
+  const second = await pool.client('hub', ref);
+  assert.notEqual(second, first);
+  assert.equal(second.kubeConfig.getCurrentCluster()?.server, 'http://127.0.0.1:9');
+  assert.equal(pool.clients().length, 1);
+});
+
+test('a missing Secret, a missing key and a bad kubeconfig each fail with their own reason', async () => {
+  const secrets = new Map([
+    ['hub/nokey', secretWith('other', 'x')],
+    ['hub/garbage', secretWith('config', 'clusters: [{name: c}]\ncurrent-context: nope\n')],
+    ['hub/exec', secretWith('config', kubeconfigYaml('https://x').replace('{token: t0k3n}', '{exec: {command: /bin/sh, apiVersion: client.authentication.k8s.io/v1}}'))],
+  ]);
+  const pool = poolWith(secrets);
+  const reasonOf = async (name: string) => {
+    const error = await pool.client('hub', { name: 'r', kubeconfigSecretRef: { name, key: 'config' } }).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof RegionConfigError, `expected a RegionConfigError for ${name}`);
+    return error.reason;
+  };
+  assert.equal(await reasonOf('absent'), 'KubeconfigSecretMissing');
+  assert.equal(await reasonOf('nokey'), 'KubeconfigKeyMissing');
+  assert.equal(await reasonOf('garbage'), 'KubeconfigInvalid');
+  assert.equal(await reasonOf('exec'), 'KubeconfigInvalid', 'exec plugins from a Secret are refused');
+});
+
+test('a region turns Unknown only after consecutive failures and Reachable only after consecutive successes', async () => {
+  const changes: string[] = [];
+  const clock = new ManualClock();
+  const pool = poolWith(new Map([['hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:1'))]]), clock, changes);
+  const client = await pool.client('hub', { name: 'us-east1', kubeconfigSecretRef: { name: 'east', key: 'config' } });
+  const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  client.recordFailure(refused);
+  client.recordFailure(refused);
+  client.recordSuccess();
+  client.recordFailure(refused);
+  client.recordFailure(refused);
+  assert.equal(client.health(), 'Reachable', 'a success in between resets the count');
+  client.recordFailure(new ApiException(404, 'not found', {}, {}));
+  client.recordFailure(new ApiException(409, 'conflict', {}, {}));
+  assert.equal(client.health(), 'Reachable', 'an HTTP answer below 500 proves the region reachable');
+  client.recordFailure(refused);
+  client.recordFailure(new ApiException(503, 'unavailable', {}, {}));
+  client.recordFailure(refused);
+  assert.equal(client.health(), 'Unknown');
+  client.recordSuccess();
+  assert.equal(client.health(), 'Unknown', 'one success is not enough');
+  client.recordSuccess();
+  assert.equal(client.health(), 'Reachable');
+  assert.deepEqual(changes, ['us-east1:Unknown', 'us-east1:Reachable']);
+});
+
+test('a region failing for longer than unknownAfterMs turns Unknown even with few failures', async () => {
+  const clock = new ManualClock();
+  const pool = poolWith(new Map([['hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:1'))]]), clock);
+  const client = await pool.client('hub', { name: 'us-east1', kubeconfigSecretRef: { name: 'east', key: 'config' } });
+  client.recordFailure(new Error('socket hang up'));
+  clock.advance(31_000);
+  client.recordFailure(new Error('socket hang up'));
+  assert.equal(client.health(), 'Unknown');
+});
+
+test('uniqueKubeConfig prefixes every name it keeps', () => {
+  const kc = uniqueKubeConfig(kubeconfigYaml('https://example.invalid'), 'r@hub/s#k/', 'r');
+  assert.equal(kc.getCurrentContext(), 'r@hub/s#k/ctx');
+  assert.equal(kc.getCurrentUser()?.name, 'r@hub/s#k/admin');
+  assert.equal(kc.getCurrentCluster()?.skipTLSVerify, false);
+});
