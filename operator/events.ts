@@ -1,0 +1,134 @@
+/**
+ * Event reasons (constants) and the recorder that writes them as core/v1 Events in the hub, next
+ * to the RealtimeCluster they are about. A repeated event (same object, type, reason, message)
+ * bumps `count` and `lastTimestamp` on the existing Event instead of creating another, as
+ * kubectl's event correlation does.
+ */
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { FIELD_MANAGER, type EventRecorder } from './types.ts';
+import { isNotFound } from './reconcile/errors.ts';
+
+export const EventReason = {
+  /** Objects were written to a region (created, changed, or repaired after drift). */
+  Applied: 'Applied',
+  /** A region stopped answering; it is Unknown and nothing is deleted because of it. */
+  RegionUnreachable: 'RegionUnreachable',
+  /** A region that was Unknown answers again. */
+  RegionRecovered: 'RegionRecovered',
+  /** The spec breaks a rule the schema cannot express, or references a missing Secret. */
+  InvalidSpec: 'InvalidSpec',
+  /** A region's client cannot be built (its kubeconfig Secret is missing or invalid). */
+  RegionMisconfigured: 'RegionMisconfigured',
+  /** A region's objects were removed after the RealtimeCluster was deleted. */
+  CleanedUp: 'CleanedUp',
+  /** Deletion waits: a region is unreachable and keeps the finalizer until it answers or is abandoned. */
+  CleanupBlocked: 'CleanupBlocked',
+  /** An SRE gave up on a region through the abandon annotation: its objects are left behind. */
+  RegionAbandoned: 'RegionAbandoned',
+  /** spec.paused became true: nothing is written to regions until it is false again. */
+  Paused: 'Paused',
+  /** spec.paused became false. */
+  Resumed: 'Resumed',
+} as const;
+export type EventReasonName = (typeof EventReason)[keyof typeof EventReason];
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface EventRecorderOptions {
+  /** `source.component` and `reportingController` of every Event. */
+  component?: string;
+  /** Identity of this operator process (`reportingInstance`). */
+  instance?: string;
+  /** How many distinct events are remembered for de-duplication (oldest forgotten first). */
+  maxTracked?: number;
+  /** Messages are cut to this many characters (the API server rejects very long ones). */
+  maxMessageLength?: number;
+  now?: () => Date;
+  logger?: Logger;
+}
+
+interface Tracked {
+  namespace: string;
+  name: string;
+  count: number;
+}
+
+/**
+ * Writes Events in the hub. Recording never fails the caller: an Event that cannot be written
+ * is logged (reason, not message) and dropped, since Events are best-effort in Kubernetes too.
+ */
+export function createEventRecorder(hub: KubeConfig, options: EventRecorderOptions = {}): EventRecorder {
+  const { component = FIELD_MANAGER, instance = `${component}-${process.pid}`, maxTracked = 4096, maxMessageLength = 1024, now = () => new Date(), logger } = options;
+  const core = hub.makeApiClient(CoreV1Api);
+  const tracked = new Map<string, Tracked>();
+
+  const remember = (key: string, value: Tracked) => {
+    tracked.delete(key);
+    tracked.set(key, value);
+    if (tracked.size > maxTracked) tracked.delete(tracked.keys().next().value as string);
+  };
+
+  async function create(object: KubernetesObject, type: string, reason: string, message: string, key: string): Promise<void> {
+    const namespace = object.metadata?.namespace ?? 'default';
+    const name = `${object.metadata?.name ?? 'unknown'}.${randomBytes(8).toString('hex')}`;
+    const time = now().toISOString();
+    await core.createNamespacedEvent({
+      namespace,
+      body: {
+        metadata: { name, namespace },
+        involvedObject: {
+          apiVersion: object.apiVersion,
+          kind: object.kind,
+          name: object.metadata?.name,
+          namespace: object.metadata?.namespace,
+          uid: object.metadata?.uid,
+          resourceVersion: object.metadata?.resourceVersion,
+        },
+        type,
+        reason,
+        message,
+        count: 1,
+        firstTimestamp: new Date(time),
+        lastTimestamp: new Date(time),
+        source: { component },
+        reportingComponent: component,
+        reportingInstance: instance,
+      },
+    });
+    remember(key, { namespace, name, count: 1 });
+  }
+
+  return {
+    async record(object, type, reason, rawMessage) {
+      const message = rawMessage.length > maxMessageLength ? `${rawMessage.slice(0, maxMessageLength - 1)}…` : rawMessage;
+      const key = [object.metadata?.uid ?? `${object.metadata?.namespace}/${object.metadata?.name}`, type, reason, message].join('\u0000');
+      try {
+        const seen = tracked.get(key);
+        if (!seen) {
+          await create(object, type, reason, message, key);
+          return;
+        }
+        const count = seen.count + 1;
+        try {
+          await core.patchNamespacedEvent(
+            { name: seen.name, namespace: seen.namespace, body: { count, lastTimestamp: now().toISOString() } },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          );
+          remember(key, { ...seen, count });
+        } catch (error) {
+          // Events expire (an hour by default): start a new one.
+          if (!isNotFound(error)) throw error;
+          await create(object, type, reason, message, key);
+        }
+      } catch (error) {
+        logger?.warn({ reason, type, object: `${object.metadata?.namespace}/${object.metadata?.name}`, err: error instanceof Error ? error.message : String(error) }, 'event not recorded');
+      }
+    },
+  };
+}

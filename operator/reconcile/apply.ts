@@ -1,0 +1,104 @@
+/**
+ * Server-side apply of rendered objects into one region, with one field manager, skipping every
+ * object whose live state already holds what we render. A resync that changes nothing therefore
+ * makes no writes, while drift in any field we own (an edited image, a deleted object) is repaired.
+ */
+import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
+import { ReconcileError, ReconcileErrorReason, httpStatus, isNotFound } from './errors.ts';
+import { APPLIED_HASH_ANNOTATION, CREATED_BY_ANNOTATION } from './render.ts';
+
+/**
+ * Runs one API call against a region and reports its outcome to the region's health. Any HTTP
+ * answer below 500 (404, 409, 422) proves the region reachable; no answer or a 5xx does not.
+ */
+export async function callRegion<T>(client: RegionClient, call: () => Promise<T>): Promise<T> {
+  try {
+    const result = await call();
+    client.recordSuccess();
+    return result;
+  } catch (error) {
+    const status = httpStatus(error);
+    if (status !== undefined && status < 500 && status !== 429) client.recordSuccess();
+    else client.recordFailure(error);
+    throw error;
+  }
+}
+
+export function describeObject(object: KubernetesObject): string {
+  return `${object.kind}/${object.metadata?.name}`;
+}
+
+/** Reads an object's live state, or undefined when it does not exist. */
+export async function readLive(client: RegionClient, object: KubernetesObject): Promise<KubernetesObject | undefined> {
+  const header = {
+    apiVersion: object.apiVersion ?? '',
+    kind: object.kind ?? '',
+    metadata: { name: object.metadata?.name ?? '', ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}) },
+  };
+  try {
+    return await callRegion(client, () => client.objects.read(header));
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * True when every field of `desired` has the same value in `live`. Fields only `live` has
+ * (defaults, status, other managers' fields) are ignored; lists must match element by element.
+ */
+export function holds(live: unknown, desired: unknown): boolean {
+  if (desired === undefined || desired === null) return true;
+  if (Array.isArray(desired)) {
+    return Array.isArray(live) && live.length === desired.length && desired.every((item, i) => holds(live[i], item));
+  }
+  if (typeof desired === 'object') {
+    if (typeof live !== 'object' || live === null || Array.isArray(live)) return false;
+    const liveRecord = live as Record<string, unknown>;
+    return Object.entries(desired as Record<string, unknown>).every(([key, value]) => holds(liveRecord[key], value));
+  }
+  return live === desired;
+}
+
+/** Whether applying `desired` would change nothing we own: same rendering (hash) and every rendered field in place. */
+export function upToDate(live: KubernetesObject, desired: KubernetesObject): boolean {
+  const liveHash = live.metadata?.annotations?.[APPLIED_HASH_ANNOTATION];
+  const desiredHash = desired.metadata?.annotations?.[APPLIED_HASH_ANNOTATION];
+  return liveHash !== undefined && liveHash === desiredHash && holds(live, desired);
+}
+
+export interface ApplyOutcome {
+  /** "Kind/name" of each object written. */
+  written: string[];
+  /** "Kind/name" of each object left alone because someone else owns it (a Namespace we did not create). */
+  skippedForeign: string[];
+}
+
+/**
+ * Applies the objects in order. A live object of ours carrying another cluster's label is never
+ * overwritten (ObjectOwnedByOtherCluster). A Namespace is written only if absent or created by us.
+ */
+export async function applyObjects(client: RegionClient, objects: KubernetesObject[], owner: string): Promise<ApplyOutcome> {
+  const outcome: ApplyOutcome = { written: [], skippedForeign: [] };
+  for (const desired of objects) {
+    const live = await readLive(client, desired);
+    if (live) {
+      if (desired.kind === 'Namespace' && live.metadata?.annotations?.[CREATED_BY_ANNOTATION] !== owner) {
+        outcome.skippedForeign.push(describeObject(desired));
+        continue;
+      }
+      const liveOwner = live.metadata?.labels?.[CLUSTER_LABEL];
+      if (liveOwner !== undefined && liveOwner !== owner) {
+        throw new ReconcileError(
+          ReconcileErrorReason.ObjectOwnedByOtherCluster,
+          `${describeObject(desired)} in region ${client.region} belongs to RealtimeCluster ${liveOwner}; rename this cluster or remove that object`,
+        );
+      }
+      if (upToDate(live, desired)) continue;
+    }
+    await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    outcome.written.push(describeObject(desired));
+  }
+  return outcome;
+}

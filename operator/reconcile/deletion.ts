@@ -1,0 +1,85 @@
+/**
+ * Deleting a RealtimeCluster: remove its objects in every reachable region, then the finalizer.
+ * A region that cannot be reached keeps the finalizer (status and an Event say so) until it
+ * answers again or an SRE abandons it with the ABANDON_ANNOTATION.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { DEFAULTS } from '../../crds/schema.ts';
+import type { RealtimeCluster, RegionSpec } from '../../crds/types.ts';
+import { EventReason } from '../events.ts';
+import { clusterLabelValue, type EventRecorder, type ReconcileResult, type RegionClient, type RegionPool } from '../types.ts';
+import { ReconcileError, ReconcileErrorReason, describeError } from './errors.ts';
+import { ABANDON_ANNOTATION, cleanupRegion, hasFinalizer, isAbandoned, removeFinalizer } from './finalizer.ts';
+import { classifyRegionFailure, getClient } from './region.ts';
+import { computeStatus, writeStatus, type RegionObservation } from './status.ts';
+
+export interface DeletionDeps {
+  hub: KubeConfig;
+  pool: RegionPool;
+  events: EventRecorder;
+  now: () => Date;
+  unreachableRecheckMs: number;
+}
+
+type RegionCleanup =
+  | { name: string; state: 'cleaned'; deleted: string[]; note?: string }
+  | { name: string; state: 'abandoned' }
+  | { name: string; state: 'blocked'; observation: RegionObservation }
+  | { name: string; state: 'retry'; error: unknown };
+
+async function cleanup(deps: DeletionDeps, cluster: RealtimeCluster, region: RegionSpec): Promise<RegionCleanup> {
+  if (isAbandoned(cluster, region.name)) return { name: region.name, state: 'abandoned' };
+  const previous = cluster.status?.regions?.find((r) => r.name === region.name);
+  let client: RegionClient | undefined;
+  try {
+    client = await getClient(deps.pool, cluster, region);
+    const owner = clusterLabelValue(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '');
+    const outcome = await cleanupRegion(client, region.namespace ?? DEFAULTS.regionNamespace, owner);
+    if (outcome.remaining > 0) return { name: region.name, state: 'retry', error: new Error(`${outcome.remaining} objects still terminating`) };
+    return { name: region.name, state: 'cleaned', deleted: outcome.deleted, ...(outcome.namespaceKept ? { note: outcome.namespaceKept } : {}) };
+  } catch (error) {
+    const failure = classifyRegionFailure(error, client, previous, region.name);
+    if (failure.retry !== undefined) return { name: region.name, state: 'retry', error: failure.retry };
+    const hint = `cleanup waits for this region; to give up on it, annotate ${ABANDON_ANNOTATION}=${region.name}`;
+    return { name: region.name, state: 'blocked', observation: { ...failure.observation, message: `${failure.observation.message}; ${hint}` } };
+  }
+}
+
+export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeCluster): Promise<ReconcileResult> {
+  if (!hasFinalizer(cluster)) return {};
+  const results = await Promise.all((cluster.spec.regions ?? []).map((region) => cleanup(deps, cluster, region)));
+
+  for (const result of results) {
+    if (result.state === 'cleaned' && result.deleted.length > 0) {
+      await deps.events.record(cluster, 'Normal', EventReason.CleanedUp, `region ${result.name}: deleted ${result.deleted.join(', ')}${result.note ? `; ${result.note}` : ''}`);
+    }
+  }
+  const blocked = results.filter((r) => r.state === 'blocked');
+  const retry = results.filter((r) => r.state === 'retry');
+  if (blocked.length === 0 && retry.length === 0) {
+    for (const result of results) {
+      if (result.state === 'abandoned') {
+        await deps.events.record(cluster, 'Warning', EventReason.RegionAbandoned, `region ${result.name} abandoned by ${ABANDON_ANNOTATION}: its objects, if any, are left behind`);
+      }
+    }
+    await removeFinalizer(deps.hub, cluster);
+    return {};
+  }
+
+  // Still waiting: say which regions hold the finalizer, once (status and Event change together).
+  const observations: RegionObservation[] = results.map((r) =>
+    r.state === 'blocked'
+      ? r.observation
+      : { name: r.name, phase: 'Pending', message: r.state === 'cleaned' ? 'cleaned up' : r.state === 'abandoned' ? 'abandoned' : 'cleanup in progress', wrote: false },
+  );
+  const status = computeStatus({ cluster, problems: [], regions: observations, paused: false, now: deps.now() });
+  if ((await writeStatus(deps.hub, cluster, status)) && blocked.length > 0) {
+    const names = blocked.map((r) => r.name).join(', ');
+    await deps.events.record(cluster, 'Warning', EventReason.CleanupBlocked, `deletion waits for ${names}: unreachable or misconfigured; annotate ${ABANDON_ANNOTATION} to give up on a region`);
+  }
+  if (retry.length > 0) {
+    const detail = retry.map((r) => `${r.name}: ${r.state === 'retry' ? describeError(r.error) : ''}`).join('; ');
+    throw new ReconcileError(ReconcileErrorReason.RegionApiError, `cleanup to retry: ${detail}`);
+  }
+  return { requeueAfterMs: deps.unreachableRecheckMs };
+}

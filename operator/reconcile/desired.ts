@@ -1,0 +1,208 @@
+/**
+ * Turns a RealtimeCluster into one RegionPlan per region: validates what the schema cannot
+ * (duplicate regions, min above max, Secrets that must exist in the hub), reads the hub Secrets
+ * the gateways need, and derives the gateway configuration. Problems are returned, never thrown:
+ * an invalid spec is a status, not a crash.
+ */
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { RealtimeCluster, RegionSpec, SecretKeyRef } from '../../crds/types.ts';
+import { DEFAULTS } from '../../crds/schema.ts';
+import { regionBounds, validateRealtimeCluster } from '../../crds/validate.ts';
+import { isNotFound } from './errors.ts';
+import { DEFAULT_RESOURCES, type EnvFromSecret, type RegionPlan, type ResourceRequirements } from './render.ts';
+
+/** Why a spec cannot be applied; `reason` is the Degraded condition's reason. */
+export interface SpecProblem {
+  field: string;
+  reason: string;
+  message: string;
+}
+
+export const SpecProblemReason = {
+  SecretMissing: 'SecretMissing',
+  SecretKeyMissing: 'SecretKeyMissing',
+} as const;
+
+export interface PlanOptions {
+  preStopPauseSeconds: number;
+  drainWindowSeconds: number;
+  /**
+   * How many gateway pods a region runs. The seam for autoscaling: today the region's minimum;
+   * an autoscaler replaces this with a choice between `min` and `max` from the regions' load.
+   */
+  chooseReplicas: (cluster: RealtimeCluster, region: RegionSpec, bounds: { min: number; max: number }) => number;
+}
+
+/** The rules the schema cannot express (crds/validate.ts), as spec problems. No I/O. */
+export function checkSpec(cluster: RealtimeCluster): SpecProblem[] {
+  return validateRealtimeCluster(cluster).map(({ field, reason, message }) => ({ field, reason, message }));
+}
+
+/** A hub Secret key the gateways need, where it goes in the region Secret, and how the gateway reads it. */
+interface SecretUse {
+  field: string;
+  ref: SecretKeyRef;
+  regionKey: string;
+  /** Environment variable fed from the region Secret; absent for file mounts. */
+  env?: string;
+}
+
+function clusterSecretUses(cluster: RealtimeCluster): SecretUse[] {
+  const uses: SecretUse[] = [];
+  const { gateway, relay, ai } = cluster.spec;
+  if (gateway.auth?.jwtSecretRef) uses.push({ field: 'spec.gateway.auth.jwtSecretRef', ref: gateway.auth.jwtSecretRef, regionKey: 'jwt-secret', env: 'MERIDIAN_JWT_SECRET' });
+  if (gateway.apiKeySecretRef) uses.push({ field: 'spec.gateway.apiKeySecretRef', ref: gateway.apiKeySecretRef, regionKey: 'api-key', env: 'MERIDIAN_API_KEY' });
+  if (relay?.pubsub?.credentialsSecretRef) {
+    uses.push({ field: 'spec.relay.pubsub.credentialsSecretRef', ref: relay.pubsub.credentialsSecretRef, regionKey: 'pubsub-credentials.json' });
+  }
+  (ai?.providers ?? []).forEach((provider, i) => {
+    if (provider.apiKeySecretRef) {
+      uses.push({
+        field: `spec.ai.providers[${i}].apiKeySecretRef`,
+        ref: provider.apiKeySecretRef,
+        regionKey: `ai-${provider.name}-api-key`,
+        env: `MERIDIAN_AI_${provider.name.toUpperCase()}_API_KEY`,
+      });
+    }
+  });
+  return uses;
+}
+
+function regionSecretUses(region: RegionSpec, index: number): SecretUse[] {
+  if (!region.redis?.urlSecretRef) return [];
+  return [{ field: `spec.regions[${index}].redis.urlSecretRef`, ref: region.redis.urlSecretRef, regionKey: 'redis-url', env: 'MERIDIAN_REDIS_URL' }];
+}
+
+/** Reads hub Secrets once each; a missing Secret is recorded as undefined, other errors are thrown (retry). */
+async function readHubSecrets(hub: KubeConfig, namespace: string, names: Set<string>): Promise<Map<string, V1Secret | undefined>> {
+  const core = hub.makeApiClient(CoreV1Api);
+  const secrets = new Map<string, V1Secret | undefined>();
+  for (const name of names) {
+    try {
+      secrets.set(name, await core.readNamespacedSecret({ name, namespace }));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      secrets.set(name, undefined);
+    }
+  }
+  return secrets;
+}
+
+function resolveUses(uses: SecretUse[], secrets: Map<string, V1Secret | undefined>, namespace: string, problems: SpecProblem[]): Record<string, string> {
+  const data: Record<string, string> = {};
+  for (const use of uses) {
+    const secret = secrets.get(use.ref.name);
+    if (!secret) {
+      problems.push({ field: `${use.field}.name`, reason: SpecProblemReason.SecretMissing, message: `Secret "${use.ref.name}" not found in namespace "${namespace}"` });
+      continue;
+    }
+    const value = secret.data?.[use.ref.key] ?? (secret.stringData?.[use.ref.key] !== undefined ? Buffer.from(secret.stringData[use.ref.key]).toString('base64') : undefined);
+    if (value === undefined) {
+      problems.push({ field: `${use.field}.key`, reason: SpecProblemReason.SecretKeyMissing, message: `Secret "${use.ref.name}" in namespace "${namespace}" has no key "${use.ref.key}"` });
+      continue;
+    }
+    data[use.regionKey] = value;
+  }
+  return data;
+}
+
+function stringResources(resources: RealtimeCluster['spec']['gateway']['resources']): ResourceRequirements {
+  if (!resources || (!resources.requests && !resources.limits)) return DEFAULT_RESOURCES;
+  const strings = (values?: Record<string, number | string>) => (values ? Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)])) : undefined);
+  return { ...(resources.requests ? { requests: strings(resources.requests) } : {}), ...(resources.limits ? { limits: strings(resources.limits) } : {}) };
+}
+
+/** The Pub/Sub topic of a cluster when the spec names none: one per RealtimeCluster. */
+export function defaultTopic(namespace: string, name: string): string {
+  return `meridian-${namespace}-${name}`;
+}
+
+function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port: number): Record<string, unknown> {
+  const { gateway, relay, ai } = cluster.spec;
+  const pubsub = relay?.pubsub;
+  return {
+    port,
+    region: region.name,
+    ...(gateway.maxConnectionsPerPod !== undefined ? { maxConnections: gateway.maxConnectionsPerPod } : {}),
+    ...(gateway.limits ? { limits: gateway.limits } : {}),
+    ...(gateway.history ? { history: gateway.history } : {}),
+    ...(gateway.auth?.jwksUrl ? { auth: { jwksUrl: gateway.auth.jwksUrl } } : {}),
+    ...(pubsub
+      ? { relay: { pubsub: { projectId: pubsub.projectId, topic: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') } } }
+      : {}),
+    ...(ai
+      ? {
+          ai: {
+            ...(ai.strategy ? { strategy: ai.strategy } : {}),
+            ...(ai.latencySloMs !== undefined ? { latencySloMs: ai.latencySloMs } : {}),
+            ...(ai.dailyBudgetUsd !== undefined ? { dailyBudgetUsd: ai.dailyBudgetUsd } : {}),
+            // Keys stay out of the ConfigMap: they arrive as environment variables from the Secret.
+            providers: (ai.providers ?? []).map(({ apiKeySecretRef: _key, ...provider }) => provider),
+          },
+        }
+      : {}),
+  };
+}
+
+function plainEnv(cluster: RealtimeCluster): Array<{ name: string; value: string }> {
+  const pubsub = cluster.spec.relay?.pubsub;
+  if (!pubsub) return [];
+  const env = [
+    { name: 'MERIDIAN_PUBSUB_PROJECT', value: pubsub.projectId },
+    { name: 'MERIDIAN_PUBSUB_TOPIC', value: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') },
+  ];
+  if (pubsub.emulatorHost) env.push({ name: 'PUBSUB_EMULATOR_HOST', value: pubsub.emulatorHost });
+  return env;
+}
+
+export interface ClusterPlan {
+  problems: SpecProblem[];
+  /** One per spec region, in spec order; empty when there are problems. */
+  regions: Array<{ spec: RegionSpec; plan: RegionPlan }>;
+}
+
+/** Validates the spec and builds every region's plan, reading the hub Secrets it references. */
+export async function planCluster(hub: KubeConfig, cluster: RealtimeCluster, options: PlanOptions, extraProblems: SpecProblem[] = []): Promise<ClusterPlan> {
+  const problems = [...extraProblems, ...checkSpec(cluster)];
+  if (problems.length > 0) return { problems, regions: [] };
+  const namespace = cluster.metadata.namespace ?? '';
+  const regions = cluster.spec.regions;
+  const shared = clusterSecretUses(cluster);
+  const perRegion = regions.map((region, i) => regionSecretUses(region, i));
+  const secretNames = new Set([...shared, ...perRegion.flat()].map((use) => use.ref.name));
+  const secrets = await readHubSecrets(hub, namespace, secretNames);
+
+  const sharedData = resolveUses(shared, secrets, namespace, problems);
+  const regionData = perRegion.map((uses) => resolveUses(uses, secrets, namespace, problems));
+  if (problems.length > 0) return { problems, regions: [] };
+
+  const port = cluster.spec.gateway.port ?? DEFAULTS.port;
+  const pubsubCredentials = shared.some((use) => use.regionKey === 'pubsub-credentials.json');
+  return {
+    problems,
+    regions: regions.map((region, i) => {
+      const uses = [...shared, ...perRegion[i]];
+      const secretEnv: EnvFromSecret[] = uses.filter((use) => use.env).map((use) => ({ name: use.env as string, key: use.regionKey }));
+      const bounds = regionBounds(cluster.spec, region);
+      const plan: RegionPlan = {
+        clusterName: cluster.metadata.name ?? '',
+        hubNamespace: namespace,
+        region: region.name,
+        namespace: region.namespace ?? DEFAULTS.regionNamespace,
+        replicas: Math.min(bounds.max, Math.max(bounds.min, options.chooseReplicas(cluster, region, bounds))),
+        image: cluster.spec.gateway.image,
+        ...(cluster.spec.gateway.imagePullPolicy ? { imagePullPolicy: cluster.spec.gateway.imagePullPolicy } : {}),
+        port,
+        resources: stringResources(cluster.spec.gateway.resources),
+        gatewayConfig: gatewayConfig(cluster, region, port),
+        env: plainEnv(cluster),
+        secretData: { ...sharedData, ...regionData[i] },
+        secretEnv,
+        ...(pubsubCredentials ? { pubsubCredentialsKey: 'pubsub-credentials.json' } : {}),
+        preStopPauseSeconds: options.preStopPauseSeconds,
+        drainWindowSeconds: options.drainWindowSeconds,
+      };
+      return { spec: region, plan };
+    }),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * The RealtimeCluster reconciler: level-based and idempotent. Each call re-reads the cluster,
+ * renders every region's objects, applies only what differs, and writes status only when it
+ * changed, so a resync that finds everything in place makes no writes at all.
+ */
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionStatus } from '../../crds/types.ts';
+import { EventReason, type Logger } from '../events.ts';
+import { TerminalError, type EventRecorder, type ReconcileResult, type Reconciler, type RegionPool } from '../types.ts';
+import { ReconcileError, ReconcileErrorReason, describeError, isNotFound } from './errors.ts';
+import { planCluster, type PlanOptions } from './desired.ts';
+import { addFinalizer, hasFinalizer } from './finalizer.ts';
+import { finalizeCluster } from './deletion.ts';
+import { reconcileRegion, type RegionOutcome } from './region.ts';
+import { computeStatus, writeStatus } from './status.ts';
+
+export { ABANDON_ANNOTATION, FINALIZER } from './finalizer.ts';
+
+export interface ReconcilerOptions {
+  /** Seconds a terminating pod keeps serving so endpoints stop routing to it first. */
+  preStopPauseSeconds?: number;
+  /** Seconds a gateway has to drain its connections (close 1012) after the pause. */
+  drainWindowSeconds?: number;
+  /** Look again this soon while a rollout is in progress. */
+  progressRecheckMs?: number;
+  /** Look again this soon while a region is Unknown or cleanup waits for one. */
+  unreachableRecheckMs?: number;
+  /** Look again this soon when the spec is invalid (a missing Secret may appear). */
+  invalidSpecRecheckMs?: number;
+  /** The autoscaling seam: pods per region; defaults to the region's minimum. */
+  chooseReplicas?: PlanOptions['chooseReplicas'];
+}
+
+/** Optional counters; the runtime wires them to prom-client. */
+export interface ReconcileMetrics {
+  objectsWritten?(region: string, count: number): void;
+  statusWritten?(): void;
+}
+
+export interface ReconcilerDeps {
+  hub: KubeConfig;
+  regions: RegionPool;
+  events: EventRecorder;
+  logger: Logger;
+  now?: () => Date;
+  metrics?: ReconcileMetrics;
+  options?: ReconcilerOptions;
+}
+
+export const DEFAULT_RECONCILER_OPTIONS = Object.freeze({
+  preStopPauseSeconds: 5,
+  drainWindowSeconds: 30,
+  progressRecheckMs: 5_000,
+  unreachableRecheckMs: 30_000,
+  invalidSpecRecheckMs: 60_000,
+});
+
+export function parseKey(key: string): { namespace: string; name: string } {
+  const parts = key.split('/');
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new TerminalError('InvalidKey', `reconcile key "${key}" is not "namespace/name"`);
+  return { namespace: parts[0], name: parts[1] };
+}
+
+export async function readCluster(hub: KubeConfig, namespace: string, name: string): Promise<RealtimeCluster | undefined> {
+  try {
+    const api = hub.makeApiClient(CustomObjectsApi);
+    return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as RealtimeCluster;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+function isPaused(status: RealtimeCluster['status']): boolean {
+  return status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True') ?? false;
+}
+
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const { hub, regions: pool, events, logger, now = () => new Date(), metrics } = deps;
+  const options = { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options };
+  const planOptions: PlanOptions = {
+    preStopPauseSeconds: options.preStopPauseSeconds,
+    drainWindowSeconds: options.drainWindowSeconds,
+    chooseReplicas: options.chooseReplicas ?? ((_cluster, _region, bounds) => bounds.min),
+  };
+
+  async function reportRegionChanges(cluster: RealtimeCluster, outcomes: RegionOutcome[]): Promise<void> {
+    const previous = new Map<string, RegionStatus>((cluster.status?.regions ?? []).map((r) => [r.name, r]));
+    for (const { observation, written, misconfigured } of outcomes) {
+      const before = previous.get(observation.name);
+      if (written.length > 0) {
+        metrics?.objectsWritten?.(observation.name, written.length);
+        await events.record(cluster, 'Normal', EventReason.Applied, `region ${observation.name}: applied ${written.join(', ')}`);
+      }
+      if (observation.phase === 'Unknown' && before?.phase !== 'Unknown') {
+        await events.record(cluster, 'Warning', EventReason.RegionUnreachable, `region ${observation.name} is unreachable (${observation.message}); nothing is deleted because of it`);
+      } else if (before?.phase === 'Unknown' && observation.phase !== 'Unknown') {
+        await events.record(cluster, 'Normal', EventReason.RegionRecovered, `region ${observation.name} answers again: ${observation.phase}`);
+      }
+      if (misconfigured && (before?.phase !== 'Degraded' || before.message !== observation.message)) {
+        await events.record(cluster, 'Warning', EventReason.RegionMisconfigured, `region ${observation.name}: ${observation.message}`);
+      }
+    }
+  }
+
+  async function reconcileLive(cluster: RealtimeCluster): Promise<ReconcileResult> {
+    const paused = cluster.spec.paused === true;
+    const plan = await planCluster(hub, cluster, planOptions);
+    if (plan.problems.length > 0) {
+      const status = computeStatus({ cluster, problems: plan.problems, paused, now: now() });
+      if (await writeStatus(hub, cluster, status)) {
+        metrics?.statusWritten?.();
+        const before = cluster.status?.conditions?.find((c) => c.type === 'Degraded');
+        const after = status.conditions?.find((c) => c.type === 'Degraded');
+        if (after && (before?.reason !== after.reason || before.message !== after.message)) {
+          await events.record(cluster, 'Warning', EventReason.InvalidSpec, after.message);
+        }
+      }
+      logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, problems: plan.problems.map((p) => `${p.field}: ${p.reason}`) }, 'invalid spec: regions left as they were');
+      return { requeueAfterMs: options.invalidSpecRecheckMs };
+    }
+
+    const outcomes = await Promise.all(plan.regions.map(({ spec, plan: regionPlan }) => reconcileRegion(pool, cluster, spec, regionPlan, paused)));
+    const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), paused, now: now() });
+    if (await writeStatus(hub, cluster, status)) metrics?.statusWritten?.();
+    await reportRegionChanges(cluster, outcomes);
+    if (paused !== isPaused(cluster.status)) {
+      await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
+    }
+
+    const retry = outcomes.filter((o) => o.retry !== undefined);
+    if (retry.length > 0) {
+      const detail = retry.map((o) => `${o.observation.name}: ${describeError(o.retry)}`).join('; ');
+      throw new ReconcileError(ReconcileErrorReason.RegionApiError, `regions to retry: ${detail}`, { cause: retry[0].retry });
+    }
+    const phases = outcomes.map((o) => o.observation.phase);
+    if (phases.includes('Unknown')) return { requeueAfterMs: options.unreachableRecheckMs };
+    if (!paused && phases.some((p) => p === 'Progressing' || p === 'Pending')) return { requeueAfterMs: options.progressRecheckMs };
+    return {};
+  }
+
+  return {
+    async reconcile(key) {
+      const { namespace, name } = parseKey(key);
+      const cluster = await readCluster(hub, namespace, name);
+      if (!cluster) return {};
+      if (cluster.metadata.deletionTimestamp) {
+        return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs }, cluster);
+      }
+      if (!hasFinalizer(cluster)) {
+        await addFinalizer(hub, cluster);
+        // The patch changed resourceVersion; read again so later writes start from the live object.
+        const fresh = await readCluster(hub, namespace, name);
+        if (!fresh) return {};
+        return reconcileLive(fresh);
+      }
+      return reconcileLive(cluster);
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * One region's share of a reconcile: get its client, apply its rendered objects (unless paused),
+ * and observe its gateway Deployment. Failures stay inside the region: an unreachable region is
+ * Unknown, a misconfigured one Degraded, and neither stops the other regions.
+ */
+import type { V1Deployment } from '@kubernetes/client-node';
+import type { RealtimeCluster, RegionSpec, RegionStatus } from '../../crds/types.ts';
+import { RegionConfigError, clusterLabelValue, type RegionClient, type RegionPool } from '../types.ts';
+import { applyObjects, readLive } from './apply.ts';
+import { ReconcileError, describeError, isConnectivityError } from './errors.ts';
+import { objectNames, renderRegion, type RegionPlan } from './render.ts';
+import { observeDeployment, type RegionObservation } from './status.ts';
+
+export interface RegionOutcome {
+  observation: RegionObservation;
+  /** "Kind/name" of the objects written in this region. */
+  written: string[];
+  /** Set for a RegionConfigError: the reason of a region that cannot be configured. */
+  misconfigured?: string;
+  /** A failure worth retrying with backoff (the region answered with an error, or is not yet judged Unknown). */
+  retry?: unknown;
+}
+
+/** The region's previous status as an observation, for a pass that learned nothing new. */
+function unchanged(previous: RegionStatus | undefined, name: string, message: string): RegionObservation {
+  if (!previous) return { name, phase: 'Pending', message, wrote: false };
+  const { lastSyncTime: _time, connections: _connections, ...rest } = previous;
+  return { ...rest, message: previous.message ?? message, wrote: false };
+}
+
+export async function getClient(pool: RegionPool, cluster: RealtimeCluster, region: RegionSpec): Promise<RegionClient> {
+  return pool.client(cluster.metadata.namespace ?? '', { name: region.name, ...(region.kubeconfigSecretRef ? { kubeconfigSecretRef: region.kubeconfigSecretRef } : {}) });
+}
+
+/**
+ * Classifies a region failure: an object owned by another cluster or a bad kubeconfig is
+ * Degraded; no answer from a region whose health is Unknown is Unknown; anything else is retried.
+ */
+export function classifyRegionFailure(error: unknown, client: RegionClient | undefined, previous: RegionStatus | undefined, name: string): RegionOutcome {
+  if (error instanceof RegionConfigError) {
+    return { observation: { name, phase: 'Degraded', message: `${error.reason}: ${error.message}`, wrote: false }, written: [], misconfigured: error.reason };
+  }
+  if (error instanceof ReconcileError) {
+    return { observation: { name, phase: 'Degraded', message: `${error.reason}: ${error.message}`, wrote: false }, written: [] };
+  }
+  if (client && client.health() === 'Unknown' && isConnectivityError(error)) {
+    return { observation: { ...unchanged(previous, name, ''), phase: 'Unknown', message: `unreachable: ${describeError(error)}` }, written: [] };
+  }
+  return { observation: unchanged(previous, name, `retrying: ${describeError(error)}`), written: [], retry: error };
+}
+
+export async function reconcileRegion(pool: RegionPool, cluster: RealtimeCluster, region: RegionSpec, plan: RegionPlan, paused: boolean): Promise<RegionOutcome> {
+  const previous = cluster.status?.regions?.find((r) => r.name === region.name);
+  let client: RegionClient | undefined;
+  try {
+    client = await getClient(pool, cluster, region);
+    const owner = clusterLabelValue(plan.hubNamespace, plan.clusterName);
+    const written = paused ? [] : (await applyObjects(client, renderRegion(plan), owner)).written;
+    const deployment = (await readLive(client, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: objectNames(plan.clusterName).gateway, namespace: plan.namespace },
+    })) as V1Deployment | undefined;
+    const observation = observeDeployment(region.name, deployment, plan.replicas, written.length > 0);
+    if (paused && !deployment) observation.message = 'paused before the first rollout';
+    return { observation, written };
+  } catch (error) {
+    return classifyRegionFailure(error, client, previous, region.name);
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Status of a RealtimeCluster: computed from what each region reported, compared with the live
+ * status ignoring timestamps, and written through the /status subresource only when it changed.
+ */
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
+import type { ClusterPhase, Condition, ConditionStatus, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionStatus } from '../../crds/types.ts';
+import type { SpecProblem } from './desired.ts';
+
+/** The condition types this reconciler owns; others (RelayReady) are kept as they are. */
+export const OWNED_CONDITIONS = ['Ready', 'Progressing', 'Degraded', 'Paused'] as const;
+
+export const ConditionReason = {
+  AllRegionsReady: 'AllRegionsReady',
+  RegionsNotReady: 'RegionsNotReady',
+  RollingOut: 'RollingOut',
+  RolloutComplete: 'RolloutComplete',
+  InvalidSpec: 'InvalidSpec',
+  RegionUnreachable: 'RegionUnreachable',
+  RegionFailed: 'RegionFailed',
+  AsExpected: 'AsExpected',
+  SpecPaused: 'SpecPaused',
+  CleanupBlocked: 'CleanupBlocked',
+} as const;
+
+/** What one reconcile learned about one region. */
+export interface RegionObservation {
+  name: string;
+  phase: RegionPhase;
+  replicas?: number;
+  readyReplicas?: number;
+  desiredReplicas?: number;
+  message: string;
+  /** This reconcile wrote to the region (its lastSyncTime moves). */
+  wrote: boolean;
+}
+
+/** A region's phase from its gateway Deployment: Ready once the current generation has all desired pods ready. */
+export function observeDeployment(name: string, deployment: V1Deployment | undefined, desired: number, wrote: boolean): RegionObservation {
+  if (!deployment) return { name, phase: 'Pending', desiredReplicas: desired, message: 'gateway Deployment not created yet', wrote };
+  const status = deployment.status ?? {};
+  const replicas = status.replicas ?? 0;
+  const ready = status.readyReplicas ?? 0;
+  const updated = status.updatedReplicas ?? 0;
+  const observed = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
+  const base = { name, replicas, readyReplicas: ready, desiredReplicas: desired, wrote };
+  if (observed && ready >= desired && updated >= desired && replicas === desired) {
+    return { ...base, phase: 'Ready', message: `${ready}/${desired} gateway pods ready` };
+  }
+  return { ...base, phase: 'Progressing', message: `${ready}/${desired} gateway pods ready, ${updated} updated` };
+}
+
+export interface StatusInput {
+  cluster: RealtimeCluster;
+  /** Empty unless the spec is invalid. */
+  problems: SpecProblem[];
+  /** One per region; absent when the spec is invalid (previous region status is kept). */
+  regions?: RegionObservation[];
+  paused: boolean;
+  now: Date;
+}
+
+function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
+  const before = previous?.find((c) => c.type === type);
+  // lastTransitionTime moves only when the status flips, as in metav1.Condition.
+  const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : now.toISOString();
+  return { type, status, reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}), lastTransitionTime };
+}
+
+function regionStatuses(previous: RegionStatus[] | undefined, observations: RegionObservation[], now: Date): RegionStatus[] {
+  return observations.map((seen) => {
+    const before = previous?.find((r) => r.name === seen.name);
+    // lastSyncTime: when the operator last wrote to the region or saw its phase change. A resync
+    // that finds everything in place leaves it alone, so that it makes no status write.
+    const moved = seen.wrote || !before || before.phase !== seen.phase;
+    const lastSyncTime = seen.phase === 'Unknown' ? before?.lastSyncTime : moved ? now.toISOString() : before?.lastSyncTime;
+    return {
+      name: seen.name,
+      phase: seen.phase,
+      ...(seen.replicas !== undefined ? { replicas: seen.replicas } : {}),
+      ...(seen.readyReplicas !== undefined ? { readyReplicas: seen.readyReplicas } : {}),
+      ...(seen.desiredReplicas !== undefined ? { desiredReplicas: seen.desiredReplicas } : {}),
+      connections: before?.connections ?? 0,
+      message: seen.message,
+      ...(lastSyncTime ? { lastSyncTime } : {}),
+    };
+  });
+}
+
+function summarize(regions: RegionStatus[]): string {
+  return regions.map((r) => `${r.name}: ${r.phase}${r.message ? ` (${r.message})` : ''}`).join('; ');
+}
+
+export function computeStatus(input: StatusInput): RealtimeClusterStatus {
+  const { cluster, problems, paused, now } = input;
+  const previous = cluster.status ?? {};
+  const generation = cluster.metadata.generation;
+  const regions = input.regions ? regionStatuses(previous.regions, input.regions, now) : (previous.regions ?? []);
+  const ready = regions.filter((r) => r.phase === 'Ready').length;
+  const total = input.regions ? regions.length : (cluster.spec.regions?.length ?? regions.length);
+  const unknown = regions.filter((r) => r.phase === 'Unknown');
+  const failed = regions.filter((r) => r.phase === 'Degraded');
+  const progressing = regions.filter((r) => r.phase === 'Progressing' || r.phase === 'Pending');
+  const allReady = problems.length === 0 && total > 0 && ready === total;
+  const prev = previous.conditions;
+  const cond = (type: string, status: ConditionStatus, reason: string, message: string) => condition(prev, type, status, reason, message, generation, now);
+
+  let phase: ClusterPhase;
+  const conditions: Condition[] = [];
+  if (problems.length > 0) {
+    const message = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+    phase = 'Degraded';
+    conditions.push(cond('Ready', 'False', ConditionReason.InvalidSpec, 'the spec is invalid; regions are left as they were'));
+    conditions.push(cond('Progressing', 'False', ConditionReason.InvalidSpec, 'nothing is rolled out until the spec is fixed'));
+    conditions.push(cond('Degraded', 'True', problems[0].reason, message));
+  } else {
+    phase = unknown.length > 0 || failed.length > 0 ? 'Degraded' : allReady ? 'Ready' : regions.some((r) => r.phase !== 'Pending') ? 'Progressing' : 'Pending';
+    conditions.push(
+      allReady
+        ? cond('Ready', 'True', ConditionReason.AllRegionsReady, `${ready}/${total} regions ready`)
+        : cond('Ready', 'False', ConditionReason.RegionsNotReady, `${ready}/${total} regions ready: ${summarize(regions.filter((r) => r.phase !== 'Ready'))}`),
+    );
+    conditions.push(
+      progressing.length > 0
+        ? cond('Progressing', 'True', ConditionReason.RollingOut, `rolling out in ${progressing.map((r) => r.name).join(', ')}`)
+        : cond('Progressing', 'False', ConditionReason.RolloutComplete, 'no rollout in progress'),
+    );
+    if (unknown.length > 0) {
+      conditions.push(cond('Degraded', 'True', ConditionReason.RegionUnreachable, `unreachable: ${summarize(unknown)}`));
+    } else if (failed.length > 0) {
+      conditions.push(cond('Degraded', 'True', ConditionReason.RegionFailed, summarize(failed)));
+    } else {
+      conditions.push(cond('Degraded', 'False', ConditionReason.AsExpected, 'all regions reachable'));
+    }
+  }
+  if (paused) conditions.push(cond('Paused', 'True', ConditionReason.SpecPaused, 'spec.paused is true: nothing is written to regions'));
+  const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type));
+
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    phase,
+    regionsReady: `${ready}/${total}`,
+    connections: regions.reduce((sum, r) => sum + (r.connections ?? 0), 0),
+    regions,
+    conditions: [...conditions, ...foreign],
+  };
+}
+
+/** The status with timestamps removed: two statuses that differ only in time are the same. */
+function timeless(status: RealtimeClusterStatus | undefined): unknown {
+  if (!status) return {};
+  return {
+    ...status,
+    regions: status.regions?.map(({ lastSyncTime: _sync, ...region }) => region),
+    conditions: status.conditions?.map(({ lastTransitionTime: _time, ...c }) => c),
+  };
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
+}
+
+export function statusChanged(before: RealtimeClusterStatus | undefined, after: RealtimeClusterStatus): boolean {
+  return canonical(timeless(before)) !== canonical(timeless(after));
+}
+
+/** Writes the status through /status when it changed; returns whether it wrote. */
+export async function writeStatus(hub: KubeConfig, cluster: RealtimeCluster, status: RealtimeClusterStatus): Promise<boolean> {
+  if (!statusChanged(cluster.status, status)) return false;
+  const api = hub.makeApiClient(CustomObjectsApi);
+  await api.patchNamespacedCustomObjectStatus(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body: { status } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  return true;
+}
