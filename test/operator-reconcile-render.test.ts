@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { holds, upToDate } from '../operator/reconcile/apply.ts';
+import { APPLIED_HASH_ANNOTATION, CONFIG_HASH_ANNOTATION, renderRegion, type RegionPlan } from '../operator/reconcile/render.ts';
+import { CLUSTER_LABEL } from '../operator/types.ts';
+
+function plan(overrides: Partial<RegionPlan> = {}): RegionPlan {
+  return {
+    clusterName: 'classroom',
+    hubNamespace: 'tenants',
+    region: 'us-east1',
+    namespace: 'meridian',
+    replicas: 2,
+    image: 'meridian/gateway:1.0.0',
+    port: 8080,
+    resources: { requests: { cpu: '250m', memory: '256Mi' } },
+    gatewayConfig: { port: 8080, region: 'us-east1' },
+    env: [{ name: 'MERIDIAN_PUBSUB_PROJECT', value: 'p' }],
+    secretData: { 'jwt-secret': Buffer.from('s3cret').toString('base64') },
+    secretEnv: [{ name: 'MERIDIAN_JWT_SECRET', key: 'jwt-secret' }],
+    preStopPauseSeconds: 5,
+    drainWindowSeconds: 30,
+    ...overrides,
+  };
+}
+
+function find(objects: KubernetesObject[], kind: string): Record<string, any> {
+  const found = objects.find((o) => o.kind === kind);
+  assert.ok(found, `${kind} rendered`);
+  return found as Record<string, any>;
+}
+
+test('a region renders namespace, service account, config, secret, deployment, service and PDB, all labelled with the owning cluster', () => {
+  const objects = renderRegion(plan());
+  assert.deepEqual(objects.map((o) => o.kind), ['Namespace', 'ServiceAccount', 'ConfigMap', 'Secret', 'Deployment', 'Service', 'PodDisruptionBudget']);
+  for (const object of objects) {
+    assert.equal(object.metadata?.labels?.[CLUSTER_LABEL], 'tenants.classroom', `${object.kind} carries the cluster label`);
+    assert.equal(object.metadata?.labels?.['app.kubernetes.io/managed-by'], 'meridian-operator');
+    assert.ok(object.metadata?.annotations?.[APPLIED_HASH_ANNOTATION], `${object.kind} carries its rendering hash`);
+  }
+});
+
+test('the gateway deployment probes /readyz and /healthz, pauses before stopping, and drains within its grace period', () => {
+  const deployment = find(renderRegion(plan({ preStopPauseSeconds: 7, drainWindowSeconds: 45 })), 'Deployment');
+  const pod = deployment.spec.template.spec;
+  const container = pod.containers[0];
+  assert.equal(deployment.spec.replicas, 2);
+  assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+  assert.equal(container.lifecycle.preStop.sleep.seconds, 7);
+  assert.equal(pod.terminationGracePeriodSeconds, 52);
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+  assert.deepEqual(container.command, ['meridian', 'gateway', '--config', '/etc/meridian/gateway.yaml']);
+  assert.equal(pod.topologySpreadConstraints.length, 2);
+  const jwt = container.env.find((e: { name: string }) => e.name === 'MERIDIAN_JWT_SECRET');
+  assert.deepEqual(jwt.valueFrom.secretKeyRef, { name: 'classroom-gateway-secrets', key: 'jwt-secret' });
+});
+
+test('rendering is deterministic, and a changed secret rolls the pods through the config hash', () => {
+  const first = renderRegion(plan());
+  assert.deepEqual(renderRegion(plan()), first);
+  const rotated = renderRegion(plan({ secretData: { 'jwt-secret': Buffer.from('rotated').toString('base64') } }));
+  const hash = (objects: KubernetesObject[]) => find(objects, 'Deployment').spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
+  assert.notEqual(hash(rotated), hash(first));
+});
+
+test('an object is up to date only when its hash matches and every rendered field holds in the live object', () => {
+  const deployment = find(renderRegion(plan()), 'Deployment') as KubernetesObject;
+  const live = structuredClone(deployment) as Record<string, any>;
+  live.metadata.uid = 'u1';
+  live.status = { readyReplicas: 2 };
+  live.spec.template.spec.containers[0].terminationMessagePath = '/dev/termination-log';
+  assert.equal(upToDate(live as KubernetesObject, deployment), true, 'server-added fields are ignored');
+  live.spec.template.spec.containers[0].image = 'evil/gateway:latest';
+  assert.equal(upToDate(live as KubernetesObject, deployment), false, 'an edited image is drift');
+  const dropped = structuredClone(deployment) as Record<string, any>;
+  delete dropped.metadata.annotations[APPLIED_HASH_ANNOTATION];
+  assert.equal(upToDate(dropped as KubernetesObject, deployment), false, 'no hash: re-apply');
+  assert.equal(holds([1, 2], [1]), false, 'lists must have the same length');
+});
