@@ -3,6 +3,7 @@
  */
 import type { EngineLogger } from './common.ts';
 import { MemoryEngine } from './memory.ts';
+import { RedisEngine, type RedisEngineOptions } from './redis.ts';
 import type { Engine, EngineOptions } from './types.ts';
 
 export interface CreateEngineOptions {
@@ -11,15 +12,18 @@ export interface CreateEngineOptions {
   region: string;
   engine: Partial<EngineOptions>;
   logger: EngineLogger;
+  /** Connection tuning for the Redis engine (timeouts, key prefix, batch size); defaults suit most. */
+  redis?: Omit<RedisEngineOptions, 'url' | 'engine' | 'logger'>;
 }
 
 export function createEngine(options: CreateEngineOptions): Engine {
   const logger = options.logger;
   if (!options.redisUrl) return new MemoryEngine({ engine: options.engine, logger });
-  throw new Error('the Redis engine is not available yet');
+  return new RedisEngine({ ...options.redis, url: options.redisUrl, engine: options.engine, logger });
 }
 
 export { MemoryEngine, type MemoryEngineOptions } from './memory.ts';
+export { RedisEngine, defaultRedisEngineOptions, type RedisEngineOptions, type RedisEngineCounters } from './redis.ts';
 export { MemoryBackend, type MemoryBackendOptions } from './memory-backend.ts';
 export { EngineInputError, silentLogger, type EngineLogger } from './common.ts';
 export * from './types.ts';
