@@ -1,0 +1,96 @@
+/**
+ * Client token verification (jose): HS256 with a shared secret, or RS256/ES256 with keys from
+ * a JWKS URL. A token names the user (`sub`), expires (`exp`, required), may carry a display
+ * `name`, and lists the room patterns the user may use (`rooms`).
+ */
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { isValidPattern, RoomAccess } from './rooms.ts';
+
+export interface Identity {
+  user: string;
+  name?: string;
+  access: RoomAccess;
+  /** Seconds since the Unix epoch. */
+  expiresAt: number;
+}
+
+export interface AuthOptions {
+  secret?: string;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  clockToleranceSec: number;
+}
+
+/** Why a token was refused; the message is safe to show the client (it never echoes the token). */
+export class TokenError extends Error {
+  readonly code = 'UNAUTHORIZED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TokenError';
+  }
+}
+
+const maxUserLength = 128;
+
+export interface TokenVerifier {
+  verify(token: unknown): Promise<Identity>;
+}
+
+export function createTokenVerifier(options: AuthOptions): TokenVerifier {
+  let key: Uint8Array | JWTVerifyGetKey;
+  let algorithms: string[];
+  if (options.secret) {
+    key = new TextEncoder().encode(options.secret);
+    algorithms = ['HS256'];
+  } else if (options.jwksUrl) {
+    key = createRemoteJWKSet(new URL(options.jwksUrl));
+    algorithms = ['RS256', 'ES256'];
+  } else {
+    throw new Error('auth: a JWT secret or a JWKS URL is required');
+  }
+  return {
+    async verify(token: unknown): Promise<Identity> {
+      if (typeof token !== 'string' || token.length === 0) throw new TokenError('token is missing');
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, key as Uint8Array, {
+          algorithms,
+          issuer: options.issuer,
+          audience: options.audience,
+          clockTolerance: options.clockToleranceSec,
+          requiredClaims: ['sub', 'exp'],
+        }));
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'ERR_JWT_EXPIRED') throw new TokenError('token expired', { cause: error });
+        if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') throw new TokenError('token keys unavailable', { cause: error });
+        throw new TokenError(`token invalid (${code ?? 'malformed'})`, { cause: error });
+      }
+      return identityFrom(payload);
+    },
+  };
+}
+
+function identityFrom(payload: JWTPayload): Identity {
+  const user = payload.sub;
+  if (typeof user !== 'string' || user.length === 0 || user.length > maxUserLength) {
+    throw new TokenError(`token sub must be a string of 1..${maxUserLength} characters`);
+  }
+  const rooms = payload.rooms ?? [];
+  if (!Array.isArray(rooms) || !rooms.every((r) => typeof r === 'string' && isValidPattern(r))) {
+    throw new TokenError('token rooms must be a list of room patterns such as "math-*" or "*"');
+  }
+  const name = typeof payload.name === 'string' ? payload.name.slice(0, 128) : undefined;
+  return { user, name, access: new RoomAccess(user, rooms as string[]), expiresAt: payload.exp! };
+}
+
+/** Signs an HS256 client token; used by dev mode and tests. */
+export async function signDevToken(secret: string, claims: { sub: string; rooms: string[]; name?: string; ttlSec?: number }): Promise<string> {
+  const jwt = new SignJWT({ rooms: claims.rooms, ...(claims.name ? { name: claims.name } : {}) })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (claims.ttlSec ?? 24 * 3600));
+  return jwt.sign(new TextEncoder().encode(secret));
+}

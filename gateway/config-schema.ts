@@ -1,0 +1,73 @@
+/**
+ * The gateway's configuration fields: one table drives parsing, validation, defaults,
+ * environment overrides and the docs (test/gateway-config.test.ts checks every field is in
+ * docs/configuration.md).
+ */
+
+export type FieldKind = 'int' | 'string' | 'bool' | 'url' | 'enum';
+
+export interface FieldSpec {
+  /** Dotted path in the config file, e.g. `limits.maxMessageBytes`. */
+  path: string;
+  kind: FieldKind;
+  /** Absent: the field is optional and stays undefined. */
+  default?: number | string | boolean;
+  /** Lowest accepted value for `int` fields. */
+  min?: number;
+  /** Accepted values for `enum` fields. */
+  values?: readonly string[];
+  /** Environment variable; derived from the path when absent (`limits.maxMessageBytes` → MERIDIAN_LIMITS_MAX_MESSAGE_BYTES). */
+  env?: string;
+  /** Never printed: logs and error messages show `<redacted>`. */
+  secret?: boolean;
+  doc: string;
+}
+
+export const configFields: readonly FieldSpec[] = [
+  { path: 'host', kind: 'string', default: '0.0.0.0', doc: 'Address the HTTP/WebSocket server listens on.' },
+  { path: 'port', kind: 'int', default: 8080, min: 0, doc: 'TCP port for WebSocket (/v1/ws) and HTTP; 0 picks a free port.' },
+  { path: 'region', kind: 'string', default: 'local', doc: 'Region name reported to clients and stamped on publications.' },
+  { path: 'node', kind: 'string', doc: 'Node (pod) name reported to clients; defaults to the host name.' },
+  { path: 'logLevel', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' },
+
+  { path: 'jwt.secret', kind: 'string', secret: true, doc: 'HS256 secret for client tokens. With neither secret nor jwksUrl the gateway runs in dev mode: it generates a secret, prints a dev token and serves the demo page.' },
+  { path: 'jwt.jwksUrl', kind: 'url', doc: 'JWKS URL for RS256/ES256 client tokens (used instead of jwt.secret).' },
+  { path: 'jwt.issuer', kind: 'string', doc: 'Required `iss` claim, when set.' },
+  { path: 'jwt.audience', kind: 'string', doc: 'Required `aud` claim, when set.' },
+  { path: 'jwt.clockToleranceSec', kind: 'int', default: 5, min: 0, doc: 'Seconds of clock skew accepted on `exp`/`nbf`.' },
+  { path: 'apiKey', kind: 'string', secret: true, doc: 'Bearer key for the server API (/v1/publish, /v1/rooms/…). Unset: the server API answers 401 (dev mode generates one).' },
+
+  { path: 'redisUrl', kind: 'url', doc: 'Redis URL for the regional engine; absent → in-memory engine (single pod).' },
+  { path: 'pubsub.project', kind: 'string', doc: 'Google Cloud project of the cross-region relay; absent → no relay.' },
+  { path: 'pubsub.topic', kind: 'string', doc: 'Pub/Sub topic of the cross-region relay; absent → no relay.' },
+
+  { path: 'history.size', kind: 'int', default: 300, min: 1, doc: 'Publications kept per room.' },
+  { path: 'history.ttlMs', kind: 'int', default: 600_000, min: 1000, doc: "A room's history (and epoch) expires after this long without a publish." },
+  { path: 'history.maxRecover', kind: 'int', default: 300, min: 1, doc: 'Most publications returned by one recovery or history read; a larger gap answers recovered:false.' },
+  { path: 'history.idempotencyTtlMs', kind: 'int', default: 120_000, min: 1000, doc: 'How long a publish is remembered by `mid` for idempotent retries.' },
+
+  { path: 'presence.ttlMs', kind: 'int', default: 60_000, min: 1000, doc: 'A presence entry expires after this long without a refresh (covers crashed pods).' },
+  { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries.' },
+  { path: 'presence.maxMembers', kind: 'int', default: 1000, min: 1, doc: 'Most members returned by a presence request (the reply says `total`).' },
+  { path: 'presence.joinLeaveMaxMembers', kind: 'int', default: 200, min: 0, doc: 'join/leave pushes stop in rooms with more clients than this (their cost grows as N²).' },
+
+  { path: 'limits.maxMessageBytes', kind: 'int', default: 65_536, min: 1, doc: 'Largest client frame and HTTP body; a larger WebSocket frame closes with 1009, a larger body answers 413.' },
+  { path: 'limits.outboundQueueBytes', kind: 'int', default: 1_048_576, min: 1024, doc: 'Bytes queued to one client before it is closed with 4008 (slow consumer).' },
+  { path: 'limits.publishRatePerSec', kind: 'int', default: 50, min: 1, doc: 'Publish token bucket refill rate per connection.' },
+  { path: 'limits.publishBurst', kind: 'int', default: 100, min: 1, doc: 'Publish token bucket size per connection.' },
+  { path: 'limits.violationsBeforeClose', kind: 'int', default: 20, min: 1, doc: 'Protocol violations (BAD_REQUEST, RATE_LIMITED, …) within violationWindowMs before closing with 4400.' },
+  { path: 'limits.violationWindowMs', kind: 'int', default: 10_000, min: 100, doc: 'Window over which violations are counted.' },
+  { path: 'limits.roomsPerConnection', kind: 'int', default: 128, min: 1, doc: 'Rooms one connection may be subscribed to; more answers LIMIT_EXCEEDED.' },
+  { path: 'limits.connectionsPerUser', kind: 'int', default: 64, min: 1, doc: 'Connections one user may hold on this node; more closes with 4009.' },
+  { path: 'limits.maxConnections', kind: 'int', default: 20_000, min: 1, doc: 'Connections this node accepts; more closes with 4009.' },
+  { path: 'limits.connectTimeoutMs', kind: 'int', default: 10_000, min: 10, doc: 'Time a new socket has to send a valid connect frame; then it is closed with 4003.' },
+  { path: 'limits.maxRoomNameLength', kind: 'int', default: 200, min: 8, doc: 'Longest room name accepted.' },
+  { path: 'limits.maxPendingCommands', kind: 'int', default: 64, min: 1, doc: 'Engine-bound commands (subscribe, publish, history, presence) in flight per connection; more answers RATE_LIMITED.' },
+
+  { path: 'pingIntervalMs', kind: 'int', default: 25_000, min: 100, doc: 'WebSocket ping interval; a client that has not answered the previous ping is terminated.' },
+  { path: 'perMessageDeflate', kind: 'bool', default: false, doc: 'Negotiate permessage-deflate. Off by default: it costs memory and disables frame-once fan-out.' },
+
+  { path: 'drain.windowMs', kind: 'int', default: 10_000, min: 0, doc: 'On SIGTERM, closes (1012) are spread over this window in batches.' },
+  { path: 'drain.batchSize', kind: 'int', default: 128, min: 1, doc: 'Most connections closed at once while draining.' },
+  { path: 'drain.deadlineMs', kind: 'int', default: 30_000, min: 100, doc: 'The process exits at this deadline even if clients have not finished closing.' },
+];

@@ -1,0 +1,188 @@
+/**
+ * Gateway configuration: parsed once from a YAML/JSON file plus MERIDIAN_* environment
+ * overrides, validated against config-schema.ts, frozen, and passed in. This is the only
+ * gateway module that reads `process.env`.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { configFields, type FieldSpec } from './config-schema.ts';
+
+export interface GatewayConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly region: string;
+  readonly node: string;
+  readonly logLevel: string;
+  readonly jwt: {
+    readonly secret?: string;
+    readonly jwksUrl?: string;
+    readonly issuer?: string;
+    readonly audience?: string;
+    readonly clockToleranceSec: number;
+  };
+  readonly apiKey?: string;
+  readonly redisUrl?: string;
+  readonly pubsub: { readonly project?: string; readonly topic?: string };
+  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number };
+  readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number };
+  readonly limits: {
+    readonly maxMessageBytes: number;
+    readonly outboundQueueBytes: number;
+    readonly publishRatePerSec: number;
+    readonly publishBurst: number;
+    readonly violationsBeforeClose: number;
+    readonly violationWindowMs: number;
+    readonly roomsPerConnection: number;
+    readonly connectionsPerUser: number;
+    readonly maxConnections: number;
+    readonly connectTimeoutMs: number;
+    readonly maxRoomNameLength: number;
+    readonly maxPendingCommands: number;
+  };
+  readonly pingIntervalMs: number;
+  readonly perMessageDeflate: boolean;
+  readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };
+}
+
+/** Deep partial, for tests and callers that build a config in code. */
+export type ConfigInput = { [K in keyof GatewayConfig]?: GatewayConfig[K] extends object ? Partial<GatewayConfig[K]> : GatewayConfig[K] };
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) {
+    super(`config: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function envName(field: FieldSpec): string {
+  if (field.env) return field.env;
+  return 'MERIDIAN_' + field.path.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+function shown(field: FieldSpec, value: unknown): string {
+  return field.secret ? '<redacted>' : JSON.stringify(value);
+}
+
+function coerce(field: FieldSpec, value: unknown, fromEnv: boolean): number | string | boolean {
+  const where = fromEnv ? `${field.path} (from ${envName(field)})` : field.path;
+  switch (field.kind) {
+    case 'int': {
+      const n = fromEnv && typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+      const min = field.min ?? Number.MIN_SAFE_INTEGER;
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) {
+        throw new ConfigError(`${where} must be an integer ≥ ${min}, got ${shown(field, value)}`);
+      }
+      return n;
+    }
+    case 'bool': {
+      if (typeof value === 'boolean') return value;
+      if (fromEnv && (value === 'true' || value === 'false')) return value === 'true';
+      throw new ConfigError(`${where} must be true or false, got ${shown(field, value)}`);
+    }
+    case 'enum': {
+      if (typeof value === 'string' && field.values?.includes(value)) return value;
+      throw new ConfigError(`${where} must be one of ${field.values?.join(', ')}, got ${shown(field, value)}`);
+    }
+    case 'url': {
+      if (typeof value === 'string' && URL.canParse(value)) return value;
+      throw new ConfigError(`${where} must be an absolute URL, got ${shown(field, value)}`);
+    }
+    case 'string': {
+      if (typeof value === 'string' && value.length > 0) return value;
+      throw new ConfigError(`${where} must be a non-empty string, got ${shown(field, value)}`);
+    }
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Flattens `{limits:{maxMessageBytes:1}}` to `{"limits.maxMessageBytes":1}`, rejecting unknown fields. */
+function flatten(input: Record<string, unknown>, known: Map<string, FieldSpec>, prefix = ''): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(input)) {
+    const path = prefix + key;
+    if (known.has(path)) {
+      if (value !== undefined && value !== null) out.set(path, value);
+      continue;
+    }
+    const isSection = [...known.keys()].some((k) => k.startsWith(path + '.'));
+    if (isSection && isPlainObject(value)) {
+      for (const [k, v] of flatten(value, known, path + '.')) out.set(k, v);
+    } else if (isSection) {
+      throw new ConfigError(`${path} must be an object, got ${JSON.stringify(value)}`);
+    } else {
+      throw new ConfigError(`unknown field ${path}`);
+    }
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (isPlainObject(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Builds the frozen config from a file's parsed content (or code), then applies environment
+ * overrides (environment wins). Throws ConfigError naming the field.
+ */
+export function resolveConfig(input: unknown = {}, env: Record<string, string | undefined> = {}): GatewayConfig {
+  if (!isPlainObject(input)) throw new ConfigError(`the file must hold an object, got ${JSON.stringify(input)}`);
+  const known = new Map(configFields.map((f) => [f.path, f]));
+  const given = flatten(input, known);
+  const result: Record<string, unknown> = {};
+  for (const field of configFields) {
+    const envValue = env[envName(field)];
+    let value: unknown;
+    if (envValue !== undefined && envValue !== '') value = coerce(field, envValue, true);
+    else if (given.has(field.path)) value = coerce(field, given.get(field.path), false);
+    else value = field.default;
+    if (field.path === 'node' && value === undefined) value = hostname();
+    if (value === undefined) continue;
+    const parts = field.path.split('.');
+    let target = result;
+    for (const part of parts.slice(0, -1)) target = (target[part] ??= {}) as Record<string, unknown>;
+    target[parts.at(-1)!] = value;
+  }
+  for (const section of ['jwt', 'pubsub']) result[section] ??= {};
+  const config = result as unknown as GatewayConfig;
+  if (config.jwt.secret && config.jwt.jwksUrl) throw new ConfigError('jwt.secret and jwt.jwksUrl are exclusive: set one');
+  if (config.presence.refreshMs >= config.presence.ttlMs) {
+    throw new ConfigError(`presence.refreshMs must be below presence.ttlMs (${config.presence.ttlMs}), got ${config.presence.refreshMs}`);
+  }
+  if (config.drain.windowMs > config.drain.deadlineMs) {
+    throw new ConfigError(`drain.windowMs must not exceed drain.deadlineMs (${config.drain.deadlineMs}), got ${config.drain.windowMs}`);
+  }
+  if (Boolean(config.pubsub.project) !== Boolean(config.pubsub.topic)) {
+    throw new ConfigError('pubsub.project and pubsub.topic must be set together');
+  }
+  return deepFreeze(config);
+}
+
+/** Reads a YAML or JSON file (JSON is YAML); a missing or unparsable file names the path. */
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (error) {
+    throw new ConfigError(`cannot parse ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The entry point's loader: `--config FILE` (optional) plus the process environment. */
+export function loadConfig(configPath: string | undefined): GatewayConfig {
+  const fileContent = configPath ? readConfigFile(configPath) : {};
+  return resolveConfig(fileContent, process.env);
+}

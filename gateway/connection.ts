@@ -1,0 +1,151 @@
+/**
+ * One client connection: its state (connecting → authenticating → ready → closed), its
+ * subscriptions, its limits (publish token bucket, violations, pending commands) and its
+ * byte-capped outbound path.
+ *
+ * The outbound queue is the socket's own buffer (`ws.bufferedAmount`: bytes ws and the
+ * kernel-side stream have not flushed yet). A write that would take it past
+ * `limits.outboundQueueBytes` closes the connection with 4008 instead; the frame is not
+ * queued, so a slow client costs at most its cap in memory and never delays anyone else.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import type { Identity } from './auth.ts';
+import type { GatewayConfig } from './config.ts';
+import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { TokenBucket, WindowCounter } from './token-bucket.ts';
+import { writeFrame, type SharedFrame } from './ws-frame.ts';
+
+export type ConnectionState = 'connecting' | 'authenticating' | 'ready' | 'closed';
+
+/** Subscription state of one room on one connection. */
+export type RoomState = 'subscribing' | 'subscribed';
+
+export interface ConnectionDeps {
+  config: GatewayConfig;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  now: () => number;
+}
+
+export function newClientId(): string {
+  return 'c' + randomBytes(9).toString('base64url');
+}
+
+export class Connection {
+  readonly id = newClientId();
+  readonly ws: WebSocket;
+  readonly rooms = new Map<string, RoomState>();
+  state: ConnectionState = 'connecting';
+  identity?: Identity;
+  logger: Logger;
+  /** Engine-bound commands in flight. */
+  pending = 0;
+  /** Cleared on each ping; set by any pong or frame. */
+  alive = true;
+
+  private readonly deps: ConnectionDeps;
+  private readonly publishBucket: TokenBucket;
+  private readonly violations: WindowCounter;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closeSent = false;
+
+  constructor(ws: WebSocket, deps: ConnectionDeps) {
+    this.ws = ws;
+    this.deps = deps;
+    const { limits } = deps.config;
+    this.logger = deps.logger.child({ client: this.id });
+    this.publishBucket = new TokenBucket({ ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, now: deps.now });
+    this.violations = new WindowCounter({ limit: limits.violationsBeforeClose, windowMs: limits.violationWindowMs, now: deps.now });
+  }
+
+  get user(): string | undefined {
+    return this.identity?.user;
+  }
+
+  get isOpen(): boolean {
+    return this.state !== 'closed' && !this.closeSent;
+  }
+
+  /** Becomes ready for `identity`; the connection closes with 4001 when the token expires. */
+  markReady(identity: Identity): void {
+    this.identity = identity;
+    this.state = 'ready';
+    this.logger = this.logger.child({ user: identity.user });
+    // Timers above 2^31-1 ms fire at once; a token that long-lived is re-checked at that bound.
+    const untilExpiry = Math.min(identity.expiresAt * 1000 - this.deps.now(), 2 ** 31 - 1);
+    this.after(Math.max(0, untilExpiry), () => this.close('BAD_TOKEN', 'token expired'));
+  }
+
+  /** Runs `fn` after `ms` unless the connection closes first. */
+  after(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  takePublishToken(): boolean {
+    return this.publishBucket.take();
+  }
+
+  /** Sends one JSON reply or push (encoded for this connection only). */
+  send(message: unknown): boolean {
+    const text = JSON.stringify(message);
+    return this.write(Buffer.byteLength(text), () => this.ws.send(text));
+  }
+
+  /** Writes a frame shared by many connections (see ws-frame.ts). */
+  sendShared(shared: SharedFrame): boolean {
+    return this.write(shared.bytes, () => writeFrame(this.ws, shared));
+  }
+
+  private write(bytes: number, doWrite: () => void): boolean {
+    if (!this.isOpen) return false;
+    if (this.ws.bufferedAmount + bytes > this.deps.config.limits.outboundQueueBytes) {
+      this.close('SLOW_CONSUMER', 'slow consumer');
+      return false;
+    }
+    doWrite();
+    this.deps.metrics.countOut(1, bytes);
+    return true;
+  }
+
+  /** Sends an error frame; protocol violations also count toward the 4400 close. */
+  sendError(code: ErrorCode, message: string, id?: number, { violation = false } = {}): void {
+    this.deps.metrics.errors.inc({ code });
+    this.send(id === undefined ? { op: 'error', code, message } : { op: 'error', id, code, message });
+    if (violation && this.violations.add()) this.close('PROTOCOL_VIOLATIONS', 'too many protocol violations');
+  }
+
+  /** Sends the error for anything thrown while serving a command. */
+  fail(error: unknown, id?: number): void {
+    const gatewayError = toGatewayError(error);
+    if (gatewayError.code === 'INTERNAL') this.logger.error({ err: error }, 'command failed');
+    else if (gatewayError.code === 'UNAVAILABLE') this.logger.warn({ err: error }, 'engine unavailable');
+    const violation = gatewayError.code === 'BAD_REQUEST' || gatewayError.code === 'RATE_LIMITED';
+    this.sendError(gatewayError.code, gatewayError.message, id, { violation });
+  }
+
+  /** Closes with a registered close code; later writes are refused. Idempotent. */
+  close(reason: CloseReason, text: string): void {
+    if (!this.isOpen) return;
+    this.closeSent = true;
+    const { code } = closeCodes[reason];
+    this.deps.metrics.disconnects.inc({ code: String(code) });
+    this.logger.info({ code, reason: text }, 'closing connection');
+    // For a slow consumer the close frame queues behind its backlog; a client that never
+    // reads it is cut when ws's close timeout (30 s) passes, so the socket cannot linger.
+    this.ws.close(code, text);
+  }
+
+  /** Called once when the socket has closed: stops timers. */
+  dispose(): void {
+    this.state = 'closed';
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+}

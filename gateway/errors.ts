@@ -1,0 +1,73 @@
+/**
+ * The one registry of error codes and close codes the gateway speaks.
+ *
+ * Every `{"op":"error"}` frame, every HTTP error body and every close a client can observe uses
+ * a name from here; test/gateway-errors-doc.test.ts checks each one is documented in
+ * docs/protocol.md, so adding a code means documenting it.
+ */
+
+/** Stable upper-case codes carried by `{"op":"error","code":…}` frames and HTTP error bodies. */
+export const errorCodes = {
+  BAD_REQUEST: { http: 400, summary: 'the frame or request body is malformed or a field is missing or mistyped' },
+  UNAUTHORIZED: { http: 401, summary: 'no valid token or API key' },
+  FORBIDDEN: { http: 403, summary: "the token's rooms do not allow this room" },
+  NOT_FOUND: { http: 404, summary: 'no such HTTP route' },
+  METHOD_NOT_ALLOWED: { http: 405, summary: 'the HTTP route exists but not for this method' },
+  TOO_LARGE: { http: 413, summary: 'the frame or body exceeds limits.maxMessageBytes' },
+  RATE_LIMITED: { http: 429, summary: 'the publish token bucket is empty; slow down' },
+  LIMIT_EXCEEDED: { http: 429, summary: 'a per-connection limit (rooms per connection) is reached' },
+  ALREADY_SUBSCRIBED: { http: 409, summary: 'the connection is already subscribed to (or subscribing to) the room' },
+  NOT_SUBSCRIBED: { http: 409, summary: 'unsubscribe for a room the connection is not subscribed to' },
+  ALREADY_CONNECTED: { http: 409, summary: 'a second connect on a connection that is already connected' },
+  UNAVAILABLE: { http: 503, summary: 'the engine (history, presence, broker) cannot be reached; retry later' },
+  DRAINING: { http: 503, summary: 'the gateway is shutting down and refuses new work' },
+  INTERNAL: { http: 500, summary: 'an unexpected server fault; the request may be retried' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** WebSocket close codes the gateway (or ws, for 1002/1007/1009) sends, with the client's expected reaction. */
+export const closeCodes = {
+  PROTOCOL_ERROR: { code: 1002, summary: 'a malformed WebSocket frame (sent by ws itself)' },
+  INVALID_UTF8: { code: 1007, summary: 'a text frame that is not valid UTF-8 (sent by ws itself)' },
+  TOO_LARGE: { code: 1009, summary: 'a frame exceeded limits.maxMessageBytes' },
+  DRAINING: { code: 1012, summary: 'the server is draining; reconnect (with jitter) to another pod' },
+  BAD_TOKEN: { code: 4001, summary: 'the token is missing, invalid or expired; get a new one before reconnecting' },
+  CONNECT_TIMEOUT: { code: 4003, summary: 'no valid connect frame within limits.connectTimeoutMs' },
+  SLOW_CONSUMER: { code: 4008, summary: 'the outbound queue passed limits.outboundQueueBytes; reconnect and recover' },
+  CONNECTION_LIMIT: { code: 4009, summary: 'limits.maxConnections or limits.connectionsPerUser reached' },
+  INSUFFICIENT_STATE: { code: 4010, summary: 'messages were lost and cannot be repaired from history; reconnect and resubscribe with recover' },
+  PROTOCOL_VIOLATIONS: { code: 4400, summary: 'too many protocol violations (bad frames, rate limit) within limits.violationWindowMs' },
+} as const;
+
+export type CloseReason = keyof typeof closeCodes;
+
+/** An error with a stable code, raised anywhere in the gateway and turned into a frame or HTTP body. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+
+  get httpStatus(): number {
+    return errorCodes[this.code].http;
+  }
+}
+
+export function gatewayError(code: ErrorCode, message: string, cause?: unknown): GatewayError {
+  return new GatewayError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Maps anything thrown to a GatewayError: engine failures (which carry `code: 'UNAVAILABLE'`)
+ * keep their code, anything unknown becomes INTERNAL so a client never sees an internal message.
+ */
+export function toGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'UNAVAILABLE') return gatewayError('UNAVAILABLE', 'engine unavailable, retry later', error);
+  if (code === 'BAD_REQUEST' && error instanceof Error) return gatewayError('BAD_REQUEST', error.message, error);
+  return gatewayError('INTERNAL', 'internal error', error);
+}

@@ -1,0 +1,161 @@
+/**
+ * HTTP on the gateway's port: the server API (bearer API key), health, readiness, metrics and
+ * load. Bodies are capped at `limits.maxMessageBytes`; every error is JSON
+ * `{"error":{"code","message"}}` with a code from errors.ts.
+ */
+import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config.ts';
+import type { Engine } from './engine/types.ts';
+import { gatewayError, toGatewayError } from './errors.ts';
+import { publicationView } from './hub.ts';
+import type { GatewayMetrics, LoadReport } from './metrics.ts';
+import { validateRoom } from './rooms.ts';
+
+export interface HttpApiDeps {
+  config: GatewayConfig;
+  engine: Engine;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  now: () => number;
+  draining(): boolean;
+  load(): LoadReport;
+  /** Extra routes (dev mode: the demo page and its token endpoint), tried first. */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Constant-time API key check (hashing first makes lengths equal, so no length leak either). */
+function hasApiKey(req: IncomingMessage, apiKey: string | undefined): boolean {
+  if (!apiKey) return false;
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer (.+)$/.exec(header);
+  if (!match) return false;
+  return timingSafeEqual(sha256(match[1]), sha256(apiKey));
+}
+
+async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw gatewayError('TOO_LARGE', `body larger than ${maxBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw gatewayError('TOO_LARGE', `body larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    // The parser's message may quote the body, which is never echoed.
+    throw gatewayError('BAD_REQUEST', 'body is not valid JSON');
+  }
+}
+
+export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { config, engine, metrics } = deps;
+  const maxRoom = config.limits.maxRoomNameLength;
+
+  const requireKey = (req: IncomingMessage): void => {
+    if (!hasApiKey(req, config.apiKey)) throw gatewayError('UNAUTHORIZED', config.apiKey ? 'missing or wrong API key (Authorization: Bearer <key>)' : 'server API disabled: no apiKey configured');
+  };
+  const requireMethod = (req: IncomingMessage, method: string): void => {
+    if (req.method !== method) throw gatewayError('METHOD_NOT_ALLOWED', `use ${method}`);
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (deps.extraRoutes && (await deps.extraRoutes(req, res, url))) return;
+    const path = url.pathname;
+    if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    if (path === '/readyz') {
+      const ready = !deps.draining() && engine.healthy();
+      return sendJson(res, ready ? 200 : 503, { ready, draining: deps.draining(), engine: engine.healthy() ? 'ok' : 'unavailable' });
+    }
+    if (path === '/loadz') return sendJson(res, 200, deps.load());
+    if (path === '/metrics') {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (path === '/v1/publish') {
+      requireMethod(req, 'POST');
+      requireKey(req);
+      return publish(req, res);
+    }
+    const roomRoute = /^\/v1\/rooms\/([^/]+)\/(presence|history)$/.exec(path);
+    if (roomRoute) {
+      requireMethod(req, 'GET');
+      requireKey(req);
+      const room = validateRoom(safeDecode(roomRoute[1]), maxRoom);
+      if (roomRoute[2] === 'presence') {
+        const members = await engine.presence.list(room);
+        const max = config.presence.maxMembers;
+        return sendJson(res, 200, { room, members: members.slice(0, max), total: members.length });
+      }
+      const limit = intParam(url, 'limit', 1, config.history.maxRecover) ?? Math.min(50, config.history.maxRecover);
+      const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+      const page = await engine.history.read(room, { limit, since });
+      return sendJson(res, 200, { room, epoch: page.epoch, offset: page.offset, messages: page.publications.map(publicationView) });
+    }
+    throw gatewayError('NOT_FOUND', 'no such route');
+  }
+
+  async function publish(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJsonBody(req, config.limits.maxMessageBytes);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw gatewayError('BAD_REQUEST', 'body must be a JSON object {room, data, mid?}');
+    const fields = body as Record<string, unknown>;
+    const room = validateRoom(fields.room, maxRoom);
+    if (fields.data === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
+    if (fields.mid !== undefined && (typeof fields.mid !== 'string' || fields.mid.length === 0 || fields.mid.length > 128)) {
+      throw gatewayError('BAD_REQUEST', 'mid must be a string of 1..128 characters');
+    }
+    const mid = (fields.mid as string | undefined) ?? randomUUID();
+    const result = await engine.broker.publish({ room, mid, data: fields.data, region: config.region, ts: deps.now() });
+    sendJson(res, 200, { room, epoch: result.epoch, offset: result.offset, mid, duplicate: result.duplicate });
+  }
+
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    route(req, res, url).catch((error: unknown) => {
+      const failure = toGatewayError(error);
+      metrics.errors.inc({ code: failure.code });
+      if (failure.code === 'INTERNAL') deps.logger.error({ err: error, path: url.pathname }, 'http request failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // Stop reading an oversized body, but let the reply reach the client first.
+      if (failure.code === 'TOO_LARGE') res.setHeader('connection', 'close');
+      sendJson(res, failure.httpStatus, { error: { code: failure.code, message: failure.message } });
+    });
+  };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw gatewayError('BAD_REQUEST', 'room is not valid percent-encoding');
+  }
+}
+
+function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw gatewayError('BAD_REQUEST', `${name} must be an integer between ${min} and ${max}`);
+  }
+  return value;
+}

@@ -1,0 +1,113 @@
+/**
+ * Gateway metrics: a prom-client Registry of its own (several gateways can share a process in
+ * tests), plus the per-second rates and event-loop lag that /loadz reports to the autoscaler.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface LoadReport {
+  connections: number;
+  rooms: number;
+  msgsInPerSec: number;
+  msgsOutPerSec: number;
+  eventLoopLagMs: number;
+  rssBytes: number;
+  draining: boolean;
+}
+
+export interface MetricsOptions {
+  /** Window over which /loadz rates are computed. */
+  rateWindowMs?: number;
+  /** Collect Node process metrics (off in tests that start many gateways). */
+  processMetrics?: boolean;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly connections: Gauge;
+  readonly rooms: Gauge;
+  readonly messagesIn: Counter;
+  readonly messagesOut: Counter;
+  readonly bytesIn: Counter;
+  readonly bytesOut: Counter;
+  readonly errors: Counter<'code'>;
+  readonly disconnects: Counter<'code'>;
+  readonly publishDeliverLatency: Histogram;
+  readonly gapRepairs: Counter<'outcome'>;
+
+  private msgsInTotal = 0;
+  private msgsOutTotal = 0;
+  private rateSample = { at: Date.now(), msgsIn: 0, msgsOut: 0, inPerSec: 0, outPerSec: 0 };
+  private readonly rateWindowMs: number;
+  private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay>;
+
+  constructor(options: MetricsOptions = {}) {
+    this.rateWindowMs = options.rateWindowMs ?? 5000;
+    const registers = [this.registry];
+    this.connections = new Gauge({ name: 'meridian_connections', help: 'Open WebSocket connections', registers });
+    this.rooms = new Gauge({ name: 'meridian_rooms', help: 'Rooms with local subscribers', registers });
+    this.messagesIn = new Counter({ name: 'meridian_messages_in_total', help: 'Client frames received', registers });
+    this.messagesOut = new Counter({ name: 'meridian_messages_out_total', help: 'Frames sent to clients', registers });
+    this.bytesIn = new Counter({ name: 'meridian_bytes_in_total', help: 'Client frame bytes received', registers });
+    this.bytesOut = new Counter({ name: 'meridian_bytes_out_total', help: 'Frame bytes sent to clients', registers });
+    this.errors = new Counter({ name: 'meridian_errors_total', help: 'Error replies by code', labelNames: ['code'], registers });
+    this.disconnects = new Counter({ name: 'meridian_disconnects_total', help: 'Server-initiated closes by close code', labelNames: ['code'], registers });
+    this.publishDeliverLatency = new Histogram({
+      name: 'meridian_publish_deliver_seconds',
+      help: 'Time from publish (message ts) to local fan-out',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.gapRepairs = new Counter({ name: 'meridian_gap_repairs_total', help: 'Offset gaps found in live delivery, by outcome', labelNames: ['outcome'], registers });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
+  }
+
+  countIn(bytes: number): void {
+    this.msgsInTotal += 1;
+    this.messagesIn.inc();
+    this.bytesIn.inc(bytes);
+  }
+
+  countOut(frames: number, bytes: number): void {
+    this.msgsOutTotal += frames;
+    this.messagesOut.inc(frames);
+    this.bytesOut.inc(bytes);
+  }
+
+  /** Rates over the last complete window (a fresh window starts when the old one is over). */
+  private rates(): { inPerSec: number; outPerSec: number } {
+    const now = Date.now();
+    const sample = this.rateSample;
+    const elapsed = now - sample.at;
+    if (elapsed >= this.rateWindowMs) {
+      this.rateSample = {
+        at: now,
+        msgsIn: this.msgsInTotal,
+        msgsOut: this.msgsOutTotal,
+        inPerSec: ((this.msgsInTotal - sample.msgsIn) * 1000) / elapsed,
+        outPerSec: ((this.msgsOutTotal - sample.msgsOut) * 1000) / elapsed,
+      };
+    }
+    return { inPerSec: this.rateSample.inPerSec, outPerSec: this.rateSample.outPerSec };
+  }
+
+  load(state: { connections: number; rooms: number; draining: boolean }): LoadReport {
+    const { inPerSec, outPerSec } = this.rates();
+    const lag = this.loopDelay.count > 0 ? this.loopDelay.mean / 1e6 : 0;
+    return {
+      connections: state.connections,
+      rooms: state.rooms,
+      msgsInPerSec: Math.round(inPerSec * 10) / 10,
+      msgsOutPerSec: Math.round(outPerSec * 10) / 10,
+      eventLoopLagMs: Math.round(lag * 100) / 100,
+      rssBytes: process.memoryUsage.rss(),
+      draining: state.draining,
+    };
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Presence of this node's connections: an entry per (room, client) added on subscribe,
+ * refreshed every `presence.refreshMs` (the engine expires entries after `presence.ttlMs`,
+ * which covers crashed pods), removed on unsubscribe and close, with join/leave pushes through
+ * the broker so every pod's subscribers see them. Rooms with more clients than
+ * `presence.joinLeaveMaxMembers` get no join/leave pushes (their cost grows as N²).
+ */
+import type { Logger } from 'pino';
+import type { Connection } from './connection.ts';
+import type { Engine, Member } from './engine/types.ts';
+
+export interface PresenceTrackerOptions {
+  engine: Engine;
+  logger: Logger;
+  region: string;
+  refreshMs: number;
+  joinLeaveMaxMembers: number;
+  /** Connections whose entries are refreshed. */
+  connections: () => Iterable<Connection>;
+}
+
+export function memberOf(conn: Connection, region: string): Member {
+  const identity = conn.identity!;
+  const member: Member = { user: identity.user, client: conn.id, region };
+  if (identity.name) member.name = identity.name;
+  return member;
+}
+
+export class PresenceTracker {
+  private readonly options: PresenceTrackerOptions;
+  private timer?: NodeJS.Timeout;
+
+  constructor(options: PresenceTrackerOptions) {
+    this.options = options;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.refreshAll(), this.options.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Adds the member and announces the join; failures are logged, never thrown (presence is best effort). */
+  async joined(conn: Connection, room: string): Promise<void> {
+    const member = memberOf(conn, this.options.region);
+    const { presence, broker } = this.options.engine;
+    try {
+      await presence.add(room, member);
+      if (await this.announces(room)) await broker.publishEvent(room, { type: 'join', member });
+    } catch (error) {
+      conn.logger.warn({ err: error, room }, 'presence add failed');
+    }
+  }
+
+  async left(conn: Connection, room: string): Promise<void> {
+    if (!conn.identity) return;
+    const member = memberOf(conn, this.options.region);
+    const { presence, broker } = this.options.engine;
+    try {
+      await presence.remove(room, conn.id);
+      if (await this.announces(room)) await broker.publishEvent(room, { type: 'leave', member });
+    } catch (error) {
+      conn.logger.warn({ err: error, room }, 'presence remove failed');
+    }
+  }
+
+  private async announces(room: string): Promise<boolean> {
+    const { joinLeaveMaxMembers } = this.options;
+    if (joinLeaveMaxMembers === 0) return false;
+    const stats = await this.options.engine.presence.stats(room);
+    return stats.clients <= joinLeaveMaxMembers;
+  }
+
+  private refreshAll(): void {
+    const { presence } = this.options.engine;
+    for (const conn of this.options.connections()) {
+      if (conn.state !== 'ready') continue;
+      for (const [room, state] of conn.rooms) {
+        if (state !== 'subscribed') continue;
+        presence.add(room, memberOf(conn, this.options.region)).catch((error: unknown) => {
+          this.options.logger.warn({ err: error, room, client: conn.id }, 'presence refresh failed');
+        });
+      }
+    }
+  }
+}

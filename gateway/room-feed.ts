@@ -1,0 +1,79 @@
+/**
+ * Keeps the engine's broker subscribed to exactly the rooms that have local members, batching
+ * changes: every `want`/`unwant` made in the same tick goes to the broker in one call, so a
+ * reconnect storm of thousands of subscribes costs a few broker round trips, not thousands.
+ * Calls are serialised, so an unsubscribe never overtakes a later subscribe of the same room.
+ */
+import type { Broker } from './engine/types.ts';
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export class RoomFeed {
+  private readonly broker: Broker;
+  private readonly onUnsubscribeError: (error: unknown, rooms: string[]) => void;
+  private readonly toSubscribe = new Map<string, Waiter[]>();
+  private readonly toUnsubscribe = new Set<string>();
+  private scheduled = false;
+  private chain: Promise<void> = Promise.resolve();
+
+  /** `onUnsubscribeError` reports failed unsubscribes, which only cost deliveries the hub ignores. */
+  constructor(broker: Broker, onUnsubscribeError: (error: unknown, rooms: string[]) => void) {
+    this.broker = broker;
+    this.onUnsubscribeError = onUnsubscribeError;
+  }
+
+  /** Resolves once the broker delivers the room's publications. */
+  want(room: string): Promise<void> {
+    this.toUnsubscribe.delete(room);
+    return new Promise((resolve, reject) => {
+      const waiters = this.toSubscribe.get(room) ?? [];
+      waiters.push({ resolve, reject });
+      this.toSubscribe.set(room, waiters);
+      this.schedule();
+    });
+  }
+
+  unwant(room: string): void {
+    if (this.toSubscribe.has(room)) return;
+    this.toUnsubscribe.add(room);
+    this.schedule();
+  }
+
+  /** Resolves when every change requested so far has been applied (or failed). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const subscribe = new Map(this.toSubscribe);
+      const unsubscribe = [...this.toUnsubscribe];
+      this.toSubscribe.clear();
+      this.toUnsubscribe.clear();
+      this.chain = this.chain.then(() => this.apply(subscribe, unsubscribe));
+    });
+  }
+
+  private async apply(subscribe: Map<string, Waiter[]>, unsubscribe: string[]): Promise<void> {
+    if (unsubscribe.length > 0) {
+      try {
+        await this.broker.unsubscribe(unsubscribe);
+      } catch (error) {
+        this.onUnsubscribeError(error, unsubscribe);
+      }
+    }
+    if (subscribe.size === 0) return;
+    try {
+      await this.broker.subscribe([...subscribe.keys()]);
+      for (const waiters of subscribe.values()) for (const w of waiters) w.resolve();
+    } catch (error) {
+      for (const waiters of subscribe.values()) for (const w of waiters) w.reject(error);
+    }
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The gateway: node:http plus ws (noServer) on one port. WebSocket upgrades at /v1/ws, HTTP
+ * routes from http-api.ts. It takes an Engine and assumes nothing about other pods: every
+ * cross-connection effect (publish, presence, history) goes through the engine.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { createTokenVerifier, type TokenVerifier } from './auth.ts';
+import { CommandHandler } from './commands.ts';
+import type { GatewayConfig } from './config.ts';
+import { Connection } from './connection.ts';
+import type { Engine } from './engine/types.ts';
+import { createHttpHandler, sendJson } from './http-api.ts';
+import { Hub } from './hub.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { PresenceTracker } from './presence-tracker.ts';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  engine: Engine;
+  logger: Logger;
+  now?: () => number;
+  /** Overrides the verifier built from config.jwt (tests, dev mode). */
+  verifier?: TokenVerifier;
+  /** Extra HTTP routes tried before the built-in ones (dev mode's demo page). */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+  processMetrics?: boolean;
+}
+
+export interface Gateway {
+  readonly port: number;
+  readonly metrics: GatewayMetrics;
+  readonly hub: Hub;
+  readonly connections: ReadonlySet<Connection>;
+  readonly draining: boolean;
+  start(): Promise<void>;
+  /** Refuses new connections, closes existing ones with 1012 over drain.windowMs, then closes. */
+  drain(): Promise<void>;
+  /** Closes everything at once (1001 to clients). */
+  close(): Promise<void>;
+}
+
+const wsPath = '/v1/ws';
+
+export function createGateway(options: GatewayOptions): Gateway {
+  const { config, engine, logger } = options;
+  const now = options.now ?? Date.now;
+  const metrics = new GatewayMetrics({ processMetrics: options.processMetrics });
+  const connections = new Set<Connection>();
+  const readyByUser = new Map<string, number>();
+  let draining = false;
+  let server: Server | undefined;
+
+  const verifier = options.verifier ?? createTokenVerifier(config.jwt);
+  const hub = new Hub({ engine, metrics, logger, maxRecover: config.history.maxRecover, now });
+  const presence = new PresenceTracker({
+    engine,
+    logger,
+    region: config.region,
+    refreshMs: config.presence.refreshMs,
+    joinLeaveMaxMembers: config.presence.joinLeaveMaxMembers,
+    connections: () => connections,
+  });
+  const commands = new CommandHandler({
+    config,
+    engine,
+    hub,
+    presence,
+    verifier,
+    metrics,
+    now,
+    userConnections: (user) => readyByUser.get(user) ?? 0,
+    onReady: (conn) => readyByUser.set(conn.user!, (readyByUser.get(conn.user!) ?? 0) + 1),
+  });
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.limits.maxMessageBytes,
+    perMessageDeflate: config.perMessageDeflate,
+    clientTracking: false,
+  });
+
+  function accept(ws: WebSocket): void {
+    const conn = new Connection(ws, { config, metrics, logger, now });
+    connections.add(conn);
+    metrics.connections.set(connections.size);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      conn.alive = true;
+      const bytes = rawLength(data);
+      metrics.countIn(bytes);
+      if (isBinary) {
+        conn.sendError('BAD_REQUEST', 'binary frames are not supported; send JSON text frames', undefined, { violation: true });
+        return;
+      }
+      commands.handleFrame(conn, rawText(data));
+    });
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws closes the socket itself after a protocol error (1009 for maxPayload, 1002 …).
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.disconnects.inc({ code: '1009' });
+      conn.logger.info({ code: error.code }, 'websocket protocol error');
+    });
+    ws.on('close', () => {
+      connections.delete(conn);
+      metrics.connections.set(connections.size);
+      if (conn.state === 'ready' && conn.user) {
+        const left = (readyByUser.get(conn.user) ?? 1) - 1;
+        if (left > 0) readyByUser.set(conn.user, left);
+        else readyByUser.delete(conn.user);
+      }
+      conn.dispose();
+      commands.closed(conn).catch((error: unknown) => conn.logger.warn({ err: error }, 'cleanup after close failed'));
+    });
+    if (connections.size > config.limits.maxConnections) {
+      conn.close('CONNECTION_LIMIT', `node is at ${config.limits.maxConnections} connections`);
+      return;
+    }
+    conn.after(config.limits.connectTimeoutMs, () => {
+      if (conn.state === 'connecting' || conn.state === 'authenticating') conn.close('CONNECT_TIMEOUT', 'connect not sent in time');
+    });
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
+    if (path !== wsPath || draining) {
+      const status = draining ? '503 Service Unavailable' : '404 Not Found';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, accept);
+  }
+
+  const pingTimer = setInterval(() => {
+    for (const conn of connections) {
+      if (!conn.alive) {
+        conn.logger.info('no pong since the last ping; terminating');
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }, config.pingIntervalMs);
+  pingTimer.unref();
+
+  const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
+  const httpHandler = createHttpHandler({ config, engine, metrics, logger, now, draining: () => draining, load, extraRoutes: options.extraRoutes });
+
+  async function closeServer(): Promise<void> {
+    clearInterval(pingTimer);
+    presence.stop();
+    metrics.close();
+    if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
+    server?.closeAllConnections();
+  }
+
+  const gateway: Gateway = {
+    get port() {
+      return (server?.address() as AddressInfo | null)?.port ?? 0;
+    },
+    metrics,
+    hub,
+    connections,
+    get draining() {
+      return draining;
+    },
+    async start() {
+      await engine.start({
+        publication: (pub) => hub.onPublication(pub),
+        roomEvent: (room, event) => hub.onRoomEvent(room, event),
+        resynced: (rooms) => hub.onResynced(rooms),
+      });
+      presence.start();
+      server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+        if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
+        httpHandler(req, res);
+      });
+      server.on('upgrade', upgrade);
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(config.port, config.host, () => {
+          server!.off('error', reject);
+          resolve();
+        });
+      });
+      logger.info({ port: gateway.port, host: config.host, engine: engine.name }, 'gateway listening');
+    },
+    async drain() {
+      if (draining) return;
+      draining = true;
+      const { windowMs, batchSize, deadlineMs } = config.drain;
+      const deadline = now() + deadlineMs;
+      const targets = [...connections];
+      const batches = Math.ceil(targets.length / batchSize);
+      const pause = batches > 1 ? windowMs / batches : 0;
+      logger.info({ connections: targets.length, batches, windowMs }, 'draining');
+      for (let i = 0; i < batches; i += 1) {
+        for (const conn of targets.slice(i * batchSize, (i + 1) * batchSize)) conn.close('DRAINING', 'server draining; reconnect');
+        if (i < batches - 1) await new Promise((r) => setTimeout(r, pause));
+      }
+      while (connections.size > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (connections.size > 0) logger.warn({ connections: connections.size }, 'drain deadline passed; terminating the rest');
+      for (const conn of connections) conn.ws.terminate();
+      await closeServer();
+      logger.info('drained');
+    },
+    async close() {
+      draining = true;
+      for (const conn of connections) conn.ws.terminate();
+      await closeServer();
+    },
+  };
+  return gateway;
+}
+
+function rawLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return (data as Buffer | ArrayBuffer).byteLength;
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}

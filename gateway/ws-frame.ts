@@ -1,0 +1,59 @@
+/**
+ * Frame once, write many: a message for N local subscribers is encoded and framed once, and
+ * the same bytes are written to each socket.
+ *
+ * `Sender.frame` (static) and `sender.sendFrame` are exported by ws but missing from @types/ws,
+ * hence the declarations below. Writing a pre-built frame bypasses ws's send queue, which is
+ * only safe while that queue is idle: it is, as long as permessage-deflate is not negotiated
+ * (the queue is used only while compressing or reading Blobs, which the gateway never sends).
+ * Connections with deflate fall back to `ws.send`.
+ */
+import WebSocket from 'ws';
+
+interface FrameOptions {
+  fin: boolean;
+  opcode: number;
+  mask: boolean;
+  readOnly: boolean;
+  rsv1: boolean;
+}
+
+interface SenderStatic {
+  frame(data: Buffer, options: FrameOptions): Buffer[];
+}
+
+interface SenderInstance {
+  sendFrame(list: Buffer[], cb?: (error?: Error) => void): void;
+}
+
+const Sender = (WebSocket as unknown as { Sender: SenderStatic }).Sender;
+const textOpcode = 1;
+
+/** One encoded message: the JSON bytes (for `ws.send` fallbacks) and its unmasked server frame. */
+export interface SharedFrame {
+  readonly payload: Buffer;
+  readonly frame: Buffer[];
+  readonly bytes: number;
+}
+
+export function frameText(payload: Buffer): SharedFrame {
+  const frame = Sender.frame(payload, { fin: true, opcode: textOpcode, mask: false, readOnly: true, rsv1: false });
+  let bytes = 0;
+  for (const part of frame) bytes += part.length;
+  return { payload, frame, bytes };
+}
+
+export function encodeFrame(message: unknown): SharedFrame {
+  return frameText(Buffer.from(JSON.stringify(message)));
+}
+
+/** True when the socket can take pre-built frames (no permessage-deflate negotiated). */
+export function acceptsRawFrames(ws: WebSocket): boolean {
+  return ws.extensions === '';
+}
+
+/** Writes a pre-built frame straight to the socket (see the module comment for when that is safe). */
+export function writeFrame(ws: WebSocket, shared: SharedFrame): void {
+  if (acceptsRawFrames(ws)) (ws as unknown as { _sender: SenderInstance })._sender.sendFrame(shared.frame);
+  else ws.send(shared.payload, { binary: false });
+}
