@@ -1,0 +1,300 @@
+/**
+ * The controller wires the runtime together. Every source of change becomes a key
+ * ("namespace/name" of a RealtimeCluster) in one work queue; workers hand keys to the
+ * reconciler, which re-reads everything it needs (level-based), so a key enqueued twice costs
+ * one reconcile and a missed event is repaired by the next resync.
+ *
+ * Sources of keys:
+ * - RealtimeClusters in the hub (one namespace or all): spec, metadata or deletion changes,
+ *   not the operator's own status writes;
+ * - hub Secrets: a change enqueues every cluster in that namespace whose spec names the Secret;
+ * - the owned objects in every region, found by CLUSTER_LABEL: any change (a Deployment edited,
+ *   deleted, or its pods becoming ready) enqueues the owner: drift repair and readiness;
+ * - a region's health changing (Unknown ⇄ Reachable) enqueues the clusters using it;
+ * - a periodic resync (resyncIntervalMs) enqueues every cluster.
+ */
+import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { API_VERSION, KIND, PLURAL, type RealtimeCluster } from '../crds/types.ts';
+import { systemClock, type Clock, type Timer } from './clock.ts';
+import { errorSummary } from './errors.ts';
+import { Informer, objectKey, type InformerOptions, type ResourceRef } from './informer.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { WorkQueue, type WorkQueueOptions } from './queue.ts';
+import { KubeconfigRegionPool, regionKey, type PooledRegionClient, type RegionPoolOptions } from './regions.ts';
+import { CLUSTER_LABEL, TerminalError, keyFromClusterLabel, type Reconciler, type RegionPool } from './types.ts';
+
+/** The kinds of regional objects the reconciler renders, watched by CLUSTER_LABEL for drift. */
+export const OWNED_RESOURCES: readonly ResourceRef[] = Object.freeze([
+  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  { apiVersion: 'v1', kind: 'Secret', plural: 'secrets' },
+  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
+]);
+
+export const CONTROLLER_DEFAULTS = Object.freeze({ workers: 4, resyncIntervalMs: 600_000 });
+
+/** Hooks the reconciler reports through (see operator/reconcile's ReconcileMetrics). */
+export interface ReconcileMetricHooks {
+  objectsWritten(region: string, count: number): void;
+  statusWritten(): void;
+}
+
+export interface ControllerOptions {
+  hub: KubeConfig;
+  /** Builds the reconciler once the region pool exists (the reconciler needs the pool). */
+  createReconciler(regions: RegionPool, metrics: ReconcileMetricHooks): Reconciler;
+  /** Watch RealtimeClusters (and Secrets) in this hub namespace only; all when absent. */
+  namespace?: string;
+  workers?: number;
+  resyncIntervalMs?: number;
+  queue?: Omit<WorkQueueOptions, 'clock'>;
+  informers?: Pick<InformerOptions, 'silenceLimitMs' | 'watchTimeoutSeconds' | 'backoffInitialMs' | 'backoffMaxMs' | 'pageSize'>;
+  regions?: Pick<RegionPoolOptions, 'failureThreshold' | 'unknownAfterMs' | 'successThreshold' | 'probeIntervalMs' | 'probeTimeoutMs'>;
+  ownedResources?: readonly ResourceRef[];
+  logger: Logger;
+  metrics: OperatorMetrics;
+  clock?: Clock;
+}
+
+export class Controller {
+  readonly regions: KubeconfigRegionPool;
+  readonly queue: WorkQueue;
+  readonly #options: ControllerOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #metrics: OperatorMetrics;
+  readonly #clusters: Informer<RealtimeCluster>;
+  readonly #secrets: Informer<V1Secret>;
+  readonly #regionInformers = new Map<string, Informer[]>();
+  readonly #reconciler: Reconciler;
+  #workers: Promise<void>[] = [];
+  #resyncTimer: Timer | undefined;
+  #started = false;
+  #stopped = false;
+  #reconcileSeq = 0;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'controller' });
+    this.#clock = options.clock ?? systemClock;
+    this.#metrics = options.metrics;
+    this.queue = new WorkQueue({ ...options.queue, clock: this.#clock });
+    this.#clusters = this.#informer<RealtimeCluster>('hub/realtimeclusters', options.hub, { apiVersion: API_VERSION, kind: KIND, plural: PLURAL }, { namespace: options.namespace });
+    this.#secrets = this.#informer<V1Secret>('hub/secrets', options.hub, { apiVersion: 'v1', kind: 'Secret', plural: 'secrets' }, { namespace: options.namespace });
+    this.regions = new KubeconfigRegionPool({
+      ...options.regions,
+      hub: options.hub,
+      logger: options.logger,
+      clock: this.#clock,
+      readSecret: (namespace, name) => this.#readSecret(namespace, name),
+      onClientAdded: (client) => this.#watchRegion(client),
+      onClientRemoved: (client) => void this.#unwatchRegion(client),
+      onHealthChange: (client, health) => {
+        this.#metrics.regionReachable.set({ region: client.region, source: client.key }, health === 'Reachable' ? 1 : 0);
+        this.#enqueueUsersOf(client.key);
+      },
+    });
+    this.#reconciler = options.createReconciler(this.regions, {
+      objectsWritten: (region, count) => this.#metrics.objectsWritten.inc({ region }, count),
+      statusWritten: () => this.#metrics.statusWrites.inc(),
+    });
+
+    this.#clusters.on({
+      add: (cluster) => this.enqueue(objectKey(cluster)),
+      update: (previous, cluster) => {
+        if (needsReconcile(previous, cluster)) this.enqueue(objectKey(cluster));
+      },
+      delete: (cluster) => this.enqueue(objectKey(cluster)),
+    });
+    const onSecret = (secret: V1Secret) => this.#enqueueClustersNaming(secret.metadata?.namespace ?? '', secret.metadata?.name ?? '');
+    this.#secrets.on({ add: onSecret, update: (_, secret) => onSecret(secret), delete: onSecret });
+  }
+
+  /** True once the hub's informers have listed everything. */
+  get synced(): boolean {
+    return this.#clusters.synced && this.#secrets.synced;
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+    this.#metrics.queueDepth.set(this.queue.length);
+  }
+
+  /** Lists, waits for the hub caches, then starts the workers, the resync and the region probe. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.#clusters.start();
+    this.#secrets.start();
+    await Promise.all([this.#clusters.waitForSync(), this.#secrets.waitForSync()]);
+    if (this.#stopped) return;
+    this.#log.info({ clusters: this.#clusters.list().length, workers: this.#options.workers ?? CONTROLLER_DEFAULTS.workers }, 'caches synced; starting workers');
+    for (let i = 0; i < (this.#options.workers ?? CONTROLLER_DEFAULTS.workers); i++) this.#workers.push(this.#work());
+    this.regions.startProbing();
+    this.#scheduleResync();
+  }
+
+  /** Stops taking keys, lets in-flight reconciles finish, and stops every informer and probe. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#resyncTimer?.cancel();
+    this.queue.shutdown();
+    this.regions.stop();
+    await Promise.all(this.#workers);
+    const informers = [this.#clusters, this.#secrets, ...[...this.#regionInformers.values()].flat()];
+    this.#regionInformers.clear();
+    await Promise.all(informers.map((informer) => informer.stop()));
+    this.#log.info('controller stopped');
+  }
+
+  /** Enqueues every known cluster and forgets region clients no cluster uses any more. */
+  resync(): void {
+    const used = new Set<string>();
+    for (const cluster of this.#clusters.list()) {
+      this.enqueue(objectKey(cluster));
+      for (const region of cluster.spec?.regions ?? []) used.add(regionKey(cluster.metadata?.namespace ?? '', region));
+    }
+    this.regions.retain(used);
+  }
+
+  #scheduleResync(): void {
+    this.#resyncTimer = this.#clock.after(this.#options.resyncIntervalMs ?? CONTROLLER_DEFAULTS.resyncIntervalMs, () => {
+      if (this.#stopped) return;
+      this.#log.debug('periodic resync');
+      this.resync();
+      this.#scheduleResync();
+    });
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      this.#metrics.queueDepth.set(this.queue.length);
+      if (key === undefined) return;
+      const log = this.#log.child({ key, reconcileId: ++this.#reconcileSeq });
+      const endTimer = this.#metrics.reconcileDuration.startTimer();
+      try {
+        const result = await this.#reconciler.reconcile(key);
+        this.queue.forget(key);
+        if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
+          this.queue.addAfter(key, result.requeueAfterMs);
+          this.#metrics.reconcileTotal.inc({ outcome: 'requeue' });
+        } else {
+          this.#metrics.reconcileTotal.inc({ outcome: 'success' });
+        }
+      } catch (error) {
+        if (error instanceof TerminalError) {
+          this.queue.forget(key);
+          this.#metrics.reconcileTotal.inc({ outcome: 'terminal' });
+          this.#metrics.reconcileErrors.inc({ kind: 'terminal' });
+          log.error({ reason: error.reason, err: errorSummary(error) }, 'reconcile failed for good; not retried');
+        } else {
+          const delayMs = this.queue.addRateLimited(key);
+          this.#metrics.reconcileTotal.inc({ outcome: 'error' });
+          this.#metrics.reconcileErrors.inc({ kind: 'retryable' });
+          this.#metrics.queueRetries.inc();
+          log.warn({ err: errorSummary(error), retries: this.queue.retries(key), delayMs }, 'reconcile failed; retrying with backoff');
+        }
+      } finally {
+        endTimer();
+        this.queue.done(key);
+        this.#metrics.queueDepth.set(this.queue.length);
+      }
+    }
+  }
+
+  #informer<T extends KubernetesObject>(name: string, kubeConfig: KubeConfig, resource: ResourceRef, extra: Partial<InformerOptions>): Informer<T> {
+    return new Informer<T>({
+      ...this.#options.informers,
+      ...extra,
+      name,
+      kubeConfig,
+      resource,
+      logger: this.#options.logger,
+      clock: this.#clock,
+      onList: (reason) => this.#metrics.informerLists.inc({ informer: name, reason }),
+      onError: (error) => {
+        this.#metrics.informerErrors.inc({ informer: name });
+        extra.onError?.(error);
+      },
+    });
+  }
+
+  #watchRegion(client: PooledRegionClient): void {
+    if (this.#stopped) return;
+    this.#metrics.regionReachable.set({ region: client.region, source: client.key }, client.health() === 'Reachable' ? 1 : 0);
+    const informers = (this.#options.ownedResources ?? OWNED_RESOURCES).map((resource) => {
+      const informer = this.#informer(`${client.region}/${resource.plural}`, client.kubeConfig, resource, {
+        labelSelector: CLUSTER_LABEL,
+        // A region that cannot be listed or watched is as unreachable as one that fails a call.
+        onError: (error) => client.recordFailure(error),
+      });
+      const enqueueOwner = (object: KubernetesObject) => {
+        const key = keyFromClusterLabel(object.metadata?.labels?.[CLUSTER_LABEL]);
+        if (key && this.#inScope(key)) this.enqueue(key);
+      };
+      informer.on({ add: enqueueOwner, update: (_, object) => enqueueOwner(object), delete: enqueueOwner });
+      informer.start();
+      return informer;
+    });
+    this.#regionInformers.set(client.key, informers);
+    this.#log.info({ region: client.region, key: client.key, kinds: informers.length }, 'watching owned objects in region');
+  }
+
+  async #unwatchRegion(client: PooledRegionClient): Promise<void> {
+    const informers = this.#regionInformers.get(client.key);
+    if (!informers) return;
+    this.#regionInformers.delete(client.key);
+    await Promise.all(informers.map((informer) => informer.stop()));
+  }
+
+  #inScope(key: string): boolean {
+    return !this.#options.namespace || key.startsWith(`${this.#options.namespace}/`);
+  }
+
+  async #readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    if (!this.#secrets.synced) await this.#secrets.waitForSync();
+    return this.#secrets.get(`${namespace}/${name}`);
+  }
+
+  #enqueueUsersOf(clientKey: string): void {
+    for (const cluster of this.#clusters.list()) {
+      const namespace = cluster.metadata?.namespace ?? '';
+      if ((cluster.spec?.regions ?? []).some((region) => regionKey(namespace, region) === clientKey)) this.enqueue(objectKey(cluster));
+    }
+  }
+
+  #enqueueClustersNaming(namespace: string, secretName: string): void {
+    for (const cluster of this.#clusters.list()) {
+      if (cluster.metadata?.namespace === namespace && namesSecret(cluster.spec, secretName)) this.enqueue(objectKey(cluster));
+    }
+  }
+}
+
+/** A change the reconciler must see: spec (generation), deletion, finalizers, labels, annotations. Not status. */
+function needsReconcile(previous: RealtimeCluster, current: RealtimeCluster): boolean {
+  const a = previous.metadata ?? {};
+  const b = current.metadata ?? {};
+  return (
+    a.generation !== b.generation ||
+    // Presence only: a list gives Dates, a watch gives strings; deletion is set once and never unset.
+    !a.deletionTimestamp !== !b.deletionTimestamp ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})
+  );
+}
+
+/** True when any `…SecretRef` anywhere in `value` names `secretName`. */
+function namesSecret(value: unknown, secretName: string): boolean {
+  if (Array.isArray(value)) return value.some((item) => namesSecret(item, secretName));
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(value).some(([key, child]) => {
+    if (key.endsWith('SecretRef') && typeof child === 'object' && child !== null && (child as { name?: unknown }).name === secretName) return true;
+    return namesSecret(child, secretName);
+  });
+}

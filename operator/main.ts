@@ -1,0 +1,247 @@
+/**
+ * `meridian operator`: runs the RealtimeCluster operator.
+ *
+ *   meridian operator [--kubeconfig FILE] [--namespace NS] [--metrics-port P] [--workers N] …
+ *
+ * Without --kubeconfig it uses $KUBECONFIG, else the in-cluster service account. Every replica
+ * serves /healthz, /readyz and /metrics at once, then campaigns for the leader Lease; only the
+ * leader runs the controller. A leader that loses its Lease stops and exits 1, so that it is
+ * restarted clean (as client-go's controllers do); SIGTERM or SIGINT releases the Lease and exits 0.
+ * This file is the only place that reads process.env.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import { createEventRecorder } from './events.ts';
+import { Controller, CONTROLLER_DEFAULTS } from './controller.ts';
+import { OperatorError, errorSummary } from './errors.ts';
+import { startOperatorHttp } from './http.ts';
+import { INFORMER_DEFAULTS } from './informer.ts';
+import { LEADER_DEFAULTS, LeaderElector } from './leader.ts';
+import { createOperatorMetrics } from './metrics.ts';
+import { REGION_POOL_DEFAULTS } from './regions.ts';
+import { createReconciler } from './reconcile/index.ts';
+import { FIELD_MANAGER } from './types.ts';
+
+const FLAGS = {
+  kubeconfig: { type: 'string', help: 'kubeconfig of the hub cluster (default: $KUBECONFIG, else in-cluster)' },
+  namespace: { type: 'string', help: 'watch RealtimeClusters in this namespace only (default: all)' },
+  'metrics-port': { type: 'string', help: 'port of /healthz, /readyz and /metrics (default 9090; 0 picks one)' },
+  'metrics-host': { type: 'string', help: 'address to listen on (default 0.0.0.0)' },
+  workers: { type: 'string', help: `concurrent reconciles (default ${CONTROLLER_DEFAULTS.workers})` },
+  'resync-seconds': { type: 'string', help: `periodic resync (default ${CONTROLLER_DEFAULTS.resyncIntervalMs / 1000})` },
+  'leader-elect': { type: 'boolean', help: 'campaign for the leader Lease (default true; --no-leader-elect to lead alone)' },
+  'lease-namespace': { type: 'string', help: 'namespace of the Lease (default: $POD_NAMESPACE, else --namespace, else default)' },
+  'lease-name': { type: 'string', help: `name of the Lease (default ${LEADER_DEFAULTS.name})` },
+  'lease-duration-ms': { type: 'string', help: `default ${LEADER_DEFAULTS.leaseDurationMs}` },
+  'renew-deadline-ms': { type: 'string', help: `default ${LEADER_DEFAULTS.renewDeadlineMs}` },
+  'retry-period-ms': { type: 'string', help: `default ${LEADER_DEFAULTS.retryPeriodMs}` },
+  identity: { type: 'string', help: 'leader identity (default: $POD_NAME or hostname, plus pid and a random suffix)' },
+  'probe-interval-ms': { type: 'string', help: `region health probe period (default ${REGION_POOL_DEFAULTS.probeIntervalMs})` },
+  'watch-silence-ms': { type: 'string', help: `re-list after a watch is silent this long (default ${INFORMER_DEFAULTS.silenceLimitMs})` },
+  'log-level': { type: 'string', help: 'pino level (default info)' },
+  help: { type: 'boolean', short: 'h', help: 'print this help' },
+} as const;
+
+export interface OperatorArgs {
+  kubeconfig?: string;
+  namespace?: string;
+  metricsPort: number;
+  metricsHost: string;
+  workers: number;
+  resyncIntervalMs: number;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  identity: string;
+  probeIntervalMs: number;
+  watchSilenceMs: number;
+  logLevel: string;
+}
+
+function usage(): string {
+  const lines = Object.entries(FLAGS).map(([name, flag]) => `  --${name.padEnd(20)} ${flag.help}`);
+  return `usage: meridian operator [options]\n\n${lines.join('\n')}\n`;
+}
+
+function integer(flag: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min) throw new OperatorError('INVALID_ARGUMENT', `--${flag} must be an integer ≥ ${min}, got '${value}'`);
+  return number;
+}
+
+/** Parses and validates the command line (and the few environment variables that stand in for flags). */
+export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, { type: f.type, ...('short' in f ? { short: f.short } : {}) }])), allowNegative: true, strict: true });
+  } catch (error) {
+    throw new OperatorError('INVALID_ARGUMENT', `${errorSummary(error).message}\n\n${usage()}`);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const str = (name: string) => v[name] as string | undefined;
+  const namespace = str('namespace');
+  return Object.freeze({
+    kubeconfig: str('kubeconfig') ?? env.KUBECONFIG,
+    namespace,
+    metricsPort: integer('metrics-port', str('metrics-port'), 9090),
+    metricsHost: str('metrics-host') ?? '0.0.0.0',
+    workers: integer('workers', str('workers'), CONTROLLER_DEFAULTS.workers, 1),
+    resyncIntervalMs: integer('resync-seconds', str('resync-seconds'), CONTROLLER_DEFAULTS.resyncIntervalMs / 1000, 1) * 1000,
+    leaderElect: (v['leader-elect'] as boolean | undefined) ?? true,
+    leaseNamespace: str('lease-namespace') ?? env.POD_NAMESPACE ?? namespace ?? 'default',
+    leaseName: str('lease-name') ?? LEADER_DEFAULTS.name,
+    leaseDurationMs: integer('lease-duration-ms', str('lease-duration-ms'), LEADER_DEFAULTS.leaseDurationMs, 1),
+    renewDeadlineMs: integer('renew-deadline-ms', str('renew-deadline-ms'), LEADER_DEFAULTS.renewDeadlineMs, 1),
+    retryPeriodMs: integer('retry-period-ms', str('retry-period-ms'), LEADER_DEFAULTS.retryPeriodMs, 1),
+    identity: str('identity') ?? `${env.POD_NAME ?? hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    probeIntervalMs: integer('probe-interval-ms', str('probe-interval-ms'), REGION_POOL_DEFAULTS.probeIntervalMs, 1),
+    watchSilenceMs: integer('watch-silence-ms', str('watch-silence-ms'), INFORMER_DEFAULTS.silenceLimitMs, 1),
+    logLevel: str('log-level') ?? 'info',
+  });
+}
+
+function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (file) {
+    kubeConfig.loadFromFile(file);
+    return kubeConfig;
+  }
+  if (!env.KUBERNETES_SERVICE_HOST) throw new OperatorError('KUBECONFIG_UNAVAILABLE', 'no --kubeconfig, no $KUBECONFIG, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)');
+  kubeConfig.loadFromCluster();
+  return kubeConfig;
+}
+
+export interface RunningOperator {
+  readonly metricsPort: number;
+  readonly controller: () => Controller | undefined;
+  /** Resolves with the exit code once the operator has stopped. */
+  readonly done: Promise<number>;
+  stop(): void;
+}
+
+/** Starts the operator in this process; main() wires it to signals and the exit code. */
+export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, logger: Logger): Promise<RunningOperator> {
+  const hub = loadKubeConfig(args.kubeconfig, env);
+  const metrics = createOperatorMetrics();
+  const shutdown = new AbortController();
+  let controller: Controller | undefined;
+  let leading = false;
+
+  const http = await startOperatorHttp({
+    port: args.metricsPort,
+    host: args.metricsHost,
+    registry: metrics.registry,
+    healthy: () => !shutdown.signal.aborted,
+    readiness: () => {
+      if (shutdown.signal.aborted) return { ready: false, reason: 'stopping' };
+      if (!leading) return { ready: true, reason: 'standing by for the leader lease' };
+      return controller?.synced ? { ready: true, reason: 'leading; caches synced' } : { ready: false, reason: 'leading; caches not synced yet' };
+    },
+  });
+  logger.info({ port: http.port, identity: args.identity, namespace: args.namespace ?? '(all)' }, 'operator started');
+
+  const lead = async (term: AbortSignal): Promise<void> => {
+    leading = true;
+    metrics.leader.set(1);
+    const events = createEventRecorder(hub, { component: FIELD_MANAGER, instance: args.identity, logger: logger.child({ component: 'events' }) });
+    controller = new Controller({
+      hub,
+      namespace: args.namespace,
+      workers: args.workers,
+      resyncIntervalMs: args.resyncIntervalMs,
+      informers: { silenceLimitMs: args.watchSilenceMs },
+      regions: { probeIntervalMs: args.probeIntervalMs },
+      logger,
+      metrics,
+      createReconciler: (regions, hooks) => createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks }),
+    });
+    const running = controller;
+    term.addEventListener('abort', () => void running.stop(), { once: true });
+    await running.start();
+  };
+
+  const done = (async (): Promise<number> => {
+    let exitCode = 0;
+    try {
+      if (!args.leaderElect) {
+        const term = new AbortController();
+        shutdown.signal.addEventListener('abort', () => term.abort(), { once: true });
+        await lead(term.signal);
+        await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
+      } else {
+        const elector = new LeaderElector({
+          kubeConfig: hub,
+          namespace: args.leaseNamespace,
+          name: args.leaseName,
+          identity: args.identity,
+          leaseDurationMs: args.leaseDurationMs,
+          renewDeadlineMs: args.renewDeadlineMs,
+          retryPeriodMs: args.retryPeriodMs,
+          logger,
+        });
+        await elector.run(shutdown.signal, {
+          onStartedLeading: (term) => {
+            lead(term).catch((error: unknown) => {
+              logger.error({ err: errorSummary(error) }, 'controller failed to start');
+              exitCode = 1;
+              shutdown.abort();
+            });
+          },
+          onStoppedLeading: (reason) => {
+            leading = false;
+            metrics.leader.set(0);
+            if (reason === 'lost') {
+              logger.error('lost the leader lease; exiting so that a fresh process campaigns again');
+              exitCode = 1;
+              shutdown.abort();
+            }
+          },
+        });
+      }
+    } finally {
+      await controller?.stop();
+      await http.close();
+    }
+    return exitCode;
+  })();
+
+  return { metricsPort: http.port, controller: () => controller, done, stop: () => shutdown.abort() };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let args: OperatorArgs;
+  try {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(usage());
+      return;
+    }
+    args = parseOperatorArgs(argv, process.env);
+  } catch (error) {
+    process.stderr.write(`meridian operator: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level: args.logLevel, base: { component: 'operator', identity: args.identity } });
+  let operator: RunningOperator;
+  try {
+    operator = await startOperator(args, process.env, logger);
+  } catch (error) {
+    logger.fatal({ err: errorSummary(error) }, 'operator could not start');
+    process.exit(1);
+  }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      operator.stop();
+    });
+  }
+  const exitCode = await operator.done;
+  logger.info({ exitCode }, 'operator stopped');
+  process.exit(exitCode);
+}
