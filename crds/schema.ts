@@ -251,7 +251,7 @@ const regionStatus = object(
 const condition = object(
   'A condition in the metav1.Condition shape.',
   {
-    type: string('Condition type: Ready, Progressing, Degraded or RelayReady.', { pattern: CONDITION_TYPE, maxLength: 316 }),
+    type: string('Condition type: Ready, Progressing, Degraded, RelayReady or Paused.', { pattern: CONDITION_TYPE, maxLength: 316 }),
     status: enumOf('True, False or Unknown.', CONDITION_STATUSES),
     observedGeneration: generation('metadata.generation the condition was set for.'),
     lastTransitionTime: string('When status last changed.', { format: 'date-time', maxLength: 64 }),
@@ -267,7 +267,7 @@ export const statusSchema = object('Observed state, written by the operator thro
   regionsReady: string('Ready regions out of all regions, e.g. `2/3`.', { pattern: '^[0-9]+/[0-9]+$', maxLength: 16 }),
   connections: connectionCount('WebSocket connections across reachable regions.'),
   regions: listMap('Per-region state, keyed by name.', regionStatus, 'name', { maxItems: LIMITS.maxRegions }),
-  conditions: listMap('Ready, Progressing, Degraded and RelayReady.', condition, 'type', { maxItems: 16 }),
+  conditions: listMap('Ready, Progressing, Degraded, RelayReady and (while spec.paused) Paused.', condition, 'type', { maxItems: 16 }),
 });
 
 type Assert<T extends true> = T;

@@ -26,7 +26,7 @@ export type ClusterPhase = (typeof CLUSTER_PHASES)[number];
 export const REGION_PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded', 'Unknown'] as const;
 export type RegionPhase = (typeof REGION_PHASES)[number];
 
-export const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded', 'RelayReady'] as const;
+export const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded', 'RelayReady', 'Paused'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
