@@ -1,0 +1,206 @@
+/**
+ * The Redis engine when things go wrong: Redis killed and restarted under traffic, Redis
+ * unreachable at start, and garbage written into its keys and channels by someone else.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { RedisKeys } from '../gateway/engine/redis-format.ts';
+import { RedisEngine } from '../gateway/engine/redis.ts';
+import { EngineUnavailableError, type PublishResult } from '../gateway/engine/types.ts';
+import { input, Recorder, uniqueRoom } from './engine-contract.ts';
+import { freePort, waitFor } from './helpers/net.ts';
+import { skipUnless, startRedis, type RedisServer } from './helpers/services.ts';
+
+const skip = skipUnless('redis-server', 'the Redis engine fault tests');
+const keys = new RedisKeys('meridian');
+
+describe('redis engine faults', { skip }, () => {
+  let redis: RedisServer;
+  let raw: Redis;
+  const engines: RedisEngine[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    raw.on('error', (error: Error) => process.stderr.write(`test redis client: ${error.message}\n`));
+  });
+  after(async () => {
+    for (const engine of engines) await engine.close();
+    raw?.disconnect();
+    await redis?.stop();
+  });
+
+  async function pod(): Promise<{ engine: RedisEngine; seen: Recorder }> {
+    const engine = new RedisEngine({ url: redis.url, commandTimeoutMs: 500, maxReconnectDelayMs: 200 });
+    engines.push(engine);
+    const seen = new Recorder();
+    await engine.start(seen);
+    return { engine, seen };
+  }
+
+  test('Redis killed and restarted during traffic: publishes fail fast with UNAVAILABLE, then subscriptions come back and resynced is called', async () => {
+    const { engine: publisher } = await pod();
+    const { engine: listener, seen } = await pod();
+    const room = uniqueRoom('outage');
+    // More rooms than one SUBSCRIBE batch, so restoring takes several commands.
+    const quiet = Array.from({ length: 1_100 }, (_, i) => `${room}-quiet-${i}`);
+    await listener.broker.subscribe([room, ...quiet]);
+    const before = await publisher.broker.publish(input(room, 'before'));
+    await seen.received(room, 1);
+
+    let stop = false;
+    const outcomes: (PublishResult | Error)[] = [];
+    const traffic = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          outcomes.push(await publisher.broker.publish(input(room, i)));
+        } catch (error) {
+          outcomes.push(error as Error);
+          // While Redis is down every call fails at once; yield so the test can move on.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    })();
+
+    await waitFor(() => outcomes.length > 20, { what: 'traffic before the outage' });
+    await redis.kill();
+    await waitFor(() => outcomes.slice(-5).every((o) => o instanceof Error) && outcomes.length > 30, { what: 'publishes failing during the outage' });
+    assert.equal(publisher.healthy(), false);
+    assert.equal(listener.healthy(), false);
+    await assert.rejects(listener.broker.subscribe([uniqueRoom('during')]), (error: unknown) => error instanceof EngineUnavailableError && error.code === 'UNAVAILABLE');
+    const failedSoFar = outcomes.length;
+    await redis.restart();
+    await waitFor(() => outcomes.slice(failedSoFar).some((o) => !(o instanceof Error)), { what: 'a publish after the restart', timeoutMs: 20_000 });
+    stop = true;
+    await traffic;
+    for (const outcome of outcomes) {
+      if (outcome instanceof Error) assert.ok(outcome instanceof EngineUnavailableError, `every failure is UNAVAILABLE, got ${String(outcome)}`);
+    }
+    await waitFor(() => publisher.healthy() && listener.healthy(), { what: 'both engines healthy again', timeoutMs: 20_000 });
+    await waitFor(() => seen.resyncs.length >= 1, { what: 'resynced', timeoutMs: 20_000 });
+    const resynced = new Set(seen.resyncs.at(-1));
+    assert.ok(resynced.has(room) && quiet.every((r) => resynced.has(r)), 'every subscribed room is resynced');
+    assert.equal(resynced.size, quiet.length + 1, 'a room whose subscribe failed during the outage is not subscribed');
+    const channels = (await raw.pubsub('NUMSUB', keys.channel(room), keys.channel(quiet.at(-1)!))) as unknown[];
+    assert.deepEqual([channels[1], channels[3]], [1, 1], 'the listener is subscribed again');
+    assert.equal(await raw.pubsub('NUMPAT'), 0, 'no pattern subscriptions');
+
+    const last = outcomes.at(-1);
+    assert.ok(last && !(last instanceof Error));
+    assert.notEqual(last.epoch, before.epoch, 'Redis lost everything, so the room has a new epoch');
+    const marker = await publisher.broker.publish(input(room, 'marker'));
+    const delivered = await waitFor(() => seen.inRoom(room).find((p) => p.data === 'marker'), { what: 'the marker after the restart' });
+    assert.equal(delivered.offset, marker.offset);
+    // Pub/sub is at most once: what was published before the listener re-subscribed is missed
+    // live, and `resynced` is the hub's cue to take it from history.
+    const live = seen.inRoom(room).filter((p) => p.epoch === marker.epoch).map((p) => p.offset);
+    assert.deepEqual(live, [...live].sort((a, b) => a - b), 'live deliveries stay in offset order');
+    assert.equal(new Set(live).size, live.length, 'no live duplicates');
+    const stored = await listener.history.read(room, { since: 0, limit: marker.offset });
+    assert.equal(stored.epoch, marker.epoch);
+    const recovered = new Set([...live, ...stored.publications.map((p) => p.offset)]);
+    assert.deepEqual(
+      [...recovered].sort((a, b) => a - b),
+      Array.from({ length: marker.offset }, (_, i) => i + 1),
+      'live deliveries plus history cover every publication of the new epoch',
+    );
+  });
+
+  test('an engine started while Redis is unreachable fails with UNAVAILABLE', async () => {
+    const port = await freePort();
+    const engine = new RedisEngine({ url: `redis://:secret@127.0.0.1:${port}`, connectTimeoutMs: 500 });
+    await assert.rejects(engine.start(new Recorder()), (error: unknown) => {
+      assert.ok(error instanceof EngineUnavailableError);
+      assert.ok(!error.message.includes('secret'), 'the password never appears in errors');
+      return true;
+    });
+    assert.equal(engine.healthy(), false);
+    await engine.close();
+  });
+
+  test('garbage on a room channel is counted and skipped; valid messages still arrive', async () => {
+    const { engine, seen } = await pod();
+    const room = uniqueRoom('garbage-channel');
+    await engine.broker.subscribe([room]);
+    const channel = keys.channel(room);
+    const garbage = [
+      'hello',
+      'p:not-a-number:e:{}',
+      'p:1:epoch:{not json',
+      'p:1:epoch:{"mid":1}',
+      'e:{"type":"join","member":{"user":1}}',
+      `p:1:epoch:${JSON.stringify({ mid: 'm', data: 'x'.repeat(2 * 1024 * 1024), region: 'r', ts: 1 })}`,
+    ];
+    for (const message of garbage) await raw.publish(channel, message);
+    await engine.broker.publish(input(room, 'valid'));
+    const [pub] = await seen.received(room, 1);
+    assert.equal(pub!.data, 'valid');
+    assert.equal(seen.publications.length, 1);
+    assert.equal(seen.events.length, 0);
+    assert.equal(engine.counters.malformedMessages, garbage.length);
+    assert.equal(engine.healthy(), true);
+  });
+
+  test('garbage in a room stream is skipped on read, and a stream or meta of the wrong type is replaced on publish', async () => {
+    const { engine } = await pod();
+    const room = uniqueRoom('garbage-stream');
+    await engine.broker.publish(input(room, 1));
+    await raw.xadd(keys.stream(room), '2-0', 'other', 'field');
+    await raw.xadd(keys.stream(room), '3-0', 'd', '{broken');
+    await raw.hset(keys.meta(room), 's', '3');
+    await engine.broker.publish(input(room, 4));
+    const page = await engine.history.read(room, { since: 0, limit: 10 });
+    assert.deepEqual(
+      page.publications.map((p) => [p.offset, p.data]),
+      [
+        [1, 1],
+        [4, 4],
+      ],
+    );
+    assert.equal(engine.counters.malformedHistoryEntries, 2);
+
+    await raw.set(keys.stream(room), 'not a stream');
+    const repaired = await engine.broker.publish(input(room, 5));
+    assert.equal(repaired.offset, 5);
+    assert.deepEqual(
+      (await engine.history.read(room, { limit: 10 })).publications.map((p) => p.data),
+      [5],
+    );
+
+    await raw.set(keys.meta(room), 'not a hash');
+    const renewed = await engine.broker.publish(input(room, 'fresh'));
+    assert.notEqual(renewed.epoch, repaired.epoch, 'lost meta means a new epoch');
+    assert.equal(renewed.offset, 1);
+    assert.equal(engine.healthy(), true);
+  });
+
+  test('garbage in presence is skipped and counted; keys of the wrong type are replaced', async () => {
+    const { engine } = await pod();
+    const room = uniqueRoom('garbage-presence');
+    await engine.presence.add(room, { user: 'u1', client: 'c1', region: 'r' });
+    await raw.hset(keys.presence(room), 'bogus', 'not json');
+    await raw.zadd(keys.presenceExpiry(room), String(Date.now() + 60_000), 'bogus');
+    assert.deepEqual(await engine.presence.list(room), [{ user: 'u1', client: 'c1', region: 'r' }]);
+    assert.equal(engine.counters.malformedPresenceEntries, 1);
+
+    const other = uniqueRoom('garbage-presence-type');
+    await raw.set(keys.presence(other), 'not a hash');
+    assert.deepEqual(await engine.presence.list(other), []);
+    await engine.presence.add(other, { user: 'u2', client: 'c2', region: 'r' });
+    assert.deepEqual(await engine.presence.list(other), [{ user: 'u2', client: 'c2', region: 'r' }]);
+  });
+
+  test('rooms are subscribed one channel each, in batches, and unsubscribed when no longer wanted', async () => {
+    const { engine } = await pod();
+    const base = uniqueRoom('batched');
+    const rooms = Array.from({ length: 1_300 }, (_, i) => `${base}-${i}`);
+    await Promise.all([engine.broker.subscribe(rooms.slice(0, 700)), engine.broker.subscribe(rooms.slice(700))]);
+    const count = async () => ((await raw.pubsub('CHANNELS', `${keys.channel(base)}-*`)) as string[]).length;
+    assert.equal(await count(), rooms.length);
+    await engine.broker.unsubscribe(rooms.slice(100));
+    assert.equal(await count(), 100);
+    await engine.broker.unsubscribe(rooms);
+    assert.equal(await count(), 0);
+  });
+});
