@@ -3,7 +3,8 @@
  *
  *   meridian operator [--kubeconfig FILE] [--namespace NS] [--metrics-port P] [--workers N] …
  *
- * Without --kubeconfig it uses $KUBECONFIG, else the in-cluster service account. Every replica
+ * Without --kubeconfig it uses $KUBECONFIG, else the in-cluster service account. Every flag may
+ * also be given by its environment variable (listed by --help; the Helm chart sets them). Every replica
  * serves /healthz, /readyz and /metrics at once, then campaigns for the leader Lease; only the
  * leader runs the controller. A leader that loses its Lease stops and exits 1, so that it is
  * restarted clean (as client-go's controllers do); SIGTERM or SIGINT releases the Lease and exits 0.
@@ -25,24 +26,25 @@ import { REGION_POOL_DEFAULTS } from './regions.ts';
 import { createReconciler } from './reconcile/index.ts';
 import { FIELD_MANAGER } from './types.ts';
 
+/** Each flag may also come from its environment variable (the Helm chart sets those); the flag wins. */
 const FLAGS = {
-  kubeconfig: { type: 'string', help: 'kubeconfig of the hub cluster (default: $KUBECONFIG, else in-cluster)' },
-  namespace: { type: 'string', help: 'watch RealtimeClusters in this namespace only (default: all)' },
-  'metrics-port': { type: 'string', help: 'port of /healthz, /readyz and /metrics (default 9090; 0 picks one)' },
-  'metrics-host': { type: 'string', help: 'address to listen on (default 0.0.0.0)' },
-  workers: { type: 'string', help: `concurrent reconciles (default ${CONTROLLER_DEFAULTS.workers})` },
-  'resync-seconds': { type: 'string', help: `periodic resync (default ${CONTROLLER_DEFAULTS.resyncIntervalMs / 1000})` },
-  'leader-elect': { type: 'boolean', help: 'campaign for the leader Lease (default true; --no-leader-elect to lead alone)' },
-  'lease-namespace': { type: 'string', help: 'namespace of the Lease (default: $POD_NAMESPACE, else --namespace, else default)' },
-  'lease-name': { type: 'string', help: `name of the Lease (default ${LEADER_DEFAULTS.name})` },
-  'lease-duration-ms': { type: 'string', help: `default ${LEADER_DEFAULTS.leaseDurationMs}` },
-  'renew-deadline-ms': { type: 'string', help: `default ${LEADER_DEFAULTS.renewDeadlineMs}` },
-  'retry-period-ms': { type: 'string', help: `default ${LEADER_DEFAULTS.retryPeriodMs}` },
-  identity: { type: 'string', help: 'leader identity (default: $POD_NAME or hostname, plus pid and a random suffix)' },
-  'probe-interval-ms': { type: 'string', help: `region health probe period (default ${REGION_POOL_DEFAULTS.probeIntervalMs})` },
-  'watch-silence-ms': { type: 'string', help: `re-list after a watch is silent this long (default ${INFORMER_DEFAULTS.silenceLimitMs})` },
-  'log-level': { type: 'string', help: 'pino level (default info)' },
-  help: { type: 'boolean', short: 'h', help: 'print this help' },
+  kubeconfig: { type: 'string', env: 'KUBECONFIG', help: 'kubeconfig of the hub cluster (default: in-cluster)' },
+  namespace: { type: 'string', env: 'MERIDIAN_HUB_NAMESPACE', help: 'watch RealtimeClusters in this namespace only (default: all)' },
+  'metrics-port': { type: 'string', env: 'MERIDIAN_METRICS_PORT', help: 'port of /healthz, /readyz and /metrics (default 9090; 0 picks one)' },
+  'metrics-host': { type: 'string', env: 'MERIDIAN_METRICS_HOST', help: 'address to listen on (default 0.0.0.0)' },
+  workers: { type: 'string', env: 'MERIDIAN_WORKERS', help: `concurrent reconciles (default ${CONTROLLER_DEFAULTS.workers})` },
+  'resync-seconds': { type: 'string', env: 'MERIDIAN_RESYNC_SECONDS', help: `periodic resync (default ${CONTROLLER_DEFAULTS.resyncIntervalMs / 1000})` },
+  'leader-elect': { type: 'boolean', env: '', help: 'campaign for the leader Lease (default true; --no-leader-elect to lead alone)' },
+  'lease-namespace': { type: 'string', env: 'MERIDIAN_OPERATOR_NAMESPACE', help: 'namespace of the Lease (default: --namespace, else default)' },
+  'lease-name': { type: 'string', env: 'MERIDIAN_LEASE_NAME', help: `name of the Lease (default ${LEADER_DEFAULTS.name})` },
+  'lease-duration-ms': { type: 'string', env: 'MERIDIAN_LEASE_DURATION_MS', help: `default ${LEADER_DEFAULTS.leaseDurationMs}` },
+  'renew-deadline-ms': { type: 'string', env: 'MERIDIAN_RENEW_DEADLINE_MS', help: `default ${LEADER_DEFAULTS.renewDeadlineMs}` },
+  'retry-period-ms': { type: 'string', env: 'MERIDIAN_RETRY_PERIOD_MS', help: `default ${LEADER_DEFAULTS.retryPeriodMs}` },
+  identity: { type: 'string', env: 'MERIDIAN_OPERATOR_POD', help: 'leader identity prefix (default: hostname); pid and a random suffix are appended' },
+  'probe-interval-ms': { type: 'string', env: 'MERIDIAN_PROBE_INTERVAL_MS', help: `region health probe period (default ${REGION_POOL_DEFAULTS.probeIntervalMs})` },
+  'watch-silence-ms': { type: 'string', env: 'MERIDIAN_WATCH_SILENCE_MS', help: `re-list after a watch is silent this long (default ${INFORMER_DEFAULTS.silenceLimitMs})` },
+  'log-level': { type: 'string', env: 'MERIDIAN_LOG_LEVEL', help: 'pino level (default info)' },
+  help: { type: 'boolean', env: '', short: 'h', help: 'print this help' },
 } as const;
 
 export interface OperatorArgs {
@@ -65,7 +67,7 @@ export interface OperatorArgs {
 }
 
 function usage(): string {
-  const lines = Object.entries(FLAGS).map(([name, flag]) => `  --${name.padEnd(20)} ${flag.help}`);
+  const lines = Object.entries(FLAGS).map(([name, flag]) => `  --${name.padEnd(20)} ${flag.help}${flag.env ? ` [$${flag.env}]` : ''}`);
   return `usage: meridian operator [options]\n\n${lines.join('\n')}\n`;
 }
 
@@ -85,22 +87,25 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     throw new OperatorError('INVALID_ARGUMENT', `${errorSummary(error).message}\n\n${usage()}`);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
-  const str = (name: string) => v[name] as string | undefined;
+  const str = (name: keyof typeof FLAGS): string | undefined => {
+    const value = (v[name] as string | undefined) ?? (FLAGS[name].env ? env[FLAGS[name].env] : undefined);
+    return value === '' ? undefined : value;
+  };
   const namespace = str('namespace');
   return Object.freeze({
-    kubeconfig: str('kubeconfig') ?? env.KUBECONFIG,
+    kubeconfig: str('kubeconfig'),
     namespace,
     metricsPort: integer('metrics-port', str('metrics-port'), 9090),
     metricsHost: str('metrics-host') ?? '0.0.0.0',
     workers: integer('workers', str('workers'), CONTROLLER_DEFAULTS.workers, 1),
     resyncIntervalMs: integer('resync-seconds', str('resync-seconds'), CONTROLLER_DEFAULTS.resyncIntervalMs / 1000, 1) * 1000,
     leaderElect: (v['leader-elect'] as boolean | undefined) ?? true,
-    leaseNamespace: str('lease-namespace') ?? env.POD_NAMESPACE ?? namespace ?? 'default',
+    leaseNamespace: str('lease-namespace') ?? namespace ?? 'default',
     leaseName: str('lease-name') ?? LEADER_DEFAULTS.name,
     leaseDurationMs: integer('lease-duration-ms', str('lease-duration-ms'), LEADER_DEFAULTS.leaseDurationMs, 1),
     renewDeadlineMs: integer('renew-deadline-ms', str('renew-deadline-ms'), LEADER_DEFAULTS.renewDeadlineMs, 1),
     retryPeriodMs: integer('retry-period-ms', str('retry-period-ms'), LEADER_DEFAULTS.retryPeriodMs, 1),
-    identity: str('identity') ?? `${env.POD_NAME ?? hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    identity: `${str('identity') ?? hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     probeIntervalMs: integer('probe-interval-ms', str('probe-interval-ms'), REGION_POOL_DEFAULTS.probeIntervalMs, 1),
     watchSilenceMs: integer('watch-silence-ms', str('watch-silence-ms'), INFORMER_DEFAULTS.silenceLimitMs, 1),
     logLevel: str('log-level') ?? 'info',
