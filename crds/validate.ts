@@ -7,7 +7,7 @@
  * Each problem names the field (`spec.regions[1].namespace`) and carries a reason in the words
  * kube-apiserver uses for field errors.
  */
-import { DEFAULTS } from './schema.ts';
+import { DEFAULTS, DNS1123_LABEL } from './schema.ts';
 import type { RealtimeClusterSpec, RegionSpec, SecretKeyRef } from './types.ts';
 
 export const FIELD_REASONS = {
@@ -28,7 +28,6 @@ export interface FieldProblem {
 
 /** The CLUSTER_LABEL value `<namespace>.<name>` (operator/types.ts) must fit a label value. */
 export const MAX_LABEL_VALUE_LENGTH = 63;
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const REMOTE_AI_PROVIDERS = new Set(['openai', 'gemini']);
 
 export interface RealtimeClusterLike {
@@ -53,7 +52,7 @@ type Add = (field: string, reason: FieldProblem['reason'], message: string) => v
 function checkName(metadata: { name?: string; namespace?: string }, add: Add): void {
   const { name, namespace } = metadata;
   if (!name) return; // generateName: the API server assigns a name the operator checks on its next read
-  if (!DNS1123_LABEL.test(name)) {
+  if (!new RegExp(DNS1123_LABEL).test(name)) {
     add('metadata.name', FIELD_REASONS.invalid, `'${name}' must be a DNS-1123 label (lower-case letters, digits and '-'), as region objects are named after it`);
   }
   const labelValue = `${namespace ?? 'default'}.${name}`;
@@ -125,11 +124,12 @@ function checkRegions(spec: RealtimeClusterSpec, add: Add): void {
     } else if (sharing === undefined) {
       placements.set(placement, index);
     }
-    if (!region.redis && regionBounds(spec, region).max > 1) {
+    const { max } = regionBounds(spec, region);
+    if (!region.redis && max > 1) {
       add(
         `spec.regions[${index}].redis`,
         FIELD_REASONS.required,
-        `region '${region.name}' may run ${regionBounds(spec, region).max} pods: without Redis each pod would only see its own clients' messages (or set maxReplicas: 1)`,
+        `region '${region.name}' may run ${max} pods: without Redis each pod would only see its own clients' messages (or set maxReplicas: 1)`,
       );
     }
   });
