@@ -65,6 +65,8 @@ export interface RedisEngineOptions {
   subscribeBatchSize?: number;
   /** Channel messages and stream entries larger than this are skipped as malformed. */
   maxPayloadBytes?: number;
+  /** After a failed re-subscription on a live connection, try again after this long. */
+  resubscribeRetryMs?: number;
   /** Clock for presence expiry; defaults to Date.now. */
   now?: () => number;
 }
@@ -76,6 +78,7 @@ export const defaultRedisEngineOptions = Object.freeze({
   maxReconnectDelayMs: 2_000,
   subscribeBatchSize: 512,
   maxPayloadBytes: 1_048_576,
+  resubscribeRetryMs: 1_000,
 });
 
 /** What the engine skipped or repaired, for metrics. */
@@ -114,6 +117,8 @@ export class RedisEngine implements Engine {
   readonly #logger: EngineLogger;
   readonly #now: () => number;
   readonly #maxPayloadBytes: number;
+  readonly #resubscribeRetryMs: number;
+  #resubscribeTimer: NodeJS.Timeout | undefined;
   readonly #url: string;
   readonly #command: Redis;
   readonly #subscriber: Redis;
@@ -128,7 +133,7 @@ export class RedisEngine implements Engine {
   constructor(options: RedisEngineOptions) {
     this.options = resolveEngineOptions(options.engine);
     const settings = { ...defaultRedisEngineOptions, ...options };
-    for (const name of ['commandTimeoutMs', 'connectTimeoutMs', 'maxReconnectDelayMs', 'subscribeBatchSize', 'maxPayloadBytes'] as const) {
+    for (const name of ['commandTimeoutMs', 'connectTimeoutMs', 'maxReconnectDelayMs', 'subscribeBatchSize', 'maxPayloadBytes', 'resubscribeRetryMs'] as const) {
       positiveInteger(name, settings[name]);
     }
     if (typeof options.url !== 'string' || options.url.length === 0) throw new EngineInputError('redis engine needs a url');
@@ -137,6 +142,7 @@ export class RedisEngine implements Engine {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#maxPayloadBytes = settings.maxPayloadBytes;
+    this.#resubscribeRetryMs = settings.resubscribeRetryMs;
     const connection = {
       lazyConnect: true,
       // Fail fast instead of queueing while Redis is away: the caller answers UNAVAILABLE.
@@ -194,6 +200,7 @@ export class RedisEngine implements Engine {
     if (this.#closed) return;
     this.#closed = true;
     this.#handlers = undefined;
+    clearTimeout(this.#resubscribeTimer);
     this.#command.disconnect();
     this.#subscriber.disconnect();
   }
@@ -233,8 +240,12 @@ export class RedisEngine implements Engine {
     try {
       rooms = await this.#subscriptions.restore();
     } catch (error) {
-      // The connection dropped again; its next 'ready' retries.
       this.#logger.warn({ engine: 'redis', err: error }, 'restoring room subscriptions failed');
+      // A dropped connection retries on its next 'ready'; a live one (a timeout) needs a nudge.
+      if (this.#subscriber.status === 'ready' && !this.#closed) {
+        clearTimeout(this.#resubscribeTimer);
+        this.#resubscribeTimer = setTimeout(() => void this.#resync(), this.#resubscribeRetryMs).unref();
+      }
       return;
     }
     if (this.#subscriber.status !== 'ready' || !this.#handlers) return;
