@@ -198,7 +198,13 @@ export class Hub {
         return;
       }
       room.queue.shift();
-      if (work.kind === 'publication') this.deliverIfNew(room, work.pub);
+      if (work.kind !== 'publication') continue;
+      try {
+        this.deliverIfNew(room, work.pub);
+      } catch (error) {
+        // A fault here must not stop the engine's delivery loop for other rooms.
+        this.logger.error({ err: error, room: room.name, offset: work.pub.offset }, 'delivery failed');
+      }
     }
   }
 

@@ -8,7 +8,8 @@
  * (the queue is used only while compressing or reading Blobs, which the gateway never sends).
  * Connections with deflate fall back to `ws.send`.
  */
-import WebSocket from 'ws';
+import * as wsModule from 'ws';
+import type WebSocket from 'ws';
 
 interface FrameOptions {
   fin: boolean;
@@ -26,7 +27,8 @@ interface SenderInstance {
   sendFrame(list: Buffer[], cb?: (error?: Error) => void): void;
 }
 
-const Sender = (WebSocket as unknown as { Sender: SenderStatic }).Sender;
+const Sender = (wsModule as unknown as { Sender: SenderStatic }).Sender;
+if (typeof Sender?.frame !== 'function') throw new Error('ws no longer exports Sender.frame; update gateway/ws-frame.ts');
 const textOpcode = 1;
 
 /** One encoded message: the JSON bytes (for `ws.send` fallbacks) and its unmasked server frame. */

@@ -1,0 +1,169 @@
+/**
+ * Happy-path scenarios against a real gateway on loopback: chat, presence, history, recovery
+ * after reconnect and the server API.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
+
+describe('gateway chat scenarios', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway();
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  it('connect answers with client, user, region and node', async () => {
+    const client = await TestClient.open(gw.wsUrl);
+    const reply = await client.request({ op: 'connect', token: await gw.token('ada') });
+    assert.equal(reply.op, 'connected');
+    assert.equal(reply.user, 'ada');
+    assert.equal(reply.region, 'test-region');
+    assert.equal(reply.node, 'test-node');
+    assert.match(reply.client, /^c[\w-]+$/);
+    assert.deepEqual(await client.request({ op: 'ping' }), { id: 2, op: 'pong' });
+    await client.close();
+  });
+
+  it('two clients in a room see each other’s messages in order', async () => {
+    const ada = await gw.client('ada');
+    const bob = await gw.client('bob');
+    const subA = await ada.request({ op: 'subscribe', room: 'chat-1' });
+    const subB = await bob.request({ op: 'subscribe', room: 'chat-1' });
+    assert.equal(subA.op, 'subscribed');
+    assert.equal(subA.offset, 0);
+    assert.deepEqual(subA.messages, []);
+    assert.equal(subB.epoch, subA.epoch);
+
+    const ack = await ada.request({ op: 'publish', room: 'chat-1', data: { text: 'hello bob' } });
+    assert.equal(ack.op, 'published');
+    assert.equal(ack.offset, 1);
+    assert.equal(ack.epoch, subA.epoch);
+    await bob.request({ op: 'publish', room: 'chat-1', data: { text: 'hi ada' } });
+
+    for (const client of [ada, bob]) {
+      const messages = await client.waitCount((f) => f.op === 'message' && f.room === 'chat-1', 2);
+      assert.deepEqual(messages.map((m) => m.data.text), ['hello bob', 'hi ada']);
+      assert.deepEqual(messages.map((m) => m.offset), [1, 2]);
+      assert.equal(messages[0].from.user, 'ada');
+      assert.equal(messages[0].region, 'test-region');
+      assert.equal(typeof messages[0].mid, 'string');
+      assert.equal(typeof messages[0].ts, 'number');
+    }
+    await Promise.all([ada.close(), bob.close()]);
+  });
+
+  it('presence lists members and pushes join and leave', async () => {
+    const ada = await gw.client('ada', { name: 'Ada L.' });
+    await ada.request({ op: 'subscribe', room: 'study-1' });
+    const bob = await gw.client('bob');
+    await bob.request({ op: 'subscribe', room: 'study-1' });
+
+    const join = await ada.waitFrame((f) => f.op === 'join' && f.member.user === 'bob');
+    assert.equal(join.room, 'study-1');
+    assert.equal(join.member.region, 'test-region');
+
+    const presence = await bob.request({ op: 'presence', room: 'study-1' });
+    assert.deepEqual(presence.members.map((m: { user: string }) => m.user).sort(), ['ada', 'bob']);
+    assert.equal(presence.total, 2);
+    assert.equal(presence.members.find((m: { user: string }) => m.user === 'ada').name, 'Ada L.');
+
+    const http = (await gw.apiJson('/v1/rooms/study-1/presence')).body;
+    assert.equal(http.total, 2);
+
+    await bob.close();
+    const leave = await ada.waitFrame((f) => f.op === 'leave' && f.member.user === 'bob');
+    assert.equal(leave.room, 'study-1');
+    const after = await ada.request({ op: 'presence', room: 'study-1' });
+    assert.deepEqual(after.members.map((m: { user: string }) => m.user), ['ada']);
+
+    await ada.request({ op: 'unsubscribe', room: 'study-1' });
+    const empty = (await gw.apiJson('/v1/rooms/study-1/presence')).body;
+    assert.equal(empty.total, 0);
+    await ada.close();
+  });
+
+  it('history returns the newest messages, oldest first, over WebSocket and HTTP', async () => {
+    const ada = await gw.client('ada');
+    for (let i = 1; i <= 5; i += 1) await ada.request({ op: 'publish', room: 'hist-1', data: { n: i } });
+    const history = await ada.request({ op: 'history', room: 'hist-1', limit: 3 });
+    assert.equal(history.op, 'history');
+    assert.equal(history.offset, 5);
+    assert.deepEqual(history.messages.map((m: { data: { n: number } }) => m.data.n), [3, 4, 5]);
+    const since = await ada.request({ op: 'history', room: 'hist-1', since: 3, limit: 10 });
+    assert.deepEqual(since.messages.map((m: { offset: number }) => m.offset), [4, 5]);
+
+    const http = (await gw.apiJson('/v1/rooms/hist-1/history?limit=2')).body;
+    assert.deepEqual(http.messages.map((m: { offset: number }) => m.offset), [4, 5]);
+    assert.equal(http.epoch, history.epoch);
+    await ada.close();
+  });
+
+  it('a reconnecting client recovers what it missed from its epoch and offset', async () => {
+    const ada = await gw.client('ada');
+    const bob = await gw.client('bob');
+    const sub = await ada.request({ op: 'subscribe', room: 'rec-1' });
+    await bob.request({ op: 'publish', room: 'rec-1', data: 'one' });
+    const first = await ada.waitFrame((f) => f.op === 'message' && f.room === 'rec-1');
+    await ada.close();
+
+    await bob.request({ op: 'publish', room: 'rec-1', data: 'two' });
+    await bob.request({ op: 'publish', room: 'rec-1', data: 'three' });
+
+    const again = await gw.client('ada');
+    const recovered = await again.request({ op: 'subscribe', room: 'rec-1', recover: { epoch: first.epoch, offset: first.offset } });
+    assert.equal(recovered.recovered, true);
+    assert.equal(recovered.epoch, sub.epoch);
+    assert.equal(recovered.offset, 3);
+    assert.deepEqual(recovered.messages.map((m: { data: string }) => m.data), ['two', 'three']);
+
+    // A position from another epoch cannot be recovered: the client must reload.
+    const other = await gw.client('carol');
+    const stale = await other.request({ op: 'subscribe', room: 'rec-1', recover: { epoch: 'some-old-epoch', offset: 1 } });
+    assert.equal(stale.recovered, false);
+    assert.deepEqual(stale.messages, []);
+    assert.equal(stale.offset, 3);
+
+    await bob.request({ op: 'publish', room: 'rec-1', data: 'four' });
+    const live = await again.waitFrame((f) => f.op === 'message' && f.data === 'four');
+    assert.equal(live.offset, 4);
+    await Promise.all([again.close(), bob.close(), other.close()]);
+  });
+
+  it('the server API publishes to subscribers and is idempotent by mid', async () => {
+    const ada = await gw.client('ada');
+    await ada.request({ op: 'subscribe', room: 'news' });
+    const body = JSON.stringify({ room: 'news', data: { headline: 'exam moved' }, mid: 'news-1' });
+    const { status, body: ack } = await gw.apiJson('/v1/publish', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    assert.equal(status, 200);
+    assert.equal(ack.offset, 1);
+    assert.equal(ack.duplicate, false);
+    const message = await ada.waitFrame((f) => f.op === 'message' && f.room === 'news');
+    assert.equal(message.data.headline, 'exam moved');
+    assert.equal(message.from, undefined);
+    assert.equal(message.mid, 'news-1');
+
+    const retry = (await gw.apiJson('/v1/publish', { method: 'POST', body })).body;
+    assert.equal(retry.duplicate, true);
+    assert.equal(retry.offset, 1);
+    await ada.request({ op: 'ping' });
+    assert.equal(ada.messages('news').length, 1);
+    await ada.close();
+  });
+
+  it('unsubscribe stops delivery; the personal room user:<sub> is always allowed', async () => {
+    const ada = await gw.client('ada', { rooms: ['math-*'] });
+    const bob = await gw.client('bob');
+    await ada.request({ op: 'subscribe', room: 'user:ada' });
+    await bob.request({ op: 'publish', room: 'user:ada', data: 'direct' });
+    await ada.waitFrame((f) => f.op === 'message' && f.data === 'direct');
+    const unsub = await ada.request({ op: 'unsubscribe', room: 'user:ada' });
+    assert.equal(unsub.op, 'unsubscribed');
+    await bob.request({ op: 'publish', room: 'user:ada', data: 'after' });
+    await ada.request({ op: 'ping' });
+    assert.equal(ada.messages('user:ada').length, 1);
+    await Promise.all([ada.close(), bob.close()]);
+  });
+});
