@@ -18,12 +18,11 @@ interface Reply {
 export const connectMeridian: ClientProtocol = async (options: ConnectOptions): Promise<BenchConnection> => {
   if (!options.secret) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, 'Meridian clients need the gateway JWT secret');
   const token = await mintToken({ secret: options.secret, user: options.user });
-  const socket = await openSocket(`${options.baseUrl}/v1/ws`, options.maxPayloadBytes, options.replyTimeoutMs);
   const pending = new PendingReplies();
   let nextId = 1;
   let closing = false;
 
-  socket.on('message', (data: Buffer) => {
+  const onMessage = (data: Buffer): void => {
     if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
     let reply: Reply;
     try {
@@ -42,7 +41,8 @@ export const connectMeridian: ClientProtocol = async (options: ConnectOptions): 
       return;
     }
     if (reply.id !== undefined) pending.resolve(reply.id, reply);
-  });
+  };
+  const socket = await openSocket(`${options.baseUrl}/v1/ws`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage);
   socket.on('close', (code: number) => {
     pending.rejectAll(new BenchError(BenchErrorCode.CLIENT_FAILED, `socket closed with ${code}`));
     if (!closing) options.onProblem(`CLOSE_${code}`);

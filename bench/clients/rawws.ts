@@ -11,15 +11,15 @@ const BENCH_FIELD = Buffer.from('"bs":');
 const CHAR_SUBSCRIBED = 0x73; // 's'
 
 export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Promise<BenchConnection> => {
-  const socket = await openSocket(`${options.baseUrl}/`, options.maxPayloadBytes, options.replyTimeoutMs);
   const pending = new PendingReplies();
   let closing = false;
 
-  socket.on('message', (data: Buffer) => {
+  const onMessage = (data: Buffer): void => {
     if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
     if (data[0] === CHAR_SUBSCRIBED) pending.resolve(data.toString('utf8', 1), undefined);
     else options.onProblem('UNEXPECTED_FRAME');
-  });
+  };
+  const socket = await openSocket(`${options.baseUrl}/`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage);
   socket.on('close', (code: number) => {
     if (!closing) options.onProblem(`CLOSE_${code}`);
   });

@@ -2,9 +2,14 @@
 import WebSocket from 'ws';
 import { BenchError, BenchErrorCode } from '../lib/errors.ts';
 
-export function openSocket(url: string, maxPayloadBytes: number, timeoutMs: number): Promise<WebSocket> {
+/**
+ * `onMessage` is attached before the handshake completes: a server that speaks first (Engine.IO's
+ * open packet) can have its frame arrive with the upgrade response, before `open` resolves.
+ */
+export function openSocket(url: string, maxPayloadBytes: number, timeoutMs: number, onMessage: (data: Buffer, socket: WebSocket) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: maxPayloadBytes, handshakeTimeout: timeoutMs });
+    socket.on('message', (data: Buffer) => onMessage(data, socket));
     const fail = (error: Error) => {
       socket.off('open', ok);
       reject(new BenchError(BenchErrorCode.CLIENT_FAILED, `cannot open ${url}: ${error.message}`, { cause: error }));

@@ -19,13 +19,12 @@ const NAMESPACE_ERROR = '44';
 const ACK_PREFIX = '43';
 
 export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): Promise<BenchConnection> => {
-  const socket = await openSocket(`${options.baseUrl}/socket.io/?EIO=4&transport=websocket`, options.maxPayloadBytes, options.replyTimeoutMs);
   const pending = new PendingReplies();
   let nextId = 1;
   let closing = false;
   const connected = pending.wait<void>('namespace', 'namespace connect', options.replyTimeoutMs);
 
-  socket.on('message', (data: Buffer) => {
+  const onMessage = (data: Buffer, ws: WebSocket): void => {
     const kind = data[0];
     if (kind === CHAR_MESSAGE) {
       if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
@@ -35,13 +34,14 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
       else if (text.startsWith(ACK_PREFIX)) pending.resolve(Number.parseInt(text.slice(2), 10), text);
       else options.onProblem('UNEXPECTED_PACKET');
     } else if (kind === CHAR_PING) {
-      socket.send('3');
+      ws.send('3');
     } else if (kind === CHAR_OPEN) {
-      socket.send('40');
+      ws.send('40');
     } else if (kind === CHAR_CLOSE) {
       options.onProblem('ENGINE_CLOSE');
     }
-  });
+  };
+  const socket = await openSocket(`${options.baseUrl}/socket.io/?EIO=4&transport=websocket`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage);
   socket.on('close', (code: number) => {
     pending.rejectAll(new BenchError(BenchErrorCode.CLIENT_FAILED, `socket closed with ${code}`));
     if (!closing) options.onProblem(`CLOSE_${code}`);

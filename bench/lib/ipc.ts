@@ -45,7 +45,7 @@ export class IpcClient {
     });
   }
 
-  request<T>(cmd: string, body: Record<string, unknown>, timeoutMs: number): Promise<T> {
+  request<T>(cmd: string, body: object, timeoutMs: number): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -44,6 +44,11 @@ export function sampleCpu(): { cpuMs: number; uptimeMs: number } {
   return { cpuMs: (cpu.user + cpu.system) / 1000, uptimeMs: process.uptime() * 1000 };
 }
 
+/** Without an IPC channel (a server started by hand) there is no one to answer: nothing is installed. */
 export function installMemoryHook(): void {
+  if (!process.send) {
+    process.stderr.write('memory hook not installed: no IPC channel (started outside the bench runner)\n');
+    return;
+  }
   serveIpc({ sample: () => sampleProcess(), cpu: () => sampleCpu() });
 }

@@ -5,7 +5,8 @@
  * Usage: node --expose-gc bench/servers/rawws.ts (BENCH_PORT=P)
  */
 import { createServer } from 'node:http';
-import WebSocket, { WebSocketServer } from 'ws';
+import * as wsModule from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { installMemoryHook } from '../lib/memory-hook.ts';
 
 /** `Sender` is exported by ws but missing from @types/ws. */
@@ -15,7 +16,7 @@ interface SenderStatic {
 interface SocketWithSender {
   _sender: { sendFrame(list: Buffer[]): void };
 }
-const Sender = (WebSocket as unknown as { Sender: SenderStatic }).Sender;
+const Sender = (wsModule as unknown as { Sender: SenderStatic }).Sender;
 
 const TEXT_OPCODE = 1;
 const MAX_PAYLOAD_BYTES = 64 * 1024;

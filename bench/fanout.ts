@@ -1,0 +1,290 @@
+/**
+ * Fan-out: one room, N subscribers, one publisher, 1 KiB messages; Meridian, Socket.IO 4 and a
+ * pre-framed raw `ws` broadcast side by side in one run, in rotated order over several rounds.
+ *
+ * Per round and system: a fresh server process and a fresh load-generator process.
+ *  1. Memory: forced GC and a sample, `idle` connections opened (authenticated where the system
+ *     authenticates, each subscribed to the room), forced GC and a sample again; the difference
+ *     divided by the number of connections.
+ *  2. Throughput and latency for each N (largest first, closing subscribers down to N): a short
+ *     warm-up, then a closed-loop run: the publisher keeps at most `window` messages that have
+ *     not yet reached every subscriber, so the server always has work queued but the backlog
+ *     (and with it the latency) stays bounded. Every delivery is counted.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseOptions, type OptionSpec } from './lib/args.ts';
+import { BenchError, BenchErrorCode } from './lib/errors.ts';
+import type { ProcessSample } from './lib/memory-hook.ts';
+import type { BenchProcess } from './lib/processes.ts';
+import { machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { median, ratio, round3 } from './lib/stats.ts';
+import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
+import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
+import type { ProtocolName } from './clients/types.ts';
+
+export const fanoutOptions: Record<string, OptionSpec> = {
+  quick: { kind: 'bool', default: false, doc: 'one round and shorter runs' },
+  systems: { kind: 'list', default: ['meridian', 'socketio', 'rawws'], doc: 'systems to compare (meridian, socketio, rawws)' },
+  sizes: { kind: 'intList', default: [1000, 5000], doc: 'subscribers in the room, one run each' },
+  idle: { kind: 'int', default: 10_000, doc: 'idle connections for the memory measurement' },
+  rounds: { kind: 'int', default: 3, quick: 1, doc: 'rounds, system order rotated each round' },
+  'duration-ms': { kind: 'int', default: 5_000, quick: 2_000, doc: 'publishing time of each measured run' },
+  'max-messages': { kind: 'int', default: 100_000, doc: 'publishing stops after this many messages even if time remains' },
+  'warmup-messages': { kind: 'int', default: 50, quick: 20, doc: 'messages published before each measured run (not counted)' },
+  window: { kind: 'int', default: 4, doc: 'messages in flight (published, not yet delivered to every subscriber)' },
+  'payload-bytes': { kind: 'int', default: 1024, doc: 'size of the published data' },
+  'connect-concurrency': { kind: 'int', default: 100, doc: 'connections opened at once' },
+  'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
+  'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
+  'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
+  profile: { kind: 'bool', default: false, doc: 'run servers with --cpu-prof (profiles in bench/results/profiles)' },
+  out: { kind: 'string', default: '', doc: 'result file (default bench/results/fanout.json)' },
+};
+
+const ROOM = 'fanout-bench';
+const SUBSCRIBERS = 'subscribers';
+/** Extra descriptors beyond the sockets: stdio, IPC, the listening socket, files. */
+const FD_HEADROOM = 256;
+/** Sample and IPC calls on an idle process; generous because GC of a large heap takes time. */
+const SAMPLE_TIMEOUT_MS = 60_000;
+
+interface MemoryResult {
+  connections: number;
+  heapBytesPerConnection: number;
+  rssBytesPerConnection: number;
+  before: ProcessSample;
+  after: ProcessSample;
+}
+
+interface SizeResult extends RunResult {
+  subscribers: number;
+  serverCpuPercent: number;
+  lossless: boolean;
+}
+
+interface SystemRound {
+  round: number;
+  position: number;
+  system: ProtocolName;
+  memory: MemoryResult;
+  sizes: SizeResult[];
+}
+
+interface Settings {
+  systems: ProtocolName[];
+  sizes: number[];
+  idle: number;
+  rounds: number;
+  durationMs: number;
+  maxMessages: number;
+  warmupMessages: number;
+  window: number;
+  payloadBytes: number;
+  connectConcurrency: number;
+  replyTimeoutMs: number;
+  drainTimeoutMs: number;
+  readyTimeoutMs: number;
+  profile: boolean;
+  out: string;
+}
+
+function settingsFrom(args: readonly string[]): Settings {
+  const o = parseOptions(args, fanoutOptions);
+  const systems = o.systems as string[];
+  for (const name of systems) {
+    if (!isSystemName(name)) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' (meridian, socketio, rawws)`);
+  }
+  const sizes = [...(o.sizes as number[])].sort((a, b) => b - a);
+  if (sizes.length === 0 || sizes[sizes.length - 1] < 1) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, '--sizes needs positive subscriber counts');
+  return {
+    systems: systems as ProtocolName[],
+    sizes,
+    idle: o.idle as number,
+    rounds: Math.max(1, o.rounds as number),
+    durationMs: o['duration-ms'] as number,
+    maxMessages: o['max-messages'] as number,
+    warmupMessages: o['warmup-messages'] as number,
+    window: Math.max(1, o.window as number),
+    payloadBytes: o['payload-bytes'] as number,
+    connectConcurrency: Math.max(1, o['connect-concurrency'] as number),
+    replyTimeoutMs: o['reply-timeout-ms'] as number,
+    drainTimeoutMs: o['drain-timeout-ms'] as number,
+    readyTimeoutMs: o['ready-timeout-ms'] as number,
+    profile: o.profile as boolean,
+    out: o.out as string,
+  };
+}
+
+function runRequest(s: Settings, subscribers: number, maxMessages: number, durationMs: number): RunRequest {
+  return {
+    targets: [{ publisher: 0, room: ROOM, expected: subscribers }],
+    mode: 'window',
+    window: s.window,
+    rate: 0,
+    durationMs,
+    maxMessages,
+    payloadBytes: s.payloadBytes,
+    drainTimeoutMs: s.drainTimeoutMs,
+    tickMs: 5,
+  };
+}
+
+async function measureSystem(s: Settings, system: ProtocolName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
+  const secret = randomBytes(32).toString('hex');
+  const connections = Math.max(s.idle, s.sizes[0]);
+  const fileDescriptors = connections + FD_HEADROOM;
+  const server: StartedServer = await startServer(SYSTEMS[system], {
+    secret,
+    fileDescriptors,
+    readyTimeoutMs: s.readyTimeoutMs,
+    nodeFlags: s.profile ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : [],
+  });
+  let generator: BenchProcess | undefined;
+  try {
+    generator = spawnGenerator(fileDescriptors);
+    const client: ClientSettings = {
+      protocol: system,
+      secret,
+      replyTimeoutMs: s.replyTimeoutMs,
+      maxPayloadBytes: 1024 * 1024,
+      connectConcurrency: s.connectConcurrency,
+    };
+    const serverIpc = server.process.ipc;
+    const genIpc = generator.ipc;
+    const openTimeout = s.replyTimeoutMs + connections * 20;
+
+    const before = await serverIpc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
+    await genIpc.request('open', { settings: client, baseUrl: server.baseUrl, room: ROOM, count: connections, group: SUBSCRIBERS }, openTimeout);
+    const after = await serverIpc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
+    const memory: MemoryResult = {
+      connections,
+      heapBytesPerConnection: Math.round((after.heapUsed - before.heapUsed) / connections),
+      rssBytesPerConnection: Math.round((after.rss - before.rss) / connections),
+      before,
+      after,
+    };
+    log(`  ${SYSTEMS[system].label}: ${connections} idle connections, heap ${memory.heapBytesPerConnection} B/conn, RSS ${memory.rssBytesPerConnection} B/conn`);
+
+    await genIpc.request('publishers', { settings: client, baseUrls: [server.baseUrl] }, s.replyTimeoutMs);
+    const sizes: SizeResult[] = [];
+    for (const subscribers of s.sizes) {
+      await genIpc.request('trim', { group: SUBSCRIBERS, keep: subscribers, concurrency: s.connectConcurrency }, openTimeout);
+      const runTimeout = s.durationMs + s.drainTimeoutMs * 4 + 60_000;
+      await genIpc.request('run', runRequest(s, subscribers, s.warmupMessages, runTimeout), runTimeout);
+      const cpuBefore = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
+      const result = await genIpc.request<RunResult>('run', runRequest(s, subscribers, s.maxMessages, s.durationMs), runTimeout);
+      const cpuAfter = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
+      const serverCpuPercent = Math.round(((cpuAfter.cpuMs - cpuBefore.cpuMs) / (cpuAfter.uptimeMs - cpuBefore.uptimeMs)) * 100);
+      const lossless = result.delivered === result.expectedDeliveries && result.duplicates === 0 && result.stray === 0;
+      sizes.push({ ...result, subscribers, serverCpuPercent, lossless });
+      log(
+        `  ${SYSTEMS[system].label} N=${subscribers}: ${result.deliveredPerSec} deliveries/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ` +
+          `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, server CPU ${serverCpuPercent}%, generator CPU ${result.generatorCpuPercent}%`,
+      );
+    }
+    await genIpc.request('closeAll', {}, openTimeout);
+    return { round, position, system, memory, sizes };
+  } finally {
+    await generator?.stop();
+    await server.process.stop();
+  }
+}
+
+interface SummaryRow {
+  system: ProtocolName;
+  subscribers: number;
+  deliveredPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  lossless: boolean;
+}
+
+function summarize(s: Settings, rounds: SystemRound[]) {
+  const of = (system: ProtocolName) => rounds.filter((r) => r.system === system);
+  const rows: SummaryRow[] = [];
+  for (const system of s.systems) {
+    for (const subscribers of s.sizes) {
+      const runs = of(system).map((r) => r.sizes.find((x) => x.subscribers === subscribers)!);
+      rows.push({
+        system,
+        subscribers,
+        deliveredPerSec: median(runs.map((r) => r.deliveredPerSec)),
+        p50Ms: round3(median(runs.map((r) => r.latency.p50Ms))),
+        p99Ms: round3(median(runs.map((r) => r.latency.p99Ms))),
+        lossless: runs.every((r) => r.lossless),
+      });
+    }
+  }
+  const memory = s.systems.map((system) => ({
+    system,
+    heapBytesPerConnection: median(of(system).map((r) => r.memory.heapBytesPerConnection)),
+    rssBytesPerConnection: median(of(system).map((r) => r.memory.rssBytesPerConnection)),
+  }));
+  // Ratios are taken within each round (same conditions), then the median over rounds.
+  const roundRatio = (peer: ProtocolName, pick: (r: SystemRound) => number) => {
+    const values: number[] = [];
+    for (let round = 0; round < s.rounds; round++) {
+      const mine = rounds.find((r) => r.round === round && r.system === 'meridian');
+      const theirs = rounds.find((r) => r.round === round && r.system === peer);
+      if (mine && theirs) values.push(ratio(pick(mine), pick(theirs)));
+    }
+    return round3(median(values));
+  };
+  const ratios: Record<string, Record<string, number>> = {};
+  if (s.systems.includes('meridian')) {
+    for (const peer of s.systems.filter((x) => x !== 'meridian')) {
+      const entry: Record<string, number> = {};
+      for (const subscribers of s.sizes) {
+        const pickSize = (r: SystemRound) => r.sizes.find((x) => x.subscribers === subscribers)!;
+        entry[`deliveredPerSec@${subscribers}`] = roundRatio(peer, (r) => pickSize(r).deliveredPerSec);
+        entry[`p99@${subscribers}`] = roundRatio(peer, (r) => pickSize(r).latency.p99Ms);
+      }
+      entry.heapPerConnection = roundRatio(peer, (r) => r.memory.heapBytesPerConnection);
+      entry.rssPerConnection = roundRatio(peer, (r) => r.memory.rssBytesPerConnection);
+      ratios[`meridian/${peer}`] = entry;
+    }
+  }
+  return { rows, memory, ratios };
+}
+
+function report(s: Settings, summary: ReturnType<typeof summarize>): string {
+  const label = (system: ProtocolName) => SYSTEMS[system].label;
+  const throughput = markdownTable(
+    ['system', 'subscribers', 'delivered msg/s (median)', 'p50 ms', 'p99 ms', 'all delivered'],
+    summary.rows.map((r) => [label(r.system), r.subscribers, r.deliveredPerSec, r.p50Ms, r.p99Ms, r.lossless ? 'yes' : 'NO (see JSON)']),
+  );
+  const memory = markdownTable(
+    ['system', `heap B/conn at ${Math.max(s.idle, s.sizes[0])} idle`, 'RSS B/conn'],
+    summary.memory.map((m) => [label(m.system), m.heapBytesPerConnection, m.rssBytesPerConnection]),
+  );
+  const ratioRows = Object.entries(summary.ratios).flatMap(([pair, values]) => Object.entries(values).map(([metric, value]) => [pair, metric, value]));
+  const ratios = ratioRows.length ? markdownTable(['ratio (median of per-round ratios)', 'metric', 'value'], ratioRows) : '';
+  return [throughput, '', memory, '', ratios].join('\n');
+}
+
+export async function run(args: readonly string[]): Promise<unknown> {
+  const s = settingsFrom(args);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const rounds: SystemRound[] = [];
+  for (let round = 0; round < s.rounds; round++) {
+    const order = rotate(s.systems, round);
+    log(`fanout round ${round + 1}/${s.rounds}: ${order.join(' → ')}`);
+    for (const [position, system] of order.entries()) rounds.push(await measureSystem(s, system, round, position, log));
+  }
+  const summary = summarize(s, rounds);
+  const record = {
+    benchmark: 'fanout',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    processes: 'one server process per system; one load-generator process holding every subscriber and the publisher (shared clock)',
+    settings: s,
+    summary,
+    rounds,
+  };
+  const path = await writeResult('fanout', record, s.out || undefined);
+  process.stdout.write(`\n## Fan-out (${s.rounds} round(s), window ${s.window}, ${s.payloadBytes} B payload)\n\n${report(s, summary)}\n\nfull record: ${path}\n`);
+  return record;
+}

@@ -1,0 +1,54 @@
+/**
+ * Where results go: the whole record as JSON under bench/results/<name>.json (or --out), and a
+ * markdown table on stdout. The record carries the machine and the options, so a number is
+ * never read without knowing where it came from.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  totalMemoryMiB: number;
+  freeMemoryMiB: number;
+  loadAverage1m: number;
+  node: string;
+  platform: string;
+}
+
+export function machineInfo(): MachineInfo {
+  const cores = cpus();
+  return {
+    cpuModel: cores[0]?.model ?? 'unknown',
+    cores: cores.length,
+    totalMemoryMiB: Math.round(totalmem() / 2 ** 20),
+    freeMemoryMiB: Math.round(freemem() / 2 ** 20),
+    loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+export async function writeResult(name: string, record: unknown, outPath?: string): Promise<string> {
+  const path = outPath || join(RESULTS_DIR, `${name}.json`);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, `${JSON.stringify(record, null, 2)}\n`);
+  return path;
+}
+
+export function markdownTable(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const cell = (value: string | number) => (typeof value === 'number' ? (Number.isFinite(value) ? String(value) : 'n/a') : value);
+  const lines = [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+/** Round r (0-based) runs the systems rotated by r, so each system goes first once in three rounds. */
+export function rotate<T>(items: readonly T[], round: number): T[] {
+  const shift = round % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}

@@ -1,0 +1,54 @@
+/**
+ * `npm run bench -- <name> [options]`: runs one benchmark (or `all`), each a module exporting
+ * `run(args)`, loaded only when asked for. `npm run bench -- <name> --help` lists its options.
+ */
+import { describeOptions, type OptionSpec } from './lib/args.ts';
+import { BenchError, BenchErrorCode } from './lib/errors.ts';
+
+interface BenchmarkModule {
+  run(args: readonly string[]): Promise<unknown>;
+}
+
+const benchmarks: Record<string, { module: string; options?: string; summary: string }> = {
+  fanout: { module: './fanout.ts', options: 'fanoutOptions', summary: 'one room, N subscribers: Meridian vs Socket.IO vs raw ws' },
+  redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
+  operator: { module: './operator.ts', summary: 'the RealtimeCluster operator' },
+};
+
+function usage(): string {
+  const lines = Object.entries(benchmarks).map(([name, b]) => `  ${name.padEnd(10)} ${b.summary}`);
+  return `usage: npm run bench -- <name|all> [options]\n\nbenchmarks:\n${lines.join('\n')}\n  all        each of the above in turn\n`;
+}
+
+async function load(name: string): Promise<BenchmarkModule & Record<string, unknown>> {
+  const entry = benchmarks[name];
+  if (!entry) throw new BenchError(BenchErrorCode.UNKNOWN_BENCHMARK, `unknown benchmark '${name}'\n\n${usage()}`);
+  return (await import(new URL(entry.module, import.meta.url).href)) as BenchmarkModule & Record<string, unknown>;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    process.exitCode = name ? 0 : 2;
+    return;
+  }
+  const names = name === 'all' ? Object.keys(benchmarks) : [name];
+  for (const benchmark of names) {
+    const mod = await load(benchmark);
+    const optionsName = benchmarks[benchmark].options;
+    if (args.includes('--help') && optionsName) {
+      process.stdout.write(`npm run bench -- ${benchmark} [options]\n${describeOptions(mod[optionsName] as Record<string, OptionSpec>)}\n`);
+      continue;
+    }
+    await mod.run(args);
+  }
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (error) {
+  const err = error as Error & { code?: string };
+  process.stderr.write(`bench failed: ${err.message}\n`);
+  process.exitCode = err.code === BenchErrorCode.BAD_ARGUMENT || err.code === BenchErrorCode.UNKNOWN_BENCHMARK ? 2 : 1;
+}
