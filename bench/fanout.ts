@@ -39,6 +39,7 @@ export const fanoutOptions: Record<string, OptionSpec> = {
   'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
   profile: { kind: 'bool', default: false, doc: 'run servers with --cpu-prof (profiles in bench/results/profiles)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/fanout.json)' },
+  quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
 };
 
 const ROOM = 'fanout-bench';
@@ -86,6 +87,7 @@ interface Settings {
   readyTimeoutMs: number;
   profile: boolean;
   out: string;
+  quiet: boolean;
 }
 
 function settingsFrom(args: readonly string[]): Settings {
@@ -112,6 +114,7 @@ function settingsFrom(args: readonly string[]): Settings {
     readyTimeoutMs: o['ready-timeout-ms'] as number,
     profile: o.profile as boolean,
     out: o.out as string,
+    quiet: o.quiet as boolean,
   };
 }
 
@@ -264,7 +267,9 @@ function report(s: Settings, summary: ReturnType<typeof summarize>): string {
 
 export async function run(args: readonly string[]): Promise<unknown> {
   const s = settingsFrom(args);
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = (line: string) => {
+    if (!s.quiet) process.stderr.write(`${line}\n`);
+  };
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const rounds: SystemRound[] = [];
@@ -285,6 +290,6 @@ export async function run(args: readonly string[]): Promise<unknown> {
     rounds,
   };
   const path = await writeResult('fanout', record, s.out || undefined);
-  process.stdout.write(`\n## Fan-out (${s.rounds} round(s), window ${s.window}, ${s.payloadBytes} B payload)\n\n${report(s, summary)}\n\nfull record: ${path}\n`);
+  if (!s.quiet) process.stdout.write(`\n## Fan-out (${s.rounds} round(s), window ${s.window}, ${s.payloadBytes} B payload)\n\n${report(s, summary)}\n\nfull record: ${path}\n`);
   return record;
 }
