@@ -1,0 +1,179 @@
+/**
+ * Requests on resources: /api/v1/... and /apis/<group>/<version>/..., namespaced or not, with
+ * the status and scale subresources. Maps HTTP verbs and query parameters onto Resources.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { badRequest, methodNotAllowed, routeNotFound } from '../errors.ts';
+import { patchResource, toScale, writeScale, PATCH_TYPES } from '../patch-resource.ts';
+import { apiVersionOf, type KubeObject, type Registry, type ResourceType } from '../registry.ts';
+import type { DeleteOptions, Resources } from '../resources.ts';
+import { parseFieldSelector, parseLabelSelector } from '../selectors.ts';
+import type { Store } from '../store.ts';
+import { toTable } from '../table.ts';
+import { serveWatch, type ActiveWatch } from '../watch.ts';
+import { parseObjectBody, readBody, sendJson } from './http.ts';
+import { jsonPatch, mergePatch } from '../patch.ts';
+
+export interface ResourceRoute {
+  type: ResourceType;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+export interface HandlerContext {
+  registry: Registry;
+  store: Store;
+  resources: Resources;
+  now: () => Date;
+  watches: Set<ActiveWatch>;
+  maxBodyBytes: number;
+  bookmarkIntervalMs: number;
+  maxWatchBufferedBytes: number;
+}
+
+const TABLE_CONTENT_TYPE = 'application/json;as=Table;v=v1;g=meta.k8s.io';
+
+/** Parses the path segments after `/api` or `/apis`; undefined when no resource matches. */
+export function matchResource(registry: Registry, segments: string[]): ResourceRoute | undefined {
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (segments[0] === 'api' && segments.length >= 3) [group, version, rest] = ['', segments[1], segments.slice(2)];
+  else if (segments[0] === 'apis' && segments.length >= 4) [group, version, rest] = [segments[1], segments[2], segments.slice(3)];
+  else return undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    const type = registry.find(group, version, rest[2]);
+    if (type?.namespaced && rest.length <= 5) return { type, namespace: rest[1], name: rest[3], subresource: rest[4] };
+  }
+  const type = registry.find(group, version, rest[0]);
+  if (!type || rest.length > 3) return undefined;
+  return { type, name: rest[1], subresource: rest[2] };
+}
+
+function wantsTable(accept: string | undefined): boolean {
+  return !!accept && /as=Table/.test(accept) && /g=meta\.k8s\.io/.test(accept);
+}
+
+function defaultManager(req: IncomingMessage): string {
+  const agent = req.headers['user-agent'];
+  return agent ? agent.split('/')[0] : 'unknown';
+}
+
+export async function handleResource(ctx: HandlerContext, route: ResourceRoute, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+  const { type, namespace, name, subresource } = route;
+  const method = req.method ?? 'GET';
+  if (subresource && !((subresource === 'status' && type.status) || (subresource === 'scale' && type.scale))) throw routeNotFound(req.url ?? '');
+  if (type.namespaced && namespace === undefined && name !== undefined) throw routeNotFound(req.url ?? '');
+  const dryRun = query.get('dryRun') === 'All';
+  const fieldManager = query.get('fieldManager') ?? undefined;
+  const present = (obj: KubeObject) => ctx.resources.present(type, obj);
+  const now = ctx.now();
+
+  if (name === undefined) {
+    if (method === 'GET') return listOrWatch(ctx, route, req, res, query);
+    if (method === 'POST') {
+      if (type.namespaced && namespace === undefined) throw methodNotAllowed();
+      const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
+      const created = ctx.resources.create(type, namespace, body, { fieldManager: fieldManager ?? defaultManager(req), dryRun });
+      return sendJson(res, 201, present(created));
+    }
+    if (method === 'DELETE') {
+      const labels = parseLabelSelector(query.get('labelSelector'));
+      const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
+      const items = ctx.resources.list(type, namespace, {}).items.filter((o) => labels(o) && fields(o));
+      const deleted = items.map((o) => ctx.resources.delete(type, o.metadata.namespace, o.metadata.name, { dryRun }));
+      return sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(ctx.store.currentRv()) }, items: deleted.map(present) });
+    }
+    throw methodNotAllowed();
+  }
+
+  if (method === 'GET') {
+    const obj = ctx.resources.get(type, namespace, name);
+    if (subresource === 'scale') return sendJson(res, 200, toScale(type, obj));
+    if (wantsTable(req.headers.accept)) {
+      return sendJson(res, 200, toTable(type, [present(obj)], { resourceVersion: obj.metadata.resourceVersion }, query.get('includeObject'), now), TABLE_CONTENT_TYPE);
+    }
+    return sendJson(res, 200, present(obj));
+  }
+  if (method === 'PUT') {
+    const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
+    const options = { fieldManager: fieldManager ?? defaultManager(req), dryRun, subresource };
+    if (subresource === 'scale') return sendJson(res, 200, writeScale(ctx.resources, type, namespace, name, () => body, options));
+    return sendJson(res, 200, present(ctx.resources.update(type, namespace, name, body, options)));
+  }
+  if (method === 'PATCH') {
+    const raw = await readBody(req, ctx.maxBodyBytes);
+    const contentType = req.headers['content-type'] ?? '';
+    const force = query.get('force') === 'true';
+    const isApply = contentType.startsWith(PATCH_TYPES.apply) || contentType.startsWith('application/apply-patch');
+    const options = { fieldManager: fieldManager ?? (isApply ? undefined : defaultManager(req)), dryRun, subresource, force };
+    if (subresource === 'scale') {
+      const change = (scale: KubeObject) => {
+        if (contentType.startsWith(PATCH_TYPES.json)) return jsonPatch(scale, JSON.parse(raw));
+        if (contentType.startsWith(PATCH_TYPES.merge) || contentType.startsWith(PATCH_TYPES.strategic)) return mergePatch(scale, JSON.parse(raw));
+        throw badRequest(`unsupported patch type for /scale: ${contentType}`);
+      };
+      return sendJson(res, 200, writeScale(ctx.resources, type, namespace, name, change, options));
+    }
+    const { object, created } = patchResource(ctx.resources, type, namespace, name, contentType, raw, options, now);
+    return sendJson(res, created ? 201 : 200, present(object));
+  }
+  if (method === 'DELETE') {
+    if (subresource) throw methodNotAllowed();
+    const raw = await readBody(req, ctx.maxBodyBytes);
+    const body = raw.trim() ? parseObjectBody(raw, req.headers['content-type']) : {};
+    const policy = query.get('propagationPolicy') ?? body.propagationPolicy;
+    if (policy !== undefined && policy !== null && !['Foreground', 'Background', 'Orphan'].includes(policy)) {
+      throw badRequest(`propagationPolicy must be one of Foreground, Background, Orphan; got ${JSON.stringify(policy)}`);
+    }
+    const options: DeleteOptions = { propagationPolicy: policy ?? undefined, preconditions: body.preconditions, dryRun: dryRun || (Array.isArray(body.dryRun) && body.dryRun.includes('All')) };
+    const result = ctx.resources.delete(type, namespace, name, options);
+    const pending = !!ctx.resources.tryGet(type, namespace, name);
+    return sendJson(res, pending ? 202 : 200, present(result));
+  }
+  throw methodNotAllowed();
+}
+
+function listOrWatch(ctx: HandlerContext, route: ResourceRoute, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
+  const { type, namespace } = route;
+  const present = (obj: KubeObject) => ctx.resources.present(type, obj);
+  const watch = query.get('watch');
+  if (watch === 'true' || watch === '1') {
+    const labels = parseLabelSelector(query.get('labelSelector'));
+    const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
+    const rv = query.get('resourceVersion') ?? undefined;
+    if (rv && rv !== '0' && !/^\d+$/.test(rv)) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rv)}: must be a resourceVersion returned by this server`);
+    const timeout = query.get('timeoutSeconds');
+    serveWatch(
+      ctx.store,
+      res,
+      {
+        type,
+        namespace,
+        matches: (o) => labels(o) && fields(o),
+        resourceVersion: rv,
+        timeoutSeconds: timeout ? Number(timeout) : undefined,
+        allowBookmarks: query.get('allowWatchBookmarks') === 'true',
+        bookmarkIntervalMs: ctx.bookmarkIntervalMs,
+        maxBufferedBytes: ctx.maxWatchBufferedBytes,
+        present,
+      },
+      ctx.watches,
+    );
+    return;
+  }
+  const limit = query.get('limit');
+  const result = ctx.resources.list(type, namespace, {
+    labelSelector: query.get('labelSelector'),
+    fieldSelector: query.get('fieldSelector'),
+    limit: limit ? Number(limit) : undefined,
+    continueToken: query.get('continue'),
+  });
+  const meta = { resourceVersion: result.resourceVersion, ...(result.continueToken ? { continue: result.continueToken, remainingItemCount: result.remainingItemCount } : {}) };
+  if (wantsTable(req.headers.accept)) {
+    return sendJson(res, 200, toTable(type, result.items.map(present), { resourceVersion: meta.resourceVersion, continue: result.continueToken }, query.get('includeObject'), ctx.now()), TABLE_CONTENT_TYPE);
+  }
+  sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: meta, items: result.items.map(present) });
+}
+

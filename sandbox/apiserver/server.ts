@@ -1,0 +1,236 @@
+/**
+ * One emulated cluster: storage, registry, controllers and the HTTP listener with bearer-token
+ * auth and fault injection. `startApiServer` is the whole programmatic surface.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { builtinTypes } from './builtins.ts';
+import { CrdController, validateCrd } from './controllers/crds.ts';
+import { DeploymentController } from './controllers/deployments.ts';
+import { GarbageCollector } from './controllers/garbage-collector.ts';
+import { delayedReadyRunner, PodController, type PodRunner } from './controllers/pods.ts';
+import { ApiError, routeNotFound, unauthorized } from './errors.ts';
+import { RequestFaults } from './faults.ts';
+import { sendError } from './handlers/http.ts';
+import { handleMeta } from './handlers/meta-handler.ts';
+import { handleResource, matchResource, type HandlerContext } from './handlers/resource-handler.ts';
+import { handleSandbox } from './handlers/sandbox-handler.ts';
+import { kubeconfigYaml } from './kubeconfig.ts';
+import { Registry } from './registry.ts';
+import { Resources } from './resources.ts';
+import { Store } from './store.ts';
+import type { ActiveWatch } from './watch.ts';
+
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ApiServerOptions {
+  /** 0 (default): a free port. */
+  port?: number;
+  host?: string;
+  /** Cluster, context and user name in the kubeconfig (e.g. 'us-east1'); default `sandbox-<port>`. */
+  name?: string;
+  /** The bearer token required on every request; default: random. */
+  token?: string;
+  podRunner?: PodRunner;
+  /** The default runner reports Pods Ready after this long. */
+  readyDelayMs?: number;
+  /** Change events kept for watches that resume from a resourceVersion; older ones get 410. */
+  watchHistory?: number;
+  /** How often a watch with allowWatchBookmarks=true gets a BOOKMARK. */
+  bookmarkIntervalMs?: number;
+  maxBodyBytes?: number;
+  /** A watch whose unsent bytes pass this is closed. */
+  maxWatchBufferedBytes?: number;
+  /** Delay before a failed controller step is retried. */
+  controllerRetryDelayMs?: number;
+  logger?: Logger;
+}
+
+export type FailureStatus = 429 | 500 | 503;
+
+export interface ApiServerFaults {
+  /** Ends every open watch abruptly (the socket is destroyed). */
+  dropWatches(): void;
+  /** The next `n` API requests fail with `status` (and Retry-After when given). */
+  failNext(n: number, status: FailureStatus, retryAfterSeconds?: number): void;
+  /** Every API request waits this long first. */
+  setLatency(ms: number): void;
+  /** A region going dark: stop listening and cut every connection; `false` listens again on the same port. */
+  refuseConnections(on: boolean): Promise<void>;
+}
+
+export interface ApiServerHandle {
+  url: string;
+  port: number;
+  name: string;
+  kubeconfig(): string;
+  writeKubeconfig(file: string): Promise<void>;
+  faults: ApiServerFaults;
+  /** Requests received (after authentication; /_sandbox excluded). */
+  requestCount(filter?: { method?: string; writesOnly?: boolean }): number;
+  close(): Promise<void>;
+}
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  readyDelayMs: 200,
+  watchHistory: 1000,
+  bookmarkIntervalMs: 10_000,
+  maxBodyBytes: 3 * 1024 * 1024,
+  maxWatchBufferedBytes: 16 * 1024 * 1024,
+  controllerRetryDelayMs: 500,
+};
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const SEED_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServerHandle> {
+  const config = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & ApiServerOptions;
+  const logger = config.logger;
+  const token = config.token ?? randomBytes(24).toString('base64url');
+  const now = () => new Date();
+  const onError = (error: unknown) => logger?.error({ err: error instanceof Error ? error.message : String(error) }, 'sandbox controller step failed');
+
+  const registry = new Registry();
+  for (const type of builtinTypes()) {
+    if (type.kind === 'CustomResourceDefinition') type.validate = (o) => validateCrd(o).map((c) => ({ field: c.field ?? '', message: c.message }));
+    registry.add(type);
+  }
+  const store = new Store(config.watchHistory);
+  let gc: GarbageCollector | undefined;
+  const resources = new Resources({ store, registry, now, onDeletion: () => gc?.schedule() });
+  const deps = { registry, store, resources, now, onError };
+  gc = new GarbageCollector(deps, { retryDelayMs: config.controllerRetryDelayMs });
+  new CrdController(deps);
+  const pods = new PodController(deps, config.podRunner ?? delayedReadyRunner(config.readyDelayMs));
+  const deployments = new DeploymentController(deps, config.controllerRetryDelayMs);
+  const nsType = registry.find('', 'v1', 'namespaces')!;
+  for (const name of SEED_NAMESPACES) resources.create(nsType, undefined, { metadata: { name } }, { fieldManager: 'kube-apiserver' });
+
+  const faults = new RequestFaults();
+  const watches = new Set<ActiveWatch>();
+  const sockets = new Set<Socket>();
+  const counts: string[] = [];
+  const ctx: HandlerContext = {
+    registry,
+    store,
+    resources,
+    now,
+    watches,
+    maxBodyBytes: config.maxBodyBytes,
+    bookmarkIntervalMs: config.bookmarkIntervalMs,
+    maxWatchBufferedBytes: config.maxWatchBufferedBytes,
+  };
+
+  let port = config.port ?? 0;
+  let refusing = false;
+  let refuseTimer: NodeJS.Timeout | undefined;
+  const server = createServer({ keepAlive: true }, (req, res) => void handle(req, res));
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, config.host, () => {
+        server.off('error', reject);
+        const address = server.address();
+        if (address && typeof address === 'object') port = address.port;
+        resolve();
+      });
+    });
+  const stopListening = () =>
+    new Promise<void>((resolve) => {
+      for (const watch of [...watches]) watch.drop();
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+
+  const handleFaults: ApiServerFaults = {
+    dropWatches: () => {
+      for (const watch of [...watches]) watch.drop();
+    },
+    failNext: (n, status, retryAfterSeconds) => faults.failNext(n, status, retryAfterSeconds),
+    setLatency: (ms) => faults.setLatency(ms),
+    refuseConnections: async (on) => {
+      clearTimeout(refuseTimer);
+      if (on === refusing) return;
+      refusing = on;
+      if (on) await stopListening();
+      else await listen();
+    },
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    try {
+      if (req.headers.authorization !== `Bearer ${token}`) throw unauthorized();
+      const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      if (segments[0] === '_sandbox') {
+        await handleSandbox(segments.slice(1), req, res, url.searchParams, {
+          faults: handleFaults,
+          requestCount,
+          refuseFor: (seconds) => {
+            void handleFaults.refuseConnections(true).then(() => {
+              refuseTimer = setTimeout(() => void handleFaults.refuseConnections(false).catch(onError), seconds * 1000);
+            });
+          },
+        });
+        return;
+      }
+      counts.push(req.method ?? 'GET');
+      if (faults.latency() > 0) await new Promise((r) => setTimeout(r, faults.latency()));
+      const failure = faults.take();
+      if (failure) throw failure;
+      if (handleMeta(registry, `${config.host}:${port}`, segments, req, res)) return;
+      const route = matchResource(registry, segments);
+      if (!route) throw routeNotFound(url.pathname);
+      await handleResource(ctx, route, req, res, url.searchParams);
+    } catch (error) {
+      if (error instanceof ApiError) {
+        logger?.debug({ method: req.method, path: url.pathname, code: error.code, reason: error.reason }, 'request failed');
+        sendError(res, error);
+      } else {
+        logger?.error({ method: req.method, path: url.pathname, err: error instanceof Error ? error.stack : String(error) }, 'internal error');
+        sendError(res, new ApiError(500, 'InternalError', `Internal error occurred: ${error instanceof Error ? error.message : String(error)}`));
+      }
+    } finally {
+      logger?.debug({ method: req.method, path: url.pathname, status: res.statusCode }, 'request');
+    }
+  }
+
+  function requestCount(filter: { method?: string; writesOnly?: boolean } = {}): number {
+    return counts.filter((m) => (!filter.method || m === filter.method.toUpperCase()) && (!filter.writesOnly || WRITE_METHODS.has(m))).length;
+  }
+
+  await listen();
+  const name = config.name ?? `sandbox-${port}`;
+  const url = `http://${config.host}:${port}`;
+  logger?.info({ url, name }, 'sandbox apiserver listening');
+  return {
+    url,
+    port,
+    name,
+    kubeconfig: () => kubeconfigYaml(name, url, token),
+    writeKubeconfig: (file) => writeFile(file, kubeconfigYaml(name, url, token), { mode: 0o600 }),
+    faults: handleFaults,
+    requestCount,
+    async close() {
+      clearTimeout(refuseTimer);
+      gc?.stop();
+      deployments.stop();
+      await pods.stop();
+      if (!refusing) await stopListening();
+      refusing = true;
+    },
+  };
+}

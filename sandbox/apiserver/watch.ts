@@ -1,0 +1,95 @@
+/**
+ * Watch streams: newline-delimited JSON events over a chunked HTTP response. A watch starts
+ * from a resourceVersion (replaying the kept event log, or 410 Expired when it is too old) or
+ * from "now" with synthetic ADDED events for what exists. Label/field selector transitions turn
+ * MODIFIED into ADDED or DELETED, as the watch cache does.
+ */
+import type { ServerResponse } from 'node:http';
+import { statusObject } from './errors.ts';
+import type { KubeObject, ResourceType } from './registry.ts';
+import { apiVersionOf, bucketOf } from './registry.ts';
+import type { Predicate } from './selectors.ts';
+import type { ChangeEvent, Store } from './store.ts';
+
+export interface WatchRequest {
+  type: ResourceType;
+  namespace?: string;
+  matches: Predicate;
+  resourceVersion?: string;
+  timeoutSeconds?: number;
+  allowBookmarks: boolean;
+  bookmarkIntervalMs: number;
+  /** Close a watcher whose unsent bytes pass this bound (a stuck client must not grow memory). */
+  maxBufferedBytes: number;
+  present: (obj: KubeObject) => KubeObject;
+}
+
+export interface ActiveWatch {
+  /** Ends the stream as a network failure would (destroys the socket). */
+  drop(): void;
+}
+
+export function serveWatch(store: Store, res: ServerResponse, request: WatchRequest, active: Set<ActiveWatch>): void {
+  const { type, namespace, matches } = request;
+  const inScope = (o: KubeObject) => (namespace === undefined || o.metadata.namespace === namespace) && matches(o);
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  res.flushHeaders();
+
+  let closed = false;
+  const send = (eventType: string, object: KubeObject) => {
+    if (closed) return;
+    res.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    if (res.writableLength > request.maxBufferedBytes) finish(true);
+  };
+  const bookmark = () => send('BOOKMARK', { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(store.currentRv()) } });
+
+  const deliver = (event: ChangeEvent) => {
+    const now = inScope(event.object);
+    if (event.type === 'DELETED') {
+      if (now) send('DELETED', request.present(event.object));
+      return;
+    }
+    const before = event.type === 'MODIFIED' && event.previous !== undefined && inScope(event.previous);
+    if (now && (before || event.type === 'ADDED')) send(event.type, request.present(event.object));
+    else if (now) send('ADDED', request.present(event.object));
+    else if (before) send('DELETED', request.present(event.object));
+  };
+
+  const rv = request.resourceVersion;
+  if (rv === undefined || rv === '' || rv === '0') {
+    for (const obj of store.list(bucketOf(type), type.namespaced ? namespace : undefined)) if (matches(obj)) send('ADDED', request.present(obj));
+  } else {
+    const since = store.eventsSince(bucketOf(type), Number(rv));
+    if (since === 'expired') {
+      send('ERROR', statusObject(410, 'Expired', `too old resource version: ${rv} (${store.oldestWatchableRv()})`));
+      res.end();
+      return;
+    }
+    for (const event of since) deliver(event);
+  }
+
+  const unsubscribe = store.subscribe({ bucket: bucketOf(type), deliver });
+  const timers: NodeJS.Timeout[] = [];
+  if (request.allowBookmarks) timers.push(setInterval(bookmark, request.bookmarkIntervalMs));
+  if (request.timeoutSeconds && request.timeoutSeconds > 0) {
+    timers.push(
+      setTimeout(() => {
+        if (request.allowBookmarks) bookmark();
+        finish(false);
+      }, request.timeoutSeconds * 1000),
+    );
+  }
+  const handle: ActiveWatch = { drop: () => finish(true) };
+  active.add(handle);
+
+  function finish(destroy: boolean): void {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    for (const timer of timers) clearTimeout(timer);
+    active.delete(handle);
+    if (destroy) res.destroy();
+    else res.end();
+  }
+  res.on('close', () => finish(false));
+}
