@@ -110,7 +110,8 @@ export class CommandHandler {
     if (command.op === 'publish' && !conn.takePublishToken()) {
       throw gatewayError('RATE_LIMITED', `publish rate above ${this.deps.config.limits.publishRatePerSec}/s`);
     }
-    if (conn.pending >= this.deps.config.limits.maxPendingCommands) {
+    // Subscribes are bounded by roomsPerConnection already (a room is held while subscribing).
+    if (command.op !== 'subscribe' && command.op !== 'unsubscribe' && conn.pending >= this.deps.config.limits.maxPendingCommands) {
       throw gatewayError('RATE_LIMITED', `more than ${this.deps.config.limits.maxPendingCommands} commands in flight`);
     }
     conn.pending += 1;

@@ -12,6 +12,7 @@ export interface RecoverPosition {
 }
 
 export type Command =
+  /** `token` is '' when missing or not a string: the verifier refuses it with 4001. */
   | { op: 'connect'; id?: number; token: string }
   | { op: 'subscribe'; id?: number; room: string; recover?: RecoverPosition }
   | { op: 'unsubscribe'; id?: number; room: string }
@@ -101,7 +102,8 @@ function parseCommand(frame: Record<string, unknown>, id: number | undefined, li
   const room = () => validateRoom(frame.room, limits.maxRoomNameLength);
   switch (op) {
     case 'connect':
-      return { op, id, token: requireString(frame, 'token', maxTokenLength) };
+      // A missing or mistyped token is an authentication failure (4001), not a protocol one.
+      return { op, id, token: typeof frame.token === 'string' && frame.token.length <= maxTokenLength ? frame.token : '' };
     case 'subscribe':
       return { op, id, room: room(), recover: parseRecover(frame.recover) };
     case 'unsubscribe':

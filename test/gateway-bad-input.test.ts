@@ -1,0 +1,236 @@
+/**
+ * Bad input: each case gets its documented error or close code (docs/protocol.md), the
+ * gateway stays up, and a bystander client in another room keeps chatting.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { signToken, startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
+
+describe('gateway bad input', () => {
+  let gw: TestGateway;
+  let bystander: TestClient;
+  let bystanderSent = 0;
+
+  before(async () => {
+    gw = await startGateway({
+      limits: {
+        maxMessageBytes: 4096,
+        publishRatePerSec: 1,
+        publishBurst: 3,
+        violationsBeforeClose: 5,
+        violationWindowMs: 60_000,
+        connectTimeoutMs: 300,
+        roomsPerConnection: 128,
+      },
+    });
+    bystander = await gw.client('bystander');
+    await bystander.request({ op: 'subscribe', room: 'quiet' });
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  /** The gateway answers HTTP and the bystander still receives its own publication. */
+  async function assertGatewayHealthy(): Promise<void> {
+    const health = await fetch(`${gw.httpUrl}/healthz`);
+    assert.equal(health.status, 200);
+    // The bystander's bucket refills at 1/s; the server API has no bucket.
+    const text = `still here ${++bystanderSent}`;
+    const res = await gw.api('/v1/publish', { method: 'POST', body: JSON.stringify({ room: 'quiet', data: text }) });
+    assert.equal(res.status, 200);
+    await bystander.waitFrame((f) => f.op === 'message' && f.data === text);
+  }
+
+  async function errorFor(client: TestClient, frame: unknown): Promise<Record<string, any>> {
+    const before = client.frames.length;
+    client.send(frame);
+    await client.waitFrame((f) => f.op === 'error' && client.frames.indexOf(f) >= before);
+    return client.frames.slice(before).find((f) => f.op === 'error')!;
+  }
+
+  it('malformed JSON answers BAD_REQUEST without an id', async () => {
+    const client = await gw.client('mallory');
+    const error = await errorFor(client, '{"op":"publish",');
+    assert.equal(error.code, 'BAD_REQUEST');
+    assert.equal(error.id, undefined);
+    assert.match(error.message, /not valid JSON/);
+    const notObject = await errorFor(client, '[1,2,3]');
+    assert.equal(notObject.code, 'BAD_REQUEST');
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('an unknown op answers BAD_REQUEST naming the op, with the id', async () => {
+    const client = await gw.client('mallory');
+    const reply = await client.request({ op: 'teleport', room: 'x' });
+    assert.equal(reply.op, 'error');
+    assert.equal(reply.code, 'BAD_REQUEST');
+    assert.match(reply.message, /unknown op "teleport"/);
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('missing or mistyped fields answer BAD_REQUEST naming the field', async () => {
+    const client = await gw.client('mallory');
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ op: 'subscribe' }, /room must be a string/],
+      [{ op: 'subscribe', room: '' }, /room must not be empty/],
+      [{ op: 'subscribe', room: 'bad room!' }, /room may only contain/],
+      [{ op: 'subscribe', room: 'r', recover: { epoch: 'e', offset: -1 } }, /recover\.offset/],
+      [{ op: 'subscribe', room: 'r', recover: 'yes' }, /recover must be an object/],
+      [{ op: 'publish', room: 'r' }, /data is required/],
+      [{ op: 'history', room: 'r', limit: 'x' }, /limit must be an integer/],
+      [{ op: 'history', room: 'r', limit: 100_000 }, /limit must be an integer between 1 and 300/],
+      [{ op: 42 }, /op must be a string/],
+    ];
+    // Each is a violation; stay under violationsBeforeClose by using a fresh client every 4.
+    let current = client;
+    for (const [index, [frame, message]] of cases.entries()) {
+      if (index > 0 && index % 4 === 0) {
+        await current.close();
+        current = await gw.client('mallory');
+      }
+      const reply = await current.request(frame);
+      assert.equal(reply.code, 'BAD_REQUEST', JSON.stringify(frame));
+      assert.match(reply.message, message);
+    }
+    const badId = await errorFor(current, { id: 'seven', op: 'ping' });
+    assert.equal(badId.code, 'BAD_REQUEST');
+    assert.match(badId.message, /id must be an integer/);
+    await current.close();
+    await assertGatewayHealthy();
+  });
+
+  it('binary frames answer BAD_REQUEST', async () => {
+    const client = await gw.client('mallory');
+    const error = await errorFor(client, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+    assert.equal(error.code, 'BAD_REQUEST');
+    assert.match(error.message, /binary frames are not supported/);
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('a frame larger than limits.maxMessageBytes closes with 1009', async () => {
+    const client = await gw.client('mallory');
+    client.send({ op: 'publish', room: 'big', data: 'x'.repeat(5000) });
+    const { code } = await client.closed;
+    assert.equal(code, 1009);
+    await assertGatewayHealthy();
+  });
+
+  it('invalid UTF-8 in a text frame closes with 1007', async () => {
+    const client = await gw.client('mallory');
+    client.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    const { code } = await client.closed;
+    assert.equal(code, 1007);
+    await assertGatewayHealthy();
+  });
+
+  it('a publish flood gets RATE_LIMITED, then the connection closes with 4400', async () => {
+    const client = await gw.client('flooder');
+    for (let i = 0; i < 20; i += 1) client.send({ id: 100_000 + i, op: 'publish', room: 'flood', data: i });
+    const { code } = await client.closed;
+    assert.equal(code, 4400);
+    const published = client.frames.filter((f) => f.op === 'published');
+    const limited = client.frames.filter((f) => f.op === 'error' && f.code === 'RATE_LIMITED');
+    assert.ok(published.length >= 3, `burst of 3 accepted, got ${published.length}`);
+    assert.ok(limited.length >= 5, `at least violationsBeforeClose RATE_LIMITED errors, got ${limited.length}`);
+    await assertGatewayHealthy();
+  });
+
+  it('a room outside the token’s patterns is FORBIDDEN for subscribe, publish, presence and history', async () => {
+    const client = await gw.client('student', { rooms: ['math-*', 'lobby'] });
+    assert.equal((await client.request({ op: 'subscribe', room: 'math-101' })).op, 'subscribed');
+    assert.equal((await client.request({ op: 'subscribe', room: 'lobby' })).op, 'subscribed');
+    for (const op of ['subscribe', 'publish', 'presence', 'history']) {
+      const reply = await client.request({ op, room: 'teachers-lounge', data: 1 });
+      assert.equal(reply.code, 'FORBIDDEN', op);
+    }
+    assert.equal((await client.request({ op: 'subscribe', room: 'user:someone-else' })).code, 'FORBIDDEN');
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('missing, invalid, wrongly signed and expired tokens close with 4001', async () => {
+    const tokens: Array<[unknown, RegExp]> = [
+      [undefined, /missing/],
+      [12345, /missing/],
+      ['not.a.jwt', /invalid/],
+      [await signToken('eve', { secret: 'another-secret-another-secret-another' }), /invalid/],
+      [await signToken('eve', { expiresInSec: -120 }), /expired/],
+    ];
+    for (const [token, message] of tokens) {
+      const client = await TestClient.open(gw.wsUrl);
+      const reply = await client.request({ op: 'connect', token });
+      assert.equal(reply.code, 'UNAUTHORIZED');
+      assert.match(reply.message, message);
+      assert.equal((await client.closed).code, 4001);
+    }
+    await assertGatewayHealthy();
+  });
+
+  it('commands before connect answer UNAUTHORIZED; a second connect answers ALREADY_CONNECTED', async () => {
+    const client = await TestClient.open(gw.wsUrl);
+    const early = await client.request({ op: 'subscribe', room: 'x' });
+    assert.equal(early.code, 'UNAUTHORIZED');
+    assert.equal((await client.request({ op: 'connect', token: await gw.token('late') })).op, 'connected');
+    assert.equal((await client.request({ op: 'connect', token: await gw.token('late') })).code, 'ALREADY_CONNECTED');
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('no connect within limits.connectTimeoutMs closes with 4003', async () => {
+    const client = await TestClient.open(gw.wsUrl);
+    const { code } = await client.closed;
+    assert.equal(code, 4003);
+    await assertGatewayHealthy();
+  });
+
+  it('thousands of subscribes: roomsPerConnection succeed, the rest answer LIMIT_EXCEEDED, the connection stays', async () => {
+    const client = await gw.client('hoarder');
+    const total = 2000;
+    const base = 100_000; // clear of the ids request() hands out
+    for (let i = 0; i < total; i += 1) client.send({ id: base + i, op: 'subscribe', room: `many-${i}` });
+    const replies = await client.waitCount((f) => typeof f.id === 'number' && f.id >= base, total, 60_000);
+    const subscribed = replies.filter((f) => f.op === 'subscribed');
+    const limited = replies.filter((f) => f.code === 'LIMIT_EXCEEDED');
+    assert.equal(subscribed.length, 128);
+    assert.equal(limited.length, total - 128);
+    assert.equal((await client.request({ op: 'ping' })).op, 'pong');
+    assert.equal((await client.request({ op: 'subscribe', room: 'many-0' })).code, 'ALREADY_SUBSCRIBED');
+    assert.equal((await client.request({ op: 'unsubscribe', room: 'never' })).code, 'NOT_SUBSCRIBED');
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('the server API refuses requests without the right key (401) and bad bodies (400, 413)', async () => {
+    const body = JSON.stringify({ room: 'quiet', data: 'sneaky' });
+    const noKey = await gw.apiJson('/v1/publish', { method: 'POST', body, apiKey: null });
+    assert.equal(noKey.status, 401);
+    assert.equal(noKey.body.error.code, 'UNAUTHORIZED');
+    const wrongKey = await gw.apiJson('/v1/publish', { method: 'POST', body, apiKey: 'wrong' });
+    assert.equal(wrongKey.status, 401);
+    for (const path of ['/v1/rooms/quiet/presence', '/v1/rooms/quiet/history']) {
+      assert.equal((await gw.apiJson(path, { apiKey: null })).status, 401, path);
+    }
+    const badJson = await gw.apiJson('/v1/publish', { method: 'POST', body: '{oops' });
+    assert.equal(badJson.status, 400);
+    assert.equal(badJson.body.error.code, 'BAD_REQUEST');
+    const noRoom = await gw.apiJson('/v1/publish', { method: 'POST', body: JSON.stringify({ data: 1 }) });
+    assert.match(noRoom.body.error.message, /room must be a string/);
+    const tooBig = await gw.apiJson('/v1/publish', { method: 'POST', body: JSON.stringify({ room: 'quiet', data: 'x'.repeat(10_000) }) });
+    assert.equal(tooBig.status, 413);
+    assert.equal(tooBig.body.error.code, 'TOO_LARGE');
+    const wrongMethod = await gw.apiJson('/v1/publish');
+    assert.equal(wrongMethod.status, 405);
+    const nowhere = await gw.apiJson('/v1/nowhere');
+    assert.equal(nowhere.status, 404);
+    assert.equal(bystander.messages('quiet').some((m) => m.data === 'sneaky'), false);
+    await assertGatewayHealthy();
+  });
+
+  it('upgrades on other paths are refused', async () => {
+    await assert.rejects(TestClient.open(`ws://127.0.0.1:${gw.port}/elsewhere`), /HTTP 404/);
+    await assertGatewayHealthy();
+  });
+});
