@@ -3,13 +3,15 @@
  * read-only cache and calling handlers on every change. client-node's own informer stops on
  * most errors and cannot tell a quiet watch from a dead one, so this one owns its loop:
  *
- * - a watch that ends (server timeout, dropped connection, client-node's inactivity timeout)
- *   is resumed from the last resourceVersion seen, so no event is lost and nothing re-listed;
+ * - a watch that ends (server timeout, dropped or refused connection, client-node's inactivity
+ *   timeout) is resumed from the last resourceVersion seen, so no event is lost and nothing is
+ *   re-listed; repeated ends without events back off;
  * - 410 Gone (as an HTTP answer or an ERROR event) means the resourceVersion is too old: list
  *   again and report the difference as add/update/delete;
  * - the watchdog lists again when no event has arrived for silenceLimitMs, whatever the
  *   connection claims (a half-open watch looks exactly like a quiet one);
- * - any other failure is retried with exponential backoff (backoffInitialMs → backoffMaxMs),
+ * - a failed list, or a watch the server refuses with an HTTP error, is retried by listing
+ *   again with exponential backoff (backoffInitialMs → backoffMaxMs),
  *   reset by the next successful list or event. The informer never gives up until stop().
  *
  * Handlers receive the cached objects: they must not modify them (copy first).
@@ -229,10 +231,15 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       };
       const onDone = (error: unknown) => {
         if (!error) return finish({ kind: 'closed', events });
-        if (statusCodeOf(error) === 410) return finish({ kind: 'expired' });
-        // client-node ends a watch with TimeoutError after 30 s without data: resume it.
-        if ((error as { name?: string }).name === 'TimeoutError' || (error as { name?: string }).name === 'AbortError') return finish({ kind: 'closed', events });
-        finish({ kind: 'failed', error });
+        const status = statusCodeOf(error);
+        if (status === 410) return finish({ kind: 'expired' });
+        // The server refused the watch (403, 429, 500…): list again after backoff.
+        if (status !== undefined) return finish({ kind: 'failed', error });
+        // No HTTP answer: the connection broke, was refused, or client-node's 30 s inactivity
+        // timeout fired. Resume from the last resourceVersion (with backoff if it keeps
+        // happening): the server replays what was missed, or answers 410.
+        this.#log.debug({ err: errorSummary(error) }, 'watch connection ended; resuming');
+        finish({ kind: 'closed', events });
       };
       this.#watch.watch(collectionPath(this.#options.resource, this.#options.namespace), query, onEvent, onDone).then(
         (c) => {
