@@ -1,0 +1,33 @@
+/** Redis command counts from INFO commandstats, to price a published message in commands. */
+import { Redis } from 'ioredis';
+
+export type CommandCounts = Record<string, number>;
+
+/** The sampling itself issues INFO; it is left out of every count. */
+const IGNORED = new Set(['info']);
+
+export function parseCommandStats(info: string): CommandCounts {
+  const counts: CommandCounts = {};
+  for (const line of info.split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
+    if (match && !IGNORED.has(match[1])) counts[match[1]] = Number(match[2]);
+  }
+  return counts;
+}
+
+export async function commandCounts(client: Redis): Promise<CommandCounts> {
+  return parseCommandStats(await client.info('commandstats'));
+}
+
+export function commandDelta(before: CommandCounts, after: CommandCounts): { total: number; byCommand: CommandCounts } {
+  const byCommand: CommandCounts = {};
+  let total = 0;
+  for (const [name, calls] of Object.entries(after)) {
+    const delta = calls - (before[name] ?? 0);
+    if (delta > 0) {
+      byCommand[name] = delta;
+      total += delta;
+    }
+  }
+  return { total, byCommand };
+}

@@ -1,0 +1,259 @@
+/**
+ * Redis relay: two gateway processes of one system through one redis-server, rooms of
+ * `subscribers-per-room` subscribers split evenly over both pods, steady publishing at a fixed
+ * rate (room k published from pod k mod 2, so half of every room's deliveries cross Redis).
+ * Meridian (Redis engine via MERIDIAN_REDIS_URL) and Socket.IO 4 + @socket.io/redis-adapter run
+ * side by side in one run, in rotated order over several rounds.
+ *
+ * Reported per system: publish→deliver p50/p99/max over every delivery on both pods, deliveries
+ * versus expected (zero loss is part of the result), and Redis commands per published message
+ * from INFO commandstats taken just before and after the measured run.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { parseOptions, type OptionSpec } from './lib/args.ts';
+import { BenchError, BenchErrorCode } from './lib/errors.ts';
+import type { BenchProcess } from './lib/processes.ts';
+import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
+import { machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { median, ratio, round3 } from './lib/stats.ts';
+import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
+import { startRedis } from '../test/helpers/services.ts';
+import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
+import type { RunTarget } from './generator/delivery-run.ts';
+import type { ProtocolName } from './clients/types.ts';
+
+export const redisOptions: Record<string, OptionSpec> = {
+  quick: { kind: 'bool', default: false, doc: 'one round and shorter runs' },
+  systems: { kind: 'list', default: ['meridian', 'socketio'], doc: 'systems to compare (meridian, socketio)' },
+  rooms: { kind: 'int', default: 10, doc: 'rooms published into' },
+  'subscribers-per-room': { kind: 'int', default: 100, doc: 'subscribers per room, split evenly over the two pods' },
+  rate: { kind: 'int', default: 200, doc: 'published messages per second, over all rooms' },
+  rounds: { kind: 'int', default: 3, quick: 1, doc: 'rounds, system order rotated each round' },
+  'duration-ms': { kind: 'int', default: 10_000, quick: 3_000, doc: 'publishing time of each measured run' },
+  'max-messages': { kind: 'int', default: 1_000_000, doc: 'publishing stops after this many messages even if time remains' },
+  'warmup-messages': { kind: 'int', default: 100, quick: 40, doc: 'messages published before each measured run (not counted)' },
+  'payload-bytes': { kind: 'int', default: 1024, doc: 'size of the published data' },
+  'connect-concurrency': { kind: 'int', default: 100, doc: 'connections opened at once' },
+  'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
+  'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
+  'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
+  profile: { kind: 'bool', default: false, doc: 'run servers with --cpu-prof (profiles in bench/results/profiles)' },
+  out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json)' },
+  quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
+};
+
+const PODS = ['a', 'b'] as const;
+const FD_HEADROOM = 256;
+const IPC_TIMEOUT_MS = 60_000;
+/** Rate mode's pacing timer: publishes due are sent every tick. */
+const TICK_MS = 2;
+
+interface Settings {
+  systems: ProtocolName[];
+  rooms: number;
+  subscribersPerRoom: number;
+  rate: number;
+  rounds: number;
+  durationMs: number;
+  maxMessages: number;
+  warmupMessages: number;
+  payloadBytes: number;
+  connectConcurrency: number;
+  replyTimeoutMs: number;
+  drainTimeoutMs: number;
+  readyTimeoutMs: number;
+  profile: boolean;
+  out: string;
+  quiet: boolean;
+}
+
+interface SystemRound extends RunResult {
+  round: number;
+  position: number;
+  system: ProtocolName;
+  lossless: boolean;
+  redisCommands: number;
+  redisCommandsPerMessage: number;
+  redisCommandsByName: CommandCounts;
+  serverCpuPercent: number[];
+}
+
+function settingsFrom(args: readonly string[]): Settings {
+  const o = parseOptions(args, redisOptions);
+  const systems = o.systems as string[];
+  for (const name of systems) {
+    if (!isSystemName(name) || name === 'rawws') throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' for the redis benchmark (meridian, socketio)`);
+  }
+  const subscribersPerRoom = o['subscribers-per-room'] as number;
+  if (subscribersPerRoom < PODS.length || subscribersPerRoom % PODS.length !== 0) {
+    throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `--subscribers-per-room must be a positive multiple of ${PODS.length} (split over the pods)`);
+  }
+  if ((o.rooms as number) < 1 || (o.rate as number) < 1) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, '--rooms and --rate must be at least 1');
+  return {
+    systems: systems as ProtocolName[],
+    rooms: o.rooms as number,
+    subscribersPerRoom,
+    rate: o.rate as number,
+    rounds: Math.max(1, o.rounds as number),
+    durationMs: o['duration-ms'] as number,
+    maxMessages: o['max-messages'] as number,
+    warmupMessages: o['warmup-messages'] as number,
+    payloadBytes: o['payload-bytes'] as number,
+    connectConcurrency: Math.max(1, o['connect-concurrency'] as number),
+    replyTimeoutMs: o['reply-timeout-ms'] as number,
+    drainTimeoutMs: o['drain-timeout-ms'] as number,
+    readyTimeoutMs: o['ready-timeout-ms'] as number,
+    profile: o.profile as boolean,
+    out: o.out as string,
+    quiet: o.quiet as boolean,
+  };
+}
+
+function roomName(index: number): string {
+  return `redis-bench-${index}`;
+}
+
+function runRequest(s: Settings, maxMessages: number, durationMs: number): RunRequest {
+  const targets: RunTarget[] = Array.from({ length: s.rooms }, (_, k) => ({ publisher: k % PODS.length, room: roomName(k), expected: s.subscribersPerRoom }));
+  return { targets, mode: 'rate', window: 0, rate: s.rate, durationMs, maxMessages, payloadBytes: s.payloadBytes, drainTimeoutMs: s.drainTimeoutMs, tickMs: TICK_MS };
+}
+
+async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system: ProtocolName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
+  const secret = randomBytes(32).toString('hex');
+  const connections = s.rooms * s.subscribersPerRoom;
+  const servers: StartedServer[] = [];
+  let generator: BenchProcess | undefined;
+  try {
+    for (const pod of PODS) {
+      servers.push(
+        await startServer(SYSTEMS[system], {
+          secret,
+          redisUrl,
+          fileDescriptors: connections + FD_HEADROOM,
+          readyTimeoutMs: s.readyTimeoutMs,
+          nodeFlags: s.profile ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : [],
+          labelSuffix: ` ${pod}`,
+        }),
+      );
+    }
+    generator = spawnGenerator(connections + FD_HEADROOM);
+    const client: ClientSettings = { protocol: system, secret, replyTimeoutMs: s.replyTimeoutMs, maxPayloadBytes: 1024 * 1024, connectConcurrency: s.connectConcurrency };
+    const gen = generator.ipc;
+    const openTimeout = s.replyTimeoutMs + connections * 20;
+    for (let k = 0; k < s.rooms; k++) {
+      for (const [p, server] of servers.entries()) {
+        await gen.request('open', { settings: client, baseUrl: server.baseUrl, room: roomName(k), count: s.subscribersPerRoom / PODS.length, group: PODS[p] }, openTimeout);
+      }
+    }
+    await gen.request('publishers', { settings: client, baseUrls: servers.map((x) => x.baseUrl) }, s.replyTimeoutMs);
+    const runTimeout = s.durationMs + s.drainTimeoutMs * 4 + 60_000;
+    await gen.request('run', runRequest(s, s.warmupMessages, runTimeout), runTimeout);
+
+    const cpu = () => Promise.all(servers.map((x) => x.process.ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, IPC_TIMEOUT_MS)));
+    const commandsBefore = await commandCounts(redis);
+    const cpuBefore = await cpu();
+    const result = await gen.request<RunResult>('run', runRequest(s, s.maxMessages, s.durationMs), runTimeout);
+    const cpuAfter = await cpu();
+    const commands = commandDelta(commandsBefore, await commandCounts(redis));
+    const serverCpuPercent = cpuAfter.map((after, i) => Math.round(((after.cpuMs - cpuBefore[i].cpuMs) / (after.uptimeMs - cpuBefore[i].uptimeMs)) * 100));
+    const lossless = result.delivered === result.expectedDeliveries && result.duplicates === 0 && result.stray === 0;
+    const redisCommandsPerMessage = result.published > 0 ? round3(commands.total / result.published) : Number.NaN;
+    log(
+      `  ${SYSTEMS[system].label}: ${result.published} published at ${s.rate}/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, max ${result.latency.maxMs} ms, ` +
+        `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, ${redisCommandsPerMessage} Redis commands/msg, ` +
+        `server CPU ${serverCpuPercent.join('% / ')}%, generator CPU ${result.generatorCpuPercent}%`,
+    );
+    await gen.request('closeAll', {}, openTimeout);
+    return {
+      ...result,
+      round,
+      position,
+      system,
+      lossless,
+      redisCommands: commands.total,
+      redisCommandsPerMessage,
+      redisCommandsByName: commands.byCommand,
+      serverCpuPercent,
+    };
+  } finally {
+    await generator?.stop();
+    for (const server of servers) await server.process.stop();
+  }
+}
+
+function summarize(s: Settings, rounds: SystemRound[]) {
+  const rows = s.systems.map((system) => {
+    const mine = rounds.filter((r) => r.system === system);
+    return {
+      system,
+      p50Ms: round3(median(mine.map((r) => r.latency.p50Ms))),
+      p99Ms: round3(median(mine.map((r) => r.latency.p99Ms))),
+      maxMs: round3(median(mine.map((r) => r.latency.maxMs))),
+      redisCommandsPerMessage: round3(median(mine.map((r) => r.redisCommandsPerMessage))),
+      delivered: mine.reduce((sum, r) => sum + r.delivered, 0),
+      expectedDeliveries: mine.reduce((sum, r) => sum + r.expectedDeliveries, 0),
+      lossless: mine.every((r) => r.lossless),
+    };
+  });
+  const ratios: Record<string, number> = {};
+  if (s.systems.includes('meridian') && s.systems.includes('socketio')) {
+    for (const [metric, pick] of [
+      ['p50', (r: SystemRound) => r.latency.p50Ms],
+      ['p99', (r: SystemRound) => r.latency.p99Ms],
+      ['redisCommandsPerMessage', (r: SystemRound) => r.redisCommandsPerMessage],
+    ] as const) {
+      const values: number[] = [];
+      for (let round = 0; round < s.rounds; round++) {
+        const mine = rounds.find((r) => r.round === round && r.system === 'meridian');
+        const theirs = rounds.find((r) => r.round === round && r.system === 'socketio');
+        if (mine && theirs) values.push(ratio(pick(mine), pick(theirs)));
+      }
+      ratios[`meridian/socketio ${metric}`] = round3(median(values));
+    }
+  }
+  return { rows, ratios };
+}
+
+export async function run(args: readonly string[]): Promise<unknown> {
+  const s = settingsFrom(args);
+  const log = (line: string) => {
+    if (!s.quiet) process.stderr.write(`${line}\n`);
+  };
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const redisServer = await startRedis();
+  const redis = new Redis(redisServer.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  const rounds: SystemRound[] = [];
+  try {
+    for (let round = 0; round < s.rounds; round++) {
+      const order = rotate(s.systems, round);
+      log(`redis round ${round + 1}/${s.rounds}: ${order.join(' → ')}`);
+      for (const [position, system] of order.entries()) rounds.push(await measureSystem(s, redisServer.url, redis, system, round, position, log));
+    }
+  } finally {
+    redis.disconnect();
+    await redisServer.stop();
+  }
+  const summary = summarize(s, rounds);
+  const record = {
+    benchmark: 'redis',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock)',
+    settings: s,
+    summary,
+    rounds,
+  };
+  const path = await writeResult('redis', record, s.out || undefined);
+  if (!s.quiet) {
+    const table = markdownTable(
+      ['system', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/msg', 'delivered / expected'],
+      summary.rows.map((r) => [SYSTEMS[r.system].label, r.p50Ms, r.p99Ms, r.maxMs, r.redisCommandsPerMessage, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`]),
+    );
+    const ratios = Object.entries(summary.ratios).map(([k, v]) => `- ${k}: ${v}`).join('\n');
+    process.stdout.write(`\n## Redis relay (${s.rounds} round(s), ${s.rooms} rooms × ${s.subscribersPerRoom} subscribers over 2 pods, ${s.rate} msg/s)\n\n${table}\n\n${ratios}\n\nfull record: ${path}\n`);
+  }
+  return record;
+}

@@ -1,0 +1,60 @@
+/**
+ * The Redis benchmark in a tiny configuration: one redis-server, two gateway processes per
+ * system (Meridian with its Redis engine, Socket.IO with @socket.io/redis-adapter), 2 rooms of
+ * 10 subscribers split over both pods, 50 messages. Asserts that every message reached every
+ * subscriber on both pods exactly once, in order, and that Redis commands were counted.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../bench/redis.ts';
+import { skipUnless } from './helpers/services.ts';
+
+const ROOMS = 2;
+const PER_ROOM = 10;
+const MESSAGES = 50;
+
+interface Round {
+  system: string;
+  published: number;
+  expectedDeliveries: number;
+  delivered: number;
+  duplicates: number;
+  stray: number;
+  outOfOrder: number;
+  lossless: boolean;
+  redisCommands: number;
+  redisCommandsByName: Record<string, number>;
+  problems: Record<string, number>;
+}
+
+test('redis bench relays every message across two pods for Meridian and Socket.IO', { skip: skipUnless('redis-server', 'the Redis benchmark') }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-redis-'));
+  try {
+    const args = [
+      '--quiet', '--rounds', '1', '--rooms', String(ROOMS), '--subscribers-per-room', String(PER_ROOM), '--rate', '200',
+      '--max-messages', String(MESSAGES), '--warmup-messages', '4', '--duration-ms', '60000', '--out', join(dir, 'redis.json'),
+    ];
+    const record = (await run(args)) as { rounds: Round[] };
+    assert.deepEqual(record.rounds.map((r) => r.system).sort(), ['meridian', 'socketio']);
+    for (const round of record.rounds) {
+      assert.equal(round.published, MESSAGES, `${round.system}: published`);
+      assert.equal(round.expectedDeliveries, MESSAGES * PER_ROOM);
+      assert.equal(round.delivered, MESSAGES * PER_ROOM, `${round.system}: delivered ${JSON.stringify(round.problems)}`);
+      assert.equal(round.duplicates, 0);
+      assert.equal(round.stray, 0);
+      assert.equal(round.outOfOrder, 0, `${round.system}: one publisher per room, so order holds`);
+      assert.ok(round.lossless);
+      assert.ok(round.redisCommands >= MESSAGES, `${round.system}: at least one Redis command per message (${JSON.stringify(round.redisCommandsByName)})`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('redis bench rejects a subscriber count that cannot be split over two pods', async () => {
+  await assert.rejects(run(['--subscribers-per-room', '7']), { code: 'BENCH_BAD_ARGUMENT' });
+  await assert.rejects(run(['--systems', 'rawws']), { code: 'BENCH_BAD_ARGUMENT' });
+});
