@@ -4,6 +4,7 @@
  * `.` (the list item itself) — to the JSON of the value there, so that "changed" and "same value"
  * are string comparisons. Update operations take the fields they change; apply is in apply.ts.
  */
+import { canonicalJson } from './canonical.ts';
 import type { ListTypeOf } from './listtypes.ts';
 import type { KubeObject } from './registry.ts';
 import { timestamp } from './time.ts';
@@ -64,7 +65,7 @@ function collect(value: unknown, props: string[], tokens: string[], out: FieldSe
       return;
     }
   }
-  out.set(tokens.join(SEP), JSON.stringify(value));
+  out.set(tokens.join(SEP), canonicalJson(value));
 }
 
 export function splitPath(path: string): string[] {

@@ -36,10 +36,12 @@ export function patchResource(resources: Resources, type: ResourceType, namespac
     return applyResource(resources, type, namespace, name, parseBody(raw, true), options, now);
   }
   const live = resources.get(type, namespace, name);
+  // Patches work on a private copy: stored objects are frozen.
+  const base = structuredClone(live) as KubeObject;
   let patched: KubeObject;
-  if (mediaType === PATCH_TYPES.json) patched = jsonPatch(live, parseBody(raw, false));
-  else if (mediaType === PATCH_TYPES.merge) patched = mergePatch(live, parseBody(raw, false));
-  else if (mediaType === PATCH_TYPES.strategic && type.strategic) patched = strategicMerge(live, parseBody(raw, false), listTypesFor(type));
+  if (mediaType === PATCH_TYPES.json) patched = jsonPatch(base, parseBody(raw, false));
+  else if (mediaType === PATCH_TYPES.merge) patched = mergePatch(base, parseBody(raw, false));
+  else if (mediaType === PATCH_TYPES.strategic && type.strategic) patched = strategicMerge(base, parseBody(raw, false), listTypesFor(type));
   else throw unsupportedMediaType(contentType);
   if (!patched || typeof patched !== 'object' || Array.isArray(patched)) throw badRequest('the patch produced something that is not an object');
   const rv = patched.metadata?.resourceVersion;

@@ -4,6 +4,7 @@
  * and field ownership behave the same whoever writes.
  */
 import { randomUUID } from 'node:crypto';
+import { canonicalJson } from './canonical.ts';
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, type StatusCause } from './errors.ts';
 import { applyBuiltinDefaults } from './defaults.ts';
 import { validateMetadata } from './builtins.ts';
@@ -62,14 +63,14 @@ export function randomSuffix(length = 5): string {
 }
 
 function sameExceptRv(a: KubeObject, b: KubeObject): boolean {
-  const strip = (o: KubeObject) => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+  const strip = (o: KubeObject) => canonicalJson({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   return strip(a) === strip(b);
 }
 
 /** Everything but metadata and status: what a generation counts. */
 function specPart(o: KubeObject): string {
   const { metadata: _m, status: _s, ...rest } = o;
-  return JSON.stringify(rest);
+  return canonicalJson(rest);
 }
 
 export class Resources {
@@ -190,8 +191,10 @@ export class Resources {
       if (old.metadata[key] === undefined) delete metadata[key];
       else metadata[key] = old.metadata[key];
     }
-    if (operation === 'Update' && metadata.managedFields === undefined && old.metadata.managedFields) {
-      metadata.managedFields = structuredClone(old.metadata.managedFields);
+    if (operation === 'Update') {
+      // Ownership is the server's: what a client echoes back (often re-formatted) is ignored.
+      if (old.metadata.managedFields) metadata.managedFields = structuredClone(old.metadata.managedFields);
+      else delete metadata.managedFields;
     }
     metadata.resourceVersion = old.metadata.resourceVersion;
     if (old.metadata.deletionTimestamp) {
