@@ -14,40 +14,16 @@
  * counted and skipped.
  */
 import { Redis } from 'ioredis';
-import {
-  checkMember,
-  checkPublishInput,
-  checkReadOptions,
-  checkRoom,
-  checkRooms,
-  countUsers,
-  EngineInputError,
-  newEpoch,
-  resolveEngineOptions,
-  silentLogger,
-  type EngineLogger,
-} from './common.ts';
-import { decodeChannelMessage, decodeEntry, decodeMember, encodeBody, encodeEvent, encodeMember, isMalformed, RedisKeys } from './redis-format.ts';
-import { defineScripts, type ScriptCommands } from './redis-scripts.ts';
+import { checkMember, checkRoom, checkRooms, EngineInputError, resolveEngineOptions, silentLogger, type EngineLogger } from './common.ts';
+import { decodeChannelMessage, encodeEvent, isMalformed, RedisKeys } from './redis-format.ts';
+import { RedisHistoryStore } from './redis-history.ts';
+import { RedisPresenceStore } from './redis-presence.ts';
+import { defineScripts } from './redis-scripts.ts';
+import type { RedisEngineCounters, RedisStoreContext } from './redis-store.ts';
 import { RoomSubscriptions } from './redis-subscriptions.ts';
-import {
-  EngineUnavailableError,
-  type Broker,
-  type Engine,
-  type EngineHandlers,
-  type EngineOptions,
-  type History,
-  type HistoryPage,
-  type HistoryReadOptions,
-  type Member,
-  type Presence,
-  type PresenceStats,
-  type Publication,
-  type PublishInput,
-  type PublishResult,
-  type RoomEvent,
-  type StreamPosition,
-} from './types.ts';
+import { EngineUnavailableError, type Broker, type Engine, type EngineHandlers, type EngineOptions, type History, type Presence, type RoomEvent } from './types.ts';
+
+export type { RedisEngineCounters } from './redis-store.ts';
 
 export interface RedisEngineOptions {
   url: string;
@@ -81,14 +57,6 @@ export const defaultRedisEngineOptions = Object.freeze({
   resubscribeRetryMs: 1_000,
 });
 
-/** What the engine skipped or repaired, for metrics. */
-export interface RedisEngineCounters {
-  malformedMessages: number;
-  malformedHistoryEntries: number;
-  malformedPresenceEntries: number;
-  resyncs: number;
-}
-
 /** The URL without its password, for logs and errors. */
 function redactUrl(url: string): string {
   try {
@@ -115,14 +83,12 @@ export class RedisEngine implements Engine {
   readonly counters: RedisEngineCounters = { malformedMessages: 0, malformedHistoryEntries: 0, malformedPresenceEntries: 0, resyncs: 0 };
   readonly #keys: RedisKeys;
   readonly #logger: EngineLogger;
-  readonly #now: () => number;
   readonly #maxPayloadBytes: number;
   readonly #resubscribeRetryMs: number;
   #resubscribeTimer: NodeJS.Timeout | undefined;
   readonly #url: string;
   readonly #command: Redis;
   readonly #subscriber: Redis;
-  readonly #scripts: ScriptCommands;
   readonly #subscriptions: RoomSubscriptions;
   #handlers: EngineHandlers | undefined;
   #closed = false;
@@ -132,15 +98,20 @@ export class RedisEngine implements Engine {
 
   constructor(options: RedisEngineOptions) {
     this.options = resolveEngineOptions(options.engine);
-    const settings = { ...defaultRedisEngineOptions, ...options };
-    for (const name of ['commandTimeoutMs', 'connectTimeoutMs', 'maxReconnectDelayMs', 'subscribeBatchSize', 'maxPayloadBytes', 'resubscribeRetryMs'] as const) {
-      positiveInteger(name, settings[name]);
-    }
+    const settings = {
+      keyPrefix: options.keyPrefix ?? defaultRedisEngineOptions.keyPrefix,
+      commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? defaultRedisEngineOptions.commandTimeoutMs),
+      connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? defaultRedisEngineOptions.connectTimeoutMs),
+      maxReconnectDelayMs: positiveInteger('maxReconnectDelayMs', options.maxReconnectDelayMs ?? defaultRedisEngineOptions.maxReconnectDelayMs),
+      subscribeBatchSize: positiveInteger('subscribeBatchSize', options.subscribeBatchSize ?? defaultRedisEngineOptions.subscribeBatchSize),
+      maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? defaultRedisEngineOptions.maxPayloadBytes),
+      resubscribeRetryMs: positiveInteger('resubscribeRetryMs', options.resubscribeRetryMs ?? defaultRedisEngineOptions.resubscribeRetryMs),
+    };
+    if (typeof settings.keyPrefix !== 'string' || settings.keyPrefix.length === 0) throw new EngineInputError('redis engine option keyPrefix must be a non-empty string');
     if (typeof options.url !== 'string' || options.url.length === 0) throw new EngineInputError('redis engine needs a url');
     this.#url = redactUrl(options.url);
     this.#keys = new RedisKeys(settings.keyPrefix);
     this.#logger = options.logger ?? silentLogger;
-    this.#now = options.now ?? Date.now;
     this.#maxPayloadBytes = settings.maxPayloadBytes;
     this.#resubscribeRetryMs = settings.resubscribeRetryMs;
     const connection = {
@@ -155,25 +126,34 @@ export class RedisEngine implements Engine {
     this.#command = new Redis(options.url, { ...connection, enableAutoPipelining: true, connectionName: 'meridian-engine' });
     // Subscriptions are restored by RoomSubscriptions, so the hub hears `resynced` after them.
     this.#subscriber = new Redis(options.url, { ...connection, autoResubscribe: false, connectionName: 'meridian-engine-sub' });
-    this.#scripts = defineScripts(this.#command);
     this.#subscriptions = new RoomSubscriptions(this.#subscriber, (room) => this.#keys.channel(room), settings.subscribeBatchSize, this.#logger);
     this.#watchConnections();
 
+    const store: RedisStoreContext = {
+      scripts: defineScripts(this.#command),
+      keys: this.#keys,
+      options: this.options,
+      maxPayloadBytes: this.#maxPayloadBytes,
+      now: options.now ?? Date.now,
+      malformed: (counter, room, reason, bytes) => this.#malformed(counter, room, reason, bytes),
+    };
+    const history = new RedisHistoryStore(store);
+    const presence = new RedisPresenceStore(store);
     this.broker = {
-      publish: (input) => this.#call(() => this.#publish(input)),
+      publish: (input) => this.#call(() => history.publish(input)),
       publishEvent: (room, event) => this.#call(() => this.#publishEvent(room, event)),
       subscribe: (rooms) => this.#call(() => this.#subscribe(rooms)),
       unsubscribe: (rooms) => this.#unsubscribe(rooms),
     };
     this.history = {
-      read: (room, readOptions) => this.#call(() => this.#read(room, readOptions)),
-      position: (room) => this.#call(() => this.#position(room)),
+      read: (room, readOptions) => this.#call(() => history.read(room, readOptions)),
+      position: (room) => this.#call(() => history.position(room)),
     };
     this.presence = {
-      add: (room, member) => this.#call(() => this.#presenceAdd(room, member)),
-      remove: (room, client) => this.#call(() => this.#presenceRemove(room, client)),
-      list: (room) => this.#call(() => this.#presenceList(room)),
-      stats: (room) => this.#call(() => this.#presenceStats(room)),
+      add: (room, member) => this.#call(() => presence.add(room, member)),
+      remove: (room, client) => this.#call(() => presence.remove(room, client)),
+      list: (room) => this.#call(() => presence.list(room)),
+      stats: (room) => this.#call(() => presence.stats(room)),
     };
   }
 
@@ -292,26 +272,6 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async #publish(input: PublishInput): Promise<PublishResult> {
-    checkPublishInput(input);
-    const { room, mid } = input;
-    const keys = this.#keys;
-    const reply = await this.#scripts.meridianPublish(
-      keys.stream(room),
-      keys.meta(room),
-      keys.result(room, mid),
-      encodeBody(input),
-      this.options.historySize,
-      this.options.historyTtlMs,
-      this.options.idempotencyTtlMs,
-      newEpoch(),
-      keys.channel(room),
-    );
-    const [epoch, offset, duplicate] = reply as [unknown, unknown, unknown];
-    if (typeof epoch !== 'string' || typeof offset !== 'number') throw new EngineUnavailableError('unexpected reply from the publish script');
-    return { epoch, offset, duplicate: duplicate === 1 };
-  }
-
   async #publishEvent(room: string, event: RoomEvent): Promise<void> {
     checkRoom(room);
     checkMember(event?.member);
@@ -327,65 +287,5 @@ export class RedisEngine implements Engine {
   async #unsubscribe(rooms: readonly string[]): Promise<void> {
     checkRooms(rooms);
     await this.#subscriptions.unsubscribe(rooms);
-  }
-
-  async #stream(room: string, start: string, limit: number): Promise<{ epoch: string; offset: number; entries: unknown[] }> {
-    const reply = await this.#scripts.meridianHistory(this.#keys.stream(room), this.#keys.meta(room), newEpoch(), this.options.historyTtlMs, start, limit);
-    const [epoch, offset, entries, problem] = reply as [unknown, unknown, unknown, unknown];
-    if (typeof epoch !== 'string' || typeof offset !== 'number' || !Array.isArray(entries)) throw new EngineUnavailableError('unexpected reply from the history script');
-    if (typeof problem === 'string' && problem.length > 0) this.#malformed('malformedHistoryEntries', room, problem, 0);
-    return { epoch, offset, entries };
-  }
-
-  async #read(room: string, options: HistoryReadOptions): Promise<HistoryPage> {
-    checkRoom(room);
-    checkReadOptions(options);
-    const newest = options.since === undefined;
-    const { epoch, offset, entries } = await this.#stream(room, newest ? '' : String(options.since! + 1), options.limit);
-    if (newest) entries.reverse();
-    const publications: Publication[] = [];
-    for (const entry of entries) {
-      const pub = decodeEntry(room, epoch, entry, this.#maxPayloadBytes);
-      if (isMalformed(pub)) this.#malformed('malformedHistoryEntries', room, pub.malformed, 0);
-      else publications.push(pub);
-    }
-    return { epoch, offset, publications };
-  }
-
-  async #position(room: string): Promise<StreamPosition> {
-    checkRoom(room);
-    const { epoch, offset } = await this.#stream(room, '', 0);
-    return { epoch, offset };
-  }
-
-  async #presenceAdd(room: string, member: Member): Promise<void> {
-    checkRoom(room);
-    checkMember(member);
-    const ttl = this.options.presenceTtlMs;
-    await this.#scripts.meridianPresenceAdd(this.#keys.presence(room), this.#keys.presenceExpiry(room), member.client, encodeMember(member), this.#now() + ttl, ttl);
-  }
-
-  async #presenceRemove(room: string, client: string): Promise<void> {
-    checkRoom(room);
-    if (typeof client !== 'string') throw new EngineInputError('client must be a string');
-    await this.#scripts.meridianPresenceRemove(this.#keys.presence(room), this.#keys.presenceExpiry(room), client);
-  }
-
-  async #presenceList(room: string): Promise<Member[]> {
-    checkRoom(room);
-    const reply = await this.#scripts.meridianPresenceGet(this.#keys.presence(room), this.#keys.presenceExpiry(room), this.#now());
-    if (!Array.isArray(reply)) throw new EngineUnavailableError('unexpected reply from the presence script');
-    const members: Member[] = [];
-    for (const value of reply) {
-      const member = typeof value === 'string' && value.length <= this.#maxPayloadBytes ? decodeMember(value) : { malformed: 'not a string or too large' };
-      if (isMalformed(member)) this.#malformed('malformedPresenceEntries', room, member.malformed, typeof value === 'string' ? value.length : 0);
-      else members.push(member);
-    }
-    return members;
-  }
-
-  async #presenceStats(room: string): Promise<PresenceStats> {
-    const members = await this.#presenceList(room);
-    return { clients: members.length, users: countUsers(members) };
   }
 }

@@ -1,0 +1,26 @@
+/**
+ * What the Redis engine's stores share: the scripts, the key layout, the limits, and where
+ * malformed values are reported.
+ */
+import type { RedisKeys } from './redis-format.ts';
+import type { ScriptCommands } from './redis-scripts.ts';
+import type { EngineOptions } from './types.ts';
+
+/** What the engine skipped or repaired, for metrics. */
+export interface RedisEngineCounters {
+  malformedMessages: number;
+  malformedHistoryEntries: number;
+  malformedPresenceEntries: number;
+  resyncs: number;
+}
+
+export interface RedisStoreContext {
+  scripts: ScriptCommands;
+  keys: RedisKeys;
+  options: Readonly<EngineOptions>;
+  /** Values from Redis larger than this are skipped as malformed. */
+  maxPayloadBytes: number;
+  now: () => number;
+  /** Counts and logs (without the value) something unreadable found in Redis. */
+  malformed(counter: keyof RedisEngineCounters, room: string, reason: string, bytes: number): void;
+}
