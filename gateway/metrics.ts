@@ -37,7 +37,7 @@ export class GatewayMetrics {
 
   private msgsInTotal = 0;
   private msgsOutTotal = 0;
-  private rateSample = { at: Date.now(), msgsIn: 0, msgsOut: 0, inPerSec: 0, outPerSec: 0 };
+  private rateSample = { at: Date.now(), msgsIn: 0, msgsOut: 0, inPerSec: 0, outPerSec: 0, lagMs: 0 };
   private readonly rateWindowMs: number;
   private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay>;
 
@@ -76,8 +76,8 @@ export class GatewayMetrics {
     this.bytesOut.inc(bytes);
   }
 
-  /** Rates over the last complete window (a fresh window starts when the old one is over). */
-  private rates(): { inPerSec: number; outPerSec: number } {
+  /** Rates and mean event-loop lag over the last complete window (a new one starts when it ends). */
+  private rates(): { inPerSec: number; outPerSec: number; lagMs: number } {
     const now = Date.now();
     const sample = this.rateSample;
     const elapsed = now - sample.at;
@@ -88,14 +88,15 @@ export class GatewayMetrics {
         msgsOut: this.msgsOutTotal,
         inPerSec: ((this.msgsInTotal - sample.msgsIn) * 1000) / elapsed,
         outPerSec: ((this.msgsOutTotal - sample.msgsOut) * 1000) / elapsed,
+        lagMs: this.loopDelay.count > 0 ? this.loopDelay.mean / 1e6 : 0,
       };
+      this.loopDelay.reset();
     }
-    return { inPerSec: this.rateSample.inPerSec, outPerSec: this.rateSample.outPerSec };
+    return this.rateSample;
   }
 
   load(state: { connections: number; rooms: number; draining: boolean }): LoadReport {
-    const { inPerSec, outPerSec } = this.rates();
-    const lag = this.loopDelay.count > 0 ? this.loopDelay.mean / 1e6 : 0;
+    const { inPerSec, outPerSec, lagMs: lag } = this.rates();
     return {
       connections: state.connections,
       rooms: state.rooms,
