@@ -91,7 +91,7 @@ describe('registration', () => {
       const live = await sb.crds.readCustomResourceDefinition({ name: `widgets.${GROUP}` });
       return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? live : undefined;
     }, { what: 'Established condition' });
-    assert.deepEqual(crd.status!.acceptedNames.shortNames, ['wd']);
+    assert.deepEqual(crd.status!.acceptedNames!.shortNames, ['wd']);
   });
 
   test('aggregated discovery lists the short name and category', async () => {
