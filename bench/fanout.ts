@@ -59,7 +59,13 @@ interface MemoryResult {
 
 interface SizeResult extends RunResult {
   subscribers: number;
+  /** Server CPU time (user + system) during the run, over its wall time. */
   serverCpuPercent: number;
+  /**
+   * Deliveries per second of server CPU time: the server's cost per delivery, which holds when
+   * other processes take CPU away from the run (wall-clock throughput does not).
+   */
+  deliveriesPerServerCpuSec: number;
   lossless: boolean;
 }
 
@@ -177,12 +183,15 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
       const cpuBefore = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
       const result = await genIpc.request<RunResult>('run', runRequest(s, subscribers, s.maxMessages, s.durationMs), runTimeout);
       const cpuAfter = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
-      const serverCpuPercent = Math.round(((cpuAfter.cpuMs - cpuBefore.cpuMs) / (cpuAfter.uptimeMs - cpuBefore.uptimeMs)) * 100);
+      const serverCpuMs = cpuAfter.cpuMs - cpuBefore.cpuMs;
+      const serverCpuPercent = Math.round((serverCpuMs / (cpuAfter.uptimeMs - cpuBefore.uptimeMs)) * 100);
+      const deliveriesPerServerCpuSec = serverCpuMs > 0 ? Math.round(result.delivered / (serverCpuMs / 1000)) : Number.NaN;
       const lossless = result.delivered === result.expectedDeliveries && result.duplicates === 0 && result.stray === 0;
-      sizes.push({ ...result, subscribers, serverCpuPercent, lossless });
+      sizes.push({ ...result, subscribers, serverCpuPercent, deliveriesPerServerCpuSec, lossless });
       log(
         `  ${SYSTEMS[system].label} N=${subscribers}: ${result.deliveredPerSec} deliveries/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ` +
-          `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, server CPU ${serverCpuPercent}%, generator CPU ${result.generatorCpuPercent}%`,
+          `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, server CPU ${serverCpuPercent}% ` +
+          `(${deliveriesPerServerCpuSec} deliveries per server CPU-second), generator CPU ${result.generatorCpuPercent}%`,
       );
     }
     await genIpc.request('closeAll', {}, openTimeout);
@@ -197,6 +206,7 @@ interface SummaryRow {
   system: ProtocolName;
   subscribers: number;
   deliveredPerSec: number;
+  deliveriesPerServerCpuSec: number;
   p50Ms: number;
   p99Ms: number;
   lossless: boolean;
@@ -212,6 +222,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
         system,
         subscribers,
         deliveredPerSec: median(runs.map((r) => r.deliveredPerSec)),
+        deliveriesPerServerCpuSec: median(runs.map((r) => r.deliveriesPerServerCpuSec)),
         p50Ms: round3(median(runs.map((r) => r.latency.p50Ms))),
         p99Ms: round3(median(runs.map((r) => r.latency.p99Ms))),
         lossless: runs.every((r) => r.lossless),
@@ -240,6 +251,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
       for (const subscribers of s.sizes) {
         const pickSize = (r: SystemRound) => r.sizes.find((x) => x.subscribers === subscribers)!;
         entry[`deliveredPerSec@${subscribers}`] = roundRatio(peer, (r) => pickSize(r).deliveredPerSec);
+        entry[`deliveriesPerServerCpuSec@${subscribers}`] = roundRatio(peer, (r) => pickSize(r).deliveriesPerServerCpuSec);
         entry[`p99@${subscribers}`] = roundRatio(peer, (r) => pickSize(r).latency.p99Ms);
       }
       entry.heapPerConnection = roundRatio(peer, (r) => r.memory.heapBytesPerConnection);
@@ -253,8 +265,8 @@ function summarize(s: Settings, rounds: SystemRound[]) {
 function report(s: Settings, summary: ReturnType<typeof summarize>): string {
   const label = (system: ProtocolName) => SYSTEMS[system].label;
   const throughput = markdownTable(
-    ['system', 'subscribers', 'delivered msg/s (median)', 'p50 ms', 'p99 ms', 'all delivered'],
-    summary.rows.map((r) => [label(r.system), r.subscribers, r.deliveredPerSec, r.p50Ms, r.p99Ms, r.lossless ? 'yes' : 'NO (see JSON)']),
+    ['system', 'subscribers', 'delivered msg/s (median)', 'deliveries per server CPU-s', 'p50 ms', 'p99 ms', 'all delivered'],
+    summary.rows.map((r) => [label(r.system), r.subscribers, r.deliveredPerSec, r.deliveriesPerServerCpuSec, r.p50Ms, r.p99Ms, r.lossless ? 'yes' : 'NO (see JSON)']),
   );
   const memory = markdownTable(
     ['system', `heap B/conn at ${Math.max(s.idle, s.sizes[0])} idle`, 'RSS B/conn'],

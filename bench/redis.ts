@@ -77,6 +77,8 @@ interface SystemRound extends RunResult {
   redisCommandsPerMessage: number;
   redisCommandsByName: CommandCounts;
   serverCpuPercent: number[];
+  /** CPU time of both pods together per published message (includes relaying it through Redis). */
+  serverCpuMsPerMessage: number;
 }
 
 function settingsFrom(args: readonly string[]): Settings {
@@ -157,12 +159,14 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
     const cpuAfter = await cpu();
     const commands = commandDelta(commandsBefore, await commandCounts(redis));
     const serverCpuPercent = cpuAfter.map((after, i) => Math.round(((after.cpuMs - cpuBefore[i].cpuMs) / (after.uptimeMs - cpuBefore[i].uptimeMs)) * 100));
+    const serverCpuMs = cpuAfter.reduce((sum, after, i) => sum + after.cpuMs - cpuBefore[i].cpuMs, 0);
+    const serverCpuMsPerMessage = result.published > 0 ? round3(serverCpuMs / result.published) : Number.NaN;
     const lossless = result.delivered === result.expectedDeliveries && result.duplicates === 0 && result.stray === 0;
     const redisCommandsPerMessage = result.published > 0 ? round3(commands.total / result.published) : Number.NaN;
     log(
       `  ${SYSTEMS[system].label}: ${result.published} published at ${s.rate}/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, max ${result.latency.maxMs} ms, ` +
         `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, ${redisCommandsPerMessage} Redis commands/msg, ` +
-        `server CPU ${serverCpuPercent.join('% / ')}%, generator CPU ${result.generatorCpuPercent}%`,
+        `server CPU ${serverCpuPercent.join('% / ')}% (${serverCpuMsPerMessage} ms per message), generator CPU ${result.generatorCpuPercent}%`,
     );
     await gen.request('closeAll', {}, openTimeout);
     return {
@@ -175,6 +179,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
       redisCommandsPerMessage,
       redisCommandsByName: commands.byCommand,
       serverCpuPercent,
+      serverCpuMsPerMessage,
     };
   } finally {
     await generator?.stop();
@@ -191,6 +196,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
       p99Ms: round3(median(mine.map((r) => r.latency.p99Ms))),
       maxMs: round3(median(mine.map((r) => r.latency.maxMs))),
       redisCommandsPerMessage: round3(median(mine.map((r) => r.redisCommandsPerMessage))),
+      serverCpuMsPerMessage: round3(median(mine.map((r) => r.serverCpuMsPerMessage))),
       delivered: mine.reduce((sum, r) => sum + r.delivered, 0),
       expectedDeliveries: mine.reduce((sum, r) => sum + r.expectedDeliveries, 0),
       lossless: mine.every((r) => r.lossless),
@@ -202,6 +208,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
       ['p50', (r: SystemRound) => r.latency.p50Ms],
       ['p99', (r: SystemRound) => r.latency.p99Ms],
       ['redisCommandsPerMessage', (r: SystemRound) => r.redisCommandsPerMessage],
+      ['serverCpuMsPerMessage', (r: SystemRound) => r.serverCpuMsPerMessage],
     ] as const) {
       const values: number[] = [];
       for (let round = 0; round < s.rounds; round++) {
@@ -249,8 +256,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const path = await writeResult('redis', record, s.out || undefined);
   if (!s.quiet) {
     const table = markdownTable(
-      ['system', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/msg', 'delivered / expected'],
-      summary.rows.map((r) => [SYSTEMS[r.system].label, r.p50Ms, r.p99Ms, r.maxMs, r.redisCommandsPerMessage, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`]),
+      ['system', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/msg', 'server CPU ms/msg (2 pods)', 'delivered / expected'],
+      summary.rows.map((r) => [SYSTEMS[r.system].label, r.p50Ms, r.p99Ms, r.maxMs, r.redisCommandsPerMessage, r.serverCpuMsPerMessage, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`]),
     );
     const ratios = Object.entries(summary.ratios).map(([k, v]) => `- ${k}: ${v}`).join('\n');
     process.stdout.write(`\n## Redis relay (${s.rounds} round(s), ${s.rooms} rooms × ${s.subscribersPerRoom} subscribers over 2 pods, ${s.rate} msg/s)\n\n${table}\n\n${ratios}\n\nfull record: ${path}\n`);
