@@ -1,0 +1,202 @@
+/**
+ * A sandbox for reconcile scenarios: a hub and two region API emulators on loopback, the
+ * RealtimeCluster CRD in the hub, region kubeconfigs and gateway Secrets in the hub namespace,
+ * and a reconciler wired to the real RegionPool and Event recorder.
+ */
+import {
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type CoreV1Event,
+  type KubernetesObject,
+  type V1Deployment,
+} from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { realtimeClusterCrd } from '../crds/crd.ts';
+import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../crds/types.ts';
+import { createEventRecorder } from '../operator/events.ts';
+import { createReconciler, type ReconcilerOptions } from '../operator/reconcile/index.ts';
+import { KubeconfigRegionPool } from '../operator/regions.ts';
+import type { Reconciler, ReconcileResult } from '../operator/types.ts';
+import { startApiServer } from '../sandbox/apiserver/index.ts';
+import { waitFor } from './helpers/net.ts';
+
+export const HUB_NAMESPACE = 'tenants';
+export const REGIONS = ['us-east1', 'europe-west1'] as const;
+export type RegionName = (typeof REGIONS)[number];
+
+type ApiServer = Awaited<ReturnType<typeof startApiServer>>;
+
+export interface Sandbox {
+  hub: ApiServer;
+  regions: Record<RegionName, ApiServer>;
+  hubConfig: KubeConfig;
+  regionConfigs: Record<RegionName, KubeConfig>;
+  reconciler: Reconciler;
+  pool: KubeconfigRegionPool;
+  close(): Promise<void>;
+}
+
+function kubeConfigOf(server: ApiServer): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromString(server.kubeconfig());
+  return config;
+}
+
+export async function startSandbox(options: ReconcilerOptions = {}): Promise<Sandbox> {
+  const hub = await startApiServer({ port: 0, name: 'hub', readyDelayMs: 20 });
+  const regions = {
+    'us-east1': await startApiServer({ port: 0, name: 'us-east1', readyDelayMs: 20 }),
+    'europe-west1': await startApiServer({ port: 0, name: 'europe-west1', readyDelayMs: 20 }),
+  };
+  const hubConfig = kubeConfigOf(hub);
+  const regionConfigs = { 'us-east1': kubeConfigOf(regions['us-east1']), 'europe-west1': kubeConfigOf(regions['europe-west1']) };
+
+  await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrd() as never });
+  const core = hubConfig.makeApiClient(CoreV1Api);
+  await waitFor(async () => {
+    await core.createNamespace({ body: { metadata: { name: HUB_NAMESPACE } } });
+    return true;
+  }, { what: 'hub namespace' });
+  const secret = (name: string, data: Record<string, string>) =>
+    core.createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name }, stringData: data } });
+  await secret('auth', { 'jwt-secret': 'test-jwt-secret', 'api-key': 'test-api-key' });
+  await secret('redis', { 'us-east1': 'redis://redis.us-east1:6379', 'europe-west1': 'redis://redis.europe-west1:6379' });
+  for (const name of REGIONS) await secret(`region-${name}`, { kubeconfig: regions[name].kubeconfig() });
+
+  const logger = pino({ level: 'silent' });
+  const pool = new KubeconfigRegionPool({ hub: hubConfig, logger });
+  const events = createEventRecorder(hubConfig, { logger });
+  const reconciler = createReconciler({ hub: hubConfig, regions: pool, events, logger, options });
+  return {
+    hub,
+    regions,
+    hubConfig,
+    regionConfigs,
+    reconciler,
+    pool,
+    async close() {
+      pool.stop();
+      await Promise.all([hub.close(), ...Object.values(regions).map((r) => r.close())]);
+    },
+  };
+}
+
+export function clusterSpec(overrides: Partial<RealtimeClusterSpec> = {}): RealtimeClusterSpec {
+  return {
+    gateway: { image: 'meridian:0.1.0', auth: { jwtSecretRef: { name: 'auth', key: 'jwt-secret' } }, apiKeySecretRef: { name: 'auth', key: 'api-key' } },
+    autoscaling: { minReplicas: 2, maxReplicas: 4 },
+    regions: REGIONS.map((name) => ({
+      name,
+      kubeconfigSecretRef: { name: `region-${name}`, key: 'kubeconfig' },
+      redis: { urlSecretRef: { name: 'redis', key: name } },
+    })),
+    ...overrides,
+  };
+}
+
+export function customObjects(sandbox: Sandbox): CustomObjectsApi {
+  return sandbox.hubConfig.makeApiClient(CustomObjectsApi);
+}
+
+export async function createCluster(sandbox: Sandbox, name: string, spec: RealtimeClusterSpec): Promise<string> {
+  await customObjects(sandbox).createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: PLURAL,
+    namespace: HUB_NAMESPACE,
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RealtimeCluster', metadata: { name, namespace: HUB_NAMESPACE }, spec },
+  });
+  return `${HUB_NAMESPACE}/${name}`;
+}
+
+export async function getCluster(sandbox: Sandbox, name: string): Promise<RealtimeCluster | undefined> {
+  try {
+    return (await customObjects(sandbox).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name })) as RealtimeCluster;
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Merge-patches the cluster's metadata/spec (a user's edit). */
+export async function patchCluster(sandbox: Sandbox, name: string, patch: Record<string, unknown>): Promise<void> {
+  const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+  await customObjects(sandbox).patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name, body: patch },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+export async function deleteCluster(sandbox: Sandbox, name: string): Promise<void> {
+  await customObjects(sandbox).deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name });
+}
+
+/** Reconciles until `done` holds for the cluster, tolerating retryable errors on the way. */
+export async function reconcileUntil(
+  sandbox: Sandbox,
+  key: string,
+  done: (cluster: RealtimeCluster | undefined, result: ReconcileResult) => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<RealtimeCluster | undefined> {
+  const name = key.split('/')[1];
+  let last: RealtimeCluster | undefined;
+  await waitFor(
+    async () => {
+      // A retryable error (the work queue would back off) is thrown into waitFor, which keeps it as the cause and tries again.
+      const result = await sandbox.reconciler.reconcile(key);
+      last = await getCluster(sandbox, name);
+      return done(last, result);
+    },
+    { what, timeoutMs, intervalMs: 50 },
+  );
+  return last;
+}
+
+export async function regionDeployment(sandbox: Sandbox, region: RegionName, name: string, namespace = 'meridian'): Promise<V1Deployment | undefined> {
+  try {
+    return await sandbox.regionConfigs[region].makeApiClient(AppsV1Api).readNamespacedDeployment({ name: `${name}-gateway`, namespace });
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Kinds of the cluster's objects in a region, found by label. */
+export async function regionKinds(sandbox: Sandbox, region: RegionName, name: string, namespace = 'meridian'): Promise<string[]> {
+  const { KubernetesObjectApi } = await import('@kubernetes/client-node');
+  const api = KubernetesObjectApi.makeApiClient(sandbox.regionConfigs[region]);
+  const selector = `meridian.dev/cluster=${HUB_NAMESPACE}.${name}`;
+  const kinds: string[] = [];
+  for (const [apiVersion, kind] of [
+    ['v1', 'ServiceAccount'],
+    ['v1', 'ConfigMap'],
+    ['v1', 'Secret'],
+    ['apps/v1', 'Deployment'],
+    ['v1', 'Service'],
+    ['policy/v1', 'PodDisruptionBudget'],
+  ]) {
+    const list = await api.list<KubernetesObject>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, selector);
+    if (list.items.length > 0) kinds.push(kind);
+  }
+  return kinds;
+}
+
+export async function clusterEvents(sandbox: Sandbox, name: string): Promise<CoreV1Event[]> {
+  const list = await sandbox.hubConfig.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: HUB_NAMESPACE });
+  return list.items.filter((event) => event.involvedObject.name === name);
+}
+
+/** Writes made to every emulator so far. */
+export function writeCounts(sandbox: Sandbox): Record<string, number> {
+  return {
+    hub: sandbox.hub.requestCount({ writesOnly: true }),
+    'us-east1': sandbox.regions['us-east1'].requestCount({ writesOnly: true }),
+    'europe-west1': sandbox.regions['europe-west1'].requestCount({ writesOnly: true }),
+  };
+}
+
+export const ALL_KINDS = ['ServiceAccount', 'ConfigMap', 'Secret', 'Deployment', 'Service', 'PodDisruptionBudget'];

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { AppsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { RealtimeCluster, RegionStatus } from '../crds/types.ts';
+import { FINALIZER } from '../operator/reconcile/index.ts';
+import {
+  ALL_KINDS,
+  REGIONS,
+  clusterEvents,
+  clusterSpec,
+  createCluster,
+  deleteCluster,
+  getCluster,
+  patchCluster,
+  reconcileUntil,
+  regionDeployment,
+  regionKinds,
+  startSandbox,
+  writeCounts,
+  type Sandbox,
+} from './operator-reconcile-harness.ts';
+
+let sandbox: Sandbox;
+before(async () => {
+  sandbox = await startSandbox();
+});
+after(async () => {
+  await sandbox?.close();
+});
+
+const ready = (cluster: RealtimeCluster | undefined) =>
+  cluster?.status?.phase === 'Ready' && cluster.status.observedGeneration === cluster.metadata.generation;
+const condition = (cluster: RealtimeCluster | undefined, type: string) => cluster?.status?.conditions?.find((c) => c.type === type);
+
+test('a new cluster gets a finalizer, its objects in both regions, and becomes Ready once the gateways are ready', async () => {
+  const key = await createCluster(sandbox, 'classroom', clusterSpec());
+  const cluster = await reconcileUntil(sandbox, key, ready, 'classroom Ready');
+  assert.ok(cluster);
+  assert.ok(cluster.metadata.finalizers?.includes(FINALIZER));
+  assert.equal(cluster.status?.regionsReady, '2/2');
+  assert.equal(condition(cluster, 'Ready')?.status, 'True');
+  assert.equal(condition(cluster, 'Ready')?.observedGeneration, cluster.metadata.generation);
+  assert.equal(condition(cluster, 'Degraded')?.status, 'False');
+  for (const region of REGIONS) {
+    assert.deepEqual(await regionKinds(sandbox, region, 'classroom'), ALL_KINDS, `all objects in ${region}`);
+    const deployment = await regionDeployment(sandbox, region, 'classroom');
+    assert.equal(deployment?.spec?.replicas, 2);
+    const regionStatus: RegionStatus | undefined = cluster.status?.regions?.find((r) => r.name === region);
+    assert.equal(regionStatus?.phase, 'Ready');
+    assert.equal(regionStatus?.readyReplicas, 2);
+    assert.ok(regionStatus?.lastSyncTime, 'lastSyncTime set');
+    const env = deployment?.spec?.template.spec?.containers[0].env ?? [];
+    assert.equal(env.find((e) => e.name === 'MERIDIAN_REGION')?.value, region);
+  }
+  const reasons = (await clusterEvents(sandbox, 'classroom')).map((e) => e.reason);
+  assert.ok(reasons.includes('Applied'), 'an Applied event');
+});
+
+test('a reconcile of an unchanged cluster makes no writes anywhere', async () => {
+  const key = 'tenants/classroom';
+  await sandbox.reconciler.reconcile(key);
+  const before = writeCounts(sandbox);
+  const result = await sandbox.reconciler.reconcile(key);
+  await sandbox.reconciler.reconcile(key);
+  assert.deepEqual(writeCounts(sandbox), before);
+  assert.equal(result.requeueAfterMs, undefined, 'nothing to look at again');
+});
+
+test('a spec change is rolled out to both regions and its generation observed', async () => {
+  await patchCluster(sandbox, 'classroom', { spec: { gateway: { image: 'meridian:0.2.0' }, autoscaling: { minReplicas: 3 } } });
+  const generation = (await getCluster(sandbox, 'classroom'))?.metadata.generation ?? 0;
+  const cluster = await reconcileUntil(sandbox, 'tenants/classroom', (c) => ready(c) && (c?.status?.observedGeneration ?? 0) >= generation, 'rollout of 0.2.0');
+  assert.equal(cluster?.status?.observedGeneration, generation);
+  for (const region of REGIONS) {
+    const deployment = await regionDeployment(sandbox, region, 'classroom');
+    assert.equal(deployment?.spec?.template.spec?.containers[0].image, 'meridian:0.2.0');
+    assert.equal(deployment?.spec?.replicas, 3);
+    assert.equal(cluster?.status?.regions?.find((r) => r.name === region)?.desiredReplicas, 3);
+  }
+});
+
+test('a gateway Deployment deleted in one region and edited in the other is repaired', async () => {
+  await sandbox.regionConfigs['us-east1'].makeApiClient(AppsV1Api).deleteNamespacedDeployment({ name: 'classroom-gateway', namespace: 'meridian' });
+  await sandbox.regionConfigs['europe-west1'].makeApiClient(AppsV1Api).patchNamespacedDeployment(
+    { name: 'classroom-gateway', namespace: 'meridian', body: { spec: { replicas: 7, template: { spec: { containers: [{ name: 'gateway', image: 'someone/else:latest' }] } } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+  );
+  await reconcileUntil(sandbox, 'tenants/classroom', ready, 'repaired and Ready');
+  for (const region of REGIONS) {
+    const deployment = await regionDeployment(sandbox, region, 'classroom');
+    assert.equal(deployment?.spec?.template.spec?.containers[0].image, 'meridian:0.2.0', `image in ${region}`);
+    assert.equal(deployment?.spec?.replicas, 3, `replicas in ${region}`);
+  }
+});
+
+test('a paused cluster writes nothing to regions, says Paused, and repairs again when resumed', async () => {
+  await patchCluster(sandbox, 'classroom', { spec: { paused: true, gateway: { image: 'meridian:0.3.0' } } });
+  const paused = await reconcileUntil(sandbox, 'tenants/classroom', (c) => condition(c, 'Paused')?.status === 'True', 'Paused condition');
+  assert.equal(condition(paused, 'Paused')?.reason, 'SpecPaused');
+  const regionWrites = () => [sandbox.regions['us-east1'].requestCount({ writesOnly: true }), sandbox.regions['europe-west1'].requestCount({ writesOnly: true })];
+  const before = regionWrites();
+  await sandbox.reconciler.reconcile('tenants/classroom');
+  assert.deepEqual(regionWrites(), before, 'no region writes while paused');
+  assert.equal((await regionDeployment(sandbox, 'us-east1', 'classroom'))?.spec?.template.spec?.containers[0].image, 'meridian:0.2.0');
+
+  await patchCluster(sandbox, 'classroom', { spec: { paused: false } });
+  const resumed = await reconcileUntil(sandbox, 'tenants/classroom', (c) => ready(c) && !condition(c, 'Paused'), 'resumed and Ready');
+  assert.equal(resumed?.status?.phase, 'Ready');
+  assert.equal((await regionDeployment(sandbox, 'us-east1', 'classroom'))?.spec?.template.spec?.containers[0].image, 'meridian:0.3.0');
+  const reasons = (await clusterEvents(sandbox, 'classroom')).map((e) => e.reason);
+  assert.ok(reasons.includes('Paused') && reasons.includes('Resumed'));
+});
+
+test('deleting the cluster removes its objects in both regions, then the finalizer', async () => {
+  await deleteCluster(sandbox, 'classroom');
+  await reconcileUntil(sandbox, 'tenants/classroom', (c) => c === undefined, 'cluster gone');
+  for (const region of REGIONS) {
+    assert.deepEqual(await regionKinds(sandbox, region, 'classroom'), [], `nothing left in ${region}`);
+  }
+  const reasons = (await clusterEvents(sandbox, 'classroom')).map((e) => e.reason);
+  assert.ok(reasons.includes('CleanedUp'));
+});
