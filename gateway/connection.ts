@@ -40,7 +40,6 @@ export class Connection {
   readonly rooms = new Map<string, RoomState>();
   state: ConnectionState = 'connecting';
   identity?: Identity;
-  logger: Logger;
   /** Engine-bound commands in flight. */
   pending = 0;
   /** Cleared on each ping; set by any pong or frame. */
@@ -51,14 +50,20 @@ export class Connection {
   private readonly violations: WindowCounter;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closeSent = false;
+  private childLogger?: Logger;
 
   constructor(ws: WebSocket, deps: ConnectionDeps) {
     this.ws = ws;
     this.deps = deps;
     const { limits } = deps.config;
-    this.logger = deps.logger.child({ client: this.id });
     this.publishBucket = new TokenBucket({ ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, now: deps.now });
     this.violations = new WindowCounter({ limit: limits.violationsBeforeClose, windowMs: limits.violationWindowMs, now: deps.now });
+  }
+
+  /** A child logger with this connection's client (and user) id, made on first use: most connections never log. */
+  get logger(): Logger {
+    this.childLogger ??= this.deps.logger.child(this.identity ? { client: this.id, user: this.identity.user } : { client: this.id });
+    return this.childLogger;
   }
 
   get user(): string | undefined {
@@ -73,7 +78,7 @@ export class Connection {
   markReady(identity: Identity): void {
     this.identity = identity;
     this.state = 'ready';
-    this.logger = this.logger.child({ user: identity.user });
+    this.childLogger = undefined;
     // Timers above 2^31-1 ms fire at once; a token that long-lived is re-checked at that bound.
     const untilExpiry = Math.min(identity.expiresAt * 1000 - this.deps.now(), 2 ** 31 - 1);
     this.after(Math.max(0, untilExpiry), () => this.close('BAD_TOKEN', 'token expired'));
