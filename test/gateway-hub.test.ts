@@ -10,6 +10,46 @@ import { createEngine } from '../gateway/engine/index.ts';
 import type { Engine, EngineHandlers, Publication } from '../gateway/engine/types.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 
+/**
+ * Lets a test freeze a history read: after `arm()`, the next read (or position) runs at once,
+ * so its snapshot is taken, but its answer is held until `release()`. Live publications made
+ * in between are exactly what a subscribe must neither miss nor repeat.
+ */
+function gatedHistory(inner: Engine): { engine: Engine; arm(): Promise<void>; release(): void } {
+  let pending: { reached: () => void; gate: Promise<void> } | undefined;
+  let release = () => {};
+  const hold = async <T>(value: Promise<T>): Promise<T> => {
+    const snapshot = await value;
+    const armed = pending;
+    pending = undefined;
+    if (armed) {
+      armed.reached();
+      await armed.gate;
+    }
+    return snapshot;
+  };
+  const engine: Engine = {
+    name: inner.name,
+    broker: inner.broker,
+    presence: inner.presence,
+    start: (handlers) => inner.start(handlers),
+    healthy: () => inner.healthy(),
+    close: () => inner.close(),
+    history: {
+      read: (room, options) => hold(inner.history.read(room, options)),
+      position: (room) => hold(inner.history.position(room)),
+    },
+  };
+  return {
+    engine,
+    arm() {
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      return new Promise<void>((reached) => (pending = { reached, gate }));
+    },
+    release: () => release(),
+  };
+}
+
 interface FaultyFeed {
   engine: Engine;
   /** Offsets whose live delivery is lost. */
@@ -113,5 +153,58 @@ describe('gateway hub delivery repair', () => {
     feed.handlers().resynced(['flaky', 'not-subscribed-here']);
     const got = await reader.waitCount((f) => f.op === 'message', 2);
     assert.deepEqual(got.map((m) => m.data), ['one', 'two']);
+  });
+
+  it('subscribe with recover merges live publications that arrive while history is read', async () => {
+    feed = faultyFeed();
+    const gated = gatedHistory(feed.engine);
+    gw = await startGateway({}, { engine: gated.engine });
+    const writer = await gw.client('writer');
+    const watcher = await gw.client('watcher');
+    await watcher.request({ op: 'subscribe', room: 'race' });
+    let epoch = '';
+    for (let n = 1; n <= 3; n += 1) epoch = (await writer.request({ op: 'publish', room: 'race', data: n })).epoch;
+
+    const reader = await gw.client('reader');
+    const snapshotTaken = gated.arm();
+    reader.send({ id: 500, op: 'subscribe', room: 'race', recover: { epoch, offset: 1 } });
+    await snapshotTaken; // history as of offset 3 is read, its answer held
+    for (let n = 4; n <= 5; n += 1) await writer.request({ op: 'publish', room: 'race', data: n });
+    await watcher.waitFrame((f) => f.op === 'message' && f.offset === 5); // the hub has fanned out 4 and 5
+    gated.release();
+
+    const reply = await reader.waitFrame((f) => f.id === 500);
+    assert.equal(reply.recovered, true);
+    assert.deepEqual(reply.messages.map((m: { offset: number }) => m.offset), [2, 3, 4, 5]);
+    assert.equal(reply.offset, 5);
+    await writer.request({ op: 'publish', room: 'race', data: 6 });
+    await reader.waitFrame((f) => f.op === 'message' && f.offset === 6);
+    assert.deepEqual(reader.messages().map((m) => m.offset), [6], 'no live repeat of 4 or 5, nothing skipped');
+  });
+
+  it('subscribe without recover starts after the live publications merged into its reply', async () => {
+    feed = faultyFeed();
+    const gated = gatedHistory(feed.engine);
+    gw = await startGateway({}, { engine: gated.engine });
+    const writer = await gw.client('writer');
+    const watcher = await gw.client('watcher');
+    await watcher.request({ op: 'subscribe', room: 'race2' });
+    await writer.request({ op: 'publish', room: 'race2', data: 1 });
+
+    const reader = await gw.client('reader');
+    const snapshotTaken = gated.arm();
+    reader.send({ id: 600, op: 'subscribe', room: 'race2' });
+    await snapshotTaken; // position 1
+    await writer.request({ op: 'publish', room: 'race2', data: 2 });
+    await watcher.waitFrame((f) => f.op === 'message' && f.offset === 2);
+    gated.release();
+
+    const reply = await reader.waitFrame((f) => f.id === 600);
+    assert.equal(reply.recovered, undefined);
+    assert.deepEqual(reply.messages.map((m: { offset: number }) => m.offset), [2]);
+    assert.equal(reply.offset, 2);
+    await writer.request({ op: 'publish', room: 'race2', data: 3 });
+    await reader.waitFrame((f) => f.op === 'message' && f.offset === 3);
+    assert.deepEqual(reader.messages().map((m) => m.offset), [3]);
   });
 });
