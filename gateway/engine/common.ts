@@ -21,6 +21,16 @@ export const silentLogger: EngineLogger = Object.freeze({
   error() {},
 });
 
+/** A logger that adds `context` to every line (engines take the minimal interface, not pino's `child`). */
+export function withLogContext(logger: EngineLogger, context: object): EngineLogger {
+  return {
+    debug: (obj, msg) => logger.debug({ ...context, ...obj }, msg),
+    info: (obj, msg) => logger.info({ ...context, ...obj }, msg),
+    warn: (obj, msg) => logger.warn({ ...context, ...obj }, msg),
+    error: (obj, msg) => logger.error({ ...context, ...obj }, msg),
+  };
+}
+
 /** A caller passed something an engine cannot store (a programming error in the caller). */
 export class EngineInputError extends Error {
   readonly code = 'BAD_REQUEST';

@@ -1,7 +1,7 @@
 /**
  * Picks the engine: Redis when a URL is configured, memory otherwise. Only wiring lives here.
  */
-import type { EngineLogger } from './common.ts';
+import { withLogContext, type EngineLogger } from './common.ts';
 import { MemoryEngine } from './memory.ts';
 import { RedisEngine, type RedisEngineOptions } from './redis.ts';
 import type { Engine, EngineOptions } from './types.ts';
@@ -9,6 +9,7 @@ import type { Engine, EngineOptions } from './types.ts';
 export interface CreateEngineOptions {
   /** Absent: the in-memory engine (a single gateway process). */
   redisUrl?: string;
+  /** The pod's region, added to every engine log line. */
   region: string;
   engine: Partial<EngineOptions>;
   logger: EngineLogger;
@@ -17,7 +18,7 @@ export interface CreateEngineOptions {
 }
 
 export function createEngine(options: CreateEngineOptions): Engine {
-  const logger = options.logger;
+  const logger = withLogContext(options.logger, { region: options.region });
   if (!options.redisUrl) return new MemoryEngine({ engine: options.engine, logger });
   return new RedisEngine({ ...options.redis, url: options.redisUrl, engine: options.engine, logger });
 }
