@@ -101,3 +101,19 @@ describe('room access patterns', () => {
     assert.equal(new RoomAccess('u3', []).allows('lobby'), false);
   });
 });
+
+describe('token expiry on a live connection', () => {
+  it('closes the connection with 4001 when the token’s exp passes', async () => {
+    const gw = await startGateway({ jwt: { clockToleranceSec: 0 } });
+    try {
+      const client = await TestClient.open(gw.wsUrl);
+      const reply = await client.request({ op: 'connect', token: await gw.token('brief', { expiresInSec: 3 }) });
+      assert.equal(reply.op, 'connected');
+      const { code, reason } = await client.closed;
+      assert.equal(code, 4001);
+      assert.match(reason, /token expired/);
+    } finally {
+      await gw.close();
+    }
+  });
+});
