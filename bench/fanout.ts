@@ -16,7 +16,8 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
 import type { BenchProcess } from './lib/processes.ts';
-import { machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { RESULTS_DIR, machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { join } from 'node:path';
 import { median, ratio, round3 } from './lib/stats.ts';
 import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
 import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
@@ -46,6 +47,7 @@ const ROOM = 'fanout-bench';
 const SUBSCRIBERS = 'subscribers';
 /** Extra descriptors beyond the sockets: stdio, IPC, the listening socket, files. */
 const FD_HEADROOM = 256;
+const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 /** Sample and IPC calls on an idle process; generous because GC of a large heap takes time. */
 const SAMPLE_TIMEOUT_MS = 60_000;
 
@@ -146,7 +148,7 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
     secret,
     fileDescriptors,
     readyTimeoutMs: s.readyTimeoutMs,
-    nodeFlags: s.profile ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : [],
+    nodeFlags: s.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`] : [],
   });
   let generator: BenchProcess | undefined;
   try {

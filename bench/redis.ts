@@ -15,7 +15,8 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
 import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
-import { machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { RESULTS_DIR, machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { join } from 'node:path';
 import { median, ratio, round3 } from './lib/stats.ts';
 import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
 import { startRedis } from '../test/helpers/services.ts';
@@ -45,6 +46,7 @@ export const redisOptions: Record<string, OptionSpec> = {
 
 const PODS = ['a', 'b'] as const;
 const FD_HEADROOM = 256;
+const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 const IPC_TIMEOUT_MS = 60_000;
 /** Rate mode's pacing timer: publishes due are sent every tick. */
 const TICK_MS = 2;
@@ -134,7 +136,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
           redisUrl,
           fileDescriptors: connections + FD_HEADROOM,
           readyTimeoutMs: s.readyTimeoutMs,
-          nodeFlags: s.profile ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : [],
+          nodeFlags: s.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`] : [],
           labelSuffix: ` ${pod}`,
         }),
       );

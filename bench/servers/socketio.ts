@@ -40,4 +40,6 @@ io.on('connection', (socket) => {
 });
 
 installMemoryHook();
+// Exit normally on SIGTERM (the runner's stop), so --cpu-prof gets to write its profile.
+process.once('SIGTERM', () => process.exit(0));
 server.listen(port, '127.0.0.1');
