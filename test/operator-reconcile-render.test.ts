@@ -16,7 +16,7 @@ function plan(overrides: Partial<RegionPlan> = {}): RegionPlan {
     port: 8080,
     resources: { requests: { cpu: '250m', memory: '256Mi' } },
     gatewayConfig: { port: 8080, region: 'us-east1' },
-    env: [{ name: 'MERIDIAN_PUBSUB_PROJECT', value: 'p' }],
+    env: [{ name: 'PUBSUB_EMULATOR_HOST', value: '127.0.0.1:8085' }],
     secretData: { 'jwt-secret': Buffer.from('s3cret').toString('base64') },
     secretEnv: [{ name: 'MERIDIAN_JWT_SECRET', key: 'jwt-secret' }],
     preStopPauseSeconds: 5,
@@ -49,7 +49,7 @@ test('the gateway deployment probes /readyz and /healthz, pauses before stopping
   assert.equal(container.readinessProbe.httpGet.path, '/readyz');
   assert.equal(container.livenessProbe.httpGet.path, '/healthz');
   assert.equal(container.lifecycle.preStop.sleep.seconds, 7);
-  assert.equal(pod.terminationGracePeriodSeconds, 52);
+  assert.equal(pod.terminationGracePeriodSeconds, 7 + 45 + 5, 'pause + drain + exit margin');
   assert.equal(pod.securityContext.runAsNonRoot, true);
   assert.equal(container.securityContext.readOnlyRootFilesystem, true);
   assert.deepEqual(container.command, ['meridian', 'gateway', '--config', '/etc/meridian/gateway.yaml']);
@@ -79,4 +79,36 @@ test('an object is up to date only when its hash matches and every rendered fiel
   delete dropped.metadata.annotations[APPLIED_HASH_ANNOTATION];
   assert.equal(upToDate(dropped as KubernetesObject, deployment), false, 'no hash: re-apply');
   assert.equal(holds([1, 2], [1]), false, 'lists must have the same length');
+});
+
+test('the rendered gateway.yaml and environment are accepted by the gateway configuration parser', async () => {
+  const { resolveConfig } = await import('../gateway/config.ts');
+  const { parse } = await import('yaml');
+  const { gatewayConfig } = await import('../operator/reconcile/desired.ts');
+  const cluster = {
+    apiVersion: 'realtime.meridian.dev/v1alpha1' as const,
+    kind: 'RealtimeCluster' as const,
+    metadata: { name: 'classroom', namespace: 'tenants' },
+    spec: {
+      gateway: { image: 'meridian:1', maxConnectionsPerPod: 5000, limits: { messagesPerSecond: 20 }, history: { ttlSeconds: 120 }, auth: { jwksUrl: 'https://auth.example/jwks.json' } },
+      relay: { pubsub: { projectId: 'learning' } },
+      regions: [{ name: 'us-east1' }],
+    },
+  };
+  const objects = renderRegion(plan({ gatewayConfig: gatewayConfig(cluster, cluster.spec.regions[0], 8080, { drainWindowSeconds: 30 }) }));
+  const file = parse(find(objects, 'ConfigMap').data['gateway.yaml']);
+  const env = Object.fromEntries(
+    (find(objects, 'Deployment').spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value ?? 'from-a-secret']),
+  );
+  delete env.MERIDIAN_JWT_SECRET; // jwksUrl is used here; secret and JWKS are exclusive
+  const config = resolveConfig(file, env);
+  assert.equal(config.region, 'us-east1');
+  assert.equal(config.limits.maxConnections, 5000);
+  assert.equal(config.limits.publishRatePerSec, 20);
+  assert.equal(config.history.ttlMs, 120_000);
+  assert.equal(config.jwt.jwksUrl, 'https://auth.example/jwks.json');
+  assert.equal(config.pubsub.project, 'learning');
+  assert.equal(config.pubsub.topic, 'meridian-tenants-classroom');
+  assert.ok(config.drain.windowMs <= config.drain.deadlineMs);
+  assert.equal(config.drain.deadlineMs, 30_000);
 });

@@ -35,7 +35,13 @@ export interface PlanOptions {
 
 /** The rules the schema cannot express (crds/validate.ts), as spec problems. No I/O. */
 export function checkSpec(cluster: RealtimeCluster): SpecProblem[] {
-  return validateRealtimeCluster(cluster).map(({ field, reason, message }) => ({ field, reason, message }));
+  const problems: SpecProblem[] = validateRealtimeCluster(cluster).map(({ field, reason, message }) => ({ field, reason, message }));
+  const auth = cluster.spec.gateway?.auth;
+  if (auth?.jwtSecretRef && auth.jwksUrl) {
+    // The gateway refuses both (jwt.secret and jwt.jwksUrl are exclusive): say so here, not in a crash loop.
+    problems.push({ field: 'spec.gateway.auth', reason: 'FieldValueForbidden', message: 'set jwtSecretRef or jwksUrl, not both: the gateway accepts one way to verify tokens' });
+  }
+  return problems;
 }
 
 /** A hub Secret key the gateways need, where it goes in the region Secret, and how the gateway reads it. */
@@ -117,42 +123,39 @@ export function defaultTopic(namespace: string, name: string): string {
   return `meridian-${namespace}-${name}`;
 }
 
-function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port: number): Record<string, unknown> {
-  const { gateway, relay, ai } = cluster.spec;
+/**
+ * gateway.yaml, in the gateway's own field names (docs/configuration.md; unknown fields stop the
+ * gateway). Secrets never go here: they arrive as environment variables from the region Secret.
+ */
+export function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port: number, options: Pick<PlanOptions, 'drainWindowSeconds'>): Record<string, unknown> {
+  const { gateway, relay } = cluster.spec;
   const pubsub = relay?.pubsub;
+  const limits = gateway.limits ?? {};
+  const drainDeadlineMs = options.drainWindowSeconds * 1000;
   return {
     port,
     region: region.name,
-    ...(gateway.maxConnectionsPerPod !== undefined ? { maxConnections: gateway.maxConnectionsPerPod } : {}),
-    ...(gateway.limits ? { limits: gateway.limits } : {}),
-    ...(gateway.history ? { history: gateway.history } : {}),
-    ...(gateway.auth?.jwksUrl ? { auth: { jwksUrl: gateway.auth.jwksUrl } } : {}),
-    ...(pubsub
-      ? { relay: { pubsub: { projectId: pubsub.projectId, topic: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') } } }
-      : {}),
-    ...(ai
-      ? {
-          ai: {
-            ...(ai.strategy ? { strategy: ai.strategy } : {}),
-            ...(ai.latencySloMs !== undefined ? { latencySloMs: ai.latencySloMs } : {}),
-            ...(ai.dailyBudgetUsd !== undefined ? { dailyBudgetUsd: ai.dailyBudgetUsd } : {}),
-            // Keys stay out of the ConfigMap: they arrive as environment variables from the Secret.
-            providers: (ai.providers ?? []).map(({ apiKeySecretRef: _key, ...provider }) => provider),
-          },
-        }
-      : {}),
+    limits: {
+      maxConnections: gateway.maxConnectionsPerPod ?? DEFAULTS.maxConnectionsPerPod,
+      maxMessageBytes: limits.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
+      publishRatePerSec: limits.messagesPerSecond ?? DEFAULTS.messagesPerSecond,
+      roomsPerConnection: limits.roomsPerConnection ?? DEFAULTS.roomsPerConnection,
+    },
+    history: {
+      size: gateway.history?.size ?? DEFAULTS.historySize,
+      ttlMs: (gateway.history?.ttlSeconds ?? DEFAULTS.historyTtlSeconds) * 1000,
+    },
+    // Closes (1012) are spread over most of the drain window; the rest lets the last clients finish.
+    drain: { windowMs: Math.floor(drainDeadlineMs * 0.8), deadlineMs: drainDeadlineMs },
+    ...(gateway.auth?.jwksUrl ? { jwt: { jwksUrl: gateway.auth.jwksUrl } } : {}),
+    ...(pubsub ? { pubsub: { project: pubsub.projectId, topic: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') } } : {}),
   };
 }
 
 function plainEnv(cluster: RealtimeCluster): Array<{ name: string; value: string }> {
-  const pubsub = cluster.spec.relay?.pubsub;
-  if (!pubsub) return [];
-  const env = [
-    { name: 'MERIDIAN_PUBSUB_PROJECT', value: pubsub.projectId },
-    { name: 'MERIDIAN_PUBSUB_TOPIC', value: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') },
-  ];
-  if (pubsub.emulatorHost) env.push({ name: 'PUBSUB_EMULATOR_HOST', value: pubsub.emulatorHost });
-  return env;
+  const emulatorHost = cluster.spec.relay?.pubsub?.emulatorHost;
+  // The Google Cloud client library's own variable, not a gateway field.
+  return emulatorHost ? [{ name: 'PUBSUB_EMULATOR_HOST', value: emulatorHost }] : [];
 }
 
 export interface ClusterPlan {
@@ -194,7 +197,7 @@ export async function planCluster(hub: KubeConfig, cluster: RealtimeCluster, opt
         ...(cluster.spec.gateway.imagePullPolicy ? { imagePullPolicy: cluster.spec.gateway.imagePullPolicy } : {}),
         port,
         resources: stringResources(cluster.spec.gateway.resources),
-        gatewayConfig: gatewayConfig(cluster, region, port),
+        gatewayConfig: gatewayConfig(cluster, region, port, options),
         env: plainEnv(cluster),
         secretData: { ...sharedData, ...regionData[i] },
         secretEnv,

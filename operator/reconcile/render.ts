@@ -54,8 +54,12 @@ export interface RegionPlan {
   /** Key in secretData holding Pub/Sub service-account JSON, mounted as a file. */
   pubsubCredentialsKey?: string;
   preStopPauseSeconds: number;
+  /** The gateway's drain deadline (drain.deadlineMs in its config). */
   drainWindowSeconds: number;
 }
+
+/** Seconds between the gateway's drain deadline and SIGKILL: time to flush and exit. */
+export const TERMINATION_MARGIN_SECONDS = 5;
 
 export interface ObjectNames {
   gateway: string;
@@ -194,8 +198,9 @@ function deploymentSpec(plan: RegionPlan, names: ObjectNames, configHash: string
       spec: {
         serviceAccountName: names.gateway,
         automountServiceAccountToken: false,
-        // preStop pause (endpoints stop routing to the pod) + drain window (clients get 1012 and reconnect).
-        terminationGracePeriodSeconds: plan.preStopPauseSeconds + plan.drainWindowSeconds,
+        // preStop pause (endpoints stop routing to the pod) + drain window (clients get 1012 and
+        // reconnect) + a margin to exit before SIGKILL.
+        terminationGracePeriodSeconds: plan.preStopPauseSeconds + plan.drainWindowSeconds + TERMINATION_MARGIN_SECONDS,
         securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
         topologySpreadConstraints: [
           { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } },
