@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { AppsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { RealtimeCluster, RegionStatus } from '../crds/types.ts';
 import { FINALIZER } from '../operator/reconcile/index.ts';
 import {
   ALL_KINDS,
+  HUB_NAMESPACE,
   REGIONS,
   clusterEvents,
   clusterSpec,
@@ -91,6 +92,33 @@ test('a gateway Deployment deleted in one region and edited in the other is repa
     assert.equal(deployment?.spec?.template.spec?.containers[0].image, 'meridian:0.2.0', `image in ${region}`);
     assert.equal(deployment?.spec?.replicas, 3, `replicas in ${region}`);
   }
+});
+
+test('a repeated repair bumps the count of one Event instead of recording another', async () => {
+  const apps = sandbox.regionConfigs['us-east1'].makeApiClient(AppsV1Api);
+  for (let round = 0; round < 2; round += 1) {
+    await apps.deleteNamespacedDeployment({ name: 'classroom-gateway', namespace: 'meridian' });
+    await reconcileUntil(sandbox, 'tenants/classroom', ready, `repaired (round ${round + 1})`);
+  }
+  const repairs = (await clusterEvents(sandbox, 'classroom')).filter((e) => e.reason === 'Applied' && e.message === 'region us-east1: applied Deployment/classroom-gateway');
+  assert.equal(repairs.length, 1, 'one Event object');
+  assert.ok((repairs[0].count ?? 0) >= 3, `count bumped (${repairs[0].count})`);
+});
+
+test('a rotated hub Secret reaches both regions and rolls the gateways', async () => {
+  const before = await regionDeployment(sandbox, 'europe-west1', 'classroom');
+  const hash = (d: typeof before) => d?.spec?.template.metadata?.annotations?.['realtime.meridian.dev/config-hash'];
+  await sandbox.hubConfig.makeApiClient(CoreV1Api).replaceNamespacedSecret({
+    name: 'auth',
+    namespace: HUB_NAMESPACE,
+    body: { metadata: { name: 'auth', namespace: HUB_NAMESPACE }, stringData: { 'jwt-secret': 'rotated-jwt-secret', 'api-key': 'test-api-key' } },
+  });
+  await reconcileUntil(sandbox, 'tenants/classroom', (c) => ready(c) && c?.status?.conditions?.find((x) => x.type === 'Progressing')?.status === 'False', 'rolled after rotation');
+  for (const region of REGIONS) {
+    const secret = await sandbox.regionConfigs[region].makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'classroom-gateway-secrets', namespace: 'meridian' });
+    assert.equal(Buffer.from(secret.data?.['jwt-secret'] ?? '', 'base64').toString(), 'rotated-jwt-secret', `secret in ${region}`);
+  }
+  assert.notEqual(hash(await regionDeployment(sandbox, 'europe-west1', 'classroom')), hash(before), 'the pod template changed, so pods roll');
 });
 
 test('a paused cluster writes nothing to regions, says Paused, and repairs again when resumed', async () => {

@@ -51,6 +51,18 @@ test('a region going dark is Unknown while the other region keeps rolling out, a
   assert.ok((await clusterEvents(sandbox, 'study')).some((e) => e.reason === 'RegionRecovered'));
 });
 
+test('API errors from a region or the hub are thrown for a retry with backoff, without touching status, and the next reconcile converges', async () => {
+  const before = structuredClone((await reconcileUntil(sandbox, KEY, ready, 'study Ready'))?.status);
+  sandbox.regions['us-east1'].faults.failNext(1, 503);
+  await assert.rejects(sandbox.reconciler.reconcile(KEY), (error: Error & { reason?: string }) => error.reason === 'RegionApiError' && /us-east1: HTTP 503/.test(error.message));
+  assert.deepEqual((await reconcileUntil(sandbox, KEY, () => true, 'read'))?.status, before, 'a converged reconcile after the error leaves status as it was');
+
+  sandbox.hub.faults.failNext(1, 429, 1);
+  await assert.rejects(sandbox.reconciler.reconcile(KEY), (error: { code?: number }) => error.code === 429);
+  const after = await reconcileUntil(sandbox, KEY, ready, 'study Ready after 429');
+  assert.equal(after?.status?.regionsReady, '2/2');
+});
+
 test('deletion keeps the finalizer while a region is unreachable, and finishes once that region is abandoned', async () => {
   sandbox.regions['europe-west1'].faults.refuseConnections(true);
   await deleteCluster(sandbox, 'study');
