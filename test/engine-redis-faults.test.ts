@@ -107,6 +107,37 @@ describe('redis engine faults', { skip }, () => {
     );
   });
 
+  test('a killed subscriber connection is restored and resynced while publishing goes on; the gap is in history', async () => {
+    const { engine: publisher } = await pod();
+    const { engine: listener, seen } = await pod();
+    const room = uniqueRoom('sub-killed');
+    await listener.broker.subscribe([room]);
+    await publisher.broker.publish(input(room, 'live'));
+    await seen.received(room, 1);
+    const resyncsBefore = seen.resyncs.length;
+    await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    // Published while the listener's feed is down (or just back): may be missed live.
+    const during = await publisher.broker.publish(input(room, 'during'));
+    await waitFor(() => seen.resyncs.length > resyncsBefore && listener.healthy(), { what: 'resynced after the subscriber reconnected' });
+    assert.ok(seen.resyncs.at(-1)!.includes(room));
+    const after = await publisher.broker.publish(input(room, 'after'));
+    await waitFor(() => seen.inRoom(room).some((p) => p.offset === after.offset), { what: 'live delivery after the resync' });
+    const page = await listener.history.read(room, { since: 1, limit: 10 });
+    assert.deepEqual(
+      page.publications.map((p) => p.offset),
+      [during.offset, after.offset],
+      'what the feed may have missed is in history for the hub to fill in',
+    );
+  });
+
+  test('a Redis that stops answering fails calls with UNAVAILABLE after commandTimeoutMs', async () => {
+    const { engine } = await pod();
+    const room = uniqueRoom('paused');
+    await raw.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    await assert.rejects(engine.broker.publish(input(room, 'stuck')), (error: unknown) => error instanceof EngineUnavailableError && /timed out/i.test(error.message));
+    await waitFor(async () => (await engine.broker.publish(input(room, 'later'))).offset > 0, { what: 'Redis answering again', timeoutMs: 5_000, intervalMs: 100 });
+  });
+
   test('an engine started while Redis is unreachable fails with UNAVAILABLE', async () => {
     const port = await freePort();
     const engine = new RedisEngine({ url: `redis://:secret@127.0.0.1:${port}`, connectTimeoutMs: 500 });

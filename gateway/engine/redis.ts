@@ -228,6 +228,9 @@ export class RedisEngine implements Engine {
       }
       return;
     }
+    // The hub answers `resynced` with history reads: wait for the command connection too, or
+    // every read would fail and the hub would drop its clients for nothing.
+    await this.#commandReady();
     if (this.#subscriber.status !== 'ready' || !this.#handlers) return;
     this.#feedLost = false;
     this.counters.resyncs += 1;
@@ -238,6 +241,20 @@ export class RedisEngine implements Engine {
     } catch (error) {
       this.#logger.error({ engine: 'redis', err: error }, 'resynced handler threw');
     }
+  }
+
+  /** Resolves when the command connection is ready, or when it ended (the engine closed). */
+  #commandReady(): Promise<void> {
+    if (this.#command.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#command.off('ready', done);
+        this.#command.off('end', done);
+        resolve();
+      };
+      this.#command.on('ready', done);
+      this.#command.on('end', done);
+    });
   }
 
   #malformed(counter: keyof RedisEngineCounters, room: string | undefined, reason: string, bytes: number): void {
