@@ -147,6 +147,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
     const convergeRequests = requests() - requestsBefore - ownRequests;
     const convergeWrites = writes() - writesBefore - ownWrites;
     const afterConverge = memoryOf(op.pid);
+    const reconcilesToReady = await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count');
+    const retriesToReady = await metricSum(port, 'meridian_operator_queue_retries_total');
 
     // One periodic resync of the converged system: wait for the queue to drain, then for the
     // reconcile counter to grow by at least one full pass, then for the queue to drain again.
@@ -176,6 +178,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
       operatorRequests: convergeRequests,
       operatorRequestsPerCluster: Math.round((convergeRequests / clusters) * 10) / 10,
       operatorWritesPerCluster: Math.round((convergeWrites / clusters) * 10) / 10,
+      reconcilesToReady,
+      retriesToReady,
       writesPerResync: resyncWrites,
       requestsPerResync: resyncRequests,
       operatorRssMiB: final.rssMiB,
