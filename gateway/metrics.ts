@@ -35,8 +35,12 @@ export class GatewayMetrics {
   readonly publishDeliverLatency: Histogram;
   readonly gapRepairs: Counter<'outcome'>;
 
+  // Hot-path totals are plain numbers (one add per frame per subscriber); the Prometheus
+  // counters catch up when scraped.
   private msgsInTotal = 0;
   private msgsOutTotal = 0;
+  private bytesInTotal = 0;
+  private bytesOutTotal = 0;
   private rateSample = { at: Date.now(), msgsIn: 0, msgsOut: 0, inPerSec: 0, outPerSec: 0, lagMs: 0 };
   private readonly rateWindowMs: number;
   private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay>;
@@ -46,10 +50,23 @@ export class GatewayMetrics {
     const registers = [this.registry];
     this.connections = new Gauge({ name: 'meridian_connections', help: 'Open WebSocket connections', registers });
     this.rooms = new Gauge({ name: 'meridian_rooms', help: 'Rooms with local subscribers', registers });
-    this.messagesIn = new Counter({ name: 'meridian_messages_in_total', help: 'Client frames received', registers });
-    this.messagesOut = new Counter({ name: 'meridian_messages_out_total', help: 'Frames sent to clients', registers });
-    this.bytesIn = new Counter({ name: 'meridian_bytes_in_total', help: 'Client frame bytes received', registers });
-    this.bytesOut = new Counter({ name: 'meridian_bytes_out_total', help: 'Frame bytes sent to clients', registers });
+    const catchUp = (name: string, help: string, total: () => number): Counter => {
+      let reported = 0;
+      return new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = total();
+          if (now > reported) this.inc(now - reported);
+          reported = now;
+        },
+      });
+    };
+    this.messagesIn = catchUp('meridian_messages_in_total', 'Client frames received', () => this.msgsInTotal);
+    this.messagesOut = catchUp('meridian_messages_out_total', 'Frames sent to clients', () => this.msgsOutTotal);
+    this.bytesIn = catchUp('meridian_bytes_in_total', 'Client frame bytes received', () => this.bytesInTotal);
+    this.bytesOut = catchUp('meridian_bytes_out_total', 'Frame bytes sent to clients', () => this.bytesOutTotal);
     this.errors = new Counter({ name: 'meridian_errors_total', help: 'Error replies by code', labelNames: ['code'], registers });
     this.disconnects = new Counter({ name: 'meridian_disconnects_total', help: 'Server-initiated closes by close code', labelNames: ['code'], registers });
     this.publishDeliverLatency = new Histogram({
@@ -66,14 +83,12 @@ export class GatewayMetrics {
 
   countIn(bytes: number): void {
     this.msgsInTotal += 1;
-    this.messagesIn.inc();
-    this.bytesIn.inc(bytes);
+    this.bytesInTotal += bytes;
   }
 
   countOut(frames: number, bytes: number): void {
     this.msgsOutTotal += frames;
-    this.messagesOut.inc(frames);
-    this.bytesOut.inc(bytes);
+    this.bytesOutTotal += bytes;
   }
 
   /** Rates and mean event-loop lag over the last complete window (a new one starts when it ends). */

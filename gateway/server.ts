@@ -53,6 +53,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const readyByUser = new Map<string, number>();
   let draining = false;
   let server: Server | undefined;
+  /** Set while drain waits for the last connection to close. */
+  let onEmpty: (() => void) | undefined;
 
   const verifier = options.verifier ?? createTokenVerifier(config.jwt);
   const hub = new Hub({ engine, metrics, logger, maxRecover: config.history.maxRecover, now });
@@ -108,6 +110,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ws.on('close', () => {
       connections.delete(conn);
       metrics.connections.set(connections.size);
+      if (connections.size === 0) onEmpty?.();
       if (conn.state === 'ready' && conn.user) {
         const left = (readyByUser.get(conn.user) ?? 1) - 1;
         if (left > 0) readyByUser.set(conn.user, left);
@@ -203,7 +206,15 @@ export function createGateway(options: GatewayOptions): Gateway {
         for (const conn of targets.slice(i * batchSize, (i + 1) * batchSize)) conn.close('DRAINING', 'server draining; reconnect');
         if (i < batches - 1) await new Promise((r) => setTimeout(r, pause));
       }
-      while (connections.size > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (connections.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, deadline - now()));
+          onEmpty = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
       if (connections.size > 0) logger.warn({ connections: connections.size }, 'drain deadline passed; terminating the rest');
       for (const conn of connections) conn.ws.terminate();
       await closeServer();

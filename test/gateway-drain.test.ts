@@ -42,6 +42,21 @@ describe('gateway drain', () => {
     }
   });
 
+  it('a client that never completes the close is cut at drain.deadlineMs', async () => {
+    const gw = await spawnGateway({ drain: { windowMs: 0, batchSize: 10, deadlineMs: 1000 } });
+    try {
+      const stuck = await TestClient.connected(gw.wsUrl, await signToken('frozen'));
+      stuck.pause();
+      gw.signal('SIGTERM');
+      assert.equal((await gw.exited).code, 0);
+      assert.match(gw.output().stdout, /drain deadline passed/);
+      stuck.resume();
+      await stuck.closed;
+    } finally {
+      await gw.stop();
+    }
+  });
+
   it('with no clients the process exits at once', async () => {
     const gw = await spawnGateway({});
     try {
