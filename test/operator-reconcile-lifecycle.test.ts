@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { RealtimeCluster, RegionStatus } from '../crds/types.ts';
-import { FINALIZER } from '../operator/reconcile/index.ts';
+import { FINALIZER, PLACEMENTS_ANNOTATION } from '../operator/reconcile/index.ts';
 import {
   ALL_KINDS,
   HUB_NAMESPACE,
@@ -137,6 +137,22 @@ test('a paused cluster writes nothing to regions, says Paused, and repairs again
   assert.equal((await regionDeployment(sandbox, 'us-east1', 'classroom'))?.spec?.template.spec?.containers[0].image, 'meridian:0.3.0');
   const reasons = (await clusterEvents(sandbox, 'classroom')).map((e) => e.reason);
   assert.ok(reasons.includes('Paused') && reasons.includes('Resumed'));
+});
+
+test('a region dropped from the spec has its objects deleted, and the record of placements forgets it', async () => {
+  const cluster = await getCluster(sandbox, 'classroom');
+  const regions = cluster?.spec.regions.filter((r) => r.name === 'us-east1');
+  await patchCluster(sandbox, 'classroom', { spec: { regions } });
+  const after = await reconcileUntil(
+    sandbox,
+    'tenants/classroom',
+    (c) => ready(c) && !(c?.metadata.annotations?.[PLACEMENTS_ANNOTATION] ?? '').includes('europe-west1'),
+    'europe-west1 forgotten',
+  );
+  assert.deepEqual(await regionKinds(sandbox, 'europe-west1', 'classroom'), [], 'nothing left in europe-west1');
+  assert.deepEqual(await regionKinds(sandbox, 'us-east1', 'classroom'), ALL_KINDS, 'us-east1 untouched');
+  assert.equal(after?.status?.regionsReady, '1/1');
+  assert.ok((await clusterEvents(sandbox, 'classroom')).some((e) => e.reason === 'CleanedUp' && /europe-west1/.test(e.message ?? '')));
 });
 
 test('deleting the cluster removes its objects in both regions, then the finalizer', async () => {

@@ -4,12 +4,12 @@
  * answers again or an SRE abandons it with the ABANDON_ANNOTATION.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { DEFAULTS } from '../../crds/schema.ts';
 import type { RealtimeCluster, RegionSpec } from '../../crds/types.ts';
 import { EventReason } from '../events.ts';
 import { clusterLabelValue, type EventRecorder, type ReconcileResult, type RegionClient, type RegionPool } from '../types.ts';
 import { ReconcileError, ReconcileErrorReason, describeError } from './errors.ts';
 import { ABANDON_ANNOTATION, cleanupRegion, hasFinalizer, isAbandoned, removeFinalizer } from './finalizer.ts';
+import { mergePlacements, recordedPlacements, specPlacements, type Placement } from './placements.ts';
 import { classifyRegionFailure, getClient } from './region.ts';
 import { computeStatus, writeStatus, type RegionObservation } from './status.ts';
 
@@ -21,20 +21,22 @@ export interface DeletionDeps {
   unreachableRecheckMs: number;
 }
 
-type RegionCleanup =
+export type RegionCleanup =
   | { name: string; state: 'cleaned'; deleted: string[]; note?: string }
   | { name: string; state: 'abandoned' }
   | { name: string; state: 'blocked'; observation: RegionObservation }
   | { name: string; state: 'retry'; error: unknown };
 
-async function cleanup(deps: DeletionDeps, cluster: RealtimeCluster, region: RegionSpec): Promise<RegionCleanup> {
+/** Removes the cluster's objects from one placement (a region and namespace). */
+export async function cleanupPlacement(pool: RegionPool, cluster: RealtimeCluster, placement: Placement): Promise<RegionCleanup> {
+  const region: RegionSpec = { name: placement.region, namespace: placement.namespace, ...(placement.kubeconfigSecretRef ? { kubeconfigSecretRef: placement.kubeconfigSecretRef } : {}) };
   if (isAbandoned(cluster, region.name)) return { name: region.name, state: 'abandoned' };
   const previous = cluster.status?.regions?.find((r) => r.name === region.name);
   let client: RegionClient | undefined;
   try {
-    client = await getClient(deps.pool, cluster, region);
+    client = await getClient(pool, cluster, region);
     const owner = clusterLabelValue(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '');
-    const outcome = await cleanupRegion(client, region.namespace ?? DEFAULTS.regionNamespace, owner);
+    const outcome = await cleanupRegion(client, placement.namespace, owner);
     if (outcome.remaining > 0) return { name: region.name, state: 'retry', error: new Error(`${outcome.remaining} objects still terminating`) };
     return { name: region.name, state: 'cleaned', deleted: outcome.deleted, ...(outcome.namespaceKept ? { note: outcome.namespaceKept } : {}) };
   } catch (error) {
@@ -47,7 +49,9 @@ async function cleanup(deps: DeletionDeps, cluster: RealtimeCluster, region: Reg
 
 export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeCluster): Promise<ReconcileResult> {
   if (!hasFinalizer(cluster)) return {};
-  const results = await Promise.all((cluster.spec.regions ?? []).map((region) => cleanup(deps, cluster, region)));
+  // Every place the cluster may have objects: the spec's regions and those it had before.
+  const placements = mergePlacements(recordedPlacements(cluster).placements, specPlacements(cluster));
+  const results = await Promise.all(placements.map((placement) => cleanupPlacement(deps.pool, cluster, placement)));
 
   for (const result of results) {
     if (result.state === 'cleaned' && result.deleted.length > 0) {
@@ -67,7 +71,9 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
   }
 
   // Still waiting: say which regions hold the finalizer, once (status and Event change together).
-  const observations: RegionObservation[] = results.map((r) =>
+  // A region recorded in two namespaces appears once in status: its first placement's state.
+  const firstPerRegion = results.filter((r, i) => results.findIndex((other) => other.name === r.name) === i);
+  const observations: RegionObservation[] = firstPerRegion.map((r) =>
     r.state === 'blocked'
       ? r.observation
       : { name: r.name, phase: 'Pending', message: r.state === 'cleaned' ? 'cleaned up' : r.state === 'abandoned' ? 'abandoned' : 'cleanup in progress', wrote: false },

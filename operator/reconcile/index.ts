@@ -11,10 +11,12 @@ import { ReconcileError, ReconcileErrorReason, describeError, isNotFound } from 
 import { planCluster, type PlanOptions } from './desired.ts';
 import { addFinalizer, hasFinalizer } from './finalizer.ts';
 import { finalizeCluster } from './deletion.ts';
+import { cleanupOrphans, recordPlacements } from './orphans.ts';
 import { reconcileRegion, type RegionOutcome } from './region.ts';
 import { computeStatus, writeStatus } from './status.ts';
 
 export { ABANDON_ANNOTATION, FINALIZER } from './finalizer.ts';
+export { PLACEMENTS_ANNOTATION } from './placements.ts';
 
 export interface ReconcilerOptions {
   /** Seconds a terminating pod keeps serving so endpoints stop routing to it first. */
@@ -120,6 +122,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return { requeueAfterMs: options.invalidSpecRecheckMs };
     }
 
+    // Remember every region before writing to it, so that one later dropped from the spec is cleaned up.
+    const record = paused ? undefined : await recordPlacements(hub, cluster);
     const outcomes = await Promise.all(plan.regions.map(({ spec, plan: regionPlan }) => reconcileRegion(pool, cluster, spec, regionPlan, paused)));
     const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), paused, now: now() });
     if (await writeStatus(hub, cluster, status)) metrics?.statusWritten?.();
@@ -128,13 +132,19 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
     }
 
+    const orphans = record ? await cleanupOrphans({ hub, pool, events }, cluster, record) : { pending: [] };
+    if (orphans.pending.length > 0) {
+      logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, pending: orphans.pending }, 'regions left the spec; their objects are not cleaned up yet');
+    }
+
     const retry = outcomes.filter((o) => o.retry !== undefined);
-    if (retry.length > 0) {
-      const detail = retry.map((o) => `${o.observation.name}: ${describeError(o.retry)}`).join('; ');
-      throw new ReconcileError(ReconcileErrorReason.RegionApiError, `regions to retry: ${detail}`, { cause: retry[0].retry });
+    if (retry.length > 0 || orphans.retry !== undefined) {
+      const detail = retry.map((o) => `${o.observation.name}: ${describeError(o.retry)}`);
+      if (orphans.retry !== undefined) detail.push(`cleanup of regions left the spec: ${describeError(orphans.retry)}`);
+      throw new ReconcileError(ReconcileErrorReason.RegionApiError, `regions to retry: ${detail.join('; ')}`, { cause: retry[0]?.retry ?? orphans.retry });
     }
     const phases = outcomes.map((o) => o.observation.phase);
-    if (phases.includes('Unknown')) return { requeueAfterMs: options.unreachableRecheckMs };
+    if (phases.includes('Unknown') || orphans.pending.length > 0) return { requeueAfterMs: options.unreachableRecheckMs };
     if (!paused && phases.some((p) => p === 'Progressing' || p === 'Pending')) return { requeueAfterMs: options.progressRecheckMs };
     return {};
   }

@@ -1,0 +1,86 @@
+/**
+ * Where a RealtimeCluster has put objects: recorded in an annotation on the cluster before the
+ * first write to a region, so that a region later removed from the spec (or moved to another
+ * namespace) is still known and can be cleaned up. The spec alone forgets it.
+ */
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { DEFAULTS } from '../../crds/schema.ts';
+import { GROUP, PLURAL, VERSION, type RealtimeCluster, type SecretKeyRef } from '../../crds/types.ts';
+
+/** JSON list of {region, namespace, kubeconfigSecretRef?}: every place this cluster may have objects. */
+export const PLACEMENTS_ANNOTATION = 'realtime.meridian.dev/placements';
+
+export interface Placement {
+  region: string;
+  namespace: string;
+  kubeconfigSecretRef?: SecretKeyRef;
+}
+
+export function placementKey(p: Placement): string {
+  return JSON.stringify([p.region, p.namespace, p.kubeconfigSecretRef?.name ?? '', p.kubeconfigSecretRef?.key ?? '']);
+}
+
+/** The cluster an object lands in: two placements with the same target share objects. */
+function targetKey(p: Placement): string {
+  return JSON.stringify([p.namespace, p.kubeconfigSecretRef?.name ?? '', p.kubeconfigSecretRef?.key ?? '']);
+}
+
+export function specPlacements(cluster: RealtimeCluster): Placement[] {
+  return (cluster.spec.regions ?? []).map((r) => ({
+    region: r.name,
+    namespace: r.namespace ?? DEFAULTS.regionNamespace,
+    ...(r.kubeconfigSecretRef ? { kubeconfigSecretRef: { name: r.kubeconfigSecretRef.name, key: r.kubeconfigSecretRef.key } } : {}),
+  }));
+}
+
+export interface RecordedPlacements {
+  placements: Placement[];
+  /** Set when the annotation could not be read (edited by hand): treated as empty. */
+  error?: string;
+}
+
+export function recordedPlacements(cluster: RealtimeCluster): RecordedPlacements {
+  const raw = cluster.metadata.annotations?.[PLACEMENTS_ANNOTATION];
+  if (!raw) return { placements: [] };
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (!Array.isArray(parsed)) return { placements: [], error: `${PLACEMENTS_ANNOTATION} is not a JSON list` };
+    const placements = parsed.filter(
+      (p): p is Placement => typeof p === 'object' && p !== null && typeof (p as Placement).region === 'string' && typeof (p as Placement).namespace === 'string',
+    );
+    return { placements };
+  } catch (error) {
+    return { placements: [], error: `${PLACEMENTS_ANNOTATION} is not JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+/** Recorded placements the spec no longer has whose target no spec region reuses: their objects are orphans. */
+export function orphanedPlacements(recorded: Placement[], desired: Placement[]): Placement[] {
+  const wanted = new Set(desired.map(placementKey));
+  const reused = new Set(desired.map(targetKey));
+  return recorded.filter((p) => !wanted.has(placementKey(p)) && !reused.has(targetKey(p)));
+}
+
+/** The union, without duplicates, in a stable order (so an unchanged record compares equal). */
+export function mergePlacements(...lists: Placement[][]): Placement[] {
+  const byKey = new Map<string, Placement>();
+  for (const p of lists.flat()) byKey.set(placementKey(p), p);
+  return [...byKey.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, p]) => p);
+}
+
+export function samePlacements(a: Placement[], b: Placement[]): boolean {
+  return JSON.stringify(mergePlacements(a)) === JSON.stringify(mergePlacements(b));
+}
+
+/**
+ * Writes the record: a merge patch of this one annotation (no generation change). Without a
+ * resourceVersion precondition: only the reconciler writes it, and one key is reconciled at a time.
+ */
+export async function writePlacements(hub: KubeConfig, cluster: RealtimeCluster, placements: Placement[]): Promise<void> {
+  const api = hub.makeApiClient(CustomObjectsApi);
+  const body = { metadata: { annotations: { [PLACEMENTS_ANNOTATION]: JSON.stringify(mergePlacements(placements)) } } };
+  await api.patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
