@@ -54,12 +54,19 @@ export function resolveEngineOptions(partial: Partial<EngineOptions> = {}): Read
   return Object.freeze(options);
 }
 
+/** Random per process, so epochs from different pods or restarts never meet. */
+const epochPrefix = randomBytes(6).toString('hex');
+let epochCounter = 0;
+
 /**
- * A fresh epoch: 12 hex characters. It never contains ':' (the Redis channel framing relies
- * on that) and is unlikely to repeat, so offsets from a lost history are never mistaken for new ones.
+ * A fresh epoch: a per-process random prefix and a counter. It never contains ':' (the Redis
+ * channel framing relies on that) and never repeats, so offsets from a lost history are never
+ * mistaken for new ones. Cheap, because the Redis engine passes one with every publish (the
+ * script uses it only when the room has none).
  */
 export function newEpoch(): string {
-  return randomBytes(6).toString('hex');
+  epochCounter += 1;
+  return epochPrefix + epochCounter.toString(36);
 }
 
 export function checkRoom(room: unknown): asserts room is string {
