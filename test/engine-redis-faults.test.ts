@@ -179,24 +179,26 @@ describe('redis engine faults', { skip }, () => {
     await engine.broker.publish(input(room, 1));
     await raw.xadd(keys.stream(room), '2-0', 'other', 'field');
     await raw.xadd(keys.stream(room), '3-0', 'd', '{broken');
-    await raw.hset(keys.meta(room), 's', '3');
-    await engine.broker.publish(input(room, 4));
+    const huge = JSON.stringify({ mid: 'm-huge', data: 'x'.repeat(2 * 1024 * 1024), region: 'r', ts: 1 });
+    await raw.xadd(keys.stream(room), '4-0', 'd', huge);
+    await raw.hset(keys.meta(room), 's', '4');
+    await engine.broker.publish(input(room, 5));
     const page = await engine.history.read(room, { since: 0, limit: 10 });
     assert.deepEqual(
       page.publications.map((p) => [p.offset, p.data]),
       [
         [1, 1],
-        [4, 4],
+        [5, 5],
       ],
     );
-    assert.equal(engine.counters.malformedHistoryEntries, 2);
+    assert.equal(engine.counters.malformedHistoryEntries, 3, 'a foreign field, broken JSON and an oversized entry');
 
     await raw.set(keys.stream(room), 'not a stream');
-    const repaired = await engine.broker.publish(input(room, 5));
-    assert.equal(repaired.offset, 5);
+    const repaired = await engine.broker.publish(input(room, 6));
+    assert.equal(repaired.offset, 6);
     assert.deepEqual(
       (await engine.history.read(room, { limit: 10 })).publications.map((p) => p.data),
-      [5],
+      [6],
     );
 
     await raw.set(keys.meta(room), 'not a hash');
