@@ -38,7 +38,7 @@ export const fanoutOptions: Record<string, OptionSpec> = {
   'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
   'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
   'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
-  profile: { kind: 'bool', default: false, doc: 'run servers with --cpu-prof (profiles in bench/results/profiles)' },
+  profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/fanout.json)' },
   quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
 };
@@ -144,12 +144,7 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
   const secret = randomBytes(32).toString('hex');
   const connections = Math.max(s.idle, s.sizes[0]);
   const fileDescriptors = connections + FD_HEADROOM;
-  const server: StartedServer = await startServer(SYSTEMS[system], {
-    secret,
-    fileDescriptors,
-    readyTimeoutMs: s.readyTimeoutMs,
-    nodeFlags: s.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`] : [],
-  });
+  const server: StartedServer = await startServer(SYSTEMS[system], { secret, fileDescriptors, readyTimeoutMs: s.readyTimeoutMs });
   let generator: BenchProcess | undefined;
   try {
     generator = spawnGenerator(fileDescriptors);
@@ -182,9 +177,15 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
       await genIpc.request('trim', { group: SUBSCRIBERS, keep: subscribers, concurrency: s.connectConcurrency }, openTimeout);
       const runTimeout = s.durationMs + s.drainTimeoutMs * 4 + 60_000;
       await genIpc.request('run', runRequest(s, subscribers, s.warmupMessages, runTimeout), runTimeout);
+      if (s.profile) await serverIpc.request('profileStart', {}, SAMPLE_TIMEOUT_MS);
       const cpuBefore = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
       const result = await genIpc.request<RunResult>('run', runRequest(s, subscribers, s.maxMessages, s.durationMs), runTimeout);
       const cpuAfter = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
+      if (s.profile) {
+        const path = join(PROFILES_DIR, `fanout-${system}-n${subscribers}-round${round + 1}.cpuprofile`);
+        await serverIpc.request('profileStop', { path }, SAMPLE_TIMEOUT_MS);
+        log(`  profile: ${path}`);
+      }
       const serverCpuMs = cpuAfter.cpuMs - cpuBefore.cpuMs;
       const serverCpuPercent = Math.round((serverCpuMs / (cpuAfter.uptimeMs - cpuBefore.uptimeMs)) * 100);
       const deliveriesPerServerCpuSec = serverCpuMs > 0 ? Math.round(result.delivered / (serverCpuMs / 1000)) : Number.NaN;

@@ -39,7 +39,7 @@ export const redisOptions: Record<string, OptionSpec> = {
   'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
   'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
   'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
-  profile: { kind: 'bool', default: false, doc: 'run servers with --cpu-prof (profiles in bench/results/profiles)' },
+  profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json)' },
   quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
 };
@@ -136,8 +136,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
           redisUrl,
           fileDescriptors: connections + FD_HEADROOM,
           readyTimeoutMs: s.readyTimeoutMs,
-          nodeFlags: s.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES_DIR}`] : [],
-          labelSuffix: ` ${pod}`,
+                labelSuffix: ` ${pod}`,
         }),
       );
     }
@@ -156,9 +155,17 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
 
     const cpu = () => Promise.all(servers.map((x) => x.process.ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, IPC_TIMEOUT_MS)));
     const commandsBefore = await commandCounts(redis);
+    if (s.profile) await Promise.all(servers.map((x) => x.process.ipc.request('profileStart', {}, IPC_TIMEOUT_MS)));
     const cpuBefore = await cpu();
     const result = await gen.request<RunResult>('run', runRequest(s, s.maxMessages, s.durationMs), runTimeout);
     const cpuAfter = await cpu();
+    if (s.profile) {
+      for (const [p, server] of servers.entries()) {
+        const path = join(PROFILES_DIR, `redis-${system}-pod-${PODS[p]}-round${round + 1}.cpuprofile`);
+        await server.process.ipc.request('profileStop', { path }, IPC_TIMEOUT_MS);
+        log(`  profile: ${path}`);
+      }
+    }
     const commands = commandDelta(commandsBefore, await commandCounts(redis));
     const serverCpuPercent = cpuAfter.map((after, i) => Math.round(((after.cpuMs - cpuBefore[i].cpuMs) / (after.uptimeMs - cpuBefore[i].uptimeMs)) * 100));
     const serverCpuMs = cpuAfter.reduce((sum, after, i) => sum + after.cpuMs - cpuBefore[i].cpuMs, 0);

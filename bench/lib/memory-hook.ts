@@ -3,6 +3,9 @@
  * runner's `sample` request with memory after a forced GC and the CPU time used so far. The
  * process must run with --expose-gc; without it a sample would measure garbage, so it fails.
  */
+import { writeFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { serveIpc } from './ipc.ts';
 import { BenchError, BenchErrorCode } from './errors.ts';
 
@@ -44,11 +47,47 @@ export function sampleCpu(): { cpuMs: number; uptimeMs: number } {
   return { cpuMs: (cpu.user + cpu.system) / 1000, uptimeMs: process.uptime() * 1000 };
 }
 
+/**
+ * CPU profiling of just the measured part of a run (not start-up or connecting): the runner
+ * sends `profileStart` before and `profileStop` (with a file path) after, and gets a
+ * .cpuprofile for that window only.
+ */
+class WindowProfiler {
+  private session?: Session;
+
+  async start(): Promise<{ started: boolean }> {
+    if (this.session) throw new BenchError(BenchErrorCode.PROTOCOL, 'a profile is already being taken');
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    this.session = session;
+    return { started: true };
+  }
+
+  async stop(path: string): Promise<{ path: string }> {
+    const session = this.session;
+    if (!session) throw new BenchError(BenchErrorCode.PROTOCOL, 'no profile is being taken');
+    this.session = undefined;
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, JSON.stringify(profile));
+    return { path };
+  }
+}
+
 /** Without an IPC channel (a server started by hand) there is no one to answer: nothing is installed. */
 export function installMemoryHook(): void {
   if (!process.send) {
     process.stderr.write('memory hook not installed: no IPC channel (started outside the bench runner)\n');
     return;
   }
-  serveIpc({ sample: () => sampleProcess(), cpu: () => sampleCpu() });
+  const profiler = new WindowProfiler();
+  serveIpc({
+    sample: () => sampleProcess(),
+    cpu: () => sampleCpu(),
+    profileStart: () => profiler.start(),
+    profileStop: (request) => profiler.stop(String(request.path)),
+  });
 }
