@@ -55,16 +55,7 @@ export async function startSandbox(options: ReconcilerOptions = {}): Promise<San
   const regionConfigs = { 'us-east1': kubeConfigOf(regions['us-east1']), 'europe-west1': kubeConfigOf(regions['europe-west1']) };
 
   await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrd() as never });
-  const core = hubConfig.makeApiClient(CoreV1Api);
-  await waitFor(async () => {
-    await core.createNamespace({ body: { metadata: { name: HUB_NAMESPACE } } });
-    return true;
-  }, { what: 'hub namespace' });
-  const secret = (name: string, data: Record<string, string>) =>
-    core.createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name }, stringData: data } });
-  await secret('auth', { 'jwt-secret': 'test-jwt-secret', 'api-key': 'test-api-key' });
-  await secret('redis', { 'us-east1': 'redis://redis.us-east1:6379', 'europe-west1': 'redis://redis.europe-west1:6379' });
-  for (const name of REGIONS) await secret(`region-${name}`, { kubeconfig: regions[name].kubeconfig() });
+  await prepareHubNamespace(hubConfig, regions, HUB_NAMESPACE);
 
   const logger = pino({ level: 'silent' });
   const pool = new KubeconfigRegionPool({ hub: hubConfig, logger });
@@ -84,6 +75,19 @@ export async function startSandbox(options: ReconcilerOptions = {}): Promise<San
   };
 }
 
+/** Creates a hub namespace holding the Secrets clusterSpec() refers to. */
+export async function prepareHubNamespace(hubConfig: KubeConfig, regions: Record<RegionName, ApiServer>, namespace: string): Promise<void> {
+  const core = hubConfig.makeApiClient(CoreV1Api);
+  await waitFor(async () => {
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    return true;
+  }, { what: `hub namespace ${namespace}` });
+  const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: data } });
+  await secret('auth', { 'jwt-secret': 'test-jwt-secret', 'api-key': 'test-api-key' });
+  await secret('redis', { 'us-east1': 'redis://redis.us-east1:6379', 'europe-west1': 'redis://redis.europe-west1:6379' });
+  for (const name of REGIONS) await secret(`region-${name}`, { kubeconfig: regions[name].kubeconfig() });
+}
+
 export function clusterSpec(overrides: Partial<RealtimeClusterSpec> = {}): RealtimeClusterSpec {
   return {
     gateway: { image: 'meridian:0.1.0', auth: { jwtSecretRef: { name: 'auth', key: 'jwt-secret' } }, apiKeySecretRef: { name: 'auth', key: 'api-key' } },
@@ -101,20 +105,20 @@ export function customObjects(sandbox: Sandbox): CustomObjectsApi {
   return sandbox.hubConfig.makeApiClient(CustomObjectsApi);
 }
 
-export async function createCluster(sandbox: Sandbox, name: string, spec: RealtimeClusterSpec): Promise<string> {
+export async function createCluster(sandbox: Sandbox, name: string, spec: RealtimeClusterSpec, namespace = HUB_NAMESPACE): Promise<string> {
   await customObjects(sandbox).createNamespacedCustomObject({
     group: GROUP,
     version: VERSION,
     plural: PLURAL,
-    namespace: HUB_NAMESPACE,
-    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RealtimeCluster', metadata: { name, namespace: HUB_NAMESPACE }, spec },
+    namespace,
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RealtimeCluster', metadata: { name, namespace }, spec },
   });
-  return `${HUB_NAMESPACE}/${name}`;
+  return `${namespace}/${name}`;
 }
 
-export async function getCluster(sandbox: Sandbox, name: string): Promise<RealtimeCluster | undefined> {
+export async function getCluster(sandbox: Sandbox, name: string, namespace = HUB_NAMESPACE): Promise<RealtimeCluster | undefined> {
   try {
-    return (await customObjects(sandbox).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name })) as RealtimeCluster;
+    return (await customObjects(sandbox).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as RealtimeCluster;
   } catch (error) {
     if ((error as { code?: number }).code === 404) return undefined;
     throw error;
@@ -142,13 +146,13 @@ export async function reconcileUntil(
   what: string,
   timeoutMs = 20_000,
 ): Promise<RealtimeCluster | undefined> {
-  const name = key.split('/')[1];
+  const [namespace, name] = key.split('/');
   let last: RealtimeCluster | undefined;
   await waitFor(
     async () => {
       // A retryable error (the work queue would back off) is thrown into waitFor, which keeps it as the cause and tries again.
       const result = await sandbox.reconciler.reconcile(key);
-      last = await getCluster(sandbox, name);
+      last = await getCluster(sandbox, name, namespace);
       return done(last, result);
     },
     { what, timeoutMs, intervalMs: 50 },

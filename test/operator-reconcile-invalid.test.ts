@@ -9,7 +9,9 @@ import {
   clusterSpec,
   createCluster,
   getCluster,
+  prepareHubNamespace,
   reconcileUntil,
+  regionDeployment,
   regionKinds,
   startSandbox,
   writeCounts,
@@ -100,4 +102,20 @@ test('a region whose kubeconfig Secret is missing is Degraded while the other re
   assert.equal(cluster?.status?.phase, 'Degraded');
   assert.equal(degraded(cluster)?.reason, 'RegionFailed');
   assert.ok((await clusterEvents(sandbox, 'halfway')).some((e) => e.reason === 'RegionMisconfigured'));
+});
+
+test('a cluster of the same name in another hub namespace never takes over the first one’s regional objects', async () => {
+  await prepareHubNamespace(sandbox.hubConfig, sandbox.regions, 'other-team');
+  const key = await createCluster(sandbox, 'healthy', clusterSpec(), 'other-team');
+  const before = regionWrites(sandbox);
+  const intruder = await reconcileUntil(sandbox, key, (c) => c?.status?.phase === 'Degraded', 'other-team/healthy Degraded');
+  for (const region of REGIONS) {
+    const status = intruder?.status?.regions?.find((r) => r.name === region);
+    assert.equal(status?.phase, 'Degraded');
+    assert.match(status?.message ?? '', /ObjectOwnedByOtherCluster: .*belongs to RealtimeCluster tenants\.healthy/);
+  }
+  assert.deepEqual(regionWrites(sandbox), before, 'nothing written to the regions');
+  const owner = (await regionDeployment(sandbox, 'us-east1', 'healthy'))?.metadata?.labels?.['meridian.dev/cluster'];
+  assert.equal(owner, 'tenants.healthy');
+  assert.equal((await getCluster(sandbox, 'healthy'))?.status?.phase, 'Ready', 'the first cluster is untouched');
 });
