@@ -262,6 +262,28 @@ export function engineContract(backendName: string, setup: () => Promise<EngineF
       );
     });
 
+    test('two pods publishing into one room at once: every pod sees one order, the offsets', async () => {
+      const { engine: a, seen: seenA } = await pod();
+      const { engine: b, seen: seenB } = await pod();
+      const room = uniqueRoom('two-publishers');
+      await a.broker.subscribe([room]);
+      await b.broker.subscribe([room]);
+      const perPod = 50;
+      await Promise.all(
+        Array.from({ length: perPod * 2 }, (_, i) => (i % 2 === 0 ? a : b).broker.publish(input(room, { pod: i % 2 === 0 ? 'a' : 'b', i }))),
+      );
+      const [fromA, fromB] = [await seenA.received(room, perPod * 2), await seenB.received(room, perPod * 2)];
+      assert.deepEqual(
+        fromA.map((p) => p.offset),
+        Array.from({ length: perPod * 2 }, (_, i) => i + 1),
+      );
+      assert.deepEqual(
+        fromB.map((p) => p.mid),
+        fromA.map((p) => p.mid),
+        'both pods see the same publication at each offset',
+      );
+    });
+
     test('a pod receives only rooms it subscribed to, and nothing after unsubscribing', async () => {
       const { engine: publisher } = await pod();
       const { engine: listener, seen } = await pod();

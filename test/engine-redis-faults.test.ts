@@ -228,7 +228,11 @@ describe('redis engine faults', { skip }, () => {
     const { engine } = await pod();
     const base = uniqueRoom('batched');
     const rooms = Array.from({ length: 1_300 }, (_, i) => `${base}-${i}`);
-    await Promise.all([engine.broker.subscribe(rooms.slice(0, 700)), engine.broker.subscribe(rooms.slice(700))]);
+    const subscribeCalls = async () => Number(/cmdstat_subscribe:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
+    const callsBefore = await subscribeCalls();
+    // Two requests in one tick, and a room asked for and dropped in the same tick.
+    await Promise.all([engine.broker.subscribe(rooms.slice(0, 700)), engine.broker.subscribe([...rooms.slice(700), `${base}-dropped`]), engine.broker.unsubscribe([`${base}-dropped`])]);
+    assert.equal((await subscribeCalls()) - callsBefore, Math.ceil(rooms.length / 512), 'one SUBSCRIBE per 512 rooms');
     const count = async () => ((await raw.pubsub('CHANNELS', `${keys.channel(base)}-*`)) as string[]).length;
     assert.equal(await count(), rooms.length);
     await engine.broker.unsubscribe(rooms.slice(100));
