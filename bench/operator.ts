@@ -11,7 +11,7 @@
  * - the operator's RSS: peak (VmHWM) and at the end.
  */
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { realtimeClusterCrd } from '../crds/crd.ts';
@@ -168,6 +168,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     const resyncWrites = writes() - resyncWritesBefore;
     const resyncRequests = requests() - resyncRequestsBefore;
     const final = memoryOf(op.pid);
+    const heapUsedMiB = Math.round((await metricSum(port, 'meridian_operator_nodejs_heap_size_used_bytes')) / 2 ** 20);
 
     const result = {
       clusters,
@@ -184,11 +185,14 @@ export async function run(args: readonly string[]): Promise<unknown> {
       requestsPerResync: resyncRequests,
       operatorRssMiB: final.rssMiB,
       operatorPeakRssMiB: Math.max(afterConverge.peakRssMiB, final.peakRssMiB),
+      /** V8 heap in use at the end (not collected first): RSS is mostly heap the GC has not returned. */
+      operatorHeapUsedMiB: heapUsedMiB,
+      loadAverage1mAtEnd: Math.round(loadavg()[0] * 100) / 100,
     };
     process.stdout.write(
       `\n${markdownTable(
-        ['clusters × regions', 'apply → all Ready (s)', 'API requests / cluster', 'writes / cluster', 'writes per resync', 'requests per resync', 'operator RSS (MiB)', 'peak RSS (MiB)'],
-        [[`${clusters} × ${regionNames.length}`, Math.round(readyMs / 100) / 10, result.operatorRequestsPerCluster, result.operatorWritesPerCluster, resyncWrites, resyncRequests, final.rssMiB, result.operatorPeakRssMiB]],
+        ['clusters × regions', 'apply → all Ready (s)', 'API requests / cluster', 'writes / cluster', 'writes per resync', 'requests per resync', 'operator RSS (MiB)', 'peak RSS (MiB)', 'heap used (MiB)'],
+        [[`${clusters} × ${regionNames.length}`, Math.round(readyMs / 100) / 10, result.operatorRequestsPerCluster, result.operatorWritesPerCluster, resyncWrites, resyncRequests, final.rssMiB, result.operatorPeakRssMiB, heapUsedMiB]],
       )}\n`,
     );
     const record = { benchmark: 'operator', date: new Date().toISOString(), machine: machineInfo(), options: o, result };

@@ -143,11 +143,12 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     let reason: RelistReason = 'initial';
     while (!signal.aborted) {
       try {
-        await this.#relist(reason);
+        await this.#relist(reason, signal);
         failures = 0;
         reason = await this.#watchUntilRelist(signal, () => (failures = 0));
         if (reason !== 'error') continue;
       } catch (error) {
+        if (signal.aborted) break;
         this.#options.onError?.(error);
         this.#log.warn({ err: errorSummary(error) }, 'list failed');
         reason = 'error';
@@ -272,14 +273,17 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     else this.#emit('add', object);
   }
 
-  async #relist(reason: RelistReason): Promise<void> {
+  async #relist(reason: RelistReason, signal: AbortSignal): Promise<void> {
     this.#options.onList?.(reason);
     const { apiVersion, kind } = this.#options.resource;
     const fresh = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
-      const page = await this.#objects.list<T>(apiVersion, kind, this.#options.namespace, undefined, undefined, undefined, undefined, this.#options.labelSelector, this.#options.pageSize, continueToken);
+      const page = await abandonOnAbort(
+        this.#objects.list<T>(apiVersion, kind, this.#options.namespace, undefined, undefined, undefined, undefined, this.#options.labelSelector, this.#options.pageSize, continueToken),
+        signal,
+      );
       for (const item of page.items) fresh.set(objectKey(item), item);
       continueToken = page.metadata?._continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
@@ -314,4 +318,26 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       }
     }
   }
+}
+
+/**
+ * Rejects as soon as `signal` aborts, leaving `promise` to settle unobserved: client-node's
+ * list cannot be cancelled, and stop() must not wait for a server that does not answer.
+ */
+function abandonOnAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new OperatorError('INFORMER_STOPPED', 'the informer was stopped'));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new OperatorError('INFORMER_STOPPED', 'the informer was stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

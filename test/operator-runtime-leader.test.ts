@@ -106,3 +106,25 @@ test('two operator processes elect one leader; killing it hands the Lease to the
   assert.equal(await standby.exited, 0, `a stopped leader exits 0\n${dump()}`);
   assert.equal((await readLease())?.spec?.holderIdentity ?? '', '', 'the Lease was released on shutdown');
 });
+
+test('a leader that cannot renew its Lease within the renew deadline stops leading and exits 1', async (t) => {
+  const hub = await startApiServer({ port: 0, name: 'hub' });
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-leader-'));
+  const kubeconfigFile = join(dir, 'hub.yaml');
+  writeFileSync(kubeconfigFile, hub.kubeconfig());
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(hub.kubeconfig());
+  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrd() as never });
+  const leases = kubeConfig.makeApiClient(CoordinationV1Api);
+  const operator = await startOperatorProcess('op-c', kubeconfigFile);
+  t.after(async () => {
+    if (operator.child.exitCode === null && operator.child.signalCode === null) operator.child.kill('SIGKILL');
+    await operator.exited;
+    await hub.faults.refuseConnections(false);
+    await hub.close();
+  });
+  await waitFor(async () => (await leases.readNamespacedLease(LEASE).catch(() => undefined))?.spec?.holderIdentity?.startsWith('op-c-'), { what: 'op-c leading', timeoutMs: 20_000 });
+  await hub.faults.refuseConnections(true);
+  assert.equal(await operator.exited, 1, `exit code 1 after losing the Lease\n${operator.output.join('').slice(-2000)}`);
+  assert.match(operator.output.join(''), /lost the leader lease/);
+});
