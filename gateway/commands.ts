@@ -43,6 +43,7 @@ export class CommandHandler {
 
   /** Handles one text frame from the client. Never throws. */
   handleFrame(conn: Connection, text: string): void {
+    if (!conn.isOpen) return; // closing: the client was told why, nothing more is served
     const parsed = parseFrame(text, this.parseLimits);
     if (!parsed.ok) {
       conn.sendError(parsed.error.code, parsed.error.message, parsed.id, { violation: true });
@@ -182,6 +183,8 @@ export class CommandHandler {
       return undefined;
     }
     await this.deps.presence.joined(conn, room);
+    // Left (unsubscribe or close) while the entry was being added: take it out again.
+    if (conn.rooms.get(room) !== 'subscribed') await this.deps.presence.left(conn, room);
     return undefined;
   }
 

@@ -70,3 +70,33 @@ describe('gateway observability', () => {
     await ada.close();
   });
 });
+
+describe('gateway with an unreachable engine', () => {
+  it('readyz answers 503 and engine-bound commands answer UNAVAILABLE until the engine returns', async () => {
+    const { MemoryEngine } = await import('../gateway/engine/index.ts');
+    const engine = new MemoryEngine();
+    const gw = await startGateway({}, { engine });
+    try {
+      const ada = await gw.client('ada');
+      await ada.request({ op: 'subscribe', room: 'outage' });
+      engine.backend.setAvailable(false);
+      const ready = await gw.apiJson('/readyz', { apiKey: null });
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.engine, 'unavailable');
+      const failed = await ada.request({ op: 'publish', room: 'outage', data: 'lost?' });
+      assert.equal(failed.code, 'UNAVAILABLE');
+      assert.equal((await gw.apiJson('/v1/publish', { method: 'POST', body: JSON.stringify({ room: 'outage', data: 1 }) })).status, 503);
+      assert.equal((await ada.request({ op: 'ping' })).op, 'pong');
+
+      engine.backend.setAvailable(true);
+      assert.equal((await gw.apiJson('/readyz', { apiKey: null })).status, 200);
+      const ok = await ada.request({ op: 'publish', room: 'outage', data: 'back' });
+      assert.equal(ok.op, 'published');
+      assert.equal(ok.offset, 1, 'the failed publish stored nothing');
+      await ada.waitFrame((f) => f.op === 'message' && f.data === 'back');
+    } finally {
+      await gw.close();
+      await engine.close();
+    }
+  });
+});
