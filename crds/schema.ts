@@ -28,7 +28,12 @@ import {
   type RealtimeClusterStatus,
 } from './types.ts';
 
-/** Every default the schema applies, by field. The operator uses these for objects written before a default existed. */
+/**
+ * Every default the schema applies, by field. Optional objects whose fields all have defaults
+ * (gateway.limits, gateway.history, autoscaling) default to `{}`, so the API server fills their
+ * fields in even when the object is left out.
+ * The operator uses these for objects written before a default existed.
+ */
 export const DEFAULTS = Object.freeze({
   imagePullPolicy: 'IfNotPresent',
   port: 8080,
@@ -108,11 +113,11 @@ const gateway = object(
         default: DEFAULTS.messagesPerSecond,
       }),
       roomsPerConnection: integer('Rooms one connection may be subscribed to at once.', { minimum: 1, maximum: 10_000, default: DEFAULTS.roomsPerConnection }),
-    }),
+    }, { default: {} }),
     history: object('Message history kept per room for recovery and the history command.', {
       size: integer('Messages kept per room (0 disables history and recovery).', { minimum: 0, maximum: 100_000, default: DEFAULTS.historySize }),
       ttlSeconds: integer('Seconds a room\'s history is kept after its last message.', { minimum: 1, maximum: 604_800, default: DEFAULTS.historyTtlSeconds }),
-    }),
+    }, { default: {} }),
     auth: object(
       'How the gateway verifies client JWTs. At least one of jwtSecretRef and jwksUrl is required.',
       {
@@ -139,7 +144,7 @@ const autoscaling = object('Connection-based autoscaling of the gateway Deployme
     maximum: 3600,
     default: DEFAULTS.scaleDownStabilizationSeconds,
   }),
-});
+}, { default: {} });
 
 const relay = object(
   'Cross-region relay. Absent: regions do not exchange messages.',

@@ -110,6 +110,9 @@ describe('schema', () => {
     assert.equal(at('ai.latencySloMs').default, 1500);
     assert.equal(at('regions.[].namespace').default, 'meridian');
     assert.equal(at('paused').default, false);
+    for (const parent of ['gateway.limits', 'gateway.history', 'autoscaling']) {
+      assert.deepEqual(at(parent).default, {}, `${parent} defaults to {} so that its fields are defaulted when it is left out`);
+    }
   });
 
   for (const path of SAMPLES) {

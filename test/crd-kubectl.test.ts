@@ -1,14 +1,20 @@
 /**
  * The RealtimeCluster CRD as an SRE meets it: real `kubectl` against the sandbox API emulator.
  * Skips loudly when kubectl is not on PATH or the emulator is not there (fails under CI=true).
+ *
+ * kubectl (client-go's clientcmd) sends credentials only over TLS, and the emulator serves plain
+ * HTTP while requiring a bearer token, so kubectl's requests go through a loopback proxy that adds
+ * the token. The `todo` test at the end uses the emulator's own kubeconfig, as issue 4 asks.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { parse } from 'yaml';
 import { skipUnless } from './helpers/services.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -36,25 +42,75 @@ function emulatorMissing(): string | false {
   return reason;
 }
 
+/** A loopback HTTP proxy to `target` that adds `Authorization: Bearer <token>` to every request (watches included). */
+async function startAuthProxy(target: URL, token: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const upstream = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host, authorization: `Bearer ${token}` } },
+      (response) => {
+        res.writeHead(response.statusCode ?? 502, response.headers);
+        response.pipe(res);
+      },
+    );
+    upstream.once('error', (error) => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`proxy: ${error.message}`);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (typeof address !== 'object' || !address) throw new Error('proxy has no address');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function proxyKubeconfig(server: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'sandbox', cluster: { server } }],
+    users: [{ name: 'sandbox', user: {} }],
+    contexts: [{ name: 'sandbox', context: { cluster: 'sandbox', user: 'sandbox', namespace: 'default' } }],
+    'current-context': 'sandbox',
+  });
+}
+
 const skip = skipUnless('kubectl', 'the kubectl scenarios of the RealtimeCluster CRD') || emulatorMissing();
 
 describe('kubectl and the RealtimeCluster CRD', { skip }, () => {
   let server: ApiServer;
+  let proxy: { url: string; close(): Promise<void> };
   let dir: string;
 
-  function kubectl(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-    const result = spawnSync('kubectl', [`--kubeconfig=${join(dir, 'kubeconfig')}`, `--cache-dir=${join(dir, 'cache')}`, ...args], {
-      encoding: 'utf8',
-      input,
-      timeout: KUBECTL_TIMEOUT_MS,
-      env: { ...process.env, KUBECONFIG: join(dir, 'kubeconfig') },
+  /**
+   * Runs kubectl asynchronously: the emulator serves from this same process, so a synchronous
+   * spawn would block it and deadlock.
+   */
+  function kubectl(args: string[], input?: string, kubeconfig = 'kubeconfig'): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('kubectl', [`--kubeconfig=${join(dir, kubeconfig)}`, `--cache-dir=${join(dir, 'cache')}`, ...args], {
+        timeout: KUBECTL_TIMEOUT_MS,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.once('error', reject);
+      child.once('close', (status) => resolve({ status, stdout, stderr }));
+      child.stdin.end(input ?? '');
     });
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
 
   /** kubectl that must succeed; returns its output. */
-  function ok(args: string[], input?: string): string {
-    const result = kubectl(args, input);
+  async function ok(args: string[], input?: string, kubeconfig?: string): Promise<string> {
+    const result = await kubectl(args, input, kubeconfig);
     assert.equal(result.status, 0, `kubectl ${args.join(' ')} failed:\n${result.stderr}`);
     return result.stdout;
   }
@@ -63,64 +119,71 @@ describe('kubectl and the RealtimeCluster CRD', { skip }, () => {
     const { startApiServer } = (await import(pathToFileURL(EMULATOR_MODULE).href)) as { startApiServer: StartApiServer };
     server = await startApiServer({ port: 0, name: 'crd-kubectl' });
     dir = mkdtempSync(join(tmpdir(), 'meridian-crd-kubectl-'));
-    writeFileSync(join(dir, 'kubeconfig'), server.kubeconfig());
+    const emulatorConfig = parse(server.kubeconfig());
+    proxy = await startAuthProxy(new URL(emulatorConfig.clusters[0].cluster.server), emulatorConfig.users[0].user.token);
+    writeFileSync(join(dir, 'kubeconfig'), proxyKubeconfig(proxy.url));
+    writeFileSync(join(dir, 'emulator-kubeconfig'), server.kubeconfig(), { mode: 0o600 });
   });
 
   after(async () => {
+    await proxy?.close();
     await server?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('kubectl apply registers the CRD, and rtc resolves once it is established', async () => {
-    assert.match(ok(['apply', '-f', CRD]), /customresourcedefinition\.apiextensions\.k8s\.io\/realtimeclusters\.realtime\.meridian\.dev (created|configured)/);
-    ok(['create', 'namespace', NAMESPACE]);
-    await waitFor(() => kubectl(['get', 'rtc', '-n', NAMESPACE]).status === 0, { what: 'kubectl get rtc to resolve the short name', timeoutMs: 30_000 });
-    const resources = ok(['api-resources', '--api-group=realtime.meridian.dev']);
+    assert.match(await ok(['apply', '-f', CRD]), /customresourcedefinition\.apiextensions\.k8s\.io\/realtimeclusters\.realtime\.meridian\.dev (created|configured)/);
+    // `kubectl create namespace` would send protobuf, which the emulator does not decode; apply sends JSON.
+    await ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }));
+    await waitFor(async () => (await kubectl(['get', 'rtc', '-n', NAMESPACE])).status === 0, { what: 'kubectl get rtc to resolve the short name', timeoutMs: 30_000 });
+    const resources = await ok(['api-resources', '--api-group=realtime.meridian.dev']);
     assert.match(resources, /realtimeclusters\s+rtc\s+realtime\.meridian\.dev\/v1alpha1\s+true\s+RealtimeCluster/);
   });
 
-  test('both samples apply, and defaults are filled in by the API server', () => {
-    assert.match(ok(['apply', '-n', NAMESPACE, '-f', MINIMAL]), /realtimecluster\.realtime\.meridian\.dev\/study-rooms created/);
-    assert.match(ok(['apply', '-n', NAMESPACE, '-f', TWO_REGIONS]), /realtimecluster\.realtime\.meridian\.dev\/classrooms created/);
-    const minimal = JSON.parse(ok(['get', 'rtc', 'study-rooms', '-n', NAMESPACE, '-o', 'json']));
+  test('both samples apply, and defaults are filled in by the API server', async () => {
+    assert.match(await ok(['apply', '-n', NAMESPACE, '-f', MINIMAL]), /realtimecluster\.realtime\.meridian\.dev\/study-rooms created/);
+    assert.match(await ok(['apply', '-n', NAMESPACE, '-f', TWO_REGIONS]), /realtimecluster\.realtime\.meridian\.dev\/classrooms created/);
+    const minimal = JSON.parse(await ok(['get', 'rtc', 'study-rooms', '-n', NAMESPACE, '-o', 'json']));
     assert.equal(minimal.spec.gateway.maxConnectionsPerPod, 20000);
     assert.deepEqual(minimal.spec.gateway.history, { size: 300, ttlSeconds: 600 });
+    assert.deepEqual(minimal.spec.gateway.limits, { maxMessageBytes: 65536, messagesPerSecond: 50, roomsPerConnection: 100 });
+    assert.equal(minimal.spec.autoscaling.targetConnectionsPerPod, 10000);
     assert.equal(minimal.spec.regions[0].namespace, 'meridian');
     assert.equal(minimal.spec.paused, false);
     assert.equal(minimal.metadata.generation, 1);
   });
 
-  test('kubectl get rtc shows NAME PHASE REGIONS CONNECTIONS AGE, filled from status', () => {
-    ok(['patch', 'rtc', 'classrooms', '-n', NAMESPACE, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Ready', regionsReady: '2/2', connections: 18234 } })]);
-    const table = ok(['get', 'rtc', '-n', NAMESPACE]);
+  test('kubectl get rtc shows NAME PHASE REGIONS CONNECTIONS AGE, filled from status', async () => {
+    await ok(['patch', 'rtc', 'classrooms', '-n', NAMESPACE, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Ready', regionsReady: '2/2', connections: 18234 } })]);
+    const table = await ok(['get', 'rtc', '-n', NAMESPACE]);
     const [header, ...rows] = table.trim().split('\n');
     assert.deepEqual(header.trim().split(/\s+/), ['NAME', 'PHASE', 'REGIONS', 'CONNECTIONS', 'AGE']);
     const classrooms = rows.find((row) => row.startsWith('classrooms'));
     assert.ok(classrooms, table);
     assert.deepEqual(classrooms.trim().split(/\s+/).slice(0, 4), ['classrooms', 'Ready', '2/2', '18234']);
     assert.ok(rows.some((row) => row.startsWith('study-rooms')), table);
-    const wide = ok(['get', 'rtc', '-n', NAMESPACE, '-o', 'wide']);
+    const wide = await ok(['get', 'rtc', '-n', NAMESPACE, '-o', 'wide']);
     assert.deepEqual(wide.split('\n')[0].trim().split(/\s+/), ['NAME', 'PHASE', 'REGIONS', 'CONNECTIONS', 'PAUSED', 'AGE']);
   });
 
-  test('the meridian category lists RealtimeClusters', () => {
-    assert.match(ok(['get', 'meridian', '-n', NAMESPACE]), /realtimecluster\.realtime\.meridian\.dev\/classrooms/);
+  test('the meridian category lists RealtimeClusters', async () => {
+    assert.match(await ok(['get', 'meridian', '-n', NAMESPACE]), /^classrooms\s+Ready\s+2\/2\s+18234/m);
   });
 
-  test('kubectl describe rtc prints the spec and the status', () => {
-    const text = ok(['describe', 'rtc', 'classrooms', '-n', NAMESPACE]);
+  test('kubectl describe rtc prints the spec and the status', async () => {
+    const text = await ok(['describe', 'rtc', 'classrooms', '-n', NAMESPACE]);
     assert.match(text, /Name:\s+classrooms/);
     assert.match(text, /Kind:\s+RealtimeCluster/);
     assert.match(text, /Max Connections Per Pod:\s+20000/);
     assert.match(text, /Regions Ready:\s+2\/2/);
   });
 
-  test('kubectl explain prints the field descriptions from the schema', () => {
-    const text = ok(['explain', 'rtc.spec.autoscaling.targetConnectionsPerPod']);
+  test('kubectl explain prints the field descriptions from the schema', async () => {
+    const text = await ok(['explain', 'rtc.spec.autoscaling.targetConnectionsPerPod']);
     assert.match(text, /Connections per pod the autoscaler aims for/);
   });
 
-  test('an invalid RealtimeCluster is rejected with a message naming each bad field', () => {
+  test('an invalid RealtimeCluster is rejected with a message naming each bad field', async () => {
     const invalid = {
       apiVersion: 'realtime.meridian.dev/v1alpha1',
       kind: 'RealtimeCluster',
@@ -131,16 +194,16 @@ describe('kubectl and the RealtimeCluster CRD', { skip }, () => {
         ai: { strategy: 'cheapest' },
       },
     };
-    const result = kubectl(['apply', '-f', '-'], JSON.stringify(invalid));
+    const result = await kubectl(['apply', '-f', '-'], JSON.stringify(invalid));
     assert.notEqual(result.status, 0, 'the API server accepted an invalid RealtimeCluster');
     assert.match(result.stderr, /spec\.regions\[0\]\.name/);
     assert.match(result.stderr, /spec\.gateway\.maxConnectionsPerPod/);
     assert.match(result.stderr, /spec\.ai\.strategy/);
-    assert.equal(kubectl(['get', 'rtc', 'broken', '-n', NAMESPACE]).status, 1, 'nothing was stored');
+    assert.equal((await kubectl(['get', 'rtc', 'broken', '-n', NAMESPACE])).status, 1, 'nothing was stored');
   });
 
-  test('a RealtimeCluster without regions is rejected naming spec.regions', () => {
-    const result = kubectl(['apply', '-f', '-'], JSON.stringify({
+  test('a RealtimeCluster without regions is rejected naming spec.regions', async () => {
+    const result = await kubectl(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'realtime.meridian.dev/v1alpha1',
       kind: 'RealtimeCluster',
       metadata: { name: 'no-regions', namespace: NAMESPACE },
@@ -148,5 +211,9 @@ describe('kubectl and the RealtimeCluster CRD', { skip }, () => {
     }));
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /spec\.regions/);
+  });
+
+  test('kubectl works with the kubeconfig the emulator writes', { todo: 'the emulator serves HTTP and requires a bearer token, which kubectl sends over TLS only' }, async () => {
+    await ok(['get', 'rtc', '-n', NAMESPACE], undefined, 'emulator-kubeconfig');
   });
 });
