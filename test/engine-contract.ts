@@ -393,6 +393,7 @@ export function engineContract(backendName: string, setup: () => Promise<EngineF
       await publisher.broker.publish(input(room, 'before'));
       await seen.received(room, 1);
       assert.equal(listener.healthy(), true);
+      await assert.rejects(listener.start(new Recorder()), EngineInputError, 'a second start is a caller error');
       await listener.close();
       await listener.close(); // idempotent
       assert.equal(listener.healthy(), false);

@@ -13,6 +13,7 @@ import {
   checkRoom,
   checkRooms,
   countUsers,
+  EngineInputError,
   resolveEngineOptions,
   silentLogger,
   type EngineLogger,
@@ -84,6 +85,7 @@ export class MemoryEngine implements Engine, MemoryNode {
 
   async start(handlers: EngineHandlers): Promise<void> {
     if (this.#closed) throw new EngineUnavailableError('memory engine is closed');
+    if (this.#handlers) throw new EngineInputError('memory engine is already started');
     this.#handlers = handlers;
     this.backend.attach(this);
   }

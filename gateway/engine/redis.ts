@@ -159,6 +159,7 @@ export class RedisEngine implements Engine {
 
   async start(handlers: EngineHandlers): Promise<void> {
     if (this.#closed) throw new EngineUnavailableError('redis engine is closed');
+    if (this.#handlers) throw new EngineInputError('redis engine is already started');
     this.#handlers = handlers;
     try {
       await Promise.all([this.#command.connect(), this.#subscriber.connect()]);
