@@ -18,7 +18,7 @@ import {
 
 let sandbox: Sandbox;
 before(async () => {
-  sandbox = await startSandbox();
+  sandbox = await startSandbox({ regionCallTimeoutMs: 1_000 });
 });
 after(async () => {
   await sandbox?.close();
@@ -49,6 +49,18 @@ test('a region going dark is Unknown while the other region keeps rolling out, a
   const deployment = await regionDeployment(sandbox, 'europe-west1', 'study');
   assert.equal(deployment?.spec?.template.spec?.containers[0].image, 'meridian:0.2.0', 'the recovered region converged');
   assert.ok((await clusterEvents(sandbox, 'study')).some((e) => e.reason === 'RegionRecovered'));
+});
+
+test('a region that stops answering times out into Unknown without stalling the other region', async () => {
+  await reconcileUntil(sandbox, KEY, ready, 'study Ready');
+  sandbox.regions['us-east1'].faults.setLatency(5_000);
+  await patchCluster(sandbox, 'study', { spec: { autoscaling: { minReplicas: 3 } } });
+  const hanging = await reconcileUntil(sandbox, KEY, (c) => regionPhase(c, 'us-east1') === 'Unknown' && regionPhase(c, 'europe-west1') === 'Ready', 'us-east1 Unknown');
+  assert.match(hanging?.status?.regions?.find((r) => r.name === 'us-east1')?.message ?? '', /did not answer within 1000 ms/);
+  assert.equal((await regionDeployment(sandbox, 'europe-west1', 'study'))?.spec?.replicas, 3, 'the answering region got the change');
+  sandbox.regions['us-east1'].faults.setLatency(0);
+  await reconcileUntil(sandbox, KEY, ready, 'study Ready after the region answers again');
+  assert.equal((await regionDeployment(sandbox, 'us-east1', 'study'))?.spec?.replicas, 3);
 });
 
 test('API errors from a region or the hub are thrown for a retry with backoff, without touching status, and the next reconcile converges', async () => {

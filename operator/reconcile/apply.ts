@@ -5,16 +5,24 @@
  */
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
-import { ReconcileError, ReconcileErrorReason, httpStatus, isNotFound } from './errors.ts';
+import { ReconcileError, ReconcileErrorReason, RegionTimeoutError, httpStatus, isNotFound } from './errors.ts';
 import { APPLIED_HASH_ANNOTATION, CREATED_BY_ANNOTATION } from './render.ts';
+
+/** How long one call to a region may take before the region counts as not answering. */
+export const DEFAULT_REGION_CALL_TIMEOUT_MS = 10_000;
 
 /**
  * Runs one API call against a region and reports its outcome to the region's health. Any HTTP
- * answer below 500 (404, 409, 422) proves the region reachable; no answer or a 5xx does not.
+ * answer below 500 (404, 409, 422) proves the region reachable; no answer (or none within
+ * `timeoutMs`, so a hanging region cannot stall a reconcile) or a 5xx does not.
  */
-export async function callRegion<T>(client: RegionClient, call: () => Promise<T>): Promise<T> {
+export async function callRegion<T>(client: RegionClient, call: () => Promise<T>, timeoutMs = DEFAULT_REGION_CALL_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RegionTimeoutError(client.region, timeoutMs)), timeoutMs);
+  });
   try {
-    const result = await call();
+    const result = await Promise.race([call(), timeout]);
     client.recordSuccess();
     return result;
   } catch (error) {
@@ -22,6 +30,8 @@ export async function callRegion<T>(client: RegionClient, call: () => Promise<T>
     if (status !== undefined && status < 500 && status !== 429) client.recordSuccess();
     else client.recordFailure(error);
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -30,14 +40,14 @@ export function describeObject(object: KubernetesObject): string {
 }
 
 /** Reads an object's live state, or undefined when it does not exist. */
-export async function readLive(client: RegionClient, object: KubernetesObject): Promise<KubernetesObject | undefined> {
+export async function readLive(client: RegionClient, object: KubernetesObject, timeoutMs?: number): Promise<KubernetesObject | undefined> {
   const header = {
     apiVersion: object.apiVersion ?? '',
     kind: object.kind ?? '',
     metadata: { name: object.metadata?.name ?? '', ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}) },
   };
   try {
-    return await callRegion(client, () => client.objects.read(header));
+    return await callRegion(client, () => client.objects.read(header), timeoutMs);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -79,10 +89,10 @@ export interface ApplyOutcome {
  * Applies the objects in order. A live object of ours carrying another cluster's label is never
  * overwritten (ObjectOwnedByOtherCluster). A Namespace is written only if absent or created by us.
  */
-export async function applyObjects(client: RegionClient, objects: KubernetesObject[], owner: string): Promise<ApplyOutcome> {
+export async function applyObjects(client: RegionClient, objects: KubernetesObject[], owner: string, timeoutMs?: number): Promise<ApplyOutcome> {
   const outcome: ApplyOutcome = { written: [], skippedForeign: [] };
   for (const desired of objects) {
-    const live = await readLive(client, desired);
+    const live = await readLive(client, desired, timeoutMs);
     if (live) {
       if (desired.kind === 'Namespace' && live.metadata?.annotations?.[CREATED_BY_ANNOTATION] !== owner) {
         outcome.skippedForeign.push(describeObject(desired));
@@ -97,7 +107,7 @@ export async function applyObjects(client: RegionClient, objects: KubernetesObje
       }
       if (upToDate(live, desired)) continue;
     }
-    await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), timeoutMs);
     outcome.written.push(describeObject(desired));
   }
   return outcome;

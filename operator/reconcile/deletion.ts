@@ -19,6 +19,7 @@ export interface DeletionDeps {
   events: EventRecorder;
   now: () => Date;
   unreachableRecheckMs: number;
+  regionCallTimeoutMs?: number;
 }
 
 export type RegionCleanup =
@@ -28,7 +29,7 @@ export type RegionCleanup =
   | { name: string; state: 'retry'; error: unknown };
 
 /** Removes the cluster's objects from one placement (a region and namespace). */
-export async function cleanupPlacement(pool: RegionPool, cluster: RealtimeCluster, placement: Placement): Promise<RegionCleanup> {
+export async function cleanupPlacement(pool: RegionPool, cluster: RealtimeCluster, placement: Placement, timeoutMs?: number): Promise<RegionCleanup> {
   const region: RegionSpec = { name: placement.region, namespace: placement.namespace, ...(placement.kubeconfigSecretRef ? { kubeconfigSecretRef: placement.kubeconfigSecretRef } : {}) };
   if (isAbandoned(cluster, region.name)) return { name: region.name, state: 'abandoned' };
   const previous = cluster.status?.regions?.find((r) => r.name === region.name);
@@ -36,7 +37,7 @@ export async function cleanupPlacement(pool: RegionPool, cluster: RealtimeCluste
   try {
     client = await getClient(pool, cluster, region);
     const owner = clusterLabelValue(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '');
-    const outcome = await cleanupRegion(client, placement.namespace, owner);
+    const outcome = await cleanupRegion(client, placement.namespace, owner, timeoutMs);
     if (outcome.remaining > 0) return { name: region.name, state: 'retry', error: new Error(`${outcome.remaining} objects still terminating`) };
     return { name: region.name, state: 'cleaned', deleted: outcome.deleted, ...(outcome.namespaceKept ? { note: outcome.namespaceKept } : {}) };
   } catch (error) {
@@ -51,7 +52,7 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
   if (!hasFinalizer(cluster)) return {};
   // Every place the cluster may have objects: the spec's regions and those it had before.
   const placements = mergePlacements(recordedPlacements(cluster).placements, specPlacements(cluster));
-  const results = await Promise.all(placements.map((placement) => cleanupPlacement(deps.pool, cluster, placement)));
+  const results = await Promise.all(placements.map((placement) => cleanupPlacement(deps.pool, cluster, placement, deps.regionCallTimeoutMs)));
 
   for (const result of results) {
     if (result.state === 'cleaned' && result.deleted.length > 0) {

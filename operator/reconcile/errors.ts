@@ -24,6 +24,15 @@ export class ReconcileError extends Error {
   }
 }
 
+/** A region call that got no answer within its timeout: treated like a refused connection. */
+export class RegionTimeoutError extends Error {
+  readonly code = 'REGION_CALL_TIMEOUT';
+  constructor(region: string, timeoutMs: number) {
+    super(`region ${region} did not answer within ${timeoutMs} ms`);
+    this.name = 'RegionTimeoutError';
+  }
+}
+
 /** The HTTP status of an API error, or undefined when the request got no answer at all. */
 export function httpStatus(error: unknown): number | undefined {
   if (error instanceof ApiException) return error.code;

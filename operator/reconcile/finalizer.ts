@@ -74,11 +74,11 @@ export interface CleanupOutcome {
  * Deletes the cluster's objects (by label) in one region's namespace, then the Namespace when
  * this cluster created it and no other RealtimeCluster has objects in it.
  */
-export async function cleanupRegion(client: RegionClient, namespace: string, owner: string): Promise<CleanupOutcome> {
+export async function cleanupRegion(client: RegionClient, namespace: string, owner: string, timeoutMs?: number): Promise<CleanupOutcome> {
   const outcome: CleanupOutcome = { deleted: [], remaining: 0 };
   const selector = `${CLUSTER_LABEL}=${owner}`;
   for (const { apiVersion, kind } of REGIONAL_KINDS) {
-    const list = await callRegion(client, () => client.objects.list<KubernetesObject>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, selector));
+    const list = await callRegion(client, () => client.objects.list<KubernetesObject>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, selector), timeoutMs);
     for (const item of list.items) {
       const object = { ...item, apiVersion, kind };
       if (item.metadata?.deletionTimestamp) {
@@ -86,7 +86,7 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
         continue;
       }
       try {
-        await callRegion(client, () => client.objects.delete(object, undefined, undefined, undefined, undefined, 'Background'));
+        await callRegion(client, () => client.objects.delete(object, undefined, undefined, undefined, undefined, 'Background'), timeoutMs);
         outcome.deleted.push(describeObject(object));
       } catch (error) {
         if (!isNotFound(error)) throw error;
@@ -94,21 +94,21 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
     }
   }
   const namespaceObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } };
-  const live = await readLive(client, namespaceObject);
+  const live = await readLive(client, namespaceObject, timeoutMs);
   if (!live || live.metadata?.deletionTimestamp) return outcome;
   if (live.metadata?.annotations?.[CREATED_BY_ANNOTATION] !== owner) {
     outcome.namespaceKept = `namespace ${namespace} was not created by this cluster`;
     return outcome;
   }
-  const others = await callRegion(client, () =>
-    client.objects.list<KubernetesObject>('apps/v1', 'Deployment', namespace, undefined, undefined, undefined, undefined, `${CLUSTER_LABEL},${CLUSTER_LABEL}!=${owner}`),
-  );
+  const otherClusters = `${CLUSTER_LABEL},${CLUSTER_LABEL}!=${owner}`;
+  const list = () => client.objects.list<KubernetesObject>('apps/v1', 'Deployment', namespace, undefined, undefined, undefined, undefined, otherClusters);
+  const others = await callRegion(client, list, timeoutMs);
   if (others.items.length > 0) {
     outcome.namespaceKept = `namespace ${namespace} still holds other clusters' gateways`;
     return outcome;
   }
   try {
-    await callRegion(client, () => client.objects.delete(namespaceObject));
+    await callRegion(client, () => client.objects.delete(namespaceObject), timeoutMs);
     outcome.deleted.push(describeObject(namespaceObject));
   } catch (error) {
     if (!isNotFound(error)) throw error;

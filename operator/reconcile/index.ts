@@ -7,6 +7,7 @@ import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionStatus } from '../../crds/types.ts';
 import { EventReason, type Logger } from '../events.ts';
 import { TerminalError, type EventRecorder, type ReconcileResult, type Reconciler, type RegionPool } from '../types.ts';
+import { DEFAULT_REGION_CALL_TIMEOUT_MS } from './apply.ts';
 import { ReconcileError, ReconcileErrorReason, describeError, isNotFound } from './errors.ts';
 import { planCluster, type PlanOptions } from './desired.ts';
 import { addFinalizer, hasFinalizer } from './finalizer.ts';
@@ -29,6 +30,8 @@ export interface ReconcilerOptions {
   unreachableRecheckMs?: number;
   /** Look again this soon when the spec is invalid (a missing Secret may appear). */
   invalidSpecRecheckMs?: number;
+  /** One call to a region taking longer counts as no answer (a hanging region cannot stall a reconcile). */
+  regionCallTimeoutMs?: number;
   /** The autoscaling seam: pods per region; defaults to the region's minimum. */
   chooseReplicas?: PlanOptions['chooseReplicas'];
 }
@@ -55,6 +58,7 @@ export const DEFAULT_RECONCILER_OPTIONS = Object.freeze({
   progressRecheckMs: 5_000,
   unreachableRecheckMs: 30_000,
   invalidSpecRecheckMs: 60_000,
+  regionCallTimeoutMs: DEFAULT_REGION_CALL_TIMEOUT_MS,
 });
 
 export function parseKey(key: string): { namespace: string; name: string } {
@@ -112,19 +116,19 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const status = computeStatus({ cluster, problems: plan.problems, paused, now: now() });
       if (await writeStatus(hub, cluster, status)) {
         metrics?.statusWritten?.();
+        logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, problems: plan.problems.map((p) => `${p.field}: ${p.reason}`) }, 'invalid spec: regions left as they were');
         const before = cluster.status?.conditions?.find((c) => c.type === 'Degraded');
         const after = status.conditions?.find((c) => c.type === 'Degraded');
         if (after && (before?.reason !== after.reason || before.message !== after.message)) {
           await events.record(cluster, 'Warning', EventReason.InvalidSpec, after.message);
         }
       }
-      logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, problems: plan.problems.map((p) => `${p.field}: ${p.reason}`) }, 'invalid spec: regions left as they were');
       return { requeueAfterMs: options.invalidSpecRecheckMs };
     }
 
     // Remember every region before writing to it, so that one later dropped from the spec is cleaned up.
     const record = paused ? undefined : await recordPlacements(hub, cluster);
-    const outcomes = await Promise.all(plan.regions.map(({ spec, plan: regionPlan }) => reconcileRegion(pool, cluster, spec, regionPlan, paused)));
+    const outcomes = await Promise.all(plan.regions.map(({ spec, plan: regionPlan }) => reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs)));
     const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), paused, now: now() });
     if (await writeStatus(hub, cluster, status)) metrics?.statusWritten?.();
     await reportRegionChanges(cluster, outcomes);
@@ -132,7 +136,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
     }
 
-    const orphans = record ? await cleanupOrphans({ hub, pool, events }, cluster, record) : { pending: [] };
+    const orphans = record ? await cleanupOrphans({ hub, pool, events, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster, record) : { pending: [] };
     if (orphans.pending.length > 0) {
       logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, pending: orphans.pending }, 'regions left the spec; their objects are not cleaned up yet');
     }
@@ -155,7 +159,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const cluster = await readCluster(hub, namespace, name);
       if (!cluster) return {};
       if (cluster.metadata.deletionTimestamp) {
-        return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs }, cluster);
+        return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster);
       }
       if (!hasFinalizer(cluster)) {
         await addFinalizer(hub, cluster);

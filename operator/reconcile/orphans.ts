@@ -14,6 +14,7 @@ export interface OrphanDeps {
   hub: KubeConfig;
   pool: RegionPool;
   events: EventRecorder;
+  regionCallTimeoutMs?: number;
 }
 
 /** Records every placement of the spec before anything is written there. Returns the record now in force. */
@@ -38,7 +39,7 @@ export async function cleanupOrphans(deps: OrphanDeps, cluster: RealtimeCluster,
   const outcome: OrphanOutcome = { pending: [] };
   const kept: Placement[] = [];
   for (const orphan of orphans) {
-    const result = await cleanupPlacement(deps.pool, cluster, orphan);
+    const result = await cleanupPlacement(deps.pool, cluster, orphan, deps.regionCallTimeoutMs);
     if (result.state === 'cleaned') {
       if (result.deleted.length > 0) {
         await deps.events.record(cluster, 'Normal', EventReason.CleanedUp, `region ${orphan.region} (namespace ${orphan.namespace}) left the spec: deleted ${result.deleted.join(', ')}`);

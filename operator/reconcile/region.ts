@@ -49,18 +49,18 @@ export function classifyRegionFailure(error: unknown, client: RegionClient | und
   return { observation: unchanged(previous, name, `retrying: ${describeError(error)}`), written: [], retry: error };
 }
 
-export async function reconcileRegion(pool: RegionPool, cluster: RealtimeCluster, region: RegionSpec, plan: RegionPlan, paused: boolean): Promise<RegionOutcome> {
+export async function reconcileRegion(pool: RegionPool, cluster: RealtimeCluster, region: RegionSpec, plan: RegionPlan, paused: boolean, timeoutMs?: number): Promise<RegionOutcome> {
   const previous = cluster.status?.regions?.find((r) => r.name === region.name);
   let client: RegionClient | undefined;
   try {
     client = await getClient(pool, cluster, region);
     const owner = clusterLabelValue(plan.hubNamespace, plan.clusterName);
-    const written = paused ? [] : (await applyObjects(client, renderRegion(plan), owner)).written;
+    const written = paused ? [] : (await applyObjects(client, renderRegion(plan), owner, timeoutMs)).written;
     const deployment = (await readLive(client, {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: objectNames(plan.clusterName).gateway, namespace: plan.namespace },
-    })) as V1Deployment | undefined;
+    }, timeoutMs)) as V1Deployment | undefined;
     const observation = observeDeployment(region.name, deployment, plan.replicas, written.length > 0);
     if (paused && !deployment) observation.message = 'paused before the first rollout';
     return { observation, written };
