@@ -74,6 +74,7 @@ export class Controller {
   #resyncTimer: Timer | undefined;
   #started = false;
   #stopped = false;
+  #stopping: Promise<void> | undefined;
   #reconcileSeq = 0;
 
   constructor(options: ControllerOptions) {
@@ -138,8 +139,12 @@ export class Controller {
   }
 
   /** Stops taking keys, lets in-flight reconciles finish, and stops every informer and probe. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#stopped = true;
     this.#resyncTimer?.cancel();
     this.queue.shutdown();

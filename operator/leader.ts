@@ -37,8 +37,11 @@ export const LEADER_DEFAULTS = Object.freeze({ name: 'meridian-operator', leaseD
 export interface LeaderCallbacks {
   /** Called once leadership is acquired; `signal` aborts when leadership ends for any reason. */
   onStartedLeading(signal: AbortSignal): void;
-  /** Called when leadership ends: lost (renew deadline passed) or released on shutdown. */
-  onStoppedLeading(reason: 'lost' | 'released'): void;
+  /**
+   * Called when leadership ends: lost (renew deadline passed) or released on shutdown. On
+   * shutdown the Lease is released only after the returned promise settles: stop the work here.
+   */
+  onStoppedLeading(reason: 'lost' | 'released'): void | Promise<void>;
   /** Called when the observed holder changes (including to ourselves). */
   onNewLeader?(identity: string): void;
 }
@@ -91,10 +94,11 @@ export class LeaderElector {
       callbacks.onStartedLeading(term.signal);
       const outcome = await this.#renewUntilLost(signal);
       this.#leading = false;
-      if (outcome === 'released') await this.#release();
       term.abort();
       this.#log.warn({ identity: this.identity, outcome }, 'stopped leading');
-      callbacks.onStoppedLeading(outcome);
+      // The work of this term ends before the Lease is given up, so that two leaders never overlap.
+      await callbacks.onStoppedLeading(outcome);
+      if (outcome === 'released') await this.#release();
     }
   }
 

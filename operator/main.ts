@@ -199,9 +199,10 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
               shutdown.abort();
             });
           },
-          onStoppedLeading: (reason) => {
+          onStoppedLeading: async (reason) => {
             leading = false;
             metrics.leader.set(0);
+            await controller?.stop();
             if (reason === 'lost') {
               logger.error('lost the leader lease; exiting so that a fresh process campaigns again');
               exitCode = 1;
