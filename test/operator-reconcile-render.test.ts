@@ -79,6 +79,13 @@ test('an object is up to date only when its hash matches and every rendered fiel
   delete dropped.metadata.annotations[APPLIED_HASH_ANNOTATION];
   assert.equal(upToDate(dropped as KubernetesObject, deployment), false, 'no hash: re-apply');
   assert.equal(holds([1, 2], [1]), false, 'lists must have the same length');
+  const canonical = structuredClone(deployment) as Record<string, any>;
+  canonical.spec.template.spec.containers[0].resources = { requests: { cpu: '250m', memory: '256Mi' } };
+  const spelled = structuredClone(deployment) as Record<string, any>;
+  spelled.spec.template.spec.containers[0].resources = { requests: { cpu: '0.25', memory: '262144Ki' } };
+  assert.equal(holds(canonical, spelled), true, 'the API server\'s canonical quantities are the same amounts');
+  spelled.spec.template.spec.containers[0].resources.requests.cpu = '0.3';
+  assert.equal(holds(canonical, spelled), false, 'a different amount is drift');
 });
 
 test('the rendered gateway.yaml and environment are accepted by the gateway configuration parser', async () => {

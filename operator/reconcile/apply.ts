@@ -6,6 +6,7 @@
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
 import { ReconcileError, ReconcileErrorReason, RegionTimeoutError, httpStatus, isNotFound } from './errors.ts';
+import { sameQuantity } from './quantity.ts';
 import { APPLIED_HASH_ANNOTATION, CREATED_BY_ANNOTATION } from './render.ts';
 
 /** How long one call to a region may take before the region counts as not answering. */
@@ -54,11 +55,15 @@ export async function readLive(client: RegionClient, object: KubernetesObject, t
   }
 }
 
+/** Fields holding resource quantities, compared by amount ("0.5" and "500m" are the same). */
+const QUANTITY_PARENTS = new Set(['requests', 'limits']);
+const QUANTITY_FIELDS = new Set(['sizeLimit']);
+
 /**
  * True when every field of `desired` has the same value in `live`. Fields only `live` has
  * (defaults, status, other managers' fields) are ignored; lists must match element by element.
  */
-export function holds(live: unknown, desired: unknown): boolean {
+export function holds(live: unknown, desired: unknown, key = '', parent = ''): boolean {
   if (desired === undefined || desired === null) return true;
   if (Array.isArray(desired)) {
     return Array.isArray(live) && live.length === desired.length && desired.every((item, i) => holds(live[i], item));
@@ -66,9 +71,11 @@ export function holds(live: unknown, desired: unknown): boolean {
   if (typeof desired === 'object') {
     if (typeof live !== 'object' || live === null || Array.isArray(live)) return false;
     const liveRecord = live as Record<string, unknown>;
-    return Object.entries(desired as Record<string, unknown>).every(([key, value]) => holds(liveRecord[key], value));
+    return Object.entries(desired as Record<string, unknown>).every(([field, value]) => holds(liveRecord[field], value, field, key));
   }
-  return live === desired;
+  if (live === desired) return true;
+  const isQuantity = QUANTITY_FIELDS.has(key) || QUANTITY_PARENTS.has(parent);
+  return isQuantity && typeof live === 'string' && typeof desired === 'string' && sameQuantity(live, desired);
 }
 
 /** Whether applying `desired` would change nothing we own: same rendering (hash) and every rendered field in place. */
