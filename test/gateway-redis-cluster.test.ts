@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { signToken, spawnGateway, TestClient, type Frame, type SpawnedGateway } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
 import { skipUnless, startRedis, type RedisServer } from './helpers/services.ts';
@@ -158,6 +159,36 @@ describe('two gateways on one Redis', { skip }, () => {
       const all = [...before, ...offsetsSeen(fresh.frames, lesson, epoch)];
       assert.deepEqual(all, range(1, total), 'every offset exactly once, in order');
     }
+  });
+
+  test('pub/sub messages lost by a pod (its subscriber connection killed) are filled in from history, in order', async () => {
+    const [a, b] = [gateways[0]!, gateways[1]!];
+    const feed = room('lost-feed');
+    const publisher = await client(a, 'teacher');
+    const watcher = await client(b, 'student');
+    const { epoch } = await watcher.request({ op: 'subscribe', room: feed });
+    const total = 120;
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    admin.on('error', (error: Error) => process.stderr.write(`test redis client: ${error.message}\n`));
+    try {
+      for (let n = 1; n <= total; n++) {
+        // Cut every pod's live feed twice while publishing: the hubs must notice and repair.
+        if (n === 40 || n === 80) await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+        const ack = await publisher.request({ op: 'publish', room: feed, data: { n } });
+        assert.equal(ack.op, 'published', JSON.stringify(ack));
+      }
+    } finally {
+      admin.disconnect();
+    }
+    await waitFor(() => offsetsSeen(watcher.frames, feed, epoch).at(-1) === total, { what: 'the last message on the watcher', timeoutMs: 20_000 });
+    assert.deepEqual(offsetsSeen(watcher.frames, feed, epoch), range(1, total), 'every offset exactly once, in order');
+    assert.deepEqual(
+      watcher.messages(feed).map((m) => m.data.n),
+      range(1, total),
+    );
+    const metrics = await (await fetch(`${b.httpUrl}/metrics`)).text();
+    const lost = Number(/meridian_gap_repairs_total\{outcome="lost"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    assert.equal(lost, 0, 'no gap was beyond repair');
   });
 
   test('Redis restarted during traffic: publishes fail with UNAVAILABLE, readiness follows Redis, clients resubscribe and continue', async () => {
