@@ -1,7 +1,9 @@
 /**
  * The RealtimeCluster CustomResourceDefinition as an object, built from crds/schema.ts.
- * crds/generate.ts writes it to YAML; the operator may also apply it directly.
+ * crds/generate.ts writes it to YAML; code that creates it through @kubernetes/client-node's
+ * typed APIs must use realtimeClusterCrdModel() (see there).
  */
+import { loadYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import type { JSONSchemaProps } from './schema-builder.ts';
 import { specSchema, statusSchema } from './schema.ts';
 import { CATEGORIES, CRD_NAME, GROUP, KIND, LIST_KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from './types.ts';
@@ -39,6 +41,7 @@ export function realtimeClusterSchema(): JSONSchemaProps {
   };
 }
 
+/** The CRD as plain JSON, in the API's field names (`enum`, `default`, `x-kubernetes-*`). */
 export function realtimeClusterCrd() {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -70,4 +73,16 @@ export function realtimeClusterCrd() {
       ],
     },
   };
+}
+
+/**
+ * The CRD as @kubernetes/client-node's model object, for `ApiextensionsV1Api` calls.
+ *
+ * The typed APIs serialize their body through the library's model classes, which name fields
+ * differently (`_enum`, `_default`, `xKubernetesListType`): a plain object passed to them loses
+ * every enum, default and x-kubernetes-* keyword without an error. loadYaml converts the plain
+ * object into the models (JSON is YAML), so serialization restores the API's field names.
+ */
+export function realtimeClusterCrdModel(): V1CustomResourceDefinition {
+  return loadYaml<V1CustomResourceDefinition>(JSON.stringify(realtimeClusterCrd()));
 }
