@@ -17,12 +17,12 @@ import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, PLURAL, type RealtimeCluster } from '../crds/types.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
-import { errorSummary } from './errors.ts';
 import { Informer, objectKey, type InformerOptions, type ResourceRef } from './informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, type WorkQueueOptions } from './queue.ts';
 import { KubeconfigRegionPool, regionKey, type PooledRegionClient, type RegionPoolOptions } from './regions.ts';
-import { CLUSTER_LABEL, TerminalError, keyFromClusterLabel, type Reconciler, type RegionPool } from './types.ts';
+import { runWorker } from './worker.ts';
+import { CLUSTER_LABEL, keyFromClusterLabel, type Reconciler, type RegionPool } from './types.ts';
 
 /** The kinds of regional objects the reconciler renders, watched by CLUSTER_LABEL for drift. */
 export const OWNED_RESOURCES: readonly ResourceRef[] = Object.freeze([
@@ -75,7 +75,6 @@ export class Controller {
   #started = false;
   #stopped = false;
   #stopping: Promise<void> | undefined;
-  #reconcileSeq = 0;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -133,7 +132,7 @@ export class Controller {
     await Promise.all([this.#clusters.waitForSync(), this.#secrets.waitForSync()]);
     if (this.#stopped) return;
     this.#log.info({ clusters: this.#clusters.list().length, workers: this.#options.workers ?? CONTROLLER_DEFAULTS.workers }, 'caches synced; starting workers');
-    for (let i = 0; i < (this.#options.workers ?? CONTROLLER_DEFAULTS.workers); i++) this.#workers.push(this.#work());
+    for (let i = 0; i < (this.#options.workers ?? CONTROLLER_DEFAULTS.workers); i++) this.#workers.push(runWorker(this.queue, this.#reconciler, this.#metrics, this.#log));
     this.regions.startProbing();
     this.#scheduleResync();
   }
@@ -173,43 +172,6 @@ export class Controller {
       this.resync();
       this.#scheduleResync();
     });
-  }
-
-  async #work(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      this.#metrics.queueDepth.set(this.queue.length);
-      if (key === undefined) return;
-      const log = this.#log.child({ key, reconcileId: ++this.#reconcileSeq });
-      const endTimer = this.#metrics.reconcileDuration.startTimer();
-      try {
-        const result = await this.#reconciler.reconcile(key);
-        this.queue.forget(key);
-        if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
-          this.queue.addAfter(key, result.requeueAfterMs);
-          this.#metrics.reconcileTotal.inc({ outcome: 'requeue' });
-        } else {
-          this.#metrics.reconcileTotal.inc({ outcome: 'success' });
-        }
-      } catch (error) {
-        if (error instanceof TerminalError) {
-          this.queue.forget(key);
-          this.#metrics.reconcileTotal.inc({ outcome: 'terminal' });
-          this.#metrics.reconcileErrors.inc({ kind: 'terminal' });
-          log.error({ reason: error.reason, err: errorSummary(error) }, 'reconcile failed for good; not retried');
-        } else {
-          const delayMs = this.queue.addRateLimited(key);
-          this.#metrics.reconcileTotal.inc({ outcome: 'error' });
-          this.#metrics.reconcileErrors.inc({ kind: 'retryable' });
-          this.#metrics.queueRetries.inc();
-          log.warn({ err: errorSummary(error), retries: this.queue.retries(key), delayMs }, 'reconcile failed; retrying with backoff');
-        }
-      } finally {
-        endTimer();
-        this.queue.done(key);
-        this.#metrics.queueDepth.set(this.queue.length);
-      }
-    }
   }
 
   #informer<T extends KubernetesObject>(name: string, kubeConfig: KubeConfig, resource: ResourceRef, extra: Partial<InformerOptions>): Informer<T> {

@@ -119,12 +119,15 @@ export class WorkQueue {
     this.#delayed.set(key, { at, timer });
   }
 
-  /** Queues `key` after its backoff and the global bucket allow; returns the delay chosen. */
-  addRateLimited(key: string): number {
+  /**
+   * Queues `key` after its backoff and the global bucket allow, and no sooner than
+   * `minDelayMs` (a server's Retry-After); returns the delay chosen.
+   */
+  addRateLimited(key: string, minDelayMs = 0): number {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
     const backoff = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(failures, 52));
-    const delay = Math.max(backoff, this.#bucket.reserve());
+    const delay = Math.max(backoff, this.#bucket.reserve(), Math.min(minDelayMs, this.#maxDelayMs));
     this.addAfter(key, delay);
     return delay;
   }
