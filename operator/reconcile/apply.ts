@@ -90,30 +90,41 @@ export interface ApplyOutcome {
   written: string[];
   /** "Kind/name" of each object left alone because someone else owns it (a Namespace we did not create). */
   skippedForeign: string[];
+  /** The live state of each object as read before applying ("Kind/name" → object, absent when it did not exist). */
+  live: Map<string, KubernetesObject | undefined>;
 }
 
 /**
  * Applies the objects in order. A live object of ours carrying another cluster's label is never
- * overwritten (ObjectOwnedByOtherCluster). A Namespace is written only if absent or created by us.
+ * overwritten (ObjectOwnedByOtherCluster), and then nothing is written. A Namespace is written
+ * only if absent or created by us. All objects are read first, in parallel: a no-op reconcile
+ * costs one round trip per region, not one per object.
  */
 export async function applyObjects(client: RegionClient, objects: KubernetesObject[], owner: string, timeoutMs?: number): Promise<ApplyOutcome> {
-  const outcome: ApplyOutcome = { written: [], skippedForeign: [] };
-  for (const desired of objects) {
-    const live = await readLive(client, desired, timeoutMs);
-    if (live) {
-      if (desired.kind === 'Namespace' && live.metadata?.annotations?.[CREATED_BY_ANNOTATION] !== owner) {
-        outcome.skippedForeign.push(describeObject(desired));
-        continue;
-      }
-      const liveOwner = live.metadata?.labels?.[CLUSTER_LABEL];
-      if (liveOwner !== undefined && liveOwner !== owner) {
-        throw new ReconcileError(
-          ReconcileErrorReason.ObjectOwnedByOtherCluster,
-          `${describeObject(desired)} in region ${client.region} belongs to RealtimeCluster ${liveOwner}; rename this cluster or remove that object`,
-        );
-      }
-      if (upToDate(live, desired)) continue;
+  const lives = await Promise.all(objects.map((object) => readLive(client, object, timeoutMs)));
+  const outcome: ApplyOutcome = { written: [], skippedForeign: [], live: new Map(objects.map((o, i) => [describeObject(o), lives[i]])) };
+  const toApply: KubernetesObject[] = [];
+  objects.forEach((desired, i) => {
+    const live = lives[i];
+    if (!live) {
+      toApply.push(desired);
+      return;
     }
+    if (desired.kind === 'Namespace' && live.metadata?.annotations?.[CREATED_BY_ANNOTATION] !== owner) {
+      outcome.skippedForeign.push(describeObject(desired));
+      return;
+    }
+    const liveOwner = live.metadata?.labels?.[CLUSTER_LABEL];
+    if (liveOwner !== undefined && liveOwner !== owner) {
+      throw new ReconcileError(
+        ReconcileErrorReason.ObjectOwnedByOtherCluster,
+        `${describeObject(desired)} in region ${client.region} belongs to RealtimeCluster ${liveOwner}; rename this cluster or remove that object`,
+      );
+    }
+    if (!upToDate(live, desired)) toApply.push(desired);
+  });
+  // Writes stay sequential and in order: the Namespace before what lives in it, mounts before the Deployment.
+  for (const desired of toApply) {
     await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), timeoutMs);
     outcome.written.push(describeObject(desired));
   }

@@ -6,7 +6,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { RealtimeCluster, RegionSpec, RegionStatus } from '../../crds/types.ts';
 import { RegionConfigError, clusterLabelValue, type RegionClient, type RegionPool } from '../types.ts';
-import { applyObjects, readLive } from './apply.ts';
+import { applyObjects, describeObject, readLive } from './apply.ts';
 import { ReconcileError, describeError, isConnectivityError } from './errors.ts';
 import { objectNames, renderRegion, type RegionPlan } from './render.ts';
 import { observeDeployment, type RegionObservation } from './status.ts';
@@ -55,12 +55,13 @@ export async function reconcileRegion(pool: RegionPool, cluster: RealtimeCluster
   try {
     client = await getClient(pool, cluster, region);
     const owner = clusterLabelValue(plan.hubNamespace, plan.clusterName);
-    const written = paused ? [] : (await applyObjects(client, renderRegion(plan), owner, timeoutMs)).written;
-    const deployment = (await readLive(client, {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: objectNames(plan.clusterName).gateway, namespace: plan.namespace },
-    }, timeoutMs)) as V1Deployment | undefined;
+    const gateway = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: objectNames(plan.clusterName).gateway, namespace: plan.namespace } };
+    const applied = paused ? undefined : await applyObjects(client, renderRegion(plan), owner, timeoutMs);
+    const written = applied?.written ?? [];
+    // The Deployment read before applying is current unless it was just written (then its status is stale).
+    const deployment = (
+      applied && !written.includes(describeObject(gateway)) ? applied.live.get(describeObject(gateway)) : await readLive(client, gateway, timeoutMs)
+    ) as V1Deployment | undefined;
     const observation = observeDeployment(region.name, deployment, plan.replicas, written.length > 0);
     if (paused && !deployment) observation.message = 'paused before the first rollout';
     return { observation, written };
