@@ -117,7 +117,7 @@ test('a region going dark is Unknown while the other region takes a spec change;
   await createCluster(sandbox, 'beta', clusterSpec());
   await waitForCluster('beta', (c) => c.status?.phase === 'Ready', 'beta Ready');
   const dark = sandbox.regions['europe-west1'];
-  dark.faults.refuseConnections(true);
+  await dark.faults.refuseConnections(true);
   try {
     await waitFor(async () => (await metric('meridian_operator_region_reachable{region="europe-west1"')).some((l) => l.endsWith(' 0')), {
       what: 'the probe to mark europe-west1 unreachable',
@@ -128,7 +128,7 @@ test('a region going dark is Unknown while the other region takes a spec change;
     assert.equal((await regionDeployment(sandbox, 'us-east1', 'beta'))?.spec?.template.spec?.containers[0].image, 'meridian:0.2.0', 'the reachable region is rolled out');
     assert.notEqual(phaseOf(during, 'us-east1'), 'Unknown');
   } finally {
-    dark.faults.refuseConnections(false);
+    await dark.faults.refuseConnections(false);
   }
   await waitFor(async () => (await regionDeployment(sandbox, 'europe-west1', 'beta'))?.spec?.template.spec?.containers[0].image === 'meridian:0.2.0', {
     what: 'the recovered region to get the new image',
