@@ -5,20 +5,13 @@
  * Redis. Every test uses its own room names, so the tests can share the backend.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { EngineInputError } from '../gateway/engine/common.ts';
-import {
-  EngineUnavailableError,
-  type Engine,
-  type EngineHandlers,
-  type EngineOptions,
-  type Member,
-  type Publication,
-  type PublishInput,
-  type RoomEvent,
-} from '../gateway/engine/types.ts';
+import { EngineUnavailableError, type Engine, type EngineOptions, type Member } from '../gateway/engine/types.ts';
 import { waitFor } from './helpers/net.ts';
+import { input, Recorder, uniqueRoom } from './engine-fixtures.ts';
+
+export { input, Recorder, uniqueRoom } from './engine-fixtures.ts';
 
 export interface EngineFixture {
   /** A new, not yet started engine ("pod") on the fixture's shared backend. */
@@ -31,45 +24,8 @@ export interface EngineFixture {
   close(): Promise<void>;
 }
 
-/** Records what an engine delivers, for assertions. */
-export class Recorder implements EngineHandlers {
-  readonly publications: Publication[] = [];
-  readonly events: { room: string; event: RoomEvent }[] = [];
-  readonly resyncs: string[][] = [];
-
-  publication(pub: Publication): void {
-    this.publications.push(pub);
-  }
-
-  roomEvent(room: string, event: RoomEvent): void {
-    this.events.push({ room, event });
-  }
-
-  resynced(rooms: readonly string[]): void {
-    this.resyncs.push([...rooms]);
-  }
-
-  inRoom(room: string): Publication[] {
-    return this.publications.filter((p) => p.room === room);
-  }
-
-  /** Waits until the room has delivered at least `count` publications; returns them. */
-  async received(room: string, count: number, timeoutMs = 10_000): Promise<Publication[]> {
-    await waitFor(() => this.inRoom(room).length >= count, { what: `${count} publications in ${room}`, timeoutMs });
-    return this.inRoom(room);
-  }
-}
-
 /** Short TTL used where a test needs something to expire; the memory clock makes it instant. */
 const SHORT_TTL_MS = 1_000;
-
-export function uniqueRoom(label: string): string {
-  return `${label}-${randomUUID().slice(0, 8)}`;
-}
-
-export function input(room: string, data: unknown, extra: Partial<PublishInput> = {}): PublishInput {
-  return { room, mid: randomUUID(), data, region: 'test-region', ts: 1_700_000_000_000, from: { user: 'u1', client: 'c1' }, ...extra };
-}
 
 function member(client: string, user: string): Member {
   return { client, user, region: 'test-region' };
