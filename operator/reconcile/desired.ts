@@ -79,19 +79,26 @@ function regionSecretUses(region: RegionSpec, index: number): SecretUse[] {
   return [{ field: `spec.regions[${index}].redis.urlSecretRef`, ref: region.redis.urlSecretRef, regionKey: 'redis-url', env: 'MERIDIAN_REDIS_URL' }];
 }
 
-/** Reads hub Secrets once each; a missing Secret is recorded as undefined, other errors are thrown (retry). */
-async function readHubSecrets(hub: KubeConfig, namespace: string, names: Set<string>): Promise<Map<string, V1Secret | undefined>> {
+/** Reads a hub Secret; undefined when it does not exist. */
+export type ReadSecret = (namespace: string, name: string) => Promise<V1Secret | undefined>;
+
+/** A ReadSecret that GETs from the hub (the controller may pass one that reads its informer cache instead). */
+export function readSecretFromApi(hub: KubeConfig): ReadSecret {
   const core = hub.makeApiClient(CoreV1Api);
-  const secrets = new Map<string, V1Secret | undefined>();
-  for (const name of names) {
+  return async (namespace, name) => {
     try {
-      secrets.set(name, await core.readNamespacedSecret({ name, namespace }));
+      return await core.readNamespacedSecret({ name, namespace });
     } catch (error) {
-      if (!isNotFound(error)) throw error;
-      secrets.set(name, undefined);
+      if (isNotFound(error)) return undefined;
+      throw error;
     }
-  }
-  return secrets;
+  };
+}
+
+/** Reads each named hub Secret once; a missing one maps to undefined, other errors are thrown (retry). */
+async function readHubSecrets(readSecret: ReadSecret, namespace: string, names: Set<string>): Promise<Map<string, V1Secret | undefined>> {
+  const entries = await Promise.all([...names].map(async (name) => [name, await readSecret(namespace, name)] as const));
+  return new Map(entries);
 }
 
 function resolveUses(uses: SecretUse[], secrets: Map<string, V1Secret | undefined>, namespace: string, problems: SpecProblem[]): Record<string, string> {
@@ -165,15 +172,15 @@ export interface ClusterPlan {
 }
 
 /** Validates the spec and builds every region's plan, reading the hub Secrets it references. */
-export async function planCluster(hub: KubeConfig, cluster: RealtimeCluster, options: PlanOptions, extraProblems: SpecProblem[] = []): Promise<ClusterPlan> {
-  const problems = [...extraProblems, ...checkSpec(cluster)];
+export async function planCluster(readSecret: ReadSecret, cluster: RealtimeCluster, options: PlanOptions): Promise<ClusterPlan> {
+  const problems = checkSpec(cluster);
   if (problems.length > 0) return { problems, regions: [] };
   const namespace = cluster.metadata.namespace ?? '';
   const regions = cluster.spec.regions;
   const shared = clusterSecretUses(cluster);
   const perRegion = regions.map((region, i) => regionSecretUses(region, i));
   const secretNames = new Set([...shared, ...perRegion.flat()].map((use) => use.ref.name));
-  const secrets = await readHubSecrets(hub, namespace, secretNames);
+  const secrets = await readHubSecrets(readSecret, namespace, secretNames);
 
   const sharedData = resolveUses(shared, secrets, namespace, problems);
   const regionData = perRegion.map((uses) => resolveUses(uses, secrets, namespace, problems));

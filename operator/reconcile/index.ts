@@ -9,7 +9,7 @@ import { EventReason, type Logger } from '../events.ts';
 import { TerminalError, type EventRecorder, type ReconcileResult, type Reconciler, type RegionPool } from '../types.ts';
 import { DEFAULT_REGION_CALL_TIMEOUT_MS } from './apply.ts';
 import { ReconcileError, ReconcileErrorReason, describeError, isNotFound } from './errors.ts';
-import { planCluster, type PlanOptions } from './desired.ts';
+import { planCluster, readSecretFromApi, type PlanOptions, type ReadSecret } from './desired.ts';
 import { addFinalizer, hasFinalizer } from './finalizer.ts';
 import { finalizeCluster } from './deletion.ts';
 import { cleanupOrphans, recordPlacements } from './orphans.ts';
@@ -49,6 +49,8 @@ export interface ReconcilerDeps {
   logger: Logger;
   now?: () => Date;
   metrics?: ReconcileMetrics;
+  /** Reads hub Secrets the spec references; defaults to a GET on the hub (the controller may pass its cache). */
+  readSecret?: ReadSecret;
   options?: ReconcilerOptions;
 }
 
@@ -84,6 +86,7 @@ function isPaused(status: RealtimeCluster['status']): boolean {
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { hub, regions: pool, events, logger, now = () => new Date(), metrics } = deps;
   const options = { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options };
+  const readSecret = deps.readSecret ?? readSecretFromApi(hub);
   const planOptions: PlanOptions = {
     preStopPauseSeconds: options.preStopPauseSeconds,
     drainWindowSeconds: options.drainWindowSeconds,
@@ -111,7 +114,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   async function reconcileLive(cluster: RealtimeCluster): Promise<ReconcileResult> {
     const paused = cluster.spec.paused === true;
-    const plan = await planCluster(hub, cluster, planOptions);
+    const plan = await planCluster(readSecret, cluster, planOptions);
     if (plan.problems.length > 0) {
       const status = computeStatus({ cluster, problems: plan.problems, paused, now: now() });
       if (await writeStatus(hub, cluster, status)) {
