@@ -149,6 +149,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     const afterConverge = memoryOf(op.pid);
     const reconcilesToReady = await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count');
     const retriesToReady = await metricSum(port, 'meridian_operator_queue_retries_total');
+    const reconcileSecondsToReady = await metricSum(port, 'meridian_operator_reconcile_duration_seconds_sum');
 
     // One periodic resync of the converged system: wait for the queue to drain, then for the
     // reconcile counter to grow by at least one full pass, then for the queue to drain again.
@@ -181,6 +182,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
       operatorWritesPerCluster: Math.round((convergeWrites / clusters) * 10) / 10,
       reconcilesToReady,
       retriesToReady,
+      meanReconcileMs: Math.round((reconcileSecondsToReady / Math.max(1, reconcilesToReady)) * 1000),
       writesPerResync: resyncWrites,
       requestsPerResync: resyncRequests,
       operatorRssMiB: final.rssMiB,
