@@ -1,0 +1,154 @@
+/**
+ * The emulator's built-in controllers: Deployments get Pods through a PodRunner, scale and roll;
+ * status follows readiness; plus the other built-in kinds an operator writes (Lease, Event, PDB).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
+import { waitFor } from './helpers/net.ts';
+import { deployment, mergePatch, startSandbox, statusOf, type Sandbox } from './helpers/apiserver.ts';
+import type { PodRunner } from '../sandbox/apiserver/index.ts';
+
+/** A runner whose Pods become Ready only when the test says so. */
+function manualRunner() {
+  const started = new Map<string, (ready: boolean) => void>();
+  const stopped: string[] = [];
+  const runner: PodRunner = {
+    start(pod, onReady) {
+      const name = (pod as k8s.V1Pod).metadata!.name!;
+      started.set(name, onReady);
+      return {
+        async stop() {
+          stopped.push(name);
+        },
+      };
+    },
+  };
+  return { runner, started, stopped };
+}
+
+const podsOf = async (sb: Sandbox, app: string) => (await sb.core.listNamespacedPod({ namespace: 'default', labelSelector: `app=${app}` })).items.filter((p) => !p.metadata!.deletionTimestamp);
+
+describe('deployments with the default runner', () => {
+  let sb: Sandbox;
+  before(async () => {
+    sb = await startSandbox({ name: 'controllers', readyDelayMs: 20 });
+  });
+  after(() => sb.close());
+
+  const readDeploy = (name: string) => sb.apps.readNamespacedDeployment({ namespace: 'default', name });
+
+  test('a Deployment gets its Pods, owned and named after it, and status follows readiness', async () => {
+    await sb.apps.createNamespacedDeployment({ namespace: 'default', body: deployment('web', 3) });
+    const ready = await waitFor(async () => {
+      const d = await readDeploy('web');
+      return d.status?.readyReplicas === 3 ? d : undefined;
+    }, { what: 'three ready replicas' });
+    assert.equal(ready.status!.replicas, 3);
+    assert.equal(ready.status!.updatedReplicas, 3);
+    assert.equal(ready.status!.availableReplicas, 3);
+    assert.equal(ready.status!.observedGeneration, 1);
+    const pods = await podsOf(sb, 'web');
+    assert.equal(pods.length, 3);
+    for (const pod of pods) {
+      assert.match(pod.metadata!.name!, /^web-[0-9a-f]{10}-[a-z0-9]{5}$/);
+      assert.equal(pod.metadata!.ownerReferences![0].uid, ready.metadata!.uid);
+      assert.equal(pod.metadata!.ownerReferences![0].controller, true);
+      assert.equal(pod.status!.phase, 'Running');
+      assert.ok(pod.status!.podIP);
+    }
+  });
+
+  test('scaling through /scale removes Pods; status follows', async () => {
+    const scale = await sb.apps.patchNamespacedDeploymentScale({ namespace: 'default', name: 'web', body: { spec: { replicas: 1 } } }, mergePatch);
+    assert.equal(scale.spec!.replicas, 1);
+    await waitFor(async () => (await podsOf(sb, 'web')).length === 1 && (await readDeploy('web')).status?.replicas === 1, { what: 'scaled down to one' });
+    const read = await sb.apps.readNamespacedDeploymentScale({ namespace: 'default', name: 'web' });
+    assert.equal(read.status!.replicas, 1);
+    assert.equal(read.status!.selector, 'app=web');
+  });
+
+  test('a template change rolls the Pods to the new template', async () => {
+    const before = (await podsOf(sb, 'web')).map((p) => p.metadata!.name);
+    await sb.apps.patchNamespacedDeployment({ namespace: 'default', name: 'web', body: { spec: { replicas: 2, template: { metadata: { annotations: { rev: '2' } } } } } }, mergePatch);
+    const rolled = await waitFor(async () => {
+      const d = await readDeploy('web');
+      const pods = await podsOf(sb, 'web');
+      const done = d.status?.observedGeneration === d.metadata!.generation && d.status?.updatedReplicas === 2 && d.status?.readyReplicas === 2 && pods.length === 2;
+      return done ? { d, pods } : undefined;
+    }, { what: 'rollout complete' });
+    assert.ok(rolled.pods.every((p) => !before.includes(p.metadata!.name) && p.metadata!.annotations?.rev === '2'));
+    assert.equal(rolled.d.status!.conditions!.find((c) => c.type === 'Available')!.status, 'True');
+  });
+
+  test('deleting the Deployment collects its Pods', async () => {
+    await sb.apps.deleteNamespacedDeployment({ namespace: 'default', name: 'web' });
+    await waitFor(async () => (await sb.core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=web' })).items.length === 0, { what: 'pods collected' });
+  });
+});
+
+describe('a pluggable pod runner', () => {
+  const manual = manualRunner();
+  let sb: Sandbox;
+  before(async () => {
+    sb = await startSandbox({ name: 'runner', podRunner: manual.runner });
+  });
+  after(() => sb.close());
+
+  test('readiness comes from the runner, and stopped Pods are stopped in the runner', async () => {
+    await sb.apps.createNamespacedDeployment({ namespace: 'default', body: deployment('gw', 2) });
+    await waitFor(() => manual.started.size === 2, { what: 'two pods started' });
+    const d = await sb.apps.readNamespacedDeployment({ namespace: 'default', name: 'gw' });
+    assert.equal(d.status?.readyReplicas ?? 0, 0, 'nothing ready until the runner says so');
+    const [first] = manual.started.keys();
+    manual.started.get(first)!(true);
+    await waitFor(async () => (await sb.apps.readNamespacedDeployment({ namespace: 'default', name: 'gw' })).status?.readyReplicas === 1, { what: 'one ready' });
+    manual.started.get(first)!(false);
+    await waitFor(async () => !(await sb.apps.readNamespacedDeployment({ namespace: 'default', name: 'gw' })).status?.readyReplicas, { what: 'not ready again' });
+    await sb.apps.patchNamespacedDeploymentScale({ namespace: 'default', name: 'gw', body: { spec: { replicas: 0 } } }, mergePatch);
+    await waitFor(() => manual.stopped.length === 2, { what: 'runner stopped both pods' });
+  });
+});
+
+describe('other kinds operators write', () => {
+  let sb: Sandbox;
+  before(async () => {
+    sb = await startSandbox({ name: 'kinds' });
+  });
+  after(() => sb.close());
+
+  test('Leases: acquire, renew with the resourceVersion, and a stale renew conflicts', async () => {
+    const lease = await sb.coordination.createNamespacedLease({ namespace: 'default', body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } } });
+    const renewed = await sb.coordination.replaceNamespacedLease({ namespace: 'default', name: 'leader', body: { ...lease, spec: { ...lease.spec, renewTime: new k8s.V1MicroTime() } } });
+    assert.notEqual(renewed.metadata!.resourceVersion, lease.metadata!.resourceVersion);
+    await assert.rejects(sb.coordination.replaceNamespacedLease({ namespace: 'default', name: 'leader', body: { ...lease, spec: { ...lease.spec, holderIdentity: 'b' } } }), (error) => statusOf(error) === 409);
+  });
+
+  test('Events (core/v1 and events.k8s.io/v1) are stored and found by involved object', async () => {
+    await sb.core.createNamespacedEvent({
+      namespace: 'default',
+      body: { metadata: { name: 'rtc.1' }, involvedObject: { kind: 'RealtimeCluster', name: 'demo', namespace: 'default' }, reason: 'Reconciled', message: 'all regions ready', type: 'Normal' },
+    });
+    await sb.core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'other.1' }, involvedObject: { kind: 'Pod', name: 'x' }, reason: 'Other', type: 'Warning' } });
+    const events = await sb.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=demo' });
+    assert.deepEqual(events.items.map((e) => e.reason), ['Reconciled']);
+    const modern = await sb.raw('POST', '/apis/events.k8s.io/v1/namespaces/default/events', {
+      body: { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'rtc.2' }, regarding: { kind: 'RealtimeCluster', name: 'demo' }, reason: 'Scaled', note: 'to 3', type: 'Normal', action: 'Scale', eventTime: new Date().toISOString(), reportingController: 'meridian', reportingInstance: 'x' },
+    });
+    assert.equal(modern.status, 201);
+  });
+
+  test('PodDisruptionBudgets are stored with a generation', async () => {
+    const pdb = await sb.policy.createNamespacedPodDisruptionBudget({ namespace: 'default', body: { metadata: { name: 'gw' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'gw' } } } } });
+    assert.equal(pdb.metadata!.generation, 1);
+    assert.equal(pdb.spec!.minAvailable, 1);
+  });
+
+  test('Services get a cluster IP and defaulted ports; ServiceAccounts are stored', async () => {
+    const svc = await sb.core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'gw' }, spec: { selector: { app: 'gw' }, ports: [{ name: 'ws', port: 80, targetPort: 8080 }] } } });
+    assert.match(svc.spec!.clusterIP!, /^10\.96\./);
+    assert.equal(svc.spec!.ports![0].protocol, 'TCP');
+    const sa = await sb.core.createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'gw' } } });
+    assert.equal(sa.metadata!.name, 'gw');
+  });
+});
