@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { RealtimeCluster, RegionStatus } from '../crds/types.ts';
+import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionStatus } from '../crds/types.ts';
 import { FINALIZER, PLACEMENTS_ANNOTATION } from '../operator/reconcile/index.ts';
 import {
   ALL_KINDS,
@@ -10,6 +10,7 @@ import {
   clusterEvents,
   clusterSpec,
   createCluster,
+  customObjects,
   deleteCluster,
   getCluster,
   patchCluster,
@@ -65,6 +66,21 @@ test('a reconcile of an unchanged cluster makes no writes anywhere', async () =>
   await sandbox.reconciler.reconcile(key);
   assert.deepEqual(writeCounts(sandbox), before);
   assert.equal(result.requeueAfterMs, undefined, 'nothing to look at again');
+});
+
+test('a condition another component owns (RelayReady) survives reconciles, and status is still not rewritten', async () => {
+  const relayReady = { type: 'RelayReady', status: 'True', reason: 'TopicReady', message: 'topic and subscriptions exist', lastTransitionTime: new Date().toISOString() };
+  const current = await getCluster(sandbox, 'classroom');
+  await customObjects(sandbox).patchNamespacedCustomObjectStatus(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name: 'classroom', body: { status: { conditions: [...(current?.status?.conditions ?? []), relayReady] } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  await sandbox.reconciler.reconcile('tenants/classroom');
+  const before = writeCounts(sandbox);
+  await sandbox.reconciler.reconcile('tenants/classroom');
+  assert.deepEqual(writeCounts(sandbox), before, 'no writes');
+  const kept = (await getCluster(sandbox, 'classroom'))?.status?.conditions?.find((c) => c.type === 'RelayReady');
+  assert.deepEqual(kept, relayReady);
 });
 
 test('a spec change is rolled out to both regions and its generation observed', async () => {

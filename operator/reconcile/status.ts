@@ -152,7 +152,8 @@ function timeless(status: RealtimeClusterStatus | undefined): unknown {
   return {
     ...status,
     regions: status.regions?.map(({ lastSyncTime: _sync, ...region }) => region),
-    conditions: status.conditions?.map(({ lastTransitionTime: _time, ...c }) => c),
+    // Conditions are a map keyed by type: their order is not a change.
+    conditions: status.conditions?.map(({ lastTransitionTime: _time, ...c }) => c).sort((a, b) => a.type.localeCompare(b.type)),
   };
 }
 
