@@ -1,0 +1,103 @@
+/**
+ * Fault injection in the API emulator, programmatic and over HTTP (/_sandbox): failing requests
+ * with Retry-After, latency, dropped watches, refused connections (a region going dark and
+ * coming back on the same port), and the request counters tests use to assert "no writes".
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
+import { waitFor } from './helpers/net.ts';
+import { portOpen } from './helpers/services.ts';
+import { startSandbox, statusOf, type Sandbox } from './helpers/apiserver.ts';
+
+let sb: Sandbox;
+before(async () => {
+  sb = await startSandbox({ name: 'faults' });
+});
+after(() => sb.close());
+
+describe('programmatic faults', () => {
+  test('failNext: the next N requests fail with the status and Retry-After, then all is well', async () => {
+    sb.server.faults.failNext(2, 503, 3);
+    for (let i = 0; i < 2; i++) {
+      const response = await sb.raw('GET', '/api/v1/namespaces/default/configmaps');
+      assert.equal(response.status, 503);
+      assert.equal(response.headers.get('retry-after'), '3');
+      assert.equal(response.body.reason, 'ServiceUnavailable');
+      assert.equal(response.body.details.retryAfterSeconds, 3);
+    }
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces/default/configmaps')).status, 200);
+  });
+
+  test('429 reaches client-node callers as an error with that code', async () => {
+    sb.server.faults.failNext(1, 429, 1);
+    await assert.rejects(sb.core.listNamespacedConfigMap({ namespace: 'default' }), (error) => statusOf(error) === 429);
+    await sb.core.listNamespacedConfigMap({ namespace: 'default' });
+  });
+
+  test('setLatency delays every request by at least that long', async () => {
+    sb.server.faults.setLatency(150);
+    const started = performance.now();
+    await sb.core.readNamespace({ name: 'default' });
+    const elapsed = performance.now() - started;
+    sb.server.faults.setLatency(0);
+    assert.ok(elapsed >= 145, `took ${elapsed.toFixed(0)} ms`);
+  });
+
+  test('dropWatches ends open watches with an error on the client side', async () => {
+    let result: unknown = 'open';
+    await new k8s.Watch(sb.kc).watch('/api/v1/namespaces/default/configmaps', {}, () => undefined, (err) => (result = err));
+    sb.server.faults.dropWatches();
+    await waitFor(() => result !== 'open', { what: 'watch ended' });
+    assert.ok(result instanceof Error, `ended with an error: ${String(result)}`);
+  });
+
+  test('refuseConnections: the port goes dark, then serves again with the same data', async () => {
+    await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'survivor' } } });
+    let watchEnded = false;
+    await new k8s.Watch(sb.kc).watch('/api/v1/namespaces/default/configmaps', {}, () => undefined, () => (watchEnded = true));
+    await sb.server.faults.refuseConnections(true);
+    assert.equal(await portOpen(sb.server.port), false, 'nothing listens');
+    await assert.rejects(sb.core.readNamespace({ name: 'default' }));
+    await waitFor(() => watchEnded, { what: 'open watch cut' });
+    await sb.server.faults.refuseConnections(false);
+    const back = await sb.core.readNamespacedConfigMap({ namespace: 'default', name: 'survivor' });
+    assert.equal(back.metadata!.name, 'survivor');
+  });
+
+  test('requestCount counts requests by method and writes', async () => {
+    const writes = sb.server.requestCount({ writesOnly: true });
+    const gets = sb.server.requestCount({ method: 'GET' });
+    await sb.core.readNamespace({ name: 'default' });
+    await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'counted' } } });
+    assert.equal(sb.server.requestCount({ writesOnly: true }), writes + 1);
+    assert.equal(sb.server.requestCount({ method: 'GET' }), gets + 1);
+    assert.equal(sb.server.requestCount({ method: 'post' }) >= 1, true);
+  });
+});
+
+describe('faults over HTTP', () => {
+  test('/_sandbox needs the token too', async () => {
+    const response = await fetch(`${sb.server.url}/_sandbox/requests`);
+    assert.equal(response.status, 401);
+  });
+
+  test('fail-next and the request counter through /_sandbox', async () => {
+    const set = await sb.raw('POST', '/_sandbox/faults/fail-next', { body: { n: 1, status: 500 } });
+    assert.equal(set.status, 200);
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces')).status, 500);
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces')).status, 200);
+    const count = await sb.raw('GET', '/_sandbox/requests?writesOnly=true');
+    assert.equal(count.body.count, sb.server.requestCount({ writesOnly: true }));
+    const bad = await sb.raw('POST', '/_sandbox/faults/fail-next', { body: { n: 1, status: 404 } });
+    assert.equal(bad.status, 400);
+  });
+
+  test('refuse for N seconds, then the same port serves again', async () => {
+    const response = await sb.raw('POST', '/_sandbox/faults/refuse', { body: { seconds: 1 } });
+    assert.equal(response.status, 200);
+    await waitFor(async () => !(await portOpen(sb.server.port)), { what: 'port closed' });
+    await waitFor(() => portOpen(sb.server.port), { what: 'port open again', timeoutMs: 15_000 });
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces/default')).status, 200);
+  });
+});
