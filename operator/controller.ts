@@ -17,7 +17,7 @@ import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, PLURAL, type RealtimeCluster } from '../crds/types.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
-import { Informer, objectKey, type InformerOptions, type ResourceRef } from './informer.ts';
+import { Informer, metadataOnly, objectKey, type InformerOptions, type ResourceRef } from './informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, type WorkQueueOptions } from './queue.ts';
 import { KubeconfigRegionPool, regionKey, type PooledRegionClient, type RegionPoolOptions } from './regions.ts';
@@ -197,6 +197,8 @@ export class Controller {
     const informers = (this.#options.ownedResources ?? OWNED_RESOURCES).map((resource) => {
       const informer = this.#informer(`${client.region}/${resource.plural}`, client.kubeConfig, resource, {
         labelSelector: CLUSTER_LABEL,
+        // Only the owner label is read from these objects.
+        transform: metadataOnly,
         // A region that cannot be listed or watched is as unreachable as one that fails a call.
         onError: (error) => client.recordFailure(error),
       });

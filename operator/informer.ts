@@ -52,6 +52,24 @@ export interface InformerOptions {
   onList?: (reason: RelistReason) => void;
   /** Called on every failed list or watch. */
   onError?: (error: unknown) => void;
+  /**
+   * What the cache keeps of each object (applied before handlers see it). Default: the object
+   * without metadata.managedFields, which is often its largest part and of no use to readers.
+   */
+  transform?: (object: KubernetesObject) => KubernetesObject;
+}
+
+/** Drops metadata.managedFields (a shallow copy: the received object is not modified). */
+export function withoutManagedFields(object: KubernetesObject): KubernetesObject {
+  if (!object.metadata?.managedFields) return object;
+  const { managedFields: _dropped, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/** Keeps only apiVersion, kind and metadata (without managedFields): enough to map an object to its owner. */
+export function metadataOnly(object: KubernetesObject): KubernetesObject {
+  const { managedFields: _dropped, ...metadata } = object.metadata ?? {};
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata };
 }
 
 export const INFORMER_DEFAULTS = Object.freeze({ pageSize: 500, watchTimeoutSeconds: 300, silenceLimitMs: 300_000, backoffInitialMs: 250, backoffMaxMs: 30_000 });
@@ -84,6 +102,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   readonly #handlers: InformerHandlers<T>[] = [];
   readonly #store = new Map<string, T>();
   readonly #syncWaiters: (() => void)[] = [];
+  readonly #transform: (object: T) => T;
   #resourceVersion = '';
   #lastEventAt = 0;
   #synced = false;
@@ -97,6 +116,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     this.#watch = new Watch(options.kubeConfig);
     this.#log = options.logger.child({ informer: options.name });
     this.#clock = options.clock ?? systemClock;
+    this.#transform = (options.transform ?? withoutManagedFields) as unknown as (object: T) => T;
   }
 
   on(handlers: InformerHandlers<T>): this {
@@ -252,12 +272,13 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     });
   }
 
-  #apply(type: string, object: T): void {
-    const resourceVersion = object.metadata?.resourceVersion;
+  #apply(type: string, received: T): void {
+    const resourceVersion = received.metadata?.resourceVersion;
     if (type === 'BOOKMARK') {
       if (resourceVersion) this.#resourceVersion = resourceVersion;
       return;
     }
+    const object = this.#transform(received);
     const key = objectKey(object);
     const previous = this.#store.get(key);
     if (resourceVersion) this.#resourceVersion = resourceVersion;
@@ -284,7 +305,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.#objects.list<T>(apiVersion, kind, this.#options.namespace, undefined, undefined, undefined, undefined, this.#options.labelSelector, this.#options.pageSize, continueToken),
         signal,
       );
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      for (const item of page.items) fresh.set(objectKey(item), this.#transform(item));
       continueToken = page.metadata?._continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
     } while (continueToken);

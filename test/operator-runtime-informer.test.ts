@@ -120,3 +120,23 @@ test('a watch resumed from a resourceVersion the server no longer keeps (410) ma
   const expected = await s.serverState();
   await waitFor(() => JSON.stringify(s.cacheState()) === JSON.stringify(expected), { what: 'the cache to match the server after the re-list' });
 });
+
+test('the cache keeps objects without managedFields by default, and only metadata when asked', async (t) => {
+  const full = await setup(t);
+  await full.create('kept');
+  full.informer.start();
+  await full.informer.waitForSync();
+  const cached = full.informer.list()[0];
+  assert.equal(cached.metadata?.managedFields, undefined);
+  assert.deepEqual(cached.data, { v: '1' });
+
+  const { metadataOnly } = await import('../operator/informer.ts');
+  const slim = await setup(t, { transform: metadataOnly });
+  await slim.create('slim');
+  slim.informer.start();
+  await slim.informer.waitForSync();
+  await slim.update('slim', '2');
+  await waitFor(() => slim.seen.includes('update slim=undefined'), { what: 'the update of a metadata-only object' });
+  assert.equal(slim.informer.list()[0].data, undefined);
+  assert.equal(slim.informer.list()[0].metadata?.labels?.[LABEL], 'default.x');
+});
