@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionStatus } from '../crds/types.ts';
-import { FINALIZER, PLACEMENTS_ANNOTATION } from '../operator/reconcile/index.ts';
+import { pino } from 'pino';
+import { createEventRecorder } from '../operator/events.ts';
+import { FINALIZER, PLACEMENTS_ANNOTATION, createReconciler } from '../operator/reconcile/index.ts';
+import type { RegionPool } from '../operator/types.ts';
 import {
   ALL_KINDS,
   HUB_NAMESPACE,
@@ -81,6 +84,32 @@ test('a condition another component owns (RelayReady) survives reconciles, and s
   assert.deepEqual(writeCounts(sandbox), before, 'no writes');
   const kept = (await getCluster(sandbox, 'classroom'))?.status?.conditions?.find((c) => c.type === 'RelayReady');
   assert.deepEqual(kept, relayReady);
+});
+
+test('a status another component writes during a reconcile is not overwritten: the stale write gets 409 and the retry keeps both', async () => {
+  const key = 'tenants/classroom';
+  const relay = { type: 'RelayReady', status: 'False', reason: 'TopicMissing', message: 'creating the topic', lastTransitionTime: new Date().toISOString() };
+  let raced = false;
+  const racing: RegionPool = {
+    async client(namespace, region) {
+      if (!raced) {
+        raced = true;
+        const live = await getCluster(sandbox, 'classroom');
+        const others = (live?.status?.conditions ?? []).filter((c) => c.type !== 'RelayReady');
+        await customObjects(sandbox).patchNamespacedCustomObjectStatus(
+          { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name: 'classroom', body: { status: { conditions: [...others, relay] } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      }
+      return sandbox.pool.client(namespace, region);
+    },
+  };
+  const logger = pino({ level: 'silent' });
+  const reconciler = createReconciler({ hub: sandbox.hubConfig, regions: racing, events: createEventRecorder(sandbox.hubConfig, { logger }), logger });
+  await sandbox.regionConfigs['us-east1'].makeApiClient(AppsV1Api).deleteNamespacedDeployment({ name: 'classroom-gateway', namespace: 'meridian' });
+  await assert.rejects(reconciler.reconcile(key), (error: { code?: number }) => error.code === 409);
+  const converged = await reconcileUntil(sandbox, key, ready, 'Ready after the conflict');
+  assert.deepEqual(converged?.status?.conditions?.find((c) => c.type === 'RelayReady'), relay, 'the other writer\'s condition survived');
 });
 
 test('a spec change is rolled out to both regions and its generation observed', async () => {

@@ -80,7 +80,7 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
       : { name: r.name, phase: 'Pending', message: r.state === 'cleaned' ? 'cleaned up' : r.state === 'abandoned' ? 'abandoned' : 'cleanup in progress', wrote: false },
   );
   const status = computeStatus({ cluster, problems: [], regions: observations, paused: false, now: deps.now() });
-  if ((await writeStatus(deps.hub, cluster, status)) && blocked.length > 0) {
+  if ((await writeStatus(deps.hub, cluster, status, cluster.metadata.resourceVersion)) && blocked.length > 0) {
     const names = blocked.map((r) => r.name).join(', ');
     await deps.events.record(cluster, 'Warning', EventReason.CleanupBlocked, `deletion waits for ${names}: unreachable or misconfigured; annotate ${ABANDON_ANNOTATION} to give up on a region`);
   }

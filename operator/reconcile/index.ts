@@ -117,7 +117,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const plan = await planCluster(readSecret, cluster, planOptions);
     if (plan.problems.length > 0) {
       const status = computeStatus({ cluster, problems: plan.problems, paused, now: now() });
-      if (await writeStatus(hub, cluster, status)) {
+      if (await writeStatus(hub, cluster, status, cluster.metadata.resourceVersion)) {
         metrics?.statusWritten?.();
         logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, problems: plan.problems.map((p) => `${p.field}: ${p.reason}`) }, 'invalid spec: regions left as they were');
         const before = cluster.status?.conditions?.find((c) => c.type === 'Degraded');
@@ -130,10 +130,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
 
     // Remember every region before writing to it, so that one later dropped from the spec is cleaned up.
-    const record = paused ? undefined : await recordPlacements(hub, cluster);
+    const recorded = paused ? undefined : await recordPlacements(hub, cluster);
+    const record = recorded?.record;
+    // The status write is conditional on this version: a concurrent status writer is never overwritten.
+    const resourceVersion = recorded ? recorded.resourceVersion : cluster.metadata.resourceVersion;
     const outcomes = await Promise.all(plan.regions.map(({ spec, plan: regionPlan }) => reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs)));
     const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), paused, now: now() });
-    if (await writeStatus(hub, cluster, status)) metrics?.statusWritten?.();
+    if (await writeStatus(hub, cluster, status, resourceVersion)) metrics?.statusWritten?.();
     await reportRegionChanges(cluster, outcomes);
     if (paused !== isPaused(cluster.status)) {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');

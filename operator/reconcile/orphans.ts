@@ -17,12 +17,16 @@ export interface OrphanDeps {
   regionCallTimeoutMs?: number;
 }
 
-/** Records every placement of the spec before anything is written there. Returns the record now in force. */
-export async function recordPlacements(hub: KubeConfig, cluster: RealtimeCluster): Promise<Placement[]> {
+/**
+ * Records every placement of the spec before anything is written there. Returns the record now
+ * in force and the cluster's resourceVersion after the write (for later preconditions).
+ */
+export async function recordPlacements(hub: KubeConfig, cluster: RealtimeCluster): Promise<{ record: Placement[]; resourceVersion?: string }> {
   const recorded = recordedPlacements(cluster).placements;
   const union = mergePlacements(recorded, specPlacements(cluster));
-  if (!samePlacements(union, recorded)) await writePlacements(hub, cluster, union);
-  return union;
+  if (samePlacements(union, recorded)) return { record: union, resourceVersion: cluster.metadata.resourceVersion };
+  const written = await writePlacements(hub, cluster, union);
+  return { record: union, resourceVersion: written.metadata.resourceVersion };
 }
 
 export interface OrphanOutcome {

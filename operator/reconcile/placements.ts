@@ -76,11 +76,11 @@ export function samePlacements(a: Placement[], b: Placement[]): boolean {
  * Writes the record: a merge patch of this one annotation (no generation change). Without a
  * resourceVersion precondition: only the reconciler writes it, and one key is reconciled at a time.
  */
-export async function writePlacements(hub: KubeConfig, cluster: RealtimeCluster, placements: Placement[]): Promise<void> {
+export async function writePlacements(hub: KubeConfig, cluster: RealtimeCluster, placements: Placement[]): Promise<RealtimeCluster> {
   const api = hub.makeApiClient(CustomObjectsApi);
   const body = { metadata: { annotations: { [PLACEMENTS_ANNOTATION]: JSON.stringify(mergePlacements(placements)) } } };
-  await api.patchNamespacedCustomObject(
+  return (await api.patchNamespacedCustomObject(
     { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  )) as RealtimeCluster;
 }

@@ -165,12 +165,17 @@ export function statusChanged(before: RealtimeClusterStatus | undefined, after: 
   return canonical(timeless(before)) !== canonical(timeless(after));
 }
 
-/** Writes the status through /status when it changed; returns whether it wrote. */
-export async function writeStatus(hub: KubeConfig, cluster: RealtimeCluster, status: RealtimeClusterStatus): Promise<boolean> {
+/**
+ * Writes the status through /status when it changed; returns whether it wrote. With
+ * `resourceVersion`, the write fails with 409 if the object changed since it was read (another
+ * writer's condition is then not overwritten; the reconcile is retried).
+ */
+export async function writeStatus(hub: KubeConfig, cluster: RealtimeCluster, status: RealtimeClusterStatus, resourceVersion?: string): Promise<boolean> {
   if (!statusChanged(cluster.status, status)) return false;
   const api = hub.makeApiClient(CustomObjectsApi);
+  const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status };
   await api.patchNamespacedCustomObjectStatus(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body: { status } },
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
   return true;
