@@ -1,6 +1,7 @@
 /**
- * `meridian apiserver [--port P] [--host H] [--name N] [--kubeconfig-out FILE] [--ready-delay-ms MS]`:
- * runs one emulated cluster until SIGINT/SIGTERM and writes its kubeconfig.
+ * `meridian apiserver [--port P] [--host H] [--name N] [--kubeconfig-out FILE] [--ready-delay-ms MS] [--no-tls]`:
+ * runs one emulated cluster until SIGINT/SIGTERM and writes its kubeconfig (HTTPS with a
+ * self-signed certificate unless --no-tls, so that kubectl sends the token).
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -16,6 +17,8 @@ export async function main(argv: string[]): Promise<void> {
       'kubeconfig-out': { type: 'string' },
       'ready-delay-ms': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      // HTTPS by default: kubectl sends the bearer token only over TLS.
+      'no-tls': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -24,7 +27,7 @@ export async function main(argv: string[]): Promise<void> {
   const readyDelayMs = values['ready-delay-ms'] === undefined ? undefined : Number(values['ready-delay-ms']);
   if (readyDelayMs !== undefined && !(readyDelayMs >= 0)) throw new Error(`--ready-delay-ms must be >= 0, got ${values['ready-delay-ms']}`);
   const logger = pino({ level: values['log-level'], base: { component: 'apiserver' } });
-  const server = await startApiServer({ port, host: values.host, name: values.name, readyDelayMs, logger });
+  const server = await startApiServer({ port, host: values.host, name: values.name, readyDelayMs, logger, tls: !values['no-tls'] });
   if (values['kubeconfig-out']) {
     await server.writeKubeconfig(values['kubeconfig-out']);
     logger.info({ file: values['kubeconfig-out'] }, 'kubeconfig written');

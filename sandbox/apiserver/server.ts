@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { builtinTypes } from './builtins.ts';
@@ -21,6 +22,7 @@ import { kubeconfigYaml } from './kubeconfig.ts';
 import { Registry } from './registry.ts';
 import { Resources } from './resources.ts';
 import { Store } from './store.ts';
+import { selfSignedCertificate } from './tls.ts';
 import type { ActiveWatch } from './watch.ts';
 
 export interface Logger {
@@ -38,6 +40,11 @@ export interface ApiServerOptions {
   name?: string;
   /** The bearer token required on every request; default: random. */
   token?: string;
+  /**
+   * Serve HTTPS with a self-signed certificate (needs `openssl`). kubectl sends the token only
+   * over TLS, so kubectl needs this; @kubernetes/client-node works either way. Default false.
+   */
+  tls?: boolean;
   podRunner?: PodRunner;
   /** The default runner reports Pods Ready after this long. */
   readyDelayMs?: number;
@@ -132,7 +139,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   let port = config.port ?? 0;
   let refusing = false;
   let refuseTimer: NodeJS.Timeout | undefined;
-  const server = createServer({ keepAlive: true }, (req, res) => void handle(req, res));
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => void handle(req, res);
+  const server = config.tls ? createTlsServer({ ...selfSignedCertificate(), keepAlive: true }, onRequest) : createServer({ keepAlive: true }, onRequest);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -214,7 +222,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   await listen();
   const name = config.name ?? `sandbox-${port}`;
-  const url = `http://${config.host}:${port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${config.host}:${port}`;
   logger?.info({ url, name }, 'sandbox apiserver listening');
   return {
     url,

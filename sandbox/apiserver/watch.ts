@@ -22,6 +22,8 @@ export interface WatchRequest {
   /** Close a watcher whose unsent bytes pass this bound (a stuck client must not grow memory). */
   maxBufferedBytes: number;
   present: (obj: KubeObject) => KubeObject;
+  /** When set (the client asked for Table), each event's object is a one-row Table. */
+  asTable?: (obj: KubeObject) => KubeObject;
 }
 
 export interface ActiveWatch {
@@ -38,7 +40,8 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
   let closed = false;
   const send = (eventType: string, object: KubeObject) => {
     if (closed) return;
-    res.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    const shown = request.asTable && eventType !== 'ERROR' && eventType !== 'BOOKMARK' ? request.asTable(object) : object;
+    res.write(`${JSON.stringify({ type: eventType, object: shown })}\n`);
     if (res.writableLength > request.maxBufferedBytes) finish(true);
   };
   const bookmark = () => send('BOOKMARK', { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(store.currentRv()) } });

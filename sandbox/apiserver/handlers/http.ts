@@ -37,6 +37,9 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<string
 
 /** A create/update body: JSON, or YAML when the client says so. */
 export function parseObjectBody(raw: string, contentType: string | undefined): any {
+  if (/protobuf|cbor/i.test(contentType ?? '')) {
+    throw new ApiError(415, 'UnsupportedMediaType', `the sandbox API server accepts JSON and YAML bodies only, not ${contentType} (with kubectl, use apply/create -f)`);
+  }
   if (raw.trim() === '') throw badRequest('the request body is empty');
   try {
     return /yaml/i.test(contentType ?? '') ? parseYaml(raw) : JSON.parse(raw);

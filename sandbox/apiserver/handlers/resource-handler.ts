@@ -158,6 +158,9 @@ function listOrWatch(ctx: HandlerContext, route: ResourceRoute, req: IncomingMes
         bookmarkIntervalMs: ctx.bookmarkIntervalMs,
         maxBufferedBytes: ctx.maxWatchBufferedBytes,
         present,
+        asTable: wantsTable(req.headers.accept)
+          ? (obj) => toTable(type, [obj], { resourceVersion: obj.metadata.resourceVersion }, query.get('includeObject'), ctx.now())
+          : undefined,
       },
       ctx.watches,
     );
