@@ -19,7 +19,7 @@ import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec 
 import { createEventRecorder } from '../operator/events.ts';
 import { createReconciler, type ReconcilerOptions } from '../operator/reconcile/index.ts';
 import { KubeconfigRegionPool } from '../operator/regions.ts';
-import type { Reconciler, ReconcileResult } from '../operator/types.ts';
+import type { EventRecorder, Reconciler, ReconcileResult } from '../operator/types.ts';
 import { startApiServer } from '../sandbox/apiserver/index.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -36,6 +36,8 @@ export interface Sandbox {
   regionConfigs: Record<RegionName, KubeConfig>;
   reconciler: Reconciler;
   pool: KubeconfigRegionPool;
+  /** The reconciler's Event recorder (it de-duplicates in memory: share it to share that). */
+  events: EventRecorder;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function startSandbox(options: ReconcilerOptions = {}): Promise<San
     regionConfigs,
     reconciler,
     pool,
+    events,
     async close() {
       pool.stop();
       await Promise.all([hub.close(), ...Object.values(regions).map((r) => r.close())]);

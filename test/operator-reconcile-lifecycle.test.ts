@@ -3,7 +3,6 @@ import { after, before, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionStatus } from '../crds/types.ts';
 import { pino } from 'pino';
-import { createEventRecorder } from '../operator/events.ts';
 import { FINALIZER, PLACEMENTS_ANNOTATION, createReconciler } from '../operator/reconcile/index.ts';
 import type { RegionPool } from '../operator/types.ts';
 import {
@@ -105,7 +104,7 @@ test('a status another component writes during a reconcile is not overwritten: t
     },
   };
   const logger = pino({ level: 'silent' });
-  const reconciler = createReconciler({ hub: sandbox.hubConfig, regions: racing, events: createEventRecorder(sandbox.hubConfig, { logger }), logger });
+  const reconciler = createReconciler({ hub: sandbox.hubConfig, regions: racing, events: sandbox.events, logger });
   await sandbox.regionConfigs['us-east1'].makeApiClient(AppsV1Api).deleteNamespacedDeployment({ name: 'classroom-gateway', namespace: 'meridian' });
   await assert.rejects(reconciler.reconcile(key), (error: { code?: number }) => error.code === 409);
   const converged = await reconcileUntil(sandbox, key, ready, 'Ready after the conflict');

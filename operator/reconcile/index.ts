@@ -136,11 +136,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const resourceVersion = recorded ? recorded.resourceVersion : cluster.metadata.resourceVersion;
     const outcomes = await Promise.all(plan.regions.map(({ spec, plan: regionPlan }) => reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs)));
     const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), paused, now: now() });
-    if (await writeStatus(hub, cluster, status, resourceVersion)) metrics?.statusWritten?.();
+    // Events first: if the status write then fails (409), the retry sees the same transitions and
+    // records them again (a count bump), rather than losing an Applied event for writes already made.
     await reportRegionChanges(cluster, outcomes);
     if (paused !== isPaused(cluster.status)) {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
     }
+    if (await writeStatus(hub, cluster, status, resourceVersion)) metrics?.statusWritten?.();
 
     const orphans = record ? await cleanupOrphans({ hub, pool, events, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster, record) : { pending: [] };
     if (orphans.pending.length > 0) {
