@@ -20,7 +20,6 @@ export const ConditionReason = {
   RegionFailed: 'RegionFailed',
   AsExpected: 'AsExpected',
   SpecPaused: 'SpecPaused',
-  CleanupBlocked: 'CleanupBlocked',
 } as const;
 
 /** What one reconcile learned about one region. */
