@@ -169,7 +169,10 @@ export async function run(args: readonly string[]): Promise<unknown> {
     const resyncWrites = writes() - resyncWritesBefore;
     const resyncRequests = requests() - resyncRequestsBefore;
     const final = memoryOf(op.pid);
-    const heapUsedMiB = Math.round((await metricSum(port, 'meridian_operator_nodejs_heap_size_used_bytes')) / 2 ** 20);
+    const mib = async (metric: string) => Math.round((await metricSum(port, metric)) / 2 ** 20);
+    const heapUsedMiB = await mib('meridian_operator_nodejs_heap_size_used_bytes');
+    const heapTotalMiB = await mib('meridian_operator_nodejs_heap_size_total_bytes');
+    const externalMiB = await mib('meridian_operator_nodejs_external_memory_bytes');
 
     const result = {
       clusters,
@@ -189,6 +192,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
       operatorPeakRssMiB: Math.max(afterConverge.peakRssMiB, final.peakRssMiB),
       /** V8 heap in use at the end (not collected first): RSS is mostly heap the GC has not returned. */
       operatorHeapUsedMiB: heapUsedMiB,
+      operatorHeapTotalMiB: heapTotalMiB,
+      operatorExternalMiB: externalMiB,
       loadAverage1mAtEnd: Math.round(loadavg()[0] * 100) / 100,
     };
     process.stdout.write(
