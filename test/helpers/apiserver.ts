@@ -93,3 +93,66 @@ export function deployment(name: string, replicas = 1, image = 'nginx:1.27'): k8
     },
   };
 }
+
+/**
+ * A CRD exercising the schema features the emulator implements: defaults, enum, bounds,
+ * pattern, a map list keyed by name, preserve-unknown-fields, status and scale subresources,
+ * printer columns, a short name and a category.
+ */
+export const widgetCrd = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'widgets.test.meridian.dev' },
+  spec: {
+    group: 'test.meridian.dev',
+    scope: 'Namespaced',
+    names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList', shortNames: ['wd'], categories: ['meridian'] },
+    versions: [
+      {
+        name: 'v1',
+        served: true,
+        storage: true,
+        subresources: { status: {}, scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' } },
+        additionalPrinterColumns: [
+          { name: 'Size', type: 'string', jsonPath: '.spec.size' },
+          { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas' },
+          { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+          { name: 'Regions', type: 'string', jsonPath: '.spec.regions[*].name', priority: 1 },
+          { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+        ],
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            properties: {
+              spec: {
+                type: 'object',
+                required: ['regions'],
+                properties: {
+                  replicas: { type: 'integer', minimum: 0, maximum: 10, default: 1 },
+                  size: { type: 'string', enum: ['small', 'large'], default: 'small' },
+                  owner: { type: 'string', minLength: 3, maxLength: 8 },
+                  regions: {
+                    type: 'array',
+                    maxItems: 3,
+                    'x-kubernetes-list-type': 'map',
+                    'x-kubernetes-list-map-keys': ['name'],
+                    items: {
+                      type: 'object',
+                      required: ['name'],
+                      properties: {
+                        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+                        weight: { type: 'integer', minimum: 1, default: 1 },
+                      },
+                    },
+                  },
+                  extra: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                },
+              },
+              status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+            },
+          },
+        },
+      },
+    ],
+  },
+};
