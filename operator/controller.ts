@@ -91,7 +91,10 @@ export class Controller {
       clock: this.#clock,
       readSecret: (namespace, name) => this.#readSecret(namespace, name),
       onClientAdded: (client) => this.#watchRegion(client),
-      onClientRemoved: (client) => void this.#unwatchRegion(client),
+      onClientRemoved: (client) => {
+        this.#metrics.regionReachable.remove({ region: client.region, source: client.key });
+        void this.#unwatchRegion(client);
+      },
       onHealthChange: (client, health) => {
         this.#metrics.regionReachable.set({ region: client.region, source: client.key }, health === 'Reachable' ? 1 : 0);
         this.#enqueueUsersOf(client.key);

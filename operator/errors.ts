@@ -11,7 +11,6 @@ export const OPERATOR_ERROR_CODES = Object.freeze({
   INVALID_ARGUMENT: 'a command-line flag is unknown or its value is invalid',
   KUBECONFIG_UNAVAILABLE: 'no kubeconfig file was given and the in-cluster configuration is absent',
   WATCH_FAILED: 'a watch request was refused by the API server',
-  WATCH_EXPIRED: 'the resourceVersion of a watch is too old (410 Gone); the informer lists again',
   INFORMER_STOPPED: 'an informer request was abandoned because the informer stopped',
   PROBE_TIMEOUT: 'a region did not answer its health probe in time',
 });
