@@ -67,6 +67,17 @@ describe('schema', () => {
     assert.equal(created.metadata.generation, 1);
   });
 
+  test('fieldValidation=Strict rejects unknown fields by path; Warn prunes them with a Warning header', async () => {
+    const body = widget('strict', { regions: [{ name: 'a', colour: 'red' }], bogus: 1 });
+    const strict = await sb.raw('POST', `/apis/${GROUP}/v1/namespaces/default/widgets?fieldValidation=Strict`, { body });
+    assert.equal(strict.status, 400);
+    assert.equal(strict.body.message, 'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.regions[0].colour", unknown field "spec.bogus"');
+    const warned = await sb.raw('POST', `/apis/${GROUP}/v1/namespaces/default/widgets?fieldValidation=Warn`, { body });
+    assert.equal(warned.status, 201);
+    assert.match(warned.headers.get('warning')!, /299 - "unknown field \\"spec.bogus\\""/);
+    assert.equal(warned.body.spec.bogus, undefined);
+  });
+
   test('invalid values are 422 with every cause, worded as kube-apiserver does', async () => {
     const body = widget('invalid', { replicas: 11, size: 'huge', owner: 'ab', regions: [{ name: 'Bad_Name' }, { weight: 0 }] });
     await assert.rejects(sb.custom.createNamespacedCustomObject({ ...widgets, body }), (error) => {

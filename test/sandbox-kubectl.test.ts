@@ -118,5 +118,8 @@ describe('kubectl against the emulator', { skip }, () => {
     const bad = await kubectl('apply', '-f', manifest('bad.yaml', { apiVersion: 'test.meridian.dev/v1', kind: 'Widget', metadata: { name: 'w2' }, spec: { regions: [{ name: 'Bad_Name' }] } }));
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /spec.regions\[0\].name: Invalid value: "Bad_Name": spec.regions\[0\].name in body should match/);
+    const unknown = await kubectl('apply', '-f', manifest('unknown.yaml', { apiVersion: 'test.meridian.dev/v1', kind: 'Widget', metadata: { name: 'w3' }, spec: { regions: [], colour: 'red' } }));
+    assert.notEqual(unknown.code, 0, 'kubectl asks for strict field validation');
+    assert.match(unknown.stderr, /strict decoding error: unknown field "spec.colour"/);
   });
 });

@@ -23,6 +23,10 @@ export interface WriteOptions {
   subresource?: string;
   /** Create by server-side apply: managedFields in the body are already computed. */
   appliedOwnership?: boolean;
+  /** Unknown fields: 'Strict' rejects them (400), otherwise they are pruned ('Warn' also warns). */
+  fieldValidation?: string;
+  /** Receives warnings for the response's Warning header. */
+  warn?: (message: string) => void;
 }
 
 export interface DeleteOptions {
@@ -142,7 +146,7 @@ export class Resources {
     else delete metadata.generation;
     if (type.status) delete obj.status;
     applyBuiltinDefaults(type, obj);
-    this.admit(type, obj);
+    this.admit(type, obj, options);
     if (this.ctx.store.get(bucketOf(type), metadata.namespace, metadata.name)) throw alreadyExists(type, metadata.name);
     if (!options.appliedOwnership) {
       delete metadata.managedFields;
@@ -208,7 +212,7 @@ export class Resources {
     }
     if (metadata.finalizers?.length === 0) delete metadata.finalizers;
     applyBuiltinDefaults(type, next);
-    this.admit(type, next);
+    this.admit(type, next, options);
     if (type.generation && specPart(old) !== specPart(next)) metadata.generation = (old.metadata.generation ?? 0) + 1;
     if (operation === 'Update') recordUpdate(listTypesFor(type), old, next, options.fieldManager ?? 'unknown', sub, this.ctx.now(), type.status);
     if (sameExceptRv(old, next)) return old;
@@ -279,10 +283,15 @@ export class Resources {
   }
 
   /** Schema (CRDs) or kind-specific (built-ins) validation; 422 with every cause. */
-  private admit(type: ResourceType, obj: KubeObject): void {
+  private admit(type: ResourceType, obj: KubeObject, options: WriteOptions = {}): void {
     const causes: StatusCause[] = validateMetadata(obj).map((c) => ({ reason: 'FieldValueInvalid', ...c }));
     if (type.schema) {
-      prune(type.schema, obj);
+      const unknown = prune(type.schema, obj);
+      if (unknown.length > 0 && options.fieldValidation === 'Strict') {
+        const list = unknown.map((f) => `unknown field "${f}"`);
+        throw badRequest(`${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: strict decoding error: ${list.join(', ')}`);
+      }
+      if (unknown.length > 0 && options.fieldValidation === 'Warn') for (const f of unknown) options.warn?.(`unknown field "${f}"`);
       applyDefaults(type.schema, obj);
       const { apiVersion: _a, kind: _k, metadata: _m, ...content } = obj;
       const schemaWithoutMeta = { ...type.schema, properties: { ...type.schema.properties } };

@@ -73,33 +73,31 @@ export function validateMetadataName(name: unknown): Array<{ field: string; mess
   ];
 }
 
-/** Removes fields the schema does not know, in place. Root apiVersion/kind/metadata are kept. */
-export function prune(schema: StructuralSchema, value: Json, root = true): void {
+/**
+ * Removes fields the schema does not know, in place, and returns their paths (for
+ * fieldValidation=Strict/Warn). Root apiVersion/kind/metadata are kept.
+ */
+export function prune(schema: StructuralSchema, value: Json, root = true, path = '', removed: string[] = []): string[] {
   if (Array.isArray(value)) {
-    if (schema.items) for (const item of value) prune(schema.items, item, false);
-    return;
+    if (schema.items) value.forEach((item, i) => prune(schema.items!, item, false, `${path}[${i}]`, removed));
+    return removed;
   }
-  if (!isObject(value)) return;
-  if (root) {
-    for (const [key, child] of Object.entries(value)) {
-      if (key === 'apiVersion' || key === 'kind' || key === 'metadata') continue;
-      const sub = schema.properties?.[key];
-      if (sub) prune(sub, child, false);
-      else if (!schema['x-kubernetes-preserve-unknown-fields']) delete value[key];
-    }
-    return;
-  }
-  if (schema['x-kubernetes-embedded-resource']) {
+  if (!isObject(value)) return removed;
+  if (!root && schema['x-kubernetes-embedded-resource']) {
     // Embedded objects keep apiVersion/kind/metadata like a root.
-    prune({ ...schema, 'x-kubernetes-embedded-resource': false }, value, true);
-    return;
+    return prune({ ...schema, 'x-kubernetes-embedded-resource': false }, value, true, path, removed);
   }
   for (const [key, child] of Object.entries(value)) {
+    if (root && (key === 'apiVersion' || key === 'kind' || key === 'metadata')) continue;
     const sub = schema.properties?.[key] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
-    if (sub) prune(sub, child, false);
-    else if (schema.additionalProperties === true) continue;
-    else if (!schema['x-kubernetes-preserve-unknown-fields']) delete value[key];
+    if (sub) prune(sub, child, false, join(path, key), removed);
+    else if (schema.additionalProperties === true || schema['x-kubernetes-preserve-unknown-fields']) continue;
+    else {
+      delete value[key];
+      removed.push(join(path, key));
+    }
   }
+  return removed;
 }
 
 /** Fills absent (or null, when not nullable) properties that have a default, in place. */

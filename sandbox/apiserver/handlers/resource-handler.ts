@@ -67,6 +67,13 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
   if (type.namespaced && namespace === undefined && name !== undefined) throw routeNotFound(req.url ?? '');
   const dryRun = query.get('dryRun') === 'All';
   const fieldManager = query.get('fieldManager') ?? undefined;
+  const fieldValidation = query.get('fieldValidation') ?? undefined;
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    // Warning headers must be set before the body is written: each handler below sends once.
+    res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+  };
   const present = (obj: KubeObject) => ctx.resources.present(type, obj);
   const now = ctx.now();
 
@@ -75,7 +82,7 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     if (method === 'POST') {
       if (type.namespaced && namespace === undefined) throw methodNotAllowed();
       const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
-      const created = ctx.resources.create(type, namespace, body, { fieldManager: fieldManager ?? defaultManager(req), dryRun });
+      const created = ctx.resources.create(type, namespace, body, { fieldManager: fieldManager ?? defaultManager(req), dryRun, fieldValidation, warn });
       return sendJson(res, 201, present(created));
     }
     if (method === 'DELETE') {
@@ -98,7 +105,7 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
   }
   if (method === 'PUT') {
     const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
-    const options = { fieldManager: fieldManager ?? defaultManager(req), dryRun, subresource };
+    const options = { fieldManager: fieldManager ?? defaultManager(req), dryRun, subresource, fieldValidation, warn };
     if (subresource === 'scale') return sendJson(res, 200, writeScale(ctx.resources, type, namespace, name, () => body, options));
     return sendJson(res, 200, present(ctx.resources.update(type, namespace, name, body, options)));
   }
@@ -107,7 +114,7 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     const contentType = req.headers['content-type'] ?? '';
     const force = query.get('force') === 'true';
     const isApply = contentType.startsWith(PATCH_TYPES.apply) || contentType.startsWith('application/apply-patch');
-    const options = { fieldManager: fieldManager ?? (isApply ? undefined : defaultManager(req)), dryRun, subresource, force };
+    const options = { fieldManager: fieldManager ?? (isApply ? undefined : defaultManager(req)), dryRun, subresource, force, fieldValidation, warn };
     if (subresource === 'scale') {
       const change = (scale: KubeObject) => {
         if (contentType.startsWith(PATCH_TYPES.json)) return jsonPatch(scale, JSON.parse(raw));
