@@ -16,7 +16,7 @@ import type { GatewayConfig } from './config.ts';
 import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { TokenBucket, WindowCounter } from './token-bucket.ts';
-import { writeFrame, type SharedFrame } from './ws-frame.ts';
+import { acceptsRawFrames, writeFrame, type SharedFrame } from './ws-frame.ts';
 
 export type ConnectionState = 'connecting' | 'authenticating' | 'ready' | 'closed';
 
@@ -46,18 +46,23 @@ export class Connection {
   alive = true;
 
   private readonly deps: ConnectionDeps;
-  private readonly publishBucket: TokenBucket;
-  private readonly violations: WindowCounter;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  // Made on first use: an idle connection (the common case) never needs them.
+  private publishBucket?: TokenBucket;
+  private violations?: WindowCounter;
+  /** The connect deadline until ready, then the token expiry. */
+  private timer?: NodeJS.Timeout;
   private closeSent = false;
+  /** Extensions are fixed at the handshake, so this is decided once. */
+  private readonly rawFrames: boolean;
   private childLogger?: Logger;
 
   constructor(ws: WebSocket, deps: ConnectionDeps) {
     this.ws = ws;
     this.deps = deps;
-    const { limits } = deps.config;
-    this.publishBucket = new TokenBucket({ ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, now: deps.now });
-    this.violations = new WindowCounter({ limit: limits.violationsBeforeClose, windowMs: limits.violationWindowMs, now: deps.now });
+    this.rawFrames = acceptsRawFrames(ws);
+    this.timer = setTimeout(() => {
+      if (this.state === 'connecting' || this.state === 'authenticating') this.close('CONNECT_TIMEOUT', 'connect not sent in time');
+    }, deps.config.limits.connectTimeoutMs);
   }
 
   /** A child logger with this connection's client (and user) id, made on first use: most connections never log. */
@@ -81,40 +86,45 @@ export class Connection {
     this.childLogger = undefined;
     // Timers above 2^31-1 ms fire at once; a token that long-lived is re-checked at that bound.
     const untilExpiry = Math.min(identity.expiresAt * 1000 - this.deps.now(), 2 ** 31 - 1);
-    this.after(Math.max(0, untilExpiry), () => this.close('BAD_TOKEN', 'token expired'));
-  }
-
-  /** Runs `fn` after `ms` unless the connection closes first. */
-  after(ms: number, fn: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, ms);
-    this.timers.add(timer);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.close('BAD_TOKEN', 'token expired'), Math.max(0, untilExpiry));
   }
 
   takePublishToken(): boolean {
+    const { limits } = this.deps.config;
+    this.publishBucket ??= new TokenBucket({ ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, now: this.deps.now });
     return this.publishBucket.take();
+  }
+
+  /** Counts a protocol violation; true when the connection has now had too many. */
+  private violated(): boolean {
+    const { limits } = this.deps.config;
+    this.violations ??= new WindowCounter({ limit: limits.violationsBeforeClose, windowMs: limits.violationWindowMs, now: this.deps.now });
+    return this.violations.add();
   }
 
   /** Sends one JSON reply or push (encoded for this connection only). */
   send(message: unknown): boolean {
     const text = JSON.stringify(message);
-    return this.write(Buffer.byteLength(text), () => this.ws.send(text));
+    if (!this.admit(Buffer.byteLength(text))) return false;
+    this.ws.send(text);
+    return true;
   }
 
   /** Writes a frame shared by many connections (see ws-frame.ts). */
   sendShared(shared: SharedFrame): boolean {
-    return this.write(shared.bytes, () => writeFrame(this.ws, shared));
+    if (!this.admit(shared.bytes)) return false;
+    writeFrame(this.ws, shared, this.rawFrames);
+    return true;
   }
 
-  private write(bytes: number, doWrite: () => void): boolean {
+  /** Checks the outbound cap for `bytes` more (closing with 4008 past it) and counts them. */
+  private admit(bytes: number): boolean {
     if (!this.isOpen) return false;
     if (this.ws.bufferedAmount + bytes > this.deps.config.limits.outboundQueueBytes) {
       this.close('SLOW_CONSUMER', 'slow consumer');
       return false;
     }
-    doWrite();
     this.deps.metrics.countOut(1, bytes);
     return true;
   }
@@ -123,7 +133,7 @@ export class Connection {
   sendError(code: ErrorCode, message: string, id?: number, { violation = false } = {}): void {
     this.deps.metrics.errors.inc({ code });
     this.send(id === undefined ? { op: 'error', code, message } : { op: 'error', id, code, message });
-    if (violation && this.violations.add()) this.close('PROTOCOL_VIOLATIONS', 'too many protocol violations');
+    if (violation && this.violated()) this.close('PROTOCOL_VIOLATIONS', 'too many protocol violations');
   }
 
   /** Sends the error for anything thrown while serving a command. */
@@ -147,10 +157,9 @@ export class Connection {
     this.ws.close(code, text);
   }
 
-  /** Called once when the socket has closed: stops timers. */
+  /** Called once when the socket has closed: stops the timer. */
   dispose(): void {
     this.state = 'closed';
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    clearTimeout(this.timer);
   }
 }

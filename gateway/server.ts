@@ -121,11 +121,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
     if (connections.size > config.limits.maxConnections) {
       conn.close('CONNECTION_LIMIT', `node is at ${config.limits.maxConnections} connections`);
-      return;
     }
-    conn.after(config.limits.connectTimeoutMs, () => {
-      if (conn.state === 'connecting' || conn.state === 'authenticating') conn.close('CONNECT_TIMEOUT', 'connect not sent in time');
-    });
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

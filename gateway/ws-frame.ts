@@ -34,15 +34,15 @@ const textOpcode = 1;
 /** One encoded message: the JSON bytes (for `ws.send` fallbacks) and its unmasked server frame. */
 export interface SharedFrame {
   readonly payload: Buffer;
+  /** Header and payload in one buffer: one socket write per subscriber instead of two. */
   readonly frame: Buffer[];
   readonly bytes: number;
 }
 
 export function frameText(payload: Buffer): SharedFrame {
-  const frame = Sender.frame(payload, { fin: true, opcode: textOpcode, mask: false, readOnly: true, rsv1: false });
-  let bytes = 0;
-  for (const part of frame) bytes += part.length;
-  return { payload, frame, bytes };
+  const parts = Sender.frame(payload, { fin: true, opcode: textOpcode, mask: false, readOnly: true, rsv1: false });
+  const whole = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  return { payload, frame: [whole], bytes: whole.length };
 }
 
 export function encodeFrame(message: unknown): SharedFrame {
@@ -54,8 +54,11 @@ export function acceptsRawFrames(ws: WebSocket): boolean {
   return ws.extensions === '';
 }
 
-/** Writes a pre-built frame straight to the socket (see the module comment for when that is safe). */
-export function writeFrame(ws: WebSocket, shared: SharedFrame): void {
-  if (acceptsRawFrames(ws)) (ws as unknown as { _sender: SenderInstance })._sender.sendFrame(shared.frame);
+/**
+ * Writes a pre-built frame straight to the socket when `raw` (from `acceptsRawFrames`, fixed
+ * at the handshake), else through `ws.send` (see the module comment).
+ */
+export function writeFrame(ws: WebSocket, shared: SharedFrame, raw: boolean): void {
+  if (raw) (ws as unknown as { _sender: SenderInstance })._sender.sendFrame(shared.frame);
   else ws.send(shared.payload, { binary: false });
 }

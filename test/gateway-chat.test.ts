@@ -167,3 +167,26 @@ describe('gateway chat scenarios', () => {
     await Promise.all([ada.close(), bob.close()]);
   });
 });
+
+describe('gateway with permessage-deflate', () => {
+  it('compressing and plain clients in one room both receive the fan-out', async () => {
+    const gw = await startGateway({ perMessageDeflate: true });
+    try {
+      const deflating = await TestClient.open(gw.wsUrl, { perMessageDeflate: true });
+      assert.match(deflating.ws.extensions, /permessage-deflate/);
+      await deflating.request({ op: 'connect', token: await gw.token('zip') });
+      const plain = await gw.client('plain');
+      await deflating.request({ op: 'subscribe', room: 'mixed' });
+      await plain.request({ op: 'subscribe', room: 'mixed' });
+      const text = 'compressible '.repeat(200);
+      await plain.request({ op: 'publish', room: 'mixed', data: text });
+      for (const client of [deflating, plain]) {
+        const message = await client.waitFrame((f) => f.op === 'message' && f.room === 'mixed');
+        assert.equal(message.data, text);
+      }
+      await deflating.close();
+    } finally {
+      await gw.close();
+    }
+  });
+});
