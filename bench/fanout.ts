@@ -18,6 +18,7 @@ import type { ProcessSample } from './lib/memory-hook.ts';
 import type { BenchProcess } from './lib/processes.ts';
 import { RESULTS_DIR, machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
 import { join } from 'node:path';
+import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
 import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
 import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
@@ -38,6 +39,7 @@ export const fanoutOptions: Record<string, OptionSpec> = {
   'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
   'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
   'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
+  'settle-timeout-ms': { kind: 'int', default: 60_000, doc: 'longest wait for the server to go idle before a measurement' },
   profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/fanout.json)' },
   quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
@@ -50,9 +52,14 @@ const FD_HEADROOM = 256;
 const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 /** Sample and IPC calls on an idle process; generous because GC of a large heap takes time. */
 const SAMPLE_TIMEOUT_MS = 60_000;
+/** Idle means under this share of one core, measured over one interval. */
+const SETTLE_MAX_PERCENT = 5;
+const SETTLE_INTERVAL_MS = 250;
 
 interface MemoryResult {
   connections: number;
+  /** How long the server kept working after the last connection was set up. */
+  settle: SettleResult;
   heapBytesPerConnection: number;
   rssBytesPerConnection: number;
   before: ProcessSample;
@@ -68,6 +75,8 @@ interface SizeResult extends RunResult {
    * other processes take CPU away from the run (wall-clock throughput does not).
    */
   deliveriesPerServerCpuSec: number;
+  /** How long the server kept working after subscribers were closed down to N. */
+  settle: SettleResult;
   lossless: boolean;
 }
 
@@ -93,6 +102,7 @@ interface Settings {
   replyTimeoutMs: number;
   drainTimeoutMs: number;
   readyTimeoutMs: number;
+  settleTimeoutMs: number;
   profile: boolean;
   out: string;
   quiet: boolean;
@@ -120,6 +130,7 @@ function settingsFrom(args: readonly string[]): Settings {
     replyTimeoutMs: o['reply-timeout-ms'] as number,
     drainTimeoutMs: o['drain-timeout-ms'] as number,
     readyTimeoutMs: o['ready-timeout-ms'] as number,
+    settleTimeoutMs: o['settle-timeout-ms'] as number,
     profile: o.profile as boolean,
     out: o.out as string,
     quiet: o.quiet as boolean,
@@ -159,22 +170,30 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
     const genIpc = generator.ipc;
     const openTimeout = s.replyTimeoutMs + connections * 20;
 
+    const settleOptions = { intervalMs: SETTLE_INTERVAL_MS, maxPercent: SETTLE_MAX_PERCENT, timeoutMs: s.settleTimeoutMs, ipcTimeoutMs: SAMPLE_TIMEOUT_MS };
     const before = await serverIpc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
     await genIpc.request('open', { settings: client, baseUrl: server.baseUrl, room: ROOM, count: connections, group: SUBSCRIBERS }, openTimeout);
+    const settledOpen = await settle(serverIpc, settleOptions);
     const after = await serverIpc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
     const memory: MemoryResult = {
       connections,
+      settle: settledOpen,
       heapBytesPerConnection: Math.round((after.heapUsed - before.heapUsed) / connections),
       rssBytesPerConnection: Math.round((after.rss - before.rss) / connections),
       before,
       after,
     };
-    log(`  ${SYSTEMS[system].label}: ${connections} idle connections, heap ${memory.heapBytesPerConnection} B/conn, RSS ${memory.rssBytesPerConnection} B/conn`);
+    log(
+      `  ${SYSTEMS[system].label}: ${connections} idle connections, heap ${memory.heapBytesPerConnection} B/conn, RSS ${memory.rssBytesPerConnection} B/conn ` +
+        `(idle ${settledOpen.waitedMs} ms after the last subscribe, ${settledOpen.cpuMs} ms CPU meanwhile)`,
+    );
 
     await genIpc.request('publishers', { settings: client, baseUrls: [server.baseUrl] }, s.replyTimeoutMs);
     const sizes: SizeResult[] = [];
     for (const subscribers of s.sizes) {
       await genIpc.request('trim', { group: SUBSCRIBERS, keep: subscribers, concurrency: s.connectConcurrency }, openTimeout);
+      const settled = await settle(serverIpc, settleOptions);
+      if (settled.cpuMs > 0) log(`  ${SYSTEMS[system].label}: idle ${settled.waitedMs} ms after closing down to ${subscribers} (${settled.cpuMs} ms CPU meanwhile)`);
       const runTimeout = s.durationMs + s.drainTimeoutMs * 4 + 60_000;
       await genIpc.request('run', runRequest(s, subscribers, s.warmupMessages, runTimeout), runTimeout);
       if (s.profile) await serverIpc.request('profileStart', {}, SAMPLE_TIMEOUT_MS);
@@ -190,7 +209,7 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
       const serverCpuPercent = Math.round((serverCpuMs / (cpuAfter.uptimeMs - cpuBefore.uptimeMs)) * 100);
       const deliveriesPerServerCpuSec = serverCpuMs > 0 ? Math.round(result.delivered / (serverCpuMs / 1000)) : Number.NaN;
       const lossless = result.delivered === result.expectedDeliveries && result.duplicates === 0 && result.stray === 0;
-      sizes.push({ ...result, subscribers, serverCpuPercent, deliveriesPerServerCpuSec, lossless });
+      sizes.push({ ...result, subscribers, serverCpuPercent, deliveriesPerServerCpuSec, settle: settled, lossless });
       log(
         `  ${SYSTEMS[system].label} N=${subscribers}: ${result.deliveredPerSec} deliveries/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ` +
           `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, server CPU ${serverCpuPercent}% ` +

@@ -17,6 +17,7 @@ import type { BenchProcess } from './lib/processes.ts';
 import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
 import { RESULTS_DIR, machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
 import { join } from 'node:path';
+import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
 import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
 import { startRedis } from '../test/helpers/services.ts';
@@ -39,6 +40,7 @@ export const redisOptions: Record<string, OptionSpec> = {
   'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
   'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
   'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
+  'settle-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for the servers to go idle before the measurement' },
   profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json)' },
   quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
@@ -50,6 +52,9 @@ const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 const IPC_TIMEOUT_MS = 60_000;
 /** Rate mode's pacing timer: publishes due are sent every tick. */
 const TICK_MS = 2;
+/** Idle means under this share of one core, measured over one interval. */
+const SETTLE_MAX_PERCENT = 5;
+const SETTLE_INTERVAL_MS = 250;
 
 interface Settings {
   systems: ProtocolName[];
@@ -65,6 +70,7 @@ interface Settings {
   replyTimeoutMs: number;
   drainTimeoutMs: number;
   readyTimeoutMs: number;
+  settleTimeoutMs: number;
   profile: boolean;
   out: string;
   quiet: boolean;
@@ -81,6 +87,8 @@ interface SystemRound extends RunResult {
   serverCpuPercent: number[];
   /** CPU time of both pods together per published message (includes relaying it through Redis). */
   serverCpuMsPerMessage: number;
+  /** Per pod: how long it kept working after the last subscriber joined. */
+  settle: SettleResult[];
 }
 
 function settingsFrom(args: readonly string[]): Settings {
@@ -108,6 +116,7 @@ function settingsFrom(args: readonly string[]): Settings {
     replyTimeoutMs: o['reply-timeout-ms'] as number,
     drainTimeoutMs: o['drain-timeout-ms'] as number,
     readyTimeoutMs: o['ready-timeout-ms'] as number,
+    settleTimeoutMs: o['settle-timeout-ms'] as number,
     profile: o.profile as boolean,
     out: o.out as string,
     quiet: o.quiet as boolean,
@@ -152,6 +161,8 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
     await gen.request('publishers', { settings: client, baseUrls: servers.map((x) => x.baseUrl) }, s.replyTimeoutMs);
     const runTimeout = s.durationMs + s.drainTimeoutMs * 4 + 60_000;
     await gen.request('run', runRequest(s, s.warmupMessages, runTimeout), runTimeout);
+    const settleOptions = { intervalMs: SETTLE_INTERVAL_MS, maxPercent: SETTLE_MAX_PERCENT, timeoutMs: s.settleTimeoutMs, ipcTimeoutMs: IPC_TIMEOUT_MS };
+    const settled = await Promise.all(servers.map((x) => settle(x.process.ipc, settleOptions)));
 
     const cpu = () => Promise.all(servers.map((x) => x.process.ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, IPC_TIMEOUT_MS)));
     const commandsBefore = await commandCounts(redis);
@@ -189,6 +200,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
       redisCommandsByName: commands.byCommand,
       serverCpuPercent,
       serverCpuMsPerMessage,
+      settle: settled,
     };
   } finally {
     await generator?.stop();

@@ -8,7 +8,9 @@ import { BenchError, BenchErrorCode } from '../lib/errors.ts';
  */
 export function openSocket(url: string, maxPayloadBytes: number, timeoutMs: number, onMessage: (data: Buffer, socket: WebSocket) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: maxPayloadBytes, handshakeTimeout: timeoutMs });
+    // UTF-8 validation is skipped: the generator only scans frames for two ASCII fields, and
+    // validating every delivery would make the generator, not the server, the limit.
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: maxPayloadBytes, handshakeTimeout: timeoutMs, skipUTF8Validation: true });
     socket.on('message', (data: Buffer) => onMessage(data, socket));
     const fail = (error: Error) => {
       socket.off('open', ok);
