@@ -51,7 +51,8 @@ export class Connection {
   private violations?: WindowCounter;
   /** The connect deadline until ready, then the token expiry. */
   private timer?: NodeJS.Timeout;
-  private closeSent = false;
+  /** False from the moment the gateway closes the connection (or the socket closes): nothing more is written. Read on every fan-out write, hence a field. */
+  isOpen = true;
   /** Extensions are fixed at the handshake, so this is decided once. */
   private readonly rawFrames: boolean;
   private childLogger?: Logger;
@@ -73,10 +74,6 @@ export class Connection {
 
   get user(): string | undefined {
     return this.identity?.user;
-  }
-
-  get isOpen(): boolean {
-    return this.state !== 'closed' && !this.closeSent;
   }
 
   /** Becomes ready for `identity`; the connection closes with 4001 when the token expires. */
@@ -148,7 +145,7 @@ export class Connection {
   /** Closes with a registered close code; later writes are refused. Idempotent. */
   close(reason: CloseReason, text: string): void {
     if (!this.isOpen) return;
-    this.closeSent = true;
+    this.isOpen = false;
     const { code } = closeCodes[reason];
     this.deps.metrics.disconnects.inc({ code: String(code) });
     this.logger.info({ code, reason: text }, 'closing connection');
@@ -160,6 +157,7 @@ export class Connection {
   /** Called once when the socket has closed: stops the timer. */
   dispose(): void {
     this.state = 'closed';
+    this.isOpen = false;
     clearTimeout(this.timer);
   }
 }
