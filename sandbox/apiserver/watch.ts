@@ -31,6 +31,18 @@ export interface ActiveWatch {
   drop(): void;
 }
 
+/** Stored objects are frozen, so one serialization serves every watcher of the same event. */
+const serialized = new WeakMap<object, string>();
+
+function toJson(object: KubeObject): string {
+  let json = serialized.get(object);
+  if (json === undefined) {
+    json = JSON.stringify(object);
+    if (Object.isFrozen(object)) serialized.set(object, json);
+  }
+  return json;
+}
+
 export function serveWatch(store: Store, res: ServerResponse, request: WatchRequest, active: Set<ActiveWatch>): void {
   const { type, namespace, matches } = request;
   const inScope = (o: KubeObject) => (namespace === undefined || o.metadata.namespace === namespace) && matches(o);
@@ -41,7 +53,7 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
   const send = (eventType: string, object: KubeObject) => {
     if (closed) return;
     const shown = request.asTable && eventType !== 'ERROR' && eventType !== 'BOOKMARK' ? request.asTable(object) : object;
-    res.write(`${JSON.stringify({ type: eventType, object: shown })}\n`);
+    res.write(`{"type":${JSON.stringify(eventType)},"object":${toJson(shown)}}\n`);
     if (res.writableLength > request.maxBufferedBytes) finish(true);
   };
   const bookmark = () => send('BOOKMARK', { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: String(store.currentRv()) } });
