@@ -24,7 +24,7 @@ export interface FieldSpec {
 }
 
 export const configFields: readonly FieldSpec[] = [
-  { path: 'host', kind: 'string', default: '0.0.0.0', doc: 'Address the HTTP/WebSocket server listens on.' },
+  { path: 'host', kind: 'string', doc: 'Address the HTTP/WebSocket server listens on. Default `0.0.0.0`; in dev mode (no jwt.secret or jwt.jwksUrl) `127.0.0.1`, so the open dev token endpoint is not reachable from other machines.' },
   { path: 'port', kind: 'int', default: 8080, min: 0, doc: 'TCP port for WebSocket (/v1/ws) and HTTP; 0 picks a free port.' },
   { path: 'region', kind: 'string', default: 'local', doc: 'Region name reported to clients and stamped on publications.' },
   { path: 'node', kind: 'string', doc: 'Node (pod) name reported to clients; defaults to the host name.' },

@@ -152,6 +152,8 @@ export function resolveConfig(input: unknown = {}, env: Record<string, string | 
     target[parts.at(-1)!] = value;
   }
   for (const section of ['jwt', 'pubsub']) result[section] ??= {};
+  const jwt = result.jwt as { secret?: string; jwksUrl?: string };
+  result.host ??= jwt.secret || jwt.jwksUrl ? '0.0.0.0' : '127.0.0.1';
   const config = result as unknown as GatewayConfig;
   if (config.jwt.secret && config.jwt.jwksUrl) throw new ConfigError('jwt.secret and jwt.jwksUrl are exclusive: set one');
   if (config.presence.refreshMs >= config.presence.ttlMs) {

@@ -65,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
   await gateway.start();
   if (devMode) {
     const token = await signDevToken(config.jwt.secret!, { sub: 'dev', name: 'dev', rooms: ['*'], ttlSec: 12 * 3600 });
-    const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
+    const host = config.host === '0.0.0.0' || config.host === '127.0.0.1' ? 'localhost' : config.host;
     process.stderr.write(
       `\nDev mode (no jwt.secret or jwt.jwksUrl configured): a secret was generated for this run.\n` +
         `  demo page:  http://${host}:${gateway.port}/   (open it in two tabs)\n` +

@@ -16,6 +16,9 @@ describe('gateway config', () => {
   it('applies defaults and freezes the result', () => {
     const config = resolveConfig({}, {});
     assert.equal(config.port, 8080);
+    assert.equal(config.host, '127.0.0.1', 'dev mode (no JWT keys) listens on loopback only');
+    assert.equal(resolveConfig({ jwt: { secret: 's' } }, {}).host, '0.0.0.0');
+    assert.equal(resolveConfig({ host: '0.0.0.0' }, {}).host, '0.0.0.0');
     assert.equal(config.limits.maxMessageBytes, 65_536);
     assert.equal(config.limits.outboundQueueBytes, 1_048_576);
     assert.equal(config.limits.roomsPerConnection, 128);
