@@ -30,22 +30,22 @@ export function personalRoom(user: string): string {
 /** Decides which rooms a user may subscribe to and publish in. */
 export class RoomAccess {
   readonly user: string;
-  private readonly exact = new Set<string>();
-  private readonly prefixes: string[] = [];
-  private all = false;
+  private readonly personal: string;
+  // Most tokens hold a pattern or two: lists are smaller than sets and as fast at that size.
+  private readonly exact: readonly string[];
+  private readonly prefixes: readonly string[];
+  private readonly all: boolean;
 
   constructor(user: string, patterns: readonly string[]) {
     this.user = user;
-    this.exact.add(personalRoom(user));
-    for (const pattern of patterns) {
-      if (pattern === '*') this.all = true;
-      else if (pattern.endsWith('*')) this.prefixes.push(pattern.slice(0, -1));
-      else this.exact.add(pattern);
-    }
+    this.personal = personalRoom(user);
+    this.all = patterns.includes('*');
+    this.exact = patterns.filter((p) => !p.endsWith('*'));
+    this.prefixes = patterns.filter((p) => p.endsWith('*') && p !== '*').map((p) => p.slice(0, -1));
   }
 
   allows(room: string): boolean {
-    if (this.all || this.exact.has(room)) return true;
+    if (this.all || room === this.personal || this.exact.includes(room)) return true;
     return this.prefixes.some((prefix) => room.startsWith(prefix));
   }
 }
