@@ -87,3 +87,24 @@ describe('gateway limits', () => {
     await Promise.all(held.map((c) => c.close()));
   });
 });
+
+describe('gateway liveness pings', () => {
+  it('terminates a client that stops answering pings and keeps one that answers', async () => {
+    const gw = await startGateway({ pingIntervalMs: 150 });
+    try {
+      const token = await gw.token('pinged');
+      const silent = await TestClient.open(gw.wsUrl, { autoPong: false });
+      await silent.request({ op: 'connect', token });
+      const lively = await TestClient.connected(gw.wsUrl, token);
+      let pings = 0;
+      lively.ws.on('ping', () => (pings += 1));
+      const { code } = await silent.closed;
+      assert.equal(code, 1006, 'terminated without a close frame');
+      await waitFor(() => pings >= 3, { what: 'three pings answered' });
+      assert.equal((await lively.request({ op: 'ping' })).op, 'pong');
+      await lively.close();
+    } finally {
+      await gw.close();
+    }
+  });
+});
