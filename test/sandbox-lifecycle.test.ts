@@ -117,6 +117,16 @@ describe('garbage collection', () => {
 });
 
 describe('namespaces', () => {
+  test('default, kube-system and kube-public may not be deleted', async () => {
+    for (const name of ['default', 'kube-system', 'kube-public']) {
+      await assert.rejects(sb.core.deleteNamespace({ name }), (error) => {
+        assert.equal(statusOf(error), 403);
+        assert.equal(bodyOf(error).message, `namespaces "${name}" is forbidden: this namespace may not be deleted`);
+        return true;
+      });
+    }
+  });
+
   test('deleting a namespace empties it, refuses new content meanwhile, then removes it', async () => {
     await sb.core.createNamespace({ body: { metadata: { name: 'doomed' } } });
     await sb.core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'held', finalizers: ['test.dev/hold'] } } });

@@ -58,6 +58,9 @@ export interface ResourcesContext {
 }
 
 
+/** Namespaces kube-apiserver refuses to delete. */
+const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
+
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 export function randomSuffix(length = 5): string {
@@ -231,6 +234,9 @@ export class Resources {
    */
   delete(type: ResourceType, namespace: string | undefined, name: string, options: DeleteOptions = {}): KubeObject {
     const old = this.get(type, namespace, name);
+    if (type.kind === 'Namespace' && type.group === '' && PROTECTED_NAMESPACES.has(name)) {
+      throw forbidden(type, name, 'this namespace may not be deleted');
+    }
     const pre = options.preconditions;
     if (pre?.uid && pre.uid !== old.metadata.uid) {
       throw conflict(type, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
