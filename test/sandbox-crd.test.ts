@@ -138,6 +138,18 @@ describe('subresources and printing', () => {
     assert.equal(bumped.status.phase, 'Ready', 'status survives a main write');
   });
 
+  test('a PUT of a custom resource must carry a resourceVersion (no unconditional updates)', async () => {
+    const live: any = await sb.custom.getNamespacedCustomObject({ ...widgets, name: 'st' });
+    const { resourceVersion: _rv, ...metadata } = live.metadata;
+    await assert.rejects(sb.custom.replaceNamespacedCustomObject({ ...widgets, name: 'st', body: { ...live, metadata } }), (error) => {
+      assert.equal(statusOf(error), 422);
+      assert.match(bodyOf(error).message, /metadata.resourceVersion: Invalid value: 0x0: must be specified for an update/);
+      return true;
+    });
+    const replaced: any = await sb.custom.replaceNamespacedCustomObject({ ...widgets, name: 'st', body: { ...live, spec: { ...live.spec, size: 'large' } } });
+    assert.equal(replaced.spec.size, 'large');
+  });
+
   test('scale: reads spec/status replicas, writes spec.replicas', async () => {
     await sb.custom.createNamespacedCustomObject({ ...widgets, body: widget('sc', { replicas: 2, regions: [{ name: 'a' }] }) });
     const scale = await sb.raw('GET', `/apis/${GROUP}/v1/namespaces/default/widgets/sc/scale`);

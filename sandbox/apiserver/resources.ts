@@ -160,8 +160,9 @@ export class Resources {
   }
 
   /**
-   * Replaces an object (PUT), or its status/scale when `subresource` says so. A stale
-   * resourceVersion in the body is a 409 Conflict; none means an unconditional update.
+   * Replaces an object (PUT), or its status when `subresource` says so. A stale
+   * resourceVersion in the body is a 409 Conflict; none means an unconditional update for
+   * built-ins and a 422 for custom resources, as in kube-apiserver.
    */
   update(type: ResourceType, namespace: string | undefined, name: string, body: KubeObject, options: WriteOptions = {}): KubeObject {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON or YAML object');
@@ -170,6 +171,10 @@ export class Resources {
       throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
     }
     const rv = body.metadata?.resourceVersion;
+    if ((rv === undefined || rv === '') && type.schema) {
+      // Custom resources, unlike most built-ins, do not allow unconditional updates.
+      throw invalid(type.kind, type.group, name, [{ reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }]);
+    }
     if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(type, name);
     this.checkKind(type, body);
     return this.commit(type, old, structuredClone(body) as KubeObject, options);
