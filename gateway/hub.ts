@@ -7,17 +7,20 @@
  *   when history no longer has them, the room's subscribers are closed with 4010 so they
  *   resubscribe with recover. Publications at or below the position are duplicates, dropped.
  * - `subscribe` with recover buffers live publications while it reads history and merges both
- *   by offset, so the client sees every offset once, in order.
+ *   by offset, so the client sees every offset once, in order. History can be ahead of live
+ *   delivery (a publication is stored before its broadcast reaches this node): such a
+ *   subscriber skips live publications up to its own offset. One that is behind the room's last
+ *   live delivery first catches up from history, in the room's order.
  * - `resynced` (the engine's feed was interrupted) checks each room against history the same way.
  * Rooms are processed independently; within a room strictly in order.
  */
 import type { Logger } from 'pino';
 import type { Connection } from './connection.ts';
-import type { Engine, Publication, RoomEvent } from './engine/types.ts';
+import type { Engine, Publication, RoomEvent, StreamPosition } from './engine/types.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { RecoverPosition } from './protocol.ts';
 import { RoomFeed } from './room-feed.ts';
-import { encodeFrame } from './ws-frame.ts';
+import { encodeFrame, type SharedFrame } from './ws-frame.ts';
 
 export interface HubOptions {
   engine: Engine;
@@ -35,13 +38,20 @@ export interface SubscribeResult {
   messages: Publication[];
 }
 
-type Work = { kind: 'publication'; pub: Publication } | { kind: 'check' };
+type Work =
+  | { kind: 'publication'; pub: Publication }
+  | { kind: 'check' }
+  | { kind: 'catchup'; conn: Connection; from: StreamPosition };
 
 interface Room {
   readonly name: string;
   readonly subscribers: Set<Connection>;
   /** Connections whose subscribe is reading history: live publications are buffered for them. */
   readonly syncing: Map<Connection, Publication[]>;
+  /** Subscribed at a position past the last live delivery: live publications up to it are skipped. */
+  readonly ahead: Map<Connection, StreamPosition>;
+  /** Subscribed at a position behind the last live delivery: catching up from history. */
+  readonly catchingUp: Set<Connection>;
   /** Last delivered position; unknown until the first publication or subscribe reply. */
   epoch?: string;
   offset: number;
@@ -72,8 +82,9 @@ export class Hub {
     return this.rooms.size;
   }
 
-  localSubscribers(room: string): number {
-    return this.rooms.get(room)?.subscribers.size ?? 0;
+  localSubscribers(roomName: string): number {
+    const room = this.rooms.get(roomName);
+    return room ? room.subscribers.size + room.ahead.size + room.catchingUp.size : 0;
   }
 
   // ---- engine handlers -------------------------------------------------------------------
@@ -87,9 +98,11 @@ export class Hub {
 
   onRoomEvent(roomName: string, event: RoomEvent): void {
     const room = this.rooms.get(roomName);
-    if (!room || room.subscribers.size === 0) return;
+    if (!room || this.localSubscribers(roomName) === 0) return;
     const shared = encodeFrame({ op: event.type, room: roomName, member: event.member });
     for (const conn of room.subscribers) conn.sendShared(shared);
+    for (const conn of room.ahead.keys()) conn.sendShared(shared);
+    for (const conn of room.catchingUp) conn.sendShared(shared);
   }
 
   onResynced(roomNames: readonly string[]): void {
@@ -135,12 +148,8 @@ export class Hub {
       }
       if (!conn.isOpen) throw new Error('connection closed during subscribe');
       room.syncing.delete(conn);
-      if (room.epoch === undefined) {
-        room.epoch = epoch;
-        room.offset = offset;
-      }
       ready({ epoch, offset, recovered, messages });
-      room.subscribers.add(conn);
+      this.join(room, conn, { epoch, offset });
     } catch (error) {
       room.syncing.delete(conn);
       this.releaseIfEmpty(room);
@@ -152,7 +161,7 @@ export class Hub {
   unsubscribe(conn: Connection, roomName: string): boolean {
     const room = this.rooms.get(roomName);
     if (!room) return false;
-    const was = room.subscribers.delete(conn) || room.syncing.delete(conn);
+    const was = room.subscribers.delete(conn) || room.syncing.delete(conn) || room.ahead.delete(conn) || room.catchingUp.delete(conn);
     this.releaseIfEmpty(room);
     return was;
   }
@@ -160,7 +169,7 @@ export class Hub {
   private room(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { name, subscribers: new Set(), syncing: new Map(), offset: 0, queue: [], processing: false };
+      room = { name, subscribers: new Set(), syncing: new Map(), ahead: new Map(), catchingUp: new Set(), offset: 0, queue: [], processing: false };
       this.rooms.set(name, room);
       this.options.metrics.rooms.set(this.rooms.size);
     }
@@ -168,11 +177,28 @@ export class Hub {
   }
 
   private releaseIfEmpty(room: Room): void {
-    if (room.subscribers.size > 0 || room.syncing.size > 0) return;
+    if (room.subscribers.size > 0 || room.syncing.size > 0 || room.ahead.size > 0 || room.catchingUp.size > 0) return;
     if (this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
     this.feed.unwant(room.name);
     this.options.metrics.rooms.set(this.rooms.size);
+  }
+
+  /** Adds a connection whose client now holds `position` to live delivery. */
+  private join(room: Room, conn: Connection, position: StreamPosition): void {
+    if (room.epoch === undefined) {
+      room.epoch = position.epoch;
+      room.offset = position.offset;
+    }
+    if (position.epoch !== room.epoch || position.offset === room.offset) {
+      room.subscribers.add(conn);
+    } else if (position.offset > room.offset) {
+      room.ahead.set(conn, position);
+    } else {
+      room.catchingUp.add(conn);
+      room.queue.push({ kind: 'catchup', conn, from: position });
+      this.process(room);
+    }
   }
 
   // ---- ordered delivery ------------------------------------------------------------------
@@ -182,13 +208,15 @@ export class Hub {
     if (room.processing) return;
     while (room.queue.length > 0) {
       const work = room.queue[0];
-      const needsHistory = work.kind === 'check' || this.hasGap(room, work.pub);
+      const needsHistory = work.kind !== 'publication' || this.hasGap(room, work.pub);
       if (needsHistory) {
         room.processing = true;
-        this.repair(room, work)
+        const task = work.kind === 'catchup' ? this.catchUp(room, work.conn, work.from) : this.repair(room, work);
+        task
           .catch((error: unknown) => {
-            this.logger.error({ err: error, room: room.name }, 'gap repair failed');
-            this.lose(room);
+            this.logger.error({ err: error, room: room.name }, 'history read for delivery failed');
+            if (work.kind === 'catchup') work.conn.close('INSUFFICIENT_STATE', `cannot catch up in ${room.name}`);
+            else this.lose(room);
           })
           .finally(() => {
             room.queue.shift();
@@ -218,7 +246,7 @@ export class Hub {
   }
 
   /** Fills a gap (or checks a room after a resync) from history, then delivers `work`. */
-  private async repair(room: Room, work: Work): Promise<void> {
+  private async repair(room: Room, work: Exclude<Work, { kind: 'catchup' }>): Promise<void> {
     const since = room.offset;
     const epoch = room.epoch;
     const until = work.kind === 'publication' ? work.pub.offset - 1 : Number.MAX_SAFE_INTEGER;
@@ -245,9 +273,25 @@ export class Hub {
     if (work.kind === 'publication') this.deliverIfNew(room, work.pub);
   }
 
+  /** Sends a subscriber behind the room's last live delivery what it lacks, then adds it. */
+  private async catchUp(room: Room, conn: Connection, from: StreamPosition): Promise<void> {
+    const target = room.offset;
+    if (room.catchingUp.has(conn) && room.epoch === from.epoch && from.offset < target) {
+      const page = await this.options.engine.history.read(room.name, { since: from.offset, limit: Math.min(this.options.maxRecover, target - from.offset) });
+      const missing = page.publications.filter((p) => p.offset <= target);
+      if (page.epoch !== from.epoch || !isComplete(from.offset, target, missing)) {
+        conn.close('INSUFFICIENT_STATE', `messages lost in ${room.name}`);
+        return;
+      }
+      // Per connection, not shared: catching up is rare (concurrent subscribes racing a publish).
+      if (room.catchingUp.has(conn)) for (const pub of missing) conn.sendShared(encodeFrame({ op: 'message', ...publicationView(pub) }));
+    }
+    if (room.catchingUp.delete(conn)) room.subscribers.add(conn);
+  }
+
   /** Messages were lost for good: the room's subscribers must resubscribe with recover. */
   private lose(room: Room): void {
-    for (const conn of [...room.subscribers, ...room.syncing.keys()]) {
+    for (const conn of [...room.subscribers, ...room.syncing.keys(), ...room.ahead.keys(), ...room.catchingUp]) {
       conn.close('INSUFFICIENT_STATE', `messages lost in ${room.name}`);
     }
     room.epoch = undefined;
@@ -257,10 +301,27 @@ export class Hub {
     room.epoch = pub.epoch;
     room.offset = pub.offset;
     for (const buffer of room.syncing.values()) buffer.push(pub);
-    if (room.subscribers.size === 0) return;
-    const shared = encodeFrame({ op: 'message', ...publicationView(pub) });
-    for (const conn of room.subscribers) conn.sendShared(shared);
-    this.options.metrics.publishDeliverLatency.observe(Math.max(0, this.options.now() - pub.ts) / 1000);
+    let shared: SharedFrame | undefined;
+    if (room.subscribers.size > 0) {
+      shared = encodeFrame({ op: 'message', ...publicationView(pub) });
+      for (const conn of room.subscribers) conn.sendShared(shared);
+      this.options.metrics.publishDeliverLatency.observe(Math.max(0, this.options.now() - pub.ts) / 1000);
+    }
+    if (room.ahead.size > 0) this.advanceAhead(room, pub, shared);
+  }
+
+  /** Subscribers ahead of live delivery get `pub` only past their own offset, then join the rest. */
+  private advanceAhead(room: Room, pub: Publication, shared: SharedFrame | undefined): void {
+    for (const [conn, has] of room.ahead) {
+      if (has.epoch === pub.epoch && pub.offset <= has.offset) {
+        if (pub.offset < has.offset) continue;
+      } else {
+        shared ??= encodeFrame({ op: 'message', ...publicationView(pub) });
+        conn.sendShared(shared);
+      }
+      room.ahead.delete(conn);
+      room.subscribers.add(conn);
+    }
   }
 }
 

@@ -56,6 +56,9 @@ interface FaultyFeed {
   drop: Set<number>;
   /** Offsets delivered twice. */
   repeat: Set<number>;
+  /** While true, live deliveries wait (stored, not yet broadcast to this node) until `flush()`. */
+  holding: boolean;
+  flush(): void;
   handlers(): EngineHandlers;
 }
 
@@ -64,6 +67,8 @@ function faultyFeed(historySize = 300): FaultyFeed {
   const drop = new Set<number>();
   const repeat = new Set<number>();
   let handlers: EngineHandlers | undefined;
+  const waiting: Publication[] = [];
+  const feed = { holding: false } as FaultyFeed;
   const engine: Engine = {
     name: inner.name,
     broker: inner.broker,
@@ -76,6 +81,10 @@ function faultyFeed(historySize = 300): FaultyFeed {
       return inner.start({
         ...h,
         publication(pub: Publication) {
+          if (feed.holding) {
+            waiting.push(pub);
+            return;
+          }
           if (drop.has(pub.offset)) return;
           h.publication(pub);
           if (repeat.has(pub.offset)) h.publication(pub);
@@ -83,7 +92,16 @@ function faultyFeed(historySize = 300): FaultyFeed {
       });
     },
   };
-  return { engine, drop, repeat, handlers: () => handlers! };
+  return Object.assign(feed, {
+    engine,
+    drop,
+    repeat,
+    handlers: () => handlers!,
+    flush() {
+      feed.holding = false;
+      for (const pub of waiting.splice(0)) handlers!.publication(pub);
+    },
+  });
 }
 
 describe('gateway hub delivery repair', () => {
@@ -206,5 +224,59 @@ describe('gateway hub delivery repair', () => {
     await writer.request({ op: 'publish', room: 'race2', data: 3 });
     await reader.waitFrame((f) => f.op === 'message' && f.offset === 3);
     assert.deepEqual(reader.messages().map((m) => m.offset), [3]);
+  });
+
+  it('a subscriber whose history read is ahead of live delivery skips what it already has', async () => {
+    feed = faultyFeed();
+    gw = await startGateway({}, { engine: feed.engine });
+    const writer = await gw.client('writer');
+    const watcher = await gw.client('watcher');
+    const { epoch } = await watcher.request({ op: 'subscribe', room: 'ahead' });
+    feed.holding = true; // 1 and 2 are stored, their broadcast is still on its way
+    await writer.request({ op: 'publish', room: 'ahead', data: 1 });
+    await writer.request({ op: 'publish', room: 'ahead', data: 2 });
+    const reader = await gw.client('reader');
+    const sub = await reader.request({ op: 'subscribe', room: 'ahead', recover: { epoch, offset: 0 } });
+    assert.equal(sub.recovered, true);
+    assert.deepEqual(sub.messages.map((m: { offset: number }) => m.offset), [1, 2]);
+    feed.flush();
+    await watcher.waitCount((f) => f.op === 'message', 2);
+    await writer.request({ op: 'publish', room: 'ahead', data: 3 });
+    await reader.waitFrame((f) => f.op === 'message' && f.offset === 3);
+    assert.deepEqual(reader.messages().map((m) => m.offset), [3], 'live 1 and 2 were not repeated');
+    assert.deepEqual((await watcher.waitCount((f) => f.op === 'message', 3)).map((m) => m.offset), [1, 2, 3]);
+  });
+
+  it('a subscriber whose history read is behind the room’s live delivery catches up from history', async () => {
+    feed = faultyFeed();
+    const gated = gatedHistory(feed.engine);
+    gw = await startGateway({}, { engine: gated.engine });
+    const writer = await gw.client('writer');
+    const early = await gw.client('early');
+    const late = await gw.client('late');
+
+    // `late` reads the (empty) room first; its answer is held.
+    const lateRead = gated.arm();
+    late.send({ id: 700, op: 'subscribe', room: 'behind' });
+    await lateRead;
+    // Message 1 is stored; its broadcast is held. `early` then reads offset 1 and becomes the
+    // room's baseline, so the broadcast of 1, when it comes, is a duplicate for the room.
+    feed.holding = true;
+    await writer.request({ op: 'publish', room: 'behind', data: 1 });
+    const earlySub = await early.request({ op: 'subscribe', room: 'behind' });
+    assert.equal(earlySub.offset, 1);
+    feed.flush();
+    await writer.request({ op: 'ping' });
+    gated.release();
+
+    const lateSub = await late.waitFrame((f) => f.id === 700);
+    assert.equal(lateSub.offset, 0);
+    const caughtUp = await late.waitFrame((f) => f.op === 'message' && f.offset === 1);
+    assert.equal(caughtUp.data, 1);
+    await writer.request({ op: 'publish', room: 'behind', data: 2 });
+    await late.waitFrame((f) => f.op === 'message' && f.offset === 2);
+    await early.waitFrame((f) => f.op === 'message' && f.offset === 2);
+    assert.deepEqual(late.messages().map((m) => m.offset), [1, 2]);
+    assert.deepEqual(early.messages().map((m) => m.offset), [2]);
   });
 });
