@@ -101,6 +101,7 @@ export class CommandHandler {
     this.deps.onReady(conn);
     const { region, node } = this.deps.config;
     conn.send(withId(id, { op: 'connected', client: conn.id, user: identity.user, region, node }));
+    conn.logger.debug('connected');
   }
 
   private async engineCommand(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' }>): Promise<void> {

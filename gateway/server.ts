@@ -111,8 +111,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     connectionOf(this).logger.info({ code: error.code }, 'websocket protocol error');
   }
 
-  function onClose(this: WebSocket): void {
+  function onClose(this: WebSocket, code: number): void {
     const conn = connectionOf(this);
+    conn.logger.debug({ code }, 'connection closed');
     connections.delete(conn);
     metrics.connections.set(connections.size);
     if (connections.size === 0) onEmpty?.();
