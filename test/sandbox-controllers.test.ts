@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from './helpers/net.ts';
 import { deployment, mergePatch, startSandbox, statusOf, type Sandbox } from './helpers/apiserver.ts';
-import type { PodRunner } from '../sandbox/apiserver/index.ts';
+import { createServer, type Server } from 'node:http';
+import type { PodRunner, RunningPod } from '../sandbox/apiserver/index.ts';
 
 /** A runner whose Pods become Ready only when the test says so. */
 function manualRunner() {
@@ -81,6 +82,13 @@ describe('deployments with the default runner', () => {
     assert.equal(rolled.d.status!.conditions!.find((c) => c.type === 'Available')!.status, 'True');
   });
 
+  test('pods/proxy to a Pod whose runner serves no HTTP is 503', async () => {
+    const [pod] = await podsOf(sb, 'web');
+    const response = await sb.raw('GET', `/api/v1/namespaces/default/pods/${pod.metadata!.name}/proxy/loadz`);
+    assert.equal(response.status, 503);
+    assert.match(response.body.message, /^error trying to reach service: /);
+  });
+
   test('deleting the Deployment collects its Pods', async () => {
     await sb.apps.deleteNamespacedDeployment({ namespace: 'default', name: 'web' });
     await waitFor(async () => (await sb.core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=web' })).items.length === 0, { what: 'pods collected' });
@@ -107,6 +115,53 @@ describe('a pluggable pod runner', () => {
     await waitFor(async () => !(await sb.apps.readNamespacedDeployment({ namespace: 'default', name: 'gw' })).status?.readyReplicas, { what: 'not ready again' });
     await sb.apps.patchNamespacedDeploymentScale({ namespace: 'default', name: 'gw', body: { spec: { replicas: 0 } } }, mergePatch);
     await waitFor(() => manual.stopped.length === 2, { what: 'runner stopped both pods' });
+  });
+});
+
+describe('pods/proxy', () => {
+  const servers: Server[] = [];
+  /** Each Pod serves /loadz on its own loopback port, as a gateway process would. */
+  const httpRunner: PodRunner = {
+    start(pod, onReady) {
+      const name = (pod as k8s.V1Pod).metadata!.name!;
+      const handle: RunningPod = { stop: async () => void server.close() };
+      const server = createServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ pod: name, path: req.url, connections: 42, auth: req.headers.authorization ?? null }));
+      });
+      servers.push(server);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        if (address && typeof address === 'object') handle.url = `http://127.0.0.1:${address.port}`;
+        onReady(true);
+      });
+      return handle;
+    },
+  };
+  let sb: Sandbox;
+  before(async () => {
+    sb = await startSandbox({ name: 'proxy', podRunner: httpRunner });
+  });
+  after(async () => {
+    await sb.close();
+    for (const server of servers) server.close();
+  });
+
+  test('reaches the Pod\'s HTTP server through the API, without leaking the cluster token', async () => {
+    await sb.apps.createNamespacedDeployment({ namespace: 'default', body: deployment('gw', 1) });
+    await waitFor(async () => (await sb.apps.readNamespacedDeployment({ namespace: 'default', name: 'gw' })).status?.readyReplicas === 1, { what: 'pod ready' });
+    const [pod] = await podsOf(sb, 'gw');
+    const name = pod.metadata!.name!;
+    const body: unknown = await sb.core.connectGetNamespacedPodProxyWithPath({ namespace: 'default', name, path: 'loadz' });
+    const load = typeof body === 'string' ? JSON.parse(body) : body;
+    assert.deepEqual(load, { pod: name, path: '/loadz', connections: 42, auth: null });
+    const withQuery = await sb.raw('GET', `/api/v1/namespaces/default/pods/${name}:8080/proxy/metrics/x?format=json`);
+    assert.equal(withQuery.body.path, '/metrics/x?format=json');
+  });
+
+  test('a missing Pod is 404', async () => {
+    const missing = await sb.raw('GET', '/api/v1/namespaces/default/pods/nope/proxy/loadz');
+    assert.equal(missing.status, 404);
   });
 });
 

@@ -57,6 +57,8 @@ export interface ApiServerOptions {
   maxWatchBufferedBytes?: number;
   /** Delay before a failed controller step is retried. */
   controllerRetryDelayMs?: number;
+  /** pods/proxy requests give up after this long without an answer. */
+  proxyTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -93,6 +95,7 @@ const DEFAULTS = {
   maxBodyBytes: 3 * 1024 * 1024,
   maxWatchBufferedBytes: 16 * 1024 * 1024,
   controllerRetryDelayMs: 500,
+  proxyTimeoutMs: 10_000,
 };
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -134,6 +137,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     maxBodyBytes: config.maxBodyBytes,
     bookmarkIntervalMs: config.bookmarkIntervalMs,
     maxWatchBufferedBytes: config.maxWatchBufferedBytes,
+    podUrl: (namespace, name) => pods.urlOf(namespace, name),
+    proxyTimeoutMs: config.proxyTimeoutMs,
   };
 
   let port = config.port ?? 0;

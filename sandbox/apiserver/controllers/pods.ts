@@ -8,9 +8,15 @@ import type { Resources } from '../resources.ts';
 import type { ChangeEvent, Store } from '../store.ts';
 import { timestamp } from '../time.ts';
 
+export interface RunningPod {
+  stop(): Promise<void>;
+  /** Where the Pod serves HTTP (e.g. `http://127.0.0.1:4100`), for pods/proxy; read per request. */
+  url?: string;
+}
+
 export interface PodRunner {
   /** Starts a Pod; calls `onReady` whenever its readiness changes. */
-  start(pod: object, onReady: (ready: boolean) => void): { stop(): Promise<void> };
+  start(pod: object, onReady: (ready: boolean) => void): RunningPod;
 }
 
 export const KUBELET_MANAGER = 'kubelet';
@@ -36,7 +42,7 @@ export class PodController {
   private readonly now: () => Date;
   private readonly runner: PodRunner;
   private readonly onError: (error: unknown) => void;
-  private readonly running = new Map<string, { stop(): Promise<void> }>();
+  private readonly running = new Map<string, RunningPod>();
   private nextIp = 2;
 
   constructor(deps: { registry: Registry; store: Store; resources: Resources; now: () => Date; onError: (error: unknown) => void }, runner: PodRunner) {
@@ -47,6 +53,12 @@ export class PodController {
     this.onError = deps.onError;
     this.runner = runner;
     this.store.subscribe({ bucket: '/pods', deliver: (event) => this.changed(event) });
+  }
+
+  /** The HTTP address the runner gave a Pod, if any. */
+  urlOf(namespace: string, name: string): string | undefined {
+    const pod = this.store.get('/pods', namespace, name);
+    return pod ? this.running.get(pod.metadata.uid)?.url : undefined;
   }
 
   async stop(): Promise<void> {

@@ -13,12 +13,15 @@ import { toTable } from '../table.ts';
 import { serveWatch, type ActiveWatch } from '../watch.ts';
 import { parseObjectBody, readBody, sendJson } from './http.ts';
 import { jsonPatch, mergePatch } from '../patch.ts';
+import { proxyToPod } from './proxy.ts';
 
 export interface ResourceRoute {
   type: ResourceType;
   namespace?: string;
   name?: string;
   subresource?: string;
+  /** pods/proxy: the path after `proxy/`. */
+  proxyPath?: string;
 }
 
 export interface HandlerContext {
@@ -30,6 +33,8 @@ export interface HandlerContext {
   maxBodyBytes: number;
   bookmarkIntervalMs: number;
   maxWatchBufferedBytes: number;
+  podUrl: (namespace: string, name: string) => string | undefined;
+  proxyTimeoutMs: number;
 }
 
 const TABLE_CONTENT_TYPE = 'application/json;as=Table;v=v1;g=meta.k8s.io';
@@ -44,6 +49,7 @@ export function matchResource(registry: Registry, segments: string[]): ResourceR
   else return undefined;
   if (rest[0] === 'namespaces' && rest.length >= 3) {
     const type = registry.find(group, version, rest[2]);
+    if (type?.kind === 'Pod' && rest[4] === 'proxy') return { type, namespace: rest[1], name: rest[3], subresource: 'proxy', proxyPath: rest.slice(5).join('/') };
     if (type?.namespaced && rest.length <= 5) return { type, namespace: rest[1], name: rest[3], subresource: rest[4] };
   }
   const type = registry.find(group, version, rest[0]);
@@ -63,6 +69,12 @@ function defaultManager(req: IncomingMessage): string {
 export async function handleResource(ctx: HandlerContext, route: ResourceRoute, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
   const { type, namespace, name, subresource } = route;
   const method = req.method ?? 'GET';
+  if (subresource === 'proxy' && route.proxyPath !== undefined && namespace !== undefined && name !== undefined) {
+    const podName = name.split(':')[0];
+    ctx.resources.get(type, namespace, podName);
+    const search = new URL(req.url ?? '/', 'http://sandbox').search;
+    return proxyToPod(ctx.podUrl(namespace, podName), podName, route.proxyPath, search, req, res, ctx.proxyTimeoutMs);
+  }
   if (subresource && !((subresource === 'status' && type.status) || (subresource === 'scale' && type.scale))) throw routeNotFound(req.url ?? '');
   if (type.namespaced && namespace === undefined && name !== undefined) throw routeNotFound(req.url ?? '');
   const dryRun = query.get('dryRun') === 'All';
