@@ -30,7 +30,7 @@ export const redisOptions: Record<string, OptionSpec> = {
   systems: { kind: 'list', default: ['meridian', 'socketio'], doc: 'systems to compare (meridian, socketio)' },
   rooms: { kind: 'int', default: 10, doc: 'rooms published into' },
   'subscribers-per-room': { kind: 'int', default: 100, doc: 'subscribers per room, split evenly over the two pods' },
-  rate: { kind: 'int', default: 200, doc: 'published messages per second, over all rooms' },
+  rate: { kind: 'int', default: 50, doc: 'published messages per second, over all rooms (kept below saturation: the question is latency)' },
   rounds: { kind: 'int', default: 3, quick: 1, doc: 'rounds, system order rotated each round' },
   'duration-ms': { kind: 'int', default: 10_000, quick: 3_000, doc: 'publishing time of each measured run' },
   'max-messages': { kind: 'int', default: 1_000_000, doc: 'publishing stops after this many messages even if time remains' },
