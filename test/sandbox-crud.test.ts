@@ -171,6 +171,27 @@ describe('selectors and paging', () => {
   });
 });
 
+describe('dry run and collections', () => {
+  test('dryRun=All validates and answers like a write, but stores nothing', async () => {
+    const rv = (await sb.core.listNamespacedConfigMap({ namespace: 'default' })).metadata!.resourceVersion;
+    const dry = await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'dry' } }, dryRun: 'All' });
+    assert.equal(dry.metadata!.name, 'dry');
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces/default/configmaps/dry')).status, 404);
+    assert.equal((await sb.core.listNamespacedConfigMap({ namespace: 'default' })).metadata!.resourceVersion, rv);
+    await assert.rejects(sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'Dry_Bad' } }, dryRun: 'All' }), (error) => statusOf(error) === 422);
+  });
+
+  test('deletecollection removes what the label selector matches, nothing else', async () => {
+    await sb.core.createNamespace({ body: { metadata: { name: 'bulk' } } });
+    for (const [name, batch] of [['b1', 'x'], ['b2', 'x'], ['b3', 'y']]) {
+      await sb.core.createNamespacedConfigMap({ namespace: 'bulk', body: { metadata: { name, labels: { batch } } } });
+    }
+    await sb.core.deleteCollectionNamespacedConfigMap({ namespace: 'bulk', labelSelector: 'batch=x' });
+    const left = await sb.core.listNamespacedConfigMap({ namespace: 'bulk' });
+    assert.deepEqual(left.items.map((c) => c.metadata!.name), ['b3']);
+  });
+});
+
 describe('authentication', () => {
   test('a request without the kubeconfig token is 401', async () => {
     const response = await fetch(`${sb.server.url}/api/v1/namespaces`);
