@@ -79,6 +79,10 @@ describe('deployments with the default runner', () => {
       return done ? { d, pods } : undefined;
     }, { what: 'rollout complete' });
     assert.ok(rolled.pods.every((p) => !before.includes(p.metadata!.name) && p.metadata!.annotations?.rev === '2'));
+    const events = await sb.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.kind=Deployment,involvedObject.name=web' });
+    const messages = events.items.map((e) => `${e.reason}: ${e.message}`);
+    assert.ok(messages.some((m) => /^ScalingReplicaSet: Scaled up replica set web-[0-9a-f]{10} to 3 from 0$/.test(m)), messages.join('\n'));
+    assert.ok(messages.some((m) => /^ScalingReplicaSet: Scaled down old replica sets of web to 0 from 1$/.test(m)), messages.join('\n'));
     assert.equal(rolled.d.status!.conditions!.find((c) => c.type === 'Available')!.status, 'True');
   });
 

@@ -11,6 +11,7 @@ import { randomSuffix, type Resources } from '../resources.ts';
 import { selectorToString } from '../selectors.ts';
 import type { ChangeEvent, Store } from '../store.ts';
 import { timestamp } from '../time.ts';
+import { EventReasons, recordEvent } from './events.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export const DEPLOYMENT_MANAGER = 'deployment-controller';
@@ -67,14 +68,25 @@ export class DeploymentController {
     const desired = deployment.spec.replicas ?? 1;
 
     for (let i = current.length; i < desired; i++) this.createPod(podType, deployment, hash);
+    if (current.length !== desired) {
+      const direction = current.length < desired ? 'up' : 'down';
+      this.event(deployment, `Scaled ${direction} replica set ${deployment.metadata.name}-${hash} to ${desired} from ${current.length}`);
+    }
     if (current.length > desired) {
       // Not-ready and newest Pods go first, as the ReplicaSet controller prefers.
       const victims = [...current].sort((a, b) => Number(isReady(a)) - Number(isReady(b)) || String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)));
       for (const pod of victims.slice(0, current.length - desired)) this.deletePod(podType, pod);
     }
     const readyCurrent = current.filter(isReady).length;
-    if (old.length > 0 && readyCurrent >= Math.min(desired, current.length)) for (const pod of old) this.deletePod(podType, pod);
+    if (old.length > 0 && readyCurrent >= Math.min(desired, current.length)) {
+      for (const pod of old) this.deletePod(podType, pod);
+      this.event(deployment, `Scaled down old replica sets of ${deployment.metadata.name} to 0 from ${old.length}`);
+    }
     this.writeStatus(deployments, deployment);
+  }
+
+  private event(deployment: KubeObject, message: string): void {
+    recordEvent(this.registry, this.resources, deployment, 'Normal', EventReasons.scalingReplicaSet, message, DEPLOYMENT_MANAGER, this.now());
   }
 
   private createPod(podType: ResourceType, deployment: KubeObject, hash: string): void {
