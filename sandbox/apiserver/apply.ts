@@ -112,7 +112,7 @@ function step(node: any, token: string): any {
 
 function conflictError(conflicts: Array<{ path: string; entry: ManagedEntry }>): ApiError {
   const n = conflicts.length;
-  const describe = (c: { path: string; entry: ManagedEntry }) => `conflict with ${JSON.stringify(c.entry.manager)}${c.entry.operation === 'Update' ? '' : ''} using ${c.entry.apiVersion}`;
+  const describe = (c: { path: string; entry: ManagedEntry }) => `conflict with ${JSON.stringify(c.entry.manager)} using ${c.entry.apiVersion}`;
   const message =
     n === 1
       ? `Apply failed with 1 conflict: ${describe(conflicts[0])}: ${describePath(conflicts[0].path)}`

@@ -193,9 +193,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           faults: handleFaults,
           requestCount,
           refuseFor: (seconds) => {
-            void handleFaults.refuseConnections(true).then(() => {
-              refuseTimer = setTimeout(() => void handleFaults.refuseConnections(false).catch(onError), seconds * 1000);
-            });
+            handleFaults
+              .refuseConnections(true)
+              .then(() => {
+                refuseTimer = setTimeout(() => void handleFaults.refuseConnections(false).catch(onError), seconds * 1000);
+              })
+              .catch(onError);
           },
         });
         return;
