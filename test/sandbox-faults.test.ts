@@ -52,6 +52,19 @@ describe('programmatic faults', () => {
     assert.ok(result instanceof Error, `ended with an error: ${String(result)}`);
   });
 
+  test('stallWatches: open watches go silent while new ones still see changes', async () => {
+    const stalled: string[] = [];
+    const stalledWatch = await new k8s.Watch(sb.kc).watch('/api/v1/namespaces/default/configmaps', { resourceVersion: String((await sb.core.listNamespacedConfigMap({ namespace: 'default' })).metadata!.resourceVersion) }, (type, o) => stalled.push(`${type} ${o.metadata.name}`), () => undefined);
+    sb.server.faults.stallWatches();
+    const fresh: string[] = [];
+    const freshWatch = await new k8s.Watch(sb.kc).watch('/api/v1/namespaces/default/configmaps', { resourceVersion: String((await sb.core.listNamespacedConfigMap({ namespace: 'default' })).metadata!.resourceVersion) }, (type, o) => fresh.push(`${type} ${o.metadata.name}`), () => undefined);
+    await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'unseen' } } });
+    await waitFor(() => fresh.includes('ADDED unseen'), { what: 'the new watch sees the change' });
+    freshWatch.abort();
+    stalledWatch.abort();
+    assert.deepEqual(stalled, [], 'the stalled watch received nothing');
+  });
+
   test('refuseConnections: the port goes dark, then serves again with the same data', async () => {
     await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'survivor' } } });
     let watchEnded = false;

@@ -67,6 +67,11 @@ export type FailureStatus = 429 | 500 | 503;
 export interface ApiServerFaults {
   /** Ends every open watch abruptly (the socket is destroyed). */
   dropWatches(): void;
+  /**
+   * Half-open connections: every watch open now stays open but receives nothing more (no
+   * events, no bookmarks), as behind a dead NAT entry. New watches are not affected.
+   */
+  stallWatches(): void;
   /** The next `n` API requests fail with `status` (and Retry-After when given). */
   failNext(n: number, status: FailureStatus, retryAfterSeconds?: number): void;
   /** Every API request waits this long first. */
@@ -171,6 +176,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const handleFaults: ApiServerFaults = {
     dropWatches: () => {
       for (const watch of [...watches]) watch.drop();
+    },
+    stallWatches: () => {
+      for (const watch of watches) watch.stall();
     },
     failNext: (n, status, retryAfterSeconds) => faults.failNext(n, status, retryAfterSeconds),
     setLatency: (ms) => faults.setLatency(ms),

@@ -29,6 +29,8 @@ export interface WatchRequest {
 export interface ActiveWatch {
   /** Ends the stream as a network failure would (destroys the socket). */
   drop(): void;
+  /** A half-open connection: the stream stays open but nothing more is sent on it, ever. */
+  stall(): void;
 }
 
 /** Stored objects are frozen, so one serialization serves every watcher of the same event. */
@@ -50,8 +52,9 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
   res.flushHeaders();
 
   let closed = false;
+  let stalled = false;
   const send = (eventType: string, object: KubeObject) => {
-    if (closed) return;
+    if (closed || stalled) return;
     const shown = request.asTable && eventType !== 'ERROR' && eventType !== 'BOOKMARK' ? request.asTable(object) : object;
     res.write(`{"type":${JSON.stringify(eventType)},"object":${toJson(shown)}}\n`);
     if (res.writableLength > request.maxBufferedBytes) finish(true);
@@ -94,7 +97,12 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
       }, request.timeoutSeconds * 1000),
     );
   }
-  const handle: ActiveWatch = { drop: () => finish(true) };
+  const handle: ActiveWatch = {
+    drop: () => finish(true),
+    stall: () => {
+      stalled = true;
+    },
+  };
   active.add(handle);
 
   function finish(destroy: boolean): void {

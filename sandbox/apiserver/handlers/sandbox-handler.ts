@@ -2,6 +2,7 @@
  * `/_sandbox/...`: the fault switches and request counters over HTTP (token-protected like the
  * API), so kubectl-driven demos and other processes can use them.
  *   POST /_sandbox/faults/drop-watches
+ *   POST /_sandbox/faults/stall-watches
  *   POST /_sandbox/faults/fail-next   {"n": 3, "status": 503, "retryAfterSeconds": 1}
  *   POST /_sandbox/faults/latency     {"ms": 200}
  *   POST /_sandbox/faults/refuse      {"seconds": 5}   (listens again after that long)
@@ -35,6 +36,9 @@ export async function handleSandbox(segments: string[], req: IncomingMessage, re
     switch (segments[1]) {
       case 'drop-watches':
         controls.faults.dropWatches();
+        break;
+      case 'stall-watches':
+        controls.faults.stallWatches();
         break;
       case 'fail-next':
         controls.faults.failNext(Number(body.n), Number(body.status) as 429 | 500 | 503, body.retryAfterSeconds === undefined ? undefined : Number(body.retryAfterSeconds));
