@@ -122,6 +122,43 @@ describe('a pluggable pod runner', () => {
   });
 });
 
+describe('graceful Pod deletion', () => {
+  let release: (() => void) | undefined;
+  const slowStop: PodRunner = {
+    start(_pod, onReady) {
+      setImmediate(() => onReady(true));
+      return { stop: () => new Promise<void>((resolve) => (release = resolve)) };
+    },
+  };
+  let sb: Sandbox;
+  before(async () => {
+    sb = await startSandbox({ name: 'graceful', podRunner: slowStop });
+  });
+  after(() => sb.close());
+
+  const createPod = (name: string) => sb.core.createNamespacedPod({ namespace: 'default', body: { metadata: { name }, spec: { containers: [{ name: 'c', image: 'x:1' }] } } });
+  const exists = async (name: string) => (await sb.raw('GET', `/api/v1/namespaces/default/pods/${name}`)).status === 200;
+
+  test('a deleted Pod stays Terminating until its runner has stopped it', async () => {
+    await createPod('slow');
+    await waitFor(async () => (await sb.core.readNamespacedPod({ namespace: 'default', name: 'slow' })).status?.phase === 'Running', { what: 'running' });
+    const response = await sb.raw('DELETE', '/api/v1/namespaces/default/pods/slow');
+    assert.equal(response.status, 202);
+    assert.equal(response.body.metadata.deletionGracePeriodSeconds, 30);
+    await waitFor(() => release !== undefined, { what: 'runner asked to stop' });
+    const table = await sb.raw('GET', '/api/v1/namespaces/default/pods/slow', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+    assert.equal(table.body.rows[0].cells[2], 'Terminating');
+    release!();
+    await waitFor(async () => !(await exists('slow')), { what: 'removed after the runner stopped' });
+  });
+
+  test('gracePeriodSeconds=0 removes the Pod at once', async () => {
+    await createPod('now');
+    await sb.core.deleteNamespacedPod({ namespace: 'default', name: 'now', gracePeriodSeconds: 0 });
+    assert.equal(await exists('now'), false);
+  });
+});
+
 describe('pods/proxy', () => {
   const servers: Server[] = [];
   /** Each Pod serves /loadz on its own loopback port, as a gateway process would. */

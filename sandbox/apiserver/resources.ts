@@ -31,6 +31,8 @@ export interface WriteOptions {
 
 export interface DeleteOptions {
   propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+  /** Pods only: how long the runner may take to stop them; 0 removes at once. */
+  gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
 }
@@ -57,6 +59,10 @@ export interface ResourcesContext {
   onDeletion: () => void;
 }
 
+
+function isPod(type: ResourceType): boolean {
+  return type.kind === 'Pod' && type.group === '';
+}
 
 /** Namespaces kube-apiserver refuses to delete. */
 const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
@@ -225,7 +231,8 @@ export class Resources {
     if (operation === 'Update') recordUpdate(listTypesFor(type), old, next, options.fieldManager ?? 'unknown', sub, this.ctx.now(), type.status);
     if (sameExceptRv(old, next)) return old;
     if (options.dryRun) return next;
-    if (metadata.deletionTimestamp && !metadata.finalizers?.length && !(type.kind === 'Namespace' && next.spec?.finalizers?.length)) {
+    const terminatingPod = isPod(type) && (metadata.deletionGracePeriodSeconds ?? 0) > 0;
+    if (metadata.deletionTimestamp && !metadata.finalizers?.length && !(type.kind === 'Namespace' && next.spec?.finalizers?.length) && !terminatingPod) {
       const removed = this.ctx.store.remove(bucketOf(type), metadata.namespace, metadata.name)!;
       this.ctx.onDeletion();
       return removed;
@@ -235,7 +242,8 @@ export class Resources {
 
   /**
    * DELETE: objects with finalizers (or a Foreground/Orphan policy) get a deletionTimestamp and
-   * stay until the finalizers are gone; the rest are removed now and their dependents collected.
+   * stay until the finalizers are gone; Pods also stay for their grace period, until the Pod
+   * runner has stopped them; the rest are removed now and their dependents collected.
    */
   delete(type: ResourceType, namespace: string | undefined, name: string, options: DeleteOptions = {}): KubeObject {
     const old = this.get(type, namespace, name);
@@ -253,17 +261,21 @@ export class Resources {
     if (options.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
     if (options.propagationPolicy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
     const namespaceFinalizers = type.kind === 'Namespace' ? (old.spec?.finalizers ?? []) : [];
-    if (finalizers.length === 0 && namespaceFinalizers.length === 0) {
+    // Pods terminate gracefully: they stay (Terminating) until their runner has stopped them.
+    const previousGrace: number | undefined = old.metadata.deletionTimestamp ? (old.metadata.deletionGracePeriodSeconds ?? 0) : undefined;
+    const requestedGrace = isPod(type) ? (options.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30) : 0;
+    const grace = previousGrace === undefined ? requestedGrace : Math.min(previousGrace, requestedGrace);
+    if (finalizers.length === 0 && namespaceFinalizers.length === 0 && grace === 0) {
       if (options.dryRun) return old;
       const removed = this.ctx.store.remove(bucketOf(type), old.metadata.namespace, name)!;
       this.ctx.onDeletion();
       return removed;
     }
-    if (old.metadata.deletionTimestamp && finalizers.length === (old.metadata.finalizers ?? []).length) return old;
+    if (old.metadata.deletionTimestamp && finalizers.length === (old.metadata.finalizers ?? []).length && grace === previousGrace) return old;
     const next = structuredClone(old) as KubeObject;
     next.metadata.finalizers = finalizers;
     next.metadata.deletionTimestamp ??= timestamp(this.ctx.now());
-    next.metadata.deletionGracePeriodSeconds ??= 0;
+    next.metadata.deletionGracePeriodSeconds = grace;
     if (type.kind === 'Namespace') next.status = { ...next.status, phase: 'Terminating' };
     if (options.dryRun) return next;
     const stored = this.ctx.store.update(bucketOf(type), next);

@@ -43,6 +43,8 @@ export class PodController {
   private readonly runner: PodRunner;
   private readonly onError: (error: unknown) => void;
   private readonly running = new Map<string, RunningPod>();
+  private readonly terminating = new Set<string>();
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   private nextIp = 2;
 
   constructor(deps: { registry: Registry; store: Store; resources: Resources; now: () => Date; onError: (error: unknown) => void }, runner: PodRunner) {
@@ -62,6 +64,8 @@ export class PodController {
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.graceTimers) clearTimeout(timer);
+    this.graceTimers.clear();
     const handles = [...this.running.values()];
     this.running.clear();
     await Promise.all(handles.map((h) => h.stop()));
@@ -76,6 +80,10 @@ export class PodController {
       handle?.stop().catch(this.onError);
       return;
     }
+    if (pod.metadata.deletionTimestamp) {
+      this.terminate(pod);
+      return;
+    }
     if (event.type !== 'ADDED' || this.running.has(uid)) return;
     // Started on a later tick: the write that created the Pod finishes first.
     setImmediate(() => {
@@ -88,6 +96,40 @@ export class PodController {
         this.onError(error);
       }
     });
+  }
+
+  /**
+   * A Pod being deleted gracefully: stop it in the runner (for at most its grace period, as a
+   * kubelet would), then remove it. Runs once per Pod.
+   */
+  private terminate(pod: KubeObject): void {
+    const uid: string = pod.metadata.uid;
+    if (this.terminating.has(uid)) return;
+    const handle = this.running.get(uid);
+    if (!handle && (pod.metadata.deletionGracePeriodSeconds ?? 0) === 0) return;
+    this.terminating.add(uid);
+    this.running.delete(uid);
+    const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+      this.graceTimers.add(timer);
+    });
+    Promise.race([handle ? handle.stop() : Promise.resolve(), deadline])
+      .catch(this.onError)
+      .finally(() => {
+        clearTimeout(timer);
+        if (timer) this.graceTimers.delete(timer);
+        this.terminating.delete(uid);
+        const podType = this.registry.find('', 'v1', 'pods')!;
+        const live = this.store.get(bucketOf(podType), pod.metadata.namespace, pod.metadata.name);
+        if (!live || live.metadata.uid !== uid) return;
+        try {
+          this.resources.delete(podType, pod.metadata.namespace, pod.metadata.name, { gracePeriodSeconds: 0, preconditions: { uid } });
+        } catch (error) {
+          this.onError(error);
+        }
+      });
   }
 
   private setStatus(pod: KubeObject, ready: boolean, ip: string): void {

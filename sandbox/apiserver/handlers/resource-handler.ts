@@ -146,7 +146,12 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     if (policy !== undefined && policy !== null && !['Foreground', 'Background', 'Orphan'].includes(policy)) {
       throw badRequest(`propagationPolicy must be one of Foreground, Background, Orphan; got ${JSON.stringify(policy)}`);
     }
-    const options: DeleteOptions = { propagationPolicy: policy ?? undefined, preconditions: body.preconditions, dryRun: dryRun || (Array.isArray(body.dryRun) && body.dryRun.includes('All')) };
+    const graceText = query.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
+    const gracePeriodSeconds = graceText === undefined || graceText === null ? undefined : Number(graceText);
+    if (gracePeriodSeconds !== undefined && !(Number.isInteger(gracePeriodSeconds) && gracePeriodSeconds >= 0)) {
+      throw badRequest(`gracePeriodSeconds must be a non-negative integer; got ${JSON.stringify(graceText)}`);
+    }
+    const options: DeleteOptions = { propagationPolicy: policy ?? undefined, gracePeriodSeconds, preconditions: body.preconditions, dryRun: dryRun || (Array.isArray(body.dryRun) && body.dryRun.includes('All')) };
     const result = ctx.resources.delete(type, namespace, name, options);
     const pending = !!ctx.resources.tryGet(type, namespace, name);
     return sendJson(res, pending ? 202 : 200, present(result));
