@@ -16,7 +16,7 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
 import type { BenchProcess } from './lib/processes.ts';
-import { RESULTS_DIR, machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult } from './lib/results.ts';
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
@@ -306,6 +306,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   };
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
+  const source = sourceInfo();
   const rounds: SystemRound[] = [];
   for (let round = 0; round < s.rounds; round++) {
     const order = rotate(s.systems, round);
@@ -318,6 +319,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine,
+    source,
     processes: 'one server process per system; one load-generator process holding every subscriber and the publisher (shared clock)',
     settings: s,
     summary,

@@ -15,7 +15,7 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
 import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
-import { RESULTS_DIR, machineInfo, markdownTable, rotate, writeResult } from './lib/results.ts';
+import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult } from './lib/results.ts';
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
@@ -250,6 +250,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   };
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
+  const source = sourceInfo();
   const redisServer = await startRedis();
   const redis = new Redis(redisServer.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   const rounds: SystemRound[] = [];
@@ -269,6 +270,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine,
+    source,
     processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock)',
     settings: s,
     summary,

@@ -3,6 +3,7 @@
  * markdown table on stdout. The record carries the machine and the options, so a number is
  * never read without knowing where it came from.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +31,23 @@ export function machineInfo(): MachineInfo {
     loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+export interface SourceInfo {
+  commit: string;
+  /** Files under gateway/ and bench/ that differed from the commit when the run started. */
+  uncommitted: string[];
+}
+
+/** Which code was measured: the gateway changes between runs, so a result names its commit. */
+export function sourceInfo(): SourceInfo {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: join(RESULTS_DIR, '..', '..'), encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  const status = git('status', '--porcelain', '--', 'gateway', 'bench');
+  return {
+    commit: head.status === 0 ? head.stdout.trim() : 'unknown (not a git checkout)',
+    uncommitted: status.status === 0 ? status.stdout.split('\n').filter(Boolean).map((line) => line.slice(3)).filter((path) => !path.startsWith('bench/results/')) : [],
   };
 }
 
