@@ -14,7 +14,7 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { realtimeClusterCrd } from '../crds/crd.ts';
+import { realtimeClusterCrdModel } from '../crds/crd.ts';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../crds/types.ts';
 import { createEventRecorder } from '../operator/events.ts';
 import { createReconciler, type ReconcilerOptions } from '../operator/reconcile/index.ts';
@@ -56,7 +56,7 @@ export async function startSandbox(options: ReconcilerOptions = {}): Promise<San
   const hubConfig = kubeConfigOf(hub);
   const regionConfigs = { 'us-east1': kubeConfigOf(regions['us-east1']), 'europe-west1': kubeConfigOf(regions['europe-west1']) };
 
-  await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrd() as never });
+  await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
   await prepareHubNamespace(hubConfig, regions, HUB_NAMESPACE);
 
   const logger = pino({ level: 'silent' });

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { realtimeClusterCrd } from '../crds/crd.ts';
+import { realtimeClusterCrdModel } from '../crds/crd.ts';
 import { startApiServer } from '../sandbox/apiserver/index.ts';
 import { freePort, waitFor } from './helpers/net.ts';
 
@@ -64,7 +64,7 @@ test('two operator processes elect one leader; killing it hands the Lease to the
   writeFileSync(kubeconfigFile, hub.kubeconfig());
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(hub.kubeconfig());
-  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrd() as never });
+  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
   const leases = kubeConfig.makeApiClient(CoordinationV1Api);
   const readLease = async (): Promise<V1Lease | undefined> => leases.readNamespacedLease(LEASE).catch(() => undefined);
 
@@ -114,7 +114,7 @@ test('a leader that cannot renew its Lease within the renew deadline stops leadi
   writeFileSync(kubeconfigFile, hub.kubeconfig());
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(hub.kubeconfig());
-  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrd() as never });
+  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
   const leases = kubeConfig.makeApiClient(CoordinationV1Api);
   const operator = await startOperatorProcess('op-c', kubeconfigFile);
   t.after(async () => {
