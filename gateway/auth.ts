@@ -3,7 +3,7 @@
  * a JWKS URL. A token names the user (`sub`), expires (`exp`, required), may carry a display
  * `name`, and lists the room patterns the user may use (`rooms`).
  */
-import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, jwtVerify, SignJWT, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { isValidPattern, RoomAccess } from './rooms.ts';
 
 export interface Identity {
@@ -38,10 +38,11 @@ export interface TokenVerifier {
 }
 
 export function createTokenVerifier(options: AuthOptions): TokenVerifier {
-  let key: Uint8Array | JWTVerifyGetKey;
+  let key: Promise<CryptoKey> | JWTVerifyGetKey;
   let algorithms: string[];
   if (options.secret) {
-    key = new TextEncoder().encode(options.secret);
+    // Imported once: a raw secret would be imported again on every verify (connect storms).
+    key = crypto.subtle.importKey('raw', new TextEncoder().encode(options.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
     algorithms = ['HS256'];
   } else if (options.jwksUrl) {
     key = createRemoteJWKSet(new URL(options.jwksUrl));
@@ -49,18 +50,19 @@ export function createTokenVerifier(options: AuthOptions): TokenVerifier {
   } else {
     throw new Error('auth: a JWT secret or a JWKS URL is required');
   }
+  const verifyOptions: JWTVerifyOptions = {
+    algorithms,
+    issuer: options.issuer,
+    audience: options.audience,
+    clockTolerance: options.clockToleranceSec,
+    requiredClaims: ['sub', 'exp'],
+  };
   return {
     async verify(token: unknown): Promise<Identity> {
       if (typeof token !== 'string' || token.length === 0) throw new TokenError('token is missing');
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, key as Uint8Array, {
-          algorithms,
-          issuer: options.issuer,
-          audience: options.audience,
-          clockTolerance: options.clockToleranceSec,
-          requiredClaims: ['sub', 'exp'],
-        }));
+        ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, await key, verifyOptions));
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code === 'ERR_JWT_EXPIRED') throw new TokenError('token expired', { cause: error });
