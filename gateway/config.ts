@@ -39,6 +39,7 @@ export interface GatewayConfig {
     readonly connectTimeoutMs: number;
     readonly maxRoomNameLength: number;
     readonly maxPendingCommands: number;
+    readonly subscribeBatchSize: number;
   };
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;

@@ -28,6 +28,8 @@ export interface HubOptions {
   logger: Logger;
   /** Most publications read from history for one recovery or one gap repair. */
   maxRecover: number;
+  /** Most rooms per broker subscribe call. */
+  subscribeBatchSize: number;
   now: () => number;
 }
 
@@ -73,7 +75,7 @@ export class Hub {
   constructor(options: HubOptions) {
     this.options = options;
     this.logger = options.logger;
-    this.feed = new RoomFeed(options.engine.broker, (error, rooms) =>
+    this.feed = new RoomFeed(options.engine.broker, options.subscribeBatchSize, (error, rooms) =>
       this.logger.warn({ err: error, rooms: rooms.length }, 'broker unsubscribe failed; deliveries for those rooms are ignored'),
     );
   }

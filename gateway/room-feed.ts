@@ -13,6 +13,7 @@ interface Waiter {
 
 export class RoomFeed {
   private readonly broker: Broker;
+  private readonly batchSize: number;
   private readonly onUnsubscribeError: (error: unknown, rooms: string[]) => void;
   private readonly toSubscribe = new Map<string, Waiter[]>();
   private readonly toUnsubscribe = new Set<string>();
@@ -20,8 +21,9 @@ export class RoomFeed {
   private chain: Promise<void> = Promise.resolve();
 
   /** `onUnsubscribeError` reports failed unsubscribes, which only cost deliveries the hub ignores. */
-  constructor(broker: Broker, onUnsubscribeError: (error: unknown, rooms: string[]) => void) {
+  constructor(broker: Broker, batchSize: number, onUnsubscribeError: (error: unknown, rooms: string[]) => void) {
     this.broker = broker;
+    this.batchSize = batchSize;
     this.onUnsubscribeError = onUnsubscribeError;
   }
 
@@ -61,19 +63,26 @@ export class RoomFeed {
   }
 
   private async apply(subscribe: Map<string, Waiter[]>, unsubscribe: string[]): Promise<void> {
-    if (unsubscribe.length > 0) {
+    for (const rooms of chunks(unsubscribe, this.batchSize)) {
       try {
-        await this.broker.unsubscribe(unsubscribe);
+        await this.broker.unsubscribe(rooms);
       } catch (error) {
-        this.onUnsubscribeError(error, unsubscribe);
+        this.onUnsubscribeError(error, rooms);
       }
     }
-    if (subscribe.size === 0) return;
-    try {
-      await this.broker.subscribe([...subscribe.keys()]);
-      for (const waiters of subscribe.values()) for (const w of waiters) w.resolve();
-    } catch (error) {
-      for (const waiters of subscribe.values()) for (const w of waiters) w.reject(error);
+    for (const rooms of chunks([...subscribe.keys()], this.batchSize)) {
+      try {
+        await this.broker.subscribe(rooms);
+        for (const room of rooms) for (const w of subscribe.get(room)!) w.resolve();
+      } catch (error) {
+        for (const room of rooms) for (const w of subscribe.get(room)!) w.reject(error);
+      }
     }
   }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
