@@ -62,7 +62,15 @@ export async function main(argv: string[]): Promise<void> {
     processMetrics: true,
     extraRoutes: devMode ? devRoutes(config.jwt.secret!) : undefined,
   });
-  await gateway.start();
+  try {
+    await gateway.start();
+  } catch (error) {
+    // EADDRINUSE, an unreachable engine at boot, …: one clear line, then exit 1.
+    logger.fatal({ err: error }, 'gateway failed to start');
+    process.stderr.write(`meridian gateway: failed to start: ${(error as Error).message}\n`);
+    await engine.close().catch((closeError: unknown) => logger.warn({ err: closeError }, 'engine close failed'));
+    process.exit(1);
+  }
   if (devMode) {
     const token = await signDevToken(config.jwt.secret!, { sub: 'dev', name: 'dev', rooms: ['*'], ttlSec: 12 * 3600 });
     const host = config.host === '0.0.0.0' || config.host === '127.0.0.1' ? 'localhost' : config.host;

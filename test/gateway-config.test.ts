@@ -101,3 +101,19 @@ describe('gateway config', () => {
     assert.match(gw.output().stderr, /config: limits\.maxMessageBytes must be an integer ≥ 1, got "x"/);
   });
 });
+
+describe('gateway start failures', () => {
+  it('a port already in use exits 1 with a clear message', async () => {
+    const first = await spawnGateway({});
+    try {
+      const second = await spawnGateway({ port: first.port }, { waitHealthy: false });
+      const exit = await second.exited;
+      assert.equal(exit.code, 1);
+      assert.match(second.output().stderr, /failed to start: .*EADDRINUSE/);
+    } finally {
+      first.signal('SIGTERM');
+      await first.exited;
+      await first.stop();
+    }
+  });
+});
