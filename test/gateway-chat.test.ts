@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
+import { waitFor } from './helpers/net.ts';
 
 describe('gateway chat scenarios', () => {
   let gw: TestGateway;
@@ -185,6 +186,24 @@ describe('gateway with permessage-deflate', () => {
         assert.equal(message.data, text);
       }
       await deflating.close();
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('presence refresh', () => {
+  it('live connections keep their entries past presence.ttlMs; an entry nobody refreshes expires', async () => {
+    const gw = await startGateway({ presence: { ttlMs: 1000, refreshMs: 100 } });
+    try {
+      const ada = await gw.client('ada');
+      await ada.request({ op: 'subscribe', room: 'long-class' });
+      // A member left behind by a crashed node: added once, never refreshed.
+      await gw.engine.presence.add('long-class', { user: 'ghost', client: 'c-ghost', region: 'elsewhere' });
+      const users = async () => ((await ada.request({ op: 'presence', room: 'long-class' })).members as Array<{ user: string }>).map((m) => m.user).sort();
+      assert.deepEqual(await users(), ['ada', 'ghost']);
+      await waitFor(async () => !(await users()).includes('ghost'), { what: 'the ghost entry to expire', timeoutMs: 20_000 });
+      assert.deepEqual(await users(), ['ada'], 'ada, refreshed every 100 ms, outlived the 1 s TTL');
     } finally {
       await gw.close();
     }
