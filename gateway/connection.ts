@@ -81,10 +81,16 @@ export class Connection {
     this.identity = identity;
     this.state = 'ready';
     this.childLogger = undefined;
-    // Timers above 2^31-1 ms fire at once; a token that long-lived is re-checked at that bound.
-    const untilExpiry = Math.min(identity.expiresAt * 1000 - this.deps.now(), 2 ** 31 - 1);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.close('BAD_TOKEN', 'token expired'), Math.max(0, untilExpiry));
+    this.scheduleExpiry(identity.expiresAt * 1000);
+  }
+
+  private scheduleExpiry(expiresAtMs: number): void {
+    const left = expiresAtMs - this.deps.now();
+    // Timers above 2^31-1 ms fire at once; a token that long-lived is re-checked at that bound.
+    const maxTimer = 2 ** 31 - 1;
+    if (left > maxTimer) this.timer = setTimeout(() => this.scheduleExpiry(expiresAtMs), maxTimer);
+    else this.timer = setTimeout(() => this.close('BAD_TOKEN', 'token expired'), Math.max(0, left));
   }
 
   takePublishToken(): boolean {
