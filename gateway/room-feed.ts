@@ -38,8 +38,17 @@ export class RoomFeed {
     });
   }
 
+  /**
+   * The room has no local member left. A subscribe still pending for it is dropped (its waiters
+   * resolve: the member that asked is gone), and the broker is told to stop, which is harmless
+   * if it never started.
+   */
   unwant(room: string): void {
-    if (this.toSubscribe.has(room)) return;
+    const waiters = this.toSubscribe.get(room);
+    if (waiters) {
+      this.toSubscribe.delete(room);
+      for (const w of waiters) w.resolve();
+    }
     this.toUnsubscribe.add(room);
     this.schedule();
   }

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { createEngine } from '../gateway/engine/index.ts';
 import type { Engine, EngineHandlers, Publication } from '../gateway/engine/types.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { waitFor } from './helpers/net.ts';
 
 /**
  * Lets a test freeze a history read: after `arm()`, the next read (or position) runs at once,
@@ -311,5 +312,26 @@ describe('gateway hub delivery repair', () => {
     assert.equal(calls.reduce((a, b) => a + b, 0), 200);
     assert.ok(calls.every((n) => n <= 50), `batches ${calls}`);
     assert.ok(calls.length < 200 / 2, `subscribes were batched: ${calls.length} broker calls`);
+  });
+
+  it('rooms whose only subscriber leaves mid-subscribe are unsubscribed from the broker', async () => {
+    const { MemoryEngine } = await import('../gateway/engine/index.ts');
+    const engine = new MemoryEngine();
+    gw = await startGateway({}, { engine });
+    try {
+      const rooms = Array.from({ length: 20 }, (_, i) => `fleeting-${i}`);
+      for (const room of rooms) {
+        const client = await gw.client('fleeting');
+        client.send({ op: 'subscribe', room });
+        client.ws.terminate();
+      }
+      await waitFor(() => gw!.gateway.connections.size === 0, { what: 'all clients gone' });
+      await waitFor(() => rooms.every((room) => !engine.isSubscribed(room)), { what: 'the broker to drop every room' });
+      assert.equal(gw.gateway.hub.roomCount, 0);
+    } finally {
+      await gw.close();
+      gw = undefined;
+      await engine.close();
+    }
   });
 });
