@@ -20,13 +20,12 @@ import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResul
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
-import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
+import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer, type SystemName } from './systems.ts';
 import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
-import type { ProtocolName } from './clients/types.ts';
 
 export const fanoutOptions: Record<string, OptionSpec> = {
   quick: { kind: 'bool', default: false, doc: 'one round and shorter runs' },
-  systems: { kind: 'list', default: ['meridian', 'socketio', 'rawws'], doc: 'systems to compare (meridian, socketio, rawws)' },
+  systems: { kind: 'list', default: ['meridian', 'socketio', 'rawws'], doc: 'systems to compare (meridian, socketio, rawws; rawws-batched shows what coalescing writes is worth)' },
   sizes: { kind: 'intList', default: [1000, 5000], doc: 'subscribers in the room, one run each' },
   idle: { kind: 'int', default: 10_000, doc: 'idle connections for the memory measurement' },
   rounds: { kind: 'int', default: 3, quick: 1, doc: 'rounds, system order rotated each round' },
@@ -83,13 +82,13 @@ interface SizeResult extends RunResult {
 interface SystemRound {
   round: number;
   position: number;
-  system: ProtocolName;
+  system: SystemName;
   memory: MemoryResult;
   sizes: SizeResult[];
 }
 
 interface Settings {
-  systems: ProtocolName[];
+  systems: SystemName[];
   sizes: number[];
   idle: number;
   rounds: number;
@@ -112,12 +111,12 @@ function settingsFrom(args: readonly string[]): Settings {
   const o = parseOptions(args, fanoutOptions);
   const systems = o.systems as string[];
   for (const name of systems) {
-    if (!isSystemName(name)) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' (meridian, socketio, rawws)`);
+    if (!isSystemName(name)) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' (meridian, socketio, rawws, rawws-batched)`);
   }
   const sizes = [...(o.sizes as number[])].sort((a, b) => b - a);
   if (sizes.length === 0 || sizes[sizes.length - 1] < 1) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, '--sizes needs positive subscriber counts');
   return {
-    systems: systems as ProtocolName[],
+    systems: systems as SystemName[],
     sizes,
     idle: o.idle as number,
     rounds: Math.max(1, o.rounds as number),
@@ -151,7 +150,7 @@ function runRequest(s: Settings, subscribers: number, maxMessages: number, durat
   };
 }
 
-async function measureSystem(s: Settings, system: ProtocolName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
+async function measureSystem(s: Settings, system: SystemName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
   const secret = randomBytes(32).toString('hex');
   const connections = Math.max(s.idle, s.sizes[0]);
   const fileDescriptors = connections + FD_HEADROOM;
@@ -160,7 +159,7 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
   try {
     generator = spawnGenerator(fileDescriptors);
     const client: ClientSettings = {
-      protocol: system,
+      protocol: SYSTEMS[system].protocol,
       secret,
       replyTimeoutMs: s.replyTimeoutMs,
       maxPayloadBytes: 1024 * 1024,
@@ -225,7 +224,7 @@ async function measureSystem(s: Settings, system: ProtocolName, round: number, p
 }
 
 interface SummaryRow {
-  system: ProtocolName;
+  system: SystemName;
   subscribers: number;
   deliveredPerSec: number;
   deliveriesPerServerCpuSec: number;
@@ -235,7 +234,7 @@ interface SummaryRow {
 }
 
 function summarize(s: Settings, rounds: SystemRound[]) {
-  const of = (system: ProtocolName) => rounds.filter((r) => r.system === system);
+  const of = (system: SystemName) => rounds.filter((r) => r.system === system);
   const rows: SummaryRow[] = [];
   for (const system of s.systems) {
     for (const subscribers of s.sizes) {
@@ -257,7 +256,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
     rssBytesPerConnection: median(of(system).map((r) => r.memory.rssBytesPerConnection)),
   }));
   // Ratios are taken within each round (same conditions), then the median over rounds.
-  const roundRatio = (peer: ProtocolName, pick: (r: SystemRound) => number) => {
+  const roundRatio = (peer: SystemName, pick: (r: SystemRound) => number) => {
     const values: number[] = [];
     for (let round = 0; round < s.rounds; round++) {
       const mine = rounds.find((r) => r.round === round && r.system === 'meridian');
@@ -285,7 +284,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
 }
 
 function report(s: Settings, summary: ReturnType<typeof summarize>): string {
-  const label = (system: ProtocolName) => SYSTEMS[system].label;
+  const label = (system: SystemName) => SYSTEMS[system].label;
   const throughput = markdownTable(
     ['system', 'subscribers', 'delivered msg/s (median)', 'deliveries per server CPU-s', 'p50 ms', 'p99 ms', 'all delivered'],
     summary.rows.map((r) => [label(r.system), r.subscribers, r.deliveredPerSec, r.deliveriesPerServerCpuSec, r.p50Ms, r.p99Ms, r.lossless ? 'yes' : 'NO (see JSON)']),

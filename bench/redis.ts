@@ -19,11 +19,10 @@ import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResul
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
-import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer } from './systems.ts';
+import { SYSTEMS, spawnGenerator, startServer, type StartedServer, type SystemName } from './systems.ts';
 import { startRedis } from '../test/helpers/services.ts';
 import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
 import type { RunTarget } from './generator/delivery-run.ts';
-import type { ProtocolName } from './clients/types.ts';
 
 export const redisOptions: Record<string, OptionSpec> = {
   quick: { kind: 'bool', default: false, doc: 'one round and shorter runs' },
@@ -57,7 +56,7 @@ const SETTLE_MAX_PERCENT = 5;
 const SETTLE_INTERVAL_MS = 250;
 
 interface Settings {
-  systems: ProtocolName[];
+  systems: SystemName[];
   rooms: number;
   subscribersPerRoom: number;
   rate: number;
@@ -79,7 +78,7 @@ interface Settings {
 interface SystemRound extends RunResult {
   round: number;
   position: number;
-  system: ProtocolName;
+  system: SystemName;
   lossless: boolean;
   redisCommands: number;
   redisCommandsPerMessage: number;
@@ -95,7 +94,7 @@ function settingsFrom(args: readonly string[]): Settings {
   const o = parseOptions(args, redisOptions);
   const systems = o.systems as string[];
   for (const name of systems) {
-    if (!isSystemName(name) || name === 'rawws') throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' for the redis benchmark (meridian, socketio)`);
+    if (name !== 'meridian' && name !== 'socketio') throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' for the redis benchmark (meridian, socketio)`);
   }
   const subscribersPerRoom = o['subscribers-per-room'] as number;
   if (subscribersPerRoom < PODS.length || subscribersPerRoom % PODS.length !== 0) {
@@ -103,7 +102,7 @@ function settingsFrom(args: readonly string[]): Settings {
   }
   if ((o.rooms as number) < 1 || (o.rate as number) < 1) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, '--rooms and --rate must be at least 1');
   return {
-    systems: systems as ProtocolName[],
+    systems: systems as SystemName[],
     rooms: o.rooms as number,
     subscribersPerRoom,
     rate: o.rate as number,
@@ -132,7 +131,7 @@ function runRequest(s: Settings, maxMessages: number, durationMs: number): RunRe
   return { targets, mode: 'rate', window: 0, rate: s.rate, durationMs, maxMessages, payloadBytes: s.payloadBytes, drainTimeoutMs: s.drainTimeoutMs, tickMs: TICK_MS };
 }
 
-async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system: ProtocolName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
+async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system: SystemName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
   const secret = randomBytes(32).toString('hex');
   const connections = s.rooms * s.subscribersPerRoom;
   const servers: StartedServer[] = [];
@@ -150,7 +149,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
       );
     }
     generator = spawnGenerator(connections + FD_HEADROOM);
-    const client: ClientSettings = { protocol: system, secret, replyTimeoutMs: s.replyTimeoutMs, maxPayloadBytes: 1024 * 1024, connectConcurrency: s.connectConcurrency };
+    const client: ClientSettings = { protocol: SYSTEMS[system].protocol, secret, replyTimeoutMs: s.replyTimeoutMs, maxPayloadBytes: 1024 * 1024, connectConcurrency: s.connectConcurrency };
     const gen = generator.ipc;
     const openTimeout = s.replyTimeoutMs + connections * 20;
     for (let k = 0; k < s.rooms; k++) {

@@ -13,8 +13,13 @@ import type { ProtocolName } from './clients/types.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 
+export const SYSTEM_NAMES = ['meridian', 'socketio', 'rawws', 'rawws-batched'] as const;
+export type SystemName = (typeof SYSTEM_NAMES)[number];
+
 export interface SystemSpec {
-  name: ProtocolName;
+  name: SystemName;
+  /** The wire protocol its clients speak. */
+  protocol: ProtocolName;
   label: string;
   script: string;
   /** Environment for a server on `port`, sharing `redisUrl` when given. */
@@ -36,9 +41,10 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
-export const SYSTEMS: Record<ProtocolName, SystemSpec> = {
+export const SYSTEMS: Record<SystemName, SystemSpec> = {
   meridian: {
     name: 'meridian',
+    protocol: 'meridian',
     label: 'Meridian',
     script: join(BENCH_DIR, 'servers', 'meridian.ts'),
     env: (port, secret, redisUrl) => ({
@@ -57,6 +63,7 @@ export const SYSTEMS: Record<ProtocolName, SystemSpec> = {
   },
   socketio: {
     name: 'socketio',
+    protocol: 'socketio',
     label: 'Socket.IO 4',
     script: join(BENCH_DIR, 'servers', 'socketio.ts'),
     env: (port, _secret, redisUrl) => ({ BENCH_PORT: String(port), ...(redisUrl ? { BENCH_REDIS_URL: redisUrl } : {}) }),
@@ -64,9 +71,20 @@ export const SYSTEMS: Record<ProtocolName, SystemSpec> = {
   },
   rawws: {
     name: 'rawws',
+    protocol: 'rawws',
     label: 'raw ws (pre-framed)',
     script: join(BENCH_DIR, 'servers', 'rawws.ts'),
     env: (port) => ({ BENCH_PORT: String(port) }),
+    ready: (port) => portOpen(port),
+  },
+  // Not a peer: the raw ceiling with the frames a socket gets in one tick written at once,
+  // to show what coalescing writes is worth. Not in the default system lists.
+  'rawws-batched': {
+    name: 'rawws-batched',
+    protocol: 'rawws',
+    label: 'raw ws (pre-framed, coalesced per tick)',
+    script: join(BENCH_DIR, 'servers', 'rawws.ts'),
+    env: (port) => ({ BENCH_PORT: String(port), BENCH_COALESCE: '1' }),
     ready: (port) => portOpen(port),
   },
 };
@@ -108,6 +126,6 @@ export function spawnGenerator(fileDescriptors: number, label = 'load generator'
   return spawnBenchProcess({ label, script: join(BENCH_DIR, 'generator', 'main.ts'), fileDescriptors });
 }
 
-export function isSystemName(name: string): name is ProtocolName {
+export function isSystemName(name: string): name is SystemName {
   return Object.hasOwn(SYSTEMS, name);
 }

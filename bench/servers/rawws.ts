@@ -2,7 +2,9 @@
  * The ceiling: a `ws` server that frames each published payload once (`Sender.frame`) and
  * writes that one buffer to every subscriber's socket. No parsing, no envelope, no queue
  * accounting: what is left is the syscall per socket per message that every server pays.
- * Usage: node --expose-gc bench/servers/rawws.ts (BENCH_PORT=P)
+ * With BENCH_COALESCE=1 the frames one socket gets within one event-loop turn are joined and
+ * written at once (several messages, one syscall): not a peer, a measure of that lever.
+ * Usage: node --expose-gc bench/servers/rawws.ts (BENCH_PORT=P [BENCH_COALESCE=1])
  */
 import { createServer } from 'node:http';
 import * as wsModule from 'ws';
@@ -25,9 +27,32 @@ const CHAR_PUBLISH = 0x50; // 'P'
 const NEWLINE = 0x0a;
 
 const port = Number(process.env.BENCH_PORT ?? 0);
+const coalesce = process.env.BENCH_COALESCE === '1';
 const rooms = new Map<string, Set<WebSocket>>();
 const server = createServer((_, res) => res.writeHead(404).end());
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: MAX_PAYLOAD_BYTES });
+
+const pending = new Map<WebSocket, Buffer[]>();
+let flushScheduled = false;
+
+function enqueue(socket: WebSocket, frame: Buffer): void {
+  const frames = pending.get(socket);
+  if (frames) frames.push(frame);
+  else pending.set(socket, [frame]);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+function flush(): void {
+  flushScheduled = false;
+  for (const [socket, frames] of pending) {
+    const data = frames.length === 1 ? frames[0] : Buffer.concat(frames);
+    (socket as unknown as SocketWithSender)._sender.sendFrame([data]);
+  }
+  pending.clear();
+}
 
 wss.on('connection', (socket) => {
   const joined = new Set<string>();
@@ -45,13 +70,15 @@ wss.on('connection', (socket) => {
       if (!members) return;
       const frame = Sender.frame(data.subarray(split + 1), { fin: true, opcode: TEXT_OPCODE, mask: false, readOnly: false, rsv1: false });
       // One buffer, so each socket gets exactly one write.
-      const merged = [Buffer.concat(frame)];
-      for (const member of members) (member as unknown as SocketWithSender)._sender.sendFrame(merged);
+      const merged = Buffer.concat(frame);
+      if (coalesce) for (const member of members) enqueue(member, merged);
+      else for (const member of members) (member as unknown as SocketWithSender)._sender.sendFrame([merged]);
     } else {
       socket.close(1003, 'unknown command');
     }
   });
   socket.on('close', () => {
+    pending.delete(socket);
     for (const room of joined) rooms.get(room)?.delete(socket);
   });
 });
