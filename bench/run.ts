@@ -12,7 +12,7 @@ interface BenchmarkModule {
 const benchmarks: Record<string, { module: string; options?: string; summary: string }> = {
   fanout: { module: './fanout.ts', options: 'fanoutOptions', summary: 'one room, N subscribers: Meridian vs Socket.IO vs raw ws' },
   redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
-  operator: { module: './operator.ts', summary: 'the RealtimeCluster operator' },
+  operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
 };
 
 function usage(): string {
@@ -34,11 +34,18 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const names = name === 'all' ? Object.keys(benchmarks) : [name];
+  // Options differ per benchmark; `all` takes only the ones they share.
+  const shared = new Set(['--quick', '--quiet']);
+  const unshared = args.filter((arg) => arg.startsWith('--') && !shared.has(arg));
+  if (name === 'all' && unshared.length > 0) {
+    throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `'all' accepts only ${[...shared].join(', ')}; run a benchmark by name for ${unshared.join(', ')}`);
+  }
   for (const benchmark of names) {
     const mod = await load(benchmark);
     const optionsName = benchmarks[benchmark].options;
-    if (args.includes('--help') && optionsName) {
-      process.stdout.write(`npm run bench -- ${benchmark} [options]\n${describeOptions(mod[optionsName] as Record<string, OptionSpec>)}\n`);
+    if (args.includes('--help')) {
+      const specs = optionsName ? (mod[optionsName] as Record<string, OptionSpec> | undefined) : undefined;
+      process.stdout.write(`npm run bench -- ${benchmark} [options]\n${specs ? describeOptions(specs) : '  (options not listed by this benchmark)'}\n`);
       continue;
     }
     await mod.run(args);
