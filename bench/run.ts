@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const names = name === 'all' ? Object.keys(benchmarks) : [name];
   // Options differ per benchmark; `all` takes only the ones they share.
-  const shared = new Set(['--quick', '--quiet']);
+  const shared = new Set(['--quick']);
   const unshared = args.filter((arg) => arg.startsWith('--') && !shared.has(arg));
   if (name === 'all' && unshared.length > 0) {
     throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `'all' accepts only ${[...shared].join(', ')}; run a benchmark by name for ${unshared.join(', ')}`);
