@@ -4,6 +4,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Engine } from './engine/types.ts';
 
 export interface LoadReport {
   connections: number;
@@ -79,6 +80,33 @@ export class GatewayMetrics {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();
+  }
+
+  /** Exports the engine's health and its skip/repair totals (malformed values in Redis, resyncs). */
+  observeEngine(engine: Pick<Engine, 'healthy' | 'counters'>): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'meridian_engine_healthy',
+      help: '1 while the engine backend is reachable',
+      registers,
+      collect() {
+        this.set(engine.healthy() ? 1 : 0);
+      },
+    });
+    const reported = new Map<string, number>();
+    new Counter({
+      name: 'meridian_engine_events_total',
+      help: 'Values the engine skipped or repaired (malformed messages, history or presence entries) and resyncs, by event',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        for (const [event, total] of Object.entries(engine.counters ?? {})) {
+          const before = reported.get(event) ?? 0;
+          if (total > before) this.inc({ event }, total - before);
+          reported.set(event, total);
+        }
+      },
+    });
   }
 
   countIn(bytes: number): void {

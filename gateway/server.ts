@@ -50,6 +50,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const { config, engine, logger } = options;
   const now = options.now ?? Date.now;
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics });
+  metrics.observeEngine(engine);
   const connections = new Set<Connection>();
   const readyByUser = new Map<string, number>();
   let draining = false;

@@ -83,6 +83,8 @@ describe('gateway with an unreachable engine', () => {
       const ready = await gw.apiJson('/readyz', { apiKey: null });
       assert.equal(ready.status, 503);
       assert.equal(ready.body.engine, 'unavailable');
+      const metricsDown = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      assert.equal(metricValue(metricsDown, 'meridian_engine_healthy'), 0);
       const failed = await ada.request({ op: 'publish', room: 'outage', data: 'lost?' });
       assert.equal(failed.code, 'UNAVAILABLE');
       assert.equal((await gw.apiJson('/v1/publish', { method: 'POST', body: JSON.stringify({ room: 'outage', data: 1 }) })).status, 503);
@@ -90,6 +92,8 @@ describe('gateway with an unreachable engine', () => {
 
       engine.backend.setAvailable(true);
       assert.equal((await gw.apiJson('/readyz', { apiKey: null })).status, 200);
+      const metricsUp = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      assert.equal(metricValue(metricsUp, 'meridian_engine_healthy'), 1);
       const ok = await ada.request({ op: 'publish', room: 'outage', data: 'back' });
       assert.equal(ok.op, 'published');
       assert.equal(ok.offset, 1, 'the failed publish stored nothing');

@@ -7,12 +7,13 @@ import type { ScriptCommands } from './redis-scripts.ts';
 import type { EngineOptions } from './types.ts';
 
 /** What the engine skipped or repaired, for metrics. */
-export interface RedisEngineCounters {
+// A type alias, not an interface, so it fits Engine.counters' string-indexed record.
+export type RedisEngineCounters = {
   malformedMessages: number;
   malformedHistoryEntries: number;
   malformedPresenceEntries: number;
   resyncs: number;
-}
+};
 
 export interface RedisStoreContext {
   scripts: ScriptCommands;

@@ -149,6 +149,8 @@ export interface Engine {
   start(handlers: EngineHandlers): Promise<void>;
   /** False while the backend is unreachable (drives /readyz). */
   healthy(): boolean;
+  /** Running totals of what the backend had to skip or repair (exported as metrics); absent when there is nothing to count. */
+  readonly counters?: Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 
