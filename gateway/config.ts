@@ -40,6 +40,8 @@ export interface GatewayConfig {
     readonly maxRoomNameLength: number;
     readonly maxPendingCommands: number;
     readonly subscribeBatchSize: number;
+    readonly writeBatchFrames: number;
+    readonly writeBatchBytes: number;
   };
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;

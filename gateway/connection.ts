@@ -7,6 +7,14 @@
  * kernel-side stream have not flushed yet). A write that would take it past
  * `limits.outboundQueueBytes` closes the connection with 4008 instead; the frame is not
  * queued, so a slow client costs at most its cap in memory and never delays anyone else.
+ *
+ * Writes are coalesced: the frames a connection gets within one event-loop turn (a fan-out
+ * loop, several publications read from one broker packet, a reply and the pushes after it) wait
+ * in a per-connection batch, and one `setImmediate` at the end of the turn writes each batch
+ * with a single socket write. A batch is written at once when it reaches
+ * `limits.writeBatchFrames` or `limits.writeBatchBytes`. Its bytes count toward the outbound
+ * cap like queued ones. Replies go through the same batch as pushes, so their order holds.
+ * With permessage-deflate (no raw frames) every message goes through `ws.send`, uncoalesced.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -16,7 +24,7 @@ import type { GatewayConfig } from './config.ts';
 import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { TokenBucket, WindowCounter } from './token-bucket.ts';
-import { acceptsRawFrames, writeFrame, type SharedFrame } from './ws-frame.ts';
+import { acceptsRawFrames, forgetJoinedFrames, frameText, joinFrames, writeRaw, type SharedFrame } from './ws-frame.ts';
 
 export type ConnectionState = 'connecting' | 'authenticating' | 'ready' | 'closed';
 
@@ -28,6 +36,27 @@ export interface ConnectionDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   now: () => number;
+}
+
+// Connections with a batch waiting for the end of this event-loop turn; one setImmediate
+// writes them all. setImmediate (not a microtask) lets every publication that arrives in the
+// same I/O phase join the batch, and adds no timer delay.
+const flushQueue: Connection[] = [];
+let flushScheduled = false;
+
+function flushAll(): void {
+  flushScheduled = false;
+  for (const conn of flushQueue) conn.endTurn();
+  flushQueue.length = 0;
+  forgetJoinedFrames();
+}
+
+function queueFlush(conn: Connection): void {
+  flushQueue.push(conn);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAll);
+  }
 }
 
 export function newClientId(): string {
@@ -56,6 +85,10 @@ export class Connection {
   /** Extensions are fixed at the handshake, so this is decided once. */
   private readonly rawFrames: boolean;
   private childLogger?: Logger;
+  /** Frames waiting for the end of the turn (raw-frame connections only); made on first use. */
+  private batch?: SharedFrame[];
+  private batchBytes = 0;
+  private flushQueued = false;
 
   constructor(ws: WebSocket, deps: ConnectionDeps) {
     this.ws = ws;
@@ -109,22 +142,57 @@ export class Connection {
   /** Sends one JSON reply or push (encoded for this connection only). */
   send(message: unknown): boolean {
     const text = JSON.stringify(message);
+    if (this.rawFrames) return this.sendShared(frameText(Buffer.from(text)));
     if (!this.admit(Buffer.byteLength(text))) return false;
     this.ws.send(text);
     return true;
   }
 
-  /** Writes a frame shared by many connections (see ws-frame.ts). */
+  /** Writes a frame shared by many connections (see ws-frame.ts), coalesced with this turn's others. */
   sendShared(shared: SharedFrame): boolean {
     if (!this.admit(shared.bytes)) return false;
-    writeFrame(this.ws, shared, this.rawFrames);
+    if (!this.rawFrames) {
+      this.ws.send(shared.payload, { binary: false });
+      return true;
+    }
+    const { writeBatchFrames, writeBatchBytes } = this.deps.config.limits;
+    if (this.batchBytes > 0 && this.batchBytes + shared.bytes > writeBatchBytes) this.flushBatch();
+    this.batch ??= [];
+    this.batch.push(shared);
+    this.batchBytes += shared.bytes;
+    if (this.batch.length >= writeBatchFrames || this.batchBytes >= writeBatchBytes) this.flushBatch();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueFlush(this);
+    }
     return true;
+  }
+
+  /**
+   * Writes the waiting frames with one socket write. Called at the end of the turn, when the
+   * batch is full, and before a close frame (which must follow them). After the socket closed
+   * there is nobody to write to: the batch is dropped (those frames were never delivered, as
+   * with any bytes still queued when a socket drops).
+   */
+  flushBatch(): void {
+    const batch = this.batch;
+    if (!batch || batch.length === 0) return;
+    const data = joinFrames(batch);
+    batch.length = 0;
+    this.batchBytes = 0;
+    if (this.ws.readyState === this.ws.OPEN) writeRaw(this.ws, data);
+  }
+
+  /** The end of the event-loop turn: writes the batch; the next frame queues a new flush. */
+  endTurn(): void {
+    this.flushQueued = false;
+    this.flushBatch();
   }
 
   /** Checks the outbound cap for `bytes` more (closing with 4008 past it) and counts them. */
   private admit(bytes: number): boolean {
     if (!this.isOpen) return false;
-    if (this.ws.bufferedAmount + bytes > this.deps.config.limits.outboundQueueBytes) {
+    if (this.ws.bufferedAmount + this.batchBytes + bytes > this.deps.config.limits.outboundQueueBytes) {
       this.close('SLOW_CONSUMER', 'slow consumer');
       return false;
     }
@@ -155,6 +223,8 @@ export class Connection {
     const { code } = closeCodes[reason];
     this.deps.metrics.disconnects.inc({ code: String(code) });
     this.logger.info({ code, reason: text }, 'closing connection');
+    // Frames admitted before the close go out first (a 4008 batch is within the cap).
+    this.flushBatch();
     // For a slow consumer the close frame queues behind its backlog; a client that never
     // reads it is cut when ws's close timeout (30 s) passes, so the socket cannot linger.
     this.ws.close(code, text);
@@ -165,5 +235,6 @@ export class Connection {
     this.state = 'closed';
     this.isOpen = false;
     clearTimeout(this.timer);
+    this.flushBatch();
   }
 }

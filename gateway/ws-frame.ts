@@ -7,6 +7,10 @@
  * only safe while that queue is idle: it is, as long as permessage-deflate is not negotiated
  * (the queue is used only while compressing or reading Blobs, which the gateway never sends).
  * Connections with deflate fall back to `ws.send`.
+ *
+ * Frames for one socket may also be joined and written together (`joinFrames`, `writeRaw`):
+ * several messages, one syscall. A fan-out usually gives many sockets the same run of frames,
+ * so the last join is kept and reused for the next socket whose run is identical.
  */
 import * as wsModule from 'ws';
 import type WebSocket from 'ws';
@@ -54,11 +58,35 @@ export function acceptsRawFrames(ws: WebSocket): boolean {
   return ws.extensions === '';
 }
 
-/**
- * Writes a pre-built frame straight to the socket when `raw` (from `acceptsRawFrames`, fixed
- * at the handshake), else through `ws.send` (see the module comment).
- */
-export function writeFrame(ws: WebSocket, shared: SharedFrame, raw: boolean): void {
-  if (raw) (ws as unknown as { _sender: SenderInstance })._sender.sendFrame(shared.frame);
-  else ws.send(shared.payload, { binary: false });
+// The last run of frames joined, kept while the same run goes to socket after socket.
+let lastJoined: readonly SharedFrame[] = [];
+let lastJoinedBytes: Buffer | undefined;
+
+function sameRun(a: readonly SharedFrame[], b: readonly SharedFrame[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The frames' bytes back to back; the same Buffer is returned again for an identical run. */
+export function joinFrames(frames: readonly SharedFrame[]): Buffer {
+  if (frames.length === 1) return frames[0].frame[0];
+  if (lastJoinedBytes && sameRun(lastJoined, frames)) return lastJoinedBytes;
+  let total = 0;
+  for (const shared of frames) total += shared.bytes;
+  const parts = frames.map((shared) => shared.frame[0]);
+  lastJoined = frames.slice();
+  lastJoinedBytes = Buffer.concat(parts, total);
+  return lastJoinedBytes;
+}
+
+/** Drops the kept join, so its bytes are not held past the writes that used them. */
+export function forgetJoinedFrames(): void {
+  lastJoined = [];
+  lastJoinedBytes = undefined;
+}
+
+/** Writes already-framed bytes straight to the socket (only when `acceptsRawFrames`). */
+export function writeRaw(ws: WebSocket, data: Buffer): void {
+  (ws as unknown as { _sender: SenderInstance })._sender.sendFrame([data]);
 }
