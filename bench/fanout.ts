@@ -16,7 +16,7 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
 import type { BenchProcess } from './lib/processes.ts';
-import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult } from './lib/results.ts';
+import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
@@ -81,6 +81,7 @@ interface SizeResult extends RunResult {
 
 interface SystemRound {
   round: number;
+  source: SourceInfo;
   position: number;
   system: SystemName;
   memory: MemoryResult;
@@ -153,6 +154,8 @@ function runRequest(s: Settings, subscribers: number, maxMessages: number, durat
 async function measureSystem(s: Settings, system: SystemName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
   const secret = randomBytes(32).toString('hex');
   const connections = Math.max(s.idle, s.sizes[0]);
+  // Servers load the working tree when they start: record what this round ran.
+  const source = sourceInfo();
   const fileDescriptors = connections + FD_HEADROOM;
   const server: StartedServer = await startServer(SYSTEMS[system], { secret, fileDescriptors, readyTimeoutMs: s.readyTimeoutMs });
   let generator: BenchProcess | undefined;
@@ -216,7 +219,7 @@ async function measureSystem(s: Settings, system: SystemName, round: number, pos
       );
     }
     await genIpc.request('closeAll', {}, openTimeout);
-    return { round, position, system, memory, sizes };
+    return { round, position, system, source, memory, sizes };
   } finally {
     await generator?.stop();
     await server.process.stop();
@@ -319,11 +322,13 @@ export async function run(args: readonly string[]): Promise<unknown> {
     finishedAt: new Date().toISOString(),
     machine,
     source,
+    sourceChangedDuringRun: new Set(rounds.map((r) => JSON.stringify(r.source))).size > 1,
     processes: 'one server process per system; one load-generator process holding every subscriber and the publisher (shared clock)',
     settings: s,
     summary,
     rounds,
   };
+  if (record.sourceChangedDuringRun) process.stderr.write('WARNING: the code changed between rounds (see rounds[].source): the rounds did not measure the same gateway\n');
   const path = await writeResult('fanout', record, s.out || undefined);
   if (!s.quiet) process.stdout.write(`\n## Fan-out (${s.rounds} round(s), window ${s.window}, ${s.payloadBytes} B payload)\n\n${report(s, summary)}\n\nfull record: ${path}\n`);
   return record;

@@ -15,7 +15,7 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
 import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
-import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult } from './lib/results.ts';
+import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
@@ -77,6 +77,7 @@ interface Settings {
 
 interface SystemRound extends RunResult {
   round: number;
+  source: SourceInfo;
   position: number;
   system: SystemName;
   lossless: boolean;
@@ -134,6 +135,8 @@ function runRequest(s: Settings, maxMessages: number, durationMs: number): RunRe
 async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system: SystemName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
   const secret = randomBytes(32).toString('hex');
   const connections = s.rooms * s.subscribersPerRoom;
+  // Servers load the working tree when they start: record what this round ran.
+  const source = sourceInfo();
   const servers: StartedServer[] = [];
   let generator: BenchProcess | undefined;
   try {
@@ -193,6 +196,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
       round,
       position,
       system,
+      source,
       lossless,
       redisCommands: commands.total,
       redisCommandsPerMessage,
@@ -270,11 +274,13 @@ export async function run(args: readonly string[]): Promise<unknown> {
     finishedAt: new Date().toISOString(),
     machine,
     source,
+    sourceChangedDuringRun: new Set(rounds.map((r) => JSON.stringify(r.source))).size > 1,
     processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock)',
     settings: s,
     summary,
     rounds,
   };
+  if (record.sourceChangedDuringRun) process.stderr.write('WARNING: the code changed between rounds (see rounds[].source): the rounds did not measure the same gateway\n');
   const path = await writeResult('redis', record, s.out || undefined);
   if (!s.quiet) {
     const table = markdownTable(
