@@ -46,7 +46,15 @@ let flushScheduled = false;
 
 function flushAll(): void {
   flushScheduled = false;
-  for (const conn of flushQueue) conn.endTurn();
+  for (const conn of flushQueue) {
+    try {
+      conn.endTurn();
+    } catch (error) {
+      // One connection's failed write must not keep the others' batches from going out.
+      conn.logger.error({ err: error }, 'write failed; closing the connection');
+      conn.ws.terminate();
+    }
+  }
   flushQueue.length = 0;
   forgetJoinedFrames();
 }
@@ -177,10 +185,10 @@ export class Connection {
   flushBatch(): void {
     const batch = this.batch;
     if (!batch || batch.length === 0) return;
-    const data = joinFrames(batch);
+    const data = this.ws.readyState === this.ws.OPEN ? joinFrames(batch) : undefined;
     batch.length = 0;
     this.batchBytes = 0;
-    if (this.ws.readyState === this.ws.OPEN) writeRaw(this.ws, data);
+    if (data) writeRaw(this.ws, data);
   }
 
   /** The end of the event-loop turn: writes the batch; the next frame queues a new flush. */
