@@ -24,7 +24,7 @@ import type { GatewayConfig } from './config.ts';
 import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { TokenBucket, WindowCounter } from './token-bucket.ts';
-import { acceptsRawFrames, forgetJoinedFrames, frameText, joinFrames, writeRaw, type SharedFrame } from './ws-frame.ts';
+import { acceptsRawFrames, forgetLastRun, frameText, writeFrames, type SharedFrame } from './ws-frame.ts';
 
 export type ConnectionState = 'connecting' | 'authenticating' | 'ready' | 'closed';
 
@@ -56,7 +56,7 @@ function flushAll(): void {
     }
   }
   flushQueue.length = 0;
-  forgetJoinedFrames();
+  forgetLastRun();
 }
 
 function queueFlush(conn: Connection): void {
@@ -185,10 +185,9 @@ export class Connection {
   flushBatch(): void {
     const batch = this.batch;
     if (!batch || batch.length === 0) return;
-    const data = this.ws.readyState === this.ws.OPEN ? joinFrames(batch) : undefined;
+    if (this.ws.readyState === this.ws.OPEN) writeFrames(this.ws, batch);
     batch.length = 0;
     this.batchBytes = 0;
-    if (data) writeRaw(this.ws, data);
   }
 
   /** The end of the event-loop turn: writes the batch; the next frame queues a new flush. */

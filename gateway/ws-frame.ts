@@ -8,9 +8,8 @@
  * (the queue is used only while compressing or reading Blobs, which the gateway never sends).
  * Connections with deflate fall back to `ws.send`.
  *
- * Frames for one socket may also be joined and written together (`joinFrames`, `writeRaw`):
- * several messages, one syscall. A fan-out usually gives many sockets the same run of frames,
- * so the last join is kept and reused for the next socket whose run is identical.
+ * Several frames for one socket can be written with one syscall (`writeFrames`). A fan-out
+ * usually gives many sockets the same run of frames, so that run is joined once and reused.
  */
 import * as wsModule from 'ws';
 import type WebSocket from 'ws';
@@ -58,9 +57,18 @@ export function acceptsRawFrames(ws: WebSocket): boolean {
   return ws.extensions === '';
 }
 
-// The last run of frames joined, kept while the same run goes to socket after socket.
-let lastJoined: readonly SharedFrame[] = [];
-let lastJoinedBytes: Buffer | undefined;
+interface RawSocket {
+  cork(): void;
+  uncork(): void;
+}
+
+function senderOf(ws: WebSocket): SenderInstance {
+  return (ws as unknown as { _sender: SenderInstance })._sender;
+}
+
+// The last run of frames written, and its bytes joined once a second socket gets the same run.
+let lastRun: readonly SharedFrame[] = [];
+let lastRunJoined: Buffer | undefined;
 
 function sameRun(a: readonly SharedFrame[], b: readonly SharedFrame[]): boolean {
   if (a.length !== b.length) return false;
@@ -68,25 +76,42 @@ function sameRun(a: readonly SharedFrame[], b: readonly SharedFrame[]): boolean 
   return true;
 }
 
-/** The frames' bytes back to back; the same Buffer is returned again for an identical run. */
-export function joinFrames(frames: readonly SharedFrame[]): Buffer {
-  if (frames.length === 1) return frames[0].frame[0];
-  if (lastJoinedBytes && sameRun(lastJoined, frames)) return lastJoinedBytes;
+function join(frames: readonly SharedFrame[]): Buffer {
   let total = 0;
   for (const shared of frames) total += shared.bytes;
-  const parts = frames.map((shared) => shared.frame[0]);
-  lastJoined = frames.slice();
-  lastJoinedBytes = Buffer.concat(parts, total);
-  return lastJoinedBytes;
+  return Buffer.concat(
+    frames.map((shared) => shared.frame[0]),
+    total,
+  );
 }
 
-/** Drops the kept join, so its bytes are not held past the writes that used them. */
-export function forgetJoinedFrames(): void {
-  lastJoined = [];
-  lastJoinedBytes = undefined;
+/**
+ * Writes a run of pre-built frames to one socket in one syscall (only when `acceptsRawFrames`).
+ * A run that only this socket gets goes out corked (one writev, no copy); when the next socket
+ * gets the identical run (a fan-out), the frames are joined once and that buffer is written
+ * to it and every following socket with the same run.
+ */
+export function writeFrames(ws: WebSocket, frames: readonly SharedFrame[]): void {
+  const sender = senderOf(ws);
+  if (frames.length === 1) {
+    sender.sendFrame(frames[0].frame);
+    return;
+  }
+  if (sameRun(lastRun, frames)) {
+    lastRunJoined ??= join(frames);
+    sender.sendFrame([lastRunJoined]);
+    return;
+  }
+  lastRun = frames.slice();
+  lastRunJoined = undefined;
+  const socket = (ws as unknown as { _socket: RawSocket })._socket;
+  socket.cork();
+  for (const shared of frames) sender.sendFrame(shared.frame);
+  socket.uncork();
 }
 
-/** Writes already-framed bytes straight to the socket (only when `acceptsRawFrames`). */
-export function writeRaw(ws: WebSocket, data: Buffer): void {
-  (ws as unknown as { _sender: SenderInstance })._sender.sendFrame([data]);
+/** Forgets the last run, so its frames are not held past the writes that used them. */
+export function forgetLastRun(): void {
+  lastRun = [];
+  lastRunJoined = undefined;
 }

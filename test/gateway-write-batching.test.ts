@@ -17,7 +17,7 @@ import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts
 
 const turnEnd = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** A server-side Connection on a real socket pair, with the socket's writes counted. */
+/** A server-side Connection on a real socket pair, with the writes its socket hands to the kernel counted. */
 interface Pair {
   conn: Connection;
   client: TestClient;
@@ -53,13 +53,17 @@ describe('gateway write coalescing', () => {
     const ws = await accepted;
     const conn = new Connection(ws, { config, metrics, logger, now: Date.now });
     ws.once('close', () => conn.dispose());
-    const socket = (ws as unknown as { _socket: { write: (...args: unknown[]) => boolean } })._socket;
-    const write = socket.write.bind(socket);
+    // Each call of _write or _writev is one write handed to the kernel (corked writes arrive as one _writev).
+    type Write = (...args: unknown[]) => void;
+    const socket = (ws as unknown as { _socket: { _write: Write; _writev: Write } })._socket;
     let count = 0;
-    socket.write = (...args: unknown[]) => {
-      count += 1;
-      return write(...args);
-    };
+    for (const method of ['_write', '_writev'] as const) {
+      const original = socket[method].bind(socket);
+      socket[method] = (...args: unknown[]) => {
+        count += 1;
+        original(...args);
+      };
+    }
     return { conn, client, writes: () => count };
   }
 
