@@ -15,6 +15,7 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
 import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
+import { measureRedisBaseline, type BaselineResult } from './lib/redis-baseline.ts';
 import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
@@ -42,6 +43,7 @@ export const redisOptions: Record<string, OptionSpec> = {
   'settle-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for the servers to go idle before the measurement' },
   profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json)' },
+  'baseline-messages': { kind: 'int', default: 500, quick: 100, doc: 'messages of the bare ioredis PUBLISH → SUBSCRIBE baseline (0: none)' },
   quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
 };
 
@@ -72,6 +74,7 @@ interface Settings {
   settleTimeoutMs: number;
   profile: boolean;
   out: string;
+  baselineMessages: number;
   quiet: boolean;
 }
 
@@ -119,6 +122,7 @@ function settingsFrom(args: readonly string[]): Settings {
     settleTimeoutMs: o['settle-timeout-ms'] as number,
     profile: o.profile as boolean,
     out: o.out as string,
+    baselineMessages: o['baseline-messages'] as number,
     quiet: o.quiet as boolean,
   };
 }
@@ -257,7 +261,12 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const redisServer = await startRedis();
   const redis = new Redis(redisServer.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   const rounds: SystemRound[] = [];
+  let baseline: BaselineResult | undefined;
   try {
+    if (s.baselineMessages > 0) {
+      baseline = await measureRedisBaseline(redisServer.url, s.rate, s.baselineMessages);
+      log(`redis baseline (bare ioredis PUBLISH → SUBSCRIBE, one process): p50 ${baseline.latency.p50Ms} ms, p99 ${baseline.latency.p99Ms} ms, max ${baseline.latency.maxMs} ms`);
+    }
     for (let round = 0; round < s.rounds; round++) {
       const order = rotate(s.systems, round);
       log(`redis round ${round + 1}/${s.rounds}: ${order.join(' → ')}`);
@@ -278,6 +287,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock)',
     settings: s,
     summary,
+    baseline,
     rounds,
   };
   if (record.sourceChangedDuringRun) process.stderr.write('WARNING: the code changed between rounds (see rounds[].source): the rounds did not measure the same gateway\n');
@@ -287,7 +297,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
       ['system', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/msg', 'server CPU ms/msg (2 pods)', 'delivered / expected'],
       summary.rows.map((r) => [SYSTEMS[r.system].label, r.p50Ms, r.p99Ms, r.maxMs, r.redisCommandsPerMessage, r.serverCpuMsPerMessage, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`]),
     );
-    const ratios = Object.entries(summary.ratios).map(([k, v]) => `- ${k}: ${v}`).join('\n');
+    const floor = baseline ? `\n\nfloor: bare ioredis PUBLISH → SUBSCRIBE p50 ${baseline.latency.p50Ms} ms, p99 ${baseline.latency.p99Ms} ms` : '';
+    const ratios = Object.entries(summary.ratios).map(([k, v]) => `- ${k}: ${v}`).join('\n') + floor;
     process.stdout.write(`\n## Redis relay (${s.rounds} round(s), ${s.rooms} rooms × ${s.subscribersPerRoom} subscribers over 2 pods, ${s.rate} msg/s)\n\n${table}\n\n${ratios}\n\nfull record: ${path}\n`);
   }
   return record;

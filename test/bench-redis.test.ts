@@ -35,9 +35,10 @@ test('redis bench relays every message across two pods for Meridian and Socket.I
   try {
     const args = [
       '--quiet', '--rounds', '1', '--rooms', String(ROOMS), '--subscribers-per-room', String(PER_ROOM), '--rate', '200',
-      '--max-messages', String(MESSAGES), '--warmup-messages', '4', '--duration-ms', '60000', '--out', join(dir, 'redis.json'),
+      '--max-messages', String(MESSAGES), '--warmup-messages', '4', '--duration-ms', '60000', '--baseline-messages', '20', '--out', join(dir, 'redis.json'),
     ];
-    const record = (await run(args)) as { rounds: Round[] };
+    const record = (await run(args)) as { rounds: Round[]; baseline: { published: number; latency: { count: number } } };
+    assert.equal(record.baseline.latency.count, record.baseline.published, 'the bare ioredis baseline received every message');
     assert.deepEqual(record.rounds.map((r) => r.system).sort(), ['meridian', 'socketio']);
     for (const round of record.rounds) {
       assert.equal(round.published, MESSAGES, `${round.system}: published`);
