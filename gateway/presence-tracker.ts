@@ -17,6 +17,8 @@ export interface PresenceTrackerOptions {
   joinLeaveMaxMembers: number;
   /** Connections whose entries are refreshed. */
   connections: () => Iterable<Connection>;
+  /** This node's subscribers of a room: a lower bound of the room's members, known without a round trip. */
+  localMembers: (room: string) => number;
 }
 
 export function memberOf(conn: Connection, region: string): Member {
@@ -70,6 +72,9 @@ export class PresenceTracker {
   private async announces(room: string): Promise<boolean> {
     const { joinLeaveMaxMembers } = this.options;
     if (joinLeaveMaxMembers === 0) return false;
+    // Big rooms are settled locally: asking the engine costs O(members), so a subscribe storm
+    // into one room would cost O(N²).
+    if (this.options.localMembers(room) > joinLeaveMaxMembers) return false;
     const stats = await this.options.engine.presence.stats(room);
     return stats.clients <= joinLeaveMaxMembers;
   }

@@ -67,6 +67,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     refreshMs: config.presence.refreshMs,
     joinLeaveMaxMembers: config.presence.joinLeaveMaxMembers,
     connections: () => connections,
+    localMembers: (room) => hub.localSubscribers(room),
   });
   const commands = new CommandHandler({
     config,

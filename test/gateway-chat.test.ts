@@ -209,3 +209,27 @@ describe('presence refresh', () => {
     }
   });
 });
+
+describe('join and leave pushes in big rooms', () => {
+  it('stop once a room has more members than presence.joinLeaveMaxMembers, while presence still lists everyone', async () => {
+    const gw = await startGateway({ presence: { joinLeaveMaxMembers: 2 } });
+    try {
+      const ada = await gw.client('ada');
+      await ada.request({ op: 'subscribe', room: 'lecture' });
+      const bob = await gw.client('bob');
+      await bob.request({ op: 'subscribe', room: 'lecture' });
+      await ada.waitFrame((f) => f.op === 'join' && f.member.user === 'bob');
+      const cy = await gw.client('cy');
+      await cy.request({ op: 'subscribe', room: 'lecture' });
+      // A marker published after cy joined: every push that was coming has arrived before it.
+      await cy.request({ op: 'publish', room: 'lecture', data: 'marker' });
+      await ada.waitFrame((f) => f.op === 'message' && f.data === 'marker');
+      assert.equal(ada.frames.filter((f) => f.op === 'join' && f.member.user === 'cy').length, 0, 'no join push past the cap');
+      const presence = await ada.request({ op: 'presence', room: 'lecture' });
+      assert.equal(presence.total, 3);
+      await Promise.all([ada.close(), bob.close(), cy.close()]);
+    } finally {
+      await gw.close();
+    }
+  });
+});
