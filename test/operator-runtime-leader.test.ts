@@ -75,6 +75,10 @@ test('two operator processes elect one leader; killing it hands the Lease to the
     await hub.close();
   });
   const dump = () => operators.map((o) => `--- ${o.name}\n${o.output.join('').slice(-3000)}`).join('\n');
+  // Both processes serve their endpoints before anything is asked of them (a busy machine may start one late).
+  for (const operator of operators) {
+    await waitFor(async () => (await httpGet(operator.port, '/healthz')).status === 200, { what: `${operator.name} serving /healthz`, timeoutMs: 20_000 });
+  }
 
   const firstHolder = await waitFor(async () => (await readLease())?.spec?.holderIdentity, { what: 'a leader', timeoutMs: 20_000 }).catch((error: unknown) => {
     throw new Error(`${(error as Error).message}\n${dump()}`);
