@@ -2,7 +2,9 @@
  * Dev mode: when no JWT secret or JWKS URL is configured, the gateway makes a secret (and an
  * API key when none is set), prints a dev token, and serves the demo page at `/` plus
  * `GET /dev/token?user=NAME`, which signs a token for any user with rooms ["*"]. These routes
- * exist only in dev mode; a configured gateway has no open endpoints.
+ * exist only in dev mode, and answer only peers on loopback (a dev gateway started with `host`
+ * set to a public address must not sign tokens for other machines); a configured gateway has
+ * no open endpoints.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,10 +27,18 @@ export function withDevSecrets(config: GatewayConfig): GatewayConfig {
   return Object.freeze({ ...config, jwt: Object.freeze({ ...config.jwt, secret }), apiKey });
 }
 
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a dual-stack listener reports those). */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
 export function devRoutes(secret: string): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
   const page = readFileSync(demoPage);
   return async (req, res, url) => {
-    if (req.method !== 'GET') return false;
+    // Other peers fall through to the built-in routes, where these paths are NOT_FOUND.
+    if (req.method !== 'GET' || !isLoopbackAddress(req.socket.remoteAddress)) return false;
     if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': page.length, 'cache-control': 'no-store' });
       res.end(page);
