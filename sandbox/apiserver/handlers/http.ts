@@ -17,19 +17,28 @@ export function sendError(res: ServerResponse, error: ApiError): void {
   sendJson(res, error.code, error.toStatus(), 'application/json', error.headers);
 }
 
+/**
+ * The body as text, at most `maxBytes`. Past the cap it rejects with 413 and stops keeping
+ * bytes; the connection is closed after the reply (`Connection: close`) rather than destroyed
+ * at once, so the client can read the 413.
+ */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const tooLarge = () => new ApiError(413, 'RequestEntityTooLarge', `the request body is larger than ${maxBytes} bytes`, undefined, { Connection: 'close' });
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
-        reject(new ApiError(413, 'RequestEntityTooLarge', `the request body is larger than ${maxBytes} bytes`));
-        req.destroy();
+        req.off('data', onData);
+        reject(tooLarge());
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
