@@ -2,7 +2,7 @@
  * One emulated cluster: storage, registry, controllers and the HTTP listener with bearer-token
  * auth and fault injection. `startApiServer` is the whole programmatic surface.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
@@ -12,7 +12,7 @@ import { CrdController, validateCrd } from './controllers/crds.ts';
 import { DeploymentController } from './controllers/deployments.ts';
 import { GarbageCollector } from './controllers/garbage-collector.ts';
 import { delayedReadyRunner, PodController, type PodRunner } from './controllers/pods.ts';
-import { ApiError, routeNotFound, unauthorized } from './errors.ts';
+import { ApiError, badRequest, routeNotFound, unauthorized } from './errors.ts';
 import { RequestFaults } from './faults.ts';
 import { sendError } from './handlers/http.ts';
 import { handleMeta } from './handlers/meta-handler.ts';
@@ -132,7 +132,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const faults = new RequestFaults();
   const watches = new Set<ActiveWatch>();
   const sockets = new Set<Socket>();
-  const counts: string[] = [];
+  /** Requests per method: a count, not a log, so a long-lived emulator does not grow with use. */
+  const counts = new Map<string, number>();
   const ctx: HandlerContext = {
     registry,
     store,
@@ -194,8 +195,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     try {
-      if (req.headers.authorization !== `Bearer ${token}`) throw unauthorized();
-      const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      if (!isBearer(req.headers.authorization, token)) throw unauthorized();
+      const segments = url.pathname.split('/').filter(Boolean).map(decodeSegment);
       if (segments[0] === '_sandbox') {
         await handleSandbox(segments.slice(1), req, res, url.searchParams, {
           faults: handleFaults,
@@ -211,7 +212,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         });
         return;
       }
-      counts.push(req.method ?? 'GET');
+      const method = req.method ?? 'GET';
+      counts.set(method, (counts.get(method) ?? 0) + 1);
       if (faults.latency() > 0) await new Promise((r) => setTimeout(r, faults.latency()));
       const failure = faults.take();
       if (failure) throw failure;
@@ -233,7 +235,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   }
 
   function requestCount(filter: { method?: string; writesOnly?: boolean } = {}): number {
-    return counts.filter((m) => (!filter.method || m === filter.method.toUpperCase()) && (!filter.writesOnly || WRITE_METHODS.has(m))).length;
+    let total = 0;
+    for (const [method, count] of counts) {
+      if ((!filter.method || method === filter.method.toUpperCase()) && (!filter.writesOnly || WRITE_METHODS.has(method))) total += count;
+    }
+    return total;
   }
 
   await listen();
@@ -257,4 +263,20 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       refusing = true;
     },
   };
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/** Constant-time token check; hashing first gives equal lengths, so the length does not leak either. */
+function isBearer(header: string | undefined, token: string): boolean {
+  return timingSafeEqual(sha256(header ?? ''), sha256(`Bearer ${token}`));
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    // URIError says nothing more than this message does; the reply names the segment.
+    throw badRequest(`the path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
+  }
 }

@@ -1,0 +1,78 @@
+/**
+ * The emulator's HTTP edge: an oversized body gets a 413 Status the client can read (not a
+ * reset connection), a path with broken percent-encoding is a 400 rather than an internal
+ * error, and a wrong token of any length is refused.
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
+
+/** A raw HTTP exchange with node:http, so a reset shows up as an error, not a retry. */
+function send(url: string, options: { method: string; path: string; token: string; body?: string; chunked?: boolean }): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${options.path}`, {
+      method: options.method,
+      headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json', ...(options.chunked ? { 'transfer-encoding': 'chunked' } : {}) },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (options.chunked && options.body) {
+      // No Content-Length: the cap must hold while the bytes arrive.
+      for (let at = 0; at < options.body.length; at += 1024) req.write(options.body.slice(at, at + 1024));
+      req.end();
+    } else req.end(options.body);
+  });
+}
+
+describe('sandbox apiserver HTTP limits', () => {
+  let sandbox: Sandbox;
+  let token: string;
+  before(async () => {
+    sandbox = await startSandbox({ maxBodyBytes: 2048 });
+    token = sandbox.kc.getCurrentUser()?.token ?? '';
+  });
+  after(() => sandbox.close());
+
+  it('answers a body over maxBodyBytes with a readable 413 Status', async () => {
+    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big' }, data: { blob: 'x'.repeat(32 * 1024) } };
+    for (const chunked of [false, true]) {
+      const reply = await send(sandbox.server.url, { method: 'POST', path: '/api/v1/namespaces/default/configmaps', token, body: JSON.stringify(configMap), chunked });
+      assert.equal(reply.status, 413, `chunked: ${chunked}`);
+      assert.equal(reply.body.reason, 'RequestEntityTooLarge');
+    }
+    // The server is still serving, and nothing was stored.
+    const read = await sandbox.raw('GET', '/api/v1/namespaces/default/configmaps/big');
+    assert.equal(read.status, 404);
+  });
+
+  it('refuses a path with broken percent-encoding as a bad request', async () => {
+    const reply = await send(sandbox.server.url, { method: 'GET', path: '/api/v1/namespaces/%E0%A4%A/configmaps', token });
+    assert.equal(reply.status, 400);
+    assert.equal(reply.body.reason, 'BadRequest');
+  });
+
+  it('refuses a wrong token, a token prefix and a token with extra bytes', async () => {
+    for (const wrong of ['nope', token.slice(0, -1), `${token}x`, '']) {
+      const reply = await send(sandbox.server.url, { method: 'GET', path: '/api/v1/namespaces', token: wrong });
+      assert.equal(reply.status, 401);
+    }
+    assert.equal((await send(sandbox.server.url, { method: 'GET', path: '/api/v1/namespaces', token })).status, 200);
+  });
+
+  it('counts requests by method after many requests', async () => {
+    const before = sandbox.server.requestCount({ method: 'GET' });
+    const writesBefore = sandbox.server.requestCount({ writesOnly: true });
+    for (let i = 0; i < 20; i += 1) await sandbox.raw('GET', '/api/v1/namespaces/default');
+    await sandbox.raw('POST', '/api/v1/namespaces/default/configmaps', { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'counted' } } });
+    assert.equal(sandbox.server.requestCount({ method: 'GET' }) - before, 20);
+    assert.equal(sandbox.server.requestCount({ method: 'get' }) - before, 20);
+    assert.equal(sandbox.server.requestCount({ writesOnly: true }) - writesBefore, 1);
+    assert.equal(sandbox.server.requestCount({ method: 'POST', writesOnly: true }) >= 1, true);
+  });
+});
