@@ -76,3 +76,36 @@ describe('sandbox apiserver HTTP limits', () => {
     assert.equal(sandbox.server.requestCount({ method: 'POST', writesOnly: true }) >= 1, true);
   });
 });
+
+describe('sandbox apiserver watch buffer cap', () => {
+  it('ends a watch whose initial list passes maxWatchBufferedBytes without an internal error', async () => {
+    const errors: string[] = [];
+    const quiet = () => undefined;
+    const logger = { debug: quiet, info: quiet, warn: quiet, error: (obj: object, msg?: string) => errors.push(`${msg} ${JSON.stringify(obj)}`) };
+    const sandbox = await startSandbox({ maxWatchBufferedBytes: 4096, logger });
+    try {
+      for (let i = 0; i < 8; i += 1) {
+        const created = await sandbox.raw('POST', '/api/v1/namespaces/default/configmaps', { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}` }, data: { blob: 'y'.repeat(2048) } } });
+        assert.equal(created.status, 201);
+      }
+      const token = sandbox.kc.getCurrentUser()?.token ?? '';
+      // The whole initial list is written in one turn, before the client can read any of it.
+      const ended = await new Promise<string>((resolve) => {
+        const req = request(`${sandbox.server.url}/api/v1/namespaces/default/configmaps?watch=true`, { headers: { authorization: `Bearer ${token}` } });
+        req.on('response', (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => resolve('end'));
+          res.on('error', () => resolve('reset'));
+          res.on('close', () => resolve('closed'));
+        });
+        req.on('error', () => resolve('reset'));
+        req.end();
+      });
+      assert.ok(['end', 'reset', 'closed'].includes(ended));
+      assert.deepEqual(errors, []);
+      assert.equal((await sandbox.raw('GET', '/api/v1/namespaces/default/configmaps')).status, 200);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});

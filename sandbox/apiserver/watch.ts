@@ -53,6 +53,15 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
 
   let closed = false;
   let stalled = false;
+  // Declared before the first send: the initial list alone may pass the buffer cap and finish().
+  let unsubscribe = (): void => undefined;
+  const timers: NodeJS.Timeout[] = [];
+  const handle: ActiveWatch = {
+    drop: () => finish(true),
+    stall: () => {
+      stalled = true;
+    },
+  };
   const send = (eventType: string, object: KubeObject) => {
     if (closed || stalled) return;
     const shown = request.asTable && eventType !== 'ERROR' && eventType !== 'BOOKMARK' ? request.asTable(object) : object;
@@ -85,9 +94,9 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
     }
     for (const event of since) deliver(event);
   }
+  if (closed) return;
 
-  const unsubscribe = store.subscribe({ bucket: bucketOf(type), deliver });
-  const timers: NodeJS.Timeout[] = [];
+  unsubscribe = store.subscribe({ bucket: bucketOf(type), deliver });
   if (request.allowBookmarks) timers.push(setInterval(bookmark, request.bookmarkIntervalMs));
   if (request.timeoutSeconds && request.timeoutSeconds > 0) {
     timers.push(
@@ -97,12 +106,6 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
       }, request.timeoutSeconds * 1000),
     );
   }
-  const handle: ActiveWatch = {
-    drop: () => finish(true),
-    stall: () => {
-      stalled = true;
-    },
-  };
   active.add(handle);
 
   function finish(destroy: boolean): void {
