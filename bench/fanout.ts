@@ -39,7 +39,7 @@ export const fanoutOptions: Record<string, OptionSpec> = {
   'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
   'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
   'settle-timeout-ms': { kind: 'int', default: 60_000, doc: 'longest wait for the server to go idle before a measurement' },
-  profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
+  profile: { kind: 'bool', default: false, doc: 'CPU-profile each server and the load generator during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/fanout.json)' },
   quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
 };
@@ -198,14 +198,19 @@ async function measureSystem(s: Settings, system: SystemName, round: number, pos
       if (settled.cpuMs > 0) log(`  ${SYSTEMS[system].label}: idle ${settled.waitedMs} ms after closing down to ${subscribers} (${settled.cpuMs} ms CPU meanwhile)`);
       const runTimeout = s.durationMs + s.drainTimeoutMs * 4 + 60_000;
       await genIpc.request('run', runRequest(s, subscribers, s.warmupMessages, runTimeout), runTimeout);
-      if (s.profile) await serverIpc.request('profileStart', {}, SAMPLE_TIMEOUT_MS);
+      if (s.profile) {
+        await serverIpc.request('profileStart', {}, SAMPLE_TIMEOUT_MS);
+        await genIpc.request('profileStart', {}, SAMPLE_TIMEOUT_MS);
+      }
       const cpuBefore = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
       const result = await genIpc.request<RunResult>('run', runRequest(s, subscribers, s.maxMessages, s.durationMs), runTimeout);
       const cpuAfter = await serverIpc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
       if (s.profile) {
         const path = join(PROFILES_DIR, `fanout-${system}-n${subscribers}-round${round + 1}.cpuprofile`);
+        const generatorPath = join(PROFILES_DIR, `fanout-${system}-n${subscribers}-round${round + 1}-generator.cpuprofile`);
         await serverIpc.request('profileStop', { path }, SAMPLE_TIMEOUT_MS);
-        log(`  profile: ${path}`);
+        await genIpc.request('profileStop', { path: generatorPath }, SAMPLE_TIMEOUT_MS);
+        log(`  profiles: ${path}, ${generatorPath}`);
       }
       const serverCpuMs = cpuAfter.cpuMs - cpuBefore.cpuMs;
       const serverCpuPercent = Math.round((serverCpuMs / (cpuAfter.uptimeMs - cpuBefore.uptimeMs)) * 100);
@@ -215,7 +220,7 @@ async function measureSystem(s: Settings, system: SystemName, round: number, pos
       log(
         `  ${SYSTEMS[system].label} N=${subscribers}: ${result.deliveredPerSec} deliveries/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ` +
           `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, server CPU ${serverCpuPercent}% ` +
-          `(${deliveriesPerServerCpuSec} deliveries per server CPU-second), generator CPU ${result.generatorCpuPercent}%`,
+          `(${deliveriesPerServerCpuSec} deliveries per server CPU-second), generator CPU ${result.generatorCpuPercent}% (${result.generatorCpuNsPerDelivery} ns per delivery, ${result.generatorSystemCpuMs}/${result.generatorCpuMs} ms in the kernel)`,
       );
     }
     await genIpc.request('closeAll', {}, openTimeout);

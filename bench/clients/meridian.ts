@@ -42,7 +42,7 @@ export const connectMeridian: ClientProtocol = async (options: ConnectOptions): 
     }
     if (reply.id !== undefined) pending.resolve(reply.id, reply);
   };
-  const socket = await openSocket(`${options.baseUrl}/v1/ws`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage);
+  const socket = await openSocket(`${options.baseUrl}/v1/ws`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem);
   socket.on('close', (code: number) => {
     pending.rejectAll(new BenchError(BenchErrorCode.CLIENT_FAILED, `socket closed with ${code}`));
     if (!closing) options.onProblem(`CLOSE_${code}`);

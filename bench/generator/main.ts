@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BenchError, BenchErrorCode } from '../lib/errors.ts';
 import { serveIpc, type IpcRequest } from '../lib/ipc.ts';
-import { sampleCpu } from '../lib/memory-hook.ts';
+import { WindowProfiler, sampleCpu } from '../lib/memory-hook.ts';
 import { PROTOCOLS } from '../clients/index.ts';
 import type { BenchConnection, ConnectOptions, ProtocolName } from '../clients/types.ts';
 import { DeliveryRun, benchPayload, nowMicros, type DeliveryTotals, type RunTarget, type SubscriberState } from './delivery-run.ts';
@@ -45,6 +45,10 @@ export interface RunResult extends DeliveryTotals {
   /** Error frames and unexpected closes during the run, by code. */
   problems: Record<string, number>;
   generatorCpuMs: number;
+  /** The kernel's part of generatorCpuMs (socket reads and polling). */
+  generatorSystemCpuMs: number;
+  /** Generator CPU time per delivery, in nanoseconds: what one delivery costs the measuring side. */
+  generatorCpuNsPerDelivery: number;
   /** Generator CPU time over the run's wall time: near 100 means the generator was the limit. */
   generatorCpuPercent: number;
 }
@@ -159,6 +163,7 @@ async function run(request: IpcRequest): Promise<RunResult> {
   nextSeqBase += spec.maxMessages;
   current = activeRun;
   const cpuBefore = sampleCpu();
+  const systemBefore = process.cpuUsage().system;
   const started = nowMicros();
   const stopTimer = setTimeout(() => {
     stopped = true;
@@ -187,6 +192,7 @@ async function run(request: IpcRequest): Promise<RunResult> {
     current = undefined;
   }
   const cpuAfter = sampleCpu();
+  const generatorSystemCpuMs = Math.round((process.cpuUsage().system - systemBefore) / 1000);
   const totals = activeRun.totals();
   const generatorCpuMs = Math.round(cpuAfter.cpuMs - cpuBefore.cpuMs);
   const wallMs = cpuAfter.uptimeMs - cpuBefore.uptimeMs;
@@ -194,9 +200,13 @@ async function run(request: IpcRequest): Promise<RunResult> {
     ...totals,
     problems,
     generatorCpuMs,
+    generatorSystemCpuMs,
+    generatorCpuNsPerDelivery: totals.delivered > 0 ? Math.round((generatorCpuMs * 1e6) / totals.delivered) : 0,
     generatorCpuPercent: Math.round((generatorCpuMs / wallMs) * 100),
   };
 }
+
+const profiler = new WindowProfiler();
 
 serveIpc({
   open,
@@ -204,5 +214,7 @@ serveIpc({
   publishers: openPublishers,
   run,
   closeAll,
+  profileStart: () => profiler.start(),
+  profileStop: (request) => profiler.stop(String(request.path)),
   status: () => ({ groups: Object.fromEntries([...groups].map(([name, members]) => [name, members.length])), publishers: publishers.length, problems, strayOutsideRuns }),
 });

@@ -52,7 +52,7 @@ export function sampleCpu(): { cpuMs: number; uptimeMs: number } {
  * sends `profileStart` before and `profileStop` (with a file path) after, and gets a
  * .cpuprofile for that window only.
  */
-class WindowProfiler {
+export class WindowProfiler {
   private session?: Session;
 
   async start(): Promise<{ started: boolean }> {
