@@ -6,7 +6,8 @@
  * Only what the benchmarked servers send is needed: unmasked text/binary frames (fragments are
  * joined), ping (answered by the caller), pong (ignored) and close, which ends reading: the close
  * frame and every byte after it go back to `ws` so its closing handshake runs as usual.
- * A message is handed over as a view into the socket's chunk, valid only during the call.
+ * A message is handed over as a view into the chunk, valid only during the call (the caller may
+ * read the next chunk into the same memory).
  */
 export interface FrameSink {
   /** A complete text or binary message. */
@@ -79,7 +80,8 @@ export class FrameReader {
       this.frame(opcode, (first & FIN) !== 0, buffer.subarray(at + header, at + header + length));
       at += header + length;
     }
-    if (!this.stopped && at < buffer.length) this.partial = buffer.subarray(at);
+    // Copied: the caller may reuse the chunk's memory for its next read.
+    if (!this.stopped && at < buffer.length) this.partial = Buffer.from(buffer.subarray(at));
   }
 
   private frame(opcode: number, fin: boolean, payload: Buffer): void {

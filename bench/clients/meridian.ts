@@ -1,5 +1,4 @@
 /** Meridian's wire protocol v1 (DESIGN §3): connect with a JWT, subscribe, publish with an id. */
-import type WebSocket from 'ws';
 import { BenchError, BenchErrorCode } from '../lib/errors.ts';
 import { mintToken } from '../lib/jwt.ts';
 import type { BenchConnection, ClientProtocol, ConnectOptions } from './types.ts';
@@ -67,7 +66,7 @@ export const connectMeridian: ClientProtocol = async (options: ConnectOptions): 
     bufferedAmount: () => socket.bufferedAmount,
     close() {
       closing = true;
-      return closeSocket(socket as WebSocket);
+      return closeSocket(socket);
     },
   };
 };

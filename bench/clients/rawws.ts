@@ -2,7 +2,6 @@
  * The raw `ws` ceiling's protocol, as small as it gets: `S<room>` subscribes (reply `s<room>`),
  * `P<room>\n<payload>` publishes; the server forwards the payload bytes unchanged.
  */
-import type WebSocket from 'ws';
 import type { BenchConnection, ClientProtocol, ConnectOptions } from './types.ts';
 import { PendingReplies } from './pending.ts';
 import { closeSocket, openSocket } from './socket.ts';
@@ -38,7 +37,7 @@ export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Pro
     bufferedAmount: () => socket.bufferedAmount,
     close() {
       closing = true;
-      return closeSocket(socket as WebSocket);
+      return closeSocket(socket);
     },
   };
 };

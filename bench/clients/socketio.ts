@@ -3,7 +3,7 @@
  * the generator's cost per frame matches the other systems'. Packets used: `0` open, `40`
  * namespace connect, `2`/`3` ping/pong, `42[...]` event, `42<id>[...]` event with ack, `43<id>[...]` ack.
  */
-import type WebSocket from 'ws';
+import type { BenchSocket } from './bench-socket.ts';
 import { BenchError, BenchErrorCode } from '../lib/errors.ts';
 import type { BenchConnection, ClientProtocol, ConnectOptions } from './types.ts';
 import { PendingReplies } from './pending.ts';
@@ -24,7 +24,7 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
   let closing = false;
   const connected = pending.wait<void>('namespace', 'namespace connect', options.replyTimeoutMs);
 
-  const onMessage = (data: Buffer, ws: WebSocket): void => {
+  const onMessage = (data: Buffer, ws: BenchSocket): void => {
     const kind = data[0];
     if (kind === CHAR_MESSAGE) {
       if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
@@ -64,7 +64,7 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
     bufferedAmount: () => socket.bufferedAmount,
     close() {
       closing = true;
-      return closeSocket(socket as WebSocket);
+      return closeSocket(socket);
     },
   };
 };
