@@ -1,11 +1,10 @@
 /** Meridian's wire protocol v1 (DESIGN §3): connect with a JWT, subscribe, publish with an id. */
 import { BenchError, BenchErrorCode } from '../lib/errors.ts';
 import { mintToken } from '../lib/jwt.ts';
-import type { BenchConnection, ClientProtocol, ConnectOptions } from './types.ts';
+import { BENCH_FIELD, type BenchConnection, type ClientProtocol, type ConnectOptions } from './types.ts';
 import { PendingReplies } from './pending.ts';
 import { closeSocket, openSocket } from './socket.ts';
 
-const BENCH_FIELD = Buffer.from('"bs":');
 
 interface Reply {
   id?: number;
@@ -22,7 +21,8 @@ export const connectMeridian: ClientProtocol = async (options: ConnectOptions): 
   let closing = false;
 
   const onMessage = (data: Buffer): void => {
-    if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
+    const benchAt = data.indexOf(BENCH_FIELD);
+    if (benchAt !== -1) return options.onDelivery(data, benchAt);
     let reply: Reply;
     try {
       reply = JSON.parse(data.toString('utf8')) as Reply;

@@ -2,11 +2,10 @@
  * The raw `ws` ceiling's protocol, as small as it gets: `S<room>` subscribes (reply `s<room>`),
  * `P<room>\n<payload>` publishes; the server forwards the payload bytes unchanged.
  */
-import type { BenchConnection, ClientProtocol, ConnectOptions } from './types.ts';
+import { BENCH_FIELD, type BenchConnection, type ClientProtocol, type ConnectOptions } from './types.ts';
 import { PendingReplies } from './pending.ts';
 import { closeSocket, openSocket } from './socket.ts';
 
-const BENCH_FIELD = Buffer.from('"bs":');
 const CHAR_SUBSCRIBED = 0x73; // 's'
 
 export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Promise<BenchConnection> => {
@@ -14,7 +13,8 @@ export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Pro
   let closing = false;
 
   const onMessage = (data: Buffer): void => {
-    if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
+    const benchAt = data.indexOf(BENCH_FIELD);
+    if (benchAt !== -1) return options.onDelivery(data, benchAt);
     if (data[0] === CHAR_SUBSCRIBED) pending.resolve(data.toString('utf8', 1), undefined);
     else options.onProblem('UNEXPECTED_FRAME');
   };

@@ -5,11 +5,10 @@
  */
 import type { BenchSocket } from './bench-socket.ts';
 import { BenchError, BenchErrorCode } from '../lib/errors.ts';
-import type { BenchConnection, ClientProtocol, ConnectOptions } from './types.ts';
+import { BENCH_FIELD, type BenchConnection, type ClientProtocol, type ConnectOptions } from './types.ts';
 import { PendingReplies } from './pending.ts';
 import { closeSocket, openSocket } from './socket.ts';
 
-const BENCH_FIELD = Buffer.from('"bs":');
 const CHAR_OPEN = 0x30; // '0'
 const CHAR_CLOSE = 0x31; // '1'
 const CHAR_PING = 0x32; // '2'
@@ -27,7 +26,8 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
   const onMessage = (data: Buffer, ws: BenchSocket): void => {
     const kind = data[0];
     if (kind === CHAR_MESSAGE) {
-      if (data.indexOf(BENCH_FIELD) !== -1) return options.onDelivery(data);
+      const benchAt = data.indexOf(BENCH_FIELD);
+      if (benchAt !== -1) return options.onDelivery(data, benchAt);
       const text = data.toString('utf8');
       if (text.startsWith(NAMESPACE_CONNECTED)) pending.resolve('namespace', undefined);
       else if (text.startsWith(NAMESPACE_ERROR)) pending.reject('namespace', new BenchError(BenchErrorCode.CLIENT_FAILED, `namespace refused: ${text.slice(2, 200)}`));

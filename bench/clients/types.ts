@@ -3,6 +3,9 @@
  * the same whatever it talks to: only the framing of commands differs. A delivery is handed
  * over as the raw frame; the counter finds the bench fields in it without parsing JSON.
  */
+/** The field every bench payload starts with (`{"bs":<seq>,"bt":<µs>,…`): how a delivery is told from a reply. */
+export const BENCH_FIELD = Buffer.from('"bs":');
+
 export interface ConnectOptions {
   /** ws://host:port (the protocol adds its own path). */
   baseUrl: string;
@@ -14,8 +17,8 @@ export interface ConnectOptions {
   replyTimeoutMs: number;
   /** Largest frame the client accepts. */
   maxPayloadBytes: number;
-  /** A frame that may carry a bench payload. */
-  onDelivery(frame: Buffer): void;
+  /** A frame carrying a bench payload, with the offset of its BENCH_FIELD (found once, read from there). */
+  onDelivery(frame: Buffer, benchFieldAt: number): void;
   /** The server acknowledged a publish. */
   onAck(): void;
   /** An error frame or an unexpected close, as a stable code (server code or CLOSE_<n>). */

@@ -8,8 +8,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { LatencyHistogram, type LatencySummary } from '../lib/stats.ts';
+import { BENCH_FIELD } from '../clients/types.ts';
 
-const SEQ_FIELD = Buffer.from('"bs":');
 const TIME_FIELD = Buffer.from('"bt":');
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
@@ -102,10 +102,10 @@ export class DeliveryRun {
     this.lastProgressUs = now;
   }
 
-  record(frame: Buffer, subscriber: SubscriberState): void {
+  /** `seqAt`: where the client found the sequence field (BENCH_FIELD) in the frame. */
+  record(frame: Buffer, seqAt: number, subscriber: SubscriberState): void {
     const now = nowMicros();
-    const seqAt = frame.indexOf(SEQ_FIELD);
-    const seq = seqAt < 0 ? -1 : readUint(frame, seqAt + SEQ_FIELD.length);
+    const seq = readUint(frame, seqAt + BENCH_FIELD.length);
     const index = seq - this.seqBase;
     if (seq < 0 || index < 0 || index >= this.published) {
       this.stray++;
@@ -113,7 +113,7 @@ export class DeliveryRun {
     }
     if (seq <= subscriber.lastSeq) this.outOfOrder++;
     else subscriber.lastSeq = seq;
-    const timeAt = frame.indexOf(TIME_FIELD, seqAt);
+    const timeAt = frame.indexOf(TIME_FIELD, seqAt + BENCH_FIELD.length);
     if (timeAt >= 0) this.latency.record(now - readUint(frame, timeAt + TIME_FIELD.length));
     this.delivered++;
     this.lastDeliveryUs = now;

@@ -77,8 +77,8 @@ function connectOptions(settings: ClientSettings, baseUrl: string, state?: Subsc
     secret: settings.secret,
     replyTimeoutMs: settings.replyTimeoutMs,
     maxPayloadBytes: settings.maxPayloadBytes,
-    onDelivery: (frame) => {
-      if (current && state) current.record(frame, state);
+    onDelivery: (frame, benchFieldAt) => {
+      if (current && state) current.record(frame, benchFieldAt, state);
       else strayOutsideRuns++;
     },
     onAck: () => {
