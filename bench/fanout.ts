@@ -238,6 +238,9 @@ interface SummaryRow {
   deliveriesPerServerCpuSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** The load generator's CPU time per delivery and its CPU use: near 100 % it, not the server, was the limit. */
+  generatorCpuNsPerDelivery: number;
+  generatorCpuPercent: number;
   lossless: boolean;
 }
 
@@ -254,6 +257,8 @@ function summarize(s: Settings, rounds: SystemRound[]) {
         deliveriesPerServerCpuSec: median(runs.map((r) => r.deliveriesPerServerCpuSec)),
         p50Ms: round3(median(runs.map((r) => r.latency.p50Ms))),
         p99Ms: round3(median(runs.map((r) => r.latency.p99Ms))),
+        generatorCpuNsPerDelivery: median(runs.map((r) => r.generatorCpuNsPerDelivery)),
+        generatorCpuPercent: median(runs.map((r) => r.generatorCpuPercent)),
         lossless: runs.every((r) => r.lossless),
       });
     }
@@ -294,8 +299,18 @@ function summarize(s: Settings, rounds: SystemRound[]) {
 function report(s: Settings, summary: ReturnType<typeof summarize>): string {
   const label = (system: SystemName) => SYSTEMS[system].label;
   const throughput = markdownTable(
-    ['system', 'subscribers', 'delivered msg/s (median)', 'deliveries per server CPU-s', 'p50 ms', 'p99 ms', 'all delivered'],
-    summary.rows.map((r) => [label(r.system), r.subscribers, r.deliveredPerSec, r.deliveriesPerServerCpuSec, r.p50Ms, r.p99Ms, r.lossless ? 'yes' : 'NO (see JSON)']),
+    ['system', 'subscribers', 'delivered msg/s (median)', 'deliveries per server CPU-s', 'p50 ms', 'p99 ms', 'generator ns per delivery', 'generator CPU %', 'all delivered'],
+    summary.rows.map((r) => [
+      label(r.system),
+      r.subscribers,
+      r.deliveredPerSec,
+      r.deliveriesPerServerCpuSec,
+      r.p50Ms,
+      r.p99Ms,
+      r.generatorCpuNsPerDelivery,
+      r.generatorCpuPercent,
+      r.lossless ? 'yes' : 'NO (see JSON)',
+    ]),
   );
   const memory = markdownTable(
     ['system', `heap B/conn at ${Math.max(s.idle, s.sizes[0])} idle`, 'RSS B/conn'],
@@ -328,7 +343,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     machine,
     source,
     sourceChangedDuringRun: new Set(rounds.map((r) => JSON.stringify(r.source))).size > 1,
-    processes: 'one server process per system; one load-generator process holding every subscriber and the publisher (shared clock)',
+    processes: 'one server process per system; one load-generator process holding every subscriber and the publisher (shared clock), reading frames with BenchSocket (bench/clients/bench-socket.ts)',
     settings: s,
     summary,
     rounds,
