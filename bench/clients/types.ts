@@ -1,5 +1,5 @@
 /**
- * One benchmark client per system, all on the same `ws` client so the load generator costs
+ * One benchmark client per system, all on the same client (BenchSocket) so the load generator costs
  * the same whatever it talks to: only the framing of commands differs. A delivery is handed
  * over as the raw frame; the counter finds the bench fields in it without parsing JSON.
  */
