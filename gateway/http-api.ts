@@ -126,7 +126,11 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
   }
 
   return (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://gateway');
+    const url = requestUrl(req);
+    if (!url) {
+      metrics.errors.inc({ code: 'BAD_REQUEST' });
+      return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'the request target is not a valid URL' } });
+    }
     route(req, res, url).catch((error: unknown) => {
       const failure = toGatewayError(error);
       metrics.errors.inc({ code: failure.code });
@@ -140,6 +144,14 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       sendJson(res, failure.httpStatus, { error: { code: failure.code, message: failure.message } });
     });
   };
+}
+
+/**
+ * The request's URL, or undefined when the request target does not parse (`GET //[`): the
+ * parser accepts such targets, and `new URL` throwing there would crash the process.
+ */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  return URL.parse(req.url ?? '/', 'http://gateway') ?? undefined;
 }
 
 function safeDecode(segment: string): string {

@@ -13,7 +13,7 @@ import { CommandHandler } from './commands.ts';
 import type { GatewayConfig } from './config.ts';
 import { Connection } from './connection.ts';
 import type { Engine } from './engine/types.ts';
-import { createHttpHandler, sendJson } from './http-api.ts';
+import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceTracker } from './presence-tracker.ts';
@@ -145,9 +145,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
+    const path = requestUrl(req)?.pathname;
     if (path !== wsPath || draining) {
-      const status = draining ? '503 Service Unavailable' : '404 Not Found';
+      const status = draining ? '503 Service Unavailable' : path === undefined ? '400 Bad Request' : '404 Not Found';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
