@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
 
@@ -27,6 +28,23 @@ function send(url: string, options: { method: string; path: string; token: strin
       for (let at = 0; at < options.body.length; at += 1024) req.write(options.body.slice(at, at + 1024));
       req.end();
     } else req.end(options.body);
+  });
+}
+
+/** Sends raw bytes and resolves with the status line of the reply ('' when none came). */
+function rawStatusLine(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let reply = '';
+    socket.setEncoding('utf8');
+    // A server that never answers must fail the test, not hang it.
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+      if (reply.includes('\r\n')) socket.destroy();
+    });
+    socket.on('close', () => resolve(reply.split('\r\n')[0]));
+    socket.on('error', reject);
   });
 }
 
@@ -55,6 +73,21 @@ describe('sandbox apiserver HTTP limits', () => {
     const reply = await send(sandbox.server.url, { method: 'GET', path: '/api/v1/namespaces/%E0%A4%A/configmaps', token });
     assert.equal(reply.status, 400);
     assert.equal(reply.body.reason, 'BadRequest');
+  });
+
+  it('answers an unparseable request target (GET //[) with 400 and keeps serving', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const line = await rawStatusLine(sandbox.server.port, `GET //[ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+      assert.match(line, /^HTTP\/1\.1 400 /);
+      assert.match(await rawStatusLine(sandbox.server.port, 'GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 401 /);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    assert.deepEqual(rejections, []);
+    assert.equal((await sandbox.raw('GET', '/api/v1/namespaces')).status, 200);
   });
 
   it('refuses a wrong token, a token prefix and a token with extra bytes', async () => {

@@ -150,7 +150,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   let port = config.port ?? 0;
   let refusing = false;
   let refuseTimer: NodeJS.Timeout | undefined;
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => void handle(req, res);
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((error: unknown) => {
+      // handle() answers its own errors; reaching here means answering failed too.
+      logger?.error({ method: req.method, err: error instanceof Error ? error.message : String(error) }, 'request handler failed');
+      res.destroy();
+    });
+  };
   const server = config.tls ? createTlsServer({ ...selfSignedCertificate(), keepAlive: true }, onRequest) : createServer({ keepAlive: true }, onRequest);
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -193,9 +199,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://sandbox');
+    // The parser accepts targets `new URL` refuses (`GET //[`); outside the try that was an
+    // unhandled rejection, which ends the process.
+    const parsed = URL.parse(req.url ?? '/', 'http://sandbox');
+    const url = parsed ?? new URL('http://sandbox/');
     try {
       if (!isBearer(req.headers.authorization, token)) throw unauthorized();
+      if (!parsed) throw badRequest('the request target is not a valid URL');
       const segments = url.pathname.split('/').filter(Boolean).map(decodeSegment);
       if (segments[0] === '_sandbox') {
         await handleSandbox(segments.slice(1), req, res, url.searchParams, {
