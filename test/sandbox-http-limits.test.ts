@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
+import { waitFor } from './helpers/net.ts';
 
 /** A raw HTTP exchange with node:http, so a reset shows up as an error, not a retry. */
 function send(url: string, options: { method: string; path: string; token: string; body?: string; chunked?: boolean }): Promise<{ status: number; body: any }> {
@@ -142,3 +143,42 @@ describe('sandbox apiserver watch buffer cap', () => {
     }
   });
 });
+
+describe('sandbox apiserver watch count cap', () => {
+  it('refuses a watch past maxWatches with 429 and accepts one again after a watch ends', async () => {
+    const sandbox = await startSandbox({ maxWatches: 2 });
+    const token = sandbox.kc.getCurrentUser()?.token ?? '';
+    const path = '/api/v1/namespaces/default/configmaps?watch=true';
+    const open: AbortController[] = [];
+    const openWatch = async () => {
+      const abort = new AbortController();
+      const response = await fetch(`${sandbox.server.url}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
+      open.push(abort);
+      return response;
+    };
+    try {
+      assert.equal((await openWatch()).status, 200);
+      assert.equal((await openWatch()).status, 200);
+      const refused = await openWatch();
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.equal(((await refused.json()) as { reason: string }).reason, 'TooManyRequests');
+      open[0].abort();
+      // The aborted watch leaves the set when its socket closes on the server.
+      const again = await waitFor(
+        async () => {
+          const response = await openWatch();
+          if (response.status === 200) return response;
+          await response.body?.cancel();
+          return undefined;
+        },
+        { what: 'a watch accepted after one ended' },
+      );
+      assert.equal(again.status, 200);
+    } finally {
+      for (const abort of open) abort.abort();
+      await sandbox.close();
+    }
+  });
+});
+

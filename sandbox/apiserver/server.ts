@@ -55,6 +55,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** A watch whose unsent bytes pass this is closed. */
   maxWatchBufferedBytes?: number;
+  /** Open watches at once; one more is refused with 429 TooManyRequests. */
+  maxWatches?: number;
   /** Delay before a failed controller step is retried. */
   controllerRetryDelayMs?: number;
   /** pods/proxy requests give up after this long without an answer. */
@@ -99,6 +101,7 @@ const DEFAULTS = {
   bookmarkIntervalMs: 10_000,
   maxBodyBytes: 3 * 1024 * 1024,
   maxWatchBufferedBytes: 16 * 1024 * 1024,
+  maxWatches: 1000,
   controllerRetryDelayMs: 500,
   proxyTimeoutMs: 10_000,
 };
@@ -143,6 +146,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     maxBodyBytes: config.maxBodyBytes,
     bookmarkIntervalMs: config.bookmarkIntervalMs,
     maxWatchBufferedBytes: config.maxWatchBufferedBytes,
+    maxWatches: config.maxWatches,
     podUrl: (namespace, name) => pods.urlOf(namespace, name),
     proxyTimeoutMs: config.proxyTimeoutMs,
   };

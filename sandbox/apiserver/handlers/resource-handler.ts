@@ -3,7 +3,7 @@
  * the status and scale subresources. Maps HTTP verbs and query parameters onto Resources.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { badRequest, methodNotAllowed, routeNotFound } from '../errors.ts';
+import { ApiError, badRequest, methodNotAllowed, routeNotFound } from '../errors.ts';
 import { patchResource, toScale, writeScale, PATCH_TYPES } from '../patch-resource.ts';
 import { apiVersionOf, type KubeObject, type Registry, type ResourceType } from '../registry.ts';
 import type { DeleteOptions, Resources } from '../resources.ts';
@@ -33,6 +33,7 @@ export interface HandlerContext {
   maxBodyBytes: number;
   bookmarkIntervalMs: number;
   maxWatchBufferedBytes: number;
+  maxWatches: number;
   podUrl: (namespace: string, name: string) => string | undefined;
   proxyTimeoutMs: number;
 }
@@ -164,6 +165,9 @@ function listOrWatch(ctx: HandlerContext, route: ResourceRoute, req: IncomingMes
   const present = (obj: KubeObject) => ctx.resources.present(type, obj);
   const watch = query.get('watch');
   if (watch === 'true' || watch === '1') {
+    if (ctx.watches.size >= ctx.maxWatches) {
+      throw new ApiError(429, 'TooManyRequests', `too many open watches (maxWatches ${ctx.maxWatches}); retry later`, { retryAfterSeconds: 1 }, { 'Retry-After': '1' });
+    }
     const labels = parseLabelSelector(query.get('labelSelector'));
     const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
     const rv = query.get('resourceVersion') ?? undefined;
