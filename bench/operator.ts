@@ -14,11 +14,12 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { realtimeClusterCrd } from '../crds/crd.ts';
+import { realtimeClusterCrdModel } from '../crds/crd.ts';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../crds/types.ts';
 import { startApiServer } from '../sandbox/apiserver/index.ts';
 import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
+import type { ProcessSample } from './lib/memory-hook.ts';
 import { spawnBenchProcess, waitReady, type BenchProcess } from './lib/processes.ts';
 import { machineInfo, markdownTable, writeResult } from './lib/results.ts';
 
@@ -89,7 +90,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const custom = hubConfig.makeApiClient(CustomObjectsApi);
   let operator: BenchProcess | undefined;
   try {
-    await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrd() as never });
+    await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
     await core.createNamespace({ body: { metadata: { name: HUB_NAMESPACE } } });
     const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name }, stringData: data } });
     await secret('auth', { 'jwt-secret': 'bench-jwt-secret', 'api-key': 'bench-api-key' });
@@ -102,8 +103,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     operator = spawnBenchProcess({
       label: 'operator',
-      script: new URL('../bin/meridian.ts', import.meta.url).pathname,
-      args: ['operator', '--kubeconfig', kubeconfigFile, '--no-leader-elect', '--metrics-host', '127.0.0.1', '--metrics-port', String(port), '--workers', String(o.workers), '--resync-seconds', String(o['resync-seconds']), '--log-level', 'warn'],
+      script: new URL('./servers/operator.ts', import.meta.url).pathname,
+      args: ['--kubeconfig', kubeconfigFile, '--no-leader-elect', '--metrics-host', '127.0.0.1', '--metrics-port', String(port), '--workers', String(o.workers), '--resync-seconds', String(o['resync-seconds']), '--log-level', 'warn'],
     });
     const op = operator;
     await waitReady(op, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 30_000);
@@ -169,6 +170,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
     const resyncWrites = writes() - resyncWritesBefore;
     const resyncRequests = requests() - resyncRequestsBefore;
     const final = memoryOf(op.pid);
+    // Retained memory: what is left after a forced GC (heap in use otherwise counts garbage).
+    const collected = await op.ipc.request<ProcessSample>('sample', {}, 30_000);
     const mib = async (metric: string) => Math.round((await metricSum(port, metric)) / 2 ** 20);
     const heapUsedMiB = await mib('meridian_operator_nodejs_heap_size_used_bytes');
     const heapTotalMiB = await mib('meridian_operator_nodejs_heap_size_total_bytes');
@@ -194,12 +197,14 @@ export async function run(args: readonly string[]): Promise<unknown> {
       operatorHeapUsedMiB: heapUsedMiB,
       operatorHeapTotalMiB: heapTotalMiB,
       operatorExternalMiB: externalMiB,
+      operatorHeapAfterGcMiB: Math.round(collected.heapUsed / 2 ** 20),
+      operatorRssAfterGcMiB: Math.round(collected.rss / 2 ** 20),
       loadAverage1mAtEnd: Math.round(loadavg()[0] * 100) / 100,
     };
     process.stdout.write(
       `\n${markdownTable(
-        ['clusters × regions', 'apply → all Ready (s)', 'API requests / cluster', 'writes / cluster', 'writes per resync', 'requests per resync', 'operator RSS (MiB)', 'peak RSS (MiB)', 'heap used (MiB)'],
-        [[`${clusters} × ${regionNames.length}`, Math.round(readyMs / 100) / 10, result.operatorRequestsPerCluster, result.operatorWritesPerCluster, resyncWrites, resyncRequests, final.rssMiB, result.operatorPeakRssMiB, heapUsedMiB]],
+        ['clusters × regions', 'apply → all Ready (s)', 'API requests / cluster', 'writes / cluster', 'writes per resync', 'requests per resync', 'operator RSS (MiB)', 'peak RSS (MiB)', 'heap used (MiB)', 'heap / RSS after GC (MiB)'],
+        [[`${clusters} × ${regionNames.length}`, Math.round(readyMs / 100) / 10, result.operatorRequestsPerCluster, result.operatorWritesPerCluster, resyncWrites, resyncRequests, final.rssMiB, result.operatorPeakRssMiB, heapUsedMiB, `${result.operatorHeapAfterGcMiB} / ${result.operatorRssAfterGcMiB}`]],
       )}\n`,
     );
     const record = { benchmark: 'operator', date: new Date().toISOString(), machine: machineInfo(), options: o, result };
