@@ -42,6 +42,8 @@ export interface GatewayConfig {
     readonly subscribeBatchSize: number;
     readonly writeBatchFrames: number;
     readonly writeBatchBytes: number;
+    readonly httpHeadersTimeoutMs: number;
+    readonly httpRequestTimeoutMs: number;
   };
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;

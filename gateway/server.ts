@@ -195,7 +195,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         resynced: (rooms) => hub.onResynced(rooms),
       });
       presence.start();
-      server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+      server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, (req, res) => {
         if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
         httpHandler(req, res);
       });
