@@ -4,26 +4,10 @@
  * anyone, without a key, used to throw out of the request handler and end the process.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { rawStatusLine } from './helpers/net.ts';
 
-/** Sends raw bytes and resolves with the status line of the reply ('' when none came). */
-function rawStatusLine(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(text));
-    let reply = '';
-    socket.setEncoding('utf8');
-    // A server that never answers must fail the test, not hang it.
-    socket.setTimeout(10_000, () => socket.destroy());
-    socket.on('data', (chunk: string) => {
-      reply += chunk;
-      if (reply.includes('\r\n')) socket.destroy();
-    });
-    socket.on('close', () => resolve(reply.split('\r\n')[0]));
-    socket.on('error', reject);
-  });
-}
 
 const upgradeHeaders = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 

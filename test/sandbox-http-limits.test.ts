@@ -5,10 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
-import { waitFor } from './helpers/net.ts';
+import { rawStatusLine, waitFor } from './helpers/net.ts';
 
 /** A raw HTTP exchange with node:http, so a reset shows up as an error, not a retry. */
 function send(url: string, options: { method: string; path: string; token: string; body?: string; chunked?: boolean }): Promise<{ status: number; body: any }> {
@@ -32,22 +31,6 @@ function send(url: string, options: { method: string; path: string; token: strin
   });
 }
 
-/** Sends raw bytes and resolves with the status line of the reply ('' when none came). */
-function rawStatusLine(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(text));
-    let reply = '';
-    socket.setEncoding('utf8');
-    // A server that never answers must fail the test, not hang it.
-    socket.setTimeout(10_000, () => socket.destroy());
-    socket.on('data', (chunk: string) => {
-      reply += chunk;
-      if (reply.includes('\r\n')) socket.destroy();
-    });
-    socket.on('close', () => resolve(reply.split('\r\n')[0]));
-    socket.on('error', reject);
-  });
-}
 
 describe('sandbox apiserver HTTP limits', () => {
   let sandbox: Sandbox;

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): Promise<number> {
@@ -29,4 +29,21 @@ export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 10_0
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Sends raw bytes and resolves with the status line of the reply ('' when none came). */
+export function rawStatusLine(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let reply = '';
+    socket.setEncoding('utf8');
+    // A server that never answers must fail the test, not hang it.
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+      if (reply.includes('\r\n')) socket.destroy();
+    });
+    socket.on('close', () => resolve(reply.split('\r\n')[0]));
+    socket.on('error', reject);
+  });
 }
