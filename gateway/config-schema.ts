@@ -45,6 +45,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'history.ttlMs', kind: 'int', default: 600_000, min: 1000, doc: "A room's history (and epoch) expires after this long without a publish." },
   { path: 'history.maxRecover', kind: 'int', default: 300, min: 1, doc: 'Most publications returned by one recovery or history read; a larger gap answers recovered:false.' },
   { path: 'history.idempotencyTtlMs', kind: 'int', default: 120_000, min: 1000, doc: 'How long a publish is remembered by `mid` for idempotent retries.' },
+  { path: 'history.positionCheckMs', kind: 'int', default: 40_000, min: 0, doc: 'How often every room with local subscribers is compared with its history, so a lost last message (no later one reveals the gap) is still delivered; 0 turns the check off.' },
 
   { path: 'presence.ttlMs', kind: 'int', default: 60_000, min: 1000, doc: 'A presence entry expires after this long without a refresh (covers crashed pods).' },
   { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries.' },

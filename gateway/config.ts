@@ -24,7 +24,7 @@ export interface GatewayConfig {
   readonly apiKey?: string;
   readonly redisUrl?: string;
   readonly pubsub: { readonly project?: string; readonly topic?: string };
-  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number };
+  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number };
   readonly limits: {
     readonly maxMessageBytes: number;

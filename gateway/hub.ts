@@ -42,7 +42,7 @@ export interface SubscribeResult {
 
 type Work =
   | { kind: 'publication'; pub: Publication }
-  | { kind: 'check' }
+  | { kind: 'check'; periodic?: boolean }
   | { kind: 'catchup'; conn: Connection; from: StreamPosition };
 
 interface Room {
@@ -112,6 +112,17 @@ export class Hub {
       const room = this.rooms.get(name);
       if (!room) continue;
       room.queue.push({ kind: 'check' });
+      this.process(room);
+    }
+  }
+
+  /**
+   * The periodic position check: every room is compared with its history, so a lost *last*
+   * delivery (no later publication reveals the gap) is still delivered.
+   */
+  checkPositions(): void {
+    for (const room of this.rooms.values()) {
+      room.queue.push({ kind: 'check', periodic: true });
       this.process(room);
     }
   }
@@ -258,6 +269,12 @@ export class Hub {
     }
     const limit = Math.min(this.options.maxRecover, until - since);
     const page = await this.options.engine.history.read(room.name, { since, limit });
+    if (work.kind === 'check' && work.periodic && page.epoch !== epoch && page.offset === 0) {
+      // An idle room's history expired and nothing was published since: nothing was missed.
+      room.epoch = page.epoch;
+      room.offset = 0;
+      return;
+    }
     const missing = page.publications.filter((p) => p.offset <= until);
     const top = work.kind === 'publication' ? until : page.offset;
     const complete = page.epoch === epoch && (top <= since || isComplete(since, top, missing));

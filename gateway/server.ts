@@ -166,12 +166,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }, config.pingIntervalMs);
   pingTimer.unref();
+  const positionTimer = config.history.positionCheckMs > 0 ? setInterval(() => hub.checkPositions(), config.history.positionCheckMs) : undefined;
+  positionTimer?.unref();
 
   const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
   const httpHandler = createHttpHandler({ config, engine, metrics, logger, now, draining: () => draining, load, extraRoutes: options.extraRoutes });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
+    clearInterval(positionTimer);
     presence.stop();
     metrics.close();
     if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));

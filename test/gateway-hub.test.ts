@@ -113,6 +113,36 @@ describe('gateway hub delivery repair', () => {
     await feed?.engine.close();
   });
 
+  it('a lost last delivery, which no later publication reveals, arrives through the periodic position check', async () => {
+    feed = faultyFeed();
+    gw = await startGateway({ history: { positionCheckMs: 50 } }, { engine: feed.engine });
+    const reader = await gw.client('reader');
+    const writer = await gw.client('writer');
+    await reader.request({ op: 'subscribe', room: 'quiet' });
+    feed.drop.add(2);
+    for (let n = 1; n <= 2; n += 1) await writer.request({ op: 'publish', room: 'quiet', data: n });
+    const got = await reader.waitCount((f) => f.op === 'message', 2);
+    assert.deepEqual(got.map((m) => m.offset), [1, 2]);
+    assert.equal(got[1].data, 2);
+  });
+
+  it('without the periodic check a lost last delivery stays missing until the next publication', async () => {
+    feed = faultyFeed();
+    gw = await startGateway({ history: { positionCheckMs: 0 } }, { engine: feed.engine });
+    const reader = await gw.client('reader');
+    const writer = await gw.client('writer');
+    await reader.request({ op: 'subscribe', room: 'quiet' });
+    feed.drop.add(2);
+    for (let n = 1; n <= 2; n += 1) await writer.request({ op: 'publish', room: 'quiet', data: n });
+    // A ping answered after both publishes: any delivery that was coming has come.
+    await reader.waitFrame((f) => f.op === 'message' && f.offset === 1);
+    await reader.request({ op: 'ping' });
+    assert.equal(reader.frames.filter((f) => f.op === 'message').length, 1);
+    await writer.request({ op: 'publish', room: 'quiet', data: 3 });
+    const got = await reader.waitCount((f) => f.op === 'message', 3);
+    assert.deepEqual(got.map((m) => m.offset), [1, 2, 3]);
+  });
+
   it('a lost live delivery is filled from history before the next one', async () => {
     feed = faultyFeed();
     gw = await startGateway({}, { engine: feed.engine });
