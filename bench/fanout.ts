@@ -13,10 +13,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseOptions, type OptionSpec } from './lib/args.ts';
+import { deliveryRunOptions } from './lib/run-options.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
 import type { BenchProcess } from './lib/processes.ts';
-import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
+import { RESULTS_DIR, markdownTable, rotate, runHeader, saveRunRecord, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
@@ -24,7 +25,7 @@ import { SYSTEMS, isSystemName, spawnGenerator, startServer, type StartedServer,
 import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
 
 export const fanoutOptions: Record<string, OptionSpec> = {
-  quick: { kind: 'bool', default: false, doc: 'one round and shorter runs' },
+  ...deliveryRunOptions,
   systems: { kind: 'list', default: ['meridian', 'socketio', 'rawws'], doc: 'systems to compare (meridian, socketio, rawws; rawws-batched shows what coalescing writes is worth)' },
   sizes: { kind: 'intList', default: [1000, 5000], doc: 'subscribers in the room, one run each' },
   idle: { kind: 'int', default: 10_000, doc: 'idle connections for the memory measurement' },
@@ -33,15 +34,9 @@ export const fanoutOptions: Record<string, OptionSpec> = {
   'max-messages': { kind: 'int', default: 100_000, doc: 'publishing stops after this many messages even if time remains' },
   'warmup-messages': { kind: 'int', default: 50, quick: 20, doc: 'messages published before each measured run (not counted)' },
   window: { kind: 'int', default: 4, doc: 'messages in flight (published, not yet delivered to every subscriber)' },
-  'payload-bytes': { kind: 'int', default: 1024, doc: 'size of the published data' },
-  'connect-concurrency': { kind: 'int', default: 100, doc: 'connections opened at once' },
-  'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
-  'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
-  'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
   'settle-timeout-ms': { kind: 'int', default: 60_000, doc: 'longest wait for the server to go idle before a measurement' },
   profile: { kind: 'bool', default: false, doc: 'CPU-profile each server and the load generator during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/fanout.json)' },
-  quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
 };
 
 const ROOM = 'fanout-bench';
@@ -326,9 +321,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const log = (line: string) => {
     if (!s.quiet) process.stderr.write(`${line}\n`);
   };
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const source = sourceInfo();
+  const header = runHeader();
   const rounds: SystemRound[] = [];
   for (let round = 0; round < s.rounds; round++) {
     const order = rotate(s.systems, round);
@@ -336,20 +329,17 @@ export async function run(args: readonly string[]): Promise<unknown> {
     for (const [position, system] of order.entries()) rounds.push(await measureSystem(s, system, round, position, log));
   }
   const summary = summarize(s, rounds);
-  const record = {
-    benchmark: 'fanout',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine,
-    source,
-    sourceChangedDuringRun: new Set(rounds.map((r) => JSON.stringify(r.source))).size > 1,
-    processes: 'one server process per system; one load-generator process holding every subscriber and the publisher (shared clock), reading frames with BenchSocket (bench/clients/bench-socket.ts)',
-    settings: s,
-    summary,
+  const { record, path } = await saveRunRecord(
+    'fanout',
+    header,
+    {
+      processes: 'one server process per system; one load-generator process holding every subscriber and the publisher (shared clock), reading frames with BenchSocket (bench/clients/bench-socket.ts)',
+      settings: s,
+      summary,
+    },
     rounds,
-  };
-  if (record.sourceChangedDuringRun) process.stderr.write('WARNING: the code changed between rounds (see rounds[].source): the rounds did not measure the same gateway\n');
-  const path = await writeResult('fanout', record, s.out || undefined);
+    s.out || undefined,
+  );
   if (!s.quiet) process.stdout.write(`\n## Fan-out (${s.rounds} round(s), window ${s.window}, ${s.payloadBytes} B payload)\n\n${report(s, summary)}\n\nfull record: ${path}\n`);
   return record;
 }

@@ -12,11 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { parseOptions, type OptionSpec } from './lib/args.ts';
+import { deliveryRunOptions } from './lib/run-options.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
 import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
 import { measureRedisBaseline, type BaselineResult } from './lib/redis-baseline.ts';
-import { RESULTS_DIR, machineInfo, markdownTable, rotate, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
+import { RESULTS_DIR, markdownTable, rotate, runHeader, saveRunRecord, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { median, ratio, round3 } from './lib/stats.ts';
@@ -26,7 +27,7 @@ import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts'
 import type { RunTarget } from './generator/delivery-run.ts';
 
 export const redisOptions: Record<string, OptionSpec> = {
-  quick: { kind: 'bool', default: false, doc: 'one round and shorter runs' },
+  ...deliveryRunOptions,
   systems: { kind: 'list', default: ['meridian', 'socketio'], doc: 'systems to compare (meridian, socketio)' },
   rooms: { kind: 'int', default: 10, doc: 'rooms published into' },
   'subscribers-per-room': { kind: 'int', default: 100, doc: 'subscribers per room, split evenly over the two pods' },
@@ -35,16 +36,10 @@ export const redisOptions: Record<string, OptionSpec> = {
   'duration-ms': { kind: 'int', default: 10_000, quick: 3_000, doc: 'publishing time of each measured run' },
   'max-messages': { kind: 'int', default: 1_000_000, doc: 'publishing stops after this many messages even if time remains' },
   'warmup-messages': { kind: 'int', default: 100, quick: 40, doc: 'messages published before each measured run (not counted)' },
-  'payload-bytes': { kind: 'int', default: 1024, doc: 'size of the published data' },
-  'connect-concurrency': { kind: 'int', default: 100, doc: 'connections opened at once' },
-  'reply-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a connect or subscribe reply' },
-  'drain-timeout-ms': { kind: 'int', default: 5_000, doc: 'after publishing stops, time without any delivery before the rest counts as lost' },
-  'ready-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for a server to accept connections' },
   'settle-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for the servers to go idle before the measurement' },
   profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json)' },
   'baseline-messages': { kind: 'int', default: 500, quick: 100, doc: 'messages of the bare ioredis PUBLISH → SUBSCRIBE baseline (0: none)' },
-  quiet: { kind: 'bool', default: false, doc: 'no progress lines and no table (the result file is still written)' },
 };
 
 const PODS = ['a', 'b'] as const;
@@ -255,9 +250,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const log = (line: string) => {
     if (!s.quiet) process.stderr.write(`${line}\n`);
   };
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const source = sourceInfo();
+  const header = runHeader();
   const redisServer = await startRedis();
   const redis = new Redis(redisServer.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   const rounds: SystemRound[] = [];
@@ -277,21 +270,18 @@ export async function run(args: readonly string[]): Promise<unknown> {
     await redisServer.stop();
   }
   const summary = summarize(s, rounds);
-  const record = {
-    benchmark: 'redis',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine,
-    source,
-    sourceChangedDuringRun: new Set(rounds.map((r) => JSON.stringify(r.source))).size > 1,
-    processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock)',
-    settings: s,
-    summary,
-    baseline,
+  const { record, path } = await saveRunRecord(
+    'redis',
+    header,
+    {
+      processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock)',
+      settings: s,
+      summary,
+      baseline,
+    },
     rounds,
-  };
-  if (record.sourceChangedDuringRun) process.stderr.write('WARNING: the code changed between rounds (see rounds[].source): the rounds did not measure the same gateway\n');
-  const path = await writeResult('redis', record, s.out || undefined);
+    s.out || undefined,
+  );
   if (!s.quiet) {
     const table = markdownTable(
       ['system', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/msg', 'server CPU ms/msg (2 pods)', 'delivered / expected'],

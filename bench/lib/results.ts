@@ -51,6 +51,35 @@ export function sourceInfo(): SourceInfo {
   };
 }
 
+/** What every multi-round run records before it starts: when, on what machine, which code. */
+export interface RunHeader {
+  startedAt: string;
+  machine: MachineInfo;
+  source: SourceInfo;
+}
+
+export function runHeader(): RunHeader {
+  return { startedAt: new Date().toISOString(), machine: machineInfo(), source: sourceInfo() };
+}
+
+/**
+ * Builds a multi-round run's record (header, `fields`, then the rounds), says loudly when the
+ * code changed between rounds (they did not measure the same thing), and writes it.
+ */
+export async function saveRunRecord<F extends object, R extends { source: SourceInfo }>(
+  benchmark: string,
+  header: RunHeader,
+  fields: F,
+  rounds: R[],
+  outPath?: string,
+): Promise<{ record: RunHeader & F & { benchmark: string; finishedAt: string; sourceChangedDuringRun: boolean; rounds: R[] }; path: string }> {
+  const sourceChangedDuringRun = new Set(rounds.map((r) => JSON.stringify(r.source))).size > 1;
+  const { startedAt, machine, source } = header;
+  const record = { benchmark, startedAt, finishedAt: new Date().toISOString(), machine, source, sourceChangedDuringRun, ...fields, rounds };
+  if (sourceChangedDuringRun) process.stderr.write('WARNING: the code changed between rounds (see rounds[].source): the rounds did not measure the same gateway\n');
+  return { record, path: await writeResult(benchmark, record, outPath) };
+}
+
 export async function writeResult(name: string, record: unknown, outPath?: string): Promise<string> {
   const path = outPath || join(RESULTS_DIR, `${name}.json`);
   await mkdir(dirname(path), { recursive: true });
