@@ -52,20 +52,24 @@ async function httpGet(port: number, path: string): Promise<{ status: number; bo
   return { status: response.status, body: await response.text() };
 }
 
+/** A hub emulator with the CRD installed, its kubeconfig written to a file for the operator processes. */
+async function startHub(): Promise<{ hub: Awaited<ReturnType<typeof startApiServer>>; kubeconfigFile: string; leases: CoordinationV1Api }> {
+  const hub = await startApiServer({ port: 0, name: 'hub' });
+  const kubeconfigFile = join(mkdtempSync(join(tmpdir(), 'meridian-leader-')), 'hub.yaml');
+  writeFileSync(kubeconfigFile, hub.kubeconfig());
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(hub.kubeconfig());
+  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
+  return { hub, kubeconfigFile, leases: kubeConfig.makeApiClient(CoordinationV1Api) };
+}
+
 async function isLeaderPerMetrics(operator: OperatorProcess): Promise<boolean> {
   const { body } = await httpGet(operator.port, '/metrics');
   return /^meridian_operator_leader 1$/m.test(body);
 }
 
 test('two operator processes elect one leader; killing it hands the Lease to the other; SIGTERM releases it', async (t) => {
-  const hub = await startApiServer({ port: 0, name: 'hub' });
-  const dir = mkdtempSync(join(tmpdir(), 'meridian-leader-'));
-  const kubeconfigFile = join(dir, 'hub.yaml');
-  writeFileSync(kubeconfigFile, hub.kubeconfig());
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromString(hub.kubeconfig());
-  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
-  const leases = kubeConfig.makeApiClient(CoordinationV1Api);
+  const { hub, kubeconfigFile, leases } = await startHub();
   const readLease = async (): Promise<V1Lease | undefined> => leases.readNamespacedLease(LEASE).catch(() => undefined);
 
   const operators = [await startOperatorProcess('op-a', kubeconfigFile), await startOperatorProcess('op-b', kubeconfigFile)];
@@ -112,14 +116,7 @@ test('two operator processes elect one leader; killing it hands the Lease to the
 });
 
 test('a leader that cannot renew its Lease within the renew deadline stops leading and exits 1', async (t) => {
-  const hub = await startApiServer({ port: 0, name: 'hub' });
-  const dir = mkdtempSync(join(tmpdir(), 'meridian-leader-'));
-  const kubeconfigFile = join(dir, 'hub.yaml');
-  writeFileSync(kubeconfigFile, hub.kubeconfig());
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromString(hub.kubeconfig());
-  await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
-  const leases = kubeConfig.makeApiClient(CoordinationV1Api);
+  const { hub, kubeconfigFile, leases } = await startHub();
   const operator = await startOperatorProcess('op-c', kubeconfigFile);
   t.after(async () => {
     if (operator.child.exitCode === null && operator.child.signalCode === null) operator.child.kill('SIGKILL');
