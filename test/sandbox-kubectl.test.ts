@@ -1,7 +1,7 @@
 /**
  * Real `kubectl` against the API emulator through the kubeconfig it writes: discovery, get with
  * Table columns, apply (client-side and server-side), describe, scale, diff, delete, and a CRD
- * with printer columns and validation. Skips loudly without kubectl (fails under CI=true).
+ * with printer columns and validation. Skips loudly without kubectl or openssl (fails under CI=true).
  * The emulator serves HTTPS here: kubectl sends the bearer token only over TLS.
  */
 import assert from 'node:assert/strict';
@@ -18,7 +18,8 @@ import { startSandbox, widgetCrd, type Sandbox } from './helpers/apiserver.ts';
 /** One kubectl call may take this long on a busy machine. */
 const KUBECTL_TIMEOUT_MS = 60_000;
 
-const skip = skipUnless('kubectl', 'the kubectl conformance tests');
+// HTTPS (kubectl sends the token only over TLS) needs openssl for the self-signed certificate.
+const skip = skipUnless(['kubectl', 'openssl'], 'the kubectl conformance tests');
 
 let sb: Sandbox;
 let dir: string;

