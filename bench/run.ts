@@ -13,6 +13,7 @@ const benchmarks: Record<string, { module: string; options?: string; summary: st
   fanout: { module: './fanout.ts', options: 'fanoutOptions', summary: 'one room, N subscribers: Meridian vs Socket.IO vs raw ws' },
   redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
   operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
+  sandbox: { module: './sandbox.ts', options: 'sandboxOptions', summary: "the API emulator's injected latency as a client sees it" },
 };
 
 function usage(): string {

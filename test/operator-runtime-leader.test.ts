@@ -99,14 +99,13 @@ test('two operator processes elect one leader; killing it hands the Lease to the
 
   leader.child.kill('SIGKILL'); // no release: the standby must wait for the Lease to expire
   await leader.exited;
-  const secondHolder = await waitFor(
+  await waitFor(
     async () => {
       const holder = (await readLease())?.spec?.holderIdentity;
       return holder?.startsWith(`${standby.name}-`) ? holder : undefined;
     },
     { what: 'the standby to take the expired Lease', timeoutMs: 20_000 },
   );
-  assert.ok(secondHolder);
   await waitFor(() => isLeaderPerMetrics(standby), { what: 'the new leader to report itself leading', timeoutMs: 10_000 });
   assert.ok(((await readLease())?.spec?.leaseTransitions ?? 0) > transitionsBefore, 'the takeover counts as a transition');
 

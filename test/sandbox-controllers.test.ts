@@ -237,7 +237,8 @@ describe('other kinds operators write', () => {
   test('PodDisruptionBudgets are stored with a generation', async () => {
     const pdb = await sb.policy.createNamespacedPodDisruptionBudget({ namespace: 'default', body: { metadata: { name: 'gw' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'gw' } } } } });
     assert.equal(pdb.metadata!.generation, 1);
-    assert.equal(pdb.spec!.minAvailable, 1);
+    const stored = await sb.policy.readNamespacedPodDisruptionBudget({ namespace: 'default', name: 'gw' });
+    assert.equal(stored.spec!.minAvailable, 1);
   });
 
   test('Services get a cluster IP and defaulted ports; ServiceAccounts are stored', async () => {
@@ -245,6 +246,7 @@ describe('other kinds operators write', () => {
     assert.match(svc.spec!.clusterIP!, /^10\.96\./);
     assert.equal(svc.spec!.ports![0].protocol, 'TCP');
     const sa = await sb.core.createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name: 'gw' } } });
-    assert.equal(sa.metadata!.name, 'gw');
+    const stored = await sb.core.readNamespacedServiceAccount({ namespace: 'default', name: 'gw' });
+    assert.equal(stored.metadata!.uid, sa.metadata!.uid);
   });
 });

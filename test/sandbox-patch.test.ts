@@ -97,7 +97,7 @@ describe('strategic merge patch', () => {
 
   test('KubernetesObjectApi.patch (strategic by default) works on built-ins', async () => {
     const patched = await sb.objects.patch({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'smp', namespace: 'default', labels: { via: 'objects' } } });
-    assert.equal(patched.metadata!.labels!.via, 'objects');
+    assert.deepEqual(patched.metadata!.labels, { app: 'smp', via: 'objects' }, 'merged into the existing labels, not replacing them');
   });
 
   test('custom resources do not accept strategic merge patch: 415', async () => {
