@@ -3,6 +3,10 @@
  * The `meridian` command: one entry point, one subcommand per process kind.
  * Each subcommand lives in its own module and is loaded only when asked for.
  */
+// First, so that a Node.js older than package.json's engines.node stops here with one clear line
+// (a Node that cannot run .ts files at all fails before this; npm start and npm test check first).
+import '../scripts/check-node.cjs';
+
 const subcommands: Record<string, { module: string; summary: string }> = {
   gateway: { module: '../gateway/main.ts', summary: 'run a WebSocket gateway [--config FILE]' },
   apiserver: { module: '../sandbox/apiserver/main.ts', summary: 'run a local Kubernetes API emulator [--port P] [--kubeconfig-out FILE]' },
