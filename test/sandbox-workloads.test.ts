@@ -9,6 +9,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { deployment, mergePatch, startSandbox, type Sandbox } from './helpers/apiserver.ts';
 import { waitFor } from './helpers/net.ts';
 import { manualRunner } from './helpers/pod-runners.ts';
+import { inDeletionOrder } from '../sandbox/apiserver/controllers/pod-state.ts';
 
 const COST = 'controller.kubernetes.io/pod-deletion-cost';
 const alive = async (sb: Sandbox, app: string) => (await sb.core.listNamespacedPod({ namespace: 'default', labelSelector: `app=${app}` })).items.filter((p) => !p.metadata!.deletionTimestamp);
@@ -66,6 +67,33 @@ describe('ReplicaSet scale-down order', () => {
     const placed = await sb.core.readNamespacedPod({ namespace: 'default', name: 'placed' });
     assert.equal(placed.metadata!.ownerReferences![0].uid, rs.metadata!.uid);
     assert.equal(placed.metadata!.ownerReferences![0].controller, true);
+  });
+});
+
+describe('the scale-down ranking, tier by tier', () => {
+  // Tiers a scenario cannot stage without a scheduler or a clock (phase, restarts, creation time),
+  // checked on the ranking the ReplicaSet controller uses.
+  const now = Date.parse('2026-11-01T12:00:00Z');
+  const pod = (name: string, o: { node?: string; phase?: string; readySince?: string; cost?: string; restarts?: number; created?: string } = {}) => ({
+    metadata: { name, uid: name, creationTimestamp: o.created ?? '2026-11-01T10:00:00Z', ...(o.cost ? { annotations: { [COST]: o.cost } } : {}) },
+    spec: o.node ? { nodeName: o.node } : {},
+    status: {
+      phase: o.phase ?? 'Running',
+      conditions: [{ type: 'Ready', status: o.readySince ? 'True' : 'False', lastTransitionTime: o.readySince ?? '2026-11-01T10:00:00Z' }],
+      containerStatuses: [{ name: 'main', restartCount: o.restarts ?? 0 }],
+    },
+  });
+  const order = (...pods: ReturnType<typeof pod>[]) => inDeletionOrder(pods, now).map((p) => p.metadata.name);
+  const ready = '2026-11-01T11:00:00Z';
+
+  test('unassigned, then Pending < Unknown < Running, then not Ready, then cost, ready time, restarts, age', () => {
+    assert.deepEqual(order(pod('assigned', { node: 'n', readySince: ready }), pod('unassigned', { readySince: ready })), ['unassigned', 'assigned']);
+    assert.deepEqual(order(pod('running'), pod('unknown', { phase: 'Unknown' }), pod('pending', { phase: 'Pending' })), ['pending', 'unknown', 'running']);
+    assert.deepEqual(order(pod('ready', { readySince: ready }), pod('unready', { cost: '9999' })), ['unready', 'ready']);
+    assert.deepEqual(order(pod('dear', { readySince: ready, cost: '10' }), pod('cheap', { readySince: ready, cost: '-10' }), pod('zero', { readySince: ready, cost: 'not-a-number' })), ['cheap', 'zero', 'dear']);
+    assert.deepEqual(order(pod('long', { readySince: '2026-11-01T08:00:00Z' }), pod('recent', { readySince: '2026-11-01T11:59:00Z' })), ['recent', 'long']);
+    assert.deepEqual(order(pod('calm', { readySince: ready }), pod('crashy', { readySince: ready, restarts: 3 })), ['crashy', 'calm']);
+    assert.deepEqual(order(pod('old', { readySince: ready }), pod('new', { readySince: ready, created: '2026-11-01T10:30:00Z' })), ['new', 'old']);
   });
 });
 
