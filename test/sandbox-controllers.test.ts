@@ -49,11 +49,24 @@ describe('deployments with the default runner', () => {
     assert.equal(ready.status!.updatedReplicas, 3);
     assert.equal(ready.status!.availableReplicas, 3);
     assert.equal(ready.status!.observedGeneration, 1);
+    assert.equal(ready.metadata!.annotations!['deployment.kubernetes.io/revision'], '1');
+    const [rs, ...others] = (await sb.apps.listNamespacedReplicaSet({ namespace: 'default', labelSelector: 'app=web' })).items;
+    assert.equal(others.length, 0, 'one ReplicaSet per template');
+    const hash = rs.metadata!.labels!['pod-template-hash'];
+    assert.match(hash, /^[bcdfghjklmnpqrstvwxz2456789]{1,10}$/);
+    assert.equal(rs.metadata!.name, `web-${hash}`);
+    assert.equal(rs.metadata!.ownerReferences![0].uid, ready.metadata!.uid);
+    assert.equal(rs.metadata!.ownerReferences![0].controller, true);
+    assert.equal(rs.metadata!.annotations!['deployment.kubernetes.io/revision'], '1');
+    assert.deepEqual(rs.spec!.selector.matchLabels, { app: 'web', 'pod-template-hash': hash });
+    assert.equal(rs.status!.readyReplicas, 3);
     const pods = await podsOf(sb, 'web');
     assert.equal(pods.length, 3);
     for (const pod of pods) {
-      assert.match(pod.metadata!.name!, /^web-[0-9a-f]{10}-[a-z0-9]{5}$/);
-      assert.equal(pod.metadata!.ownerReferences![0].uid, ready.metadata!.uid);
+      assert.match(pod.metadata!.name!, new RegExp(`^web-${hash}-[bcdfghjklmnpqrstvwxz2456789]{5}$`));
+      assert.equal(pod.metadata!.labels!['pod-template-hash'], hash);
+      assert.equal(pod.metadata!.ownerReferences![0].uid, rs.metadata!.uid);
+      assert.equal(pod.metadata!.ownerReferences![0].kind, 'ReplicaSet');
       assert.equal(pod.metadata!.ownerReferences![0].controller, true);
       assert.equal(pod.status!.phase, 'Running');
       assert.ok(pod.status!.podIP);
@@ -81,8 +94,10 @@ describe('deployments with the default runner', () => {
     assert.ok(rolled.pods.every((p) => !before.includes(p.metadata!.name) && p.metadata!.annotations?.rev === '2'));
     const events = await sb.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.kind=Deployment,involvedObject.name=web' });
     const messages = events.items.map((e) => `${e.reason}: ${e.message}`);
-    assert.ok(messages.some((m) => /^ScalingReplicaSet: Scaled up replica set web-[0-9a-f]{10} to 3 from 0$/.test(m)), messages.join('\n'));
-    assert.ok(messages.some((m) => /^ScalingReplicaSet: Scaled down old replica sets of web to 0 from 1$/.test(m)), messages.join('\n'));
+    const revision2 = (await sb.apps.listNamespacedReplicaSet({ namespace: 'default', labelSelector: 'app=web' })).items.find((r) => r.metadata!.annotations!['deployment.kubernetes.io/revision'] === '2')!;
+    assert.ok(messages.includes(`ScalingReplicaSet: Scaled up replica set ${revision2.metadata!.name} from 0 to 2`), messages.join('\n'));
+    assert.ok(messages.some((m) => /^ScalingReplicaSet: Scaled down replica set web-\w+ from 1 to 0$/.test(m)), messages.join('\n'));
+    assert.equal(rolled.d.metadata!.annotations!['deployment.kubernetes.io/revision'], '2');
     assert.equal(rolled.d.status!.conditions!.find((c) => c.type === 'Available')!.status, 'True');
   });
 

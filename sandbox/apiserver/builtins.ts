@@ -22,6 +22,10 @@ function servicePorts(o: KubeObject): string {
   return ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',');
 }
 
+function selectorText(selector: KubeObject | undefined): string {
+  return Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>';
+}
+
 function podReady(o: KubeObject): string {
   const total = (o.spec?.containers ?? []).length;
   const ready = (o.status?.containerStatuses ?? []).filter((s: KubeObject) => s.ready).length;
@@ -148,13 +152,26 @@ export function builtinTypes(): ResourceType[] {
     }),
     builtin({
       group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', shortNames: ['deploy'], categories: ['all'], status: true, generation: true,
-      scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
+      scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.spec.selector' },
       columns: [
         column('Ready', (o) => `${o.status?.readyReplicas ?? 0}/${o.spec?.replicas ?? 1}`),
         column('Up-to-date', (o) => o.status?.updatedReplicas ?? 0, 'integer'),
         column('Available', (o) => o.status?.availableReplicas ?? 0, 'integer'),
         column('Containers', (o) => (o.spec?.template?.spec?.containers ?? []).map((c: KubeObject) => c.name).join(','), 'string', 1),
         column('Images', (o) => (o.spec?.template?.spec?.containers ?? []).map((c: KubeObject) => c.image).join(','), 'string', 1),
+      ],
+      validate: validateDeployment,
+    }),
+    builtin({
+      group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', shortNames: ['rs'], categories: ['all'], status: true, generation: true,
+      scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.spec.selector' },
+      columns: [
+        column('Desired', (o) => o.spec?.replicas ?? 1, 'integer'),
+        column('Current', (o) => o.status?.replicas ?? 0, 'integer'),
+        column('Ready', (o) => o.status?.readyReplicas ?? 0, 'integer'),
+        column('Containers', (o) => (o.spec?.template?.spec?.containers ?? []).map((c: KubeObject) => c.name).join(','), 'string', 1),
+        column('Images', (o) => (o.spec?.template?.spec?.containers ?? []).map((c: KubeObject) => c.image).join(','), 'string', 1),
+        column('Selector', (o) => selectorText(o.spec?.selector), 'string', 1),
       ],
       validate: validateDeployment,
     }),

@@ -48,6 +48,12 @@ export function applyBuiltinDefaults(type: ResourceType, obj: KubeObject): void 
     case '/Pod':
       defaultPodSpec(obj.spec);
       break;
+    case 'apps/ReplicaSet': {
+      const spec = (obj.spec ??= {});
+      spec.replicas ??= 1;
+      defaultPodSpec(spec.template?.spec);
+      break;
+    }
     case 'apps/Deployment': {
       const spec = (obj.spec ??= {});
       spec.replicas ??= 1;

@@ -9,6 +9,7 @@ import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notF
 import { applyBuiltinDefaults } from './defaults.ts';
 import { validateMetadata } from './builtins.ts';
 import { listTypesFor } from './listtypes.ts';
+import { initialPodStatus } from './pod-qos.ts';
 import { recordUpdate } from './managed-fields.ts';
 import { apiVersionOf, bucketOf, type KubeObject, type Registry, type ResourceType } from './registry.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
@@ -155,6 +156,8 @@ export class Resources {
     else delete metadata.generation;
     if (type.status) delete obj.status;
     applyBuiltinDefaults(type, obj);
+    // A new Pod is Pending with its QoS class, whatever status the client sent.
+    if (isPod(type)) obj.status = initialPodStatus(obj);
     this.admit(type, obj, options);
     if (this.ctx.store.get(bucketOf(type), metadata.namespace, metadata.name)) throw alreadyExists(type, metadata.name);
     if (!options.appliedOwnership) {

@@ -9,9 +9,9 @@ import type { Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { builtinTypes } from './builtins.ts';
 import { CrdController, validateCrd } from './controllers/crds.ts';
-import { DeploymentController } from './controllers/deployments.ts';
 import { GarbageCollector } from './controllers/garbage-collector.ts';
 import { delayedReadyRunner, PodController, type PodRunner } from './controllers/pods.ts';
+import { WorkloadControllers } from './controllers/workloads.ts';
 import { ApiError, badRequest, routeNotFound, unauthorized } from './errors.ts';
 import { RequestFaults } from './faults.ts';
 import { sendError } from './handlers/http.ts';
@@ -128,7 +128,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   gc = new GarbageCollector(deps, { retryDelayMs: config.controllerRetryDelayMs });
   new CrdController(deps);
   const pods = new PodController(deps, config.podRunner ?? delayedReadyRunner(config.readyDelayMs));
-  const deployments = new DeploymentController(deps, config.controllerRetryDelayMs);
+  const workloads = new WorkloadControllers(deps, config.controllerRetryDelayMs);
   const nsType = registry.find('', 'v1', 'namespaces')!;
   for (const name of SEED_NAMESPACES) resources.create(nsType, undefined, { metadata: { name } }, { fieldManager: 'kube-apiserver' });
 
@@ -271,7 +271,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     async close() {
       clearTimeout(refuseTimer);
       gc?.stop();
-      deployments.stop();
+      workloads.stop();
       await pods.stop();
       if (!refusing) await stopListening();
       refusing = true;

@@ -9,6 +9,10 @@ import { timestamp } from '../time.ts';
 
 export const EventReasons = {
   scalingReplicaSet: 'ScalingReplicaSet',
+  successfulCreate: 'SuccessfulCreate',
+  successfulDelete: 'SuccessfulDelete',
+  failedCreate: 'FailedCreate',
+  noPods: 'NoPods',
 } as const;
 
 export function recordEvent(registry: Registry, resources: Resources, involved: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, component: string, now: Date): void {

@@ -1,14 +1,19 @@
 /**
  * Garbage collection and namespace cleanup, as kube-controller-manager does them:
- * - a dependent whose owners are all gone is deleted (background propagation);
- * - an owner deleted with propagationPolicy=Foreground keeps its `foregroundDeletion`
- *   finalizer until its dependents are gone; with Orphan, dependents lose the ownerReference;
+ * - a dependent whose owners are all gone is deleted (background propagation), whether the owner
+ *   went before or after the dependent was written: every object written with ownerReferences is
+ *   checked, so one created after its only owner was deleted is collected too;
+ * - an owner is looked up by its reference's kind, name and namespace and must carry the
+ *   reference's uid (a recreated owner of the same name does not count);
+ * - an owner deleted with propagationPolicy=Foreground keeps its `foregroundDeletion` finalizer
+ *   until its blocking dependents (blockOwnerDeletion) are gone; with Orphan, dependents lose
+ *   the ownerReference;
  * - a terminating namespace is emptied, then removed.
- * Runs as one coalesced pass after any deletion; each pass scans all objects (O(n)).
+ * Deletions trigger one coalesced full pass (O(n)); writes of owned objects are checked one by one.
  */
 import { bucketOf, type KubeObject, type Registry, type ResourceType } from '../registry.ts';
 import type { Resources } from '../resources.ts';
-import type { Store } from '../store.ts';
+import type { ChangeEvent, Store } from '../store.ts';
 
 export interface GcOptions {
   /** Delay before retrying a pass that failed. */
@@ -22,6 +27,10 @@ export class GarbageCollector {
   private readonly onError: (error: unknown) => void;
   private readonly options: GcOptions;
   private scheduled = false;
+  private fullPassWanted = false;
+  /** Objects written with ownerReferences since the last pass: bucket, namespace, name. */
+  private readonly toVerify = new Map<string, { bucket: string; namespace?: string; name: string }>();
+  private readonly watchedBuckets = new Set<string>();
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
 
@@ -31,22 +40,89 @@ export class GarbageCollector {
     this.resources = deps.resources;
     this.onError = deps.onError;
     this.options = options;
+    this.watchBuckets();
+    this.registry.onChange(() => this.watchBuckets());
   }
 
-  /** Asks for a pass soon; many requests in one tick make one pass. */
+  /** Asks for a full pass soon (after a deletion); many requests in one tick make one pass. */
   schedule(): void {
+    this.fullPassWanted = true;
+    this.kick();
+  }
+
+  private kick(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
       if (this.stopped) return;
+      const full = this.fullPassWanted;
+      const objects = [...this.toVerify.values()];
+      this.fullPassWanted = false;
+      this.toVerify.clear();
       try {
-        this.pass();
+        if (full) this.pass();
+        else this.verify(objects);
       } catch (error) {
         this.onError(error);
         this.retryTimer = setTimeout(() => this.schedule(), this.options.retryDelayMs);
       }
     });
+  }
+
+  /** Every bucket, including those CRDs add later: owned objects are checked when written. */
+  private watchBuckets(): void {
+    for (const type of this.registry.all()) {
+      const bucket = bucketOf(type);
+      if (this.watchedBuckets.has(bucket)) continue;
+      this.watchedBuckets.add(bucket);
+      this.store.subscribe({ bucket, deliver: (event) => this.written(event) });
+    }
+  }
+
+  private written(event: ChangeEvent): void {
+    if (event.type === 'DELETED' || !event.object.metadata.ownerReferences?.length) return;
+    const refsBefore = event.previous?.metadata.ownerReferences;
+    if (event.type === 'MODIFIED' && JSON.stringify(refsBefore) === JSON.stringify(event.object.metadata.ownerReferences)) return;
+    const { namespace, name } = event.object.metadata;
+    this.toVerify.set(`${event.bucket}\u0000${namespace ?? ''}\u0000${name}`, { bucket: event.bucket, namespace, name });
+    this.kick();
+  }
+
+  /**
+   * 'alive' when the owner exists with the reference's uid, 'absent' when it does not, 'unknown'
+   * when the reference names a kind this server does not serve (then nothing is decided, as the
+   * upstream collector cannot resolve it either).
+   */
+  private ownerState(ref: KubeObject, namespace: string | undefined): { state: 'alive' | 'absent' | 'unknown'; owner?: KubeObject } {
+    const type = this.registry.findKind(ref.apiVersion ?? '', ref.kind ?? '');
+    if (!type) return { state: 'unknown' };
+    const owner = this.store.get(bucketOf(type), type.namespaced ? namespace : undefined, ref.name);
+    return owner && owner.metadata.uid === ref.uid ? { state: 'alive', owner } : { state: 'absent' };
+  }
+
+  /** Checks the owners of objects just written; an owner being deleted in the foreground needs the full pass. */
+  private verify(objects: Array<{ bucket: string; namespace?: string; name: string }>): void {
+    const types = this.typesByBucket();
+    for (const { bucket, namespace, name } of objects) {
+      const type = types.get(bucket);
+      const obj = this.store.get(bucket, namespace, name);
+      if (!type || !obj) continue;
+      const refs: KubeObject[] = obj.metadata.ownerReferences ?? [];
+      const states = refs.map((r) => this.ownerState(r, namespace));
+      if (states.some((s) => s.owner?.metadata.deletionTimestamp)) {
+        this.schedule();
+        continue;
+      }
+      const keep = refs.filter((_, i) => states[i].state !== 'absent');
+      if (keep.length === refs.length) continue;
+      if (keep.length === 0) this.delete(type, obj, 'Background');
+      else {
+        this.update(type, obj, (next) => {
+          next.metadata.ownerReferences = keep;
+        });
+      }
+    }
   }
 
   stop(): void {
@@ -78,7 +154,7 @@ export class GarbageCollector {
     for (const { type, obj } of all) {
       const refs: KubeObject[] = obj.metadata.ownerReferences ?? [];
       if (refs.length === 0) continue;
-      const live = refs.filter((r) => byUid.has(r.uid));
+      const live = refs.filter((r) => this.ownerState(r, obj.metadata.namespace).state !== 'absent' && byUid.has(r.uid));
       if (live.length === 0) {
         this.delete(type, obj, 'Background');
         continue;
@@ -94,7 +170,8 @@ export class GarbageCollector {
       }
       for (const ref of live) {
         const owner = byUid.get(ref.uid)!;
-        dependentsOf.set(ref.uid, (dependentsOf.get(ref.uid) ?? 0) + 1);
+        // Only blocking dependents hold a foreground deletion back.
+        if (ref.blockOwnerDeletion) dependentsOf.set(ref.uid, (dependentsOf.get(ref.uid) ?? 0) + 1);
         if (owner.metadata.finalizers?.includes('foregroundDeletion')) this.delete(type, obj, 'Foreground');
       }
     }

@@ -1,22 +1,43 @@
 /**
- * The emulator's "kubelet": every new Pod is handed to a PodRunner, and the runner's readiness
- * reports become the Pod's status (phase, Ready condition, container statuses, an IP).
- * The default runner reports Ready after a delay; a later runner can start real processes.
+ * The emulator's "kubelet": every new Pod is handed to a PodRunner, and the runner's reports
+ * become the Pod's status (phase Running, conditions, container statuses with container and
+ * image IDs, restart counts, an IP). Pods are created `Pending` with their QoS class (the API's
+ * doing, see pod-qos.ts); a deleted Pod is stopped in its runner within its grace period.
+ * The default runner reports Ready after a delay; a runner that starts real processes plugs in
+ * through the same seam.
  */
+import { createHash } from 'node:crypto';
 import { bucketOf, type KubeObject, type Registry } from '../registry.ts';
 import type { Resources } from '../resources.ts';
 import type { ChangeEvent, Store } from '../store.ts';
 import { timestamp } from '../time.ts';
 
+/** A Pod the runner is running. */
 export interface RunningPod {
+  /**
+   * Stops the Pod (a real runner: preStop, SIGTERM, then SIGKILL). The Pod stays Terminating
+   * until this resolves or its grace period ends, whichever is first; then it is removed.
+   */
   stop(): Promise<void>;
   /** Where the Pod serves HTTP (e.g. `http://127.0.0.1:4100`), for pods/proxy; read per request. */
   url?: string;
 }
 
+/** What a runner may say about a Pod besides readiness. */
+export interface PodReport {
+  /** Times the Pod's containers were restarted (a process that exited and was started again). */
+  restartCount?: number;
+}
+
+/**
+ * The one seam between the emulator and whatever runs Pods. `start` is called once per Pod, on
+ * the tick after it was created, with the stored Pod (spec, labels, annotations, uid); it must not
+ * block. The runner calls `onReady(ready, report)` whenever readiness (or the restart count)
+ * changes; each call becomes one status write. `stop` is called once when the Pod is deleted, and
+ * for every running Pod when the emulator closes.
+ */
 export interface PodRunner {
-  /** Starts a Pod; calls `onReady` whenever its readiness changes. */
-  start(pod: object, onReady: (ready: boolean) => void): RunningPod;
+  start(pod: object, onReady: (ready: boolean, report?: PodReport) => void): RunningPod;
 }
 
 export const KUBELET_MANAGER = 'kubelet';
@@ -91,7 +112,7 @@ export class PodController {
       try {
         const ip = `10.244.${Math.floor(this.nextIp / 250) % 250}.${(this.nextIp++ % 250) + 1}`;
         this.setStatus(pod, false, ip);
-        this.running.set(uid, this.runner.start(pod, (ready) => this.setStatus(pod, ready, ip)));
+        this.running.set(uid, this.runner.start(pod, (ready, report) => this.setStatus(pod, ready, ip, report)));
       } catch (error) {
         this.onError(error);
       }
@@ -132,38 +153,79 @@ export class PodController {
       });
   }
 
-  private setStatus(pod: KubeObject, ready: boolean, ip: string): void {
+  private setStatus(pod: KubeObject, ready: boolean, ip: string, report: PodReport = {}): void {
     const podType = this.registry.find('', 'v1', 'pods')!;
     const live = this.store.get(bucketOf(podType), pod.metadata.namespace, pod.metadata.name);
-    if (!live || live.metadata.uid !== pod.metadata.uid) return;
+    if (!live || live.metadata.uid !== pod.metadata.uid || live.metadata.deletionTimestamp) return;
     const now = timestamp(this.now());
     const readiness = ready ? 'True' : 'False';
+    const started = live.status?.startTime ?? now;
+    const before: KubeObject[] = live.status?.conditions ?? [];
+    // lastTransitionTime moves only when a condition flips: minReadySeconds and scale-down order read it.
+    const condition = (type: string, status: string) => {
+      const previous = before.find((c) => c.type === type);
+      return { type, status, lastProbeTime: null, lastTransitionTime: previous && previous.status === status ? previous.lastTransitionTime : now };
+    };
+    const previousStatuses: KubeObject[] = live.status?.containerStatuses ?? [];
     const next = structuredClone(live) as KubeObject;
     next.status = {
       phase: 'Running',
+      qosClass: live.status?.qosClass,
       podIP: ip,
       podIPs: [{ ip }],
-      hostIP: '10.0.0.1',
-      startTime: live.status?.startTime ?? now,
+      hostIP: HOST_IP,
+      hostIPs: [{ ip: HOST_IP }],
+      startTime: started,
       conditions: [
-        { type: 'PodScheduled', status: 'True', lastTransitionTime: live.status?.startTime ?? now },
-        { type: 'Initialized', status: 'True', lastTransitionTime: live.status?.startTime ?? now },
-        { type: 'ContainersReady', status: readiness, lastTransitionTime: now },
-        { type: 'Ready', status: readiness, lastTransitionTime: now },
+        condition('PodReadyToStartContainers', 'True'),
+        condition('Initialized', 'True'),
+        condition('Ready', readiness),
+        condition('ContainersReady', readiness),
+        condition('PodScheduled', 'True'),
       ],
-      containerStatuses: ((live.spec?.containers ?? []) as KubeObject[]).map((c) => ({
-        name: c.name,
-        image: c.image,
-        ready,
-        started: true,
-        restartCount: 0,
-        state: { running: { startedAt: live.status?.startTime ?? now } },
-      })),
+      containerStatuses: ((live.spec?.containers ?? []) as KubeObject[]).map((c) => {
+        const previous = previousStatuses.find((s) => s.name === c.name);
+        const restartCount = report.restartCount ?? previous?.restartCount ?? 0;
+        return {
+          name: c.name,
+          image: c.image,
+          imageID: imageId(String(c.image ?? '')),
+          containerID: `containerd://${sha256(`${live.metadata.uid}/${c.name}/${restartCount}`)}`,
+          ready,
+          started: true,
+          restartCount,
+          state: { running: { startedAt: previous && previous.restartCount === restartCount ? (previous.state?.running?.startedAt ?? started) : now } },
+          lastState: {},
+        };
+      }),
     };
+    if (next.status.qosClass === undefined) delete next.status.qosClass;
     try {
       this.resources.commit(podType, live, next, { subresource: 'status', fieldManager: KUBELET_MANAGER });
     } catch (error) {
       this.onError(error);
     }
   }
+}
+
+/** The node every Pod runs on (there is one, unnamed: no scheduler, no Node objects). */
+const HOST_IP = '10.0.0.1';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * A digest reference such as a container runtime reports (`docker.io/library/nginx@sha256:…`):
+ * the image's repository, normalised as the runtime does, and a digest derived from its name.
+ */
+function imageId(image: string): string {
+  const withoutDigest = image.split('@')[0];
+  const lastSlash = withoutDigest.lastIndexOf('/');
+  const tagAt = withoutDigest.indexOf(':', lastSlash + 1);
+  let repository = tagAt === -1 ? withoutDigest : withoutDigest.slice(0, tagAt);
+  const first = repository.split('/')[0];
+  const hasRegistry = repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (!hasRegistry) repository = `docker.io/${repository.includes('/') ? repository : `library/${repository}`}`;
+  return `${repository}@sha256:${sha256(image)}`;
 }

@@ -1,7 +1,8 @@
 /**
  * A de-duplicating work queue of keys: a key added many times before it runs runs once; a
  * failed key is retried after a delay. Processing happens on a later tick, never inside the
- * write that enqueued it.
+ * write that enqueued it. `addAfter` brings a key back later (a condition that only time changes,
+ * such as a Pod becoming available after minReadySeconds).
  */
 export class WorkQueue {
   private readonly pending = new Set<string>();
@@ -11,6 +12,7 @@ export class WorkQueue {
   private scheduled = false;
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly wakeups = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
   constructor(handler: (key: string) => void, onError: (error: unknown) => void, retryDelayMs: number) {
     this.handler = handler;
@@ -26,9 +28,29 @@ export class WorkQueue {
     setImmediate(() => this.drain());
   }
 
+  /** Adds the key after `delayMs`; an earlier or equal pending wake-up for the key makes this a no-op. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.stopped) return;
+    const at = Date.now() + delayMs;
+    const pending = this.wakeups.get(key);
+    if (pending && pending.at <= at) return;
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.timers.delete(pending.timer);
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.wakeups.delete(key);
+      this.add(key);
+    }, Math.max(0, delayMs));
+    this.timers.add(timer);
+    this.wakeups.set(key, { at, timer });
+  }
+
   stop(): void {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
+    this.wakeups.clear();
     this.pending.clear();
   }
 
