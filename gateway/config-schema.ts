@@ -34,12 +34,13 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'jwt.jwksUrl', kind: 'url', doc: 'JWKS URL for RS256/ES256 client tokens (used instead of jwt.secret).' },
   { path: 'jwt.issuer', kind: 'string', doc: 'Required `iss` claim, when set.' },
   { path: 'jwt.audience', kind: 'string', doc: 'Required `aud` claim, when set.' },
+  { path: 'jwt.jwksTimeoutMs', kind: 'int', default: 5000, min: 100, doc: 'How long a fetch of the JWKS (jwt.jwksUrl) may take. When the key server does not answer in time, or fails, `connect` answers `UNAVAILABLE` and the socket closes with 1013 (retry later with the same token), not 4001.' },
   { path: 'jwt.clockToleranceSec', kind: 'int', default: 5, min: 0, doc: 'Seconds of clock skew accepted on `exp`/`nbf`.' },
   { path: 'apiKey', kind: 'string', secret: true, doc: 'Bearer key for the server API (/v1/publish, /v1/rooms/…). Unset: the server API answers 401 (dev mode generates one).' },
 
   { path: 'redisUrl', kind: 'url', doc: 'Redis URL for the regional engine; absent → in-memory engine (single pod).' },
-  { path: 'pubsub.project', kind: 'string', doc: 'Google Cloud project of the cross-region relay; absent → no relay.' },
-  { path: 'pubsub.topic', kind: 'string', doc: 'Pub/Sub topic of the cross-region relay; absent → no relay.' },
+  { path: 'pubsub.project', kind: 'string', doc: 'Google Cloud project of the cross-region relay; absent → no relay. Validated, but no relay runs yet: a gateway started with it logs a warning and publications stay in their region.' },
+  { path: 'pubsub.topic', kind: 'string', doc: 'Pub/Sub topic of the cross-region relay; absent → no relay. Validated, but not used yet (see pubsub.project).' },
 
   { path: 'history.size', kind: 'int', default: 300, min: 1, doc: 'Publications kept per room.' },
   { path: 'history.ttlMs', kind: 'int', default: 600_000, min: 1000, doc: "A room's history (and epoch) expires after this long without a publish." },

@@ -12,6 +12,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { resolveConfig, type ConfigInput } from '../gateway/config.ts';
 import { Connection } from '../gateway/connection.ts';
 import { GatewayMetrics } from '../gateway/metrics.ts';
+import { WriteScheduler } from '../gateway/write-scheduler.ts';
 import { encodeFrame } from '../gateway/ws-frame.ts';
 import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
 
@@ -30,6 +31,7 @@ describe('gateway write coalescing', () => {
   let url: string;
   const metrics = new GatewayMetrics({ processMetrics: false });
   const logger = pino({ level: 'silent' });
+  const writes = new WriteScheduler({ rawWrites: true });
 
   before(async () => {
     server = createServer();
@@ -51,7 +53,7 @@ describe('gateway write coalescing', () => {
     const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
     const client = await TestClient.open(url);
     const ws = await accepted;
-    const conn = new Connection(ws, { config, metrics, logger, now: Date.now });
+    const conn = new Connection(ws, { config, metrics, logger, now: Date.now, writes });
     ws.once('close', () => conn.dispose());
     // Each call of _write or _writev is one write handed to the kernel (corked writes arrive as one _writev).
     type Write = (...args: unknown[]) => void;
