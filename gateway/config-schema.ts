@@ -65,7 +65,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'limits.connectTimeoutMs', kind: 'int', default: 10_000, min: 10, doc: 'Time a new socket has to send a valid connect frame; then it is closed with 4003.' },
   { path: 'limits.maxRoomNameLength', kind: 'int', default: 200, min: 8, doc: 'Longest room name accepted.' },
   { path: 'limits.subscribeBatchSize', kind: 'int', default: 512, min: 1, doc: 'Most rooms per broker subscribe call: subscribes made in the same tick (a reconnect storm) are sent together, in chunks of this size.' },
-  { path: 'limits.writeBatchFrames', kind: 'int', default: 16, min: 1, doc: 'Most frames joined into one socket write: frames a client gets within one event-loop turn are written together (1 writes each frame on its own). Not used with permessage-deflate.' },
+  { path: 'limits.writeBatchFrames', kind: 'int', default: 16, min: 1, doc: 'Most frames joined into one socket write: frames a client gets within one event-loop turn are written together (1 writes each frame on its own). Not used with permessage-deflate, nor when the start-up check of the ws internals fails (a warning is logged and every message goes through `ws.send`).' },
   { path: 'limits.writeBatchBytes', kind: 'int', default: 65_536, min: 1024, doc: 'Most bytes joined into one socket write; a larger frame is written on its own.' },
   { path: 'limits.httpHeadersTimeoutMs', kind: 'int', default: 10_000, min: 100, doc: 'Time a client has to send the request headers (HTTP and WebSocket upgrade); slow-header clients are cut off.' },
   { path: 'limits.httpRequestTimeoutMs', kind: 'int', default: 30_000, min: 100, doc: 'Time a client has to send a whole HTTP request, body included.' },
