@@ -1,7 +1,6 @@
 /**
- * Local fan-out and room membership: room → the connections of this node subscribed to it, and
- * (as an index of the same membership) connection → its rooms. The hub is the one owner of
- * which connection holds which room.
+ * Local fan-out, and the one owner of room membership: room → this node's connections in it,
+ * with connection → its rooms kept as an index of the same membership.
  *
  * - Each publication is encoded and framed once, and the same bytes go to every subscriber.
  * - Per room the hub tracks the last delivered (epoch, offset). A publication that skips
@@ -144,27 +143,20 @@ export class Hub {
 
   /** The rooms `conn` is subscribed to (not those still subscribing). */
   *subscribedRooms(conn: Connection): Iterable<string> {
-    const held = this.roomsByConnection.get(conn);
-    if (!held) return;
-    for (const room of held) if (!room.syncing.has(conn)) yield room.name;
+    for (const room of this.roomsByConnection.get(conn) ?? []) if (!room.syncing.has(conn)) yield room.name;
   }
 
   /** Removes `conn` from every room it holds (the socket closed); returns their names. */
   leaveAll(conn: Connection): string[] {
-    const held = this.roomsByConnection.get(conn);
-    if (!held) return [];
-    const names = [...held].map((room) => room.name);
+    const names = [...(this.roomsByConnection.get(conn) ?? [])].map((room) => room.name);
     for (const name of names) this.unsubscribe(conn, name);
     return names;
   }
 
   private hold(conn: Connection, room: Room): void {
-    let held = this.roomsByConnection.get(conn);
-    if (!held) {
-      held = new Set();
-      this.roomsByConnection.set(conn, held);
-    }
-    held.add(room);
+    const held = this.roomsByConnection.get(conn);
+    if (held) held.add(room);
+    else this.roomsByConnection.set(conn, new Set([room]));
   }
 
   private release(conn: Connection, room: Room): void {
@@ -217,11 +209,8 @@ export class Hub {
       ready({ epoch, offset, recovered, messages });
       this.join(room, conn, { epoch, offset });
     } catch (error) {
-      if (room.syncing.get(conn) === buffered) {
-        room.syncing.delete(conn);
-        this.release(conn, room);
-      }
-      this.releaseIfEmpty(room);
+      if (room.syncing.get(conn) === buffered) this.unsubscribe(conn, roomName);
+      else this.releaseIfEmpty(room);
       throw error;
     }
   }
