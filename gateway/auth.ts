@@ -83,7 +83,7 @@ export function createTokenVerifier(options: AuthOptions): TokenVerifier {
 // Key lookup failures that are the token's doing: it names a key the set lacks (or several).
 // Anything else thrown while getting keys (timeout, refused connection, a non-200 answer, a
 // malformed key set) means the key server is down or broken.
-const tokenKeyErrors = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED']);
+const tokenKeyErrors: ReadonlySet<string> = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED']);
 
 function remoteKeys(jwksUrl: string, timeoutMs: number | undefined): JWTVerifyGetKey {
   const jwks = createRemoteJWKSet(new URL(jwksUrl), timeoutMs === undefined ? undefined : { timeoutDuration: timeoutMs });

@@ -43,7 +43,7 @@ export interface ConnectionDeps {
 }
 
 // ws.send's options for a shared frame's payload: made once, not per message.
-const asText = { binary: false } as const;
+const asText = Object.freeze({ binary: false });
 
 export function newClientId(): string {
   return 'c' + randomBytes(9).toString('base64url');

@@ -24,7 +24,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { frameText } from './ws-frame.ts';
 
 /** The ws versions whose internals were read and found to match the list above. */
-export const checkedWsVersions = { atLeast: '8.23.0', below: '9.0.0' } as const;
+export const checkedWsVersions = Object.freeze({ atLeast: '8.23.0', below: '9.0.0' });
 
 /** What the gateway uses of ws's private socket. */
 export interface RawSocket {
