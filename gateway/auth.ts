@@ -2,8 +2,12 @@
  * Client token verification (jose): HS256 with a shared secret, or RS256/ES256 with keys from
  * a JWKS URL. A token names the user (`sub`), expires (`exp`, required), may carry a display
  * `name`, and lists the room patterns the user may use (`rooms`).
+ *
+ * A key server (JWKS) that does not answer within `jwt.jwksTimeoutMs`, or fails, is not the
+ * token's fault: `verify` then rejects with an UNAVAILABLE GatewayError, never a TokenError.
  */
 import { createRemoteJWKSet, jwtVerify, SignJWT, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { gatewayError, GatewayError } from './errors.ts';
 import { isValidPattern, RoomAccess } from './rooms.ts';
 
 export interface Identity {
@@ -19,6 +23,8 @@ export interface AuthOptions {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /** Longest wait for the JWKS; jose's default (5 s) when absent. */
+  jwksTimeoutMs?: number;
   clockToleranceSec: number;
 }
 
@@ -45,7 +51,7 @@ export function createTokenVerifier(options: AuthOptions): TokenVerifier {
     key = crypto.subtle.importKey('raw', new TextEncoder().encode(options.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
     algorithms = ['HS256'];
   } else if (options.jwksUrl) {
-    key = createRemoteJWKSet(new URL(options.jwksUrl));
+    key = remoteKeys(options.jwksUrl, options.jwksTimeoutMs);
     algorithms = ['RS256', 'ES256'];
   } else {
     throw new Error('auth: a JWT secret or a JWKS URL is required');
@@ -64,13 +70,30 @@ export function createTokenVerifier(options: AuthOptions): TokenVerifier {
       try {
         ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, await key, verifyOptions));
       } catch (error) {
+        if (error instanceof GatewayError) throw error; // keys unavailable (remoteKeys)
         const code = (error as { code?: string }).code;
         if (code === 'ERR_JWT_EXPIRED') throw new TokenError('token expired', { cause: error });
-        if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') throw new TokenError('token keys unavailable', { cause: error });
         throw new TokenError(`token invalid (${code ?? 'malformed'})`, { cause: error });
       }
       return identityFrom(payload);
     },
+  };
+}
+
+// Key lookup failures that are the token's doing: it names a key the set lacks (or several).
+// Anything else thrown while getting keys (timeout, refused connection, a non-200 answer, a
+// malformed key set) means the key server is down or broken.
+const tokenKeyErrors: ReadonlySet<string> = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED']);
+
+function remoteKeys(jwksUrl: string, timeoutMs: number | undefined): JWTVerifyGetKey {
+  const jwks = createRemoteJWKSet(new URL(jwksUrl), timeoutMs === undefined ? undefined : { timeoutDuration: timeoutMs });
+  return async (header, token) => {
+    try {
+      return await jwks(header, token);
+    } catch (error) {
+      if (tokenKeyErrors.has((error as { code?: string }).code ?? '')) throw error;
+      throw gatewayError('UNAVAILABLE', 'token keys unavailable; retry later', error);
+    }
   };
 }
 

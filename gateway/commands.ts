@@ -3,31 +3,28 @@
  *
  * Every reply carries the command's `id`. Engine-bound commands count against
  * `limits.maxPendingCommands`; errors are answered with a stable code and never close the
- * connection, except for token failures (4001) and repeated violations (4400).
+ * connection, except for token failures (4001), an unreachable key server (1013) and repeated
+ * violations (4400). Publish, presence and history are operations.ts's; subscriptions are the
+ * hub's; this file turns frames into those calls and their results into replies.
  */
-import { randomUUID } from 'node:crypto';
 import type { TokenVerifier } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
+import type { ConnectionRegistry } from './connection-registry.ts';
 import type { Connection } from './connection.ts';
-import type { Engine } from './engine/types.ts';
-import { gatewayError } from './errors.ts';
-import { publicationView, type Hub } from './hub.ts';
-import type { GatewayMetrics } from './metrics.ts';
+import { gatewayError, GatewayError } from './errors.ts';
+import type { Hub } from './hub.ts';
+import { publicationView, type Operations } from './operations.ts';
 import type { PresenceTracker } from './presence-tracker.ts';
 import { parseFrame, type Command, type ParseLimits, type RecoverPosition } from './protocol.ts';
 
 export interface CommandDeps {
   config: GatewayConfig;
-  engine: Engine;
+  operations: Operations;
   hub: Hub;
   presence: PresenceTracker;
   verifier: TokenVerifier;
-  metrics: GatewayMetrics;
-  now: () => number;
-  /** Connections of `user` that are ready on this node. */
-  userConnections(user: string): number;
-  /** Registers a connection as ready for its user (for the per-user limit). */
-  onReady(conn: Connection): void;
+  /** Admits a connection as ready (it owns the per-user count). */
+  connections: ConnectionRegistry;
 }
 
 type Reply = Record<string, unknown>;
@@ -81,11 +78,19 @@ export class CommandHandler {
   }
 
   private async connect(conn: Connection, token: string, id?: number): Promise<void> {
-    conn.state = 'authenticating';
+    conn.beginConnect();
     let identity;
     try {
       identity = await this.deps.verifier.verify(token);
     } catch (error) {
+      if (error instanceof GatewayError && error.code === 'UNAVAILABLE') {
+        // The key server did not answer: the token is not at fault, so the client must not be
+        // told to fetch a new one. It retries later with the same token.
+        conn.logger.warn({ err: error }, 'token keys unavailable');
+        conn.sendError('UNAVAILABLE', error.message, id);
+        conn.close('TRY_AGAIN_LATER', 'token keys unavailable; retry later');
+        return;
+      }
       const message = error instanceof Error && (error as { code?: string }).code === 'UNAUTHORIZED' ? error.message : 'token invalid';
       conn.sendError('UNAUTHORIZED', message, id);
       conn.close('BAD_TOKEN', message);
@@ -93,12 +98,10 @@ export class CommandHandler {
     }
     if (!conn.isOpen) return;
     const { limits } = this.deps.config;
-    if (this.deps.userConnections(identity.user) >= limits.connectionsPerUser) {
+    if (!this.deps.connections.admitReady(conn, identity)) {
       conn.close('CONNECTION_LIMIT', `user has ${limits.connectionsPerUser} connections on this node`);
       return;
     }
-    conn.markReady(identity);
-    this.deps.onReady(conn);
     const { region, node } = this.deps.config;
     conn.send(withId(id, { op: 'connected', client: conn.id, user: identity.user, region, node }));
     conn.logger.debug('connected');
@@ -113,87 +116,68 @@ export class CommandHandler {
       throw gatewayError('RATE_LIMITED', `publish rate above ${this.deps.config.limits.publishRatePerSec}/s`);
     }
     // Subscribes are bounded by roomsPerConnection already (a room is held while subscribing).
-    if (command.op !== 'subscribe' && command.op !== 'unsubscribe' && conn.pending >= this.deps.config.limits.maxPendingCommands) {
+    if (command.op !== 'subscribe' && command.op !== 'unsubscribe' && conn.pendingCommands >= this.deps.config.limits.maxPendingCommands) {
       throw gatewayError('RATE_LIMITED', `more than ${this.deps.config.limits.maxPendingCommands} commands in flight`);
     }
-    conn.pending += 1;
+    conn.commandStarted();
     try {
       const reply = await this.engineReply(conn, command);
       if (reply) conn.send(withId(command.id, reply));
     } finally {
-      conn.pending -= 1;
+      conn.commandFinished();
     }
   }
 
   private async engineReply(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' }>): Promise<Reply | undefined> {
-    const { engine, config } = this.deps;
+    const { operations } = this.deps;
     switch (command.op) {
       case 'subscribe':
         return this.subscribe(conn, command.room, command.recover, command.id);
       case 'unsubscribe': {
-        if (conn.rooms.get(command.room) !== 'subscribed') {
+        if (this.deps.hub.stateOf(conn, command.room) !== 'subscribed') {
           throw gatewayError('NOT_SUBSCRIBED', `not subscribed to ${command.room}`);
         }
-        conn.rooms.delete(command.room);
         this.deps.hub.unsubscribe(conn, command.room);
         await this.deps.presence.left(conn, command.room);
         return { op: 'unsubscribed', room: command.room };
       }
       case 'publish': {
-        const mid = command.mid ?? randomUUID();
-        const from = { user: conn.identity!.user, client: conn.id };
-        const result = await engine.broker.publish({ room: command.room, mid, data: command.data, from, region: config.region, ts: this.deps.now() });
-        const reply: Reply = { op: 'published', room: command.room, epoch: result.epoch, offset: result.offset, mid };
-        if (result.duplicate) reply.duplicate = true;
+        const from = { user: conn.user!, client: conn.id };
+        const { room, epoch, offset, mid, duplicate } = await operations.publish({ room: command.room, data: command.data, mid: command.mid, from });
+        const reply: Reply = { op: 'published', room, epoch, offset, mid };
+        if (duplicate) reply.duplicate = true;
         return reply;
       }
-      case 'presence': {
-        const members = await engine.presence.list(command.room);
-        const max = config.presence.maxMembers;
-        return { op: 'presence', room: command.room, members: members.slice(0, max), total: members.length };
-      }
-      case 'history': {
-        const page = await engine.history.read(command.room, { limit: command.limit, since: command.since });
-        return { op: 'history', room: command.room, epoch: page.epoch, offset: page.offset, messages: page.publications.map(publicationView) };
-      }
+      case 'presence':
+        return { op: 'presence', ...(await operations.presence(command.room)) };
+      case 'history':
+        return { op: 'history', ...(await operations.history(command.room, { limit: command.limit, since: command.since })) };
     }
   }
 
   private async subscribe(conn: Connection, room: string, recover: RecoverPosition | undefined, id: number | undefined): Promise<undefined> {
-    if (conn.rooms.has(room)) throw gatewayError('ALREADY_SUBSCRIBED', `already subscribed to ${room}`);
-    const max = this.deps.config.limits.roomsPerConnection;
-    if (conn.rooms.size >= max) throw gatewayError('LIMIT_EXCEEDED', `at most ${max} rooms per connection`);
-    conn.rooms.set(room, 'subscribing');
+    const { hub, presence } = this.deps;
     try {
-      await this.deps.hub.subscribe(conn, room, recover, (result) => {
-        conn.rooms.set(room, 'subscribed');
+      await hub.subscribe(conn, room, recover, (result) => {
         const reply: Reply = { op: 'subscribed', room, epoch: result.epoch, offset: result.offset };
         if (result.recovered !== undefined) reply.recovered = result.recovered;
         reply.messages = result.messages.map(publicationView);
         conn.send(withId(id, reply));
       });
     } catch (error) {
-      conn.rooms.delete(room);
       if (!conn.isOpen) return undefined; // closed meanwhile: nobody to answer
       throw error;
     }
-    if (!conn.isOpen) {
-      // Closed while subscribing: `closed()` may have run before the room was marked.
-      conn.rooms.delete(room);
-      this.deps.hub.unsubscribe(conn, room);
-      return undefined;
-    }
-    await this.deps.presence.joined(conn, room);
+    if (!conn.isOpen) return undefined; // closing: the close handler leaves every room
+    await presence.joined(conn, room);
     // Left (unsubscribe or close) while the entry was being added: take it out again.
-    if (conn.rooms.get(room) !== 'subscribed') await this.deps.presence.left(conn, room);
+    if (hub.stateOf(conn, room) !== 'subscribed') await presence.left(conn, room);
     return undefined;
   }
 
   /** Cleans up after the socket closed: leaves every room. */
   async closed(conn: Connection): Promise<void> {
-    const rooms = [...conn.rooms.keys()];
-    conn.rooms.clear();
-    for (const room of rooms) this.deps.hub.unsubscribe(conn, room);
+    const rooms = this.deps.hub.leaveAll(conn);
     if (conn.identity) await Promise.all(rooms.map((room) => this.deps.presence.left(conn, room)));
   }
 }

@@ -19,6 +19,7 @@ export interface GatewayConfig {
     readonly jwksUrl?: string;
     readonly issuer?: string;
     readonly audience?: string;
+    readonly jwksTimeoutMs: number;
     readonly clockToleranceSec: number;
   };
   readonly apiKey?: string;

@@ -1,7 +1,9 @@
 /**
  * One client connection: its state (connecting → authenticating → ready → closed), its
- * subscriptions, its limits (publish token bucket, violations, pending commands) and its
- * byte-capped outbound path.
+ * liveness, its limits (publish token bucket, violations, pending commands) and its
+ * byte-capped outbound path. Every field changes only through this class's methods; which
+ * rooms the connection holds is the hub's (hub.ts), how many connections a user holds is the
+ * registry's (connection-registry.ts).
  *
  * The outbound queue is the socket's own buffer (`ws.bufferedAmount`: bytes ws and the
  * kernel-side stream have not flushed yet). A write that would take it past
@@ -10,11 +12,12 @@
  *
  * Writes are coalesced: the frames a connection gets within one event-loop turn (a fan-out
  * loop, several publications read from one broker packet, a reply and the pushes after it) wait
- * in a per-connection batch, and one `setImmediate` at the end of the turn writes each batch
- * with a single socket write. A batch is written at once when it reaches
+ * in a per-connection batch, and the gateway's write scheduler (write-scheduler.ts) writes each
+ * batch with a single socket write at the end of the turn. A batch is written at once when it reaches
  * `limits.writeBatchFrames` or `limits.writeBatchBytes`. Its bytes count toward the outbound
  * cap like queued ones. Replies go through the same batch as pushes, so their order holds.
- * With permessage-deflate (no raw frames) every message goes through `ws.send`, uncoalesced.
+ * With permessage-deflate, or when ws's internals failed the start-up check (ws-internals.ts),
+ * every message goes through `ws.send`, uncoalesced.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -24,48 +27,23 @@ import type { GatewayConfig } from './config.ts';
 import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { TokenBucket, WindowCounter } from './token-bucket.ts';
-import { acceptsRawFrames, forgetLastRun, frameText, writeFrames, type SharedFrame } from './ws-frame.ts';
+import type { WriteScheduler } from './write-scheduler.ts';
+import { frameText, type SharedFrame } from './ws-frame.ts';
+import type { RawSocket } from './ws-internals.ts';
 
 export type ConnectionState = 'connecting' | 'authenticating' | 'ready' | 'closed';
-
-/** Subscription state of one room on one connection. */
-export type RoomState = 'subscribing' | 'subscribed';
 
 export interface ConnectionDeps {
   config: GatewayConfig;
   metrics: GatewayMetrics;
   logger: Logger;
   now: () => number;
+  /** The gateway's write scheduler. */
+  writes: WriteScheduler;
 }
 
-// Connections with a batch waiting for the end of this event-loop turn; one setImmediate
-// writes them all. setImmediate (not a microtask) lets every publication that arrives in the
-// same I/O phase join the batch, and adds no timer delay.
-const flushQueue: Connection[] = [];
-let flushScheduled = false;
-
-function flushAll(): void {
-  flushScheduled = false;
-  for (const conn of flushQueue) {
-    try {
-      conn.endTurn();
-    } catch (error) {
-      // One connection's failed write must not keep the others' batches from going out.
-      conn.logger.error({ err: error }, 'write failed; closing the connection');
-      conn.ws.terminate();
-    }
-  }
-  flushQueue.length = 0;
-  forgetLastRun();
-}
-
-function queueFlush(conn: Connection): void {
-  flushQueue.push(conn);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flushAll);
-  }
-}
+// ws.send's options for a shared frame's payload: made once, not per message.
+const asText = Object.freeze({ binary: false });
 
 export function newClientId(): string {
   return 'c' + randomBytes(9).toString('base64url');
@@ -74,13 +52,14 @@ export function newClientId(): string {
 export class Connection {
   readonly id = newClientId();
   readonly ws: WebSocket;
-  readonly rooms = new Map<string, RoomState>();
-  state: ConnectionState = 'connecting';
-  identity?: Identity;
+  private current: ConnectionState = 'connecting';
+  private readyIdentity?: Identity;
   /** Engine-bound commands in flight. */
-  pending = 0;
-  /** Cleared on each ping; set by any pong or frame. */
-  alive = true;
+  private pending = 0;
+  /** Cleared on each heartbeat; set by any pong or frame. */
+  private alive = true;
+  /** False from the moment the gateway closes the connection (or the socket closes): nothing more is written. */
+  private open = true;
 
   private readonly deps: ConnectionDeps;
   // Made on first use: an idle connection (the common case) never needs them.
@@ -88,10 +67,8 @@ export class Connection {
   private violations?: WindowCounter;
   /** The connect deadline until ready, then the token expiry. */
   private timer?: NodeJS.Timeout;
-  /** False from the moment the gateway closes the connection (or the socket closes): nothing more is written. Read on every fan-out write, hence a field. */
-  isOpen = true;
-  /** Extensions are fixed at the handshake, so this is decided once. */
-  private readonly rawFrames: boolean;
+  /** Where raw frames go; undefined when every message goes through `ws.send`. Extensions are fixed at the handshake, so this is decided once. */
+  private readonly raw: RawSocket | undefined;
   private childLogger?: Logger;
   /** Frames waiting for the end of the turn (raw-frame connections only); made on first use. */
   private batch?: SharedFrame[];
@@ -101,10 +78,27 @@ export class Connection {
   constructor(ws: WebSocket, deps: ConnectionDeps) {
     this.ws = ws;
     this.deps = deps;
-    this.rawFrames = acceptsRawFrames(ws);
+    this.raw = deps.writes.socketFor(ws);
     this.timer = setTimeout(() => {
-      if (this.state === 'connecting' || this.state === 'authenticating') this.close('CONNECT_TIMEOUT', 'connect not sent in time');
+      if (this.current === 'connecting' || this.current === 'authenticating') this.close('CONNECT_TIMEOUT', 'connect not sent in time');
     }, deps.config.limits.connectTimeoutMs);
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  get identity(): Identity | undefined {
+    return this.readyIdentity;
+  }
+
+  /** Read on every fan-out write. */
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  get pendingCommands(): number {
+    return this.pending;
   }
 
   /** A child logger with this connection's client (and user) id, made on first use: most connections never log. */
@@ -117,10 +111,18 @@ export class Connection {
     return this.identity?.user;
   }
 
-  /** Becomes ready for `identity`; the connection closes with 4001 when the token expires. */
+  /** A connect frame arrived: its token is being verified. */
+  beginConnect(): void {
+    this.current = 'authenticating';
+  }
+
+  /**
+   * Becomes ready for `identity`; the connection closes with 4001 when the token expires.
+   * Called by the registry (connection-registry.ts), which counts the user's connections.
+   */
   markReady(identity: Identity): void {
-    this.identity = identity;
-    this.state = 'ready';
+    this.readyIdentity = identity;
+    this.current = 'ready';
     this.childLogger = undefined;
     clearTimeout(this.timer);
     this.scheduleExpiry(identity.expiresAt * 1000);
@@ -132,6 +134,34 @@ export class Connection {
     const maxTimer = 2 ** 31 - 1;
     if (left > maxTimer) this.timer = setTimeout(() => this.scheduleExpiry(expiresAtMs), maxTimer);
     else this.timer = setTimeout(() => this.close('BAD_TOKEN', 'token expired'), Math.max(0, left));
+  }
+
+  /** An engine-bound command started; `commandFinished` must follow. */
+  commandStarted(): void {
+    this.pending += 1;
+  }
+
+  commandFinished(): void {
+    this.pending -= 1;
+  }
+
+  /** Any frame or pong from the client. */
+  markAlive(): void {
+    this.alive = true;
+  }
+
+  /**
+   * One ping interval passed: a client that has not answered the previous ping is terminated,
+   * any other is pinged again.
+   */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.logger.info('no pong since the last ping; terminating');
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
   }
 
   takePublishToken(): boolean {
@@ -150,7 +180,7 @@ export class Connection {
   /** Sends one JSON reply or push (encoded for this connection only). */
   send(message: unknown): boolean {
     const text = JSON.stringify(message);
-    if (this.rawFrames) return this.sendShared(frameText(Buffer.from(text)));
+    if (this.raw) return this.sendShared(frameText(Buffer.from(text)));
     if (!this.admit(Buffer.byteLength(text))) return false;
     this.ws.send(text);
     return true;
@@ -159,8 +189,8 @@ export class Connection {
   /** Writes a frame shared by many connections (see ws-frame.ts), coalesced with this turn's others. */
   sendShared(shared: SharedFrame): boolean {
     if (!this.admit(shared.bytes)) return false;
-    if (!this.rawFrames) {
-      this.ws.send(shared.payload, { binary: false });
+    if (!this.raw) {
+      this.ws.send(shared.payload, asText);
       return true;
     }
     const { writeBatchFrames, writeBatchBytes } = this.deps.config.limits;
@@ -171,7 +201,7 @@ export class Connection {
     if (this.batch.length >= writeBatchFrames || this.batchBytes >= writeBatchBytes) this.flushBatch();
     else if (!this.flushQueued) {
       this.flushQueued = true;
-      queueFlush(this);
+      this.deps.writes.atEndOfTurn(this);
     }
     return true;
   }
@@ -185,7 +215,7 @@ export class Connection {
   flushBatch(): void {
     const batch = this.batch;
     if (!batch || batch.length === 0) return;
-    if (this.ws.readyState === this.ws.OPEN) writeFrames(this.ws, batch);
+    if (this.ws.readyState === this.ws.OPEN) this.deps.writes.write(this.raw!, batch);
     batch.length = 0;
     this.batchBytes = 0;
   }
@@ -196,9 +226,16 @@ export class Connection {
     this.flushBatch();
   }
 
+  /** The end-of-turn write threw: the socket is in an unknown state, so it is cut. */
+  writeFailed(error: unknown): void {
+    this.logger.error({ err: error }, 'write failed; closing the connection');
+    this.open = false;
+    this.ws.terminate();
+  }
+
   /** Checks the outbound cap for `bytes` more (closing with 4008 past it) and counts them. */
   private admit(bytes: number): boolean {
-    if (!this.isOpen) return false;
+    if (!this.open) return false;
     if (this.ws.bufferedAmount + this.batchBytes + bytes > this.deps.config.limits.outboundQueueBytes) {
       this.close('SLOW_CONSUMER', 'slow consumer');
       return false;
@@ -225,8 +262,8 @@ export class Connection {
 
   /** Closes with a registered close code; later writes are refused. Idempotent. */
   close(reason: CloseReason, text: string): void {
-    if (!this.isOpen) return;
-    this.isOpen = false;
+    if (!this.open) return;
+    this.open = false;
     const { code } = closeCodes[reason];
     this.deps.metrics.disconnects.inc({ code: String(code) });
     this.logger.info({ code, reason: text }, 'closing connection');
@@ -239,8 +276,8 @@ export class Connection {
 
   /** Called once when the socket has closed: stops the timer. */
   dispose(): void {
-    this.state = 'closed';
-    this.isOpen = false;
+    this.current = 'closed';
+    this.open = false;
     clearTimeout(this.timer);
     this.flushBatch();
   }

@@ -19,7 +19,7 @@ export const errorCodes = {
   ALREADY_SUBSCRIBED: { http: 409, summary: 'the connection is already subscribed to (or subscribing to) the room' },
   NOT_SUBSCRIBED: { http: 409, summary: 'unsubscribe for a room the connection is not subscribed to' },
   ALREADY_CONNECTED: { http: 409, summary: 'a second connect on a connection that is already connected' },
-  UNAVAILABLE: { http: 503, summary: 'the engine (history, presence, broker) cannot be reached; retry later' },
+  UNAVAILABLE: { http: 503, summary: 'the engine (history, presence, broker) or the token key server cannot be reached; retry later' },
   DRAINING: { http: 503, summary: 'the gateway is shutting down and refuses new work' },
   INTERNAL: { http: 500, summary: 'an unexpected server fault; the request may be retried' },
 } as const;
@@ -32,6 +32,7 @@ export const closeCodes = {
   INVALID_UTF8: { code: 1007, summary: 'a text frame that is not valid UTF-8 (sent by ws itself)' },
   TOO_LARGE: { code: 1009, summary: 'a frame exceeded limits.maxMessageBytes' },
   DRAINING: { code: 1012, summary: 'the server is draining; reconnect (with jitter) to another pod' },
+  TRY_AGAIN_LATER: { code: 1013, summary: 'the token could not be checked (the key server at jwt.jwksUrl did not answer); reconnect later with the same token' },
   BAD_TOKEN: { code: 4001, summary: 'the token is missing, invalid or expired; get a new one before reconnecting' },
   CONNECT_TIMEOUT: { code: 4003, summary: 'no valid connect frame within limits.connectTimeoutMs' },
   SLOW_CONSUMER: { code: 4008, summary: 'the outbound queue passed limits.outboundQueueBytes; reconnect and recover' },

@@ -1,24 +1,27 @@
 /**
  * HTTP on the gateway's port: the server API (bearer API key), health, readiness, metrics and
  * load. Bodies are capped at `limits.maxMessageBytes`; every error is JSON
- * `{"error":{"code","message"}}` with a code from errors.ts.
+ * `{"error":{"code","message"}}` with a code from errors.ts. The server API's publish,
+ * presence and history are operations.ts's, as over WebSocket; this file parses the request.
  */
-import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.ts';
 import type { Engine } from './engine/types.ts';
 import { gatewayError, toGatewayError } from './errors.ts';
-import { publicationView } from './hub.ts';
 import type { GatewayMetrics, LoadReport } from './metrics.ts';
+import type { Operations } from './operations.ts';
+import { parsePublish } from './protocol.ts';
 import { validateRoom } from './rooms.ts';
 
 export interface HttpApiDeps {
   config: GatewayConfig;
+  /** For readiness only. */
   engine: Engine;
+  operations: Operations;
   metrics: GatewayMetrics;
   logger: Logger;
-  now: () => number;
   draining(): boolean;
   load(): LoadReport;
   /** Extra routes (dev mode: the demo page and its token endpoint), tried first. */
@@ -63,7 +66,7 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unk
 }
 
 export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { config, engine, metrics } = deps;
+  const { config, engine, operations, metrics } = deps;
   const maxRoom = config.limits.maxRoomNameLength;
 
   const requireKey = (req: IncomingMessage): void => {
@@ -98,15 +101,10 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       requireMethod(req, 'GET');
       requireKey(req);
       const room = validateRoom(safeDecode(roomRoute[1]), maxRoom);
-      if (roomRoute[2] === 'presence') {
-        const members = await engine.presence.list(room);
-        const max = config.presence.maxMembers;
-        return sendJson(res, 200, { room, members: members.slice(0, max), total: members.length });
-      }
-      const limit = intParam(url, 'limit', 1, config.history.maxRecover) ?? Math.min(50, config.history.maxRecover);
+      if (roomRoute[2] === 'presence') return sendJson(res, 200, await operations.presence(room));
+      const limit = intParam(url, 'limit', 1, config.history.maxRecover);
       const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
-      const page = await engine.history.read(room, { limit, since });
-      return sendJson(res, 200, { room, epoch: page.epoch, offset: page.offset, messages: page.publications.map(publicationView) });
+      return sendJson(res, 200, await operations.history(room, { limit, since }));
     }
     throw gatewayError('NOT_FOUND', 'no such route');
   }
@@ -114,15 +112,7 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
   async function publish(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJsonBody(req, config.limits.maxMessageBytes);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw gatewayError('BAD_REQUEST', 'body must be a JSON object {room, data, mid?}');
-    const fields = body as Record<string, unknown>;
-    const room = validateRoom(fields.room, maxRoom);
-    if (fields.data === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
-    if (fields.mid !== undefined && (typeof fields.mid !== 'string' || fields.mid.length === 0 || fields.mid.length > 128)) {
-      throw gatewayError('BAD_REQUEST', 'mid must be a string of 1..128 characters');
-    }
-    const mid = (fields.mid as string | undefined) ?? randomUUID();
-    const result = await engine.broker.publish({ room, mid, data: fields.data, region: config.region, ts: deps.now() });
-    sendJson(res, 200, { room, epoch: result.epoch, offset: result.offset, mid, duplicate: result.duplicate });
+    sendJson(res, 200, await operations.publish(parsePublish(body as Record<string, unknown>, maxRoom)));
   }
 
   return (req, res) => {

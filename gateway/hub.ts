@@ -1,5 +1,6 @@
 /**
- * Local fan-out: room → the connections of this node subscribed to it.
+ * Local fan-out, and the one owner of room membership: room → this node's connections in it,
+ * with connection → its rooms kept as an index of the same membership.
  *
  * - Each publication is encoded and framed once, and the same bytes go to every subscriber.
  * - Per room the hub tracks the last delivered (epoch, offset). A publication that skips
@@ -17,7 +18,9 @@
 import type { Logger } from 'pino';
 import type { Connection } from './connection.ts';
 import type { Engine, Publication, RoomEvent, StreamPosition } from './engine/types.ts';
+import { gatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { publicationView } from './operations.ts';
 import type { RecoverPosition } from './protocol.ts';
 import { RoomFeed } from './room-feed.ts';
 import { encodeFrame, type SharedFrame } from './ws-frame.ts';
@@ -30,6 +33,8 @@ export interface HubOptions {
   maxRecover: number;
   /** Most rooms per broker subscribe call. */
   subscribeBatchSize: number;
+  /** Most rooms one connection may hold (subscribing or subscribed). */
+  roomsPerConnection: number;
   now: () => number;
 }
 
@@ -39,6 +44,9 @@ export interface SubscribeResult {
   recovered?: boolean;
   messages: Publication[];
 }
+
+/** Subscription state of one room on one connection. */
+export type RoomState = 'subscribing' | 'subscribed';
 
 type Work =
   | { kind: 'publication'; pub: Publication }
@@ -61,13 +69,10 @@ interface Room {
   processing: boolean;
 }
 
-/** The message pushed to subscribers (and listed in subscribe/history replies without `op`). */
-export function publicationView(pub: Publication): Record<string, unknown> {
-  return { room: pub.room, epoch: pub.epoch, offset: pub.offset, mid: pub.mid, data: pub.data, from: pub.from, region: pub.region, ts: pub.ts };
-}
-
 export class Hub {
   private readonly rooms = new Map<string, Room>();
+  /** The rooms each connection holds; a connection with none has no entry. */
+  private readonly roomsByConnection = new Map<Connection, Set<Room>>();
   private readonly options: HubOptions;
   private readonly feed: RoomFeed;
   private readonly logger: Logger;
@@ -127,16 +132,55 @@ export class Hub {
     }
   }
 
+  // ---- membership ------------------------------------------------------------------------
+
+  /** Whether `conn` holds the room, and how far its subscribe has come. */
+  stateOf(conn: Connection, roomName: string): RoomState | undefined {
+    const room = this.rooms.get(roomName);
+    if (!room || !this.roomsByConnection.get(conn)?.has(room)) return undefined;
+    return room.syncing.has(conn) ? 'subscribing' : 'subscribed';
+  }
+
+  /** The rooms `conn` is subscribed to (not those still subscribing). */
+  *subscribedRooms(conn: Connection): Iterable<string> {
+    for (const room of this.roomsByConnection.get(conn) ?? []) if (!room.syncing.has(conn)) yield room.name;
+  }
+
+  /** Removes `conn` from every room it holds (the socket closed); returns their names. */
+  leaveAll(conn: Connection): string[] {
+    const names = [...(this.roomsByConnection.get(conn) ?? [])].map((room) => room.name);
+    for (const name of names) this.unsubscribe(conn, name);
+    return names;
+  }
+
+  private hold(conn: Connection, room: Room): void {
+    const held = this.roomsByConnection.get(conn);
+    if (held) held.add(room);
+    else this.roomsByConnection.set(conn, new Set([room]));
+  }
+
+  private release(conn: Connection, room: Room): void {
+    const held = this.roomsByConnection.get(conn);
+    if (!held?.delete(room)) return;
+    if (held.size === 0) this.roomsByConnection.delete(conn);
+  }
+
   // ---- subscriptions ---------------------------------------------------------------------
 
   /**
-   * Subscribes `conn` to the room. `ready` runs synchronously at the moment the connection
-   * joins live delivery, so a reply sent from it precedes every live message.
+   * Subscribes `conn` to the room: ALREADY_SUBSCRIBED when it holds the room (or is
+   * subscribing), LIMIT_EXCEEDED past `roomsPerConnection`. `ready` runs synchronously at the
+   * moment the connection joins live delivery, so a reply sent from it precedes every live
+   * message. Rejects when the connection left the room (closed) before that.
    */
   async subscribe(conn: Connection, roomName: string, recover: RecoverPosition | undefined, ready: (result: SubscribeResult) => void): Promise<void> {
+    if (this.stateOf(conn, roomName)) throw gatewayError('ALREADY_SUBSCRIBED', `already subscribed to ${roomName}`);
+    const max = this.options.roomsPerConnection;
+    if ((this.roomsByConnection.get(conn)?.size ?? 0) >= max) throw gatewayError('LIMIT_EXCEEDED', `at most ${max} rooms per connection`);
     const room = this.room(roomName);
     const buffered: Publication[] = [];
     room.syncing.set(conn, buffered);
+    this.hold(conn, room);
     try {
       await this.feed.want(roomName);
       const { history } = this.options.engine;
@@ -159,13 +203,14 @@ export class Hub {
           ({ epoch, offset } = pub);
         }
       }
-      if (!conn.isOpen) throw new Error('connection closed during subscribe');
+      // Closed, or left the room (the socket closed and leaveAll ran) while history was read.
+      if (!conn.isOpen || room.syncing.get(conn) !== buffered) throw new Error('connection closed during subscribe');
       room.syncing.delete(conn);
       ready({ epoch, offset, recovered, messages });
       this.join(room, conn, { epoch, offset });
     } catch (error) {
-      room.syncing.delete(conn);
-      this.releaseIfEmpty(room);
+      if (room.syncing.get(conn) === buffered) this.unsubscribe(conn, roomName);
+      else this.releaseIfEmpty(room);
       throw error;
     }
   }
@@ -175,6 +220,7 @@ export class Hub {
     const room = this.rooms.get(roomName);
     if (!room) return false;
     const was = room.subscribers.delete(conn) || room.syncing.delete(conn) || room.ahead.delete(conn) || room.catchingUp.delete(conn);
+    this.release(conn, room);
     this.releaseIfEmpty(room);
     return was;
   }

@@ -44,6 +44,10 @@ export async function main(argv: string[]): Promise<void> {
   const devMode = needsDevMode(config);
   if (devMode) config = withDevSecrets(config);
   const logger = createLogger(config);
+  if (config.pubsub.project) {
+    // Validated but not used: without this line a configured relay would silently not run.
+    logger.warn({ project: config.pubsub.project, topic: config.pubsub.topic }, 'pubsub is configured but this gateway has no cross-region relay yet: publications stay in this region');
+  }
   const engine = createEngine({
     redisUrl: config.redisUrl,
     region: config.region,

@@ -17,6 +17,8 @@ export interface PresenceTrackerOptions {
   joinLeaveMaxMembers: number;
   /** Connections whose entries are refreshed. */
   connections: () => Iterable<Connection>;
+  /** The rooms a connection is subscribed to (the hub's membership). */
+  subscribedRooms: (conn: Connection) => Iterable<string>;
   /** This node's subscribers of a room: a lower bound of the room's members, known without a round trip. */
   localMembers: (room: string) => number;
 }
@@ -83,8 +85,7 @@ export class PresenceTracker {
     const { presence } = this.options.engine;
     for (const conn of this.options.connections()) {
       if (conn.state !== 'ready') continue;
-      for (const [room, state] of conn.rooms) {
-        if (state !== 'subscribed') continue;
+      for (const room of this.options.subscribedRooms(conn)) {
         presence.add(room, memberOf(conn, this.options.region)).catch((error: unknown) => {
           this.options.logger.warn({ err: error, room, client: conn.id }, 'presence refresh failed');
         });

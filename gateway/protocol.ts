@@ -4,6 +4,7 @@
  * command or a GatewayError, never an exception of another kind.
  */
 import { gatewayError, GatewayError } from './errors.ts';
+import { maxMidLength } from './operations.ts';
 import { validateRoom } from './rooms.ts';
 
 export interface RecoverPosition {
@@ -18,7 +19,8 @@ export type Command =
   | { op: 'unsubscribe'; id?: number; room: string }
   | { op: 'publish'; id?: number; room: string; data: unknown; mid?: string }
   | { op: 'presence'; id?: number; room: string }
-  | { op: 'history'; id?: number; room: string; limit: number; since?: number }
+  /** `limit` absent: the operation's default (operations.ts). */
+  | { op: 'history'; id?: number; room: string; limit?: number; since?: number }
   | { op: 'ping'; id?: number }
   | { op: 'ai'; id?: number; task: string; input: unknown }
   | { op: 'ai_cancel'; id?: number };
@@ -35,7 +37,6 @@ export interface ParseLimits {
 
 export type ParseResult = { ok: true; command: Command } | { ok: false; id?: number; error: GatewayError };
 
-const maxMidLength = 128;
 const maxTokenLength = 16_384;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -108,17 +109,13 @@ function parseCommand(frame: Record<string, unknown>, id: number | undefined, li
       return { op, id, room: room(), recover: parseRecover(frame.recover) };
     case 'unsubscribe':
       return { op, id, room: room() };
-    case 'publish': {
-      const target = room();
-      if (!('data' in frame) || frame.data === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
-      const mid = frame.mid === undefined ? undefined : requireString(frame, 'mid', maxMidLength);
-      return { op, id, room: target, data: frame.data, mid };
-    }
+    case 'publish':
+      return { op, id, ...parsePublish(frame, limits.maxRoomNameLength) };
     case 'presence':
       return { op, id, room: room() };
     case 'history': {
       const target = room();
-      const limit = frame.limit === undefined ? Math.min(50, limits.maxHistoryLimit) : requireInt(frame, 'limit', 1, limits.maxHistoryLimit);
+      const limit = frame.limit === undefined ? undefined : requireInt(frame, 'limit', 1, limits.maxHistoryLimit);
       const since = frame.since === undefined ? undefined : requireInt(frame, 'since', 0);
       return { op, id, room: target, limit, since };
     }
@@ -132,4 +129,15 @@ function parseCommand(frame: Record<string, unknown>, id: number | undefined, li
     default:
       throw gatewayError('BAD_REQUEST', `unknown op ${JSON.stringify(op.slice(0, 32))}; expected one of ${ops.join(', ')}`);
   }
+}
+
+/**
+ * The fields of a publish — `room`, `data` (any JSON value), optional `mid` — from a WebSocket
+ * frame or a server API body alike, so both refuse the same input with the same message.
+ */
+export function parsePublish(fields: Record<string, unknown>, maxRoomNameLength: number): { room: string; data: unknown; mid?: string } {
+  const room = validateRoom(fields.room, maxRoomNameLength);
+  if (fields.data === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
+  const mid = fields.mid === undefined ? undefined : requireString(fields, 'mid', maxMidLength);
+  return { room, data: fields.data, mid };
 }

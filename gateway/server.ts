@@ -11,12 +11,15 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
 import type { GatewayConfig } from './config.ts';
+import { ConnectionRegistry } from './connection-registry.ts';
 import { Connection } from './connection.ts';
 import type { Engine } from './engine/types.ts';
 import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { Operations } from './operations.ts';
 import { PresenceTracker } from './presence-tracker.ts';
+import { WriteScheduler } from './write-scheduler.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -28,6 +31,8 @@ export interface GatewayOptions {
   /** Extra HTTP routes tried before the built-in ones (dev mode's demo page). */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
   processMetrics?: boolean;
+  /** Overrides the start-up check of ws's internals (tests of the `ws.send` fallback). */
+  checkWsInternals?: () => readonly string[];
 }
 
 export interface Gateway {
@@ -51,15 +56,25 @@ export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics });
   metrics.observeEngine(engine);
-  const connections = new Set<Connection>();
-  const readyByUser = new Map<string, number>();
+  const registry = new ConnectionRegistry({ connectionsPerUser: config.limits.connectionsPerUser });
+  const connections = registry.connections;
+  const writes = WriteScheduler.checked(logger, options.checkWsInternals);
   let draining = false;
   let server: Server | undefined;
   /** Set while drain waits for the last connection to close. */
   let onEmpty: (() => void) | undefined;
 
   const verifier = options.verifier ?? createTokenVerifier(config.jwt);
-  const hub = new Hub({ engine, metrics, logger, maxRecover: config.history.maxRecover, subscribeBatchSize: config.limits.subscribeBatchSize, now });
+  const hub = new Hub({
+    engine,
+    metrics,
+    logger,
+    maxRecover: config.history.maxRecover,
+    subscribeBatchSize: config.limits.subscribeBatchSize,
+    roomsPerConnection: config.limits.roomsPerConnection,
+    now,
+  });
+  const operations = new Operations({ config, engine, now });
   const presence = new PresenceTracker({
     engine,
     logger,
@@ -67,19 +82,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     refreshMs: config.presence.refreshMs,
     joinLeaveMaxMembers: config.presence.joinLeaveMaxMembers,
     connections: () => connections,
+    subscribedRooms: (conn) => hub.subscribedRooms(conn),
     localMembers: (room) => hub.localSubscribers(room),
   });
-  const commands = new CommandHandler({
-    config,
-    engine,
-    hub,
-    presence,
-    verifier,
-    metrics,
-    now,
-    userConnections: (user) => readyByUser.get(user) ?? 0,
-    onReady: (conn) => readyByUser.set(conn.user!, (readyByUser.get(conn.user!) ?? 0) + 1),
-  });
+  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -94,7 +100,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
     const conn = connectionOf(this);
-    conn.alive = true;
+    conn.markAlive();
     metrics.countIn(rawLength(data));
     if (isBinary) {
       conn.sendError('BAD_REQUEST', 'binary frames are not supported; send JSON text frames', undefined, { violation: true });
@@ -104,7 +110,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   function onPong(this: WebSocket): void {
-    connectionOf(this).alive = true;
+    connectionOf(this).markAlive();
   }
 
   function onError(this: WebSocket, error: Error & { code?: string }): void {
@@ -116,24 +122,19 @@ export function createGateway(options: GatewayOptions): Gateway {
   function onClose(this: WebSocket, code: number): void {
     const conn = connectionOf(this);
     conn.logger.debug({ code }, 'connection closed');
-    connections.delete(conn);
+    registry.remove(conn);
     metrics.connections.set(connections.size);
     if (connections.size === 0) onEmpty?.();
-    if (conn.state === 'ready' && conn.user) {
-      const left = (readyByUser.get(conn.user) ?? 1) - 1;
-      if (left > 0) readyByUser.set(conn.user, left);
-      else readyByUser.delete(conn.user);
-    }
     conn.dispose();
     commands.closed(conn).catch((error: unknown) => conn.logger.warn({ err: error }, 'cleanup after close failed'));
   }
 
-  const connectionDeps = { config, metrics, logger, now };
+  const connectionDeps = { config, metrics, logger, now, writes };
 
   function accept(ws: WebSocket): void {
     const conn = new Connection(ws, connectionDeps);
     (ws as unknown as Record<symbol, Connection>)[kConnection] = conn;
-    connections.add(conn);
+    registry.add(conn);
     metrics.connections.set(connections.size);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
@@ -155,22 +156,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   const pingTimer = setInterval(() => {
-    for (const conn of connections) {
-      if (!conn.alive) {
-        conn.logger.info('no pong since the last ping; terminating');
-        conn.ws.terminate();
-        continue;
-      }
-      conn.alive = false;
-      conn.ws.ping();
-    }
+    for (const conn of connections) conn.heartbeat();
   }, config.pingIntervalMs);
   pingTimer.unref();
   const positionTimer = config.history.positionCheckMs > 0 ? setInterval(() => hub.checkPositions(), config.history.positionCheckMs) : undefined;
   positionTimer?.unref();
 
   const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
-  const httpHandler = createHttpHandler({ config, engine, metrics, logger, now, draining: () => draining, load, extraRoutes: options.extraRoutes });
+  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, draining: () => draining, load, extraRoutes: options.extraRoutes });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);

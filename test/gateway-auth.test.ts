@@ -1,6 +1,7 @@
 /**
  * Token verification with keys from a JWKS URL (RS256 and ES256), served by a local HTTP
- * server, plus issuer/audience checks and room patterns.
+ * server, plus issuer/audience checks and room patterns. A key server that hangs, fails or is
+ * gone is the server's problem, not the token's: connect answers UNAVAILABLE and closes 1013.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -9,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { RoomAccess } from '../gateway/rooms.ts';
 import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
+import { freePort } from './helpers/net.ts';
 
 interface Signer {
   kid: string;
@@ -85,6 +87,89 @@ describe('gateway auth with a JWKS URL', () => {
     const reply = await client.request({ op: 'connect', token: await sign(signers[0], { rooms: 'math-*' }) });
     assert.match(reply.message, /rooms must be a list/);
     assert.equal((await client.closed).code, 4001);
+  });
+});
+
+describe('gateway auth when the key server is out', () => {
+  let jwks: Server;
+  let jwksUrl: string;
+  let gw: TestGateway;
+  let signer: Signer;
+  /** hang: take the request and never answer; fail: answer 500; serve: answer the key set. */
+  let mode: 'hang' | 'fail' | 'serve' = 'hang';
+  let requests = 0;
+
+  before(async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    signer = { kid: 'ec-out', alg: 'ES256', privateKey };
+    const keys = [{ ...(await exportJWK(publicKey)), kid: 'ec-out', alg: 'ES256', use: 'sig' }];
+    jwks = createServer((req, res) => {
+      requests += 1;
+      if (mode === 'hang') return; // the socket stays open, unanswered, until the test ends
+      if (mode === 'fail') {
+        res.writeHead(500).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
+    gw = await startGateway({ jwt: { secret: undefined, jwksUrl, jwksTimeoutMs: 300, issuer: 'https://auth.test/', audience: 'meridian' } });
+  });
+  after(async () => {
+    await gw.close();
+    jwks.closeAllConnections();
+    await new Promise((resolve) => jwks.close(resolve));
+  });
+
+  async function connect(url: string, token: string): Promise<{ reply: Record<string, unknown>; code: number }> {
+    const client = await TestClient.open(url);
+    const reply = await client.request({ op: 'connect', token });
+    if (reply.op === 'connected') {
+      await client.close();
+      return { reply, code: 1000 };
+    }
+    return { reply, code: (await client.closed).code };
+  }
+
+  it('a hanging key server answers UNAVAILABLE and closes 1013; after it recovers the same token connects', async () => {
+    const token = await sign(signer, { rooms: ['*'] });
+    mode = 'hang';
+    const during = await connect(gw.wsUrl, token);
+    assert.equal(during.reply.code, 'UNAVAILABLE', JSON.stringify(during.reply));
+    assert.equal(during.code, 1013);
+    assert.ok(requests > 0, 'the key server was asked');
+    // A token that is bad on its face is still the client's fault, keys or no keys.
+    const malformed = await connect(gw.wsUrl, 'not.a.token');
+    assert.equal(malformed.reply.code, 'UNAUTHORIZED');
+    assert.equal(malformed.code, 4001);
+
+    mode = 'fail';
+    const failing = await connect(gw.wsUrl, token);
+    assert.equal(failing.reply.code, 'UNAVAILABLE', JSON.stringify(failing.reply));
+    assert.equal(failing.code, 1013);
+
+    mode = 'serve';
+    const recovered = await connect(gw.wsUrl, token);
+    assert.equal(recovered.reply.op, 'connected', JSON.stringify(recovered.reply));
+    assert.equal(recovered.reply.user, 'jwks-user');
+    // With keys at hand, a token signed by another key is refused as before.
+    const stranger = await sign({ ...signer, privateKey: (await generateKeyPair('ES256')).privateKey }, { rooms: ['*'] });
+    const refused = await connect(gw.wsUrl, stranger);
+    assert.equal(refused.reply.code, 'UNAUTHORIZED');
+    assert.equal(refused.code, 4001);
+  });
+
+  it('a key server nobody listens on answers UNAVAILABLE and closes 1013', async () => {
+    const nowhere = await startGateway({ jwt: { secret: undefined, jwksUrl: `http://127.0.0.1:${await freePort()}/jwks.json`, jwksTimeoutMs: 300 } });
+    try {
+      const refused = await connect(nowhere.wsUrl, await sign(signer, { rooms: ['*'] }));
+      assert.equal(refused.reply.code, 'UNAVAILABLE', JSON.stringify(refused.reply));
+      assert.equal(refused.code, 1013);
+    } finally {
+      await nowhere.close();
+    }
   });
 });
 

@@ -230,6 +230,27 @@ describe('gateway bad input', () => {
     assert.equal(bystander.messages('quiet').some((m) => m.data === 'sneaky'), false);
   });
 
+  it('a publish is checked alike over WebSocket and the server API: one mid limit, the same messages', async () => {
+    const client = await gw.client('checker');
+    const bad = [{ room: 'checks', data: 1, mid: 'm'.repeat(129) }, { room: 'checks', data: 1, mid: '' }, { room: 'checks', mid: 'no-data' }];
+    for (const fields of bad) {
+      const overWs = await client.request({ op: 'publish', ...fields });
+      const overHttp = await gw.apiJson('/v1/publish', { method: 'POST', body: JSON.stringify(fields) });
+      assert.equal(overWs.code, 'BAD_REQUEST', JSON.stringify(fields));
+      assert.equal(overHttp.status, 400);
+      assert.equal(overHttp.body.error.message, overWs.message);
+    }
+    // The longest mid is taken by both, and both publish through one idempotent operation.
+    const mid = 'm'.repeat(128);
+    const first = await client.request({ op: 'publish', room: 'checks', data: 'once', mid });
+    assert.equal(first.op, 'published');
+    const again = await gw.apiJson('/v1/publish', { method: 'POST', body: JSON.stringify({ room: 'checks', data: 'once', mid }) });
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, { room: 'checks', epoch: first.epoch, offset: first.offset, mid, duplicate: true });
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
   it('upgrades on other paths are refused', async () => {
     await assert.rejects(TestClient.open(`ws://127.0.0.1:${gw.port}/elsewhere`), /HTTP 404/);
     await assertGatewayHealthy();

@@ -12,7 +12,8 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { resolveConfig, type ConfigInput } from '../gateway/config.ts';
 import { Connection } from '../gateway/connection.ts';
 import { GatewayMetrics } from '../gateway/metrics.ts';
-import { encodeFrame } from '../gateway/ws-frame.ts';
+import { WriteScheduler } from '../gateway/write-scheduler.ts';
+import { encodeFrame, frameText } from '../gateway/ws-frame.ts';
 import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
 
 const turnEnd = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -30,6 +31,7 @@ describe('gateway write coalescing', () => {
   let url: string;
   const metrics = new GatewayMetrics({ processMetrics: false });
   const logger = pino({ level: 'silent' });
+  const writes = new WriteScheduler({ rawWrites: true });
 
   before(async () => {
     server = createServer();
@@ -51,7 +53,7 @@ describe('gateway write coalescing', () => {
     const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
     const client = await TestClient.open(url);
     const ws = await accepted;
-    const conn = new Connection(ws, { config, metrics, logger, now: Date.now });
+    const conn = new Connection(ws, { config, metrics, logger, now: Date.now, writes });
     ws.once('close', () => conn.dispose());
     // Each call of _write or _writev is one write handed to the kernel (corked writes arrive as one _writev).
     type Write = (...args: unknown[]) => void;
@@ -97,6 +99,22 @@ describe('gateway write coalescing', () => {
     assert.equal(writes(), 4);
     const frames = await client.waitCount((f) => f.op === 'message', 6);
     assert.deepEqual(frames.map((f) => f.offset), [1, 2, 3, 4, 5, 6]);
+    await client.close();
+  });
+
+  it('frames of every length class (7-bit, 16-bit and 64-bit lengths, at their edges) arrive intact', async () => {
+    const { conn, client } = await pair({ writeBatchBytes: 1024 });
+    // A JSON string of n characters is n + 2 bytes: payloads of exactly 125, 126, 65535 and 65536 bytes, and more.
+    const payloadBytes = [2, 125, 126, 65_535, 65_536, 200_000];
+    const texts = payloadBytes.map((bytes, i) => String.fromCharCode(97 + i).repeat(bytes - 2));
+    for (const text of texts) conn.sendShared(frameText(Buffer.from(JSON.stringify(text))));
+    // Each frame's payload is a JSON string, so the client's parsed "frames" are those strings.
+    const received = (await client.waitCount(() => true, texts.length)) as unknown as string[];
+    assert.deepEqual(
+      received.map((text) => text.length),
+      texts.map((text) => text.length),
+    );
+    assert.deepEqual(received, texts);
     await client.close();
   });
 

@@ -13,13 +13,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import { signDevToken } from '../../gateway/auth.ts';
 import { resolveConfig, type ConfigInput, type GatewayConfig } from '../../gateway/config.ts';
 import { createEngine } from '../../gateway/engine/index.ts';
 import type { Engine } from '../../gateway/engine/types.ts';
-import { createGateway, type Gateway } from '../../gateway/server.ts';
+import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
 import { freePort, waitFor } from './net.ts';
 
 export const testSecret = 'test-secret-that-is-long-enough-for-hs256';
@@ -172,8 +172,11 @@ export interface TestGateway {
 
 const quietLogger = pino({ level: process.env.MERIDIAN_TEST_LOG ?? 'silent' });
 
-/** Starts a gateway in this process on a free port. */
-export async function startGateway(overrides: ConfigInput = {}, options: { engine?: Engine } = {}): Promise<TestGateway> {
+/** Starts a gateway in this process on a free port; `logger` captures its log lines when given. */
+export async function startGateway(
+  overrides: ConfigInput = {},
+  options: { engine?: Engine; logger?: Logger; checkWsInternals?: GatewayOptions['checkWsInternals'] } = {},
+): Promise<TestGateway> {
   const input = {
     host: '127.0.0.1',
     region: 'test-region',
@@ -192,7 +195,7 @@ export async function startGateway(overrides: ConfigInput = {}, options: { engin
       logger: quietLogger,
     });
   const clients: TestClient[] = [];
-  const gateway = createGateway({ config, engine, logger: quietLogger });
+  const gateway = createGateway({ config, engine, logger: options.logger ?? quietLogger, checkWsInternals: options.checkWsInternals });
   await gateway.start();
   const httpUrl = `http://127.0.0.1:${gateway.port}`;
   const wsUrl = `ws://127.0.0.1:${gateway.port}/v1/ws`;
@@ -301,4 +304,11 @@ export async function spawnGateway(
     }
   }
   return handle;
+}
+
+/** A pino logger that keeps its lines (parsed) in `lines`, for asserting on what was logged. */
+export function capturingLogger(level = 'info'): { logger: Logger; lines: Frame[] } {
+  const lines: Frame[] = [];
+  const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line) as Frame) });
+  return { logger, lines };
 }
