@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   /** Extra HTTP routes tried before the built-in ones (dev mode's demo page). */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
   processMetrics?: boolean;
+  /** Adds metrics of components built before the gateway (the relay) to its registry. */
+  registerMetrics?: (registry: Registry) => void;
 }
 
 export interface Gateway {
@@ -51,6 +54,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics });
   metrics.observeEngine(engine);
+  options.registerMetrics?.(metrics.registry);
   const connections = new Set<Connection>();
   const readyByUser = new Map<string, number>();
   let draining = false;
