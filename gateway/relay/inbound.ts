@@ -37,7 +37,7 @@ export interface InboundOptions {
   logger: EngineLogger;
   sendRepairRequest(request: RepairRequest): void;
   onApplied(envelope: MessageEnvelope, duplicate: boolean): void;
-  onUnrecoverable(origin: string, room: string, after: number, until: number): void;
+  onUnrecoverable(origin: string, room: string, after: number, until: number, certain: boolean): void;
   onApplyFailed(): void;
 }
 
@@ -95,9 +95,13 @@ export class Inbound {
     this.process(lane);
   }
 
+  /**
+   * An origin's answer to a repair request of this region. It may reach any pod of the region,
+   * not only the one that asked; `after` is what the asking pod had applied, which holds for
+   * the whole region (its history is shared), so any pod can take the answer as it is.
+   */
   marker(marker: RepairMarker): void {
-    const lane = this.lanes.get(key(marker.origin, marker.room));
-    if (!lane) return; // this pod did not ask (or forgot): the messages that follow speak for themselves
+    const lane = this.lane(marker.origin, marker.room);
     lane.markers.push(marker);
     this.process(lane);
   }
@@ -123,7 +127,7 @@ export class Inbound {
     let lane = this.lanes.get(k);
     if (!lane) {
       lane = { origin, room, last: 0, retired: [], held: [], markers: [], gapDue: false, busy: false, dirty: false };
-      this.lanes.set(k, lane, (old) => old.held.length === 0 && !old.busy && old.want === undefined);
+      this.lanes.set(k, lane, (old) => old.held.length === 0 && old.markers.length === 0 && !old.busy && old.want === undefined);
     }
     return lane;
   }
@@ -153,7 +157,15 @@ export class Inbound {
   private async run(lane: Lane): Promise<void> {
     for (;;) {
       for (const marker of lane.markers.splice(0)) {
-        if (lane.epoch !== marker.epoch || marker.after > lane.last) continue; // an answer to an older question
+        if (lane.retired.includes(marker.epoch)) continue;
+        if (lane.epoch !== marker.epoch) {
+          // This pod knew nothing of the room (or an older epoch): the asking pod's view is better.
+          if (lane.epoch !== undefined) this.newEpoch(lane);
+          lane.epoch = marker.epoch;
+          lane.last = marker.after;
+        }
+        if (lane.uncertainUntil !== undefined && lane.last < marker.after) lane.last = marker.after;
+        if (marker.after > lane.last) continue; // an answer to an older question
         lane.repair = undefined;
         if (marker.lostUntil > lane.last) this.passOver(lane, marker.lostUntil, 'gone from the origin history');
       }
@@ -264,14 +276,17 @@ export class Inbound {
     this.passOver(lane, until, `no answer from the origin after ${attempts} repair requests`);
   }
 
-  /** Gives up on (last, until]: counted and logged once, unless the lane started without knowing. */
+  /**
+   * Gives up on (last, until]: counted and logged. A lane that started without knowing what this
+   * region had applied (`uncertain`) cannot tell whether it lacked anything in the range.
+   */
   private passOver(lane: Lane, until: number, why: string): void {
     const after = lane.last;
+    const certain = lane.uncertainUntil === undefined || after >= lane.uncertainUntil;
     lane.last = until;
     this.clearGap(lane);
-    if (lane.uncertainUntil !== undefined && until <= lane.uncertainUntil) return;
-    this.options.onUnrecoverable(lane.origin, lane.room, after, until);
-    this.options.logger.warn({ relay: 'inbound', origin: lane.origin, room: lane.room, epoch: lane.epoch, after, until, why }, 'unrecoverable relay gap: origin messages in this range may be missing here');
+    this.options.onUnrecoverable(lane.origin, lane.room, after, until, certain);
+    this.options.logger.warn({ relay: 'inbound', origin: lane.origin, room: lane.room, epoch: lane.epoch, after, until, certain, why }, 'unrecoverable relay gap: origin messages in this range may be missing here');
   }
 
   private async apply(lane: Lane, held: Held, advance: boolean): Promise<boolean> {

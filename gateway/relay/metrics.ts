@@ -23,7 +23,7 @@ export class RelayMetrics {
   readonly applied: Counter<'outcome'>;
   readonly applyFailures: Counter;
   readonly repairRequests: Counter<'direction'>;
-  readonly unrecoverableGaps: Counter;
+  readonly unrecoverableGaps: Counter<'certain'>;
   readonly unrecoverableOffsets: Counter;
   readonly deliverLatency: Histogram;
 
@@ -54,7 +54,7 @@ export class RelayMetrics {
     this.applied = new Counter({ name: 'meridian_relay_applied_total', help: 'Remote messages appended to this region (stored) or found already there (duplicate)', labelNames: ['outcome'], registers });
     this.applyFailures = new Counter({ name: 'meridian_relay_apply_failures_total', help: 'Appends of remote messages that failed (nacked, delivered again)', registers });
     this.repairRequests = new Counter({ name: 'meridian_relay_repair_requests_total', help: 'Repair requests sent to origins and answered for other regions', labelNames: ['direction'], registers });
-    this.unrecoverableGaps = new Counter({ name: 'meridian_relay_unrecoverable_gaps_total', help: 'Gaps passed over because the origin no longer had the range or did not answer', registers });
+    this.unrecoverableGaps = new Counter({ name: 'meridian_relay_unrecoverable_gaps_total', help: 'Gaps passed over because the origin no longer had the range or did not answer; certain="false" when the pod started without knowing what the region had (some of the range may be here)', labelNames: ['certain'], registers });
     this.unrecoverableOffsets = new Counter({ name: 'meridian_relay_unrecoverable_offsets_total', help: 'Origin offsets in unrecoverable gaps (an upper bound of the messages lost: some may have been foreign)', registers });
     this.deliverLatency = new Histogram({
       name: 'meridian_relay_deliver_seconds',

@@ -9,6 +9,10 @@
  *   lower bound (a receiver then asks once more than needed, never less).
  * - `answerRepair` answers a repair request from the region's history: a marker saying which
  *   offsets are gone, then the region's own messages in the range, re-sent with their `prev` chain.
+ *   They go out under the ordering key `repairKey(room)`, not the room's: the requester holds a
+ *   later message of the room unacked, and Pub/Sub delivers nothing more of an ordering key
+ *   while one of its messages is outstanding, so an answer under the room's key would wait
+ *   behind the very message that waits for it.
  * - `newestOwn` finds the newest own message of a room, for the periodic digest.
  */
 import type { History, Publication } from '../engine/types.ts';
@@ -35,6 +39,11 @@ interface Position {
 interface Handed extends Position {
   /** When it was handed over (for the digest's "recently active"). */
   at: number;
+}
+
+/** The ordering key of repair answers for a room (see the file comment). */
+export function repairKey(room: string): string {
+  return `${room}\u0000repair`;
 }
 
 /** A first, small history read finds `prev` in the usual case (few foreign messages in between). */
@@ -103,13 +112,16 @@ export class Origin {
     const marker = (lostUntil: number): RelayEnvelope => ({ v: envelopeVersion, kind: 'repair', origin: region, room, target: request.origin, epoch, after, lostUntil });
     const limit = Math.min(maxRead, until - after);
     if (limit <= 0) return [marker(after)];
-    const page = await history.read(room, { since: after, limit });
-    const publications = page.publications.filter((p) => p.offset <= until);
+    // One more before the range: the mid at `after`, when it is our own, lets a pod that did not
+    // ask (the answer may reach another pod of the region) check it against its history.
+    const page = await history.read(room, { since: Math.max(0, after - 1), limit: limit + 1 });
+    const atAfter = page.publications.find((p) => p.offset === after);
+    const publications = page.publications.filter((p) => p.offset > after && p.offset <= until);
     if (page.epoch !== epoch || publications.length === 0) return [marker(until)];
     const lostUntil = publications[0].offset - 1;
     const out: RelayEnvelope[] = [marker(lostUntil)];
     let prev = lostUntil;
-    let prevMid: string | undefined;
+    let prevMid = lostUntil === after && atAfter?.region === region ? atAfter.mid : undefined;
     for (const pub of publications) {
       if (pub.region !== region) continue;
       const envelope: MessageEnvelope = { v: envelopeVersion, kind: 'msg', origin: region, room, mid: pub.mid, data: pub.data, ts: pub.ts, epoch, offset: pub.offset, prev };

@@ -16,7 +16,7 @@ import type { Engine, Member, Publication, RoomEvent } from '../engine/types.ts'
 import { envelopeVersion, type DigestEnvelope, type RelayEnvelope } from './envelope.ts';
 import { Inbound } from './inbound.ts';
 import { RelayMetrics, type RelayState } from './metrics.ts';
-import { Origin } from './origin.ts';
+import { Origin, repairKey } from './origin.ts';
 import { Outbox } from './outbox.ts';
 import { PresenceRelay } from './presence-relay.ts';
 import type { BusDelivery, RelayBus } from './types.ts';
@@ -90,14 +90,15 @@ export class Relay {
       logger,
       sendRepairRequest: (request) => {
         this.metrics.repairRequests.inc({ direction: 'sent' });
+        logger.debug({ relay: 'repair', room: request.room, to: request.target, after: request.after, until: request.until }, 'sent a repair request');
         this.send(request, undefined);
       },
       onApplied: (envelope, duplicate) => {
         this.metrics.applied.inc({ outcome: duplicate ? 'duplicate' : 'stored' });
         if (!duplicate) this.metrics.deliverLatency.observe(Math.max(0, options.now() - envelope.ts) / 1000);
       },
-      onUnrecoverable: (_origin, _room, after, until) => {
-        this.metrics.unrecoverableGaps.inc();
+      onUnrecoverable: (_origin, _room, after, until, certain) => {
+        this.metrics.unrecoverableGaps.inc({ certain: String(certain) });
         this.metrics.unrecoverableOffsets.inc(until - after);
       },
       onApplyFailed: () => this.metrics.applyFailures.inc(),
@@ -197,7 +198,10 @@ export class Relay {
         this.inbound.message(envelope, delivery);
         return;
       case 'repair':
-        if (envelope.target === this.region) this.inbound.marker(envelope);
+        if (envelope.target === this.region) {
+          this.options.logger.debug({ relay: 'repair', room: envelope.room, from: envelope.origin, after: envelope.after, lostUntil: envelope.lostUntil }, 'received a repair answer');
+          this.inbound.marker(envelope);
+        }
         delivery.ack();
         return;
       case 'repair-request':
@@ -205,7 +209,8 @@ export class Relay {
         return this.settle(delivery, async () => {
           const answer = await this.origin.answerRepair(envelope);
           this.metrics.repairRequests.inc({ direction: 'answered' });
-          for (const out of answer) this.send(out, envelope.room);
+          this.options.logger.debug({ relay: 'repair', room: envelope.room, to: envelope.origin, after: envelope.after, until: envelope.until, resent: answer.length - 1 }, 'answered a repair request');
+          for (const out of answer) this.send(out, repairKey(envelope.room));
         });
       case 'digest':
         if (envelope.top) this.inbound.digestTop(envelope.origin, envelope.room, envelope.top);
