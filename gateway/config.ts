@@ -24,7 +24,31 @@ export interface GatewayConfig {
   };
   readonly apiKey?: string;
   readonly redisUrl?: string;
-  readonly pubsub: { readonly project?: string; readonly topic?: string };
+  readonly relay: {
+    readonly pubsub: {
+      readonly projectId?: string;
+      readonly topic?: string;
+      readonly create: boolean;
+      readonly batchMaxMs: number;
+      readonly batchMaxMessages: number;
+      readonly publishTimeoutMs: number;
+      readonly ackDeadlineSec: number;
+      readonly reopenMs: number;
+    };
+    readonly flowMaxMessages: number;
+    readonly flowMaxBytes: number;
+    readonly outboxMaxMessages: number;
+    readonly outboxMaxBytes: number;
+    readonly retryInitialMs: number;
+    readonly retryMaxMs: number;
+    readonly reorderWindowMs: number;
+    readonly repairTimeoutMs: number;
+    readonly repairAttempts: number;
+    readonly digestIntervalMs: number;
+    readonly digestMaxRooms: number;
+    readonly digestMaxMembers: number;
+    readonly maxTrackedRooms: number;
+  };
   readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number };
   readonly limits: {
@@ -157,7 +181,7 @@ export function resolveConfig(input: unknown = {}, env: Record<string, string | 
     for (const part of parts.slice(0, -1)) target = (target[part] ??= {}) as Record<string, unknown>;
     target[parts.at(-1)!] = value;
   }
-  for (const section of ['jwt', 'pubsub']) result[section] ??= {};
+  result.jwt ??= {};
   const jwt = result.jwt as { secret?: string; jwksUrl?: string };
   result.host ??= jwt.secret || jwt.jwksUrl ? '0.0.0.0' : '127.0.0.1';
   const config = result as unknown as GatewayConfig;
@@ -168,8 +192,12 @@ export function resolveConfig(input: unknown = {}, env: Record<string, string | 
   if (config.drain.windowMs > config.drain.deadlineMs) {
     throw new ConfigError(`drain.windowMs must not exceed drain.deadlineMs (${config.drain.deadlineMs}), got ${config.drain.windowMs}`);
   }
-  if (Boolean(config.pubsub.project) !== Boolean(config.pubsub.topic)) {
-    throw new ConfigError('pubsub.project and pubsub.topic must be set together');
+  const pubsub = config.relay.pubsub;
+  if (Boolean(pubsub.projectId) !== Boolean(pubsub.topic)) {
+    throw new ConfigError('relay.pubsub.projectId and relay.pubsub.topic must be set together');
+  }
+  if (pubsub.projectId && config.relay.digestIntervalMs >= config.presence.ttlMs) {
+    throw new ConfigError(`relay.digestIntervalMs must be below presence.ttlMs (${config.presence.ttlMs}), got ${config.relay.digestIntervalMs}`);
   }
   return deepFreeze(config);
 }

@@ -8,6 +8,7 @@ import { signDevToken } from './auth.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { devRoutes, needsDevMode, withDevSecrets } from './dev-mode.ts';
 import { createEngine } from './engine/index.ts';
+import { createRelay } from './relay/index.ts';
 import { createGateway } from './server.ts';
 
 const usage = 'usage: meridian gateway [--config FILE]\n\nEnvironment overrides: MERIDIAN_* (see docs/configuration.md).\n';
@@ -44,11 +45,7 @@ export async function main(argv: string[]): Promise<void> {
   const devMode = needsDevMode(config);
   if (devMode) config = withDevSecrets(config);
   const logger = createLogger(config);
-  if (config.pubsub.project) {
-    // Validated but not used: without this line a configured relay would silently not run.
-    logger.warn({ project: config.pubsub.project, topic: config.pubsub.topic }, 'pubsub is configured but this gateway has no cross-region relay yet: publications stay in this region');
-  }
-  const engine = createEngine({
+  const regionEngine = createEngine({
     redisUrl: config.redisUrl,
     region: config.region,
     engine: {
@@ -59,10 +56,14 @@ export async function main(argv: string[]): Promise<void> {
     },
     logger: logger.child({ component: 'engine' }),
   });
+  // The cross-region relay wraps the engine when relay.pubsub is configured (docs/relay.md).
+  const relayed = createRelay(config, regionEngine, logger);
+  const engine = relayed?.engine ?? regionEngine;
   const gateway = createGateway({
     config,
     engine,
     logger,
+    registerMetrics: relayed ? (registry) => relayed.relay.registerMetrics(registry) : undefined,
     processMetrics: true,
     extraRoutes: devMode ? devRoutes(config.jwt.secret!) : undefined,
   });

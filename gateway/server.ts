@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   processMetrics?: boolean;
   /** Overrides the start-up check of ws's internals (tests of the `ws.send` fallback). */
   checkWsInternals?: () => readonly string[];
+  /** Adds metrics of components built before the gateway (the relay) to its registry. */
+  registerMetrics?: (registry: Registry) => void;
 }
 
 export interface Gateway {
@@ -59,6 +62,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const registry = new ConnectionRegistry({ connectionsPerUser: config.limits.connectionsPerUser });
   const connections = registry.connections;
   const writes = WriteScheduler.checked(logger, options.checkWsInternals);
+  options.registerMetrics?.(metrics.registry);
   let draining = false;
   let server: Server | undefined;
   /** Set while drain waits for the last connection to close. */

@@ -52,7 +52,8 @@ describe('gateway config', () => {
     assert.equal(config.jwt.secret, 's3cret');
     assert.equal(config.redisUrl, 'redis://127.0.0.1:6379');
     assert.equal(config.perMessageDeflate, true);
-    assert.deepEqual(config.pubsub, { project: 'proj', topic: 'topic' });
+    assert.equal(config.relay.pubsub.projectId, 'proj');
+    assert.equal(config.relay.pubsub.topic, 'topic');
   });
 
   it('names the field in every validation error', () => {
@@ -68,7 +69,8 @@ describe('gateway config', () => {
       [{ perMessageDeflate: 'yes' }, {}, 'config: perMessageDeflate must be true or false, got "yes"'],
       [{ jwt: { secret: 'a', jwksUrl: 'https://x.example/jwks' } }, {}, 'config: jwt.secret and jwt.jwksUrl are exclusive: set one'],
       [{ presence: { ttlMs: 5000, refreshMs: 5000 } }, {}, 'config: presence.refreshMs must be below presence.ttlMs (5000), got 5000'],
-      [{ pubsub: { project: 'p' } }, {}, 'config: pubsub.project and pubsub.topic must be set together'],
+      [{ relay: { pubsub: { projectId: 'p' } } }, {}, 'config: relay.pubsub.projectId and relay.pubsub.topic must be set together'],
+      [{ relay: { pubsub: { projectId: 'p', topic: 't' }, digestIntervalMs: 60_000 } }, {}, 'config: relay.digestIntervalMs must be below presence.ttlMs (60000), got 60000'],
       [[1, 2], {}, 'config: the file must hold an object, got [1,2]'],
     ];
     for (const [input, env, message] of cases) {

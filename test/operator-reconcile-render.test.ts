@@ -114,8 +114,8 @@ test('the rendered gateway.yaml and environment are accepted by the gateway conf
   assert.equal(config.limits.publishRatePerSec, 20);
   assert.equal(config.history.ttlMs, 120_000);
   assert.equal(config.jwt.jwksUrl, 'https://auth.example/jwks.json');
-  assert.equal(config.pubsub.project, 'learning');
-  assert.equal(config.pubsub.topic, 'meridian-tenants-classroom');
+  assert.equal(config.relay.pubsub.projectId, 'learning');
+  assert.equal(config.relay.pubsub.topic, 'meridian-tenants-classroom');
   assert.ok(config.drain.windowMs <= config.drain.deadlineMs);
   assert.equal(config.drain.deadlineMs, 30_000);
 });

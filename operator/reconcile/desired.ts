@@ -155,7 +155,7 @@ export function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port
     // Closes (1012) are spread over most of the drain window; the rest lets the last clients finish.
     drain: { windowMs: Math.floor(drainDeadlineMs * 0.8), deadlineMs: drainDeadlineMs },
     ...(gateway.auth?.jwksUrl ? { jwt: { jwksUrl: gateway.auth.jwksUrl } } : {}),
-    ...(pubsub ? { pubsub: { project: pubsub.projectId, topic: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') } } : {}),
+    ...(pubsub ? { relay: { pubsub: { projectId: pubsub.projectId, topic: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') } } } : {}),
   };
 }
 

@@ -1,0 +1,73 @@
+/**
+ * Builds the relay from the gateway config: none when `relay.pubsub` is not configured,
+ * otherwise the Pub/Sub bus, the relay, and the relayed engine the gateway uses. Only wiring
+ * lives here.
+ */
+import type { GatewayConfig } from '../config.ts';
+import { withLogContext, type EngineLogger } from '../engine/common.ts';
+import type { Engine } from '../engine/types.ts';
+import { PubSubBus } from './pubsub-bus.ts';
+import { Relay, type RelaySettings } from './relay.ts';
+import { relayedEngine } from './relayed-engine.ts';
+import type { RelayBus } from './types.ts';
+
+export function relaySettings(config: GatewayConfig): RelaySettings {
+  const { relay } = config;
+  return {
+    region: config.region,
+    maxRead: config.history.maxRecover,
+    recentMs: config.history.ttlMs,
+    outboxMaxMessages: relay.outboxMaxMessages,
+    outboxMaxBytes: relay.outboxMaxBytes,
+    retryInitialMs: relay.retryInitialMs,
+    retryMaxMs: relay.retryMaxMs,
+    reorderWindowMs: relay.reorderWindowMs,
+    repairTimeoutMs: relay.repairTimeoutMs,
+    repairAttempts: relay.repairAttempts,
+    digestIntervalMs: relay.digestIntervalMs,
+    digestMaxRooms: relay.digestMaxRooms,
+    digestMaxMembers: relay.digestMaxMembers,
+    maxTrackedRooms: relay.maxTrackedRooms,
+  };
+}
+
+export interface RelayedSetup {
+  engine: Engine;
+  relay: Relay;
+}
+
+/** Wraps `engine` with a relay on `bus` (any RelayBus: Pub/Sub in production, memory in tests). */
+export function withRelay(engine: Engine, bus: RelayBus, settings: RelaySettings, logger: EngineLogger, now: () => number = Date.now): RelayedSetup {
+  const relay = new Relay({ ...settings, bus, engine, logger, now });
+  return { engine: relayedEngine(engine, relay), relay };
+}
+
+/** The Pub/Sub relay when configured, else undefined. */
+export function createRelay(config: GatewayConfig, engine: Engine, baseLogger: EngineLogger): RelayedSetup | undefined {
+  const { pubsub } = config.relay;
+  if (!pubsub.projectId || !pubsub.topic) return undefined;
+  const logger = withLogContext(baseLogger, { component: 'relay' });
+  let setup: RelayedSetup | undefined;
+  const bus = new PubSubBus({
+    projectId: pubsub.projectId,
+    topic: pubsub.topic,
+    region: config.region,
+    create: pubsub.create,
+    batchMaxMs: pubsub.batchMaxMs,
+    batchMaxMessages: pubsub.batchMaxMessages,
+    publishTimeoutMs: pubsub.publishTimeoutMs,
+    flowMaxMessages: config.relay.flowMaxMessages,
+    flowMaxBytes: config.relay.flowMaxBytes,
+    ackDeadlineSec: pubsub.ackDeadlineSec,
+    reopenMs: pubsub.reopenMs,
+    logger,
+    onMalformed: () => setup?.relay.metrics.malformed.inc(),
+  });
+  setup = withRelay(engine, bus, relaySettings(config), logger);
+  return setup;
+}
+
+export { Relay, type RelaySettings } from './relay.ts';
+export { MemoryBus, MemoryBusNetwork } from './memory-bus.ts';
+export { PubSubBus, subscriptionName } from './pubsub-bus.ts';
+export type { RelayBus, BusDelivery, BusHealth } from './types.ts';

@@ -1,0 +1,141 @@
+/**
+ * The in-memory relay bus: the test double for relay scenarios in one process. A
+ * `MemoryBusNetwork` plays the topic; each `MemoryBus` is one pod's client, and the pods of a
+ * region share their region's subscription (each envelope goes to one of them, chosen by its
+ * ordering key, as Pub/Sub keeps a key on one subscriber stream).
+ *
+ * It keeps the guarantees of types.ts and can break them on purpose, the way a real bus does:
+ * `available = false` refuses publishes, `drop` loses chosen envelopes for every region,
+ * `repeat` delivers chosen envelopes twice. Deliveries are asynchronous and in publish order
+ * per region; a nacked envelope comes back after `redeliveryMs`.
+ */
+import { decodeEnvelope, encodeEnvelope, isMalformed, type RelayEnvelope } from './envelope.ts';
+import type { BusDelivery, BusHealth, RelayBus } from './types.ts';
+
+interface Queued {
+  envelope: RelayEnvelope;
+  key: string | undefined;
+  bytes: number;
+}
+
+export class MemoryBusNetwork {
+  /** False: every publish rejects, as an unreachable bus would. */
+  available = true;
+  /** Envelopes for which this returns true are lost for every region. */
+  drop: ((envelope: RelayEnvelope) => boolean) | undefined;
+  /** Envelopes for which this returns true are delivered twice. */
+  repeat: ((envelope: RelayEnvelope) => boolean) | undefined;
+  readonly redeliveryMs: number;
+  private readonly subscribers = new Map<string, MemoryBus[]>();
+  private readonly queues = new Map<string, Queued[]>();
+  private readonly scheduled = new Set<string>();
+
+  constructor(options: { redeliveryMs?: number } = {}) {
+    this.redeliveryMs = options.redeliveryMs ?? 20;
+  }
+
+  attach(bus: MemoryBus): void {
+    const list = this.subscribers.get(bus.region) ?? [];
+    list.push(bus);
+    this.subscribers.set(bus.region, list);
+  }
+
+  detach(bus: MemoryBus): void {
+    const list = (this.subscribers.get(bus.region) ?? []).filter((b) => b !== bus);
+    if (list.length > 0) this.subscribers.set(bus.region, list);
+    else this.subscribers.delete(bus.region);
+  }
+
+  /** Encodes and decodes like the real bus, so a double never accepts what Pub/Sub would not carry. */
+  publish(envelope: RelayEnvelope, key: string | undefined): void {
+    if (!this.available) throw new Error('memory bus unavailable');
+    const encoded = encodeEnvelope(envelope);
+    if (this.drop?.(envelope)) return;
+    const decoded = decodeEnvelope(encoded.data);
+    if (isMalformed(decoded)) throw new Error(`memory bus: ${decoded.malformed}`);
+    const copies = this.repeat?.(envelope) ? 2 : 1;
+    for (const region of this.subscribers.keys()) {
+      for (let i = 0; i < copies; i += 1) this.enqueue(region, { envelope: decoded, key, bytes: encoded.data.length });
+    }
+  }
+
+  private enqueue(region: string, item: Queued): void {
+    const queue = this.queues.get(region) ?? [];
+    queue.push(item);
+    this.queues.set(region, queue);
+    if (this.scheduled.has(region)) return;
+    this.scheduled.add(region);
+    setImmediate(() => this.flush(region));
+  }
+
+  private flush(region: string): void {
+    this.scheduled.delete(region);
+    const queue = this.queues.get(region) ?? [];
+    this.queues.delete(region);
+    for (const item of queue) {
+      const buses = this.subscribers.get(region);
+      if (!buses || buses.length === 0) return; // nobody subscribed: lost, as with Pub/Sub
+      const bus = buses[keyHash(item.key) % buses.length];
+      let settled = false;
+      const delivery: BusDelivery = {
+        envelope: item.envelope,
+        bytes: item.bytes,
+        ack: () => {
+          settled = true;
+        },
+        nack: () => {
+          if (settled) return;
+          settled = true;
+          setTimeout(() => this.enqueue(region, item), this.redeliveryMs).unref();
+        },
+      };
+      bus.receive(delivery);
+    }
+  }
+}
+
+function keyHash(key: string | undefined): number {
+  let hash = 0;
+  for (const char of key ?? '') hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return hash;
+}
+
+export class MemoryBus implements RelayBus {
+  readonly region: string;
+  private readonly network: MemoryBusNetwork;
+  private handler: ((delivery: BusDelivery) => void) | undefined;
+  private lastError: string | undefined;
+
+  constructor(network: MemoryBusNetwork, region: string) {
+    this.network = network;
+    this.region = region;
+  }
+
+  async start(receive: (delivery: BusDelivery) => void): Promise<void> {
+    this.handler = receive;
+    this.network.attach(this);
+  }
+
+  receive(delivery: BusDelivery): void {
+    this.handler?.(delivery);
+  }
+
+  async publish(envelope: RelayEnvelope, orderingKey: string | undefined): Promise<void> {
+    try {
+      this.network.publish(envelope, orderingKey);
+      this.lastError = undefined;
+    } catch (error) {
+      this.lastError = (error as Error).message;
+      throw error;
+    }
+  }
+
+  health(): BusHealth {
+    return { publishing: this.lastError === undefined, receiving: this.handler !== undefined, lastError: this.lastError };
+  }
+
+  async close(): Promise<void> {
+    this.network.detach(this);
+    this.handler = undefined;
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * Relay scenarios in one process: two regions, each a shared memory backend with two engine
+ * pods, joined by the in-memory bus, which loses, repeats or refuses envelopes on purpose.
+ * The same relay code runs against Pub/Sub and real processes in relay-pubsub.test.ts; here the
+ * faults are exact, so each repair path is exercised on its own.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, it } from 'node:test';
+import { silentLogger } from '../gateway/engine/common.ts';
+import { MemoryBackend, MemoryEngine } from '../gateway/engine/index.ts';
+import type { Engine, Publication } from '../gateway/engine/types.ts';
+import { MemoryBus, MemoryBusNetwork, withRelay, type Relay, type RelaySettings } from '../gateway/relay/index.ts';
+import { Recorder, uniqueRoom } from './engine-fixtures.ts';
+import { waitFor } from './helpers/net.ts';
+
+interface Pod {
+  engine: Engine;
+  relay: Relay;
+}
+
+interface Region {
+  name: string;
+  backend: MemoryBackend;
+  pods: Pod[];
+}
+
+const settings = (region: string, overrides: Partial<RelaySettings>): RelaySettings => ({
+  region,
+  maxRead: 300,
+  recentMs: 60_000,
+  outboxMaxMessages: 1000,
+  outboxMaxBytes: 1 << 24,
+  retryInitialMs: 20,
+  retryMaxMs: 100,
+  reorderWindowMs: 20,
+  repairTimeoutMs: 300,
+  repairAttempts: 2,
+  digestIntervalMs: 60_000,
+  digestMaxRooms: 100,
+  digestMaxMembers: 50,
+  maxTrackedRooms: 1000,
+  ...overrides,
+});
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+async function region(network: MemoryBusNetwork, name: string, options: { historySize?: number; presenceTtlMs?: number; relay?: Partial<RelaySettings> } = {}): Promise<Region> {
+  const backend = new MemoryBackend();
+  const pods: Pod[] = [];
+  for (let i = 0; i < 2; i += 1) {
+    const inner = new MemoryEngine({ backend, engine: { historySize: options.historySize ?? 300, presenceTtlMs: options.presenceTtlMs ?? 60_000 } });
+    const { engine, relay } = withRelay(inner, new MemoryBus(network, name), settings(name, options.relay ?? {}), silentLogger);
+    await engine.start(new Recorder());
+    closers.push(() => engine.close());
+    pods.push({ engine, relay });
+  }
+  return { name, backend, pods };
+}
+
+function publish(pod: Pod, regionName: string, room: string, data: unknown): Promise<unknown> {
+  return pod.engine.broker.publish({ room, mid: randomUUID(), data, region: regionName, ts: Date.now() });
+}
+
+async function history(r: Region, room: string): Promise<Publication[]> {
+  return (await r.pods[0].engine.history.read(room, { since: 0, limit: 1000 })).publications;
+}
+
+async function historyHas(r: Region, room: string, count: number): Promise<Publication[]> {
+  return waitFor(async () => {
+    const pubs = await history(r, room);
+    return pubs.length >= count ? pubs : undefined;
+  }, { what: `${count} publications in ${r.name}/${room}`, timeoutMs: 10_000 });
+}
+
+/** Data values of one origin, in the order the region stored them. */
+const fromOrigin = (pubs: Publication[], origin: string) => pubs.filter((p) => p.region === origin).map((p) => p.data);
+
+describe('relay between two regions over the memory bus', () => {
+  it('concurrent publishers in both regions: each region stores every message once, in each origin order', async () => {
+    const network = new MemoryBusNetwork();
+    const a = await region(network, 'a');
+    const b = await region(network, 'b');
+    const room = uniqueRoom('exchange');
+    const sent: Record<string, unknown[]> = { a: [], b: [] };
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      for (const r of [a, b]) {
+        // Both pods of a region publish, sequentially per region, so the origin order is known.
+        const data = `${r.name}-${i}`;
+        sent[r.name].push(data);
+        writes.push(publish(r.pods[i % 2], r.name, room, data));
+      }
+      if (i % 5 === 0) await Promise.all(writes.splice(0));
+    }
+    await Promise.all(writes);
+    for (const r of [a, b]) {
+      const pubs = await historyHas(r, room, 80);
+      assert.equal(pubs.length, 80, `${r.name} stores each message once`);
+      const offsets = (await r.pods[0].engine.history.read(room, { since: 0, limit: 1000 })).publications.map((p) => p.offset);
+      assert.deepEqual(offsets, Array.from({ length: 80 }, (_, i) => i + 1));
+    }
+    // Per origin, every region has the origin's own order (the origin's history order).
+    for (const origin of ['a', 'b']) {
+      const originOrder = fromOrigin(await history(origin === 'a' ? a : b, room), origin);
+      assert.deepEqual(fromOrigin(await history(a, room), origin), originOrder);
+      assert.deepEqual(fromOrigin(await history(b, room), origin), originOrder);
+    }
+  });
+
+  it('a message the bus delivers twice is stored once', async () => {
+    const network = new MemoryBusNetwork();
+    network.repeat = (e) => e.kind === 'msg';
+    const a = await region(network, 'a');
+    const b = await region(network, 'b');
+    const room = uniqueRoom('twice');
+    for (let i = 0; i < 5; i += 1) await publish(a.pods[0], 'a', room, i);
+    await historyHas(b, room, 5);
+    // Give the second copies time to arrive; they must change nothing.
+    await waitFor(async () => (await counter(b, 'received', 'kind:msg')) >= 10, { what: 'both copies received' });
+    assert.deepEqual(fromOrigin(await history(b, room), 'a'), [0, 1, 2, 3, 4]);
+    assert.equal(await counter(b, 'applied', 'outcome:stored'), 5);
+  });
+
+  it('a message the bus lost is repaired from the origin when the next one reveals the gap', async () => {
+    const network = new MemoryBusNetwork();
+    const a = await region(network, 'a');
+    const b = await region(network, 'b');
+    const room = uniqueRoom('lost');
+    const dropped = new Set<number>();
+    // Lost once each: the origin's re-sends get through.
+    network.drop = (e) => e.kind === 'msg' && (e.offset === 3 || e.offset === 4) && !dropped.has(e.offset) && Boolean(dropped.add(e.offset));
+    for (let i = 1; i <= 6; i += 1) await publish(a.pods[0], 'a', room, i);
+    const pubs = await historyHas(b, room, 6);
+    assert.deepEqual(fromOrigin(pubs, 'a'), [1, 2, 3, 4, 5, 6]);
+    assert.equal(dropped.size, 2);
+    const requests = await counter(b, 'repairRequests', 'direction:sent');
+    assert.ok(requests >= 1, 'region b asked the origin');
+  });
+
+  it('a lost last message is found by the periodic digest', async () => {
+    const network = new MemoryBusNetwork();
+    const a = await region(network, 'a', { relay: { digestIntervalMs: 100 } });
+    const b = await region(network, 'b', { relay: { digestIntervalMs: 100 } });
+    const room = uniqueRoom('last');
+    let lost = false;
+    network.drop = (e) => e.kind === 'msg' && e.offset === 3 && !lost && (lost = true);
+    for (let i = 1; i <= 3; i += 1) await publish(a.pods[0], 'a', room, i);
+    const pubs = await historyHas(b, room, 3);
+    assert.deepEqual(fromOrigin(pubs, 'a'), [1, 2, 3]);
+    assert.ok(lost, 'the last message was lost on the bus');
+  });
+
+  it('past the origin history, the gap is reported as unrecoverable and the room moves on', async () => {
+    const network = new MemoryBusNetwork();
+    const a = await region(network, 'a', { historySize: 3 });
+    const b = await region(network, 'b');
+    const room = uniqueRoom('gone');
+    await publish(a.pods[0], 'a', room, 1);
+    await historyHas(b, room, 1);
+    network.drop = (e) => e.kind === 'msg' && e.offset >= 2 && e.offset <= 6;
+    for (let i = 2; i <= 7; i += 1) await publish(a.pods[0], 'a', room, i);
+    network.drop = undefined;
+    await publish(a.pods[0], 'a', room, 8);
+    // a's history keeps 6, 7, 8: 2..5 are gone; b gets 6 and 7 repaired, then 8.
+    const pubs = await historyHas(b, room, 4);
+    assert.deepEqual(fromOrigin(pubs, 'a'), [1, 6, 7, 8]);
+    assert.equal(await counter(b, 'unrecoverableGaps', 'certain:true'), 1);
+    assert.equal(await counter(b, 'unrecoverableOffsets'), 4);
+  });
+
+  it('while the bus refuses publishes, the outbox keeps them and sends them in order when it returns', async () => {
+    const network = new MemoryBusNetwork();
+    const a = await region(network, 'a');
+    const b = await region(network, 'b');
+    const room = uniqueRoom('outage');
+    await publish(a.pods[0], 'a', room, 0);
+    await historyHas(b, room, 1);
+    network.available = false;
+    for (let i = 1; i <= 10; i += 1) await publish(a.pods[i % 2], 'a', room, i);
+    // Local delivery did not wait: a has everything already.
+    assert.equal((await history(a, room)).length, 11);
+    await waitFor(() => a.pods.some((p) => p.relay.state().degraded), { what: 'a degraded' });
+    network.available = true;
+    const pubs = await historyHas(b, room, 11);
+    assert.deepEqual(fromOrigin(pubs, 'a'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await waitFor(() => a.pods.every((p) => !p.relay.state().degraded), { what: 'a healthy again' });
+  });
+
+  it('presence: a member of region a is listed in region b with its region, and leaves there too', async () => {
+    const network = new MemoryBusNetwork();
+    const a = await region(network, 'a');
+    const b = await region(network, 'b');
+    const room = uniqueRoom('presence');
+    await a.pods[0].engine.presence.add(room, { user: 'ann', client: 'c-ann', region: 'a' });
+    await waitFor(async () => (await b.pods[1].engine.presence.list(room)).some((m) => m.client === 'c-ann' && m.region === 'a'), { what: 'ann in b' });
+    await a.pods[0].engine.presence.remove(room, 'c-ann');
+    await waitFor(async () => (await b.pods[1].engine.presence.list(room)).length === 0, { what: 'ann gone from b' });
+  });
+});
+
+async function counter(r: Region, name: 'repairRequests' | 'unrecoverableGaps' | 'unrecoverableOffsets' | 'received' | 'applied', label = ''): Promise<number> {
+  let total = 0;
+  for (const pod of r.pods) {
+    const metric = await (pod.relay.metrics[name] as any).get();
+    for (const value of metric.values) {
+      const labels = Object.entries(value.labels).map(([k, v]) => `${k}:${v}`).join(',');
+      if (label === '' || labels === label) total += value.value;
+    }
+  }
+  return total;
+}
