@@ -26,6 +26,8 @@ export interface CommandDeps {
   now: () => number;
   /** Connections of `user` that are ready on this node. */
   userConnections(user: string): number;
+  /** Connections that are ready on this node (`limits.maxConnections` counts only these). */
+  readyConnections(): number;
   /** Registers a connection as ready for its user (for the per-user limit). */
   onReady(conn: Connection): void;
 }
@@ -38,7 +40,8 @@ export class CommandHandler {
 
   constructor(deps: CommandDeps) {
     this.deps = deps;
-    this.parseLimits = { maxRoomNameLength: deps.config.limits.maxRoomNameLength, maxHistoryLimit: deps.config.history.maxRecover };
+    const { limits } = deps.config;
+    this.parseLimits = { maxRoomNameLength: limits.maxRoomNameLength, maxHistoryLimit: deps.config.history.maxRecover, maxJsonDepth: limits.maxJsonDepth };
   }
 
   /** Handles one text frame from the client. Never throws. */
@@ -93,6 +96,10 @@ export class CommandHandler {
     }
     if (!conn.isOpen) return;
     const { limits } = this.deps.config;
+    if (this.deps.readyConnections() >= limits.maxConnections) {
+      conn.close('CONNECTION_LIMIT', `node is at ${limits.maxConnections} connections`);
+      return;
+    }
     if (this.deps.userConnections(identity.user) >= limits.connectionsPerUser) {
       conn.close('CONNECTION_LIMIT', `user has ${limits.connectionsPerUser} connections on this node`);
       return;
@@ -100,7 +107,7 @@ export class CommandHandler {
     conn.markReady(identity);
     this.deps.onReady(conn);
     const { region, node } = this.deps.config;
-    conn.send(withId(id, { op: 'connected', client: conn.id, user: identity.user, region, node }));
+    conn.send(withId(id, { op: 'connected', client: conn.id, user: identity.user, personalRoom: identity.access.personalRoom, region, node }));
     conn.logger.debug('connected');
   }
 

@@ -69,6 +69,14 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'limits.httpHeadersTimeoutMs', kind: 'int', default: 10_000, min: 100, doc: 'Time a client has to send the request headers (HTTP and WebSocket upgrade); slow-header clients are cut off.' },
   { path: 'limits.httpRequestTimeoutMs', kind: 'int', default: 30_000, min: 100, doc: 'Time a client has to send a whole HTTP request, body included.' },
   { path: 'limits.maxPendingCommands', kind: 'int', default: 64, min: 1, doc: 'Publish, history and presence commands in flight per connection; more answers RATE_LIMITED.' },
+  { path: 'limits.maxAnonymousSockets', kind: 'int', default: 4096, min: 1, doc: 'Sockets this node holds that have not completed `connect` (counted apart from limits.maxConnections, so they never keep a user out); past it a WebSocket upgrade answers HTTP 503 OVERLOADED with Retry-After.' },
+  { path: 'limits.maxAnonymousSocketsPerAddress', kind: 'int', default: 256, min: 1, doc: 'Sockets from one remote address that have not completed `connect`; past it a WebSocket upgrade from that address answers HTTP 429 LIMIT_EXCEEDED with Retry-After. Behind a proxy every client shares the proxy\'s address: raise it there.' },
+  { path: 'limits.maxJsonDepth', kind: 'int', default: 64, min: 2, doc: 'Deepest nesting of arrays and objects in a client frame or HTTP body (the frame itself is level 1, so `data` may nest one level less); deeper answers BAD_REQUEST before the text is parsed.' },
+  { path: 'limits.httpMaxRequestsPerSocket', kind: 'int', default: 100, min: 1, doc: 'HTTP requests served on one keep-alive (or pipelined) connection; the last reply says `Connection: close`, requests past it answer 503 and the connection closes.' },
+  { path: 'limits.httpMaxConcurrentRequests', kind: 'int', default: 512, min: 1, doc: 'HTTP requests in progress at once on the public listener (/healthz and /readyz excepted); more answer 503 OVERLOADED with Retry-After.' },
+
+  { path: 'metrics.host', kind: 'string', default: '127.0.0.1', doc: 'Address of the metrics listener (GET /metrics, Prometheus text). Loopback by default: metrics never share the public listener; in a pod set `0.0.0.0` so the cluster\'s Prometheus can scrape it.' },
+  { path: 'metrics.port', kind: 'int', default: 9091, min: 0, doc: 'TCP port of the metrics listener; 0 picks a free port.' },
 
   { path: 'pingIntervalMs', kind: 'int', default: 25_000, min: 100, doc: 'WebSocket ping interval; a client that has not answered the previous ping is terminated.' },
   { path: 'perMessageDeflate', kind: 'bool', default: false, doc: 'Negotiate permessage-deflate. Off by default: it costs memory and disables frame-once fan-out.' },

@@ -26,6 +26,8 @@ export interface MetricsOptions {
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly connections: Gauge;
+  readonly anonymousSockets: Gauge;
+  readonly refusals: Counter<'reason'>;
   readonly rooms: Gauge;
   readonly messagesIn: Counter;
   readonly messagesOut: Counter;
@@ -50,6 +52,13 @@ export class GatewayMetrics {
     this.rateWindowMs = options.rateWindowMs ?? 5000;
     const registers = [this.registry];
     this.connections = new Gauge({ name: 'meridian_connections', help: 'Open WebSocket connections', registers });
+    this.anonymousSockets = new Gauge({ name: 'meridian_anonymous_sockets', help: 'Open WebSocket connections that have not completed connect', registers });
+    this.refusals = new Counter({
+      name: 'meridian_refusals_total',
+      help: 'Sockets and HTTP requests refused at a node bound, by reason (anonymous_sockets, anonymous_sockets_per_address, http_concurrency)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.rooms = new Gauge({ name: 'meridian_rooms', help: 'Rooms with local subscribers', registers });
     const catchUp = (name: string, help: string, total: () => number): Counter => {
       let reported = 0;

@@ -31,6 +31,8 @@ export interface ParseLimits {
   maxRoomNameLength: number;
   /** Largest `limit` a history command may ask for. */
   maxHistoryLimit: number;
+  /** Deepest array/object nesting of a whole frame (`limits.maxJsonDepth`). */
+  maxJsonDepth: number;
 }
 
 export type ParseResult = { ok: true; command: Command } | { ok: false; id?: number; error: GatewayError };
@@ -71,14 +73,65 @@ function parseRecover(value: unknown): RecoverPosition | undefined {
   return { epoch, offset };
 }
 
+/**
+ * True when `text` nests arrays/objects deeper than `maxDepth` (brackets inside strings do not
+ * count). JSON.parse itself accepts any depth, but such a value cannot be encoded again
+ * (JSON.stringify and Redis's cjson recurse): it would be stored, then break every delivery,
+ * history read and recovery that covers it. Scanning the text refuses it before any parsing.
+ */
+export function nestsDeeperThan(text: string, maxDepth: number): boolean {
+  if (text.length <= maxDepth) return false; // too short to open maxDepth + 1 brackets
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth += 1;
+      if (depth > maxDepth) return true;
+    } else if (c === 0x7d || c === 0x5d) depth -= 1;
+  }
+  return false;
+}
+
+/** Parses client JSON (a frame or an HTTP body) within `maxDepth`; BAD_REQUEST naming `what` otherwise. */
+export function parseJson(text: string, maxDepth: number, what: 'frame' | 'body'): unknown {
+  if (nestsDeeperThan(text, maxDepth)) {
+    throw gatewayError('BAD_REQUEST', `${what} nests arrays/objects deeper than ${maxDepth} levels (limits.maxJsonDepth)`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    // The parser's message may quote the input (message bodies are never echoed or logged).
+    throw gatewayError('BAD_REQUEST', `${what} is not valid JSON`);
+  }
+}
+
+/**
+ * Checks that publish `data` encodes back to JSON, so nothing reaches the engine that a
+ * delivery, history read or recovery could not encode. Values parsed within the depth limit
+ * always do; this guards every other way a value could get here.
+ */
+export function requireEncodable(data: unknown): void {
+  let encoded: string | undefined;
+  try {
+    encoded = JSON.stringify(data);
+  } catch {
+    throw gatewayError('BAD_REQUEST', 'data cannot be encoded as JSON');
+  }
+  if (encoded === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
+}
+
 /** Parses one text frame. `text` is whatever arrived; binary frames are refused by the caller. */
 export function parseFrame(text: string, limits: ParseLimits): ParseResult {
   let frame: unknown;
   try {
-    frame = JSON.parse(text);
-  } catch {
-    // The parser's message may quote the input (message bodies are never echoed or logged).
-    return { ok: false, error: gatewayError('BAD_REQUEST', 'frame is not valid JSON') };
+    frame = parseJson(text, limits.maxJsonDepth, 'frame');
+  } catch (error) {
+    return { ok: false, error: error as GatewayError };
   }
   if (!isObject(frame)) return { ok: false, error: gatewayError('BAD_REQUEST', 'frame must be a JSON object') };
   let id: number | undefined;
@@ -111,6 +164,7 @@ function parseCommand(frame: Record<string, unknown>, id: number | undefined, li
     case 'publish': {
       const target = room();
       if (!('data' in frame) || frame.data === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
+      requireEncodable(frame.data);
       const mid = frame.mid === undefined ? undefined : requireString(frame, 'mid', maxMidLength);
       return { op, id, room: target, data: frame.data, mid };
     }

@@ -1,20 +1,29 @@
 /**
- * The gateway: node:http plus ws (noServer) on one port. WebSocket upgrades at /v1/ws, HTTP
- * routes from http-api.ts. It takes an Engine and assumes nothing about other pods: every
- * cross-connection effect (publish, presence, history) goes through the engine.
+ * The gateway: node:http plus ws (noServer) on one public port. WebSocket upgrades at /v1/ws,
+ * HTTP routes from http-api.ts; metrics on their own listener (metrics-server.ts). It takes an
+ * Engine and assumes nothing about other pods: every cross-connection effect (publish,
+ * presence, history) goes through the engine.
+ *
+ * Admission bounds on the public port: sockets that have not sent `connect` are capped apart
+ * from connected ones (anonymous-sockets.ts); HTTP requests per keep-alive socket
+ * (`limits.httpMaxRequestsPerSocket`) and in progress node-wide
+ * (`limits.httpMaxConcurrentRequests`) are capped, so pipelining cannot pile up work.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { AnonymousSockets } from './anonymous-sockets.ts';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
 import type { GatewayConfig } from './config.ts';
 import { Connection } from './connection.ts';
 import type { Engine } from './engine/types.ts';
+import { errorCodes, type ErrorCode } from './errors.ts';
 import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
+import { createMetricsServer } from './metrics-server.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceTracker } from './presence-tracker.ts';
 
@@ -32,6 +41,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   readonly port: number;
+  /** Port of the metrics listener (GET /metrics). */
+  readonly metricsPort: number;
   readonly metrics: GatewayMetrics;
   readonly hub: Hub;
   readonly connections: ReadonlySet<Connection>;
@@ -45,6 +56,10 @@ export interface Gateway {
 
 const wsPath = '/v1/ws';
 const kConnection = Symbol('meridian.connection');
+/** Probes are answered at once and must reach the pod even while requests are capped. */
+const probePaths = new Set(['/healthz', '/readyz']);
+/** Retry-After on 503 OVERLOADED for HTTP requests: work in progress ends within moments. */
+const httpRetryAfterSec = 1;
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { config, engine, logger } = options;
@@ -53,6 +68,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   metrics.observeEngine(engine);
   const connections = new Set<Connection>();
   const readyByUser = new Map<string, number>();
+  let readyCount = 0;
+  const anonymous = new AnonymousSockets<Connection>(config.limits);
+  let httpInFlight = 0;
+  const metricsServer = createMetricsServer(config, metrics, logger);
   let draining = false;
   let server: Server | undefined;
   /** Set while drain waits for the last connection to close. */
@@ -78,7 +97,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     now,
     userConnections: (user) => readyByUser.get(user) ?? 0,
-    onReady: (conn) => readyByUser.set(conn.user!, (readyByUser.get(conn.user!) ?? 0) + 1),
+    readyConnections: () => readyCount,
+    onReady: (conn) => {
+      readyByUser.set(conn.user!, (readyByUser.get(conn.user!) ?? 0) + 1);
+      readyCount += 1;
+      anonymous.release(conn);
+      metrics.anonymousSockets.set(anonymous.size);
+    },
   });
 
   const wss = new WebSocketServer({
@@ -119,7 +144,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     connections.delete(conn);
     metrics.connections.set(connections.size);
     if (connections.size === 0) onEmpty?.();
+    anonymous.release(conn);
+    metrics.anonymousSockets.set(anonymous.size);
     if (conn.state === 'ready' && conn.user) {
+      readyCount -= 1;
       const left = (readyByUser.get(conn.user) ?? 1) - 1;
       if (left > 0) readyByUser.set(conn.user, left);
       else readyByUser.delete(conn.user);
@@ -130,18 +158,19 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const connectionDeps = { config, metrics, logger, now };
 
-  function accept(ws: WebSocket): void {
+  // limits.maxConnections counts connected sockets and is checked at `connect` (commands.ts);
+  // a new socket counts as anonymous until then.
+  function accept(ws: WebSocket, address: string): void {
     const conn = new Connection(ws, connectionDeps);
     (ws as unknown as Record<symbol, Connection>)[kConnection] = conn;
     connections.add(conn);
+    anonymous.add(conn, address);
     metrics.connections.set(connections.size);
+    metrics.anonymousSockets.set(anonymous.size);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('error', onError);
     ws.on('close', onClose);
-    if (connections.size > config.limits.maxConnections) {
-      conn.close('CONNECTION_LIMIT', `node is at ${config.limits.maxConnections} connections`);
-    }
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -151,7 +180,35 @@ export function createGateway(options: GatewayOptions): Gateway {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, accept);
+    const address = req.socket.remoteAddress ?? '';
+    const refusal = anonymous.refusal(address);
+    if (refusal) {
+      metrics.refusals.inc({ reason: refusal.reason });
+      // Sockets already waiting have connected or been closed within the connect timeout.
+      refuseUpgrade(socket, refusal.code, refusal.message, Math.ceil(config.limits.connectTimeoutMs / 1000));
+      return;
+    }
+    // handleUpgrade calls back synchronously once the handshake is written, or never (a bad
+    // handshake), so the address is counted only for sockets that exist.
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, address));
+  }
+
+  /** Serves one public HTTP request within limits.httpMaxConcurrentRequests (probes excepted). */
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
+    const path = requestUrl(req)?.pathname;
+    if (path === undefined || !probePaths.has(path)) {
+      if (httpInFlight >= config.limits.httpMaxConcurrentRequests) {
+        metrics.refusals.inc({ reason: 'http_concurrency' });
+        metrics.errors.inc({ code: 'OVERLOADED' });
+        res.setHeader('retry-after', String(httpRetryAfterSec));
+        return sendJson(res, 503, { error: { code: 'OVERLOADED', message: `${config.limits.httpMaxConcurrentRequests} HTTP requests in progress; retry later` } });
+      }
+      // 'close' comes once the reply is written or the socket is gone, whichever is first.
+      httpInFlight += 1;
+      res.once('close', () => (httpInFlight -= 1));
+    }
+    httpHandler(req, res);
   }
 
   const pingTimer = setInterval(() => {
@@ -177,6 +234,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clearInterval(positionTimer);
     presence.stop();
     metrics.close();
+    await metricsServer.close();
     if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
     server?.closeAllConnections();
   }
@@ -184,6 +242,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const gateway: Gateway = {
     get port() {
       return (server?.address() as AddressInfo | null)?.port ?? 0;
+    },
+    get metricsPort() {
+      return metricsServer.port;
     },
     metrics,
     hub,
@@ -198,10 +259,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         resynced: (rooms) => hub.onResynced(rooms),
       });
       presence.start();
-      server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, (req, res) => {
-        if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
-        httpHandler(req, res);
-      });
+      server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, onRequest);
+      // Past the cap Node answers further pipelined requests 503 itself and closes the socket.
+      server.maxRequestsPerSocket = config.limits.httpMaxRequestsPerSocket;
       server.on('upgrade', upgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
@@ -210,7 +270,11 @@ export function createGateway(options: GatewayOptions): Gateway {
           resolve();
         });
       });
-      logger.info({ port: gateway.port, host: config.host, engine: engine.name }, 'gateway listening');
+      await metricsServer.start().catch(async (error: unknown) => {
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+        throw error;
+      });
+      logger.info({ port: gateway.port, host: config.host, metricsPort: metricsServer.port, metricsHost: config.metrics.host, engine: engine.name }, 'gateway listening');
     },
     async drain() {
       if (draining) return;
@@ -246,6 +310,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
   return gateway;
+}
+
+/** Refuses a WebSocket upgrade before the handshake with a JSON error body and Retry-After. */
+function refuseUpgrade(socket: Duplex, code: ErrorCode, message: string, retryAfterSec: number): void {
+  const status = errorCodes[code].http;
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nRetry-After: ${retryAfterSec}\r\n\r\n${body}`,
+  );
 }
 
 function rawLength(data: RawData): number {

@@ -8,7 +8,7 @@ import { waitFor } from './helpers/net.ts';
 import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
 
 async function disconnects(gw: TestGateway, code: number): Promise<number> {
-  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+  const text = await (await fetch(gw.metricsUrl)).text();
   const match = new RegExp(`^meridian_disconnects_total\\{code="${code}"\\} (\\d+)`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
 }

@@ -43,7 +43,7 @@ function randomFrame(rand: () => number): string {
 describe('protocol parser', () => {
   it('turns 20,000 random inputs into a command or a BAD_REQUEST, never a crash', () => {
     const rand = random(20261125);
-    const limits = { maxRoomNameLength: 200, maxHistoryLimit: 300 };
+    const limits = { maxRoomNameLength: 200, maxHistoryLimit: 300, maxJsonDepth: 64 };
     let commands = 0;
     for (let i = 0; i < 20_000; i += 1) {
       const text = randomFrame(rand);
