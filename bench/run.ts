@@ -13,6 +13,7 @@ const benchmarks: Record<string, { module: string; options?: string; summary: st
   fanout: { module: './fanout.ts', options: 'fanoutOptions', summary: 'one room, N subscribers: Meridian vs Socket.IO vs raw ws' },
   redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
   operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
+  'http-flood': { module: './http-flood.ts', options: 'httpFloodOptions', summary: 'pipelined HTTP flood on the public port: gateway RSS and a bystander\'s /healthz' },
 };
 
 function usage(): string {
