@@ -71,6 +71,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let readyCount = 0;
   const anonymous = new AnonymousSockets<Connection>(config.limits);
   let httpInFlight = 0;
+  const requestsPerSocket = new WeakMap<object, number>();
   const metricsServer = createMetricsServer(config, metrics, logger);
   let draining = false;
   let server: Server | undefined;
@@ -193,8 +194,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, address));
   }
 
-  /** Serves one public HTTP request within limits.httpMaxConcurrentRequests (probes excepted). */
+  /**
+   * Serves one public HTTP request within limits.httpMaxRequestsPerSocket and
+   * limits.httpMaxConcurrentRequests (probes excepted from the latter). The cap-th reply on a
+   * connection says `Connection: close`, and Node closes the socket once it is written;
+   * requests pipelined behind it get no reply and cost no work. (Node's own
+   * `maxRequestsPerSocket` answers each of them 503 and keeps the socket until a timeout.)
+   */
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const served = (requestsPerSocket.get(req.socket) ?? 0) + 1;
+    requestsPerSocket.set(req.socket, served);
+    if (served > config.limits.httpMaxRequestsPerSocket) return;
+    if (served === config.limits.httpMaxRequestsPerSocket) res.setHeader('connection', 'close');
     if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
     const path = requestUrl(req)?.pathname;
     if (path === undefined || !probePaths.has(path)) {
@@ -260,8 +271,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       presence.start();
       server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, onRequest);
-      // Past the cap Node answers further pipelined requests 503 itself and closes the socket.
-      server.maxRequestsPerSocket = config.limits.httpMaxRequestsPerSocket;
       server.on('upgrade', upgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
