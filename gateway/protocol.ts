@@ -97,17 +97,19 @@ export function nestsDeeperThan(text: string, maxDepth: number): boolean {
   return false;
 }
 
-/** Parses client JSON (a frame or an HTTP body) within `maxDepth`; BAD_REQUEST naming `what` otherwise. */
+/** Parses client JSON (an HTTP body) within `maxDepth`, refusing deeper text unparsed; BAD_REQUEST naming `what` otherwise. */
 export function parseJson(text: string, maxDepth: number, what: 'frame' | 'body'): unknown {
-  if (nestsDeeperThan(text, maxDepth)) {
-    throw gatewayError('BAD_REQUEST', `${what} nests arrays/objects deeper than ${maxDepth} levels (limits.maxJsonDepth)`);
-  }
+  if (nestsDeeperThan(text, maxDepth)) throw tooDeep(what, maxDepth);
   try {
     return JSON.parse(text);
   } catch {
     // The parser's message may quote the input (message bodies are never echoed or logged).
     throw gatewayError('BAD_REQUEST', `${what} is not valid JSON`);
   }
+}
+
+function tooDeep(what: 'frame' | 'body', maxDepth: number): GatewayError {
+  return gatewayError('BAD_REQUEST', `${what} nests arrays/objects deeper than ${maxDepth} levels (limits.maxJsonDepth)`);
 }
 
 /**
@@ -129,9 +131,13 @@ export function requireEncodable(data: unknown): void {
 export function parseFrame(text: string, limits: ParseLimits): ParseResult {
   let frame: unknown;
   try {
-    frame = parseJson(text, limits.maxJsonDepth, 'frame');
-  } catch (error) {
-    return { ok: false, error: error as GatewayError };
+    // V8's JSON.parse is iterative: any depth parses (within maxMessageBytes). Only encoding
+    // recurses, so the depth is checked before anything uses the value, after reading the id
+    // that lets the client match the refusal.
+    frame = JSON.parse(text);
+  } catch {
+    // The parser's message may quote the input (message bodies are never echoed or logged).
+    return { ok: false, error: gatewayError('BAD_REQUEST', 'frame is not valid JSON') };
   }
   if (!isObject(frame)) return { ok: false, error: gatewayError('BAD_REQUEST', 'frame must be a JSON object') };
   let id: number | undefined;
@@ -141,6 +147,7 @@ export function parseFrame(text: string, limits: ParseLimits): ParseResult {
     }
     id = frame.id;
   }
+  if (nestsDeeperThan(text, limits.maxJsonDepth)) return { ok: false, id, error: tooDeep('frame', limits.maxJsonDepth) };
   try {
     return { ok: true, command: parseCommand(frame, id, limits) };
   } catch (error) {
