@@ -5,7 +5,8 @@
  * bystander's round trip (p50/p99/max, answered vs asked).
  *
  * The flood: `--sockets` connections, each writing `--requests` pipelined `GET <path>` at once
- * and never reading; a socket the gateway closes is opened again, until `--duration-ms` ends.
+ * and never reading (so it never sees the gateway close it either); each is dropped after
+ * `--socket-life-ms` and a new one opened, until `--duration-ms` ends.
  * `--gateway-root DIR` runs the gateway of another checkout (e.g. an older commit unpacked with
  * `git archive`), so one script measures before and after a change.
  *
@@ -25,7 +26,8 @@ export const httpFloodOptions: Record<string, OptionSpec> = {
   sockets: { kind: 'int', default: 20, quick: 5, doc: 'flooding connections' },
   requests: { kind: 'int', default: 2000, quick: 200, doc: 'pipelined requests written per connection' },
   path: { kind: 'string', default: '/metrics', doc: 'path the flood asks for' },
-  'duration-ms': { kind: 'int', default: 15_000, quick: 4000, doc: 'how long the flood runs' },
+  'duration-ms': { kind: 'int', default: 10_000, quick: 4000, doc: 'how long the flood runs' },
+  'socket-life-ms': { kind: 'int', default: 1000, doc: 'each flooding connection is dropped and replaced after this long' },
   'probe-interval-ms': { kind: 'int', default: 100, doc: 'bystander /healthz interval' },
   'gateway-root': { kind: 'string', default: '', doc: 'checkout whose gateway runs (default: this one)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/http-flood.json)' },
@@ -79,21 +81,21 @@ export async function run(argv: readonly string[]): Promise<unknown> {
   const request = `GET ${o.path as string} HTTP/1.1\r\nHost: flood\r\n\r\n`.repeat(o.requests as number);
   const sockets = new Set<Socket>();
   let flooding = true;
-  let reopened = 0;
+  let floodSockets = 0;
   const flood = (): void => {
     if (!flooding) return;
+    floodSockets += 1;
     const socket = connect(port, '127.0.0.1', () => {
       socket.pause(); // never read: replies pile up wherever the server keeps them
       socket.write(request);
     });
     sockets.add(socket);
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      sockets.delete(socket);
-      reopened += 1;
-      // The next socket waits a moment: the flood must not turn into a connect storm.
-      if (flooding) setTimeout(flood, 10);
-    });
+    socket.on('close', () => sockets.delete(socket));
+    setTimeout(() => {
+      socket.destroy();
+      flood();
+    }, o['socket-life-ms'] as number);
   };
   try {
     await waitReady(gateway, async () => (await probe(port, 1000)) !== undefined, 20_000);
@@ -121,13 +123,13 @@ export async function run(argv: readonly string[]): Promise<unknown> {
       baselineRssMiB: Math.round(baselineKiB / 1024),
       peakRssMiB: Math.round(peakKiB / 1024),
       bystander: { asked, answered: bystander.count, p50Ms: bystander.p50Ms, p99Ms: bystander.p99Ms, maxMs: bystander.maxMs },
-      floodSocketsClosedByGateway: reopened,
+      floodSockets,
     };
     const path = await writeResult('http-flood', result, (o.out as string) || undefined);
     process.stdout.write(
       `${markdownTable(
-        ['gateway', 'RSS baseline MiB', 'RSS peak MiB', 'bystander answered', 'p50 ms', 'p99 ms', 'max ms', 'flood sockets closed'],
-        [[root, result.baselineRssMiB, result.peakRssMiB, `${bystander.count}/${asked}`, bystander.p50Ms, bystander.p99Ms, bystander.maxMs, reopened]],
+        ['gateway', 'path', 'RSS baseline MiB', 'RSS peak MiB', 'bystander answered', 'p50 ms', 'p99 ms', 'max ms', 'flood sockets'],
+        [[root, o.path as string, result.baselineRssMiB, result.peakRssMiB, `${bystander.count}/${asked}`, bystander.p50Ms, bystander.p99Ms, bystander.maxMs, floodSockets]],
       )}\n\nwritten to ${path}\n`,
     );
     return result;

@@ -196,16 +196,17 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /**
    * Serves one public HTTP request within limits.httpMaxRequestsPerSocket and
-   * limits.httpMaxConcurrentRequests (probes excepted from the latter). The cap-th reply on a
-   * connection says `Connection: close`, and Node closes the socket once it is written;
-   * requests pipelined behind it get no reply and cost no work. (Node's own
-   * `maxRequestsPerSocket` answers each of them 503 and keeps the socket until a timeout.)
+   * limits.httpMaxConcurrentRequests (probes excepted from the latter). Requests pipelined
+   * past the per-socket cap never reach this handler: Node ends each at once (server
+   * `maxRequestsPerSocket`), which keeps its own backpressure working. The cap-th reply is
+   * marked `Connection: close` here as well, because only that makes Node close the socket as
+   * soon as the reply is written, dropping what is queued behind it (otherwise the socket
+   * stays until a timeout).
    */
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const served = (requestsPerSocket.get(req.socket) ?? 0) + 1;
     requestsPerSocket.set(req.socket, served);
-    if (served > config.limits.httpMaxRequestsPerSocket) return;
-    if (served === config.limits.httpMaxRequestsPerSocket) res.setHeader('connection', 'close');
+    if (served >= config.limits.httpMaxRequestsPerSocket) res.setHeader('connection', 'close');
     if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
     const path = requestUrl(req)?.pathname;
     if (path === undefined || !probePaths.has(path)) {
@@ -271,6 +272,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       presence.start();
       server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, onRequest);
+      server.maxRequestsPerSocket = config.limits.httpMaxRequestsPerSocket;
       server.on('upgrade', upgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
