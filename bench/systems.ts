@@ -57,6 +57,11 @@ export const SYSTEMS: Record<SystemName, SystemSpec> = {
       MERIDIAN_LIMITS_PUBLISH_RATE_PER_SEC: String(BENCH_PUBLISH_RATE_PER_SEC),
       MERIDIAN_LIMITS_PUBLISH_BURST: String(BENCH_PUBLISH_RATE_PER_SEC),
       MERIDIAN_LIMITS_MAX_PENDING_COMMANDS: '10000',
+      // Two gateways share the machine (redis runs): each metrics listener takes a free port.
+      MERIDIAN_METRICS_PORT: '0',
+      // Every subscriber connects from 127.0.0.1 at once; the peers have no such cap either.
+      MERIDIAN_LIMITS_MAX_ANONYMOUS_SOCKETS: '1000000',
+      MERIDIAN_LIMITS_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS: '1000000',
       ...(redisUrl ? { MERIDIAN_REDIS_URL: redisUrl } : {}),
     }),
     ready: (port) => httpOk(`http://127.0.0.1:${port}/readyz`),

@@ -23,7 +23,7 @@ export interface CommandDeps {
   hub: Hub;
   presence: PresenceTracker;
   verifier: TokenVerifier;
-  /** Admits a connection as ready (it owns the per-user count). */
+  /** Admits a connection as ready (it owns every connection count). */
   connections: ConnectionRegistry;
 }
 
@@ -35,7 +35,8 @@ export class CommandHandler {
 
   constructor(deps: CommandDeps) {
     this.deps = deps;
-    this.parseLimits = { maxRoomNameLength: deps.config.limits.maxRoomNameLength, maxHistoryLimit: deps.config.history.maxRecover };
+    const { limits } = deps.config;
+    this.parseLimits = { maxRoomNameLength: limits.maxRoomNameLength, maxHistoryLimit: deps.config.history.maxRecover, maxJsonDepth: limits.maxJsonDepth };
   }
 
   /** Handles one text frame from the client. Never throws. */
@@ -98,12 +99,17 @@ export class CommandHandler {
     }
     if (!conn.isOpen) return;
     const { limits } = this.deps.config;
-    if (!this.deps.connections.admitReady(conn, identity)) {
+    const refused = this.deps.connections.admitReady(conn, identity);
+    if (refused === 'node') {
+      conn.close('CONNECTION_LIMIT', `node is at ${limits.maxConnections} connections`);
+      return;
+    }
+    if (refused === 'user') {
       conn.close('CONNECTION_LIMIT', `user has ${limits.connectionsPerUser} connections on this node`);
       return;
     }
     const { region, node } = this.deps.config;
-    conn.send(withId(id, { op: 'connected', client: conn.id, user: identity.user, region, node }));
+    conn.send(withId(id, { op: 'connected', client: conn.id, user: identity.user, personalRoom: identity.access.personalRoom, region, node }));
     conn.logger.debug('connected');
   }
 

@@ -82,7 +82,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'limits.violationWindowMs', kind: 'int', default: 10_000, min: 100, doc: 'Window over which violations are counted.' },
   { path: 'limits.roomsPerConnection', kind: 'int', default: 128, min: 1, doc: 'Rooms one connection may be subscribed to; more answers LIMIT_EXCEEDED.' },
   { path: 'limits.connectionsPerUser', kind: 'int', default: 64, min: 1, doc: 'Connections one user may hold on this node; more closes with 4009.' },
-  { path: 'limits.maxConnections', kind: 'int', default: 20_000, min: 1, doc: 'Connections this node accepts; more closes with 4009.' },
+  { path: 'limits.maxConnections', kind: 'int', default: 20_000, min: 1, doc: 'Connected sockets (past `connect`) this node accepts; one more `connect` closes with 4009. Sockets still waiting to connect are counted by limits.maxAnonymousSockets instead.' },
   { path: 'limits.connectTimeoutMs', kind: 'int', default: 10_000, min: 10, doc: 'Time a new socket has to send a valid connect frame; then it is closed with 4003.' },
   { path: 'limits.maxRoomNameLength', kind: 'int', default: 200, min: 8, doc: 'Longest room name accepted.' },
   { path: 'limits.subscribeBatchSize', kind: 'int', default: 512, min: 1, doc: 'Most rooms per broker subscribe call: subscribes made in the same tick (a reconnect storm) are sent together, in chunks of this size.' },
@@ -91,6 +91,14 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'limits.httpHeadersTimeoutMs', kind: 'int', default: 10_000, min: 100, doc: 'Time a client has to send the request headers (HTTP and WebSocket upgrade); slow-header clients are cut off.' },
   { path: 'limits.httpRequestTimeoutMs', kind: 'int', default: 30_000, min: 100, doc: 'Time a client has to send a whole HTTP request, body included.' },
   { path: 'limits.maxPendingCommands', kind: 'int', default: 64, min: 1, doc: 'Publish, history and presence commands in flight per connection; more answers RATE_LIMITED.' },
+  { path: 'limits.maxAnonymousSockets', kind: 'int', default: 4096, min: 1, doc: 'Sockets this node holds that have not completed `connect` (counted apart from limits.maxConnections, so they never keep a user out); past it a WebSocket upgrade answers HTTP 503 OVERLOADED with Retry-After.' },
+  { path: 'limits.maxAnonymousSocketsPerAddress', kind: 'int', default: 256, min: 1, doc: 'Sockets from one remote address that have not completed `connect`; past it a WebSocket upgrade from that address answers HTTP 429 LIMIT_EXCEEDED with Retry-After. Behind a proxy every client shares the proxy\'s address: raise it there.' },
+  { path: 'limits.maxJsonDepth', kind: 'int', default: 64, min: 2, doc: 'Deepest nesting of arrays and objects in a client frame or HTTP body (the frame itself is level 1, so `data` may nest one level less); deeper answers BAD_REQUEST (with the frame\'s id) before the value is used or stored.' },
+  { path: 'limits.httpMaxRequestsPerSocket', kind: 'int', default: 100, min: 1, doc: 'HTTP requests served on one keep-alive (or pipelined) connection of the public listener; the last reply says `Connection: close` and the connection closes once it is written; requests pipelined behind it get no reply and no work.' },
+  { path: 'limits.httpMaxConcurrentRequests', kind: 'int', default: 512, min: 1, doc: 'HTTP requests in progress at once on the public listener (/healthz and /readyz excepted); a pipelined request counts until its reply is written. More answer 503 OVERLOADED with Retry-After: 1.' },
+
+  { path: 'metrics.host', kind: 'string', default: '127.0.0.1', doc: 'Address of the metrics listener (GET /metrics, Prometheus text). Loopback by default: metrics never share the public listener; in a pod set `0.0.0.0` so the cluster\'s Prometheus can scrape it.' },
+  { path: 'metrics.port', kind: 'int', default: 9091, min: 0, doc: 'TCP port of the metrics listener; 0 picks a free port.' },
 
   { path: 'pingIntervalMs', kind: 'int', default: 25_000, min: 100, doc: 'WebSocket ping interval; a client that has not answered the previous ping is terminated.' },
   { path: 'perMessageDeflate', kind: 'bool', default: false, doc: 'Negotiate permessage-deflate. Off by default: it costs memory and disables frame-once fan-out.' },

@@ -69,7 +69,13 @@ export interface GatewayConfig {
     readonly writeBatchBytes: number;
     readonly httpHeadersTimeoutMs: number;
     readonly httpRequestTimeoutMs: number;
+    readonly maxAnonymousSockets: number;
+    readonly maxAnonymousSocketsPerAddress: number;
+    readonly maxJsonDepth: number;
+    readonly httpMaxRequestsPerSocket: number;
+    readonly httpMaxConcurrentRequests: number;
   };
+  readonly metrics: { readonly host: string; readonly port: number };
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;
   readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };

@@ -15,12 +15,13 @@ export const errorCodes = {
   METHOD_NOT_ALLOWED: { http: 405, summary: 'the HTTP route exists but not for this method' },
   TOO_LARGE: { http: 413, summary: 'the frame or body exceeds limits.maxMessageBytes' },
   RATE_LIMITED: { http: 429, summary: 'the publish token bucket is empty; slow down' },
-  LIMIT_EXCEEDED: { http: 429, summary: 'a per-connection limit (rooms per connection) is reached' },
+  LIMIT_EXCEEDED: { http: 429, summary: 'a per-connection or per-address limit (rooms per connection, sockets without connect per address) is reached' },
   ALREADY_SUBSCRIBED: { http: 409, summary: 'the connection is already subscribed to (or subscribing to) the room' },
   NOT_SUBSCRIBED: { http: 409, summary: 'unsubscribe for a room the connection is not subscribed to' },
   ALREADY_CONNECTED: { http: 409, summary: 'a second connect on a connection that is already connected' },
   UNAVAILABLE: { http: 503, summary: 'the engine (history, presence, broker) or the token key server cannot be reached; retry later' },
   DRAINING: { http: 503, summary: 'the gateway is shutting down and refuses new work' },
+  OVERLOADED: { http: 503, summary: 'a node-wide bound (sockets without connect, HTTP requests in progress) is reached; retry after Retry-After' },
   INTERNAL: { http: 500, summary: 'an unexpected server fault; the request may be retried' },
 } as const;
 
@@ -36,7 +37,7 @@ export const closeCodes = {
   BAD_TOKEN: { code: 4001, summary: 'the token is missing, invalid or expired; get a new one before reconnecting' },
   CONNECT_TIMEOUT: { code: 4003, summary: 'no valid connect frame within limits.connectTimeoutMs' },
   SLOW_CONSUMER: { code: 4008, summary: 'the outbound queue passed limits.outboundQueueBytes; reconnect and recover' },
-  CONNECTION_LIMIT: { code: 4009, summary: 'limits.maxConnections or limits.connectionsPerUser reached' },
+  CONNECTION_LIMIT: { code: 4009, summary: 'limits.maxConnections (connected sockets) or limits.connectionsPerUser reached' },
   INSUFFICIENT_STATE: { code: 4010, summary: 'messages were lost and cannot be repaired from history; reconnect and resubscribe with recover' },
   PROTOCOL_VIOLATIONS: { code: 4400, summary: 'too many protocol violations (bad frames, rate limit) within limits.violationWindowMs' },
 } as const;

@@ -1,6 +1,7 @@
 /**
- * HTTP on the gateway's port: the server API (bearer API key), health, readiness, metrics and
- * load. Bodies are capped at `limits.maxMessageBytes`; every error is JSON
+ * HTTP on the gateway's port: the server API (bearer API key), health, readiness and load
+ * (metrics have their own listener, metrics-server.ts). Bodies are capped at
+ * `limits.maxMessageBytes` and `limits.maxJsonDepth`; every error is JSON
  * `{"error":{"code","message"}}` with a code from errors.ts. The server API's publish,
  * presence and history are operations.ts's, as over WebSocket; this file parses the request.
  */
@@ -12,7 +13,7 @@ import type { Engine } from './engine/types.ts';
 import { gatewayError, toGatewayError } from './errors.ts';
 import type { GatewayMetrics, LoadReport } from './metrics.ts';
 import type { Operations } from './operations.ts';
-import { parsePublish } from './protocol.ts';
+import { parseJson, parsePublish } from './protocol.ts';
 import { validateRoom } from './rooms.ts';
 
 export interface HttpApiDeps {
@@ -47,7 +48,7 @@ function hasApiKey(req: IncomingMessage, apiKey: string | undefined): boolean {
   return timingSafeEqual(sha256(match[1]), sha256(apiKey));
 }
 
-async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number): Promise<unknown> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw gatewayError('TOO_LARGE', `body larger than ${maxBytes} bytes`);
   const chunks: Buffer[] = [];
@@ -57,12 +58,7 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unk
     if (size > maxBytes) throw gatewayError('TOO_LARGE', `body larger than ${maxBytes} bytes`);
     chunks.push(chunk);
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    // The parser's message may quote the body, which is never echoed.
-    throw gatewayError('BAD_REQUEST', 'body is not valid JSON');
-  }
+  return parseJson(Buffer.concat(chunks).toString('utf8'), maxDepth, 'body');
 }
 
 export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -85,12 +81,6 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       return sendJson(res, ready ? 200 : 503, { ready, draining: deps.draining(), engine: engine.healthy() ? 'ok' : 'unavailable' });
     }
     if (path === '/loadz') return sendJson(res, 200, deps.load());
-    if (path === '/metrics') {
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType });
-      res.end(text);
-      return;
-    }
     if (path === '/v1/publish') {
       requireMethod(req, 'POST');
       requireKey(req);
@@ -110,7 +100,7 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
   }
 
   async function publish(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJsonBody(req, config.limits.maxMessageBytes);
+    const body = await readJsonBody(req, config.limits.maxMessageBytes, config.limits.maxJsonDepth);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw gatewayError('BAD_REQUEST', 'body must be a JSON object {room, data, mid?}');
     sendJson(res, 200, await operations.publish(parsePublish(body as Record<string, unknown>, maxRoom)));
   }

@@ -26,6 +26,8 @@ export interface MetricsOptions {
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly connections: Gauge;
+  readonly anonymousSockets: Gauge;
+  readonly refusals: Counter<'reason'>;
   readonly rooms: Gauge;
   readonly messagesIn: Counter;
   readonly messagesOut: Counter;
@@ -45,11 +47,28 @@ export class GatewayMetrics {
   private rateSample = { at: Date.now(), msgsIn: 0, msgsOut: 0, inPerSec: 0, outPerSec: 0, lagMs: 0 };
   private readonly rateWindowMs: number;
   private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay>;
+  /** Read at scrape time; the connection registry owns the count. */
+  private anonymousCount: () => number = () => 0;
 
   constructor(options: MetricsOptions = {}) {
     this.rateWindowMs = options.rateWindowMs ?? 5000;
     const registers = [this.registry];
     this.connections = new Gauge({ name: 'meridian_connections', help: 'Open WebSocket connections', registers });
+    const anonymousCount = () => this.anonymousCount();
+    this.anonymousSockets = new Gauge({
+      name: 'meridian_anonymous_sockets',
+      help: 'Open WebSocket connections that have not completed connect',
+      registers,
+      collect() {
+        this.set(anonymousCount());
+      },
+    });
+    this.refusals = new Counter({
+      name: 'meridian_refusals_total',
+      help: 'Sockets and HTTP requests refused at a node bound, by reason (anonymous_sockets, anonymous_sockets_per_address, http_concurrency)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.rooms = new Gauge({ name: 'meridian_rooms', help: 'Rooms with local subscribers', registers });
     const catchUp = (name: string, help: string, total: () => number): Counter => {
       let reported = 0;
@@ -83,6 +102,11 @@ export class GatewayMetrics {
   }
 
   /** Exports the engine's health and its skip/repair totals (malformed values in Redis, resyncs). */
+  /** meridian_anonymous_sockets reads `count` when scraped. */
+  observeAnonymousSockets(count: () => number): void {
+    this.anonymousCount = count;
+  }
+
   observeEngine(engine: Pick<Engine, 'healthy' | 'counters'>): void {
     const registers = [this.registry];
     new Gauge({

@@ -33,6 +33,8 @@ export interface ParseLimits {
   maxRoomNameLength: number;
   /** Largest `limit` a history command may ask for. */
   maxHistoryLimit: number;
+  /** Deepest array/object nesting of a whole frame (`limits.maxJsonDepth`). */
+  maxJsonDepth: number;
 }
 
 export type ParseResult = { ok: true; command: Command } | { ok: false; id?: number; error: GatewayError };
@@ -72,10 +74,67 @@ function parseRecover(value: unknown): RecoverPosition | undefined {
   return { epoch, offset };
 }
 
+/**
+ * True when `text` nests arrays/objects deeper than `maxDepth` (brackets inside strings do not
+ * count). JSON.parse itself accepts any depth, but such a value cannot be encoded again
+ * (JSON.stringify and Redis's cjson recurse): it would be stored, then break every delivery,
+ * history read and recovery that covers it. Scanning the text refuses it before any parsing.
+ */
+export function nestsDeeperThan(text: string, maxDepth: number): boolean {
+  if (text.length <= maxDepth) return false; // too short to open maxDepth + 1 brackets
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth += 1;
+      if (depth > maxDepth) return true;
+    } else if (c === 0x7d || c === 0x5d) depth -= 1;
+  }
+  return false;
+}
+
+/** Parses client JSON (an HTTP body) within `maxDepth`, refusing deeper text unparsed; BAD_REQUEST naming `what` otherwise. */
+export function parseJson(text: string, maxDepth: number, what: 'frame' | 'body'): unknown {
+  if (nestsDeeperThan(text, maxDepth)) throw tooDeep(what, maxDepth);
+  try {
+    return JSON.parse(text);
+  } catch {
+    // The parser's message may quote the input (message bodies are never echoed or logged).
+    throw gatewayError('BAD_REQUEST', `${what} is not valid JSON`);
+  }
+}
+
+function tooDeep(what: 'frame' | 'body', maxDepth: number): GatewayError {
+  return gatewayError('BAD_REQUEST', `${what} nests arrays/objects deeper than ${maxDepth} levels (limits.maxJsonDepth)`);
+}
+
+/**
+ * Checks that publish `data` encodes back to JSON, so nothing reaches the engine that a
+ * delivery, history read or recovery could not encode. Values parsed within the depth limit
+ * always do; this guards every other way a value could get here.
+ */
+export function requireEncodable(data: unknown): void {
+  let encoded: string | undefined;
+  try {
+    encoded = JSON.stringify(data);
+  } catch {
+    throw gatewayError('BAD_REQUEST', 'data cannot be encoded as JSON');
+  }
+  if (encoded === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
+}
+
 /** Parses one text frame. `text` is whatever arrived; binary frames are refused by the caller. */
 export function parseFrame(text: string, limits: ParseLimits): ParseResult {
   let frame: unknown;
   try {
+    // V8's JSON.parse is iterative: any depth parses (within maxMessageBytes). Only encoding
+    // recurses, so the depth is checked before anything uses the value, after reading the id
+    // that lets the client match the refusal.
     frame = JSON.parse(text);
   } catch {
     // The parser's message may quote the input (message bodies are never echoed or logged).
@@ -89,6 +148,7 @@ export function parseFrame(text: string, limits: ParseLimits): ParseResult {
     }
     id = frame.id;
   }
+  if (nestsDeeperThan(text, limits.maxJsonDepth)) return { ok: false, id, error: tooDeep('frame', limits.maxJsonDepth) };
   try {
     return { ok: true, command: parseCommand(frame, id, limits) };
   } catch (error) {
@@ -138,6 +198,7 @@ function parseCommand(frame: Record<string, unknown>, id: number | undefined, li
 export function parsePublish(fields: Record<string, unknown>, maxRoomNameLength: number): { room: string; data: unknown; mid?: string } {
   const room = validateRoom(fields.room, maxRoomNameLength);
   if (fields.data === undefined) throw gatewayError('BAD_REQUEST', 'data is required (any JSON value)');
+  requireEncodable(fields.data);
   const mid = fields.mid === undefined ? undefined : requireString(fields, 'mid', maxMidLength);
   return { room, data: fields.data, mid };
 }

@@ -1,9 +1,15 @@
 /**
- * The gateway: node:http plus ws (noServer) on one port. WebSocket upgrades at /v1/ws, HTTP
- * routes from http-api.ts. It takes an Engine and assumes nothing about other pods: every
- * cross-connection effect (publish, presence, history) goes through the engine.
+ * The gateway: node:http plus ws (noServer) on one public port. WebSocket upgrades at /v1/ws,
+ * HTTP routes from http-api.ts; metrics on their own listener (metrics-server.ts). It takes an
+ * Engine and assumes nothing about other pods: every cross-connection effect (publish,
+ * presence, history) goes through the engine.
+ *
+ * Admission bounds on the public port: sockets that have not sent `connect` are capped apart
+ * from connected ones (anonymous-sockets.ts); HTTP requests per keep-alive socket
+ * (`limits.httpMaxRequestsPerSocket`) and in progress node-wide
+ * (`limits.httpMaxConcurrentRequests`) are capped, so pipelining cannot pile up work.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -15,8 +21,10 @@ import type { GatewayConfig } from './config.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { Connection } from './connection.ts';
 import type { Engine } from './engine/types.ts';
+import { errorCodes, type ErrorCode } from './errors.ts';
 import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
+import { createMetricsServer } from './metrics-server.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { Operations } from './operations.ts';
 import { PresenceTracker } from './presence-tracker.ts';
@@ -40,6 +48,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   readonly port: number;
+  /** Port of the metrics listener (GET /metrics). */
+  readonly metricsPort: number;
   readonly metrics: GatewayMetrics;
   readonly hub: Hub;
   readonly connections: ReadonlySet<Connection>;
@@ -53,16 +63,24 @@ export interface Gateway {
 
 const wsPath = '/v1/ws';
 const kConnection = Symbol('meridian.connection');
+/** Probes are answered at once and must reach the pod even while requests are capped. */
+const probePaths = new Set(['/healthz', '/readyz']);
+/** Retry-After on 503 OVERLOADED for HTTP requests: work in progress ends within moments. */
+const httpRetryAfterSec = 1;
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { config, engine, logger } = options;
   const now = options.now ?? Date.now;
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics });
   metrics.observeEngine(engine);
-  const registry = new ConnectionRegistry({ connectionsPerUser: config.limits.connectionsPerUser });
+  const registry = new ConnectionRegistry(config.limits);
   const connections = registry.connections;
+  metrics.observeAnonymousSockets(() => registry.anonymousCount);
   const writes = WriteScheduler.checked(logger, options.checkWsInternals);
   options.registerMetrics?.(metrics.registry);
+  let httpInFlight = 0;
+  const requestsPerSocket = new WeakMap<object, number>();
+  const metricsServer = createMetricsServer(config, metrics, logger);
   let draining = false;
   let server: Server | undefined;
   /** Set while drain waits for the last connection to close. */
@@ -135,18 +153,17 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const connectionDeps = { config, metrics, logger, now, writes };
 
-  function accept(ws: WebSocket): void {
+  // limits.maxConnections counts connected sockets and is checked at `connect` (commands.ts);
+  // a new socket counts as anonymous until then.
+  function accept(ws: WebSocket, address: string): void {
     const conn = new Connection(ws, connectionDeps);
     (ws as unknown as Record<symbol, Connection>)[kConnection] = conn;
-    registry.add(conn);
+    registry.add(conn, address);
     metrics.connections.set(connections.size);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('error', onError);
     ws.on('close', onClose);
-    if (connections.size > config.limits.maxConnections) {
-      conn.close('CONNECTION_LIMIT', `node is at ${config.limits.maxConnections} connections`);
-    }
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -156,7 +173,46 @@ export function createGateway(options: GatewayOptions): Gateway {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, accept);
+    const address = req.socket.remoteAddress ?? '';
+    const refusal = registry.refusal(address);
+    if (refusal) {
+      metrics.refusals.inc({ reason: refusal.reason });
+      // Sockets already waiting have connected or been closed within the connect timeout.
+      refuseUpgrade(socket, refusal.code, refusal.message, Math.ceil(config.limits.connectTimeoutMs / 1000));
+      return;
+    }
+    // handleUpgrade calls back synchronously once the handshake is written, or never (a bad
+    // handshake), so the address is counted only for sockets that exist.
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, address));
+  }
+
+  /**
+   * Serves one public HTTP request within limits.httpMaxRequestsPerSocket and
+   * limits.httpMaxConcurrentRequests (probes excepted from the latter). Requests pipelined
+   * past the per-socket cap never reach this handler: Node ends each at once (server
+   * `maxRequestsPerSocket`), which keeps its own backpressure working. The cap-th reply is
+   * marked `Connection: close` here as well, because only that makes Node close the socket as
+   * soon as the reply is written, dropping what is queued behind it (otherwise the socket
+   * stays until a timeout).
+   */
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const served = (requestsPerSocket.get(req.socket) ?? 0) + 1;
+    requestsPerSocket.set(req.socket, served);
+    if (served >= config.limits.httpMaxRequestsPerSocket) res.setHeader('connection', 'close');
+    if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
+    const path = requestUrl(req)?.pathname;
+    if (path === undefined || !probePaths.has(path)) {
+      if (httpInFlight >= config.limits.httpMaxConcurrentRequests) {
+        metrics.refusals.inc({ reason: 'http_concurrency' });
+        metrics.errors.inc({ code: 'OVERLOADED' });
+        res.setHeader('retry-after', String(httpRetryAfterSec));
+        return sendJson(res, 503, { error: { code: 'OVERLOADED', message: `${config.limits.httpMaxConcurrentRequests} HTTP requests in progress; retry later` } });
+      }
+      // 'close' comes once the reply is written or the socket is gone, whichever is first.
+      httpInFlight += 1;
+      res.once('close', () => (httpInFlight -= 1));
+    }
+    httpHandler(req, res);
   }
 
   const pingTimer = setInterval(() => {
@@ -174,6 +230,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clearInterval(positionTimer);
     presence.stop();
     metrics.close();
+    await metricsServer.close();
     if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
     server?.closeAllConnections();
   }
@@ -181,6 +238,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const gateway: Gateway = {
     get port() {
       return (server?.address() as AddressInfo | null)?.port ?? 0;
+    },
+    get metricsPort() {
+      return metricsServer.port;
     },
     metrics,
     hub,
@@ -195,10 +255,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         resynced: (rooms) => hub.onResynced(rooms),
       });
       presence.start();
-      server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, (req, res) => {
-        if (draining && req.url === wsPath) return sendJson(res, 503, { error: { code: 'DRAINING', message: 'draining' } });
-        httpHandler(req, res);
-      });
+      server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, onRequest);
+      server.maxRequestsPerSocket = config.limits.httpMaxRequestsPerSocket;
       server.on('upgrade', upgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
@@ -207,7 +265,11 @@ export function createGateway(options: GatewayOptions): Gateway {
           resolve();
         });
       });
-      logger.info({ port: gateway.port, host: config.host, engine: engine.name }, 'gateway listening');
+      await metricsServer.start().catch(async (error: unknown) => {
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+        throw error;
+      });
+      logger.info({ port: gateway.port, host: config.host, metricsPort: metricsServer.port, metricsHost: config.metrics.host, engine: engine.name }, 'gateway listening');
     },
     async drain() {
       if (draining) return;
@@ -243,6 +305,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
   return gateway;
+}
+
+/** Refuses a WebSocket upgrade before the handshake with a JSON error body and Retry-After. */
+function refuseUpgrade(socket: Duplex, code: ErrorCode, message: string, retryAfterSec: number): void {
+  const status = errorCodes[code].http;
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nRetry-After: ${retryAfterSec}\r\n\r\n${body}`,
+  );
 }
 
 function rawLength(data: RawData): number {

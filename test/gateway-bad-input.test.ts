@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'node:net';
 import { signToken, startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
+import { waitFor } from './helpers/net.ts';
 
 describe('gateway bad input', () => {
   let gw: TestGateway;
@@ -21,6 +23,8 @@ describe('gateway bad input', () => {
         violationWindowMs: 60_000,
         connectTimeoutMs: 300,
         roomsPerConnection: 128,
+        maxJsonDepth: 8,
+        httpMaxRequestsPerSocket: 10,
       },
     });
     bystander = await gw.client('bystander');
@@ -248,6 +252,97 @@ describe('gateway bad input', () => {
     assert.equal(again.status, 200);
     assert.deepEqual(again.body, { room: 'checks', epoch: first.epoch, offset: first.offset, mid, duplicate: true });
     await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('nesting past limits.maxJsonDepth answers BAD_REQUEST wherever it is, over WebSocket and HTTP; brackets in strings do not count', async () => {
+    const deep = (open: string, close: string, levels: number) => open.repeat(levels) + '1' + close.repeat(levels);
+    const refused = [
+      `{"id":101,"op":"publish","room":"r","data":${deep('[', ']', 8)}}`,
+      `{"id":102,"op":"publish","room":"r","data":${deep('{"k":', '}', 8)}}`,
+      `{"id":103,"op":"subscribe","room":"r","recover":${deep('[', ']', 20)}}`,
+      `{"id":104,"op":"ping","padding":${deep('[{"a":', '}]', 5)}}`,
+      `{"id":105,"op":"publish","room":"r","data":${deep('[', ']', 1500)}}`,
+    ];
+    let client = await gw.client('nester');
+    for (const [index, frame] of refused.entries()) {
+      if (index > 0 && index % 4 === 0) {
+        await client.close();
+        client = await gw.client('nester');
+      }
+      client.send(frame);
+      const reply = await client.waitFrame((f) => f.id === 101 + index);
+      assert.equal(reply.code, 'BAD_REQUEST', frame.slice(0, 80));
+      assert.match(reply.message, /deeper than 8 levels \(limits\.maxJsonDepth\)/);
+    }
+    // Seven levels of data inside the frame object is eight: accepted, and so are brackets in strings.
+    const withinText = `{"id":110,"op":"publish","room":"r","data":{"text":"${'[{'.repeat(500)}","n":${deep('[', ']', 6)}}}`;
+    client.send(withinText);
+    assert.equal((await client.waitFrame((f) => f.id === 110)).op, 'published');
+    const http = await gw.apiJson('/v1/publish', { method: 'POST', body: `{"room":"r","data":${deep('{"k":', '}', 9)}}` });
+    assert.equal(http.status, 400);
+    assert.match(http.body.error.message, /body nests arrays\/objects deeper than 8/);
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('names in the reserved user: namespace are FORBIDDEN for every op unless they are the caller’s own personal room', async () => {
+    const client = await gw.client('x:y', { rooms: ['*'] });
+    const own = (client.frames.find((f) => f.op === 'connected') ?? {}).personalRoom;
+    assert.equal(own, 'user:x@3Ay');
+    for (const room of ['user:x', 'user:x:y', 'user:x@3ay', 'user:bystander', 'user:']) {
+      for (const op of ['subscribe', 'publish', 'presence', 'history']) {
+        const reply = await client.request({ op, room, data: 1 });
+        assert.equal(reply.code, 'FORBIDDEN', `${op} ${room}`);
+      }
+    }
+    assert.equal((await client.request({ op: 'subscribe', room: own })).op, 'subscribed');
+    await client.close();
+    await assertGatewayHealthy();
+  });
+
+  it('pipelined HTTP requests past limits.httpMaxRequestsPerSocket get no work and the connection closes', async () => {
+    for (const request of ['GET /healthz', 'GET /v1/nowhere', 'POST /v1/publish']) {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(gw.port, '127.0.0.1', () => socket.write(`${request} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`.repeat(300)));
+        let text = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.equal([...reply.matchAll(/HTTP\/1\.1 \d{3}/g)].length, 10, request);
+    }
+    await assertGatewayHealthy();
+  });
+
+  it('sockets that never connect, opened and re-opened from many addresses, hold at most their caps and free them on close', async () => {
+    const capped = await startGateway({ limits: { maxAnonymousSockets: 6, maxAnonymousSocketsPerAddress: 4, connectTimeoutMs: 120_000 } });
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        const opened: TestClient[] = [];
+        const outcomes: string[] = [];
+        for (const address of ['127.0.0.21', '127.0.0.21', '127.0.0.21', '127.0.0.21', '127.0.0.21', '127.0.0.22', '127.0.0.22', '127.0.0.23']) {
+          try {
+            opened.push(await TestClient.open(capped.wsUrl, { localAddress: address }));
+            outcomes.push('open');
+          } catch (error) {
+            outcomes.push(String((error as Error).message.match(/HTTP \d{3}/)));
+          }
+        }
+        // 4 from .21, the 5th is over its address cap; 2 from .22 fill the node-wide 6; .23 finds the node full.
+        assert.deepEqual(outcomes, ['open', 'open', 'open', 'open', 'HTTP 429', 'open', 'open', 'HTTP 503'], `round ${round}`);
+        const user = await TestClient.connected(capped.wsUrl, await capped.token('unaffected')).catch((error: Error) => error);
+        assert.ok(user instanceof Error, 'while the node is full a new socket is refused like any other (connected users are unaffected)');
+        // A waiting socket that connects is a user; its slot frees at once.
+        assert.equal((await opened[0].request({ op: 'connect', token: await capped.token(`user-${round}`) })).op, 'connected');
+        const late = await TestClient.connected(capped.wsUrl, await capped.token('late'));
+        await Promise.all([...opened, late].map((c) => c.close()));
+        await waitFor(() => capped.gateway.connections.size === 0, { what: 'every socket closed' });
+      }
+    } finally {
+      await capped.close();
+    }
     await assertGatewayHealthy();
   });
 

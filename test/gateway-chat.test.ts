@@ -156,15 +156,18 @@ describe('gateway chat scenarios', () => {
     await ada.close();
   });
 
-  it('unsubscribe stops delivery; the personal room user:<sub> is always allowed', async () => {
+  it('unsubscribe stops delivery; the personal room user:<sub> is always allowed to its owner only', async () => {
     const ada = await gw.client('ada', { rooms: ['math-*'] });
     const bob = await gw.client('bob');
     await ada.request({ op: 'subscribe', room: 'user:ada' });
-    await bob.request({ op: 'publish', room: 'user:ada', data: 'direct' });
+    // Another user cannot write into it, even with rooms ["*"]; the server API can.
+    assert.equal((await bob.request({ op: 'publish', room: 'user:ada', data: 'sneaky' })).code, 'FORBIDDEN');
+    const direct = await gw.api('/v1/publish', { method: 'POST', body: JSON.stringify({ room: 'user:ada', data: 'direct' }) });
+    assert.equal(direct.status, 200);
     await ada.waitFrame((f) => f.op === 'message' && f.data === 'direct');
     const unsub = await ada.request({ op: 'unsubscribe', room: 'user:ada' });
     assert.equal(unsub.op, 'unsubscribed');
-    await bob.request({ op: 'publish', room: 'user:ada', data: 'after' });
+    await gw.api('/v1/publish', { method: 'POST', body: JSON.stringify({ room: 'user:ada', data: 'after' }) });
     await ada.request({ op: 'ping' });
     assert.equal(ada.messages('user:ada').length, 1);
     await Promise.all([ada.close(), bob.close()]);

@@ -154,7 +154,7 @@ describe('gateway hub delivery repair', () => {
     const got = await reader.waitCount((f) => f.op === 'message', 5);
     assert.deepEqual(got.map((m) => m.offset), [1, 2, 3, 4, 5]);
     assert.deepEqual(got.map((m) => m.data), [1, 2, 3, 4, 5]);
-    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(gw.metricsUrl)).text();
     assert.match(metrics, /meridian_gap_repairs_total\{outcome="repaired"\} 1/);
   });
 

@@ -1,6 +1,6 @@
 /**
  * Per-connection and per-node limits: a slow consumer is closed with 4008 while a fast one in
- * the same room receives everything; connection limits close with 4009.
+ * the same room receives everything; connection limits close with 4009 (connected users only).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -8,7 +8,7 @@ import { waitFor } from './helpers/net.ts';
 import { startGateway, TestClient, type TestGateway } from './helpers/gateway.ts';
 
 async function disconnects(gw: TestGateway, code: number): Promise<number> {
-  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+  const text = await (await fetch(gw.metricsUrl)).text();
   const match = new RegExp(`^meridian_disconnects_total\\{code="${code}"\\} (\\d+)`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
 }
@@ -77,14 +77,17 @@ describe('gateway limits', () => {
     await Promise.all([...first.slice(1), other].map((c) => c.close()));
   });
 
-  it('a node past limits.maxConnections closes new sockets with 4009', async () => {
-    const held: TestClient[] = [];
+  it('a node past limits.maxConnections closes a connecting user with 4009; sockets without connect do not count', async () => {
     await waitFor(() => gw.gateway.connections.size === 0, { what: 'previous clients gone' });
-    for (let i = 0; i < 12; i += 1) held.push(await TestClient.open(gw.wsUrl));
+    // As many sockets that never connect as the node has room for users: they take no user's place.
+    const anonymous = await Promise.all(Array.from({ length: 12 }, () => TestClient.open(gw.wsUrl)));
+    const held: TestClient[] = [];
+    for (let i = 0; i < 12; i += 1) held.push(await gw.client(`member-${i}`));
     const extra = await TestClient.open(gw.wsUrl);
+    extra.send({ op: 'connect', token: await gw.token('one-too-many') });
     assert.equal((await extra.closed).code, 4009);
     assert.equal((await fetch(`${gw.httpUrl}/healthz`)).status, 200);
-    await Promise.all(held.map((c) => c.close()));
+    await Promise.all([...held, ...anonymous].map((c) => c.close()));
   });
 });
 

@@ -38,7 +38,7 @@ describe('gateway observability', () => {
     await bob.waitFrame((f) => f.op === 'message');
     await ada.request({ op: 'teleport' });
 
-    const res = await fetch(`${gw.httpUrl}/metrics`);
+    const res = await fetch(gw.metricsUrl);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
     const text = await res.text();
@@ -83,7 +83,7 @@ describe('gateway with an unreachable engine', () => {
       const ready = await gw.apiJson('/readyz', { apiKey: null });
       assert.equal(ready.status, 503);
       assert.equal(ready.body.engine, 'unavailable');
-      const metricsDown = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      const metricsDown = await (await fetch(gw.metricsUrl)).text();
       assert.equal(metricValue(metricsDown, 'meridian_engine_healthy'), 0);
       const failed = await ada.request({ op: 'publish', room: 'outage', data: 'lost?' });
       assert.equal(failed.code, 'UNAVAILABLE');
@@ -92,7 +92,7 @@ describe('gateway with an unreachable engine', () => {
 
       engine.backend.setAvailable(true);
       assert.equal((await gw.apiJson('/readyz', { apiKey: null })).status, 200);
-      const metricsUp = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      const metricsUp = await (await fetch(gw.metricsUrl)).text();
       assert.equal(metricValue(metricsUp, 'meridian_engine_healthy'), 1);
       const ok = await ada.request({ op: 'publish', room: 'outage', data: 'back' });
       assert.equal(ok.op, 'published');

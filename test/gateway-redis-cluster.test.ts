@@ -186,7 +186,7 @@ describe('two gateways on one Redis', { skip }, () => {
       watcher.messages(feed).map((m) => m.data.n),
       range(1, total),
     );
-    const metrics = await (await fetch(`${b.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(b.metricsUrl)).text();
     const lost = Number(/meridian_gap_repairs_total\{outcome="lost"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     assert.equal(lost, 0, 'no gap was beyond repair');
   });

@@ -118,4 +118,9 @@ test('the rendered gateway.yaml and environment are accepted by the gateway conf
   assert.equal(config.relay.pubsub.topic, 'meridian-tenants-classroom');
   assert.ok(config.drain.windowMs <= config.drain.deadlineMs);
   assert.equal(config.drain.deadlineMs, 30_000);
+  // Metrics: their own listener, facing the pod network, named and annotated for scrapers.
+  assert.deepEqual(config.metrics, { host: '0.0.0.0', port: 9091 });
+  const pod = find(objects, 'Deployment').spec.template;
+  assert.ok(pod.spec.containers[0].ports.some((p: { name: string; containerPort: number }) => p.name === 'metrics' && p.containerPort === config.metrics.port));
+  assert.equal(pod.metadata.annotations['prometheus.io/port'], String(config.metrics.port));
 });

@@ -9,7 +9,7 @@ import type { RealtimeCluster, RegionSpec, SecretKeyRef } from '../../crds/types
 import { DEFAULTS } from '../../crds/schema.ts';
 import { regionBounds, validateRealtimeCluster } from '../../crds/validate.ts';
 import { isNotFound } from './errors.ts';
-import { DEFAULT_RESOURCES, type EnvFromSecret, type RegionPlan, type ResourceRequirements } from './render.ts';
+import { DEFAULT_RESOURCES, GATEWAY_METRICS_PORT, type EnvFromSecret, type RegionPlan, type ResourceRequirements } from './render.ts';
 
 /** Why a spec cannot be applied; `reason` is the Degraded condition's reason. */
 export interface SpecProblem {
@@ -152,6 +152,8 @@ export function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port
       size: gateway.history?.size ?? DEFAULTS.historySize,
       ttlMs: (gateway.history?.ttlSeconds ?? DEFAULTS.historyTtlSeconds) * 1000,
     },
+    // Metrics have their own listener; in a pod it must face the pod network for the scraper.
+    metrics: { host: '0.0.0.0', port: GATEWAY_METRICS_PORT },
     // Closes (1012) are spread over most of the drain window; the rest lets the last clients finish.
     drain: { windowMs: Math.floor(drainDeadlineMs * 0.8), deadlineMs: drainDeadlineMs },
     ...(gateway.auth?.jwksUrl ? { jwt: { jwksUrl: gateway.auth.jwksUrl } } : {}),

@@ -16,6 +16,8 @@ export const APPLIED_HASH_ANNOTATION = 'realtime.meridian.dev/applied-hash';
 export const CONFIG_HASH_ANNOTATION = 'realtime.meridian.dev/config-hash';
 
 export const CONFIG_FILE = 'gateway.yaml';
+/** The gateway's metrics listener in its pod (gateway `metrics.port`); scraped through the pod IP, not the Service. */
+export const GATEWAY_METRICS_PORT = 9091;
 export const CONFIG_DIR = '/etc/meridian';
 export const PUBSUB_CREDENTIALS_DIR = '/var/run/meridian/pubsub';
 
@@ -194,7 +196,15 @@ function deploymentSpec(plan: RegionPlan, names: ObjectNames, configHash: string
     // Never take a serving pod away before its replacement is ready.
     strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
     template: {
-      metadata: { labels: commonLabels(plan), annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
+      metadata: {
+        labels: commonLabels(plan),
+        annotations: {
+          [CONFIG_HASH_ANNOTATION]: configHash,
+          'prometheus.io/scrape': 'true',
+          'prometheus.io/port': String(GATEWAY_METRICS_PORT),
+          'prometheus.io/path': '/metrics',
+        },
+      },
       spec: {
         serviceAccountName: names.gateway,
         automountServiceAccountToken: false,
@@ -212,7 +222,10 @@ function deploymentSpec(plan: RegionPlan, names: ObjectNames, configHash: string
             image: plan.image,
             ...(plan.imagePullPolicy ? { imagePullPolicy: plan.imagePullPolicy } : {}),
             command: ['meridian', 'gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`],
-            ports: [{ name: 'http', containerPort: plan.port, protocol: 'TCP' }],
+            ports: [
+              { name: 'http', containerPort: plan.port, protocol: 'TCP' },
+              { name: 'metrics', containerPort: GATEWAY_METRICS_PORT, protocol: 'TCP' },
+            ],
             env,
             resources: plan.resources,
             readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },

@@ -160,6 +160,8 @@ export interface TestGateway {
   readonly port: number;
   readonly httpUrl: string;
   readonly wsUrl: string;
+  /** GET /metrics on the metrics listener. */
+  readonly metricsUrl: string;
   token(user: string, options?: TokenOptions): Promise<string>;
   /** A connected client for `user` (rooms ["*"] unless given). */
   client(user: string, options?: TokenOptions): Promise<TestClient>;
@@ -185,6 +187,8 @@ export async function startGateway(
     port: overrides.port ?? 0,
     apiKey: overrides.apiKey ?? testApiKey,
     jwt: { secret: testSecret, ...overrides.jwt },
+    // A free port each: several gateways share a process, and test files run in parallel.
+    metrics: { port: 0, ...overrides.metrics },
   };
   const config = resolveConfig(input, {});
   const engine =
@@ -206,6 +210,7 @@ export async function startGateway(
     port: gateway.port,
     httpUrl,
     wsUrl,
+    metricsUrl: `http://127.0.0.1:${gateway.metricsPort}/metrics`,
     token: (user, tokenOptions) => signToken(user, tokenOptions),
     async client(user, tokenOptions) {
       const client = await TestClient.connected(wsUrl, await signToken(user, tokenOptions));
@@ -236,6 +241,7 @@ export interface SpawnedGateway {
   readonly process: ChildProcess;
   readonly httpUrl: string;
   readonly wsUrl: string;
+  readonly metricsUrl: string;
   /** stdout (pino JSON lines) and stderr, as received so far. */
   output(): { stdout: string; stderr: string };
   /** Resolves with the exit code (or signal) once the process ends. */
@@ -258,9 +264,11 @@ export async function spawnGateway(
   options: { env?: Record<string, string>; waitHealthy?: boolean } = {},
 ): Promise<SpawnedGateway> {
   const port = typeof config.port === 'number' ? config.port : await freePort();
+  const given = config.metrics as { port?: number } | undefined;
+  const metricsPort = typeof given?.port === 'number' ? given.port : await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'meridian-gw-'));
   const file = join(dir, 'gateway.json');
-  writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port, jwt: { secret: testSecret }, apiKey: testApiKey, ...config }));
+  writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port, jwt: { secret: testSecret }, apiKey: testApiKey, ...config, metrics: { ...given, port: metricsPort } }));
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   for (const key of Object.keys(env)) if (key.startsWith('MERIDIAN_') && !(options.env && key in options.env)) delete env[key];
   const child = spawn(process.execPath, [meridianBin, 'gateway', '--config', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -278,6 +286,7 @@ export async function spawnGateway(
     process: child,
     httpUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     output: () => ({ stdout, stderr }),
     exited,
     signal: (signal) => {
