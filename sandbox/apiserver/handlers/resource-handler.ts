@@ -11,7 +11,8 @@ import { parseFieldSelector, parseLabelSelector } from '../selectors.ts';
 import type { Store } from '../store.ts';
 import { toTable } from '../table.ts';
 import { serveWatch, type ActiveWatch } from '../watch.ts';
-import { parseObjectBody, readBody, sendJson } from './http.ts';
+import { parseObjectBody, parseText, readBody, readBodyBytes, sendJson } from './http.ts';
+import { checkDecoded } from '../own.ts';
 import { jsonPatch, mergePatch } from '../patch.ts';
 import { proxyToPod } from './proxy.ts';
 
@@ -94,7 +95,7 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     if (method === 'GET') return listOrWatch(ctx, route, req, res, query);
     if (method === 'POST') {
       if (type.namespaced && namespace === undefined) throw methodNotAllowed();
-      const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
+      const body = parseObjectBody(await readBodyBytes(req, ctx.maxBodyBytes), req.headers['content-type']);
       const created = ctx.resources.create(type, namespace, body, { fieldManager: fieldManager ?? defaultManager(req), dryRun, fieldValidation, warn });
       return sendJson(res, 201, present(created));
     }
@@ -117,7 +118,7 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     return sendJson(res, 200, present(obj));
   }
   if (method === 'PUT') {
-    const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
+    const body = parseObjectBody(await readBodyBytes(req, ctx.maxBodyBytes), req.headers['content-type']);
     const options = { fieldManager: fieldManager ?? defaultManager(req), dryRun, subresource, fieldValidation, warn };
     if (subresource === 'scale') return sendJson(res, 200, writeScale(ctx.resources, type, namespace, name, () => body, options));
     return sendJson(res, 200, present(ctx.resources.update(type, namespace, name, body, options)));
@@ -130,8 +131,10 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     const options = { fieldManager: fieldManager ?? (isApply ? undefined : defaultManager(req)), dryRun, subresource, force, fieldValidation, warn };
     if (subresource === 'scale') {
       const change = (scale: KubeObject) => {
-        if (contentType.startsWith(PATCH_TYPES.json)) return jsonPatch(scale, JSON.parse(raw));
-        if (contentType.startsWith(PATCH_TYPES.merge) || contentType.startsWith(PATCH_TYPES.strategic)) return mergePatch(scale, JSON.parse(raw));
+        const patch = parseText(raw, false, 'error decoding patch');
+        checkDecoded(patch);
+        if (contentType.startsWith(PATCH_TYPES.json)) return jsonPatch(scale, patch);
+        if (contentType.startsWith(PATCH_TYPES.merge) || contentType.startsWith(PATCH_TYPES.strategic)) return mergePatch(scale, patch);
         throw badRequest(`unsupported patch type for /scale: ${contentType}`);
       };
       return sendJson(res, 200, writeScale(ctx.resources, type, namespace, name, change, options));
