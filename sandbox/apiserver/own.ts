@@ -15,8 +15,12 @@ import { badRequest } from './errors.ts';
 /** The one key a JSON object may not carry here. */
 export const FORBIDDEN_KEY = '__proto__';
 
-/** How deep a request body may nest; Go's encoding/json, which kube-apiserver decodes with, stops at 10000. */
-export const MAX_BODY_DEPTH = 10_000;
+/**
+ * How deep a request body may nest. kube-apiserver's decoder stops at 10000; the emulator's
+ * walks (validation, field ownership, canonical JSON) recurse and would overflow the stack
+ * near 2000, so it stops earlier. No Kubernetes object comes close to either.
+ */
+export const MAX_BODY_DEPTH = 1000;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 

@@ -15,8 +15,13 @@ export function hasBinary(name: string): boolean {
  * failure, so this throws instead.
  */
 export function skipUnless(binary: string, purpose: string): string | false {
-  if (hasBinary(binary)) return false;
-  const reason = `SKIPPED: '${binary}' is not installed; ${purpose} needs it (apt-get install -y ${binary === 'redis-server' ? 'redis-server' : binary})`;
+  return skipWithout(hasBinary(binary), `'${binary}'`, purpose, binary);
+}
+
+/** skipUnless for anything checked another way: `what` is missing unless `present`; `aptPackage` installs it. */
+export function skipWithout(present: boolean, what: string, purpose: string, aptPackage: string): string | false {
+  if (present) return false;
+  const reason = `SKIPPED: ${what} is not installed; ${purpose} needs it (apt-get install -y ${aptPackage})`;
   if (process.env.CI === 'true') throw new Error(`${reason} — a missing service fails under CI=true`);
   process.stderr.write(`\n*** ${reason} ***\n`);
   return reason;
