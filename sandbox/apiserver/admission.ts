@@ -1,9 +1,10 @@
 /**
  * Admission of an object about to be stored, in kube-apiserver's order: for custom resources
  * prune unknown fields (reported per fieldValidation), apply schema defaults, validate the
- * schema and its CEL rules; for built-ins the kind's own validation; for every kind ObjectMeta
+ * schema, then its CEL rules (cel-rules.ts); for built-ins the kind's own validation; for every kind ObjectMeta
  * validation and, on updates, the kind's update-only rules. All causes together make one 422.
  */
+import { celCauses } from './cel-rules.ts';
 import { invalid, type StatusCause } from './errors.ts';
 import { reportUnknown, validateObjectMeta } from './metadata.ts';
 import type { KubeObject, ResourceType } from './registry.ts';
@@ -22,7 +23,10 @@ export function admit(type: ResourceType, obj: KubeObject, options: WriteOptions
     delete schemaWithoutMeta.properties.metadata;
     delete schemaWithoutMeta.properties.apiVersion;
     delete schemaWithoutMeta.properties.kind;
-    causes.push(...validateValue(schemaWithoutMeta, content));
+    const schemaCauses = validateValue(schemaWithoutMeta, content);
+    causes.push(...schemaCauses);
+    // Rules assume a schema-valid object (kube-apiserver skips them when the schema fails).
+    if (schemaCauses.length === 0) causes.push(...celCauses(schemaWithoutMeta, content));
   } else if (type.validate) {
     causes.push(...type.validate(obj).map((c) => ({ reason: 'FieldValueInvalid', ...c })));
   }

@@ -8,6 +8,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { builtinTypes } from './builtins.ts';
+import { unsupportedCelRules } from './cel-rules.ts';
 import { CrdController, validateCrd } from './controllers/crds.ts';
 import { DeploymentController } from './controllers/deployments.ts';
 import { GarbageCollector } from './controllers/garbage-collector.ts';
@@ -118,7 +119,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   const registry = new Registry();
   for (const type of builtinTypes()) {
-    if (type.kind === 'CustomResourceDefinition') type.validate = (o) => validateCrd(o).map((c) => ({ field: c.field ?? '', message: c.message }));
+    if (type.kind === 'CustomResourceDefinition') type.validate = (o) => [...validateCrd(o), ...unsupportedCelRules(o)].map((c) => ({ field: c.field ?? '', message: c.message }));
     registry.add(type);
   }
   const store = new Store(config.watchHistory);
