@@ -79,6 +79,14 @@ describe('write options (ValidateCreateOptions / ValidatePatchOptions)', () => {
     assert.equal(res.status, 201);
     assert.equal(res.headers.get('warning'), '299 - "unknown field \\"spec.foo\\""');
     assert.equal(res.body.spec.foo, undefined);
+    const viaClient = await sb.custom.createNamespacedCustomObjectWithHttpInfo({
+      group: 'test.meridian.dev',
+      version: 'v1',
+      namespace: 'default',
+      plural: 'widgets',
+      body: { apiVersion: 'test.meridian.dev/v1', kind: 'Widget', metadata: { name: 'w-client' }, spec: { regions: [{ name: 'a' }], bar: true } },
+    });
+    assert.equal(viaClient.headers.warning, '299 - "unknown field \\"spec.bar\\""', 'client-node receives the same header');
     const builtin = await sb.raw('POST', CM, { body: { metadata: { name: 'extra' }, dta: { a: '1' } } });
     assert.equal(builtin.headers.get('warning'), '299 - "unknown field \\"dta\\""');
   });
