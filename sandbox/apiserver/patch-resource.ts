@@ -35,8 +35,8 @@ export function patchResource(resources: Resources, type: ResourceType, namespac
     return applyResource(resources, type, namespace, name, parseBody(raw, true), options, now);
   }
   const live = resources.get(type, namespace, name);
-  // Patches work on a private copy: stored objects are frozen.
-  const base = structuredClone(live) as KubeObject;
+  // Patches work on a private copy (stored objects are frozen) of the requested version's form.
+  const base = structuredClone(resources.present(type, live)) as KubeObject;
   let patched: KubeObject;
   if (mediaType === PATCH_TYPES.json) patched = jsonPatch(base, parseBody(raw, false));
   else if (mediaType === PATCH_TYPES.merge) patched = mergePatch(base, parseBody(raw, false));
@@ -68,7 +68,7 @@ export function applyResource(resources: Resources, type: ResourceType, namespac
     now,
     apiVersion: apiVersionOf(type),
   };
-  const merged = serverSideApply(live, { ...config, metadata: { ...config.metadata, name } }, request);
+  const merged = serverSideApply(live && resources.present(type, live), { ...config, metadata: { ...config.metadata, name } }, request);
   if (!live) {
     const created = resources.create(type, namespace, merged, { ...options, appliedOwnership: true });
     return { object: created, created: true };

@@ -98,7 +98,8 @@ export class Resources {
   /** A stored object as a client of `type`'s version sees it (apiVersion differs across CRD versions). */
   present(type: ResourceType, obj: KubeObject): KubeObject {
     const apiVersion = apiVersionOf(type);
-    return obj.apiVersion === apiVersion ? obj : { ...obj, apiVersion };
+    const shown = type.fromStorage ? type.fromStorage(obj) : obj;
+    return shown.apiVersion === apiVersion ? shown : { ...shown, apiVersion };
   }
 
   get(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
@@ -136,8 +137,9 @@ export class Resources {
   create(type: ResourceType, namespace: string | undefined, body: KubeObject, options: WriteOptions = {}): KubeObject {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON or YAML object');
     this.checkKind(type, body);
-    const obj = structuredClone(body) as KubeObject;
+    let obj = structuredClone(body) as KubeObject;
     decodeMeta(type, obj, options.fieldValidation, options.warn);
+    if (type.toStorage) obj = type.toStorage(obj);
     const metadata = (obj.metadata ??= {});
     if (type.namespaced) {
       if (metadata.namespace && namespace && metadata.namespace !== namespace) {
@@ -206,6 +208,7 @@ export class Resources {
   commit(type: ResourceType, old: KubeObject, next: KubeObject, options: WriteOptions = {}, operation: 'Update' | 'Apply' = 'Update'): KubeObject {
     const sub = options.subresource;
     decodeMeta(type, next, options.fieldValidation, options.warn);
+    if (type.toStorage) next = type.toStorage(next);
     if (sub === 'status') {
       const { status, metadata: { managedFields } = {} } = next;
       next = structuredClone(old) as KubeObject;

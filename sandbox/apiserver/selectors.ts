@@ -74,9 +74,11 @@ const extraFields: Record<string, string[]> = {
   Namespace: ['status.phase'],
 };
 
+/** Field selectors are evaluated on the stored form; events.k8s.io's `regarding` is core's `involvedObject`. */
 function fieldValue(obj: KubeObject, path: string): string {
   let value: any = obj;
-  for (const part of path.split('.')) value = own(value, part);
+  const stored = path.startsWith('regarding.') && !own(obj, 'regarding') ? `involvedObject.${path.slice('regarding.'.length)}` : path;
+  for (const part of stored.split('.')) value = own(value, part);
   return value === undefined || value === null ? '' : String(value);
 }
 

@@ -229,7 +229,10 @@ function listOrWatch(ctx: HandlerContext, route: ResourceRoute, req: IncomingMes
   }
   // Typed lists of built-in kinds encode their items without kind/apiVersion; custom resource
   // lists (unstructured) keep them.
-  const items = type.schema ? result.items.map(present) : result.items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest);
+  const items = type.schema ? result.items.map(present) : result.items.map((o) => {
+    const { kind: _k, apiVersion: _a, ...rest } = present(o);
+    return rest;
+  });
   sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: meta, items });
 }
 
