@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -150,4 +151,18 @@ emit({"dry": dry["metadata"]["name"], "after": after["status"], "bogus": bogus["
 `,
   );
   assert.deepEqual(out, { dry: 'py-dry', after: 404, bogus: 422, future: 504 });
+});
+
+test('a request line past the header limit gets 431 with a plain-text body, as Go\'s net/http answers', async () => {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = connect(sb.server.port, '127.0.0.1', () => socket.write(`GET /api/${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    let text = '';
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.on('data', (chunk) => (text += chunk));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+  });
+  assert.match(reply, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+  assert.match(reply, /Content-Type: text\/plain; charset=utf-8/);
+  assert.match(reply, /\r\n\r\n431 Request Header Fields Too Large$/);
 });

@@ -167,6 +167,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
+  // Requests the HTTP parser refuses never reach a handler. Answer them as Go's net/http (which
+  // serves kube-apiserver) does: a plain-text status line as the body, then close.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${status}`);
+  });
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
