@@ -2,7 +2,7 @@
  * Structural-schema handling for custom resources, in kube-apiserver's order: prune unknown
  * fields, apply defaults, then validate. Messages follow apiextensions-apiserver's wording so
  * that tests and users see what a real cluster would print.
- * Not implemented: CEL rules (x-kubernetes-validations), most `format`s, oneOf/anyOf/not.
+ * CEL rules are in cel-rules.ts. Not implemented: most `format`s, oneOf/anyOf/not.
  */
 import { hasOwn, own } from './own.ts';
 
