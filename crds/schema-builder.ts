@@ -34,7 +34,7 @@ export interface JSONSchemaProps {
   'x-kubernetes-validations'?: CelRule[];
 }
 
-/** A CEL rule. Kept for documentation and real clusters; the sandbox emulator does not evaluate CEL. */
+/** A CEL rule, enforced by real clusters and (in the forms sandbox/apiserver/cel.ts evaluates) by the sandbox emulator. */
 export interface CelRule {
   rule: string;
   message: string;

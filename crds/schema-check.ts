@@ -4,7 +4,8 @@
  *   valueProblems: does a value satisfy the schema's plain keywords (types, enums, bounds,
  *     patterns, lengths, required, list-map keys, unknown fields)?
  * Used by tests to check the schema and the samples without an API server. CEL rules
- * (`x-kubernetes-validations`) are not evaluated here; crds/validate.ts covers them.
+ * (`x-kubernetes-validations`) are not evaluated here; the sandbox API emulator and
+ * crds/validate.ts cover them.
  */
 import type { JSONSchemaProps } from './schema-builder.ts';
 import type { FieldProblem } from './validate.ts';

@@ -230,6 +230,19 @@ export const specSchema = object(
         message: 'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
         fieldPath: '.autoscaling.minReplicas',
       },
+      // The two rules below see the defaulted object: autoscaling defaults to {} and its bounds to
+      // DEFAULTS, so a region's effective bound is its own, else the cluster's.
+      {
+        rule: 'self.regions.all(r, (has(r.minReplicas) ? r.minReplicas : self.autoscaling.minReplicas) <= (has(r.maxReplicas) ? r.maxReplicas : self.autoscaling.maxReplicas))',
+        message: "a region's minReplicas (its own, else autoscaling.minReplicas) must not exceed its maxReplicas (its own, else autoscaling.maxReplicas)",
+        fieldPath: '.regions',
+      },
+      {
+        rule: 'self.regions.all(r, has(r.redis) || (has(r.maxReplicas) ? r.maxReplicas : self.autoscaling.maxReplicas) <= 1)',
+        message: "a region that may run more than one pod needs redis (each pod would otherwise see only its own clients' messages); set redis or maxReplicas: 1",
+        reason: 'FieldValueRequired',
+        fieldPath: '.regions',
+      },
     ],
   },
 );

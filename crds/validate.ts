@@ -1,6 +1,7 @@
 /**
- * Rules of a RealtimeCluster that the OpenAPI schema cannot express (the sandbox emulator does
- * not evaluate CEL, and some rules span several fields). A pure function: the operator calls
+ * Rules of a RealtimeCluster that the OpenAPI schema cannot express. Some are also CEL rules in
+ * the CRD (which real clusters and the sandbox emulator enforce at write time); this repeats them
+ * for objects stored before a rule existed, and adds those CEL cannot express. A pure function: the operator calls
  * it before reconciling and reports the problems in status and Events; nothing is applied
  * while any problem remains.
  *

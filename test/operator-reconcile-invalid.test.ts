@@ -74,9 +74,18 @@ test('a Secret without the referenced key is Degraded with SecretKeyMissing', as
   await expectInvalid('keyless', 'SecretKeyMissing', /has no key "no-such-key"/);
 });
 
-test('minReplicas above maxReplicas is Degraded and names the field', async () => {
-  await createCluster(sandbox, 'inverted', clusterSpec({ autoscaling: { minReplicas: 5, maxReplicas: 2 } }));
-  await expectInvalid('inverted', 'FieldValueInvalid', /spec\.autoscaling\.minReplicas: minReplicas 5 exceeds maxReplicas 2/);
+test('minReplicas above maxReplicas is refused by the API server (CEL rule), so it never reaches reconcile', async () => {
+  await assert.rejects(createCluster(sandbox, 'inverted', clusterSpec({ autoscaling: { minReplicas: 5, maxReplicas: 2 } })), (error: { code?: number; body?: unknown }) => {
+    assert.equal(error.code, 422);
+    assert.match(String(error.body), /spec\.autoscaling\.minReplicas: Invalid value: .*autoscaling\.minReplicas must not exceed autoscaling\.maxReplicas/);
+    return true;
+  });
+  // validateRealtimeCluster keeps the same rule for objects that bypass the API server's rules (test/crd-generate.test.ts).
+});
+
+test('a rule only the operator checks (autoscaling target above the per-pod limit) is Degraded and names the field', async () => {
+  await createCluster(sandbox, 'crowded', clusterSpec({ autoscaling: { minReplicas: 2, maxReplicas: 4, targetConnectionsPerPod: 30_000 } }));
+  await expectInvalid('crowded', 'FieldValueInvalid', /spec\.autoscaling\.targetConnectionsPerPod: 30000 exceeds gateway\.maxConnectionsPerPod/);
 });
 
 test('a region listed twice is refused by the API server (list-map key), so it never reaches reconcile', async () => {

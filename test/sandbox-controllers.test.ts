@@ -158,7 +158,7 @@ describe('graceful Pod deletion', () => {
     await createPod('slow');
     await waitFor(async () => (await sb.core.readNamespacedPod({ namespace: 'default', name: 'slow' })).status?.phase === 'Running', { what: 'running' });
     const response = await sb.raw('DELETE', '/api/v1/namespaces/default/pods/slow');
-    assert.equal(response.status, 202);
+    assert.equal(response.status, 200);
     assert.equal(response.body.metadata.deletionGracePeriodSeconds, 30);
     await waitFor(() => release !== undefined, { what: 'runner asked to stop' });
     const table = await sb.raw('GET', '/api/v1/namespaces/default/pods/slow', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });

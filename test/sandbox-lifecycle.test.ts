@@ -36,7 +36,9 @@ describe('finalizers', () => {
   test('DELETE sets deletionTimestamp while finalizers remain; removing the last one removes the object', async () => {
     await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'fin', finalizers: ['meridian.dev/cleanup', 'other.dev/x'] } } });
     const response = await sb.raw('DELETE', '/api/v1/namespaces/default/configmaps/fin');
-    assert.equal(response.status, 202, 'accepted, not yet deleted');
+    // handlers/delete.go answers 200 with the object for a pending deletion (202 only with orphanDependents=false).
+    assert.equal(response.status, 200, 'answered with the object, not yet deleted');
+    assert.ok(response.body.metadata.deletionTimestamp, 'the answer is the object marked for deletion');
     const terminating = await sb.core.readNamespacedConfigMap({ namespace: 'default', name: 'fin' });
     assert.ok(terminating.metadata!.deletionTimestamp, 'deletionTimestamp set');
     await sb.core.patchNamespacedConfigMap({ namespace: 'default', name: 'fin', body: [{ op: 'remove', path: '/metadata/finalizers/0' }] }, jsonPatch);

@@ -88,7 +88,9 @@ function removePath(obj: KubeObject, tokens: string[]): KubeObject {
     if (node === undefined) return obj;
   }
   const token = tokens[last - 1];
-  if (token.startsWith('f:') && isMap(node)) delete node[token.slice(2)];
+  if (token.startsWith('f:') && isMap(node)) {
+    if (Object.hasOwn(node, token.slice(2))) delete node[token.slice(2)];
+  }
   else if (token.startsWith('k:') && Array.isArray(node)) {
     const keys = JSON.parse(token.slice(2)) as Record<string, unknown>;
     const index = node.findIndex((item) => isMap(item) && Object.entries(keys).every(([k, v]) => JSON.stringify(item[k]) === JSON.stringify(v)));
@@ -102,7 +104,7 @@ function removePath(obj: KubeObject, tokens: string[]): KubeObject {
 }
 
 function step(node: any, token: string): any {
-  if (token.startsWith('f:')) return isMap(node) ? node[token.slice(2)] : undefined;
+  if (token.startsWith('f:')) return isMap(node) && Object.hasOwn(node, token.slice(2)) ? node[token.slice(2)] : undefined;
   if (token.startsWith('k:') && Array.isArray(node)) {
     const keys = JSON.parse(token.slice(2)) as Record<string, unknown>;
     return node.find((item) => isMap(item) && Object.entries(keys).every(([k, v]) => JSON.stringify(item[k]) === JSON.stringify(v)));

@@ -3,6 +3,7 @@
  * Columns follow kube-apiserver's printers closely enough for reading, not byte for byte.
  */
 import type { KubeObject, PrinterColumn, ResourceType } from './registry.ts';
+import { eventFromCore, eventToCore } from './event-conversion.ts';
 import { validateMetadataName } from './validation.ts';
 
 const name: PrinterColumn = { name: 'Name', type: 'string', format: 'name', description: 'Name', compute: (o) => o.metadata?.name };
@@ -32,6 +33,23 @@ function podReady(o: KubeObject): string {
   return `${ready}/${total}`;
 }
 
+/** When an Event last happened: its series, else lastTimestamp, else eventTime, else its creation. */
+function lastSeen(o: KubeObject): unknown {
+  return o.series?.lastObservedTime ?? o.lastTimestamp ?? o.deprecatedLastTimestamp ?? o.eventTime ?? o.metadata?.creationTimestamp;
+}
+
+/** kubectl's Event columns (LAST SEEN, TYPE, REASON, OBJECT, MESSAGE); `regarding`/`note` name the fields of this version. */
+function eventColumns(regarding: string, note: string): PrinterColumn[] {
+  return [
+    { name: 'Last Seen', type: 'date', description: 'Time of the last occurrence', compute: lastSeen },
+    column('Type', (o) => o.type),
+    column('Reason', (o) => o.reason),
+    column('Object', (o) => `${String(o[regarding]?.kind ?? '').toLowerCase()}/${o[regarding]?.name ?? ''}`),
+    column('Message', (o) => o[note]),
+    { ...name, priority: 1 },
+  ];
+}
+
 interface Spec {
   group: string;
   version: string;
@@ -45,6 +63,9 @@ interface Spec {
   generation?: boolean;
   columns?: PrinterColumn[];
   validate?: ResourceType['validate'];
+  storedAs?: Pick<ResourceType, 'bucket' | 'fromStorage' | 'toStorage'>;
+  /** All columns, when the kind's printer does not start with Name and end with Age. */
+  allColumns?: PrinterColumn[];
 }
 
 function builtin(spec: Spec): ResourceType {
@@ -62,9 +83,10 @@ function builtin(spec: Spec): ResourceType {
     scale: spec.scale,
     generation: spec.generation ?? false,
     strategic: true,
-    columns: [name, ...(spec.columns ?? []), age],
+    columns: spec.allColumns ?? [name, ...(spec.columns ?? []), age],
     validate: spec.validate,
     storageVersion: spec.version,
+    ...spec.storedAs,
   };
 }
 
@@ -137,18 +159,11 @@ export function builtinTypes(): ResourceType[] {
       ],
       validate: (o) => validateContainers(o.spec, 'spec'),
     }),
-    builtin({
-      group: '', version: 'v1', kind: 'Event', plural: 'events', shortNames: ['ev'],
-      columns: [
-        column('Type', (o) => o.type),
-        column('Reason', (o) => o.reason),
-        column('Object', (o) => `${String(o.involvedObject?.kind ?? '').toLowerCase()}/${o.involvedObject?.name ?? ''}`),
-        column('Message', (o) => o.message),
-      ],
-    }),
+    builtin({ group: '', version: 'v1', kind: 'Event', plural: 'events', shortNames: ['ev'], allColumns: eventColumns('involvedObject', 'message') }),
     builtin({
       group: 'events.k8s.io', version: 'v1', kind: 'Event', plural: 'events', shortNames: ['ev'],
-      columns: [column('Type', (o) => o.type), column('Reason', (o) => o.reason), column('Object', (o) => `${String(o.regarding?.kind ?? '').toLowerCase()}/${o.regarding?.name ?? ''}`), column('Note', (o) => o.note)],
+      allColumns: eventColumns('regarding', 'note'),
+      storedAs: { bucket: '/events', fromStorage: eventFromCore, toStorage: eventToCore },
     }),
     builtin({
       group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', shortNames: ['deploy'], categories: ['all'], status: true, generation: true,

@@ -44,7 +44,8 @@ export function statusObject(code: number, reason: string, message: string, deta
     metadata: {},
     status: code < 400 ? 'Success' : 'Failure',
     message,
-    reason,
+    // An error the server could not classify has no reason (StatusReasonUnknown is "").
+    ...(reason ? { reason } : {}),
     code,
   };
   if (details) status.details = details;

@@ -3,6 +3,7 @@
  * (finalizers), or atomically (replaced whole). Strategic merge patch and server-side apply both
  * ask this. CRD types answer from x-kubernetes-list-type; built-ins from a small table.
  */
+import { own } from './own.ts';
 import type { ResourceType } from './registry.ts';
 import type { StructuralSchema } from './validation.ts';
 
@@ -45,7 +46,7 @@ function schemaAt(schema: StructuralSchema | undefined, path: string[]): Structu
     if (!current) return undefined;
     if (current.type === 'array') current = current.items;
     if (!current) return undefined;
-    current = current.properties?.[part] ?? (typeof current.additionalProperties === 'object' ? current.additionalProperties : undefined);
+    current = own(current.properties, part) ?? (typeof current.additionalProperties === 'object' ? current.additionalProperties : undefined);
   }
   return current;
 }

@@ -2,8 +2,9 @@
  * PATCH of an object or its status, and the /scale subresource: decode the body by content
  * type, compute the patched object, then go through the same commit as every update.
  */
-import { parse as parseYaml } from 'yaml';
 import { serverSideApply } from './apply.ts';
+import { parseText } from './handlers/http.ts';
+import { checkDecoded, own, setOwn } from './own.ts';
 import { badRequest, conflict, notFound, unsupportedMediaType } from './errors.ts';
 import { listTypesFor } from './listtypes.ts';
 import { jsonPatch, mergePatch, strategicMerge } from './patch.ts';
@@ -23,11 +24,9 @@ export interface PatchOptions extends WriteOptions {
 }
 
 function parseBody(raw: string, yaml: boolean): any {
-  try {
-    return yaml ? parseYaml(raw) : JSON.parse(raw);
-  } catch (error) {
-    throw badRequest(`error decoding patch: ${(error as Error).message}`);
-  }
+  const parsed = parseText(raw, yaml, 'error decoding patch');
+  checkDecoded(parsed);
+  return parsed;
 }
 
 export function patchResource(resources: Resources, type: ResourceType, namespace: string | undefined, name: string, contentType: string, raw: string, options: PatchOptions, now: Date): { object: KubeObject; created: boolean } {
@@ -36,8 +35,8 @@ export function patchResource(resources: Resources, type: ResourceType, namespac
     return applyResource(resources, type, namespace, name, parseBody(raw, true), options, now);
   }
   const live = resources.get(type, namespace, name);
-  // Patches work on a private copy: stored objects are frozen.
-  const base = structuredClone(live) as KubeObject;
+  // Patches work on a private copy (stored objects are frozen) of the requested version's form.
+  const base = structuredClone(resources.present(type, live)) as KubeObject;
   let patched: KubeObject;
   if (mediaType === PATCH_TYPES.json) patched = jsonPatch(base, parseBody(raw, false));
   else if (mediaType === PATCH_TYPES.merge) patched = mergePatch(base, parseBody(raw, false));
@@ -69,7 +68,7 @@ export function applyResource(resources: Resources, type: ResourceType, namespac
     now,
     apiVersion: apiVersionOf(type),
   };
-  const merged = serverSideApply(live, { ...config, metadata: { ...config.metadata, name } }, request);
+  const merged = serverSideApply(live && resources.present(type, live), { ...config, metadata: { ...config.metadata, name } }, request);
   if (!live) {
     const created = resources.create(type, namespace, merged, { ...options, appliedOwnership: true });
     return { object: created, created: true };
@@ -81,15 +80,18 @@ export function applyResource(resources: Resources, type: ResourceType, namespac
 
 function getPath(obj: KubeObject, path: string): any {
   let node: any = obj;
-  for (const part of path.replace(/^\./, '').split('.')) node = node?.[part];
+  for (const part of path.replace(/^\./, '').split('.')) node = own(node, part);
   return node;
 }
 
 function setPath(obj: KubeObject, path: string, value: unknown): void {
   const parts = path.replace(/^\./, '').split('.');
   let node: any = obj;
-  for (const part of parts.slice(0, -1)) node = node[part] ??= {};
-  node[parts[parts.length - 1]] = value;
+  for (const part of parts.slice(0, -1)) {
+    if (own(node, part) === undefined) setOwn(node, part, {});
+    node = own(node, part);
+  }
+  setOwn(node, parts[parts.length - 1], value);
 }
 
 export function toScale(type: ResourceType, obj: KubeObject): KubeObject {

@@ -7,6 +7,7 @@
  */
 import { badRequest, ApiError } from './errors.ts';
 import type { ListTypeOf } from './listtypes.ts';
+import { hasOwn, own, refuseKey, setOwn } from './own.ts';
 
 type Json = any;
 const isMap = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -16,7 +17,7 @@ export function mergePatch(target: Json, patch: Json): Json {
   const result: Record<string, Json> = isMap(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
-    else result[key] = mergePatch(result[key], value);
+    else setOwn(result, key, mergePatch(own(result, key), value));
   }
   return result;
 }
@@ -27,13 +28,20 @@ function unescapePointer(token: string): string {
 
 function pointer(path: unknown): string[] {
   if (typeof path !== 'string' || (path !== '' && !path.startsWith('/'))) throw badRequest(`the server rejected our request due to an error in our request: invalid JSON pointer ${JSON.stringify(path)}`);
-  return path === '' ? [] : path.slice(1).split('/').map(unescapePointer);
+  const tokens = path === '' ? [] : path.slice(1).split('/').map(unescapePointer);
+  for (const token of tokens) refuseKey(token, 'a JSON patch path segment');
+  return tokens;
+}
+
+/** One step down a JSON pointer: own properties and array indexes only. */
+function child(node: Json, token: string): Json {
+  return Array.isArray(node) ? (/^\d+$/.test(token) ? node[Number(token)] : undefined) : own(node, token);
 }
 
 function parentOf(doc: Json, tokens: string[], op: string): { parent: Json; key: string } {
   let node = doc;
   for (const token of tokens.slice(0, -1)) {
-    node = Array.isArray(node) ? node[Number(token)] : node?.[token];
+    node = child(node, token);
     if (node === undefined || node === null || typeof node !== 'object') {
       throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${op} operation does not apply: doc is missing path: "/${tokens.join('/')}": missing value`);
     }
@@ -43,7 +51,7 @@ function parentOf(doc: Json, tokens: string[], op: string): { parent: Json; key:
 
 function getPointer(doc: Json, tokens: string[]): Json {
   let node = doc;
-  for (const token of tokens) node = Array.isArray(node) ? node[Number(token)] : node?.[token];
+  for (const token of tokens) node = child(node, token);
   return node;
 }
 
@@ -66,7 +74,7 @@ export function jsonPatch(doc: Json, operations: Json): Json {
         if (!Number.isInteger(index) || index < 0 || index > parent.length) throw missing();
         if (insert) parent.splice(index, 0, value);
         else parent[index] = value;
-      } else parent[key] = value;
+      } else setOwn(parent, key, value);
     };
     const removeAt = () => {
       const { parent, key } = parentOf(result, tokens, op.op);
@@ -75,7 +83,7 @@ export function jsonPatch(doc: Json, operations: Json): Json {
         if (!(index >= 0 && index < parent.length)) throw missing();
         parent.splice(index, 1);
       } else {
-        if (!(key in parent)) throw missing();
+        if (!hasOwn(parent, key)) throw missing();
         delete parent[key];
       }
     };
@@ -98,7 +106,7 @@ export function jsonPatch(doc: Json, operations: Json): Json {
           const fromTokens = pointer(op.from);
           const { parent, key } = parentOf(result, fromTokens, op.op);
           if (Array.isArray(parent)) parent.splice(Number(key), 1);
-          else delete parent[key];
+          else if (hasOwn(parent, key)) delete parent[key];
         }
         setAt(structuredClone(value), true);
         break;
@@ -132,13 +140,14 @@ export function strategicMerge(target: Json, patch: Json, listTypes: ListTypeOf,
   if (!apply && patch.$patch === 'delete') return undefined;
   const result: Record<string, Json> = isMap(target) ? { ...target } : {};
   if (!apply && Array.isArray(patch.$retainKeys)) {
-    for (const key of Object.keys(result)) if (!patch.$retainKeys.includes(key) && !(key in patch)) delete result[key];
+    for (const key of Object.keys(result)) if (!patch.$retainKeys.includes(key) && !hasOwn(patch, key)) delete result[key];
   }
   for (const [key, value] of Object.entries(patch)) {
     if (key === '$patch' || key === '$retainKeys' || key.startsWith('$setElementOrder/')) continue;
     if (key.startsWith('$deleteFromPrimitiveList/')) {
       const field = key.slice('$deleteFromPrimitiveList/'.length);
-      if (Array.isArray(result[field]) && Array.isArray(value)) result[field] = result[field].filter((v: Json) => !value.includes(v));
+      const list = own(result, field);
+      if (Array.isArray(list) && Array.isArray(value)) setOwn(result, field, list.filter((v: Json) => !value.includes(v)));
       continue;
     }
     if (value === null && !apply) {
@@ -147,12 +156,12 @@ export function strategicMerge(target: Json, patch: Json, listTypes: ListTypeOf,
     }
     const path = [...props, key];
     if (Array.isArray(value)) {
-      result[key] = mergeList(result[key], value, listTypes, path, apply);
+      setOwn(result, key, mergeList(own(result, key), value, listTypes, path, apply));
       continue;
     }
-    const merged = isMap(value) ? strategicMerge(result[key], value, listTypes, path, apply) : structuredClone(value);
+    const merged = isMap(value) ? strategicMerge(own(result, key), value, listTypes, path, apply) : structuredClone(value);
     if (merged === undefined) delete result[key];
-    else result[key] = merged;
+    else setOwn(result, key, merged);
   }
   return result;
 }

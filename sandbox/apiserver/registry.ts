@@ -48,6 +48,11 @@ export interface ResourceType {
   validate?: (obj: KubeObject) => Array<{ field: string; message: string }>;
   /** The version objects are stored at (the CRD's storage version); others are served as-is. */
   storageVersion: string;
+  /** A storage bucket shared with another type (events.k8s.io/v1 Events are core/v1 Events). */
+  bucket?: string;
+  /** This version's form of a stored object, and back (default: the same). */
+  fromStorage?: (obj: KubeObject) => KubeObject;
+  toStorage?: (obj: KubeObject) => KubeObject;
 }
 
 /** A Kubernetes object as JSON. Stored objects are deeply frozen; copy before changing. */
@@ -57,9 +62,9 @@ export function apiVersionOf(type: Pick<ResourceType, 'group' | 'version'>): str
   return type.group ? `${type.group}/${type.version}` : type.version;
 }
 
-/** Storage bucket: one per group/plural. */
-export function bucketOf(type: Pick<ResourceType, 'group' | 'plural'>): string {
-  return `${type.group}/${type.plural}`;
+/** Storage bucket: one per group/plural, unless the type shares another's. */
+export function bucketOf(type: Pick<ResourceType, 'group' | 'plural'> & { bucket?: string }): string {
+  return type.bucket ?? `${type.group}/${type.plural}`;
 }
 
 export class Registry {

@@ -7,7 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { canonicalJson } from './canonical.ts';
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, type StatusCause } from './errors.ts';
 import { applyBuiltinDefaults } from './defaults.ts';
-import { validateMetadata } from './builtins.ts';
+import { admit } from './admission.ts';
+import { decodeMeta } from './metadata.ts';
+import type { FieldValidation } from './query.ts';
+import { strategyOf } from './strategies.ts';
 import { listTypesFor } from './listtypes.ts';
 import { initialPodStatus } from './pod-qos.ts';
 import { recordUpdate } from './managed-fields.ts';
@@ -15,7 +18,6 @@ import { apiVersionOf, bucketOf, type KubeObject, type Registry, type ResourceTy
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import type { Store } from './store.ts';
 import { timestamp } from './time.ts';
-import { applyDefaults, prune, validateValue } from './validation.ts';
 
 export interface WriteOptions {
   fieldManager?: string;
@@ -24,8 +26,8 @@ export interface WriteOptions {
   subresource?: string;
   /** Create by server-side apply: managedFields in the body are already computed. */
   appliedOwnership?: boolean;
-  /** Unknown fields: 'Strict' rejects them (400), otherwise they are pruned ('Warn' also warns). */
-  fieldValidation?: string;
+  /** Unknown fields: 'Strict' rejects them (400), otherwise they are pruned ('Warn' also warns; internal writes leave it unset: Ignore). */
+  fieldValidation?: FieldValidation;
   /** Receives warnings for the response's Warning header. */
   warn?: (message: string) => void;
 }
@@ -97,7 +99,8 @@ export class Resources {
   /** A stored object as a client of `type`'s version sees it (apiVersion differs across CRD versions). */
   present(type: ResourceType, obj: KubeObject): KubeObject {
     const apiVersion = apiVersionOf(type);
-    return obj.apiVersion === apiVersion ? obj : { ...obj, apiVersion };
+    const shown = type.fromStorage ? type.fromStorage(obj) : obj;
+    return shown.apiVersion === apiVersion ? shown : { ...shown, apiVersion };
   }
 
   get(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
@@ -135,7 +138,9 @@ export class Resources {
   create(type: ResourceType, namespace: string | undefined, body: KubeObject, options: WriteOptions = {}): KubeObject {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON or YAML object');
     this.checkKind(type, body);
-    const obj = structuredClone(body) as KubeObject;
+    let obj = structuredClone(body) as KubeObject;
+    decodeMeta(type, obj, options.fieldValidation, options.warn);
+    if (type.toStorage) obj = type.toStorage(obj);
     const metadata = (obj.metadata ??= {});
     if (type.namespaced) {
       if (metadata.namespace && namespace && metadata.namespace !== namespace) {
@@ -155,10 +160,11 @@ export class Resources {
     if (type.generation) metadata.generation = 1;
     else delete metadata.generation;
     if (type.status) delete obj.status;
+    strategyOf(type).prepareForCreate?.(obj);
     applyBuiltinDefaults(type, obj);
     // A new Pod is Pending with its QoS class, whatever status the client sent.
     if (isPod(type)) obj.status = initialPodStatus(obj);
-    this.admit(type, obj, options);
+    admit(type, obj, options);
     if (this.ctx.store.get(bucketOf(type), metadata.namespace, metadata.name)) throw alreadyExists(type, metadata.name);
     if (!options.appliedOwnership) {
       delete metadata.managedFields;
@@ -169,24 +175,33 @@ export class Resources {
   }
 
   /**
-   * Replaces an object (PUT), or its status when `subresource` says so. A stale
-   * resourceVersion in the body is a 409 Conflict; none means an unconditional update for
-   * built-ins and a 422 for custom resources, as in kube-apiserver.
+   * Replaces an object (PUT), or its status when `subresource` says so, as the generic store's
+   * Update does: a missing object is created where the kind allows it (Leases, Services, …),
+   * else 404; a stale resourceVersion is a 409 Conflict; none is an unconditional update only
+   * where the kind allows it (422 otherwise: Leases, PDBs, CRDs, custom resources); a `uid` other
+   * than the stored one is a 409 precondition failure (the object was deleted and recreated).
    */
-  update(type: ResourceType, namespace: string | undefined, name: string, body: KubeObject, options: WriteOptions = {}): KubeObject {
+  update(type: ResourceType, namespace: string | undefined, name: string, body: KubeObject, options: WriteOptions = {}): { object: KubeObject; created: boolean } {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON or YAML object');
-    const old = this.get(type, namespace, name);
     if (body.metadata?.name !== undefined && body.metadata.name !== name) {
       throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
     }
+    const strategy = strategyOf(type);
+    const old = this.tryGet(type, namespace, name);
+    if (!old) {
+      if (!strategy.allowCreateOnUpdate || options.subresource) throw notFound(type, name);
+      const { resourceVersion: _rv, ...metadata } = body.metadata ?? {};
+      return { object: this.create(type, namespace, { ...body, metadata: { ...metadata, name } }, options), created: true };
+    }
     const rv = body.metadata?.resourceVersion;
-    if ((rv === undefined || rv === '') && type.schema) {
-      // Custom resources, unlike most built-ins, do not allow unconditional updates.
+    if ((rv === undefined || rv === '') && !strategy.allowUnconditionalUpdate) {
       throw invalid(type.kind, type.group, name, [{ reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }]);
     }
     if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(type, name);
+    const uid = body.metadata?.uid;
+    if (uid && uid !== old.metadata.uid) throw conflict(type, name, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${old.metadata.uid}`);
     this.checkKind(type, body);
-    return this.commit(type, old, structuredClone(body) as KubeObject, options);
+    return { object: this.commit(type, old, structuredClone(body) as KubeObject, options), created: false };
   }
 
   /**
@@ -195,11 +210,17 @@ export class Resources {
    */
   commit(type: ResourceType, old: KubeObject, next: KubeObject, options: WriteOptions = {}, operation: 'Update' | 'Apply' = 'Update'): KubeObject {
     const sub = options.subresource;
+    decodeMeta(type, next, options.fieldValidation, options.warn);
+    if (type.toStorage) next = type.toStorage(next);
     if (sub === 'status') {
-      const { status, metadata: { managedFields } = {} } = next;
+      const { status, metadata: { managedFields, annotations } = {} } = next;
       next = structuredClone(old) as KubeObject;
       if (status === undefined) delete next.status;
       else next.status = status;
+      if (strategyOf(type).statusWritesAnnotations) {
+        if (annotations === undefined) delete next.metadata.annotations;
+        else next.metadata.annotations = annotations;
+      }
       if (operation === 'Apply') next.metadata.managedFields = managedFields;
     } else if (type.status) {
       if (old.status === undefined) delete next.status;
@@ -228,9 +249,12 @@ export class Resources {
       }
     }
     if (metadata.finalizers?.length === 0) delete metadata.finalizers;
+    const strategy = strategyOf(type);
+    if (sub !== 'status') strategy.prepareForUpdate?.(next, old);
     applyBuiltinDefaults(type, next);
-    this.admit(type, next, options);
-    if (type.generation && specPart(old) !== specPart(next)) metadata.generation = (old.metadata.generation ?? 0) + 1;
+    admit(type, next, options, sub === 'status' ? undefined : old);
+    const annotationsChanged = sub !== 'status' && strategy.annotationsInGeneration && canonicalJson(old.metadata.annotations ?? {}) !== canonicalJson(metadata.annotations ?? {});
+    if (type.generation && (specPart(old) !== specPart(next) || annotationsChanged)) metadata.generation = (old.metadata.generation ?? 0) + 1;
     if (operation === 'Update') recordUpdate(listTypesFor(type), old, next, options.fieldManager ?? 'unknown', sub, this.ctx.now(), type.status);
     if (sameExceptRv(old, next)) return old;
     if (options.dryRun) return next;
@@ -277,6 +301,8 @@ export class Resources {
     if (old.metadata.deletionTimestamp && finalizers.length === (old.metadata.finalizers ?? []).length && grace === previousGrace) return old;
     const next = structuredClone(old) as KubeObject;
     next.metadata.finalizers = finalizers;
+    // Marking an object for deletion bumps its generation (the generic store's markAsDeleting).
+    if (!old.metadata.deletionTimestamp && (old.metadata.generation ?? 0) > 0) next.metadata.generation = old.metadata.generation + 1;
     next.metadata.deletionTimestamp ??= timestamp(this.ctx.now());
     next.metadata.deletionGracePeriodSeconds = grace;
     if (type.kind === 'Namespace') next.status = { ...next.status, phase: 'Terminating' };
@@ -306,29 +332,6 @@ export class Resources {
     if (ns.metadata.deletionTimestamp) {
       throw forbidden(type, name, `unable to create new content in namespace ${namespace} because it is being terminated`);
     }
-  }
-
-  /** Schema (CRDs) or kind-specific (built-ins) validation; 422 with every cause. */
-  private admit(type: ResourceType, obj: KubeObject, options: WriteOptions = {}): void {
-    const causes: StatusCause[] = validateMetadata(obj).map((c) => ({ reason: 'FieldValueInvalid', ...c }));
-    if (type.schema) {
-      const unknown = prune(type.schema, obj);
-      if (unknown.length > 0 && options.fieldValidation === 'Strict') {
-        const list = unknown.map((f) => `unknown field "${f}"`);
-        throw badRequest(`${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: strict decoding error: ${list.join(', ')}`);
-      }
-      if (unknown.length > 0 && options.fieldValidation === 'Warn') for (const f of unknown) options.warn?.(`unknown field "${f}"`);
-      applyDefaults(type.schema, obj);
-      const { apiVersion: _a, kind: _k, metadata: _m, ...content } = obj;
-      const schemaWithoutMeta = { ...type.schema, properties: { ...type.schema.properties } };
-      delete schemaWithoutMeta.properties.metadata;
-      delete schemaWithoutMeta.properties.apiVersion;
-      delete schemaWithoutMeta.properties.kind;
-      causes.push(...validateValue(schemaWithoutMeta, content));
-    } else if (type.validate) {
-      causes.push(...type.validate(obj).map((c) => ({ reason: 'FieldValueInvalid', ...c })));
-    }
-    if (causes.length > 0) throw invalid(type.kind, type.group, obj.metadata?.name ?? '', causes);
   }
 }
 

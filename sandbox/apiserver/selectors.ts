@@ -3,7 +3,12 @@
  * parsed once per request into predicates. Bad syntax is a 400 BadRequest, as in kube-apiserver.
  */
 import { badRequest } from './errors.ts';
+import { own, hasOwn, refuseKey } from './own.ts';
 import type { KubeObject } from './registry.ts';
+
+/** A label's value, or undefined when the object has no such label (never an inherited property). */
+const label = (o: KubeObject, key: string): string | undefined => own(own(o.metadata, 'labels'), key);
+const hasLabel = (o: KubeObject, key: string): boolean => hasOwn(own(o.metadata, 'labels'), key);
 
 export type Predicate = (obj: KubeObject) => boolean;
 
@@ -29,6 +34,7 @@ function terms(selector: string): string[] {
 const KEY = /^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$/;
 
 function requireKey(key: string, selector: string): string {
+  refuseKey(key, 'a label selector key');
   if (!KEY.test(key)) throw badRequest(`unable to parse requirement: invalid label key "${key}" in selector "${selector}"`);
   return key;
 }
@@ -41,19 +47,19 @@ export function parseLabelSelector(selector: string | null | undefined): Predica
       const key = requireKey(m[1], selector);
       const values = new Set(m[3].split(',').map((v) => v.trim()).filter(Boolean));
       return m[2] === 'in'
-        ? (o) => values.has(o.metadata?.labels?.[key])
-        : (o) => !values.has(o.metadata?.labels?.[key]);
+        ? (o) => hasLabel(o, key) && values.has(label(o, key)!)
+        : (o) => !hasLabel(o, key) || !values.has(label(o, key)!);
     }
     m = /^([^!=\s]+)\s*(==|=|!=)\s*([^=\s]*)$/.exec(term);
     if (m) {
       const key = requireKey(m[1], selector);
       const value = m[3];
-      return m[2] === '!=' ? (o) => o.metadata?.labels?.[key] !== value : (o) => o.metadata?.labels?.[key] === value;
+      return m[2] === '!=' ? (o) => label(o, key) !== value : (o) => label(o, key) === value;
     }
     m = /^(!?)\s*([^!=\s()]+)$/.exec(term);
     if (m) {
       const key = requireKey(m[2], selector);
-      return m[1] ? (o) => !(key in (o.metadata?.labels ?? {})) : (o) => key in (o.metadata?.labels ?? {});
+      return m[1] ? (o) => !hasLabel(o, key) : (o) => hasLabel(o, key);
     }
     throw badRequest(`unable to parse requirement: found '${term}', expected: in, notin, =, ==, !=, gt, lt`);
   });
@@ -68,9 +74,11 @@ const extraFields: Record<string, string[]> = {
   Namespace: ['status.phase'],
 };
 
+/** Field selectors are evaluated on the stored form; events.k8s.io's `regarding` is core's `involvedObject`. */
 function fieldValue(obj: KubeObject, path: string): string {
   let value: any = obj;
-  for (const part of path.split('.')) value = value?.[part];
+  const stored = path.startsWith('regarding.') && !own(obj, 'regarding') ? `involvedObject.${path.slice('regarding.'.length)}` : path;
+  for (const part of stored.split('.')) value = own(value, part);
   return value === undefined || value === null ? '' : String(value);
 }
 
@@ -90,14 +98,14 @@ export function parseFieldSelector(selector: string | null | undefined, kind: st
 /** A matchLabels/matchExpressions LabelSelector object, as Deployments and PDBs carry. */
 export function selectorObjectToPredicate(selector: KubeObject | undefined): Predicate {
   if (!selector) return () => false;
-  const checks: Predicate[] = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => (o) => o.metadata?.labels?.[k] === v);
+  const checks: Predicate[] = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => (o) => label(o, k) === v);
   for (const expr of (selector.matchExpressions ?? []) as KubeObject[]) {
     const values = new Set<string>(expr.values ?? []);
     const key = expr.key as string;
-    if (expr.operator === 'In') checks.push((o) => values.has(o.metadata?.labels?.[key]));
-    else if (expr.operator === 'NotIn') checks.push((o) => !values.has(o.metadata?.labels?.[key]));
-    else if (expr.operator === 'Exists') checks.push((o) => key in (o.metadata?.labels ?? {}));
-    else if (expr.operator === 'DoesNotExist') checks.push((o) => !(key in (o.metadata?.labels ?? {})));
+    if (expr.operator === 'In') checks.push((o) => hasLabel(o, key) && values.has(label(o, key)!));
+    else if (expr.operator === 'NotIn') checks.push((o) => !hasLabel(o, key) || !values.has(label(o, key)!));
+    else if (expr.operator === 'Exists') checks.push((o) => hasLabel(o, key));
+    else if (expr.operator === 'DoesNotExist') checks.push((o) => !hasLabel(o, key));
   }
   return (o) => checks.every((check) => check(o));
 }

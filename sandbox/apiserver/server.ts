@@ -8,6 +8,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { builtinTypes } from './builtins.ts';
+import { unsupportedCelRules } from './cel-rules.ts';
 import { CrdController, validateCrd } from './controllers/crds.ts';
 import { GarbageCollector } from './controllers/garbage-collector.ts';
 import { delayedReadyRunner, PodController, type PodRunner } from './controllers/pods.ts';
@@ -118,7 +119,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   const registry = new Registry();
   for (const type of builtinTypes()) {
-    if (type.kind === 'CustomResourceDefinition') type.validate = (o) => validateCrd(o).map((c) => ({ field: c.field ?? '', message: c.message }));
+    if (type.kind === 'CustomResourceDefinition') type.validate = (o) => [...validateCrd(o), ...unsupportedCelRules(o)].map((c) => ({ field: c.field ?? '', message: c.message }));
     registry.add(type);
   }
   const store = new Store(config.watchHistory);
@@ -165,6 +166,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+  });
+  // Requests the HTTP parser refuses never reach a handler. Answer them as Go's net/http (which
+  // serves kube-apiserver) does: a plain-text status line as the body, then close.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${status}`);
   });
 
   const listen = () =>

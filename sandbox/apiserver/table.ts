@@ -2,6 +2,7 @@
  * `meta.k8s.io/v1` Table responses, as `kubectl get` asks for them: printer columns of CRDs
  * (a JSONPath subset: `.a.b`, `[0]`, `[*]`, `[?(@.k=="v")]`) and computed columns of built-ins.
  */
+import { hasOwn, own } from './own.ts';
 import type { KubeObject, PrinterColumn, ResourceType } from './registry.ts';
 
 /** kubectl's short ages: 45s, 3m12s, 5h, 2d. */
@@ -40,7 +41,7 @@ export function evaluateJsonPath(obj: unknown, path: string): unknown[] {
     const next: unknown[] = [];
     for (const v of values) {
       if ('name' in step) {
-        if (v && typeof v === 'object' && !Array.isArray(v) && step.name in v) next.push((v as Record<string, unknown>)[step.name]);
+        if (v && typeof v === 'object' && !Array.isArray(v) && hasOwn(v, step.name)) next.push(own(v, step.name));
       } else if ('index' in step) {
         if (Array.isArray(v) && step.index < v.length) next.push(v[step.index]);
       } else if ('all' in step) {
@@ -49,7 +50,7 @@ export function evaluateJsonPath(obj: unknown, path: string): unknown[] {
       } else if (Array.isArray(v)) {
         for (const item of v) {
           let field: any = item;
-          for (const part of step.filter.key.split('.')) field = field?.[part];
+          for (const part of step.filter.key.split('.')) field = own(field, part);
           if (String(field) === step.filter.value) next.push(item);
         }
       }

@@ -2,8 +2,9 @@
  * Structural-schema handling for custom resources, in kube-apiserver's order: prune unknown
  * fields, apply defaults, then validate. Messages follow apiextensions-apiserver's wording so
  * that tests and users see what a real cluster would print.
- * Not implemented: CEL rules (x-kubernetes-validations), most `format`s, oneOf/anyOf/not.
+ * CEL rules are in cel-rules.ts. Not implemented: most `format`s, oneOf/anyOf/not.
  */
+import { hasOwn, own } from './own.ts';
 
 export interface StructuralSchema {
   type?: string;
@@ -42,6 +43,11 @@ export interface FieldError {
 }
 
 type Json = any;
+
+/** The schema of a property: declared, else additionalProperties (never an inherited key of `properties`). */
+function propertySchema(schema: StructuralSchema, key: string): StructuralSchema | undefined {
+  return own(schema.properties, key) ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
+}
 
 const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -89,7 +95,7 @@ export function prune(schema: StructuralSchema, value: Json, root = true, path =
   }
   for (const [key, child] of Object.entries(value)) {
     if (root && (key === 'apiVersion' || key === 'kind' || key === 'metadata')) continue;
-    const sub = schema.properties?.[key] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
+    const sub = propertySchema(schema, key);
     if (sub) prune(sub, child, false, join(path, key), removed);
     else if (schema.additionalProperties === true || schema['x-kubernetes-preserve-unknown-fields']) continue;
     else {
@@ -108,13 +114,13 @@ export function applyDefaults(schema: StructuralSchema, value: Json): void {
   }
   if (!isObject(value)) return;
   for (const [key, sub] of Object.entries(schema.properties ?? {})) {
-    const missing = !(key in value) || (value[key] === null && !sub.nullable);
+    const missing = !hasOwn(value, key) || (value[key] === null && !sub.nullable);
     if (missing && sub.default !== undefined) value[key] = structuredClone(sub.default);
-    if (key in value) applyDefaults(sub, value[key]);
+    if (hasOwn(value, key)) applyDefaults(sub, value[key]);
   }
   if (isObject(schema.additionalProperties)) {
     for (const [key, child] of Object.entries(value)) {
-      if (!schema.properties?.[key]) applyDefaults(schema.additionalProperties, child);
+      if (!hasOwn(schema.properties, key)) applyDefaults(schema.additionalProperties, child);
     }
   }
 }
@@ -175,10 +181,10 @@ export function validateValue(schema: StructuralSchema, value: Json, path = ''):
     if (schema.maxProperties !== undefined && count > schema.maxProperties) add('FieldValueTooMany', `Too many: ${count}: must have at most ${schema.maxProperties} items`);
     if (schema.minProperties !== undefined && count < schema.minProperties) add('FieldValueInvalid', `Invalid value: ${count}: ${where} in body should have at least ${schema.minProperties} properties`);
     for (const key of schema.required ?? []) {
-      if (!(key in value)) add('FieldValueRequired', 'Required value', join(path, key));
+      if (!hasOwn(value, key)) add('FieldValueRequired', 'Required value', join(path, key));
     }
     for (const [key, child] of Object.entries(value)) {
-      const sub = schema.properties?.[key] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
+      const sub = propertySchema(schema, key);
       if (sub) errors.push(...validateValue(sub, child, join(path, key)));
     }
   }

@@ -10,6 +10,7 @@ import type { KubeObject, ResourceType } from './registry.ts';
 import { apiVersionOf, bucketOf } from './registry.ts';
 import type { Predicate } from './selectors.ts';
 import type { ChangeEvent, Store } from './store.ts';
+import { MAX_TIMER_MS } from './query.ts';
 
 export interface WatchRequest {
   type: ResourceType;
@@ -98,12 +99,15 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
 
   unsubscribe = store.subscribe({ bucket: bucketOf(type), deliver });
   if (request.allowBookmarks) timers.push(setInterval(bookmark, request.bookmarkIntervalMs));
-  if (request.timeoutSeconds && request.timeoutSeconds > 0) {
+  if (request.timeoutSeconds !== undefined && request.timeoutSeconds !== 0) {
+    // A negative timeout ends the watch at once, as in kube-apiserver; one beyond Node's timer
+    // range would also fire at once, so it is clamped to the longest timer (about 24.8 days).
+    const ms = Math.min(Math.max(request.timeoutSeconds, 0) * 1000, MAX_TIMER_MS);
     timers.push(
       setTimeout(() => {
         if (request.allowBookmarks) bookmark();
         finish(false);
-      }, request.timeoutSeconds * 1000),
+      }, ms),
     );
   }
   active.add(handle);

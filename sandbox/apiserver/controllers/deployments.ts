@@ -239,7 +239,8 @@ export class DeploymentController {
     if (!live || live.metadata.annotations?.[REVISION] === String(revision)) return;
     const next = structuredClone(live) as KubeObject;
     next.metadata.annotations = { ...next.metadata.annotations, [REVISION]: String(revision) };
-    this.resources.commit(deployments, live, next, { fieldManager: DEPLOYMENT_MANAGER });
+    // Through /status, as the real controller does (UpdateStatus): the revision is not a spec change.
+    this.resources.commit(deployments, live, next, { fieldManager: DEPLOYMENT_MANAGER, subresource: 'status' });
   }
 
   private scale(deployment: KubeObject, view: ReplicaSetView): void {

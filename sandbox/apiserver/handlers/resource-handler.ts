@@ -11,9 +11,12 @@ import { parseFieldSelector, parseLabelSelector } from '../selectors.ts';
 import type { Store } from '../store.ts';
 import { toTable } from '../table.ts';
 import { serveWatch, type ActiveWatch } from '../watch.ts';
-import { parseObjectBody, readBody, sendJson } from './http.ts';
+import { parseObjectBody, parseText, readBody, readBodyBytes, sendJson } from './http.ts';
+import { checkDecoded } from '../own.ts';
 import { jsonPatch, mergePatch } from '../patch.ts';
 import { proxyToPod } from './proxy.ts';
+import { strategyOf } from '../strategies.ts';
+import { dryRunOf, fieldValidationOf, queryBool, queryInt, readVersionOf, type OptionsKind } from '../query.ts';
 
 export interface ResourceRoute {
   type: ResourceType;
@@ -78,9 +81,11 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
   }
   if (subresource && !((subresource === 'status' && type.status) || (subresource === 'scale' && type.scale))) throw routeNotFound(req.url ?? '');
   if (type.namespaced && namespace === undefined && name !== undefined) throw routeNotFound(req.url ?? '');
-  const dryRun = query.get('dryRun') === 'All';
+  const optionsKind: OptionsKind = method === 'POST' ? 'CreateOptions' : method === 'PUT' ? 'UpdateOptions' : method === 'PATCH' ? 'PatchOptions' : 'DeleteOptions';
+  const writing = method !== 'GET';
+  const dryRun = writing && dryRunOf(query, optionsKind);
   const fieldManager = query.get('fieldManager') ?? undefined;
-  const fieldValidation = query.get('fieldValidation') ?? undefined;
+  const fieldValidation = writing && method !== 'DELETE' ? fieldValidationOf(query, optionsKind) : undefined;
   const warnings: string[] = [];
   const warn = (message: string) => {
     warnings.push(message);
@@ -94,7 +99,11 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     if (method === 'GET') return listOrWatch(ctx, route, req, res, query);
     if (method === 'POST') {
       if (type.namespaced && namespace === undefined) throw methodNotAllowed();
-      const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
+      const body = parseObjectBody(await readBodyBytes(req, ctx.maxBodyBytes), req.headers['content-type']);
+      if (body?.metadata?.resourceVersion) {
+        // What the storage layer answers (storage.ErrResourceVersionSetOnCreate, not mapped to a reason).
+        throw new ApiError(500, '', 'resourceVersion should not be set on objects to be created');
+      }
       const created = ctx.resources.create(type, namespace, body, { fieldManager: fieldManager ?? defaultManager(req), dryRun, fieldValidation, warn });
       return sendJson(res, 201, present(created));
     }
@@ -109,6 +118,7 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
   }
 
   if (method === 'GET') {
+    readVersionOf(query, ctx.store.currentRv());
     const obj = ctx.resources.get(type, namespace, name);
     if (subresource === 'scale') return sendJson(res, 200, toScale(type, obj));
     if (wantsTable(req.headers.accept)) {
@@ -117,21 +127,24 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     return sendJson(res, 200, present(obj));
   }
   if (method === 'PUT') {
-    const body = parseObjectBody(await readBody(req, ctx.maxBodyBytes), req.headers['content-type']);
+    const body = parseObjectBody(await readBodyBytes(req, ctx.maxBodyBytes), req.headers['content-type']);
     const options = { fieldManager: fieldManager ?? defaultManager(req), dryRun, subresource, fieldValidation, warn };
     if (subresource === 'scale') return sendJson(res, 200, writeScale(ctx.resources, type, namespace, name, () => body, options));
-    return sendJson(res, 200, present(ctx.resources.update(type, namespace, name, body, options)));
+    const { object, created } = ctx.resources.update(type, namespace, name, body, options);
+    return sendJson(res, created ? 201 : 200, present(object));
   }
   if (method === 'PATCH') {
     const raw = await readBody(req, ctx.maxBodyBytes);
     const contentType = req.headers['content-type'] ?? '';
-    const force = query.get('force') === 'true';
+    const force = queryBool(query, 'force');
     const isApply = contentType.startsWith(PATCH_TYPES.apply) || contentType.startsWith('application/apply-patch');
     const options = { fieldManager: fieldManager ?? (isApply ? undefined : defaultManager(req)), dryRun, subresource, force, fieldValidation, warn };
     if (subresource === 'scale') {
       const change = (scale: KubeObject) => {
-        if (contentType.startsWith(PATCH_TYPES.json)) return jsonPatch(scale, JSON.parse(raw));
-        if (contentType.startsWith(PATCH_TYPES.merge) || contentType.startsWith(PATCH_TYPES.strategic)) return mergePatch(scale, JSON.parse(raw));
+        const patch = parseText(raw, false, 'error decoding patch');
+        checkDecoded(patch);
+        if (contentType.startsWith(PATCH_TYPES.json)) return jsonPatch(scale, patch);
+        if (contentType.startsWith(PATCH_TYPES.merge) || contentType.startsWith(PATCH_TYPES.strategic)) return mergePatch(scale, patch);
         throw badRequest(`unsupported patch type for /scale: ${contentType}`);
       };
       return sendJson(res, 200, writeScale(ctx.resources, type, namespace, name, change, options));
@@ -154,8 +167,15 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     }
     const options: DeleteOptions = { propagationPolicy: policy ?? undefined, gracePeriodSeconds, preconditions: body.preconditions, dryRun: dryRun || (Array.isArray(body.dryRun) && body.dryRun.includes('All')) };
     const result = ctx.resources.delete(type, namespace, name, options);
-    const pending = !!ctx.resources.tryGet(type, namespace, name);
-    return sendJson(res, pending ? 202 : 200, present(result));
+    const removed = options.dryRun ? !result.metadata.deletionTimestamp : !ctx.resources.tryGet(type, namespace, name);
+    // handlers/delete.go: 202 only for a deletion still pending when orphanDependents=false was
+    // asked for; a removed object is answered with itself only where the store says so.
+    const orphanDependents = query.get('orphanDependents') ?? body.orphanDependents;
+    const status = !removed && (orphanDependents === false || orphanDependents === 'false') ? 202 : 200;
+    if (removed && !strategyOf(type).returnsDeletedObject) {
+      return sendJson(res, status, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: type.group, kind: type.plural, uid: result.metadata.uid } });
+    }
+    return sendJson(res, status, present(result));
   }
   throw methodNotAllowed();
 }
@@ -163,16 +183,14 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
 function listOrWatch(ctx: HandlerContext, route: ResourceRoute, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
   const { type, namespace } = route;
   const present = (obj: KubeObject) => ctx.resources.present(type, obj);
-  const watch = query.get('watch');
-  if (watch === 'true' || watch === '1') {
+  const version = readVersionOf(query, ctx.store.currentRv());
+  if (queryBool(query, 'watch')) {
     if (ctx.watches.size >= ctx.maxWatches) {
       throw new ApiError(429, 'TooManyRequests', `too many open watches (maxWatches ${ctx.maxWatches}); retry later`, { retryAfterSeconds: 1 }, { 'Retry-After': '1' });
     }
     const labels = parseLabelSelector(query.get('labelSelector'));
     const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
-    const rv = query.get('resourceVersion') ?? undefined;
-    if (rv && rv !== '0' && !/^\d+$/.test(rv)) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rv)}: must be a resourceVersion returned by this server`);
-    const timeout = query.get('timeoutSeconds');
+    const timeoutSeconds = queryInt(query, 'timeoutSeconds');
     serveWatch(
       ctx.store,
       res,
@@ -180,9 +198,9 @@ function listOrWatch(ctx: HandlerContext, route: ResourceRoute, req: IncomingMes
         type,
         namespace,
         matches: (o) => labels(o) && fields(o),
-        resourceVersion: rv,
-        timeoutSeconds: timeout ? Number(timeout) : undefined,
-        allowBookmarks: query.get('allowWatchBookmarks') === 'true',
+        resourceVersion: version.rv === 0 ? undefined : String(version.rv),
+        timeoutSeconds,
+        allowBookmarks: queryBool(query, 'allowWatchBookmarks'),
         bookmarkIntervalMs: ctx.bookmarkIntervalMs,
         maxBufferedBytes: ctx.maxWatchBufferedBytes,
         present,
@@ -194,17 +212,27 @@ function listOrWatch(ctx: HandlerContext, route: ResourceRoute, req: IncomingMes
     );
     return;
   }
-  const limit = query.get('limit');
+  const limit = queryInt(query, 'limit');
+  if (version.match === 'Exact' && version.rv !== ctx.store.currentRv()) {
+    // Only the current state is kept: an exact read of an earlier version cannot be served.
+    throw new ApiError(410, 'Expired', `The resourceVersion for the provided list is too old. (this server keeps no earlier snapshot than ${ctx.store.currentRv()})`);
+  }
   const result = ctx.resources.list(type, namespace, {
     labelSelector: query.get('labelSelector'),
     fieldSelector: query.get('fieldSelector'),
-    limit: limit ? Number(limit) : undefined,
+    limit,
     continueToken: query.get('continue'),
   });
   const meta = { resourceVersion: result.resourceVersion, ...(result.continueToken ? { continue: result.continueToken, remainingItemCount: result.remainingItemCount } : {}) };
   if (wantsTable(req.headers.accept)) {
     return sendJson(res, 200, toTable(type, result.items.map(present), { resourceVersion: meta.resourceVersion, continue: result.continueToken }, query.get('includeObject'), ctx.now()), TABLE_CONTENT_TYPE);
   }
-  sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: meta, items: result.items.map(present) });
+  // Typed lists of built-in kinds encode their items without kind/apiVersion; custom resource
+  // lists (unstructured) keep them.
+  const items = type.schema ? result.items.map(present) : result.items.map((o) => {
+    const { kind: _k, apiVersion: _a, ...rest } = present(o);
+    return rest;
+  });
+  sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: meta, items });
 }
 
