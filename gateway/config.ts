@@ -23,8 +23,19 @@ export interface GatewayConfig {
   };
   readonly apiKey?: string;
   readonly redisUrl?: string;
+  readonly redis: {
+    readonly keyPrefix: string;
+    readonly commandTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+    readonly maxReconnectDelayMs: number;
+    readonly subscribeBatchSize: number;
+    readonly maxPayloadBytes: number;
+    readonly resubscribeRetryMs: number;
+    readonly healthCheckMs: number;
+  };
+  readonly memory: { readonly sweepIntervalMs: number; readonly maxRetainedBytes: number };
   readonly pubsub: { readonly project?: string; readonly topic?: string };
-  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number };
+  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number };
   readonly limits: {
     readonly maxMessageBytes: number;
@@ -39,7 +50,6 @@ export interface GatewayConfig {
     readonly connectTimeoutMs: number;
     readonly maxRoomNameLength: number;
     readonly maxPendingCommands: number;
-    readonly subscribeBatchSize: number;
     readonly writeBatchFrames: number;
     readonly writeBatchBytes: number;
     readonly httpHeadersTimeoutMs: number;

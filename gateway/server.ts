@@ -59,7 +59,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let onEmpty: (() => void) | undefined;
 
   const verifier = options.verifier ?? createTokenVerifier(config.jwt);
-  const hub = new Hub({ engine, metrics, logger, maxRecover: config.history.maxRecover, subscribeBatchSize: config.limits.subscribeBatchSize, now });
+  const hub = new Hub({ engine, metrics, logger, maxRecover: config.history.maxRecover, now });
   const presence = new PresenceTracker({
     engine,
     logger,
