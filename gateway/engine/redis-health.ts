@@ -17,16 +17,35 @@ import type { EngineHealth } from './types.ts';
 export type RedisFailure = 'timeout' | 'out-of-memory' | 'other';
 
 /** ioredis rejects a command without a reply after `commandTimeout` with this message. */
+const timedOut = 'Command timed out';
+
+/**
+ * Rejects after `ms` with ioredis's own timeout error, whatever the command does. ioredis's
+ * `commandTimeout` starts only when a command is written: with auto-pipelining, commands wait
+ * unsent (and without a timer) behind a pipeline that Redis has not answered, so against a
+ * paused Redis they hung until it came back and then all completed at once. The command itself
+ * is not cancelled: like any timed-out command it may still run when Redis answers again.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(timedOut)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 export function classifyRedisError(error: unknown): RedisFailure {
   const message = error instanceof Error ? error.message : String(error);
   if (/^OOM /.test(message)) return 'out-of-memory';
-  if (/command timed out/i.test(message)) return 'timeout';
+  if (message === timedOut) return 'timeout';
   return 'other';
 }
 
 export interface RedisHealthOptions {
   /** Runs the probe command; rejects like any command (timeout, OOM, connection closed). */
   probe(): Promise<unknown>;
+  /** The probe's deadline: the command timeout. */
+  timeoutMs: number;
   /** Whether the connections are open and subscriptions in place. */
   connected(): boolean;
   intervalMs: number;
@@ -55,6 +74,11 @@ export class RedisHealth {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** Redis is connected but answers nothing in time: calls fail at once instead of piling up. */
+  get stalled(): boolean {
+    return this.#stalled;
   }
 
   current(): EngineHealth {
@@ -91,8 +115,7 @@ export class RedisHealth {
   #probe(): void {
     if (this.#probing || !this.#options.connected()) return;
     this.#probing = true;
-    this.#options
-      .probe()
+    withDeadline(this.#options.probe(), this.#options.timeoutMs)
       .then(
         () => this.succeeded(true),
         (error: unknown) => {

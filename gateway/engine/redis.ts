@@ -16,7 +16,7 @@
 import { Redis } from 'ioredis';
 import { checkMember, checkRoom, checkRooms, EngineInputError, resolveEngineOptions, silentLogger, type EngineLogger } from './common.ts';
 import { decodeChannelMessage, encodeEvent, isMalformed, RedisKeys } from './redis-format.ts';
-import { RedisHealth } from './redis-health.ts';
+import { RedisHealth, withDeadline } from './redis-health.ts';
 import { RedisHistoryStore } from './redis-history.ts';
 import { RedisPresenceStore } from './redis-presence.ts';
 import { defineScripts } from './redis-scripts.ts';
@@ -124,6 +124,7 @@ export class RedisEngine implements Engine {
   #feedLost = false;
   #reported: EngineHealth = { healthy: false, reason: 'unavailable' };
   readonly #health: RedisHealth;
+  readonly #commandTimeoutMs: number;
 
   constructor(options: RedisEngineOptions) {
     this.options = resolveEngineOptions(options.engine);
@@ -143,6 +144,7 @@ export class RedisEngine implements Engine {
     this.#keys = new RedisKeys(settings.keyPrefix);
     this.#logger = options.logger ?? silentLogger;
     this.#maxPayloadBytes = settings.maxPayloadBytes;
+    this.#commandTimeoutMs = settings.commandTimeoutMs;
     this.#resubscribeRetryMs = settings.resubscribeRetryMs;
     const connection = {
       lazyConnect: true,
@@ -161,6 +163,7 @@ export class RedisEngine implements Engine {
     const scripts = defineScripts(this.#command);
     this.#health = new RedisHealth({
       probe: () => scripts.meridianHealth(),
+      timeoutMs: settings.commandTimeoutMs,
       connected: () => this.#connected(),
       intervalMs: settings.healthCheckMs,
       logger: this.#logger,
@@ -335,9 +338,11 @@ export class RedisEngine implements Engine {
   async #call<T>(operation: () => Promise<T>, { write = false } = {}): Promise<T> {
     if (this.#closed) throw new EngineUnavailableError('redis engine is closed');
     if (!this.#handlers) throw new EngineUnavailableError('redis engine is not started');
+    // Until the probe gets a reply, more commands would only queue up behind the unanswered ones.
+    if (this.#health.stalled) throw new EngineUnavailableError(`redis answers nothing within ${this.#commandTimeoutMs} ms`);
     let result: T;
     try {
-      result = await operation();
+      result = await withDeadline(operation(), this.#commandTimeoutMs);
     } catch (error) {
       if (error instanceof EngineInputError || error instanceof EngineUnavailableError) throw error;
       if (this.#health.failed(error) === 'out-of-memory') {
