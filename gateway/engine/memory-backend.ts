@@ -103,6 +103,11 @@ export class MemoryBackend {
     return this.#retainedBytes;
   }
 
+  /** True while the sweep timer runs (an engine is attached). */
+  get sweeping(): boolean {
+    return this.#sweepTimer !== undefined;
+  }
+
   /** Rooms with a history stream held, expired or not (for tests and metrics). */
   get streamCount(): number {
     return this.#streams.size;

@@ -30,8 +30,9 @@ export class RedisHistoryStore {
       newEpoch(),
       keys.channel(room),
     );
-    const [epoch, offset, duplicate] = reply as [unknown, unknown, unknown];
-    if (typeof epoch !== 'string' || !isOffset(offset) || offset === 0) throw new EngineUnavailableError('unexpected reply from the publish script');
+    const [epoch, text, duplicate] = reply as [unknown, unknown, unknown];
+    const offset = parseOffset(text);
+    if (typeof epoch !== 'string' || offset === undefined || offset === 0) throw new EngineUnavailableError('unexpected reply from the publish script');
     return { epoch, offset, duplicate: duplicate === 1 };
   }
 
@@ -60,8 +61,9 @@ export class RedisHistoryStore {
   async #stream(room: string, start: string, limit: number): Promise<{ epoch: string; offset: number; entries: unknown[]; truncated: boolean }> {
     const { scripts, keys, options } = this.#context;
     const reply = await scripts.meridianHistory(keys.stream(room), keys.meta(room), newEpoch(), options.historyTtlMs, start, limit, options.maxReadBytes);
-    const [epoch, offset, entries, problem, truncated] = reply as [unknown, unknown, unknown, unknown, unknown];
-    if (typeof epoch !== 'string' || !isOffset(offset) || !Array.isArray(entries)) {
+    const [epoch, text, entries, problem, truncated] = reply as [unknown, unknown, unknown, unknown, unknown];
+    const offset = parseOffset(text);
+    if (typeof epoch !== 'string' || offset === undefined || !Array.isArray(entries)) {
       throw new EngineUnavailableError('unexpected reply from the history script');
     }
     if (typeof problem === 'string' && problem.length > 0) this.#context.malformed('malformedHistoryEntries', room, problem, 0);
@@ -69,7 +71,9 @@ export class RedisHistoryStore {
   }
 }
 
-/** The scripts keep offsets in range; anything else did not come from them. */
-function isOffset(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_OFFSET;
+/** The scripts send offsets as decimal strings within range; anything else did not come from them. */
+function parseOffset(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !/^\d{1,16}$/.test(value)) return undefined;
+  const offset = Number(value);
+  return offset <= MAX_OFFSET ? offset : undefined;
 }

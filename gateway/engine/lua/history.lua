@@ -4,7 +4,8 @@
 -- ARGV[1] epoch to create if the room has none, ARGV[2] history TTL ms,
 -- ARGV[3] first offset to return ('' = the newest ARGV[4]), ARGV[4] limit (0 = position only),
 -- ARGV[5] most bytes of entry bodies to return (at least one entry is returned)
--- Returns {epoch, top offset, entries, problem, truncated (0|1)}: entries as XRANGE returns
+-- Returns {epoch, top offset, entries, problem, truncated (0|1)}: the top offset as a decimal
+-- string (exact near 2^53, unlike an integer reply in some decoders), entries as XRANGE returns
 -- them (oldest first with a start, newest first without), problem a string when the stream
 -- could not be read.
 --
@@ -28,7 +29,7 @@ local function newEpoch()
   redis.call('del', KEYS[2])
   redis.call('hset', KEYS[2], 'e', ARGV[1])
   redis.call('pexpire', KEYS[2], ARGV[2])
-  return {ARGV[1], 0, {}, '', 0}
+  return {ARGV[1], '0', {}, '', 0}
 end
 
 local okMeta, meta = pcall(redis.call, 'hmget', KEYS[2], 'e', 's')
@@ -49,6 +50,7 @@ if meta[2] then
   end
 end
 
+top = string.format('%d', top)
 local limit = tonumber(ARGV[4])
 if limit == 0 then
   return {epoch, top, {}, '', 0}

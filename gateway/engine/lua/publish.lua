@@ -3,7 +3,8 @@
 -- KEYS[1] stream, KEYS[2] meta hash (e = epoch, s = top offset), KEYS[3] idempotency result key
 -- ARGV[1] body (JSON without epoch/offset), ARGV[2] history size, ARGV[3] history TTL ms,
 -- ARGV[4] idempotency TTL ms, ARGV[5] epoch to use if the room has none, ARGV[6] channel
--- Returns {epoch, offset, duplicate (0|1)}.
+-- Returns {epoch, offset, duplicate (0|1)}, the offset as a decimal string: integer replies near
+-- 2^53 do not survive every client's decoder exactly, a string does.
 --
 -- The shebang (no flags) makes Redis refuse the whole script with an OOM error, before it
 -- runs, when used memory is above maxmemory: a full Redis stores nothing and deletes nothing.
@@ -30,7 +31,7 @@ if cached then
   if sep then
     local offset = tonumber(string.sub(cached, sep + 1))
     if offset and offset >= 1 and offset <= MAX_OFFSET and offset == math.floor(offset) then
-      return {string.sub(cached, 1, sep - 1), offset, 1}
+      return {string.sub(cached, 1, sep - 1), int(offset), 1}
     end
   end
   -- A result we did not write: treat the mid as new and overwrite it below.
@@ -84,4 +85,4 @@ redis.call('pexpire', KEYS[1], ARGV[3])
 redis.call('pexpire', KEYS[2], ARGV[3])
 redis.call('publish', ARGV[6], 'p:' .. id .. ':' .. epoch .. ':' .. ARGV[1])
 redis.call('set', KEYS[3], epoch .. ':' .. id, 'PX', ARGV[4])
-return {epoch, offset, 0}
+return {epoch, id, 0}
