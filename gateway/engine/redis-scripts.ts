@@ -3,12 +3,24 @@
  * ioredis sends them with EVALSHA and falls back to EVAL after a Redis restart (NOSCRIPT).
  * Each starts with a `#!lua` shebang (Redis 7+), whose flags say whether Redis may run it when
  * used memory is above maxmemory: writers are refused before they run, readers are not.
+ * lua/prelude.lua is inserted after the shebang of each, so they share one definition of what
+ * counts as corruption.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
-function lua(name: string): string {
+function read(name: string): string {
   return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+}
+
+/** What every script shares (error classification, offset bound and format). */
+const prelude = read('prelude');
+
+/** A script with the prelude inserted after its shebang line, which Redis requires to come first. */
+function lua(name: string): string {
+  const text = read(name);
+  const shebangEnd = text.startsWith('#!') ? text.indexOf('\n') + 1 : 0;
+  return text.slice(0, shebangEnd) + prelude + text.slice(shebangEnd);
 }
 
 const definitions = {

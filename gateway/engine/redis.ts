@@ -22,18 +22,7 @@ import { RedisPresenceStore } from './redis-presence.ts';
 import { defineScripts } from './redis-scripts.ts';
 import type { RedisEngineCounters, RedisStoreContext } from './redis-store.ts';
 import { RoomSubscriptions } from './redis-subscriptions.ts';
-import {
-  EngineFullError,
-  EngineUnavailableError,
-  type Broker,
-  type Engine,
-  type EngineHandlers,
-  type EngineHealth,
-  type EngineOptions,
-  type History,
-  type Presence,
-  type RoomEvent,
-} from './types.ts';
+import { EngineFullError, EngineUnavailableError, type Broker, type Engine, type EngineHandlers, type EngineHealth, type EngineOptions, type History, type Presence, type RoomEvent } from './types.ts';
 
 export type { RedisEngineCounters } from './redis-store.ts';
 

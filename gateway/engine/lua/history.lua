@@ -10,20 +10,10 @@
 -- could not be read.
 --
 -- allow-oom: reads keep working when Redis is full; the one write (the epoch of a room that
--- has none) is a few bytes. Only a value of the wrong type or shape is treated as corruption;
--- any other error is returned as it is and nothing is deleted because of it.
+-- has none) is a few bytes. MAX_OFFSET, errorText() and wrongType() come from prelude.lua.
 
-local MAX_OFFSET = 9007199254740991
 -- Entries are fetched in chunks, so a byte cap stops the read without loading the rest.
 local CHUNK = 50
-
-local function errorText(err)
-  return type(err) == 'table' and (err.err or '') or tostring(err)
-end
-
-local function wrongType(err)
-  return string.find(errorText(err), '^WRONGTYPE') ~= nil
-end
 
 local function newEpoch()
   redis.call('del', KEYS[2])

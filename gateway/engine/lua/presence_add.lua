@@ -12,8 +12,7 @@ local function write()
 end
 local ok, err = pcall(write)
 if not ok then
-  local text = type(err) == 'table' and (err.err or '') or tostring(err)
-  if string.find(text, '^WRONGTYPE') == nil then return redis.error_reply(text) end
+  if not wrongType(err) then return redis.error_reply(errorText(err)) end
   -- Keys of the wrong type (written by someone else) are replaced.
   redis.call('del', KEYS[1], KEYS[2])
   write()

@@ -16,8 +16,7 @@ local function live()
 end
 local ok, members = pcall(live)
 if not ok then
-  local text = type(members) == 'table' and (members.err or '') or tostring(members)
-  if string.find(text, '^WRONGTYPE') == nil then return redis.error_reply(text) end
+  if not wrongType(members) then return redis.error_reply(errorText(members)) end
   redis.call('del', KEYS[1], KEYS[2])
   return {}
 end

@@ -9,8 +9,7 @@ local function remove()
 end
 local ok, err = pcall(remove)
 if not ok then
-  local text = type(err) == 'table' and (err.err or '') or tostring(err)
-  if string.find(text, '^WRONGTYPE') == nil then return redis.error_reply(text) end
+  if not wrongType(err) then return redis.error_reply(errorText(err)) end
   redis.call('del', KEYS[1], KEYS[2])
 end
 return 1

@@ -8,22 +8,7 @@
 --
 -- The shebang (no flags) makes Redis refuse the whole script with an OOM error, before it
 -- runs, when used memory is above maxmemory: a full Redis stores nothing and deletes nothing.
--- Only a value of the wrong type or shape is corruption and replaced; any other error (a
--- Redis fault) is returned as it is, and nothing is deleted because of it.
-
--- The largest offset: numbers are doubles here and in JavaScript, exact up to 2^53 - 1.
-local MAX_OFFSET = 9007199254740991
-
-local function corrupt(err)
-  local text = type(err) == 'table' and (err.err or '') or tostring(err)
-  return string.find(text, '^WRONGTYPE') ~= nil or string.find(text, 'not an integer', 1, true) ~= nil
-    or string.find(text, 'would overflow', 1, true) ~= nil or string.find(text, 'equal or smaller', 1, true) ~= nil, text
-end
-
--- Offsets are formatted with %d: Lua's tostring turns 1e14 into "1e+14", not a stream id.
-local function int(n)
-  return string.format('%d', n)
-end
+-- MAX_OFFSET, int() and corrupt() come from prelude.lua.
 
 local cached = redis.call('get', KEYS[3])
 if cached then
@@ -45,8 +30,7 @@ end
 
 local ok, epoch = pcall(redis.call, 'hget', KEYS[2], 'e')
 if not ok then
-  local isCorrupt, text = corrupt(epoch)
-  if not isCorrupt then return redis.error_reply(text) end
+  if not corrupt(epoch) then return redis.error_reply(errorText(epoch)) end
   -- Meta of the wrong type (written by someone else) is replaced: the room gets a new epoch.
   epoch = false
 end
@@ -55,8 +39,7 @@ if not epoch then
 end
 local okIncr, offset = pcall(redis.call, 'hincrby', KEYS[2], 's', 1)
 if not okIncr then
-  local isCorrupt, text = corrupt(offset)
-  if not isCorrupt then return redis.error_reply(text) end
+  if not corrupt(offset) then return redis.error_reply(errorText(offset)) end
   -- A top offset that is not an integer cannot be continued: start a new epoch.
   epoch = newEpoch()
   offset = redis.call('hincrby', KEYS[2], 's', 1)
@@ -75,8 +58,7 @@ end
 local id = int(offset)
 local added, addError = pcall(redis.call, 'xadd', KEYS[1], 'MAXLEN', ARGV[2], id, 'd', ARGV[1])
 if not added then
-  local isCorrupt, text = corrupt(addError)
-  if not isCorrupt then return redis.error_reply(text) end
+  if not corrupt(addError) then return redis.error_reply(errorText(addError)) end
   -- The stream holds garbage (wrong type, or entry ids above our offsets): drop it and append.
   redis.call('del', KEYS[1])
   redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[2], id, 'd', ARGV[1])
