@@ -39,6 +39,16 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'apiKey', kind: 'string', secret: true, doc: 'Bearer key for the server API (/v1/publish, /v1/rooms/…). Unset: the server API answers 401 (dev mode generates one).' },
 
   { path: 'redisUrl', kind: 'url', doc: 'Redis URL for the regional engine; absent → in-memory engine (single pod).' },
+  { path: 'redis.keyPrefix', kind: 'string', default: 'meridian', doc: 'Prefix of every Redis key and channel the engine uses, so several deployments can share one Redis without seeing each other’s rooms.' },
+  { path: 'redis.commandTimeoutMs', kind: 'int', default: 1000, min: 10, doc: 'A Redis command without a reply after this long fails with UNAVAILABLE (and starts a health probe).' },
+  { path: 'redis.connectTimeoutMs', kind: 'int', default: 2000, min: 10, doc: 'Each Redis connection attempt fails after this long.' },
+  { path: 'redis.maxReconnectDelayMs', kind: 'int', default: 2000, min: 10, doc: 'Cap of the reconnect backoff (it grows by 100 ms per attempt); reconnecting never gives up.' },
+  { path: 'redis.subscribeBatchSize', kind: 'int', default: 512, min: 1, doc: 'Most channels per SUBSCRIBE/UNSUBSCRIBE: the subscribes of one event-loop turn (a reconnect storm) are coalesced and sent in commands of this size.' },
+  { path: 'redis.maxPayloadBytes', kind: 'int', default: 1_048_576, min: 1024, doc: 'Channel messages, stream entries and presence values larger than this are skipped as malformed (counted in meridian_engine_events_total).' },
+  { path: 'redis.resubscribeRetryMs', kind: 'int', default: 1000, min: 10, doc: 'After a failed re-subscription on a live connection, try again after this long.' },
+  { path: 'redis.healthCheckMs', kind: 'int', default: 1000, min: 100, doc: 'How often a one-command probe checks that Redis answers within commandTimeoutMs and accepts writes; a stalled or full Redis makes /readyz answer 503.' },
+  { path: 'memory.sweepIntervalMs', kind: 'int', default: 10_000, min: 100, doc: 'In-memory engine: how often expired rooms (history and presence) are dropped, with or without traffic.' },
+  { path: 'memory.maxRetainedBytes', kind: 'int', default: 268_435_456, min: 65_536, doc: 'In-memory engine: most bytes of publications kept over all rooms; a publish past it (after dropping expired rooms) answers STORAGE_FULL.' },
 
   // The cross-region relay (docs/relay.md).
   { path: 'relay.pubsub.projectId', kind: 'string', env: 'MERIDIAN_PUBSUB_PROJECT', doc: 'Google Cloud project of the cross-region relay topic; absent → no relay. Set with relay.pubsub.topic. The client library reads `PUBSUB_EMULATOR_HOST` itself for local runs.' },
@@ -66,6 +76,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'history.size', kind: 'int', default: 300, min: 1, doc: 'Publications kept per room.' },
   { path: 'history.ttlMs', kind: 'int', default: 600_000, min: 1000, doc: "A room's history (and epoch) expires after this long without a publish." },
   { path: 'history.maxRecover', kind: 'int', default: 300, min: 1, doc: 'Most publications returned by one recovery or history read; a larger gap answers recovered:false.' },
+  { path: 'history.maxReadBytes', kind: 'int', default: 4_194_304, min: 1024, doc: 'Most bytes of publications one engine history read returns (at least one publication); a longer read is cut short, so a recovery that needs more answers recovered:false and a history reply returns fewer messages.' },
   { path: 'history.idempotencyTtlMs', kind: 'int', default: 120_000, min: 1000, doc: 'How long a publish is remembered by `mid` for idempotent retries.' },
   { path: 'history.positionCheckMs', kind: 'int', default: 40_000, min: 0, doc: 'How often every room with local subscribers is compared with its history, so a lost last message (no later one reveals the gap) is still delivered; 0 turns the check off.' },
 
@@ -85,7 +96,6 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'limits.maxConnections', kind: 'int', default: 20_000, min: 1, doc: 'Connected sockets (past `connect`) this node accepts; one more `connect` closes with 4009. Sockets still waiting to connect are counted by limits.maxAnonymousSockets instead.' },
   { path: 'limits.connectTimeoutMs', kind: 'int', default: 10_000, min: 10, doc: 'Time a new socket has to send a valid connect frame; then it is closed with 4003.' },
   { path: 'limits.maxRoomNameLength', kind: 'int', default: 200, min: 8, doc: 'Longest room name accepted.' },
-  { path: 'limits.subscribeBatchSize', kind: 'int', default: 512, min: 1, doc: 'Most rooms per broker subscribe call: subscribes made in the same tick (a reconnect storm) are sent together, in chunks of this size.' },
   { path: 'limits.writeBatchFrames', kind: 'int', default: 16, min: 1, doc: 'Most frames joined into one socket write: frames a client gets within one event-loop turn are written together (1 writes each frame on its own). Not used with permessage-deflate, nor when the start-up check of the ws internals fails (a warning is logged and every message goes through `ws.send`).' },
   { path: 'limits.writeBatchBytes', kind: 'int', default: 65_536, min: 1024, doc: 'Most bytes joined into one socket write; a larger frame is written on its own.' },
   { path: 'limits.httpHeadersTimeoutMs', kind: 'int', default: 10_000, min: 100, doc: 'Time a client has to send the request headers (HTTP and WebSocket upgrade); slow-header clients are cut off.' },

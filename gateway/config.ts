@@ -24,6 +24,17 @@ export interface GatewayConfig {
   };
   readonly apiKey?: string;
   readonly redisUrl?: string;
+  readonly redis: {
+    readonly keyPrefix: string;
+    readonly commandTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+    readonly maxReconnectDelayMs: number;
+    readonly subscribeBatchSize: number;
+    readonly maxPayloadBytes: number;
+    readonly resubscribeRetryMs: number;
+    readonly healthCheckMs: number;
+  };
+  readonly memory: { readonly sweepIntervalMs: number; readonly maxRetainedBytes: number };
   readonly relay: {
     readonly pubsub: {
       readonly projectId?: string;
@@ -49,7 +60,7 @@ export interface GatewayConfig {
     readonly digestMaxMembers: number;
     readonly maxTrackedRooms: number;
   };
-  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number };
+  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number };
   readonly limits: {
     readonly maxMessageBytes: number;
@@ -64,7 +75,6 @@ export interface GatewayConfig {
     readonly connectTimeoutMs: number;
     readonly maxRoomNameLength: number;
     readonly maxPendingCommands: number;
-    readonly subscribeBatchSize: number;
     readonly writeBatchFrames: number;
     readonly writeBatchBytes: number;
     readonly httpHeadersTimeoutMs: number;

@@ -20,6 +20,7 @@ export const errorCodes = {
   NOT_SUBSCRIBED: { http: 409, summary: 'unsubscribe for a room the connection is not subscribed to' },
   ALREADY_CONNECTED: { http: 409, summary: 'a second connect on a connection that is already connected' },
   UNAVAILABLE: { http: 503, summary: 'the engine (history, presence, broker) or the token key server cannot be reached; retry later' },
+  STORAGE_FULL: { http: 503, summary: 'the engine has no room to store the message (Redis at maxmemory, or memory.maxRetainedBytes); nothing was stored, retry later with the same mid' },
   DRAINING: { http: 503, summary: 'the gateway is shutting down and refuses new work' },
   OVERLOADED: { http: 503, summary: 'a node-wide bound (sockets without connect, HTTP requests in progress) is reached; retry after Retry-After' },
   INTERNAL: { http: 500, summary: 'an unexpected server fault; the request may be retried' },
@@ -63,13 +64,15 @@ export function gatewayError(code: ErrorCode, message: string, cause?: unknown):
 }
 
 /**
- * Maps anything thrown to a GatewayError: engine failures (which carry `code: 'UNAVAILABLE'`)
+ * Maps anything thrown to a GatewayError: engine failures (which carry `code: 'UNAVAILABLE'` or
+ * `'STORAGE_FULL'`)
  * keep their code, anything unknown becomes INTERNAL so a client never sees an internal message.
  */
 export function toGatewayError(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (code === 'UNAVAILABLE') return gatewayError('UNAVAILABLE', 'engine unavailable, retry later', error);
+  if (code === 'STORAGE_FULL') return gatewayError('STORAGE_FULL', 'engine storage is full, nothing was stored; retry later', error);
   if (code === 'BAD_REQUEST' && error instanceof Error) return gatewayError('BAD_REQUEST', error.message, error);
   return gatewayError('INTERNAL', 'internal error', error);
 }

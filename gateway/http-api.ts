@@ -77,8 +77,9 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
     const path = url.pathname;
     if (path === '/healthz') return sendJson(res, 200, { ok: true });
     if (path === '/readyz') {
-      const ready = !deps.draining() && engine.healthy();
-      return sendJson(res, ready ? 200 : 503, { ready, draining: deps.draining(), engine: engine.healthy() ? 'ok' : 'unavailable' });
+      const health = engine.health();
+      const ready = !deps.draining() && health.healthy;
+      return sendJson(res, ready ? 200 : 503, { ready, draining: deps.draining(), engine: health.healthy ? 'ok' : health.reason });
     }
     if (path === '/loadz') return sendJson(res, 200, deps.load());
     if (path === '/v1/publish') {

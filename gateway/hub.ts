@@ -22,7 +22,6 @@ import { gatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { publicationView } from './operations.ts';
 import type { RecoverPosition } from './protocol.ts';
-import { RoomFeed } from './room-feed.ts';
 import { encodeFrame, type SharedFrame } from './ws-frame.ts';
 
 export interface HubOptions {
@@ -31,8 +30,6 @@ export interface HubOptions {
   logger: Logger;
   /** Most publications read from history for one recovery or one gap repair. */
   maxRecover: number;
-  /** Most rooms per broker subscribe call. */
-  subscribeBatchSize: number;
   /** Most rooms one connection may hold (subscribing or subscribed). */
   roomsPerConnection: number;
   now: () => number;
@@ -74,15 +71,11 @@ export class Hub {
   /** The rooms each connection holds; a connection with none has no entry. */
   private readonly roomsByConnection = new Map<Connection, Set<Room>>();
   private readonly options: HubOptions;
-  private readonly feed: RoomFeed;
   private readonly logger: Logger;
 
   constructor(options: HubOptions) {
     this.options = options;
     this.logger = options.logger;
-    this.feed = new RoomFeed(options.engine.broker, options.subscribeBatchSize, (error, rooms) =>
-      this.logger.warn({ err: error, rooms: rooms.length }, 'broker unsubscribe failed; deliveries for those rooms are ignored'),
-    );
   }
 
   get roomCount(): number {
@@ -182,7 +175,8 @@ export class Hub {
     room.syncing.set(conn, buffered);
     this.hold(conn, room);
     try {
-      await this.feed.want(roomName);
+      // The engine coalesces the subscribes of one tick (a reconnect storm) into few commands.
+      await this.options.engine.broker.subscribe([roomName]);
       const { history } = this.options.engine;
       let recovered: boolean | undefined;
       let epoch: string;
@@ -239,7 +233,10 @@ export class Hub {
     if (room.subscribers.size > 0 || room.syncing.size > 0 || room.ahead.size > 0 || room.catchingUp.size > 0) return;
     if (this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
-    this.feed.unwant(room.name);
+    // A pending subscribe of the room is cancelled by this; deliveries that race it are ignored.
+    this.options.engine.broker
+      .unsubscribe([room.name])
+      .catch((error: unknown) => this.logger.warn({ err: error, room: room.name }, 'broker unsubscribe failed; deliveries for the room are ignored'));
     this.options.metrics.rooms.set(this.rooms.size);
   }
 

@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import { signDevToken } from './auth.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { devRoutes, needsDevMode, withDevSecrets } from './dev-mode.ts';
-import { createEngine } from './engine/index.ts';
+import { createEngine, type Engine, type EngineLogger } from './engine/index.ts';
 import { createRelay } from './relay/index.ts';
 import { createGateway } from './server.ts';
 
@@ -19,6 +19,24 @@ export function createLogger(config: GatewayConfig): Logger {
     base: { region: config.region, node: config.node },
     // Defence in depth: no code path logs these, but a stray object must not leak them.
     redact: { paths: ['token', '*.token', 'apiKey', '*.apiKey', 'secret', '*.secret', 'authorization', '*.authorization', 'data', '*.data'], censor: '<redacted>' },
+  });
+}
+
+/** The engine the config asks for: Redis when `redisUrl` is set, memory otherwise, every setting passed. */
+export function createConfiguredEngine(config: GatewayConfig, logger: EngineLogger): Engine {
+  return createEngine({
+    redisUrl: config.redisUrl,
+    region: config.region,
+    engine: {
+      historySize: config.history.size,
+      historyTtlMs: config.history.ttlMs,
+      presenceTtlMs: config.presence.ttlMs,
+      idempotencyTtlMs: config.history.idempotencyTtlMs,
+      maxReadBytes: config.history.maxReadBytes,
+    },
+    redis: config.redis,
+    memory: config.memory,
+    logger,
   });
 }
 
@@ -45,17 +63,7 @@ export async function main(argv: string[]): Promise<void> {
   const devMode = needsDevMode(config);
   if (devMode) config = withDevSecrets(config);
   const logger = createLogger(config);
-  const regionEngine = createEngine({
-    redisUrl: config.redisUrl,
-    region: config.region,
-    engine: {
-      historySize: config.history.size,
-      historyTtlMs: config.history.ttlMs,
-      presenceTtlMs: config.presence.ttlMs,
-      idempotencyTtlMs: config.history.idempotencyTtlMs,
-    },
-    logger: logger.child({ component: 'engine' }),
-  });
+  const regionEngine = createConfiguredEngine(config, logger.child({ component: 'engine' }));
   // The cross-region relay wraps the engine when relay.pubsub is configured (docs/relay.md).
   const relayed = createRelay(config, regionEngine, logger);
   const engine = relayed?.engine ?? regionEngine;

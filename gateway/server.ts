@@ -92,7 +92,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     logger,
     maxRecover: config.history.maxRecover,
-    subscribeBatchSize: config.limits.subscribeBatchSize,
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
   });

@@ -177,6 +177,28 @@ export function engineContract(backendName: string, setup: () => Promise<EngineF
       );
     });
 
+    test('a history read stops at maxReadBytes and says so; at least one publication is returned', async () => {
+      const { engine } = await pod({ maxReadBytes: 2_048 });
+      const room = uniqueRoom('read-bytes');
+      for (let i = 1; i <= 10; i++) await engine.broker.publish(input(room, 'x'.repeat(500) + i));
+      const oldest = await engine.history.read(room, { since: 0, limit: 10 });
+      assert.equal(oldest.truncated, true);
+      const oldestOffsets = oldest.publications.map((p) => p.offset);
+      assert.ok(oldestOffsets.length >= 1 && oldestOffsets.length < 10, `a partial page, got ${oldestOffsets}`);
+      assert.deepEqual(oldestOffsets, Array.from({ length: oldestOffsets.length }, (_, i) => i + 1), 'oldest first, from since + 1');
+      const next = await engine.history.read(room, { since: oldestOffsets.at(-1)!, limit: 10 });
+      assert.equal(next.publications[0].offset, oldestOffsets.at(-1)! + 1, 'paging on from the last offset continues without a gap');
+      const newest = await engine.history.read(room, { limit: 10 });
+      assert.equal(newest.truncated, true);
+      assert.equal(newest.publications.at(-1)!.offset, 10, 'without since, the newest are kept');
+      const small = await engine.history.read(room, { since: 8, limit: 2 });
+      assert.equal(small.truncated, false);
+      assert.deepEqual(small.publications.map((p) => p.offset), [9, 10]);
+      const { engine: tiny } = await pod({ maxReadBytes: 1 });
+      const one = await tiny.history.read(room, { since: 0, limit: 10 });
+      assert.deepEqual(one.publications.map((p) => p.offset), [1], 'a cap below one publication still returns one');
+    });
+
     test('a room whose history expired starts a new epoch at offset 1', async () => {
       const { engine } = await pod({ historyTtlMs: SHORT_TTL_MS });
       const room = uniqueRoom('expiry');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryBackend } from '../gateway/engine/memory-backend.ts';
 import { MemoryEngine } from '../gateway/engine/memory.ts';
-import { EngineUnavailableError } from '../gateway/engine/types.ts';
+import { EngineFullError, EngineUnavailableError } from '../gateway/engine/types.ts';
 import { engineContract, input, Recorder, uniqueRoom } from './engine-contract.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -83,5 +83,62 @@ test('memory: handlers run after publish returns control, never inside the calle
   await pending;
   await waitFor(() => calls === 1, { what: 'delivery' });
   assert.equal(calledInside, false);
+  await engine.close();
+});
+
+test('memory: expired rooms are dropped by the sweep timer without any traffic, and the timer stops with the last engine', async () => {
+  let clock = 1_700_000_000_000;
+  const backend = new MemoryBackend({ now: () => clock, sweepIntervalMs: 100 });
+  const engine = new MemoryEngine({ backend, engine: { historyTtlMs: 1_000 } });
+  await engine.start(new Recorder());
+  for (let i = 0; i < 20; i++) await engine.broker.publish(input(uniqueRoom('idle'), 'x'.repeat(100)));
+  assert.equal(backend.streamCount, 20);
+  assert.ok(backend.retainedBytes > 2_000);
+  clock += 1_001;
+  await waitFor(() => backend.streamCount === 0, { what: 'the sweep to drop the expired rooms' });
+  assert.equal(backend.retainedBytes, 0, 'their bytes are released');
+  assert.equal(backend.sweeping, true);
+  await engine.close();
+  assert.equal(backend.sweeping, false, 'no timer is left once no engine is attached');
+});
+
+test('memory: retained history is bounded by maxRetainedBytes; a publish past it is STORAGE_FULL until rooms expire', async () => {
+  let clock = 1_700_000_000_000;
+  const backend = new MemoryBackend({ now: () => clock, maxRetainedBytes: 10_000 });
+  const engine = new MemoryEngine({ backend, engine: { historyTtlMs: 1_000 } });
+  await engine.start(new Recorder());
+  const rooms: string[] = [];
+  let full: unknown;
+  for (let i = 0; i < 100 && !full; i++) {
+    const room = uniqueRoom('bounded');
+    try {
+      await engine.broker.publish(input(room, 'x'.repeat(500)));
+      rooms.push(room);
+    } catch (error) {
+      full = error;
+    }
+  }
+  assert.ok(full instanceof EngineFullError && full.code === 'STORAGE_FULL', `a publish past the bound is refused, got ${String(full)}`);
+  assert.ok(backend.retainedBytes <= 10_000);
+  assert.ok(rooms.length >= 10, 'rooms below the bound were stored');
+  const kept = await engine.history.read(rooms[0], { since: 0, limit: 10 });
+  assert.equal(kept.publications.length, 1, 'nothing stored is dropped to make room');
+  clock += 1_001;
+  const after = await engine.broker.publish(input(uniqueRoom('bounded'), 'after expiry'));
+  assert.equal(after.offset, 1, 'expired rooms are dropped first, which makes room');
+  await engine.close();
+});
+
+test('memory: a room at the largest offset continues in a new epoch', async () => {
+  const backend = new MemoryBackend({ maxOffset: 3 });
+  const engine = new MemoryEngine({ backend });
+  await engine.start(new Recorder());
+  const room = uniqueRoom('max-offset');
+  const results = [];
+  for (let i = 1; i <= 4; i++) results.push(await engine.broker.publish(input(room, i)));
+  assert.deepEqual(results.map((r) => r.offset), [1, 2, 3, 1]);
+  assert.equal(results[2].epoch, results[0].epoch);
+  assert.notEqual(results[3].epoch, results[0].epoch);
+  assert.deepEqual((await engine.history.read(room, { since: 0, limit: 10 })).publications.map((p) => p.data), [4]);
   await engine.close();
 });

@@ -208,6 +208,41 @@ describe('redis engine faults', { skip }, () => {
     assert.equal(engine.healthy(), true);
   });
 
+  test('offsets near and past 2^53 stay integers end to end; a room at the largest offset continues in a new epoch', async () => {
+    const { engine: publisher } = await pod();
+    const { engine: listener, seen } = await pod();
+    const room = uniqueRoom('big-offset');
+    const first = await publisher.broker.publish(input(room, 'first'));
+    // 1e14 is where Lua's tostring switches to "1e+14", which is not a stream id.
+    await raw.hset(keys.meta(room), 's', '99999999999999');
+    await listener.broker.subscribe([room]);
+    const big = await publisher.broker.publish(input(room, 'at 1e14'));
+    assert.deepEqual([big.epoch, big.offset], [first.epoch, 100_000_000_000_000]);
+    assert.equal(await raw.get(keys.result(room, 'none')), null);
+    const [delivered] = await seen.received(room, 1);
+    assert.equal(delivered.offset, 100_000_000_000_000, 'the live frame carries the integer offset');
+    const entries = (await raw.xrevrange(keys.stream(room), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    assert.equal(entries[0][0], '100000000000000-0');
+    const page = await listener.history.read(room, { since: 99_999_999_999_999, limit: 10 });
+    assert.deepEqual([page.offset, page.publications.map((p) => p.offset)], [100_000_000_000_000, [100_000_000_000_000]]);
+
+    await raw.hset(keys.meta(room), 's', String(Number.MAX_SAFE_INTEGER - 1));
+    const last = await publisher.broker.publish(input(room, 'last'));
+    assert.deepEqual([last.epoch, last.offset], [first.epoch, Number.MAX_SAFE_INTEGER]);
+    const renewed = await publisher.broker.publish(input(room, 'renewed'));
+    assert.notEqual(renewed.epoch, first.epoch, 'past 2^53 - 1 the room needs a new epoch');
+    assert.equal(renewed.offset, 1);
+    assert.deepEqual((await listener.history.read(room, { since: 0, limit: 10 })).publications.map((p) => p.data), ['renewed']);
+
+    const forged = uniqueRoom('forged-offset');
+    await publisher.broker.publish(input(forged, 'before'));
+    await raw.hset(keys.meta(forged), 's', '1000000000000000000');
+    const read = await listener.history.position(forged);
+    assert.ok(Number.isSafeInteger(read.offset) && read.offset === 0, `an out-of-range offset never reaches a reader, got ${read.offset}`);
+    const after = await publisher.broker.publish(input(forged, 'after'));
+    assert.equal(after.offset, 1);
+  });
+
   test('garbage in presence is skipped and counted; keys of the wrong type are replaced', async () => {
     const { engine } = await pod();
     const room = uniqueRoom('garbage-presence');

@@ -2,6 +2,7 @@
  * Picks the engine: Redis when a URL is configured, memory otherwise. Only wiring lives here.
  */
 import { withLogContext, type EngineLogger } from './common.ts';
+import type { MemoryBackendOptions } from './memory-backend.ts';
 import { MemoryEngine } from './memory.ts';
 import { RedisEngine, type RedisEngineOptions } from './redis.ts';
 import type { Engine, EngineOptions } from './types.ts';
@@ -13,18 +14,20 @@ export interface CreateEngineOptions {
   region: string;
   engine: Partial<EngineOptions>;
   logger: EngineLogger;
-  /** Connection tuning for the Redis engine (timeouts, key prefix, batch size); defaults suit most. */
+  /** Connection tuning for the Redis engine (timeouts, key prefix, batch size, health probe); defaults suit most. */
   redis?: Omit<RedisEngineOptions, 'url' | 'engine' | 'logger'>;
+  /** Bounds of the in-memory engine (sweep interval, retained bytes). */
+  memory?: Omit<MemoryBackendOptions, 'now'>;
 }
 
 export function createEngine(options: CreateEngineOptions): Engine {
   const logger = withLogContext(options.logger, { region: options.region });
-  if (!options.redisUrl) return new MemoryEngine({ engine: options.engine, logger });
+  if (!options.redisUrl) return new MemoryEngine({ engine: options.engine, memory: options.memory, logger });
   return new RedisEngine({ ...options.redis, url: options.redisUrl, engine: options.engine, logger });
 }
 
 export { MemoryEngine, type MemoryEngineOptions } from './memory.ts';
 export { RedisEngine, defaultRedisEngineOptions, type RedisEngineOptions, type RedisEngineCounters } from './redis.ts';
-export { MemoryBackend, type MemoryBackendOptions } from './memory-backend.ts';
+export { MemoryBackend, defaultMemoryBackendOptions, type MemoryBackendOptions } from './memory-backend.ts';
 export { EngineInputError, silentLogger, type EngineLogger } from './common.ts';
 export * from './types.ts';

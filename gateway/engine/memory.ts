@@ -18,12 +18,13 @@ import {
   silentLogger,
   type EngineLogger,
 } from './common.ts';
-import { MemoryBackend, type Delivery, type MemoryNode } from './memory-backend.ts';
+import { MemoryBackend, type Delivery, type MemoryBackendOptions, type MemoryNode } from './memory-backend.ts';
 import {
   EngineUnavailableError,
   type Broker,
   type Engine,
   type EngineHandlers,
+  type EngineHealth,
   type EngineOptions,
   type History,
   type HistoryPage,
@@ -42,6 +43,8 @@ export interface MemoryEngineOptions {
   engine?: Partial<EngineOptions>;
   /** Share one backend between engines to model several pods; a private one by default. */
   backend?: MemoryBackend;
+  /** Options of the private backend (ignored when `backend` is given). */
+  memory?: Omit<MemoryBackendOptions, 'now'>;
   logger?: EngineLogger;
 }
 
@@ -63,7 +66,7 @@ export class MemoryEngine implements Engine, MemoryNode {
 
   constructor(options: MemoryEngineOptions = {}) {
     this.options = resolveEngineOptions(options.engine);
-    this.backend = options.backend ?? new MemoryBackend();
+    this.backend = options.backend ?? new MemoryBackend(options.memory);
     this.#logger = options.logger ?? silentLogger;
     this.broker = {
       publish: (input) => this.#call(() => this.#publish(input)),
@@ -94,6 +97,10 @@ export class MemoryEngine implements Engine, MemoryNode {
     return this.#handlers !== undefined && !this.#closed && this.backend.available;
   }
 
+  health(): EngineHealth {
+    return this.healthy() ? { healthy: true } : { healthy: false, reason: 'unavailable' };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -112,7 +119,7 @@ export class MemoryEngine implements Engine, MemoryNode {
 
   #publish(input: PublishInput): PublishResult {
     checkPublishInput(input);
-    return this.backend.publish(input.room, input.mid, this.options, (position) => {
+    return this.backend.publish(input.room, input.mid, storedBytes(input), this.options, (position) => {
       const pub: Publication = {
         room: input.room,
         epoch: position.epoch,
@@ -147,17 +154,7 @@ export class MemoryEngine implements Engine, MemoryNode {
   #read(room: string, options: HistoryReadOptions): HistoryPage {
     checkRoom(room);
     checkReadOptions(options);
-    const stream = this.backend.read(room, this.options.historyTtlMs);
-    const all = stream.publications;
-    let publications: Publication[];
-    if (options.since === undefined) {
-      publications = options.limit === 0 ? [] : all.slice(-options.limit);
-    } else {
-      const since = options.since;
-      const first = all.findIndex((p) => p.offset > since);
-      publications = first === -1 ? [] : all.slice(first, first + options.limit);
-    }
-    return { epoch: stream.epoch, offset: stream.offset, publications };
+    return this.backend.read(room, this.options.historyTtlMs, options, this.options.maxReadBytes);
   }
 
   #position(room: string): StreamPosition {
@@ -231,3 +228,22 @@ export class MemoryEngine implements Engine, MemoryNode {
     }
   }
 }
+
+/**
+ * What a publication costs in memory, counted against `maxRetainedBytes` and `maxReadBytes`:
+ * its JSON size, as the Redis engine stores it. Data that JSON cannot encode is refused.
+ */
+function storedBytes(input: PublishInput): number {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(input.data);
+  } catch {
+    // Cycles and BigInts: the caller learns the data is unusable, nothing is stored.
+    json = undefined;
+  }
+  if (json === undefined) throw new EngineInputError('data must be a JSON value');
+  return Buffer.byteLength(json) + Buffer.byteLength(input.mid) + entryOverheadBytes;
+}
+
+/** Per publication beyond data and mid: room, epoch, offset, region, ts and the sender. */
+const entryOverheadBytes = 64;

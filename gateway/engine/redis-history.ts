@@ -6,7 +6,7 @@
 import { checkPublishInput, checkReadOptions, checkRoom, newEpoch } from './common.ts';
 import { decodeEntry, encodeBody, isMalformed } from './redis-format.ts';
 import type { RedisStoreContext } from './redis-store.ts';
-import { EngineUnavailableError, type HistoryPage, type HistoryReadOptions, type Publication, type PublishInput, type PublishResult, type StreamPosition } from './types.ts';
+import { EngineUnavailableError, MAX_OFFSET, type HistoryPage, type HistoryReadOptions, type Publication, type PublishInput, type PublishResult, type StreamPosition } from './types.ts';
 
 export class RedisHistoryStore {
   readonly #context: RedisStoreContext;
@@ -30,8 +30,9 @@ export class RedisHistoryStore {
       newEpoch(),
       keys.channel(room),
     );
-    const [epoch, offset, duplicate] = reply as [unknown, unknown, unknown];
-    if (typeof epoch !== 'string' || typeof offset !== 'number') throw new EngineUnavailableError('unexpected reply from the publish script');
+    const [epoch, text, duplicate] = reply as [unknown, unknown, unknown];
+    const offset = parseOffset(text);
+    if (typeof epoch !== 'string' || offset === undefined || offset === 0) throw new EngineUnavailableError('unexpected reply from the publish script');
     return { epoch, offset, duplicate: duplicate === 1 };
   }
 
@@ -39,7 +40,7 @@ export class RedisHistoryStore {
     checkRoom(room);
     checkReadOptions(options);
     const newest = options.since === undefined;
-    const { epoch, offset, entries } = await this.#stream(room, newest ? '' : String(options.since! + 1), options.limit);
+    const { epoch, offset, entries, truncated } = await this.#stream(room, newest ? '' : String(options.since! + 1), options.limit);
     if (newest) entries.reverse();
     const publications: Publication[] = [];
     for (const entry of entries) {
@@ -47,7 +48,7 @@ export class RedisHistoryStore {
       if (isMalformed(pub)) this.#context.malformed('malformedHistoryEntries', room, pub.malformed, 0);
       else publications.push(pub);
     }
-    return { epoch, offset, publications };
+    return { epoch, offset, publications, truncated };
   }
 
   async position(room: string): Promise<StreamPosition> {
@@ -57,14 +58,22 @@ export class RedisHistoryStore {
   }
 
   /** Runs history.lua: `start` is the first offset wanted, '' for the newest `limit`. */
-  async #stream(room: string, start: string, limit: number): Promise<{ epoch: string; offset: number; entries: unknown[] }> {
+  async #stream(room: string, start: string, limit: number): Promise<{ epoch: string; offset: number; entries: unknown[]; truncated: boolean }> {
     const { scripts, keys, options } = this.#context;
-    const reply = await scripts.meridianHistory(keys.stream(room), keys.meta(room), newEpoch(), options.historyTtlMs, start, limit);
-    const [epoch, offset, entries, problem] = reply as [unknown, unknown, unknown, unknown];
-    if (typeof epoch !== 'string' || typeof offset !== 'number' || !Array.isArray(entries)) {
+    const reply = await scripts.meridianHistory(keys.stream(room), keys.meta(room), newEpoch(), options.historyTtlMs, start, limit, options.maxReadBytes);
+    const [epoch, text, entries, problem, truncated] = reply as [unknown, unknown, unknown, unknown, unknown];
+    const offset = parseOffset(text);
+    if (typeof epoch !== 'string' || offset === undefined || !Array.isArray(entries)) {
       throw new EngineUnavailableError('unexpected reply from the history script');
     }
     if (typeof problem === 'string' && problem.length > 0) this.#context.malformed('malformedHistoryEntries', room, problem, 0);
-    return { epoch, offset, entries };
+    return { epoch, offset, entries, truncated: truncated === 1 };
   }
+}
+
+/** The scripts send offsets as decimal strings within range; anything else did not come from them. */
+function parseOffset(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !/^\d{1,16}$/.test(value)) return undefined;
+  const offset = Number(value);
+  return offset <= MAX_OFFSET ? offset : undefined;
 }

@@ -13,6 +13,10 @@ export type RedisEngineCounters = {
   malformedHistoryEntries: number;
   malformedPresenceEntries: number;
   resyncs: number;
+  /** Commands that got no reply within commandTimeoutMs. */
+  commandTimeouts: number;
+  /** Writes Redis refused because it is at maxmemory. */
+  outOfMemory: number;
 };
 
 export interface RedisStoreContext {

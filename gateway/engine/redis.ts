@@ -16,12 +16,13 @@
 import { Redis } from 'ioredis';
 import { checkMember, checkRoom, checkRooms, EngineInputError, resolveEngineOptions, silentLogger, type EngineLogger } from './common.ts';
 import { decodeChannelMessage, encodeEvent, isMalformed, RedisKeys } from './redis-format.ts';
+import { RedisHealth, withDeadline } from './redis-health.ts';
 import { RedisHistoryStore } from './redis-history.ts';
 import { RedisPresenceStore } from './redis-presence.ts';
 import { defineScripts } from './redis-scripts.ts';
 import type { RedisEngineCounters, RedisStoreContext } from './redis-store.ts';
 import { RoomSubscriptions } from './redis-subscriptions.ts';
-import { EngineUnavailableError, type Broker, type Engine, type EngineHandlers, type EngineOptions, type History, type Presence, type RoomEvent } from './types.ts';
+import { EngineFullError, EngineUnavailableError, type Broker, type Engine, type EngineHandlers, type EngineHealth, type EngineOptions, type History, type Presence, type RoomEvent } from './types.ts';
 
 export type { RedisEngineCounters } from './redis-store.ts';
 
@@ -43,6 +44,8 @@ export interface RedisEngineOptions {
   maxPayloadBytes?: number;
   /** After a failed re-subscription on a live connection, try again after this long. */
   resubscribeRetryMs?: number;
+  /** How often a probe checks that Redis answers in time and accepts writes (see redis-health.ts). */
+  healthCheckMs?: number;
   /** Clock for presence expiry; defaults to Date.now. */
   now?: () => number;
 }
@@ -55,6 +58,7 @@ export const defaultRedisEngineOptions = Object.freeze({
   subscribeBatchSize: 512,
   maxPayloadBytes: 1_048_576,
   resubscribeRetryMs: 1_000,
+  healthCheckMs: 1_000,
 });
 
 /** The URL without its password, for logs and errors. */
@@ -69,6 +73,12 @@ function redactUrl(url: string): string {
   }
 }
 
+const healthWarnings = {
+  unavailable: 'redis unreachable: engine calls fail with UNAVAILABLE',
+  stalled: 'redis does not answer within commandTimeoutMs: engine calls fail with UNAVAILABLE',
+  'out-of-memory': 'redis is at maxmemory: publishes fail with STORAGE_FULL, nothing is deleted',
+} as const;
+
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new EngineInputError(`redis engine option ${name} must be a positive integer, got ${String(value)}`);
   return value;
@@ -80,7 +90,14 @@ export class RedisEngine implements Engine {
   readonly history: History;
   readonly presence: Presence;
   readonly options: Readonly<EngineOptions>;
-  readonly counters: RedisEngineCounters = { malformedMessages: 0, malformedHistoryEntries: 0, malformedPresenceEntries: 0, resyncs: 0 };
+  readonly counters: RedisEngineCounters = {
+    malformedMessages: 0,
+    malformedHistoryEntries: 0,
+    malformedPresenceEntries: 0,
+    resyncs: 0,
+    commandTimeouts: 0,
+    outOfMemory: 0,
+  };
   readonly #keys: RedisKeys;
   readonly #logger: EngineLogger;
   readonly #maxPayloadBytes: number;
@@ -94,7 +111,9 @@ export class RedisEngine implements Engine {
   #closed = false;
   /** The subscriber lost its connection and its rooms are not subscribed again yet. */
   #feedLost = false;
-  #wasHealthy = false;
+  #reported: EngineHealth = { healthy: false, reason: 'unavailable' };
+  readonly #health: RedisHealth;
+  readonly #commandTimeoutMs: number;
 
   constructor(options: RedisEngineOptions) {
     this.options = resolveEngineOptions(options.engine);
@@ -106,6 +125,7 @@ export class RedisEngine implements Engine {
       subscribeBatchSize: positiveInteger('subscribeBatchSize', options.subscribeBatchSize ?? defaultRedisEngineOptions.subscribeBatchSize),
       maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? defaultRedisEngineOptions.maxPayloadBytes),
       resubscribeRetryMs: positiveInteger('resubscribeRetryMs', options.resubscribeRetryMs ?? defaultRedisEngineOptions.resubscribeRetryMs),
+      healthCheckMs: positiveInteger('healthCheckMs', options.healthCheckMs ?? defaultRedisEngineOptions.healthCheckMs),
     };
     if (typeof settings.keyPrefix !== 'string' || settings.keyPrefix.length === 0) throw new EngineInputError('redis engine option keyPrefix must be a non-empty string');
     if (typeof options.url !== 'string' || options.url.length === 0) throw new EngineInputError('redis engine needs a url');
@@ -113,6 +133,7 @@ export class RedisEngine implements Engine {
     this.#keys = new RedisKeys(settings.keyPrefix);
     this.#logger = options.logger ?? silentLogger;
     this.#maxPayloadBytes = settings.maxPayloadBytes;
+    this.#commandTimeoutMs = settings.commandTimeoutMs;
     this.#resubscribeRetryMs = settings.resubscribeRetryMs;
     const connection = {
       lazyConnect: true,
@@ -128,9 +149,19 @@ export class RedisEngine implements Engine {
     this.#subscriber = new Redis(options.url, { ...connection, autoResubscribe: false, connectionName: 'meridian-engine-sub' });
     this.#subscriptions = new RoomSubscriptions(this.#subscriber, (room) => this.#keys.channel(room), settings.subscribeBatchSize, this.#logger);
     this.#watchConnections();
+    const scripts = defineScripts(this.#command);
+    this.#health = new RedisHealth({
+      probe: () => scripts.meridianHealth(),
+      timeoutMs: settings.commandTimeoutMs,
+      connected: () => this.#connected(),
+      intervalMs: settings.healthCheckMs,
+      logger: this.#logger,
+      changed: () => this.#healthChanged(),
+      count: (failure) => (this.counters[failure === 'timeout' ? 'commandTimeouts' : 'outOfMemory'] += 1),
+    });
 
     const store: RedisStoreContext = {
-      scripts: defineScripts(this.#command),
+      scripts,
       keys: this.#keys,
       options: this.options,
       maxPayloadBytes: this.#maxPayloadBytes,
@@ -140,7 +171,7 @@ export class RedisEngine implements Engine {
     const history = new RedisHistoryStore(store);
     const presence = new RedisPresenceStore(store);
     this.broker = {
-      publish: (input) => this.#call(() => history.publish(input)),
+      publish: (input) => this.#call(() => history.publish(input), { write: true }),
       publishEvent: (room, event) => this.#call(() => this.#publishEvent(room, event)),
       subscribe: (rooms) => this.#call(() => this.#subscribe(rooms)),
       unsubscribe: (rooms) => this.#unsubscribe(rooms),
@@ -150,7 +181,7 @@ export class RedisEngine implements Engine {
       position: (room) => this.#call(() => history.position(room)),
     };
     this.presence = {
-      add: (room, member) => this.#call(() => presence.add(room, member)),
+      add: (room, member) => this.#call(() => presence.add(room, member), { write: true }),
       remove: (room, client) => this.#call(() => presence.remove(room, client)),
       list: (room) => this.#call(() => presence.list(room)),
       stats: (room) => this.#call(() => presence.stats(room)),
@@ -169,11 +200,20 @@ export class RedisEngine implements Engine {
       this.#handlers = undefined;
       throw new EngineUnavailableError(`cannot reach Redis at ${this.#url}`, { cause: error });
     }
-    this.#wasHealthy = true;
+    this.#reported = { healthy: true };
+    this.#health.start();
     this.#logger.info({ engine: 'redis', url: this.#url }, 'redis engine connected');
   }
 
   healthy(): boolean {
+    return this.health().healthy;
+  }
+
+  health(): EngineHealth {
+    return this.#health.current();
+  }
+
+  #connected(): boolean {
     return this.#handlers !== undefined && !this.#closed && !this.#feedLost && this.#command.status === 'ready' && this.#subscriber.status === 'ready';
   }
 
@@ -181,6 +221,7 @@ export class RedisEngine implements Engine {
     if (this.#closed) return;
     this.#closed = true;
     this.#handlers = undefined;
+    this.#health.stop();
     clearTimeout(this.#resubscribeTimer);
     this.#command.disconnect();
     this.#subscriber.disconnect();
@@ -208,11 +249,12 @@ export class RedisEngine implements Engine {
   }
 
   #healthChanged(): void {
-    const healthy = this.healthy();
-    if (healthy === this.#wasHealthy || this.#closed) return;
-    this.#wasHealthy = healthy;
-    if (healthy) this.#logger.info({ engine: 'redis', url: this.#url }, 'redis reachable again');
-    else this.#logger.warn({ engine: 'redis', url: this.#url }, 'redis unreachable: engine calls fail with UNAVAILABLE');
+    const health = this.health();
+    const before = this.#reported;
+    if (this.#closed || (health.healthy ? before.healthy : !before.healthy && before.reason === health.reason)) return;
+    this.#reported = health;
+    if (health.healthy) this.#logger.info({ engine: 'redis', url: this.#url }, 'redis healthy again');
+    else this.#logger.warn({ engine: 'redis', url: this.#url, reason: health.reason }, healthWarnings[health.reason]);
   }
 
   /** Subscribes every wanted room on the new connection, then tells the hub to check for gaps. */
@@ -278,16 +320,27 @@ export class RedisEngine implements Engine {
     }
   }
 
-  /** Every call: refused when closed or not started, and any Redis failure becomes UNAVAILABLE. */
-  async #call<T>(operation: () => Promise<T>): Promise<T> {
+  /**
+   * Every call: refused when closed or not started; its outcome feeds the health state. A write
+   * Redis refused for lack of memory becomes EngineFullError, any other failure UNAVAILABLE.
+   */
+  async #call<T>(operation: () => Promise<T>, { write = false } = {}): Promise<T> {
     if (this.#closed) throw new EngineUnavailableError('redis engine is closed');
     if (!this.#handlers) throw new EngineUnavailableError('redis engine is not started');
+    // Until the probe gets a reply, more commands would only queue up behind the unanswered ones.
+    if (this.#health.stalled) throw new EngineUnavailableError(`redis answers nothing within ${this.#commandTimeoutMs} ms`);
+    let result: T;
     try {
-      return await operation();
+      result = await withDeadline(operation(), this.#commandTimeoutMs);
     } catch (error) {
       if (error instanceof EngineInputError || error instanceof EngineUnavailableError) throw error;
+      if (this.#health.failed(error) === 'out-of-memory') {
+        throw new EngineFullError('Redis is at maxmemory and refuses writes: nothing was stored', { cause: error });
+      }
       throw new EngineUnavailableError(`redis command failed: ${(error as Error).message}`, { cause: error });
     }
+    this.#health.succeeded(write);
+    return result;
   }
 
   async #publishEvent(room: string, event: RoomEvent): Promise<void> {

@@ -17,7 +17,17 @@
  *   older epoch can no longer be recovered.
  * - When the backend cannot be reached, calls reject with `EngineUnavailableError` at once
  *   (after at most `commandTimeoutMs`), never hang and never drop silently.
+ * - When the backend's storage is full, a publish rejects with `EngineFullError` and nothing is
+ *   stored; no stored data is ever deleted because the backend reported an error.
+ * - Offsets never exceed `MAX_OFFSET`: a room that reaches it starts a new epoch.
  */
+
+/**
+ * The largest offset (2^53 - 1): numbers are doubles in JavaScript and in Redis's Lua, exact up
+ * to here. A room whose offset reaches it continues in a new epoch at offset 1, as after a
+ * history expiry (at one publish per microsecond that takes 285 years).
+ */
+export const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
 
 export interface Sender {
   user: string;
@@ -100,6 +110,11 @@ export interface HistoryReadOptions {
 export interface HistoryPage extends StreamPosition {
   /** Oldest first. When `since` was given, the first one has the lowest offset > since still kept. */
   publications: Publication[];
+  /**
+   * True when the read stopped at `maxReadBytes` before `limit` publications: more are kept.
+   * With `since`, read on from the last offset returned; without, the oldest ones were left out.
+   */
+  truncated: boolean;
 }
 
 export interface History {
@@ -131,6 +146,12 @@ export interface EngineOptions {
   presenceTtlMs: number;
   /** How long a publish result is remembered by `mid`. */
   idempotencyTtlMs: number;
+  /**
+   * Most bytes of publications one history read returns (at least one publication is always
+   * returned); the page says `truncated` when it stopped here. Bounds what one read costs the
+   * backend and the gateway, whatever `limit` asks for.
+   */
+  maxReadBytes: number;
 }
 
 export const defaultEngineOptions: Readonly<EngineOptions> = Object.freeze({
@@ -138,7 +159,14 @@ export const defaultEngineOptions: Readonly<EngineOptions> = Object.freeze({
   historyTtlMs: 600_000,
   presenceTtlMs: 60_000,
   idempotencyTtlMs: 120_000,
+  maxReadBytes: 4 * 1024 * 1024,
 });
+
+/**
+ * Why an engine is not healthy: `unavailable` (not connected, not started or closed),
+ * `stalled` (connected, but commands time out), `out-of-memory` (the backend refuses writes).
+ */
+export type EngineHealth = { healthy: true } | { healthy: false; reason: 'unavailable' | 'stalled' | 'out-of-memory' };
 
 export interface Engine {
   readonly name: 'memory' | 'redis';
@@ -147,8 +175,10 @@ export interface Engine {
   readonly presence: Presence;
   /** Connect and start delivering to the handlers. */
   start(handlers: EngineHandlers): Promise<void>;
-  /** False while the backend is unreachable (drives /readyz). */
+  /** False while the backend is unreachable, stalled or full (drives /readyz). */
   healthy(): boolean;
+  /** `healthy()` with the reason when it is false (for /readyz and logs). */
+  health(): EngineHealth;
   /** Running totals of what the backend had to skip or repair (exported as metrics); absent when there is nothing to count. */
   readonly counters?: Readonly<Record<string, number>>;
   close(): Promise<void>;
@@ -160,5 +190,18 @@ export class EngineUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'EngineUnavailableError';
+  }
+}
+
+/**
+ * The backend's storage is full (Redis at `maxmemory`, or the memory engine's
+ * `maxRetainedBytes` with nothing left to expire): nothing was stored and nothing deleted.
+ * Retryable, with the same `mid`, once space is freed.
+ */
+export class EngineFullError extends Error {
+  readonly code = 'STORAGE_FULL';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineFullError';
   }
 }

@@ -6,7 +6,7 @@
  * engine underneath, so a relayed message never goes out again.
  *
  * Nothing here waits for the bus: the relay only queues (relay.ts, outbox.ts). `healthy()` is
- * the engine's alone, so /readyz stays ready while the relay is degraded.
+ * the engine's alone (and `health()`), so /readyz stays ready while the relay is degraded.
  */
 import type { Engine } from '../engine/types.ts';
 import type { Relay } from './relay.ts';
@@ -49,6 +49,7 @@ export function relayedEngine(inner: Engine, relay: Relay): Engine {
       await relay.start();
     },
     healthy: () => inner.healthy(),
+    health: () => inner.health(),
     async close() {
       await relay.close();
       await inner.close();

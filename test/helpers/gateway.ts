@@ -1,8 +1,9 @@
 /**
  * Gateways for tests, and a small protocol v1 client over a real WebSocket.
  *
- * - `startGateway(config)` runs a gateway in this process on a free loopback port (memory
- *   engine unless one is passed), with a known JWT secret and API key.
+ * - `startGateway(config)` runs a gateway in this process on a free loopback port (the engine
+ *   the config describes, Redis when `redisUrl` is set, unless one is passed), with a known
+ *   JWT secret and API key.
  * - `spawnGateway(config)` runs `meridian gateway --config FILE` as a child process, for
  *   signals, exit codes and the real entry point.
  * - `TestClient` speaks the protocol: `request()` numbers commands and resolves with the reply
@@ -17,8 +18,8 @@ import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import { signDevToken } from '../../gateway/auth.ts';
 import { resolveConfig, type ConfigInput, type GatewayConfig } from '../../gateway/config.ts';
-import { createEngine } from '../../gateway/engine/index.ts';
 import type { Engine } from '../../gateway/engine/types.ts';
+import { createConfiguredEngine } from '../../gateway/main.ts';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/server.ts';
 import { freePort, waitFor } from './net.ts';
 
@@ -191,13 +192,8 @@ export async function startGateway(
     metrics: { port: 0, ...overrides.metrics },
   };
   const config = resolveConfig(input, {});
-  const engine =
-    options.engine ??
-    createEngine({
-      region: config.region,
-      engine: { historySize: config.history.size, historyTtlMs: config.history.ttlMs, presenceTtlMs: config.presence.ttlMs },
-      logger: quietLogger,
-    });
+  // The engine the config describes (memory, or Redis when redisUrl is set), as the entry point builds it.
+  const engine = options.engine ?? createConfiguredEngine(config, quietLogger);
   const clients: TestClient[] = [];
   const gateway = createGateway({ config, engine, logger: options.logger ?? quietLogger, checkWsInternals: options.checkWsInternals });
   await gateway.start();

@@ -78,6 +78,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Start again on the same port (empty: nothing is saved). */
   restart(): Promise<void>;
+  /** SIGSTOP: the process keeps its sockets open and answers nothing, as a hung Redis does. */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -86,10 +90,11 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `extraArgs` are added to the command line, e.g. `['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']`. */
+export async function startRedis(extraArgs: readonly string[] = []): Promise<RedisServer> {
   const port = await freePort();
   const launch = async (): Promise<ChildProcess> => {
-    const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], {
+    const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', ...extraArgs], {
       stdio: 'ignore',
     });
     await waitFor(() => portOpen(port), { what: `redis-server on ${port}`, timeoutMs: 10_000 });
@@ -107,7 +112,15 @@ export async function startRedis(): Promise<RedisServer> {
       await handle.kill();
       handle.process = await launch();
     },
+    pause() {
+      handle.process.kill('SIGSTOP');
+    },
+    resume() {
+      handle.process.kill('SIGCONT');
+    },
     async stop() {
+      // A paused process would not act on SIGTERM.
+      handle.process.kill('SIGCONT');
       handle.process.kill('SIGTERM');
       await exited(handle.process);
     },

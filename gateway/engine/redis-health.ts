@@ -1,0 +1,138 @@
+/**
+ * Whether Redis is serving, beyond whether its sockets are open: a paused or overloaded Redis
+ * keeps its connections but answers nothing in time, and a Redis at `maxmemory` answers reads
+ * but refuses every write. Both must take the pod out of readiness.
+ *
+ * Two sources feed it:
+ * - every engine call reports its outcome (a reply, a timeout, an OOM refusal);
+ * - a probe (health.lua, one command) runs every `intervalMs` with the command timeout, and at
+ *   once after a timeout, so the state also changes (and recovers) when no traffic flows.
+ * A timeout alone does not mark Redis stalled (one slow command is not an outage): it starts a
+ * probe, and a probe that times out does. Any reply clears "stalled"; only an accepted write
+ * (a publish, a presence add or the probe) clears "out of memory", since reads work when full.
+ */
+import type { EngineLogger } from './common.ts';
+import type { EngineHealth } from './types.ts';
+
+export type RedisFailure = 'timeout' | 'out-of-memory' | 'other';
+
+/** ioredis rejects a command without a reply after `commandTimeout` with this message. */
+const timedOut = 'Command timed out';
+
+/**
+ * Rejects after `ms` with ioredis's own timeout error, whatever the command does. ioredis's
+ * `commandTimeout` starts only when a command is written: with auto-pipelining, commands wait
+ * unsent (and without a timer) behind a pipeline that Redis has not answered, so against a
+ * paused Redis they hung until it came back and then all completed at once. The command itself
+ * is not cancelled: like any timed-out command it may still run when Redis answers again.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(timedOut)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export function classifyRedisError(error: unknown): RedisFailure {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^OOM /.test(message)) return 'out-of-memory';
+  if (message === timedOut) return 'timeout';
+  return 'other';
+}
+
+export interface RedisHealthOptions {
+  /** Runs the probe command; rejects like any command (timeout, OOM, connection closed). */
+  probe(): Promise<unknown>;
+  /** The probe's deadline: the command timeout. */
+  timeoutMs: number;
+  /** Whether the connections are open and subscriptions in place. */
+  connected(): boolean;
+  intervalMs: number;
+  logger: EngineLogger;
+  /** Called whenever the health (or its reason) may have changed. */
+  changed(): void;
+  /** Counts timeouts and OOM refusals for metrics. */
+  count(failure: Exclude<RedisFailure, 'other'>): void;
+}
+
+export class RedisHealth {
+  readonly #options: RedisHealthOptions;
+  #stalled = false;
+  #outOfMemory = false;
+  #probing = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: RedisHealthOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => this.#probe(), this.#options.intervalMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Redis is connected but answers nothing in time: calls fail at once instead of piling up. */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  current(): EngineHealth {
+    if (!this.#options.connected()) return { healthy: false, reason: 'unavailable' };
+    if (this.#stalled) return { healthy: false, reason: 'stalled' };
+    if (this.#outOfMemory) return { healthy: false, reason: 'out-of-memory' };
+    return { healthy: true };
+  }
+
+  /** A command got a reply; `write` when Redis accepted a write (which proves it is not full). */
+  succeeded(write: boolean): void {
+    if (!this.#stalled && !(write && this.#outOfMemory)) return;
+    this.#stalled = false;
+    if (write) this.#outOfMemory = false;
+    this.#options.changed();
+  }
+
+  /** A command failed; returns what kind of failure it was. */
+  failed(error: unknown): RedisFailure {
+    const failure = classifyRedisError(error);
+    if (failure === 'out-of-memory') {
+      this.#options.count(failure);
+      if (!this.#outOfMemory) {
+        this.#outOfMemory = true;
+        this.#options.changed();
+      }
+    } else if (failure === 'timeout') {
+      this.#options.count(failure);
+      this.#probe();
+    }
+    return failure;
+  }
+
+  #probe(): void {
+    if (this.#probing || !this.#options.connected()) return;
+    this.#probing = true;
+    withDeadline(this.#options.probe(), this.#options.timeoutMs)
+      .then(
+        () => this.succeeded(true),
+        (error: unknown) => {
+          const failure = classifyRedisError(error);
+          if (failure === 'timeout' && !this.#stalled) {
+            this.#stalled = true;
+            this.#options.changed();
+          } else if (failure === 'out-of-memory' && !this.#outOfMemory) {
+            this.#outOfMemory = true;
+            this.#options.changed();
+          } else if (failure === 'other') {
+            this.#options.logger.debug({ engine: 'redis', err: error }, 'redis health probe failed');
+          }
+        },
+      )
+      .finally(() => {
+        this.#probing = false;
+      });
+  }
+}
