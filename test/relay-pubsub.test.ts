@@ -85,7 +85,9 @@ async function originData(r: Region, room: string, origin: string, count: number
 }
 
 async function metric(pod: SpawnedGateway, name: string): Promise<number> {
-  const text = await (await fetch(`${pod.httpUrl}/metrics`)).text();
+  const res = await fetch(pod.metricsUrl);
+  assert.equal(res.status, 200, `metrics of ${pod.httpUrl}`);
+  const text = await res.text();
   return text
     .split('\n')
     .filter((line) => line.startsWith(name) && !line.startsWith('#'))
