@@ -48,6 +48,8 @@ describe('update-only validation (ValidateUpdate of each strategy)', () => {
     const live = await sb.apps.readNamespacedDeployment({ namespace: 'default', name: 'sel' });
     live.spec!.selector = { matchLabels: { app: 'sel', tier: 'x' } };
     live.spec!.template!.metadata!.labels = { app: 'sel', tier: 'x' };
+    // Unconditional (Deployments allow it): the controller's status writes cannot race the PUT into a 409.
+    delete live.metadata!.resourceVersion;
     const body = await rejects(() => sb.apps.replaceNamespacedDeployment({ namespace: 'default', name: 'sel', body: live }), 422, /spec\.selector: Invalid value: .*field is immutable/);
     assert.equal(body.reason, 'Invalid');
   });
