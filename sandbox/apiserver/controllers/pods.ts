@@ -163,7 +163,9 @@ export class PodController {
     if (event.type !== 'ADDED' || this.running.has(uid)) return;
     // Started on a later tick: the write that created the Pod finishes first.
     setImmediate(() => {
-      if (!this.store.get('/pods', pod.metadata.namespace, pod.metadata.name)) return;
+      // A Pod deleted before its first tick is never started (a kubelet would not start it either).
+      const live = this.store.get('/pods', pod.metadata.namespace, pod.metadata.name);
+      if (!live || live.metadata.uid !== uid || live.metadata.deletionTimestamp) return;
       try {
         let ip = `10.244.${Math.floor(this.nextIp / 250) % 250}.${(this.nextIp++ % 250) + 1}`;
         const handle = this.runner.start(pod, (ready, report) => this.setStatus(pod, ready, ip, report), this.host);

@@ -74,6 +74,7 @@ export class ProcessPod implements RunningPod {
   private probe?: ReadinessProbe;
   private timer?: NodeJS.Timeout;
   private terminating?: Promise<void>;
+  private shuttingDown?: Promise<void>;
 
   constructor(pod: KubeObject, argv: string[], onReady: (ready: boolean, report?: PodReport) => void, host: PodHost, settings: ProcessPodSettings) {
     this.pod = pod;
@@ -95,7 +96,10 @@ export class ProcessPod implements RunningPod {
   }
 
   stop(gracePeriodSeconds?: number): Promise<void> {
-    if (gracePeriodSeconds === undefined) return this.shutdown();
+    if (gracePeriodSeconds === undefined) {
+      this.shuttingDown ??= this.shutdown();
+      return this.shuttingDown;
+    }
     this.terminating ??= this.terminate(gracePeriodSeconds);
     return this.terminating;
   }
