@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -49,7 +49,10 @@ describe('process runner: gateway Pods as real processes', () => {
     await sb.core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'gw-keys' }, data: { API_KEY: Buffer.from(API_KEY).toString('base64') } } });
     await sb.apps.createNamespacedDeployment({ namespace: 'default', body: gatewayDeployment('gw', 2, gatewayEnv) });
   });
-  after(() => sb.close());
+  after(async () => {
+    await sb.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
 
   test('a Deployment of 2 replicas becomes 2 gateway processes answering WebSocket connects on their port and /readyz through pods/proxy', async () => {
     const pods = await readyPods(sb, 'gw', 2);
@@ -168,6 +171,14 @@ describe('process runner: gateway Pods as real processes', () => {
     await client.close();
     const log = readdirSync(stateDir).find((d) => d.startsWith(`default_${name}_`))!;
     assert.deepEqual(readdirSync(join(stateDir, log, 'logs', 'gateway')).sort(), ['0.log', '1.log'], 'one log per run');
+    const podLog = async (query: string) => {
+      const response = await fetch(`${sb.server.url}/api/v1/namespaces/default/pods/${name}/log${query}`, { headers: { authorization: `Bearer ${sb.kc.getCurrentUser()!.token}` } });
+      assert.equal(response.status, 200);
+      return response.text();
+    };
+    assert.equal(await podLog(''), readFileSync(join(stateDir, log, 'logs', 'gateway', '1.log'), 'utf8'), 'pods/log serves the current run');
+    const killedRun = readFileSync(join(stateDir, log, 'logs', 'gateway', '0.log'), 'utf8');
+    assert.equal(await podLog('?previous=true&tailLines=1'), `${killedRun.trimEnd().split('\n').at(-1)}\n`, 'previous=true serves the killed run');
   });
 
   test('scaling down removes the Pod with the lowest pod-deletion-cost, and its process exits', async () => {
@@ -222,6 +233,7 @@ describe('meridian apiserver --kubelet process', () => {
       assert.equal(processExists(pid), false, 'the gateway ended with the apiserver');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

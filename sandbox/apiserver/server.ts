@@ -161,6 +161,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     maxWatchBufferedBytes: config.maxWatchBufferedBytes,
     maxWatches: config.maxWatches,
     podUrl: (namespace, name) => pods.urlOf(namespace, name),
+    podLogFile: (namespace, name, container, previous) => pods.logFileOf(namespace, name, container, previous),
     proxyTimeoutMs: config.proxyTimeoutMs,
   };
 

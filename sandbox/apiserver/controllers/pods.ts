@@ -27,6 +27,8 @@ export interface RunningPod {
   podIP?: string;
   /** The Pod's status until the runner's first report (e.g. waiting: ContainerCreating); default: running. */
   initialReport?: PodReport;
+  /** The file holding a container's output for its current (or previous) run, for pods/log. */
+  logFile?(container: string, previous: boolean): string | undefined;
 }
 
 /** How a container's previous run ended (`lastState.terminated`). */
@@ -135,6 +137,12 @@ export class PodController {
   urlOf(namespace: string, name: string): string | undefined {
     const pod = this.store.get('/pods', namespace, name);
     return pod ? this.running.get(pod.metadata.uid)?.url : undefined;
+  }
+
+  /** The runner's log file of a Pod's container, if it keeps one. */
+  logFileOf(namespace: string, name: string, container: string, previous: boolean): string | undefined {
+    const pod = this.store.get('/pods', namespace, name);
+    return pod ? this.running.get(pod.metadata.uid)?.logFile?.(container, previous) : undefined;
   }
 
   async stop(): Promise<void> {

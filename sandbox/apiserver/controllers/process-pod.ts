@@ -75,6 +75,7 @@ export class ProcessPod implements RunningPod {
   private timer?: NodeJS.Timeout;
   private terminating?: Promise<void>;
   private shuttingDown?: Promise<void>;
+  private podDir?: string;
 
   constructor(pod: KubeObject, argv: string[], onReady: (ready: boolean, report?: PodReport) => void, host: PodHost, settings: ProcessPodSettings) {
     this.pod = pod;
@@ -104,6 +105,12 @@ export class ProcessPod implements RunningPod {
     return this.terminating;
   }
 
+  logFile(container: string, previous: boolean): string | undefined {
+    const run = previous ? this.restartCount - 1 : this.restartCount;
+    if (container !== this.container.name || run < 0 || !this.podDir) return undefined;
+    return join(this.podDir, 'logs', container, `${run}.log`);
+  }
+
   /** SIGKILL at once, synchronously: the emulator's process is exiting. */
   kill(): void {
     this.signal('SIGKILL');
@@ -117,6 +124,7 @@ export class ProcessPod implements RunningPod {
   private async launch(): Promise<void> {
     if (this.halted) return;
     const podDir = join(await this.settings.stateDir(), `${this.pod.metadata.namespace}_${this.pod.metadata.name}_${this.pod.metadata.uid}`);
+    this.podDir = podDir;
     if (this.port === undefined) {
       const port = await this.settings.allocatePort();
       if (this.finished) {
