@@ -112,6 +112,42 @@ describe('process runner: gateway Pods as real processes', () => {
     await sb.apps.deleteNamespacedDeployment({ namespace: 'default', name: 'late' });
   });
 
+  test('a ConfigMap volume holds the Pod in ContainerCreating until it exists, then the gateway reads its mounted config file', async () => {
+    await sb.apps.createNamespacedDeployment({
+      namespace: 'default',
+      body: gatewayDeployment(
+        'mounted',
+        1,
+        {
+          // $(CONFIG_FILE) expands from the env, and /etc/gw/ is rewritten to the Pod's volume directory.
+          args: ['gateway', '--config', '/etc/gw/$(CONFIG_FILE)'],
+          env: [{ name: 'CONFIG_FILE', value: 'gateway.yaml' }],
+          volumeMounts: [{ name: 'config', mountPath: '/etc/gw', readOnly: true }],
+        },
+        { volumes: [{ name: 'config', configMap: { name: 'mounted-config', items: [{ key: 'settings', path: 'gateway.yaml' }] } }] },
+      ),
+    });
+    const waiting = await waitFor(
+      async () => {
+        const [pod] = await podsOf(sb, 'mounted');
+        return pod?.status?.containerStatuses?.[0]?.state?.waiting?.message?.startsWith('MountVolume.SetUp failed') ? pod : undefined;
+      },
+      { what: 'waiting for the volume', timeoutMs: 15_000 },
+    );
+    assert.equal(waiting.status!.containerStatuses![0].state!.waiting!.reason, 'ContainerCreating');
+    assert.equal(waiting.status!.containerStatuses![0].state!.waiting!.message, 'MountVolume.SetUp failed for volume "config" : configmap "mounted-config" not found');
+
+    const settings = `region: from-file\nport: 8080\njwt:\n  secret: ${JWT_SECRET}\n`;
+    await sb.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'mounted-config' }, data: { settings } } });
+    const [pod] = await readyPods(sb, 'mounted', 1);
+    const client = await TestClient.connected(`ws://127.0.0.1:${portOf(pod)}/v1/ws`, await signToken('reader', { secret: JWT_SECRET }));
+    assert.equal(client.frames.find((f) => f.op === 'connected')!.region, 'from-file', 'the region came from the mounted file');
+    await client.close();
+    const dir = readdirSync(stateDir).find((d) => d.startsWith(`default_${pod.metadata!.name}_`))!;
+    assert.equal(readFileSync(join(stateDir, dir, 'volumes', 'config', 'gateway.yaml'), 'utf8'), settings);
+    await sb.apps.deleteNamespacedDeployment({ namespace: 'default', name: 'mounted' });
+  });
+
   test('a deleted Pod runs preStop, then SIGTERM: its client is closed with 1012, and the Pod goes once the process has exited', async () => {
     const [pod] = await readyPods(sb, 'gw', 2);
     const name = pod.metadata!.name!;
