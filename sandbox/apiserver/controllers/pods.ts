@@ -66,9 +66,10 @@ export interface PodHost {
 /**
  * The one seam between the emulator and whatever runs Pods. `start` is called once per Pod, on
  * the tick after it was created, with the stored Pod (spec, labels, annotations, uid); it must not
- * block. The runner calls `onReady(ready, report)` whenever readiness (or the restart count)
+ * block. `host` reads the ConfigMaps and Secrets the Pod references. The runner calls
+ * `onReady(ready, report)` whenever readiness or its report (restarts, waiting reason, port)
  * changes; each call becomes one status write. `stop` is called once when the Pod is deleted, and
- * for every running Pod when the emulator closes.
+ * for every running Pod when the emulator closes; then `close`.
  */
 export interface PodRunner {
   start(pod: object, onReady: (ready: boolean, report?: PodReport) => void, host: PodHost): RunningPod;
