@@ -20,7 +20,7 @@ import { createEventRecorder } from '../operator/events.ts';
 import { createReconciler, type ReconcilerOptions } from '../operator/reconcile/index.ts';
 import { KubeconfigRegionPool } from '../operator/regions.ts';
 import type { EventRecorder, Reconciler, ReconcileResult } from '../operator/types.ts';
-import { startApiServer } from '../sandbox/apiserver/index.ts';
+import { startApiServer, type ApiServerOptions } from '../sandbox/apiserver/index.ts';
 import { waitFor } from './helpers/net.ts';
 
 export const HUB_NAMESPACE = 'tenants';
@@ -47,11 +47,12 @@ function kubeConfigOf(server: ApiServer): KubeConfig {
   return config;
 }
 
-export async function startSandbox(options: ReconcilerOptions = {}): Promise<Sandbox> {
+/** `regionServer`: options of the regions' API emulators (e.g. `kubelet: 'process'` to run real gateways). */
+export async function startSandbox(options: ReconcilerOptions = {}, regionServer: ApiServerOptions = {}): Promise<Sandbox> {
   const hub = await startApiServer({ port: 0, name: 'hub', readyDelayMs: 20 });
   const regions = {
-    'us-east1': await startApiServer({ port: 0, name: 'us-east1', readyDelayMs: 20 }),
-    'europe-west1': await startApiServer({ port: 0, name: 'europe-west1', readyDelayMs: 20 }),
+    'us-east1': await startApiServer({ port: 0, name: 'us-east1', readyDelayMs: 20, ...regionServer }),
+    'europe-west1': await startApiServer({ port: 0, name: 'europe-west1', readyDelayMs: 20, ...regionServer }),
   };
   const hubConfig = kubeConfigOf(hub);
   const regionConfigs = { 'us-east1': kubeConfigOf(regions['us-east1']), 'europe-west1': kubeConfigOf(regions['europe-west1']) };

@@ -152,7 +152,8 @@ export function builtinTypes(): ResourceType[] {
       group: '', version: 'v1', kind: 'Pod', plural: 'pods', shortNames: ['po'], categories: ['all'], status: true,
       columns: [
         column('Ready', podReady),
-        column('Status', (o) => (o.metadata?.deletionTimestamp ? 'Terminating' : (o.status?.phase ?? 'Pending'))),
+        // As kubectl prints it: a waiting container's reason (CrashLoopBackOff, …) before the phase.
+        column('Status', (o) => (o.metadata?.deletionTimestamp ? 'Terminating' : ((o.status?.containerStatuses ?? []).find((s: KubeObject) => s.state?.waiting?.reason)?.state.waiting.reason ?? o.status?.phase ?? 'Pending'))),
         column('Restarts', (o) => (o.status?.containerStatuses ?? []).reduce((n: number, s: KubeObject) => n + (s.restartCount ?? 0), 0), 'integer'),
         column('IP', (o) => o.status?.podIP ?? '<none>', 'string', 1),
         column('Node', (o) => o.spec?.nodeName ?? '<none>', 'string', 1),

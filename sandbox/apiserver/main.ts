@@ -1,7 +1,10 @@
 /**
- * `meridian apiserver [--port P] [--host H] [--name N] [--kubeconfig-out FILE] [--ready-delay-ms MS] [--no-tls]`:
+ * `meridian apiserver [--port P] [--host H] [--name N] [--kubeconfig-out FILE] [--ready-delay-ms MS]
+ * [--kubelet delayed|process] [--kubelet-state-dir DIR] [--probe-time-scale X]
+ * [--restart-backoff-ms MS] [--restart-backoff-max-ms MS] [--no-tls]`:
  * runs one emulated cluster until SIGINT/SIGTERM and writes its kubeconfig (HTTPS with a
- * self-signed certificate unless --no-tls, so that kubectl sends the token).
+ * self-signed certificate unless --no-tls, so that kubectl sends the token). With
+ * `--kubelet process` gateway Pods run as real `meridian gateway` processes, all ended on exit.
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -16,6 +19,11 @@ export async function main(argv: string[]): Promise<void> {
       name: { type: 'string' },
       'kubeconfig-out': { type: 'string' },
       'ready-delay-ms': { type: 'string' },
+      kubelet: { type: 'string', default: 'delayed' },
+      'kubelet-state-dir': { type: 'string' },
+      'probe-time-scale': { type: 'string' },
+      'restart-backoff-ms': { type: 'string' },
+      'restart-backoff-max-ms': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       // HTTPS by default: kubectl sends the bearer token only over TLS.
       'no-tls': { type: 'boolean', default: false },
@@ -24,10 +32,17 @@ export async function main(argv: string[]): Promise<void> {
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got ${values.port}`);
-  const readyDelayMs = values['ready-delay-ms'] === undefined ? undefined : Number(values['ready-delay-ms']);
-  if (readyDelayMs !== undefined && !(readyDelayMs >= 0)) throw new Error(`--ready-delay-ms must be >= 0, got ${values['ready-delay-ms']}`);
+  const readyDelayMs = nonNegative('--ready-delay-ms', values['ready-delay-ms']);
+  const kubelet = values.kubelet;
+  if (kubelet !== 'delayed' && kubelet !== 'process') throw new Error(`--kubelet must be delayed or process, got ${kubelet}`);
+  const processRunner = {
+    stateDir: values['kubelet-state-dir'],
+    probeTimeScale: nonNegative('--probe-time-scale', values['probe-time-scale']),
+    restartBackoffMs: nonNegative('--restart-backoff-ms', values['restart-backoff-ms']),
+    restartBackoffMaxMs: nonNegative('--restart-backoff-max-ms', values['restart-backoff-max-ms']),
+  };
   const logger = pino({ level: values['log-level'], base: { component: 'apiserver' } });
-  const server = await startApiServer({ port, host: values.host, name: values.name, readyDelayMs, logger, tls: !values['no-tls'] });
+  const server = await startApiServer({ port, host: values.host, name: values.name, readyDelayMs, kubelet, processRunner, logger, tls: !values['no-tls'] });
   if (values['kubeconfig-out']) {
     await server.writeKubeconfig(values['kubeconfig-out']);
     logger.info({ file: values['kubeconfig-out'] }, 'kubeconfig written');
@@ -39,5 +54,13 @@ export async function main(argv: string[]): Promise<void> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // Ends every Pod's process (SIGTERM, then SIGKILL) before the listener closes.
   await server.close();
+}
+
+function nonNegative(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!(value >= 0)) throw new Error(`${flag} must be a number >= 0, got ${text}`);
+  return value;
 }

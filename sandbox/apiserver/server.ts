@@ -12,6 +12,7 @@ import { unsupportedCelRules } from './cel-rules.ts';
 import { CrdController, validateCrd } from './controllers/crds.ts';
 import { GarbageCollector } from './controllers/garbage-collector.ts';
 import { delayedReadyRunner, PodController, type PodRunner } from './controllers/pods.ts';
+import { processRunner, type ProcessRunnerOptions } from './controllers/process-runner.ts';
 import { WorkloadControllers } from './controllers/workloads.ts';
 import { ApiError, badRequest, routeNotFound, unauthorized } from './errors.ts';
 import { RequestFaults } from './faults.ts';
@@ -46,7 +47,15 @@ export interface ApiServerOptions {
    * over TLS, so kubectl needs this; @kubernetes/client-node works either way. Default false.
    */
   tls?: boolean;
+  /** Runs the Pods; overrides `kubelet`. */
   podRunner?: PodRunner;
+  /**
+   * Which runner to use when `podRunner` is not given: 'delayed' (default) reports every Pod Ready
+   * after `readyDelayMs`; 'process' runs gateway Pods as real processes (docs/sandbox.md).
+   */
+  kubelet?: 'delayed' | 'process';
+  /** Options of the process runner (`kubelet: 'process'`). */
+  processRunner?: ProcessRunnerOptions;
   /** The default runner reports Pods Ready after this long. */
   readyDelayMs?: number;
   /** Change events kept for watches that resume from a resourceVersion; older ones get 410. */
@@ -107,6 +116,7 @@ const DEFAULTS = {
   proxyTimeoutMs: 10_000,
 };
 
+const KUBELETS: ReadonlyArray<string> = ['delayed', 'process'];
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SEED_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
@@ -128,7 +138,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const deps = { registry, store, resources, now, onError };
   gc = new GarbageCollector(deps, { retryDelayMs: config.controllerRetryDelayMs });
   new CrdController(deps);
-  const pods = new PodController(deps, config.podRunner ?? delayedReadyRunner(config.readyDelayMs));
+  if (config.kubelet !== undefined && !KUBELETS.includes(config.kubelet)) throw new Error(`kubelet must be one of ${KUBELETS.join(', ')}; got ${JSON.stringify(config.kubelet)}`);
+  const delayed = delayedReadyRunner(config.readyDelayMs);
+  const runner = config.podRunner ?? (config.kubelet === 'process' ? processRunner({ logger, fallback: delayed, ...config.processRunner }) : delayed);
+  const pods = new PodController(deps, runner);
   const workloads = new WorkloadControllers(deps, config.controllerRetryDelayMs);
   const nsType = registry.find('', 'v1', 'namespaces')!;
   for (const name of SEED_NAMESPACES) resources.create(nsType, undefined, { metadata: { name } }, { fieldManager: 'kube-apiserver' });
@@ -149,6 +162,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     maxWatchBufferedBytes: config.maxWatchBufferedBytes,
     maxWatches: config.maxWatches,
     podUrl: (namespace, name) => pods.urlOf(namespace, name),
+    podLogFile: (namespace, name, container, previous) => pods.logFileOf(namespace, name, container, previous),
     proxyTimeoutMs: config.proxyTimeoutMs,
   };
 

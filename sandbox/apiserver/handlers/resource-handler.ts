@@ -14,6 +14,7 @@ import { serveWatch, type ActiveWatch } from '../watch.ts';
 import { parseObjectBody, parseText, readBody, readBodyBytes, sendJson } from './http.ts';
 import { checkDecoded } from '../own.ts';
 import { jsonPatch, mergePatch } from '../patch.ts';
+import { sendPodLog } from './pod-log.ts';
 import { proxyToPod } from './proxy.ts';
 import { strategyOf } from '../strategies.ts';
 import { dryRunOf, fieldValidationOf, queryBool, queryInt, readVersionOf, type OptionsKind } from '../query.ts';
@@ -38,6 +39,8 @@ export interface HandlerContext {
   maxWatchBufferedBytes: number;
   maxWatches: number;
   podUrl: (namespace: string, name: string) => string | undefined;
+  /** pods/log: the runner's log file of a container's current or previous run, if it keeps one. */
+  podLogFile: (namespace: string, name: string, container: string, previous: boolean) => string | undefined;
   proxyTimeoutMs: number;
 }
 
@@ -78,6 +81,14 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
     ctx.resources.get(type, namespace, podName);
     const search = new URL(req.url ?? '/', 'http://sandbox').search;
     return proxyToPod(ctx.podUrl(namespace, podName), podName, route.proxyPath, search, req, res, ctx.proxyTimeoutMs);
+  }
+  if (subresource === 'log' && type.kind === 'Pod' && type.group === '' && namespace !== undefined && name !== undefined && method === 'GET') {
+    const pod = ctx.resources.get(type, namespace, name);
+    const containers: string[] = (pod.spec?.containers ?? []).map((c: KubeObject) => c.name);
+    const container = query.get('container') ?? (containers.length === 1 ? containers[0] : undefined);
+    if (container === undefined) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`);
+    if (!containers.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
+    return sendPodLog(ctx.podLogFile(namespace, name, container, query.get('previous') === 'true'), name, container, query, res);
   }
   if (subresource && !((subresource === 'status' && type.status) || (subresource === 'scale' && type.scale))) throw routeNotFound(req.url ?? '');
   if (type.namespaced && namespace === undefined && name !== undefined) throw routeNotFound(req.url ?? '');
