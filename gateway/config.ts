@@ -26,7 +26,7 @@ export interface GatewayConfig {
   readonly redisUrl?: string;
   readonly pubsub: { readonly project?: string; readonly topic?: string };
   readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number };
-  readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number };
+  readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number; readonly eventWindowMs: number };
   readonly limits: {
     readonly maxMessageBytes: number;
     readonly outboundQueueBytes: number;
@@ -40,6 +40,11 @@ export interface GatewayConfig {
     readonly connectTimeoutMs: number;
     readonly maxRoomNameLength: number;
     readonly maxPendingCommands: number;
+    readonly historyReadsPerConnection: number;
+    readonly historyReplyBytes: number;
+    readonly subscribeRatePerSec: number;
+    readonly subscribeBurst: number;
+    readonly roomsPerUserPerMinute: number;
     readonly subscribeBatchSize: number;
     readonly writeBatchFrames: number;
     readonly writeBatchBytes: number;

@@ -17,7 +17,8 @@ import type { Engine } from './engine/types.ts';
 import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { Operations } from './operations.ts';
+import { historyPageBytes, Operations } from './operations.ts';
+import { PresenceEvents } from './presence-events.ts';
 import { PresenceTracker } from './presence-tracker.ts';
 import { WriteScheduler } from './write-scheduler.ts';
 
@@ -56,7 +57,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics });
   metrics.observeEngine(engine);
-  const registry = new ConnectionRegistry({ connectionsPerUser: config.limits.connectionsPerUser });
+  const registry = new ConnectionRegistry({ connectionsPerUser: config.limits.connectionsPerUser, roomsPerUserPerMinute: config.limits.roomsPerUserPerMinute, now });
   const connections = registry.connections;
   const writes = WriteScheduler.checked(logger, options.checkWsInternals);
   let draining = false;
@@ -70,6 +71,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     logger,
     maxRecover: config.history.maxRecover,
+    recoveryPageBytes: historyPageBytes(config),
     subscribeBatchSize: config.limits.subscribeBatchSize,
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
@@ -85,6 +87,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     subscribedRooms: (conn) => hub.subscribedRooms(conn),
     localMembers: (room) => hub.localSubscribers(room),
   });
+  const presenceEvents = new PresenceEvents({ windowMs: config.presence.eventWindowMs, push: (room, event) => hub.onRoomEvent(room, event) });
   const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry });
 
   const wss = new WebSocketServer({
@@ -169,6 +172,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clearInterval(pingTimer);
     clearInterval(positionTimer);
     presence.stop();
+    presenceEvents.stop();
     metrics.close();
     if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
     server?.closeAllConnections();
@@ -187,7 +191,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     async start() {
       await engine.start({
         publication: (pub) => hub.onPublication(pub),
-        roomEvent: (room, event) => hub.onRoomEvent(room, event),
+        roomEvent: (room, event) => presenceEvents.add(room, event),
         resynced: (rooms) => hub.onResynced(rooms),
       });
       presence.start();

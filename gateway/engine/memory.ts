@@ -157,6 +157,7 @@ export class MemoryEngine implements Engine, MemoryNode {
       const first = all.findIndex((p) => p.offset > since);
       publications = first === -1 ? [] : all.slice(first, first + options.limit);
     }
+    if (options.maxBytes !== undefined) publications = withinBytes(publications, options.maxBytes, options.since === undefined);
     return { epoch: stream.epoch, offset: stream.offset, publications };
   }
 
@@ -230,4 +231,23 @@ export class MemoryEngine implements Engine, MemoryNode {
       }
     }
   }
+}
+
+/**
+ * The publications a read capped at `maxBytes` returns (one at least): the oldest that fit, or
+ * for a newest-first read (no `since`) the newest, as the Redis engine's script reads them.
+ * Sizes are JSON sizes, as Redis stores the bodies.
+ */
+function withinBytes(publications: Publication[], maxBytes: number, newest: boolean): Publication[] {
+  const ordered = newest ? [...publications].reverse() : publications;
+  let bytes = 0;
+  let kept = 0;
+  for (const pub of ordered) {
+    const size = Buffer.byteLength(JSON.stringify(pub.data) ?? '') + pub.mid.length;
+    if (kept > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    kept += 1;
+  }
+  if (kept === ordered.length) return publications;
+  return newest ? publications.slice(publications.length - kept) : publications.slice(0, kept);
 }

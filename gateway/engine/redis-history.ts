@@ -39,7 +39,7 @@ export class RedisHistoryStore {
     checkRoom(room);
     checkReadOptions(options);
     const newest = options.since === undefined;
-    const { epoch, offset, entries } = await this.#stream(room, newest ? '' : String(options.since! + 1), options.limit);
+    const { epoch, offset, entries } = await this.#stream(room, newest ? '' : String(options.since! + 1), options.limit, options.maxBytes ?? 0);
     if (newest) entries.reverse();
     const publications: Publication[] = [];
     for (const entry of entries) {
@@ -52,14 +52,14 @@ export class RedisHistoryStore {
 
   async position(room: string): Promise<StreamPosition> {
     checkRoom(room);
-    const { epoch, offset } = await this.#stream(room, '', 0);
+    const { epoch, offset } = await this.#stream(room, '', 0, 0);
     return { epoch, offset };
   }
 
-  /** Runs history.lua: `start` is the first offset wanted, '' for the newest `limit`. */
-  async #stream(room: string, start: string, limit: number): Promise<{ epoch: string; offset: number; entries: unknown[] }> {
+  /** Runs history.lua: `start` is the first offset wanted, '' for the newest `limit`; `maxBytes` 0 for no cap. */
+  async #stream(room: string, start: string, limit: number, maxBytes: number): Promise<{ epoch: string; offset: number; entries: unknown[] }> {
     const { scripts, keys, options } = this.#context;
-    const reply = await scripts.meridianHistory(keys.stream(room), keys.meta(room), newEpoch(), options.historyTtlMs, start, limit);
+    const reply = await scripts.meridianHistory(keys.stream(room), keys.meta(room), newEpoch(), options.historyTtlMs, start, limit, maxBytes);
     const [epoch, offset, entries, problem] = reply as [unknown, unknown, unknown, unknown];
     if (typeof epoch !== 'string' || typeof offset !== 'number' || !Array.isArray(entries)) {
       throw new EngineUnavailableError('unexpected reply from the history script');
