@@ -21,6 +21,9 @@ describe('gateway bad input', () => {
         violationWindowMs: 60_000,
         connectTimeoutMs: 300,
         roomsPerConnection: 128,
+        // Subscribe churn and room creation have their own scenarios (gateway-bad-input-amplification).
+        subscribeBurst: 10_000,
+        roomsPerUserPerMinute: 10_000,
       },
     });
     bystander = await gw.client('bystander');
