@@ -7,8 +7,9 @@
  *   offsets (the broker is at most once) is preceded by the missing ones read from history;
  *   when history no longer has them, the room's subscribers are closed with 4010 so they
  *   resubscribe with recover. Publications at or below the position are duplicates, dropped.
- * - `subscribe` with recover buffers live publications while it reads history and merges both
- *   by offset, so the client sees every offset once, in order. History can be ahead of live
+ * - `subscribe` with recover buffers live publications while it reads history (page by page
+ *   past one page: recovery.ts) and merges both by offset, so the client sees every offset
+ *   once, in order. History can be ahead of live
  *   delivery (a publication is stored before its broadcast reaches this node): such a
  *   subscriber skips live publications up to its own offset. One that is behind the room's last
  *   live delivery first catches up from history, in the room's order.
@@ -114,9 +115,7 @@ export class Hub {
     const room = this.rooms.get(roomName);
     if (!room || this.localSubscribers(roomName) === 0) return;
     const shared = encodeFrame({ op: event.type, room: roomName, member: event.member });
-    for (const conn of room.subscribers) conn.sendShared(shared);
-    for (const conn of room.ahead.keys()) conn.sendShared(shared);
-    for (const conn of room.catchingUp) conn.sendShared(shared);
+    for (const conn of [...room.subscribers, ...room.ahead.keys(), ...room.catchingUp]) conn.sendShared(shared);
   }
 
   onResynced(roomNames: readonly string[]): void {
