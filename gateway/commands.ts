@@ -13,7 +13,7 @@ import type { ConnectionRegistry } from './connection-registry.ts';
 import type { Connection } from './connection.ts';
 import { gatewayError, GatewayError } from './errors.ts';
 import type { Hub } from './hub.ts';
-import { publicationView, type Operations } from './operations.ts';
+import { historyPageBytes, publicationView, type Operations } from './operations.ts';
 import type { PresenceTracker } from './presence-tracker.ts';
 import { parseFrame, type Command, type ParseLimits, type RecoverPosition } from './protocol.ts';
 
@@ -118,13 +118,23 @@ export class CommandHandler {
     if (command.op !== 'unsubscribe' && !access.allows(command.room)) {
       throw gatewayError('FORBIDDEN', `the token does not allow room ${command.room}`);
     }
+    const { limits } = this.deps.config;
     if (command.op === 'publish' && !conn.takePublishToken()) {
-      throw gatewayError('RATE_LIMITED', `publish rate above ${this.deps.config.limits.publishRatePerSec}/s`);
+      throw gatewayError('RATE_LIMITED', `publish rate above ${limits.publishRatePerSec}/s`);
+    }
+    // Each subscribe and unsubscribe makes join/leave work for every member: metered together.
+    if ((command.op === 'subscribe' || command.op === 'unsubscribe') && !conn.takeSubscribeToken()) {
+      throw gatewayError('RATE_LIMITED', `subscribe/unsubscribe rate above ${limits.subscribeRatePerSec}/s`);
     }
     // Subscribes are bounded by roomsPerConnection already (a room is held while subscribing).
-    if (command.op !== 'subscribe' && command.op !== 'unsubscribe' && conn.pendingCommands >= this.deps.config.limits.maxPendingCommands) {
-      throw gatewayError('RATE_LIMITED', `more than ${this.deps.config.limits.maxPendingCommands} commands in flight`);
+    if (command.op !== 'subscribe' && command.op !== 'unsubscribe' && conn.pendingCommands >= limits.maxPendingCommands) {
+      throw gatewayError('RATE_LIMITED', `more than ${limits.maxPendingCommands} commands in flight`);
     }
+    // Naming a room may make the engine create it (an epoch, a stream): bounded per user.
+    if (command.op !== 'unsubscribe' && !this.deps.connections.mayUseRoom(conn.user!, command.room)) {
+      throw gatewayError('LIMIT_EXCEEDED', `more than ${limits.roomsPerUserPerMinute} rooms per minute for this user; use rooms already in use, or wait`);
+    }
+    if (command.op === 'history') return this.history(conn, command);
     conn.commandStarted();
     try {
       const reply = await this.engineReply(conn, command);
@@ -134,7 +144,27 @@ export class CommandHandler {
     }
   }
 
-  private async engineReply(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' }>): Promise<Reply | undefined> {
+  /**
+   * A history page, its reply's bytes reserved on the outbound queue before the read starts;
+   * nothing is read or encoded for a connection that closed meanwhile.
+   */
+  private async history(conn: Connection, command: Extract<Command, { op: 'history' }>): Promise<void> {
+    const { limits } = this.deps.config;
+    const replyBytes = historyPageBytes(this.deps.config);
+    const refused = conn.startHistoryRead(replyBytes);
+    if (refused === 'too-many') throw gatewayError('RATE_LIMITED', `more than ${limits.historyReadsPerConnection} history reads in flight`);
+    if (refused === 'queue-full') throw gatewayError('RATE_LIMITED', 'the outbound queue has no room for another history reply; read the replies first');
+    conn.commandStarted();
+    try {
+      const view = await this.deps.operations.history(command.room, { limit: command.limit, since: command.since }, () => conn.isOpen);
+      if (view) conn.send(withId(command.id, { op: 'history', ...view }));
+    } finally {
+      conn.finishHistoryRead(replyBytes);
+      conn.commandFinished();
+    }
+  }
+
+  private async engineReply(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' | 'history' }>): Promise<Reply | undefined> {
     const { operations } = this.deps;
     switch (command.op) {
       case 'subscribe':
@@ -156,8 +186,6 @@ export class CommandHandler {
       }
       case 'presence':
         return { op: 'presence', ...(await operations.presence(command.room)) };
-      case 'history':
-        return { op: 'history', ...(await operations.history(command.room, { limit: command.limit, since: command.since })) };
     }
   }
 
@@ -168,6 +196,7 @@ export class CommandHandler {
         const reply: Reply = { op: 'subscribed', room, epoch: result.epoch, offset: result.offset };
         if (result.recovered !== undefined) reply.recovered = result.recovered;
         reply.messages = result.messages.map(publicationView);
+        if (result.more) reply.more = true;
         conn.send(withId(id, reply));
       });
     } catch (error) {

@@ -84,6 +84,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries.' },
   { path: 'presence.maxMembers', kind: 'int', default: 1000, min: 1, doc: 'Most members returned by a presence request (the reply says `total`).' },
   { path: 'presence.joinLeaveMaxMembers', kind: 'int', default: 200, min: 0, doc: 'join/leave pushes stop in rooms with more clients than this (their cost grows as N²).' },
+  { path: 'presence.eventWindowMs', kind: 'int', default: 1000, min: 0, doc: "join/leave pushes of one room go out at most once per window: the first at once, later ones at the window's end, where a join and a leave of the same client cancel out (one push per client at most). Bounds what subscribe/unsubscribe churn costs a room's members; 0 pushes every event at once." },
 
   { path: 'limits.maxMessageBytes', kind: 'int', default: 65_536, min: 1, doc: 'Largest client frame and HTTP body; a larger WebSocket frame closes with 1009, a larger body answers 413.' },
   { path: 'limits.outboundQueueBytes', kind: 'int', default: 1_048_576, min: 1024, doc: 'Bytes queued to one client before it is closed with 4008 (slow consumer).' },
@@ -109,6 +110,11 @@ export const configFields: readonly FieldSpec[] = [
 
   { path: 'metrics.host', kind: 'string', default: '127.0.0.1', doc: 'Address of the metrics listener (GET /metrics, Prometheus text). Loopback by default: metrics never share the public listener; in a pod set `0.0.0.0` so the cluster\'s Prometheus can scrape it.' },
   { path: 'metrics.port', kind: 'int', default: 9091, min: 0, doc: 'TCP port of the metrics listener; 0 picks a free port.' },
+  { path: 'limits.historyReadsPerConnection', kind: 'int', default: 4, min: 1, doc: 'History commands in flight per connection; more answers RATE_LIMITED (a violation).' },
+  { path: 'limits.historyReplyBytes', kind: 'int', default: 262_144, min: 1024, doc: 'Most bytes of messages in one history reply, and in one page of a recovery; never more than half of limits.outboundQueueBytes. A history reply that stops here says `more:true` (ask again from its last offset); a recovery sends the rest as `message` pushes, page by page, as the client reads them. Each history command reserves this much of the outbound queue before the read starts; when the queue has no room, it answers RATE_LIMITED.' },
+  { path: 'limits.subscribeRatePerSec', kind: 'int', default: 20, min: 1, doc: 'Subscribe and unsubscribe token bucket refill rate per connection; over it, RATE_LIMITED (a violation).' },
+  { path: 'limits.subscribeBurst', kind: 'int', default: 256, min: 1, doc: 'Subscribe and unsubscribe token bucket size per connection: what a reconnect may resubscribe at once.' },
+  { path: 'limits.roomsPerUserPerMinute', kind: 'int', default: 300, min: 1, doc: 'Distinct rooms one user may name (subscribe, publish, history, presence) per minute on this node, over all its connections; rooms already named in the current minute stay free. A further room answers LIMIT_EXCEEDED. Bounds how fast one user makes the engine create rooms; what all rooms keep is bounded by the engine (the in-memory engine’s bound on retained history bytes; for Redis, its own `maxmemory`).' },
 
   { path: 'pingIntervalMs', kind: 'int', default: 25_000, min: 100, doc: 'WebSocket ping interval; a client that has not answered the previous ping is terminated.' },
   { path: 'perMessageDeflate', kind: 'bool', default: false, doc: 'Negotiate permessage-deflate. Off by default: it costs memory and disables frame-once fan-out.' },

@@ -61,7 +61,7 @@ export interface GatewayConfig {
     readonly maxTrackedRooms: number;
   };
   readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number };
-  readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number };
+  readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number; readonly eventWindowMs: number };
   readonly limits: {
     readonly maxMessageBytes: number;
     readonly outboundQueueBytes: number;
@@ -75,6 +75,11 @@ export interface GatewayConfig {
     readonly connectTimeoutMs: number;
     readonly maxRoomNameLength: number;
     readonly maxPendingCommands: number;
+    readonly historyReadsPerConnection: number;
+    readonly historyReplyBytes: number;
+    readonly subscribeRatePerSec: number;
+    readonly subscribeBurst: number;
+    readonly roomsPerUserPerMinute: number;
     readonly writeBatchFrames: number;
     readonly writeBatchBytes: number;
     readonly httpHeadersTimeoutMs: number;

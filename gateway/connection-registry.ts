@@ -1,10 +1,12 @@
 /**
  * The node's connections and every count kept of them: sockets still waiting to `connect`
  * (anonymous, capped node-wide and per address: anonymous-sockets.ts), connections that are
- * ready (`limits.maxConnections`) and how many each user holds ready
- * (`limits.connectionsPerUser`). All of them go up and down here and nowhere else: a connection
+ * ready (`limits.maxConnections`), how many each user holds ready (`limits.connectionsPerUser`)
+ * and which rooms each user named in the current minute (`limits.roomsPerUserPerMinute`). All
+ * of them change here and nowhere else: a connection
  * is added when its socket opens, admitted as ready once its token checks out, and removed when
- * its socket closes.
+ * its socket closes. A user's room window outlives its connections until the minute is over, so
+ * reconnecting does not reset it.
  */
 import { AnonymousSockets, type AnonymousLimits, type AnonymousRefusal } from './anonymous-sockets.ts';
 import type { Identity } from './auth.ts';
@@ -13,21 +15,35 @@ import type { Connection } from './connection.ts';
 export interface RegistryLimits extends AnonymousLimits {
   maxConnections: number;
   connectionsPerUser: number;
+  roomsPerUserPerMinute: number;
 }
 
 /** Why a token that checked out was still not admitted. */
 export type AdmitRefusal = 'node' | 'user';
 
+/** The rooms one user named since `start`. */
+interface RoomWindow {
+  start: number;
+  readonly rooms: Set<string>;
+}
+
+const roomWindowMs = 60_000;
+
 export class ConnectionRegistry {
   private readonly all = new Set<Connection>();
   private readonly readyByUser = new Map<string, number>();
   private readonly anonymous: AnonymousSockets<Connection>;
+  private readonly roomsByUser = new Map<string, RoomWindow>();
   private readonly limits: RegistryLimits;
+  private readonly now: () => number;
   private ready = 0;
+  private lastSweep: number;
 
-  constructor(limits: RegistryLimits) {
+  constructor(limits: RegistryLimits & { now: () => number }) {
     this.limits = limits;
+    this.now = limits.now;
     this.anonymous = new AnonymousSockets(limits);
+    this.lastSweep = limits.now();
   }
 
   /** Every open connection, ready or not. */
@@ -72,6 +88,31 @@ export class ConnectionRegistry {
   }
 
   /** The socket closed: forgets `conn` and, if it was admitted, its place in the counts. */
+  /**
+   * Whether `user` may name `room` now: true for a room it named in the current minute, or
+   * while it has named fewer than `roomsPerUserPerMinute` rooms this minute (the room is then
+   * counted).
+   */
+  mayUseRoom(user: string, room: string): boolean {
+    const now = this.now();
+    if (now - this.lastSweep >= roomWindowMs) this.sweepRoomWindows(now);
+    let window = this.roomsByUser.get(user);
+    if (!window || now - window.start >= roomWindowMs) {
+      window = { start: now, rooms: new Set() };
+      this.roomsByUser.set(user, window);
+    }
+    if (window.rooms.has(room)) return true;
+    if (window.rooms.size >= this.limits.roomsPerUserPerMinute) return false;
+    window.rooms.add(room);
+    return true;
+  }
+
+  /** Drops the windows whose minute is over (users who left keep theirs until then). */
+  private sweepRoomWindows(now: number): void {
+    this.lastSweep = now;
+    for (const [user, window] of this.roomsByUser) if (now - window.start >= roomWindowMs) this.roomsByUser.delete(user);
+  }
+
   remove(conn: Connection): void {
     if (!this.all.delete(conn)) return;
     this.anonymous.release(conn);

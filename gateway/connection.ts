@@ -42,6 +42,12 @@ export interface ConnectionDeps {
   writes: WriteScheduler;
 }
 
+/**
+ * How soon a connection waiting for outbound room looks again when its socket will not emit
+ * 'drain' (the bytes are below the socket's high-water mark but still over a small cap).
+ */
+const drainRecheckMs = 10;
+
 // ws.send's options for a shared frame's payload: made once, not per message.
 const asText = Object.freeze({ binary: false });
 
@@ -56,6 +62,9 @@ export class Connection {
   private readyIdentity?: Identity;
   /** Engine-bound commands in flight. */
   private pending = 0;
+  /** History commands in flight, and the outbound bytes reserved for their replies. */
+  private historyReads = 0;
+  private reservedBytes = 0;
   /** Cleared on each heartbeat; set by any pong or frame. */
   private alive = true;
   /** False from the moment the gateway closes the connection (or the socket closes): nothing more is written. */
@@ -64,6 +73,7 @@ export class Connection {
   private readonly deps: ConnectionDeps;
   // Made on first use: an idle connection (the common case) never needs them.
   private publishBucket?: TokenBucket;
+  private subscribeBucket?: TokenBucket;
   private violations?: WindowCounter;
   /** The connect deadline until ready, then the token expiry. */
   private timer?: NodeJS.Timeout;
@@ -170,6 +180,65 @@ export class Connection {
     return this.publishBucket.take();
   }
 
+  /** Subscribe and unsubscribe share one bucket: churn between them is what it meters. */
+  takeSubscribeToken(): boolean {
+    const { limits } = this.deps.config;
+    this.subscribeBucket ??= new TokenBucket({ ratePerSec: limits.subscribeRatePerSec, burst: limits.subscribeBurst, now: this.deps.now });
+    return this.subscribeBucket.take();
+  }
+
+  /**
+   * Starts a history read whose reply may take `replyBytes`: counts it against
+   * `limits.historyReadsPerConnection` and reserves the bytes against the outbound cap before
+   * any work is done, so replies that could not be queued are never read. A reservation does
+   * not count toward the 4008 close (it is not queued yet); it only keeps further reads from
+   * starting. `finishHistoryRead` must follow. Returns why it cannot start, or undefined.
+   */
+  startHistoryRead(replyBytes: number): 'too-many' | 'queue-full' | undefined {
+    if (this.historyReads >= this.deps.config.limits.historyReadsPerConnection) return 'too-many';
+    if (this.queuedBytes + this.reservedBytes + replyBytes > this.deps.config.limits.outboundQueueBytes) return 'queue-full';
+    this.historyReads += 1;
+    this.reservedBytes += replyBytes;
+    return undefined;
+  }
+
+  finishHistoryRead(replyBytes: number): void {
+    this.historyReads -= 1;
+    this.reservedBytes -= replyBytes;
+  }
+
+  /**
+   * Resolves true once `bytes` more fit under the outbound cap (the client read what was
+   * queued), false if the connection closes first. Used to send a long recovery page by page.
+   * Waits on the socket's 'drain' when one will come, else re-checks after `drainRecheckMs`.
+   */
+  async whenWritable(bytes: number): Promise<boolean> {
+    const cap = this.deps.config.limits.outboundQueueBytes;
+    while (this.open) {
+      if (this.queuedBytes + bytes <= cap) return true;
+      const socket = (this.ws as unknown as { _socket?: NodeJS.WritableStream & { writableNeedDrain?: boolean } })._socket;
+      await new Promise<void>((resolve) => {
+        if (!socket?.writableNeedDrain) {
+          setTimeout(resolve, drainRecheckMs);
+          return;
+        }
+        const done = (): void => {
+          socket.off('drain', done);
+          this.ws.off('close', done);
+          resolve();
+        };
+        socket.once('drain', done);
+        this.ws.once('close', done);
+      });
+    }
+    return false;
+  }
+
+  /** Bytes written or batched that the client has not read yet. */
+  private get queuedBytes(): number {
+    return this.ws.bufferedAmount + this.batchBytes;
+  }
+
   /** Counts a protocol violation; true when the connection has now had too many. */
   private violated(): boolean {
     const { limits } = this.deps.config;
@@ -236,7 +305,7 @@ export class Connection {
   /** Checks the outbound cap for `bytes` more (closing with 4008 past it) and counts them. */
   private admit(bytes: number): boolean {
     if (!this.open) return false;
-    if (this.ws.bufferedAmount + this.batchBytes + bytes > this.deps.config.limits.outboundQueueBytes) {
+    if (this.queuedBytes + bytes > this.deps.config.limits.outboundQueueBytes) {
       this.close('SLOW_CONSUMER', 'slow consumer');
       return false;
     }

@@ -95,7 +95,10 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       if (roomRoute[2] === 'presence') return sendJson(res, 200, await operations.presence(room));
       const limit = intParam(url, 'limit', 1, config.history.maxRecover);
       const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
-      return sendJson(res, 200, await operations.history(room, { limit, since }));
+      // Nothing is encoded for a client that hung up while history was read.
+      const view = await operations.history(room, { limit, since }, () => !req.socket.destroyed);
+      if (view) sendJson(res, 200, view);
+      return;
     }
     throw gatewayError('NOT_FOUND', 'no such route');
   }

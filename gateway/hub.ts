@@ -7,8 +7,9 @@
  *   offsets (the broker is at most once) is preceded by the missing ones read from history;
  *   when history no longer has them, the room's subscribers are closed with 4010 so they
  *   resubscribe with recover. Publications at or below the position are duplicates, dropped.
- * - `subscribe` with recover buffers live publications while it reads history and merges both
- *   by offset, so the client sees every offset once, in order. History can be ahead of live
+ * - `subscribe` with recover buffers live publications while it reads history (page by page
+ *   past one page: recovery.ts) and merges both by offset, so the client sees every offset
+ *   once, in order. History can be ahead of live
  *   delivery (a publication is stored before its broadcast reaches this node): such a
  *   subscriber skips live publications up to its own offset. One that is behind the room's last
  *   live delivery first catches up from history, in the room's order.
@@ -22,6 +23,7 @@ import { gatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { publicationView } from './operations.ts';
 import type { RecoverPosition } from './protocol.ts';
+import { isComplete, sendRemainingPages, startRecovery, type RecoveryOptions, type RecoveryStart } from './recovery.ts';
 import { encodeFrame, type SharedFrame } from './ws-frame.ts';
 
 export interface HubOptions {
@@ -30,6 +32,8 @@ export interface HubOptions {
   logger: Logger;
   /** Most publications read from history for one recovery or one gap repair. */
   maxRecover: number;
+  /** Bytes of one recovery page (operations.ts historyPageBytes). */
+  recoveryPageBytes: number;
   /** Most rooms one connection may hold (subscribing or subscribed). */
   roomsPerConnection: number;
   now: () => number;
@@ -40,6 +44,8 @@ export interface SubscribeResult {
   offset: number;
   recovered?: boolean;
   messages: Publication[];
+  /** The recovery goes on past `messages`: the rest follows as message pushes. */
+  more?: true;
 }
 
 /** Subscription state of one room on one connection. */
@@ -72,10 +78,12 @@ export class Hub {
   private readonly roomsByConnection = new Map<Connection, Set<Room>>();
   private readonly options: HubOptions;
   private readonly logger: Logger;
+  private readonly recovery: RecoveryOptions;
 
   constructor(options: HubOptions) {
     this.options = options;
     this.logger = options.logger;
+    this.recovery = { history: options.engine.history, maxRecover: options.maxRecover, pageBytes: options.recoveryPageBytes };
   }
 
   get roomCount(): number {
@@ -100,9 +108,7 @@ export class Hub {
     const room = this.rooms.get(roomName);
     if (!room || this.localSubscribers(roomName) === 0) return;
     const shared = encodeFrame({ op: event.type, room: roomName, member: event.member });
-    for (const conn of room.subscribers) conn.sendShared(shared);
-    for (const conn of room.ahead.keys()) conn.sendShared(shared);
-    for (const conn of room.catchingUp) conn.sendShared(shared);
+    for (const conn of [...room.subscribers, ...room.ahead.keys(), ...room.catchingUp]) conn.sendShared(shared);
   }
 
   onResynced(roomNames: readonly string[]): void {
@@ -164,7 +170,8 @@ export class Hub {
    * Subscribes `conn` to the room: ALREADY_SUBSCRIBED when it holds the room (or is
    * subscribing), LIMIT_EXCEEDED past `roomsPerConnection`. `ready` runs synchronously at the
    * moment the connection joins live delivery, so a reply sent from it precedes every live
-   * message. Rejects when the connection left the room (closed) before that.
+   * message; a recovery longer than a page calls it with the first page and `more`, pushes the
+   * rest, then joins. Rejects when the connection left the room (closed) before that.
    */
   async subscribe(conn: Connection, roomName: string, recover: RecoverPosition | undefined, ready: (result: SubscribeResult) => void): Promise<void> {
     if (this.stateOf(conn, roomName)) throw gatewayError('ALREADY_SUBSCRIBED', `already subscribed to ${roomName}`);
@@ -177,18 +184,26 @@ export class Hub {
     try {
       // The engine coalesces the subscribes of one tick (a reconnect storm) into few commands.
       await this.options.engine.broker.subscribe([roomName]);
-      const { history } = this.options.engine;
-      let recovered: boolean | undefined;
-      let epoch: string;
-      let offset: number;
+      let recovered: boolean | undefined, epoch: string, offset: number, paged: RecoveryStart | undefined;
       let messages: Publication[] = [];
+      // Closed, or left the room (the socket closed and leaveAll ran) while history was read.
+      const holds = (): boolean => {
+        if (buffered.length > this.options.maxRecover) conn.close('SLOW_CONSUMER', `too far behind in ${roomName} to recover`);
+        return conn.isOpen && room.syncing.get(conn) === buffered;
+      };
       if (recover) {
-        const page = await history.read(roomName, { since: recover.offset, limit: this.options.maxRecover });
-        ({ epoch, offset } = page);
-        recovered = page.epoch === recover.epoch && isComplete(recover.offset, page.offset, page.publications);
-        if (recovered) messages = page.publications;
+        const start = await startRecovery(this.recovery, roomName, recover);
+        ({ epoch, offset, recovered } = start);
+        messages = start.publications;
+        if (start.offset < start.top && holds()) {
+          // Larger than a page: the reply carries the first, pushes the rest (recovery.ts).
+          paged = start;
+          ready({ epoch, offset, recovered, messages, more: true });
+          messages = [];
+          offset = await sendRemainingPages(this.recovery, roomName, conn, start, holds);
+        }
       } else {
-        ({ epoch, offset } = await history.position(roomName));
+        ({ epoch, offset } = await this.options.engine.history.position(roomName));
       }
       // Live publications that arrived while history was read: keep those after `offset`.
       for (const pub of buffered) {
@@ -197,10 +212,10 @@ export class Hub {
           ({ epoch, offset } = pub);
         }
       }
-      // Closed, or left the room (the socket closed and leaveAll ran) while history was read.
-      if (!conn.isOpen || room.syncing.get(conn) !== buffered) throw new Error('connection closed during subscribe');
+      if (!holds()) throw new Error('connection closed during subscribe');
       room.syncing.delete(conn);
-      ready({ epoch, offset, recovered, messages });
+      if (!paged) ready({ epoch, offset, recovered, messages });
+      else for (const pub of messages) conn.sendShared(encodeFrame({ op: 'message', ...publicationView(pub) }));
       this.join(room, conn, { epoch, offset });
     } catch (error) {
       if (room.syncing.get(conn) === buffered) this.unsubscribe(conn, roomName);
@@ -387,9 +402,3 @@ export class Hub {
   }
 }
 
-/** True when `publications` hold every offset in (since, top], oldest first. */
-function isComplete(since: number, top: number, publications: readonly Publication[]): boolean {
-  if (since > top) return false;
-  if (since === top) return true;
-  return publications.length === top - since && publications[0].offset === since + 1 && publications.at(-1)!.offset === top;
-}

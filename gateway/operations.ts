@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
-import type { Engine, Member, Publication } from './engine/types.ts';
+import type { Engine, HistoryPage, Member, Publication } from './engine/types.ts';
 
 /** Longest `mid` (message id) a publish may carry. */
 export const maxMidLength = 128;
@@ -47,6 +47,37 @@ export interface HistoryView {
   epoch: string;
   offset: number;
   messages: Record<string, unknown>[];
+  /** Present when messages the request asked for did not fit: ask again with `since` = the last offset. */
+  more?: true;
+}
+
+/**
+ * The longest run of `publications`, oldest first, whose message views fit in `maxBytes` as
+ * sent (one at least, so paging always moves on). `bytes` counts the views' JSON and a few
+ * bytes per message for its framing.
+ */
+export function fitPage(publications: readonly Publication[], maxBytes: number): { messages: Record<string, unknown>[]; bytes: number } {
+  const messages: Record<string, unknown>[] = [];
+  let bytes = 0;
+  for (const pub of publications) {
+    const view = publicationView(pub);
+    const size = Buffer.byteLength(JSON.stringify(view)) + perMessageFramingBytes;
+    if (messages.length > 0 && bytes + size > maxBytes) break;
+    messages.push(view);
+    bytes += size;
+  }
+  return { messages, bytes };
+}
+
+/** A push's `{"op":"message",` and its WebSocket header, or a reply list's comma. */
+const perMessageFramingBytes = 32;
+
+/**
+ * The byte budget of one history reply or recovery page: `limits.historyReplyBytes`, and never
+ * more than half the outbound cap, so a page always fits beside what is already queued.
+ */
+export function historyPageBytes(config: GatewayConfig): number {
+  return Math.min(config.limits.historyReplyBytes, Math.floor(config.limits.outboundQueueBytes / 2));
 }
 
 export interface OperationsDeps {
@@ -81,8 +112,36 @@ export class Operations {
     return { room, members: members.slice(0, this.deps.config.presence.maxMembers), total: members.length };
   }
 
-  async history(room: string, { limit = this.historyLimitDefault, since }: { limit?: number; since?: number }): Promise<HistoryView> {
-    const page = await this.deps.engine.history.read(room, { limit, since });
-    return { room, epoch: page.epoch, offset: page.offset, messages: page.publications.map(publicationView) };
+  /**
+   * One page of history: at most `limit` messages and `historyPageBytes` bytes, oldest first,
+   * with `more` when the request's messages go on past the page. The engine read is capped at
+   * the same bytes, so a large `limit` never pulls more than a page from the backend. Returns
+   * undefined, without encoding anything, once `wanted()` turns false (the asker went away).
+   */
+  async history(room: string, { limit = this.historyLimitDefault, since }: { limit?: number; since?: number }, wanted: () => boolean = always): Promise<HistoryView | undefined> {
+    const maxBytes = historyPageBytes(this.deps.config);
+    const { history } = this.deps.engine;
+    if (!wanted()) return undefined;
+    let page = await history.read(room, { limit, since, maxBytes });
+    if (since === undefined && leftOutOlder(page, limit)) {
+      // A newest-first read cut short by the byte cap kept the newest; a page runs forward from
+      // the oldest asked for, so the client can page on with `since`.
+      if (!wanted()) return undefined;
+      page = await history.read(room, { limit, since: Math.max(0, page.offset - limit), maxBytes });
+    }
+    if (!wanted()) return undefined;
+    const { messages } = fitPage(page.publications, maxBytes);
+    const view: HistoryView = { room, epoch: page.epoch, offset: page.offset, messages };
+    const last = page.publications[messages.length - 1]?.offset;
+    if (last !== undefined && messages.length < limit && last < page.offset) view.more = true;
+    return view;
   }
+}
+
+const always = (): boolean => true;
+
+/** True when a newest-first page lacks some of the `limit` newest offsets it could have held. */
+function leftOutOlder(page: HistoryPage, limit: number): boolean {
+  const first = page.publications[0]?.offset;
+  return first !== undefined && page.publications.length < limit && first > Math.max(1, page.offset - limit + 1);
 }

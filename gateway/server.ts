@@ -26,7 +26,8 @@ import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
 import { createMetricsServer } from './metrics-server.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { Operations } from './operations.ts';
+import { historyPageBytes, Operations } from './operations.ts';
+import { PresenceEvents } from './presence-events.ts';
 import { PresenceTracker } from './presence-tracker.ts';
 import { WriteScheduler } from './write-scheduler.ts';
 
@@ -73,7 +74,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics });
   metrics.observeEngine(engine);
-  const registry = new ConnectionRegistry(config.limits);
+  const registry = new ConnectionRegistry({ ...config.limits, now });
   const connections = registry.connections;
   metrics.observeAnonymousSockets(() => registry.anonymousCount);
   const writes = WriteScheduler.checked(logger, options.checkWsInternals);
@@ -92,6 +93,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     logger,
     maxRecover: config.history.maxRecover,
+    recoveryPageBytes: historyPageBytes(config),
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
   });
@@ -106,6 +108,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     subscribedRooms: (conn) => hub.subscribedRooms(conn),
     localMembers: (room) => hub.localSubscribers(room),
   });
+  const presenceEvents = new PresenceEvents({ windowMs: config.presence.eventWindowMs, push: (room, event) => hub.onRoomEvent(room, event) });
   const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry });
 
   const wss = new WebSocketServer({
@@ -228,6 +231,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clearInterval(pingTimer);
     clearInterval(positionTimer);
     presence.stop();
+    presenceEvents.stop();
     metrics.close();
     await metricsServer.close();
     if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -250,7 +254,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     async start() {
       await engine.start({
         publication: (pub) => hub.onPublication(pub),
-        roomEvent: (room, event) => hub.onRoomEvent(room, event),
+        roomEvent: (room, event) => presenceEvents.add(room, event),
         resynced: (rooms) => hub.onResynced(rooms),
       });
       presence.start();

@@ -138,6 +138,26 @@ export function engineContract(backendName: string, setup: () => Promise<EngineF
       assert.deepEqual((await engine.history.read(room, { limit: 0 })).publications, []);
     });
 
+    test('a history read with maxBytes stops before the publication that would pass it, and returns one at least', async () => {
+      const { engine } = await pod();
+      const room = uniqueRoom('history-bytes');
+      const chunk = 'x'.repeat(1000);
+      for (let i = 1; i <= 120; i++) await engine.broker.publish(input(room, { i, chunk }));
+      const capped = await engine.history.read(room, { since: 0, limit: 120, maxBytes: 10_500 });
+      const offsets = capped.publications.map((p) => p.offset);
+      assert.ok(offsets.length >= 5 && offsets.length <= 10, `about ten 1 KB publications fit in 10.5 KB, got ${offsets.length}`);
+      assert.deepEqual(offsets, Array.from({ length: offsets.length }, (_, k) => k + 1), 'the oldest first, contiguous');
+      assert.equal(capped.offset, 120);
+      // Reading on from the last offset continues where the capped read stopped (past one chunk of the script).
+      const next = await engine.history.read(room, { since: 100, limit: 20, maxBytes: 3_500 });
+      assert.deepEqual(next.publications.map((p) => p.offset).slice(0, 2), [101, 102]);
+      const newest = await engine.history.read(room, { limit: 120, maxBytes: 3_500 });
+      assert.equal(newest.publications.at(-1)!.offset, 120, 'a newest-first read keeps the newest');
+      assert.ok(newest.publications.length < 5);
+      const one = await engine.history.read(room, { since: 0, limit: 120, maxBytes: 1 });
+      assert.deepEqual(one.publications.map((p) => p.offset), [1], 'one publication even when it alone passes the cap');
+    });
+
     test('publications round-trip every field, live and from history alike', async () => {
       const { engine: publisher } = await pod();
       const { engine: listener, seen } = await pod();

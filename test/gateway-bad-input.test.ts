@@ -25,6 +25,9 @@ describe('gateway bad input', () => {
         roomsPerConnection: 128,
         maxJsonDepth: 8,
         httpMaxRequestsPerSocket: 10,
+        // Subscribe churn and room creation have their own scenarios (gateway-bad-input-amplification).
+        subscribeBurst: 10_000,
+        roomsPerUserPerMinute: 10_000,
       },
     });
     bystander = await gw.client('bystander');

@@ -93,6 +93,9 @@ export function checkReadOptions(options: HistoryReadOptions): void {
   if (options.since !== undefined && (!Number.isSafeInteger(options.since) || options.since < 0)) {
     throw new EngineInputError('history since must be a non-negative integer offset');
   }
+  if (options.maxBytes !== undefined && (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1)) {
+    throw new EngineInputError('history maxBytes must be a positive integer');
+  }
 }
 
 export function checkMember(member: Member): void {

@@ -154,7 +154,7 @@ export class MemoryEngine implements Engine, MemoryNode {
   #read(room: string, options: HistoryReadOptions): HistoryPage {
     checkRoom(room);
     checkReadOptions(options);
-    return this.backend.read(room, this.options.historyTtlMs, options, this.options.maxReadBytes);
+    return this.backend.read(room, this.options.historyTtlMs, options, Math.min(this.options.maxReadBytes, options.maxBytes ?? Number.POSITIVE_INFINITY));
   }
 
   #position(room: string): StreamPosition {

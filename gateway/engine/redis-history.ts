@@ -40,7 +40,7 @@ export class RedisHistoryStore {
     checkRoom(room);
     checkReadOptions(options);
     const newest = options.since === undefined;
-    const { epoch, offset, entries, truncated } = await this.#stream(room, newest ? '' : String(options.since! + 1), options.limit);
+    const { epoch, offset, entries, truncated } = await this.#stream(room, newest ? '' : String(options.since! + 1), options.limit, options.maxBytes);
     if (newest) entries.reverse();
     const publications: Publication[] = [];
     for (const entry of entries) {
@@ -53,14 +53,14 @@ export class RedisHistoryStore {
 
   async position(room: string): Promise<StreamPosition> {
     checkRoom(room);
-    const { epoch, offset } = await this.#stream(room, '', 0);
+    const { epoch, offset } = await this.#stream(room, '', 0, undefined);
     return { epoch, offset };
   }
 
-  /** Runs history.lua: `start` is the first offset wanted, '' for the newest `limit`. */
-  async #stream(room: string, start: string, limit: number): Promise<{ epoch: string; offset: number; entries: unknown[]; truncated: boolean }> {
+  /** Runs history.lua: `start` is the first offset wanted, '' for the newest `limit`; `maxBytes` narrows `maxReadBytes` for one read. */
+  async #stream(room: string, start: string, limit: number, maxBytes: number | undefined): Promise<{ epoch: string; offset: number; entries: unknown[]; truncated: boolean }> {
     const { scripts, keys, options } = this.#context;
-    const reply = await scripts.meridianHistory(keys.stream(room), keys.meta(room), newEpoch(), options.historyTtlMs, start, limit, options.maxReadBytes);
+    const reply = await scripts.meridianHistory(keys.stream(room), keys.meta(room), newEpoch(), options.historyTtlMs, start, limit, Math.min(options.maxReadBytes, maxBytes ?? Number.POSITIVE_INFINITY));
     const [epoch, text, entries, problem, truncated] = reply as [unknown, unknown, unknown, unknown, unknown];
     const offset = parseOffset(text);
     if (typeof epoch !== 'string' || offset === undefined || !Array.isArray(entries)) {

@@ -105,6 +105,12 @@ export interface HistoryReadOptions {
   since?: number;
   /** At most this many publications, oldest first. */
   limit: number;
+  /**
+   * At most about this many bytes of stored publications (their JSON `data` and fields): the
+   * read stops before the publication that would pass it, but always returns one when there is
+   * one. Bounds what one read pulls from the backend, whatever `limit` asks for. Absent: no cap.
+   */
+  maxBytes?: number;
 }
 
 export interface HistoryPage extends StreamPosition {
