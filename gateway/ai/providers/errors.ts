@@ -7,10 +7,11 @@ import { ApiError as GeminiApiError } from '@google/genai';
 import { ProviderError, retryableStatus } from '../types.ts';
 
 export function toProviderError(error: unknown, signal: AbortSignal): ProviderError {
-  if (error instanceof ProviderError) return error;
+  // Checked first: an SDK may end an aborted stream quietly, which reads as an incomplete one.
   if (signal.aborted || error instanceof APIUserAbortError || (error as Error | null)?.name === 'AbortError') {
     return new ProviderError('aborted', 'request aborted', { retryable: false, cause: error });
   }
+  if (error instanceof ProviderError) return error;
   if (error instanceof APIConnectionTimeoutError) return new ProviderError('timeout', 'upstream timed out', { retryable: true, cause: error });
   if (error instanceof APIConnectionError) return new ProviderError('network', 'upstream connection failed', { retryable: true, cause: error });
   const status = error instanceof APIError || error instanceof GeminiApiError ? (error as { status?: number }).status : undefined;
