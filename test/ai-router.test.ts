@@ -80,7 +80,7 @@ describe('AI router', () => {
     assert.deepEqual(names(route()), ['openai', 'gemini', 'local']);
     stats('openai').circuit.begin(); // the probe is in flight: nobody else goes there
     assert.equal(route().filtered.openai, 'circuit_open');
-    stats('openai').success();
+    stats('openai').success(100);
     assert.equal(stats('openai').circuit.current, 'closed');
   });
 

@@ -33,6 +33,7 @@ function gatedHistory(inner: Engine): { engine: Engine; arm(): Promise<void>; re
     name: inner.name,
     broker: inner.broker,
     presence: inner.presence,
+    tallies: inner.tallies,
     start: (handlers) => inner.start(handlers),
     healthy: () => inner.healthy(),
     close: () => inner.close(),
@@ -75,6 +76,7 @@ function faultyFeed(historySize = 300): FaultyFeed {
     broker: inner.broker,
     history: inner.history,
     presence: inner.presence,
+    tallies: inner.tallies,
     healthy: () => inner.healthy(),
     close: () => inner.close(),
     start(h) {

@@ -28,3 +28,4 @@ export { RedisEngine, defaultRedisEngineOptions, type RedisEngineOptions, type R
 export { MemoryBackend, type MemoryBackendOptions } from './memory-backend.ts';
 export { EngineInputError, silentLogger, type EngineLogger } from './common.ts';
 export * from './types.ts';
+export { MemoryTallies, type Tallies } from './tally.ts';

@@ -21,6 +21,8 @@ import { RedisPresenceStore } from './redis-presence.ts';
 import { defineScripts } from './redis-scripts.ts';
 import type { RedisEngineCounters, RedisStoreContext } from './redis-store.ts';
 import { RoomSubscriptions } from './redis-subscriptions.ts';
+import { RedisTallies } from './redis-tally.ts';
+import type { Tallies } from './tally.ts';
 import { EngineUnavailableError, type Broker, type Engine, type EngineHandlers, type EngineOptions, type History, type Presence, type RoomEvent } from './types.ts';
 
 export type { RedisEngineCounters } from './redis-store.ts';
@@ -79,6 +81,7 @@ export class RedisEngine implements Engine {
   readonly broker: Broker;
   readonly history: History;
   readonly presence: Presence;
+  readonly tallies: Tallies;
   readonly options: Readonly<EngineOptions>;
   readonly counters: RedisEngineCounters = { malformedMessages: 0, malformedHistoryEntries: 0, malformedPresenceEntries: 0, resyncs: 0 };
   readonly #keys: RedisKeys;
@@ -149,6 +152,7 @@ export class RedisEngine implements Engine {
       read: (room, readOptions) => this.#call(() => history.read(room, readOptions)),
       position: (room) => this.#call(() => history.position(room)),
     };
+    this.tallies = new RedisTallies(this.#command, `${settings.keyPrefix}:tally:`, (operation) => this.#call(operation));
     this.presence = {
       add: (room, member) => this.#call(() => presence.add(room, member)),
       remove: (room, client) => this.#call(() => presence.remove(room, client)),

@@ -19,6 +19,8 @@
  *   (after at most `commandTimeoutMs`), never hang and never drop silently.
  */
 
+import type { Tallies } from './tally.ts';
+
 export interface Sender {
   user: string;
   client: string;
@@ -151,6 +153,8 @@ export interface Engine {
   healthy(): boolean;
   /** Running totals of what the backend had to skip or repair (exported as metrics); absent when there is nothing to count. */
   readonly counters?: Readonly<Record<string, number>>;
+  /** Numbers shared by the pods of the region (AI budgets, room sentiment); see tally.ts. */
+  readonly tallies: Tallies;
   close(): Promise<void>;
 }
 
