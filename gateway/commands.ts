@@ -6,6 +6,7 @@
  * connection, except for token failures (4001) and repeated violations (4400).
  */
 import { randomUUID } from 'node:crypto';
+import type { AiService } from './ai/service.ts';
 import type { TokenVerifier } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
 import type { Connection } from './connection.ts';
@@ -17,6 +18,8 @@ import type { PresenceTracker } from './presence-tracker.ts';
 import { parseFrame, type Command, type ParseLimits, type RecoverPosition } from './protocol.ts';
 
 export interface CommandDeps {
+  /** Absent: ai and ai_cancel answer UNAVAILABLE. */
+  ai?: AiService;
   config: GatewayConfig;
   engine: Engine;
   hub: Hub;
@@ -74,10 +77,20 @@ export class CommandHandler {
         return;
       case 'ai':
       case 'ai_cancel':
-        throw gatewayError('UNAVAILABLE', 'ai is not enabled on this gateway');
+        return this.aiCommand(conn, command);
       default:
         return this.engineCommand(conn, command);
     }
+  }
+
+  /** The AI seam: the service owns the request from here (frames, limits, cancel). */
+  private aiCommand(conn: Connection, command: Extract<Command, { op: 'ai' | 'ai_cancel' }>): void {
+    const { ai } = this.deps;
+    if (!ai) throw gatewayError('UNAVAILABLE', 'ai is not enabled on this gateway');
+    const access = conn.identity!.access;
+    const caller = { user: conn.identity!.user, allows: (room: string) => access.allows(room), send: (frame: Record<string, unknown>) => conn.send(frame) };
+    if (command.op === 'ai') ai.request(conn, caller, command.id, command.task, command.input);
+    else ai.cancel(conn, caller, command.id!);
   }
 
   private async connect(conn: Connection, token: string, id?: number): Promise<void> {
@@ -142,6 +155,8 @@ export class CommandHandler {
       case 'publish': {
         const mid = command.mid ?? randomUUID();
         const from = { user: conn.identity!.user, client: conn.id };
+        // The publish seam for AI on room traffic: waits only for a `block` room's verdict.
+        await this.deps.ai?.rooms.screenPublish({ room: command.room, mid, data: command.data, user: from.user });
         const result = await engine.broker.publish({ room: command.room, mid, data: command.data, from, region: config.region, ts: this.deps.now() });
         const reply: Reply = { op: 'published', room: command.room, epoch: result.epoch, offset: result.offset, mid };
         if (result.duplicate) reply.duplicate = true;
@@ -191,6 +206,7 @@ export class CommandHandler {
 
   /** Cleans up after the socket closed: leaves every room. */
   async closed(conn: Connection): Promise<void> {
+    this.deps.ai?.closed(conn); // aborts its AI requests upstream
     const rooms = [...conn.rooms.keys()];
     conn.rooms.clear();
     for (const room of rooms) this.deps.hub.unsubscribe(conn, room);

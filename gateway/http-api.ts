@@ -6,6 +6,7 @@
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { AiService } from './ai/service.ts';
 import type { GatewayConfig } from './config.ts';
 import type { Engine } from './engine/types.ts';
 import { gatewayError, toGatewayError } from './errors.ts';
@@ -21,6 +22,8 @@ export interface HttpApiDeps {
   now: () => number;
   draining(): boolean;
   load(): LoadReport;
+  /** Present when AI is configured: serves /v1/rooms/{room}/sentiment and /v1/ai/usage. */
+  ai?: AiService;
   /** Extra routes (dev mode: the demo page and its token endpoint), tried first. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 }
@@ -93,6 +96,7 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       requireKey(req);
       return publish(req, res);
     }
+    if (path === '/v1/ai/usage' || /^\/v1\/rooms\/[^/]+\/sentiment$/.test(path)) return aiRoute(req, res, url);
     const roomRoute = /^\/v1\/rooms\/([^/]+)\/(presence|history)$/.exec(path);
     if (roomRoute) {
       requireMethod(req, 'GET');
@@ -123,6 +127,19 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
     const mid = (fields.mid as string | undefined) ?? randomUUID();
     const result = await engine.broker.publish({ room, mid, data: fields.data, region: config.region, ts: deps.now() });
     sendJson(res, 200, { room, epoch: result.epoch, offset: result.offset, mid, duplicate: result.duplicate });
+  }
+
+  /** AI reads for dashboards, behind the API key: a room's rolling sentiment and today's spend. */
+  async function aiRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    requireMethod(req, 'GET');
+    requireKey(req);
+    if (!deps.ai) throw gatewayError('UNAVAILABLE', 'ai is not enabled on this gateway');
+    if (url.pathname === '/v1/ai/usage') {
+      const user = url.searchParams.get('user') ?? undefined;
+      return sendJson(res, 200, await deps.ai.usage(user));
+    }
+    const room = validateRoom(safeDecode(url.pathname.split('/')[3]), maxRoom);
+    return sendJson(res, 200, await deps.ai.rooms.sentiment(room));
   }
 
   return (req, res) => {

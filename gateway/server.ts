@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { AiService } from './ai/service.ts';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
 import type { GatewayConfig } from './config.ts';
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   /** Extra HTTP routes tried before the built-in ones (dev mode's demo page). */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
   processMetrics?: boolean;
+  /** Overrides the AI service built from config.ai (benchmarks). */
+  ai?: AiService;
 }
 
 export interface Gateway {
@@ -36,6 +39,8 @@ export interface Gateway {
   readonly hub: Hub;
   readonly connections: ReadonlySet<Connection>;
   readonly draining: boolean;
+  /** Present when config.ai is set. */
+  readonly ai?: AiService;
   start(): Promise<void>;
   /** Refuses new connections, closes existing ones with 1012 over drain.windowMs, then closes. */
   drain(): Promise<void>;
@@ -69,7 +74,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     connections: () => connections,
     localMembers: (room) => hub.localSubscribers(room),
   });
+  const ai =
+    options.ai ??
+    (config.ai
+      ? new AiService({ config: config.ai, engine, logger, registry: metrics.registry, region: config.region, maxRoomNameLength: config.limits.maxRoomNameLength, maxHistory: config.history.maxRecover, now })
+      : undefined);
   const commands = new CommandHandler({
+    ai,
     config,
     engine,
     hub,
@@ -170,7 +181,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   positionTimer?.unref();
 
   const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
-  const httpHandler = createHttpHandler({ config, engine, metrics, logger, now, draining: () => draining, load, extraRoutes: options.extraRoutes });
+  const httpHandler = createHttpHandler({ config, engine, metrics, logger, now, ai, draining: () => draining, load, extraRoutes: options.extraRoutes });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
@@ -188,6 +199,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     hub,
     connections,
+    ai,
     get draining() {
       return draining;
     },

@@ -13,7 +13,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import { signDevToken } from '../../gateway/auth.ts';
 import { resolveConfig, type ConfigInput, type GatewayConfig } from '../../gateway/config.ts';
@@ -173,7 +173,7 @@ export interface TestGateway {
 const quietLogger = pino({ level: process.env.MERIDIAN_TEST_LOG ?? 'silent' });
 
 /** Starts a gateway in this process on a free port. */
-export async function startGateway(overrides: ConfigInput = {}, options: { engine?: Engine } = {}): Promise<TestGateway> {
+export async function startGateway(overrides: ConfigInput = {}, options: { engine?: Engine; logger?: Logger } = {}): Promise<TestGateway> {
   const input = {
     host: '127.0.0.1',
     region: 'test-region',
@@ -192,7 +192,7 @@ export async function startGateway(overrides: ConfigInput = {}, options: { engin
       logger: quietLogger,
     });
   const clients: TestClient[] = [];
-  const gateway = createGateway({ config, engine, logger: quietLogger });
+  const gateway = createGateway({ config, engine, logger: options.logger ?? quietLogger });
   await gateway.start();
   const httpUrl = `http://127.0.0.1:${gateway.port}`;
   const wsUrl = `ws://127.0.0.1:${gateway.port}/v1/ws`;
