@@ -149,6 +149,24 @@ describe('AI routing through the gateway', () => {
     });
   }
 
+  test('a slow short task is hedged to the next provider; the first answer wins and the loser is aborted upstream', async () => {
+    const gw = await startGateway({ ai: aiBlock(openai, gemini, { hedgeDelayMs: 100, hedgeMaxShare: 1 }) });
+    try {
+      const client = await gw.client('u1');
+      openai.behave({ hang: true });
+      gemini.behave({ reply: '{"score": 0.9}' });
+      const closedBefore = openai.clientClosed;
+      const { end } = await ask(client, nextId++, 'sentiment', { text: 'great class' });
+      assert.equal(end.provider, 'gemini');
+      assert.deepEqual(end.result, { score: 0.9, label: 'positive' });
+      await openai.waitClientClosed(closedBefore + 1);
+      const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      assert.match(metrics, /meridian_ai_hedges_total 1/);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test('the budget spent: local when configured, BUDGET_EXCEEDED when reject', async () => {
     const usage = { input: 100_000, output: 10_000 };
     const cost = (usage.input * 0.15 + usage.output * 0.6) / 1e6;

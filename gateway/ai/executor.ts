@@ -159,16 +159,24 @@ export class Executor {
       let running = 0;
       let settled = false;
       let hedgeTimer: NodeJS.Timeout | undefined;
+      const contenders: Attempt[] = [];
       const settle = (value: { attempt: Attempt; event: ProviderEvent } | undefined) => {
         settled = true;
         clearTimeout(hedgeTimer);
+        // The losers are aborted now: a hung one would otherwise hold its connection open.
+        for (const other of contenders) {
+          if (other === value?.attempt) continue;
+          other.candidate.stats.circuit.release();
+          other.abort();
+        }
         resolve(value);
       };
       const watch = (attempt: Attempt) => {
+        contenders.push(attempt);
         running += 1;
         attempt.next(this.config.firstTokenTimeoutMs).then(
           (result) => {
-            if (settled) return attempt.abort(); // a hedge that lost
+            if (settled) return; // a contender that lost: already aborted
             if (result.done) return failed(attempt, new ProviderError('incomplete', 'empty answer', { retryable: true }));
             settle({ attempt, event: result.value });
           },
@@ -177,6 +185,7 @@ export class Executor {
       };
       const failed = (attempt: Attempt, error: unknown) => {
         running -= 1;
+        contenders.splice(contenders.indexOf(attempt), 1);
         attempt.end();
         const stats = attempt.candidate.stats;
         if (signal.aborted || settled) stats.circuit.release();
