@@ -13,6 +13,7 @@ const benchmarks: Record<string, { module: string; options?: string; summary: st
   fanout: { module: './fanout.ts', options: 'fanoutOptions', summary: 'one room, N subscribers: Meridian vs Socket.IO vs raw ws' },
   redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
   operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
+  ai: { module: './ai.ts', options: 'aiOptions', summary: 'AI routing: router decision time, gateway overhead vs the SDK direct, local provider per call' },
   sandbox: { module: './sandbox.ts', options: 'sandboxOptions', summary: "the API emulator's injected latency as a client sees it" },
   'http-flood': { module: './http-flood.ts', options: 'httpFloodOptions', summary: 'pipelined HTTP flood on the public port: gateway RSS and a bystander\'s /healthz' },
 };

@@ -18,6 +18,9 @@ import {
   type TypeOf,
 } from './schema-builder.ts';
 import {
+  AI_BUDGET_EXCEEDED_MODES,
+  AI_MODERATION_MODES,
+  AI_MODERATION_TIMEOUT_OUTCOMES,
   AI_PROVIDER_NAMES,
   AI_STRATEGIES,
   CLUSTER_PHASES,
@@ -193,6 +196,19 @@ const aiProvider = object(
   { required: ['name'] },
 );
 
+const ROOM_PATTERN = '^[A-Za-z0-9_.:@-]*\\*?$';
+
+const aiModerationRule = object(
+  'A moderation rule for the rooms matching `rooms`.',
+  {
+    rooms: string('Room pattern, as in a token\'s `rooms` (`class-*`, `*`).', { minLength: 1, maxLength: 200, pattern: ROOM_PATTERN }),
+    mode: enumOf('`off`; `flag` (checked after publishing, moderators get a flag event); `block` (the publish waits for the verdict).', AI_MODERATION_MODES),
+    timeoutMs: integer('block: longest a publish waits for the verdict.', { minimum: 1, maximum: 60_000 }),
+    onTimeout: enumOf('block: what a late or failed verdict means.', AI_MODERATION_TIMEOUT_OUTCOMES),
+  },
+  { required: ['rooms', 'mode'] },
+);
+
 const ai = object('Routing of AI requests (`ai` frames) across providers. Absent: AI requests are refused.', {
   strategy: enumOf('How the router picks among healthy providers: cheapest, fastest, or a weighted balance.', AI_STRATEGIES, { default: DEFAULTS.aiStrategy }),
   latencySloMs: integer('Providers whose p95 time to first token exceeds this are skipped while others remain.', {
@@ -205,7 +221,13 @@ const ai = object('Routing of AI requests (`ai` frames) across providers. Absent
     maximum: 1_000_000,
     default: DEFAULTS.dailyBudgetUsd,
   }),
+  userDailyBudgetUsd: number('Spend per user per UTC day; once reached, only free providers answer that user.', { minimum: 0, maximum: 1_000_000 }),
+  onBudgetExceeded: enumOf('When a budget is spent: answer with the `local` provider, or `reject` with BUDGET_EXCEEDED.', AI_BUDGET_EXCEEDED_MODES),
   providers: listMap('Providers, at most one of each name.', aiProvider, 'name', { minItems: 1, maxItems: AI_PROVIDER_NAMES.length }),
+  moderation: array('Moderation of client messages by room pattern; the first matching rule applies.', aiModerationRule, { maxItems: 64 }),
+  sentiment: object('Rolling sentiment of room traffic.', {
+    rooms: array('Room patterns whose messages are scored.', string('A room pattern (a room name that may end in `*`).', { pattern: ROOM_PATTERN, maxLength: 200 }), { maxItems: 64 }),
+  }),
 });
 
 export const specSchema = object(

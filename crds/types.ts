@@ -118,11 +118,28 @@ export interface AiProviderSpec {
   outputUsdPer1M?: number;
 }
 
+export const AI_BUDGET_EXCEEDED_MODES = ['local', 'reject'] as const;
+export type AiBudgetExceededMode = (typeof AI_BUDGET_EXCEEDED_MODES)[number];
+export const AI_MODERATION_MODES = ['off', 'flag', 'block'] as const;
+export type AiModerationMode = (typeof AI_MODERATION_MODES)[number];
+export const AI_MODERATION_TIMEOUT_OUTCOMES = ['allow', 'block'] as const;
+
+export interface AiModerationRule {
+  rooms: string;
+  mode: AiModerationMode;
+  timeoutMs?: number;
+  onTimeout?: (typeof AI_MODERATION_TIMEOUT_OUTCOMES)[number];
+}
+
 export interface AiSpec {
   strategy?: AiStrategy;
   latencySloMs?: number;
   dailyBudgetUsd?: number;
+  userDailyBudgetUsd?: number;
+  onBudgetExceeded?: AiBudgetExceededMode;
   providers?: AiProviderSpec[];
+  moderation?: AiModerationRule[];
+  sentiment?: { rooms?: string[] };
 }
 
 export interface RealtimeClusterSpec {

@@ -7,6 +7,8 @@
  * violations (4400). Publish, presence and history are operations.ts's; subscriptions are the
  * hub's; this file turns frames into those calls and their results into replies.
  */
+import { randomUUID } from 'node:crypto';
+import type { AiService } from './ai/service.ts';
 import type { TokenVerifier } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
 import type { ConnectionRegistry } from './connection-registry.ts';
@@ -18,6 +20,8 @@ import type { PresenceTracker } from './presence-tracker.ts';
 import { parseFrame, type Command, type ParseLimits, type RecoverPosition } from './protocol.ts';
 
 export interface CommandDeps {
+  /** Absent: ai and ai_cancel answer UNAVAILABLE. */
+  ai?: AiService;
   config: GatewayConfig;
   operations: Operations;
   hub: Hub;
@@ -72,10 +76,20 @@ export class CommandHandler {
         return;
       case 'ai':
       case 'ai_cancel':
-        throw gatewayError('UNAVAILABLE', 'ai is not enabled on this gateway');
+        return this.aiCommand(conn, command);
       default:
         return this.engineCommand(conn, command);
     }
+  }
+
+  /** The AI seam: the service owns the request from here (frames, limits, cancel). */
+  private aiCommand(conn: Connection, command: Extract<Command, { op: 'ai' | 'ai_cancel' }>): void {
+    const { ai } = this.deps;
+    if (!ai) throw gatewayError('UNAVAILABLE', 'ai is not enabled on this gateway');
+    const access = conn.identity!.access;
+    const caller = { user: conn.identity!.user, allows: (room: string) => access.allows(room), send: (frame: Record<string, unknown>) => conn.send(frame) };
+    if (command.op === 'ai') ai.request(conn, caller, command.id, command.task, command.input);
+    else ai.cancel(conn, caller, command.id!);
   }
 
   private async connect(conn: Connection, token: string, id?: number): Promise<void> {
@@ -179,7 +193,11 @@ export class CommandHandler {
       }
       case 'publish': {
         const from = { user: conn.user!, client: conn.id };
-        const { room, epoch, offset, mid, duplicate } = await operations.publish({ room: command.room, data: command.data, mid: command.mid, from });
+        const mid = command.mid ?? randomUUID();
+        // The publish seam for AI on room traffic: waits only for a `block` room's verdict.
+        // (No await without AI: a publish costs no extra turn when nothing screens it.)
+        if (this.deps.ai) await this.deps.ai.rooms.screenPublish({ room: command.room, mid, data: command.data, user: from.user });
+        const { room, epoch, offset, duplicate } = await operations.publish({ room: command.room, data: command.data, mid, from });
         const reply: Reply = { op: 'published', room, epoch, offset, mid };
         if (duplicate) reply.duplicate = true;
         return reply;
@@ -212,6 +230,7 @@ export class CommandHandler {
 
   /** Cleans up after the socket closed: leaves every room. */
   async closed(conn: Connection): Promise<void> {
+    this.deps.ai?.closed(conn); // aborts its AI requests upstream
     const rooms = this.deps.hub.leaveAll(conn);
     if (conn.identity) await Promise.all(rooms.map((room) => this.deps.presence.left(conn, room)));
   }

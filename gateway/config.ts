@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import { AiConfigError, parseAiConfig, type AiConfig } from './ai/config.ts';
 import { configFields, type FieldSpec } from './config-schema.ts';
 
 export interface GatewayConfig {
@@ -94,10 +95,15 @@ export interface GatewayConfig {
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;
   readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };
+  /** The `ai` block (gateway/ai/config.ts); absent: AI requests answer UNAVAILABLE. */
+  readonly ai?: AiConfig;
 }
 
 /** Deep partial, for tests and callers that build a config in code. */
-export type ConfigInput = { [K in keyof GatewayConfig]?: GatewayConfig[K] extends object ? Partial<GatewayConfig[K]> : GatewayConfig[K] };
+export type ConfigInput = { [K in Exclude<keyof GatewayConfig, 'ai'>]?: GatewayConfig[K] extends object ? Partial<GatewayConfig[K]> : GatewayConfig[K] } & {
+  /** The `ai` block as written in a config file (apiKey or apiKeyEnv per provider). */
+  ai?: Record<string, unknown>;
+};
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
@@ -173,7 +179,7 @@ function flatten(input: Record<string, unknown>, known: Map<string, FieldSpec>, 
 }
 
 function deepFreeze<T>(value: T): T {
-  if (isPlainObject(value)) {
+  if (isPlainObject(value) || Array.isArray(value)) {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);
   }
@@ -187,7 +193,9 @@ function deepFreeze<T>(value: T): T {
 export function resolveConfig(input: unknown = {}, env: Record<string, string | undefined> = {}): GatewayConfig {
   if (!isPlainObject(input)) throw new ConfigError(`the file must hold an object, got ${JSON.stringify(input)}`);
   const known = new Map(configFields.map((f) => [f.path, f]));
-  const given = flatten(input, known);
+  // The ai block has lists (providers, moderation rules), so it has its own parser.
+  const { ai: aiInput, ...rest } = input;
+  const given = flatten(rest, known);
   const result: Record<string, unknown> = {};
   for (const field of configFields) {
     const envValue = env[envName(field)];
@@ -219,6 +227,13 @@ export function resolveConfig(input: unknown = {}, env: Record<string, string | 
   }
   if (pubsub.projectId && config.relay.digestIntervalMs >= config.presence.ttlMs) {
     throw new ConfigError(`relay.digestIntervalMs must be below presence.ttlMs (${config.presence.ttlMs}), got ${config.relay.digestIntervalMs}`);
+  }
+  try {
+    const ai = parseAiConfig(aiInput, env);
+    if (ai) (result as { ai?: AiConfig }).ai = ai;
+  } catch (error) {
+    if (error instanceof AiConfigError) throw new ConfigError(error.message);
+    throw error;
   }
   return deepFreeze(config);
 }

@@ -23,6 +23,14 @@ export const errorCodes = {
   STORAGE_FULL: { http: 503, summary: 'the engine has no room to store the message (Redis at maxmemory, or memory.maxRetainedBytes); nothing was stored, retry later with the same mid' },
   DRAINING: { http: 503, summary: 'the gateway is shutting down and refuses new work' },
   OVERLOADED: { http: 503, summary: 'a node-wide bound (sockets without connect, HTTP requests in progress) is reached; retry after Retry-After' },
+  AI_UNAVAILABLE: { http: 503, summary: 'no AI provider could answer (all failed, or every circuit is open and no local provider is configured); `retryable` says whether to try again' },
+  AI_STREAM_FAILED: { http: 502, summary: 'the AI provider failed after the answer had started; `retryable` says whether sending the request again may help' },
+  AI_TIMEOUT: { http: 504, summary: 'the AI request took longer than ai.requestTimeoutMs' },
+  AI_RATE_LIMITED: { http: 429, summary: 'the user sent more than ai.userRequestsPerMinute AI requests' },
+  BUDGET_EXCEEDED: { http: 402, summary: 'the daily AI budget (region or user) is spent and ai.onBudgetExceeded is reject' },
+  CANCELLED: { http: 499, summary: 'the AI request was cancelled by ai_cancel' },
+  NOTHING_TO_CANCEL: { http: 409, summary: 'ai_cancel named an id with no AI request in flight (it may have just finished)' },
+  BLOCKED: { http: 422, summary: "moderation refused the message (the room's rule is block), or could not check it in time with onTimeout block" },
   INTERNAL: { http: 500, summary: 'an unexpected server fault; the request may be retried' },
 } as const;
 

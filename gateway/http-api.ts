@@ -8,6 +8,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { AiService } from './ai/service.ts';
 import type { GatewayConfig } from './config.ts';
 import type { Engine } from './engine/types.ts';
 import { gatewayError, toGatewayError } from './errors.ts';
@@ -25,6 +26,8 @@ export interface HttpApiDeps {
   logger: Logger;
   draining(): boolean;
   load(): LoadReport;
+  /** Present when AI is configured: serves /v1/rooms/{room}/sentiment and /v1/ai/usage. */
+  ai?: AiService;
   /** Extra routes (dev mode: the demo page and its token endpoint), tried first. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 }
@@ -87,6 +90,7 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       requireKey(req);
       return publish(req, res);
     }
+    if (path === '/v1/ai/usage' || /^\/v1\/rooms\/[^/]+\/sentiment$/.test(path)) return aiRoute(req, res, url);
     const roomRoute = /^\/v1\/rooms\/([^/]+)\/(presence|history)$/.exec(path);
     if (roomRoute) {
       requireMethod(req, 'GET');
@@ -107,6 +111,19 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
     const body = await readJsonBody(req, config.limits.maxMessageBytes, config.limits.maxJsonDepth);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw gatewayError('BAD_REQUEST', 'body must be a JSON object {room, data, mid?}');
     sendJson(res, 200, await operations.publish(parsePublish(body as Record<string, unknown>, maxRoom)));
+  }
+
+  /** AI reads for dashboards, behind the API key: a room's rolling sentiment and today's spend. */
+  async function aiRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    requireMethod(req, 'GET');
+    requireKey(req);
+    if (!deps.ai) throw gatewayError('UNAVAILABLE', 'ai is not enabled on this gateway');
+    if (url.pathname === '/v1/ai/usage') {
+      const user = url.searchParams.get('user') ?? undefined;
+      return sendJson(res, 200, await deps.ai.usage(user));
+    }
+    const room = validateRoom(safeDecode(url.pathname.split('/')[3]), maxRoom);
+    return sendJson(res, 200, await deps.ai.rooms.sentiment(room));
   }
 
   return (req, res) => {

@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { AiService } from './ai/service.ts';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
 import type { GatewayConfig } from './config.ts';
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   checkWsInternals?: () => readonly string[];
   /** Adds metrics of components built before the gateway (the relay) to its registry. */
   registerMetrics?: (registry: Registry) => void;
+  /** Overrides the AI service built from config.ai (benchmarks). */
+  ai?: AiService;
 }
 
 export interface Gateway {
@@ -55,6 +58,8 @@ export interface Gateway {
   readonly hub: Hub;
   readonly connections: ReadonlySet<Connection>;
   readonly draining: boolean;
+  /** Present when config.ai is set. */
+  readonly ai?: AiService;
   start(): Promise<void>;
   /** Refuses new connections, closes existing ones with 1012 over drain.windowMs, then closes. */
   drain(): Promise<void>;
@@ -109,7 +114,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     localMembers: (room) => hub.localSubscribers(room),
   });
   const presenceEvents = new PresenceEvents({ windowMs: config.presence.eventWindowMs, push: (room, event) => hub.onRoomEvent(room, event) });
-  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry });
+  const ai =
+    options.ai ??
+    (config.ai
+      ? new AiService({ config: config.ai, engine, logger, registry: metrics.registry, region: config.region, maxRoomNameLength: config.limits.maxRoomNameLength, maxHistory: config.history.maxRecover, now })
+      : undefined);
+  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry, ai });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -225,7 +235,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   positionTimer?.unref();
 
   const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
-  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, draining: () => draining, load, extraRoutes: options.extraRoutes });
+  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
@@ -248,6 +258,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     hub,
     connections,
+    ai,
     get draining() {
       return draining;
     },

@@ -52,6 +52,7 @@ function instrumentedEngine(): { engine: Engine; reads: () => number; encodes: (
     name: inner.name,
     broker: inner.broker,
     presence: inner.presence,
+    tallies: inner.tallies,
     history: {
       async read(room, options): Promise<HistoryPage> {
         reads += 1;

@@ -31,3 +31,4 @@ export { RedisEngine, defaultRedisEngineOptions, type RedisEngineOptions, type R
 export { MemoryBackend, defaultMemoryBackendOptions, type MemoryBackendOptions } from './memory-backend.ts';
 export { EngineInputError, silentLogger, type EngineLogger } from './common.ts';
 export * from './types.ts';
+export { MemoryTallies, type Tallies } from './tally.ts';

@@ -19,6 +19,7 @@ import {
   type EngineLogger,
 } from './common.ts';
 import { MemoryBackend, type Delivery, type MemoryBackendOptions, type MemoryNode } from './memory-backend.ts';
+import { MemoryTallies } from './tally.ts';
 import {
   EngineUnavailableError,
   type Broker,
@@ -55,6 +56,8 @@ export class MemoryEngine implements Engine, MemoryNode {
   readonly broker: Broker;
   readonly history: History;
   readonly presence: Presence;
+  /** Per engine: the memory engine is a single pod, so its tallies are not shared. */
+  readonly tallies = new MemoryTallies();
   readonly backend: MemoryBackend;
   readonly options: Readonly<EngineOptions>;
   readonly #logger: EngineLogger;

@@ -22,6 +22,8 @@ import { RedisPresenceStore } from './redis-presence.ts';
 import { defineScripts } from './redis-scripts.ts';
 import type { RedisEngineCounters, RedisStoreContext } from './redis-store.ts';
 import { RoomSubscriptions } from './redis-subscriptions.ts';
+import { RedisTallies } from './redis-tally.ts';
+import type { Tallies } from './tally.ts';
 import { EngineFullError, EngineUnavailableError, type Broker, type Engine, type EngineHandlers, type EngineHealth, type EngineOptions, type History, type Presence, type RoomEvent } from './types.ts';
 
 export type { RedisEngineCounters } from './redis-store.ts';
@@ -89,6 +91,7 @@ export class RedisEngine implements Engine {
   readonly broker: Broker;
   readonly history: History;
   readonly presence: Presence;
+  readonly tallies: Tallies;
   readonly options: Readonly<EngineOptions>;
   readonly counters: RedisEngineCounters = {
     malformedMessages: 0,
@@ -180,6 +183,7 @@ export class RedisEngine implements Engine {
       read: (room, readOptions) => this.#call(() => history.read(room, readOptions)),
       position: (room) => this.#call(() => history.position(room)),
     };
+    this.tallies = new RedisTallies(this.#command, `${settings.keyPrefix}:tally:`, (operation) => this.#call(operation));
     this.presence = {
       add: (room, member) => this.#call(() => presence.add(room, member), { write: true }),
       remove: (room, client) => this.#call(() => presence.remove(room, client)),

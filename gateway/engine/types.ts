@@ -22,6 +22,7 @@
  * - Offsets never exceed `MAX_OFFSET`: a room that reaches it starts a new epoch.
  */
 
+import type { Tallies } from './tally.ts';
 /**
  * The largest offset (2^53 - 1): numbers are doubles in JavaScript and in Redis's Lua, exact up
  * to here. A room whose offset reaches it continues in a new epoch at offset 1, as after a
@@ -187,6 +188,8 @@ export interface Engine {
   health(): EngineHealth;
   /** Running totals of what the backend had to skip or repair (exported as metrics); absent when there is nothing to count. */
   readonly counters?: Readonly<Record<string, number>>;
+  /** Numbers shared by the pods of the region (AI budgets, room sentiment); see tally.ts. */
+  readonly tallies: Tallies;
   close(): Promise<void>;
 }
 

@@ -15,6 +15,7 @@ export function relayedEngine(inner: Engine, relay: Relay): Engine {
   return {
     name: inner.name,
     history: inner.history,
+    tallies: inner.tallies,
     get counters() {
       return inner.counters;
     },

@@ -8,6 +8,7 @@ import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-no
 import type { RealtimeCluster, RegionSpec, SecretKeyRef } from '../../crds/types.ts';
 import { DEFAULTS } from '../../crds/schema.ts';
 import { regionBounds, validateRealtimeCluster } from '../../crds/validate.ts';
+import { aiApiKeyEnv, gatewayAiConfig } from './ai-config.ts';
 import { isNotFound } from './errors.ts';
 import { DEFAULT_RESOURCES, GATEWAY_METRICS_PORT, type EnvFromSecret, type RegionPlan, type ResourceRequirements } from './render.ts';
 
@@ -67,7 +68,7 @@ function clusterSecretUses(cluster: RealtimeCluster): SecretUse[] {
         field: `spec.ai.providers[${i}].apiKeySecretRef`,
         ref: provider.apiKeySecretRef,
         regionKey: `ai-${provider.name}-api-key`,
-        env: `MERIDIAN_AI_${provider.name.toUpperCase()}_API_KEY`,
+        env: aiApiKeyEnv(provider.name),
       });
     }
   });
@@ -135,7 +136,7 @@ export function defaultTopic(namespace: string, name: string): string {
  * gateway). Secrets never go here: they arrive as environment variables from the region Secret.
  */
 export function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port: number, options: Pick<PlanOptions, 'drainWindowSeconds'>): Record<string, unknown> {
-  const { gateway, relay } = cluster.spec;
+  const { gateway, relay, ai } = cluster.spec;
   const pubsub = relay?.pubsub;
   const limits = gateway.limits ?? {};
   const drainDeadlineMs = options.drainWindowSeconds * 1000;
@@ -158,6 +159,7 @@ export function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port
     drain: { windowMs: Math.floor(drainDeadlineMs * 0.8), deadlineMs: drainDeadlineMs },
     ...(gateway.auth?.jwksUrl ? { jwt: { jwksUrl: gateway.auth.jwksUrl } } : {}),
     ...(pubsub ? { relay: { pubsub: { projectId: pubsub.projectId, topic: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') } } } : {}),
+    ...(ai ? { ai: gatewayAiConfig(ai) } : {}),
   };
 }
 
