@@ -372,7 +372,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   if (!s.quiet) {
     const table = markdownTable(
       ['system', 'p50 ms', 'p99 ms', 'max ms', 'delivered / expected', 'duplicates', `highest rate with p99 < ${s.ladderP99Ms} ms`],
-      summary.rows.map((r) => [LABELS[r.system], r.p50Ms, r.p99Ms, r.maxMs, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`, r.duplicates, r.highestRateUnderP99Limit === undefined ? '—' : `${r.highestRateUnderP99Limit}${r.ladderClimbed ? '+' : ''}`]),
+      summary.rows.map((r) => [LABELS[r.system], r.p50Ms, r.p99Ms, r.maxMs, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`, r.duplicates, r.highestRateUnderP99Limit === undefined ? '—' : r.highestRateUnderP99Limit === 0 ? `< ${s.ladder[0]}` : `${r.highestRateUnderP99Limit}${r.ladderClimbed ? '+' : ''}`]),
     );
     const ratios = Object.entries(summary.ratios).map(([k, v]) => `- ${k}: ${v}`).join('\n');
     process.stdout.write(`\n## Cross-region relay (${s.rounds} round(s), ${s.rate} msg/s, ${s.rooms} rooms, ${s.subscribersPerRoom} subscribers per room in b, ${s.podsPerRegion} pods per region)\n\n${table}\n\n${ratios}\n- goal: ${summary.goal}\n\nfull record: ${path}\n`);
