@@ -12,6 +12,7 @@ interface BenchmarkModule {
 const benchmarks: Record<string, { module: string; options?: string; summary: string }> = {
   fanout: { module: './fanout.ts', options: 'fanoutOptions', summary: 'one room, N subscribers: Meridian vs Socket.IO vs raw ws' },
   redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
+  relay: { module: './relay.ts', options: 'relayOptions', summary: 'two regions through the Pub/Sub emulator vs the raw Pub/Sub client' },
   operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
   ai: { module: './ai.ts', options: 'aiOptions', summary: 'AI routing: router decision time, gateway overhead vs the SDK direct, local provider per call' },
   sandbox: { module: './sandbox.ts', options: 'sandboxOptions', summary: "the API emulator's injected latency as a client sees it" },
