@@ -59,6 +59,11 @@ async function metricSum(port: number, name: string): Promise<number> {
     .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 }
 
+/** Secret `data`: base64 values, as an API server stores them. */
+function base64Values(values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString('base64')]));
+}
+
 function spec(regions: string[]): RealtimeClusterSpec {
   return {
     gateway: { image: 'meridian:0.1.0', auth: { jwtSecretRef: { name: 'auth', key: 'jwt-secret' } }, apiKeySecretRef: { name: 'auth', key: 'api-key' } },
@@ -92,7 +97,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   try {
     await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
     await core.createNamespace({ body: { metadata: { name: HUB_NAMESPACE } } });
-    const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name }, stringData: data } });
+    const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name }, data: base64Values(data) } });
     await secret('auth', { 'jwt-secret': 'bench-jwt-secret', 'api-key': 'bench-api-key' });
     await secret('redis', Object.fromEntries(regionNames.map((name) => [name, `redis://redis.${name}:6379`])));
     for (const [i, name] of regionNames.entries()) await secret(`region-${name}`, { kubeconfig: regions[i].kubeconfig() });

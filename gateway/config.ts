@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { configFields, type FieldSpec } from './config-schema.ts';
+import { deepFreeze } from '../lib/deep-freeze.ts';
 
 export interface GatewayConfig {
   readonly host: string;
@@ -124,14 +125,6 @@ function flatten(input: Record<string, unknown>, known: Map<string, FieldSpec>, 
     }
   }
   return out;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (isPlainObject(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /**

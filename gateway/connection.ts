@@ -23,7 +23,8 @@ import type { Identity } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
 import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { TokenBucket, WindowCounter } from './token-bucket.ts';
+import { TokenBucket } from '../lib/token-bucket.ts';
+import { WindowCounter } from './token-bucket.ts';
 import { acceptsRawFrames, forgetLastRun, frameText, writeFrames, type SharedFrame } from './ws-frame.ts';
 
 export type ConnectionState = 'connecting' | 'authenticating' | 'ready' | 'closed';

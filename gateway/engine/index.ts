@@ -1,7 +1,7 @@
 /**
  * Picks the engine: Redis when a URL is configured, memory otherwise. Only wiring lives here.
  */
-import { withLogContext, type EngineLogger } from './common.ts';
+import type { Logger } from 'pino';
 import { MemoryEngine } from './memory.ts';
 import { RedisEngine, type RedisEngineOptions } from './redis.ts';
 import type { Engine, EngineOptions } from './types.ts';
@@ -12,13 +12,14 @@ export interface CreateEngineOptions {
   /** The pod's region, added to every engine log line. */
   region: string;
   engine: Partial<EngineOptions>;
-  logger: EngineLogger;
+  logger: Logger;
   /** Connection tuning for the Redis engine (timeouts, key prefix, batch size); defaults suit most. */
   redis?: Omit<RedisEngineOptions, 'url' | 'engine' | 'logger'>;
 }
 
 export function createEngine(options: CreateEngineOptions): Engine {
-  const logger = withLogContext(options.logger, { region: options.region });
+  // A key bound twice appears twice in a JSON line: add region only when the caller has not.
+  const logger = 'region' in options.logger.bindings() ? options.logger : options.logger.child({ region: options.region });
   if (!options.redisUrl) return new MemoryEngine({ engine: options.engine, logger });
   return new RedisEngine({ ...options.redis, url: options.redisUrl, engine: options.engine, logger });
 }
@@ -26,5 +27,5 @@ export function createEngine(options: CreateEngineOptions): Engine {
 export { MemoryEngine, type MemoryEngineOptions } from './memory.ts';
 export { RedisEngine, defaultRedisEngineOptions, type RedisEngineOptions, type RedisEngineCounters } from './redis.ts';
 export { MemoryBackend, type MemoryBackendOptions } from './memory-backend.ts';
-export { EngineInputError, silentLogger, type EngineLogger } from './common.ts';
+export { EngineInputError, silentLogger } from './common.ts';
 export * from './types.ts';
