@@ -5,6 +5,7 @@ import type { RealtimeCluster } from '../crds/types.ts';
 import {
   HUB_NAMESPACE,
   REGIONS,
+  base64Values,
   clusterEvents,
   clusterSpec,
   createCluster,

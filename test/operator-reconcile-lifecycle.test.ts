@@ -9,6 +9,7 @@ import {
   ALL_KINDS,
   HUB_NAMESPACE,
   REGIONS,
+  base64Values,
   clusterEvents,
   clusterSpec,
   createCluster,
