@@ -184,7 +184,8 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
         const term = new AbortController();
         shutdown.signal.addEventListener('abort', () => term.abort(), { once: true });
         await lead(term.signal);
-        await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
+        // A signal that came while starting has already fired: do not wait for it again.
+        if (!shutdown.signal.aborted) await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
       } else {
         const elector = new LeaderElector({
           kubeConfig: hub,
