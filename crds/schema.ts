@@ -301,12 +301,23 @@ const condition = object(
   { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] },
 );
 
+const pendingCleanup = object(
+  'Objects the cluster wrote that are owed a cleanup not done yet.',
+  {
+    region: string('Region the objects are in (it left the spec, or the cluster is being deleted).', { pattern: DNS1123_LABEL, maxLength: 63 }),
+    namespace: string('Namespace of the objects in that region.', { pattern: DNS1123_LABEL, maxLength: 63 }),
+    message: string('Why the cleanup waits (unreachable, misconfigured), and how to give up on it.', { maxLength: 32_768 }),
+  },
+  { required: ['region', 'namespace', 'message'] },
+);
+
 export const statusSchema = object('Observed state, written by the operator through the status subresource.', {
   observedGeneration: generation('metadata.generation of the spec the status describes.'),
   phase: enumOf('Pending, Progressing, Ready or Degraded.', CLUSTER_PHASES),
   regionsReady: string('Ready regions out of all regions, e.g. `2/3`.', { pattern: '^[0-9]+/[0-9]+$', maxLength: 16 }),
   connections: connectionCount('WebSocket connections across reachable regions.'),
   regions: listMap('Per-region state, keyed by name.', regionStatus, 'name', { maxItems: LIMITS.maxRegions }),
+  pendingCleanup: array('Regions (and namespaces) the operator wrote to that no longer want its objects and are not cleaned up yet; deletion waits for these.', pendingCleanup, { maxItems: 64 }),
   conditions: listMap('Ready, Progressing, Degraded, RelayReady and (while spec.paused) Paused.', condition, 'type', { maxItems: 16 }),
 });
 

@@ -172,12 +172,20 @@ export interface RegionStatus {
   lastSyncTime?: string;
 }
 
+/** A place the cluster wrote objects to that no longer wants them, and why they are not removed yet. */
+export interface PendingCleanup {
+  region: string;
+  namespace: string;
+  message: string;
+}
+
 export interface RealtimeClusterStatus {
   observedGeneration?: number;
   phase?: ClusterPhase;
   regionsReady?: string;
   connections?: number;
   regions?: RegionStatus[];
+  pendingCleanup?: PendingCleanup[];
   conditions?: Condition[];
 }
 

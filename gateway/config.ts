@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { AiConfigError, parseAiConfig, type AiConfig } from './ai/config.ts';
 import { configFields, type FieldSpec } from './config-schema.ts';
+import { deepFreeze } from '../lib/deep-freeze.ts';
 
 export interface GatewayConfig {
   readonly host: string;
@@ -176,14 +177,6 @@ function flatten(input: Record<string, unknown>, known: Map<string, FieldSpec>, 
     }
   }
   return out;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (isPlainObject(value) || Array.isArray(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /**

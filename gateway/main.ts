@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import { signDevToken } from './auth.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { devRoutes, needsDevMode, withDevSecrets } from './dev-mode.ts';
-import { createEngine, type Engine, type EngineLogger } from './engine/index.ts';
+import { createEngine, type Engine } from './engine/index.ts';
 import { createRelay } from './relay/index.ts';
 import { createGateway } from './server.ts';
 
@@ -23,7 +23,7 @@ export function createLogger(config: GatewayConfig): Logger {
 }
 
 /** The engine the config asks for: Redis when `redisUrl` is set, memory otherwise, every setting passed. */
-export function createConfiguredEngine(config: GatewayConfig, logger: EngineLogger): Engine {
+export function createConfiguredEngine(config: GatewayConfig, logger: Logger): Engine {
   return createEngine({
     redisUrl: config.redisUrl,
     region: config.region,

@@ -74,3 +74,20 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Settles like `promise`, or rejects with `timeoutError()` once `ms` pass on `clock`, whichever
+ * comes first. The promise itself is not cancelled (client-node calls cannot be); its outcome is
+ * then ignored.
+ */
+export async function withTimeout<T>(clock: Clock, ms: number, promise: Promise<T>, timeoutError: () => Error): Promise<T> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = clock.after(ms, () => reject(timeoutError()));
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    timer?.cancel();
+  }
+}

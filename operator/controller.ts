@@ -8,31 +8,26 @@
  * - RealtimeClusters in the hub (one namespace or all): spec, metadata or deletion changes,
  *   not the operator's own status writes;
  * - hub Secrets: a change enqueues every cluster in that namespace whose spec names the Secret;
- * - the owned objects in every region, found by CLUSTER_LABEL: any change (a Deployment edited,
- *   deleted, or its pods becoming ready) enqueues the owner: drift repair and readiness;
+ * - the managed objects in every region (the region pool's caches): any change (a Deployment
+ *   edited, deleted, or its pods becoming ready) enqueues the owner named by CLUSTER_LABEL:
+ *   drift repair and readiness;
  * - a region's health changing (Unknown ⇄ Reachable) enqueues the clusters using it;
  * - a periodic resync (resyncIntervalMs) enqueues every cluster.
+ *
+ * The reconciler reads through the same caches: the cluster and hub Secrets from the hub
+ * informers, regional objects from the region pool's caches. A resync that finds everything in
+ * place therefore makes no request at all.
  */
 import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, PLURAL, type RealtimeCluster } from '../crds/types.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
-import { Informer, metadataOnly, objectKey, type InformerOptions, type ResourceRef } from './informer.ts';
+import { Informer, objectKey, type InformerOptions, type ResourceRef } from './informer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, type WorkQueueOptions } from './queue.ts';
-import { KubeconfigRegionPool, regionKey, type PooledRegionClient, type RegionPoolOptions } from './regions.ts';
+import { KubeconfigRegionPool, regionKey, type RegionPoolOptions } from './regions.ts';
 import { runWorker } from './worker.ts';
 import { CLUSTER_LABEL, keyFromClusterLabel, type Reconciler, type RegionPool } from './types.ts';
-
-/** The kinds of regional objects the reconciler renders, watched by CLUSTER_LABEL for drift. */
-export const OWNED_RESOURCES: readonly ResourceRef[] = Object.freeze([
-  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
-  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
-  { apiVersion: 'v1', kind: 'Secret', plural: 'secrets' },
-  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
-  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
-  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
-]);
 
 export const CONTROLLER_DEFAULTS = Object.freeze({ workers: 4, resyncIntervalMs: 600_000 });
 
@@ -42,10 +37,16 @@ export interface ReconcileMetricHooks {
   statusWritten(): void;
 }
 
+/** The hub caches, as the reconciler reads them (copies: the caller may change them). */
+export interface HubCaches {
+  readCluster(namespace: string, name: string): Promise<RealtimeCluster | undefined>;
+  readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
+}
+
 export interface ControllerOptions {
   hub: KubeConfig;
-  /** Builds the reconciler once the region pool exists (the reconciler needs the pool). */
-  createReconciler(regions: RegionPool, metrics: ReconcileMetricHooks): Reconciler;
+  /** Builds the reconciler once the region pool and the caches exist (the reconciler reads through them). */
+  createReconciler(regions: RegionPool, metrics: ReconcileMetricHooks, caches: HubCaches): Reconciler;
   /** Watch RealtimeClusters (and Secrets) in this hub namespace only; all when absent. */
   namespace?: string;
   workers?: number;
@@ -53,7 +54,6 @@ export interface ControllerOptions {
   queue?: Omit<WorkQueueOptions, 'clock'>;
   informers?: Pick<InformerOptions, 'silenceLimitMs' | 'watchTimeoutSeconds' | 'backoffInitialMs' | 'backoffMaxMs' | 'pageSize'>;
   regions?: Pick<RegionPoolOptions, 'failureThreshold' | 'unknownAfterMs' | 'successThreshold' | 'probeIntervalMs' | 'probeTimeoutMs'>;
-  ownedResources?: readonly ResourceRef[];
   logger: Logger;
   metrics: OperatorMetrics;
   clock?: Clock;
@@ -68,7 +68,6 @@ export class Controller {
   readonly #metrics: OperatorMetrics;
   readonly #clusters: Informer<RealtimeCluster>;
   readonly #secrets: Informer<V1Secret>;
-  readonly #regionInformers = new Map<string, Informer[]>();
   readonly #reconciler: Reconciler;
   #workers: Promise<void>[] = [];
   #resyncTimer: Timer | undefined;
@@ -90,20 +89,34 @@ export class Controller {
       logger: options.logger,
       clock: this.#clock,
       readSecret: (namespace, name) => this.#readSecret(namespace, name),
-      onClientAdded: (client) => this.#watchRegion(client),
-      onClientRemoved: (client) => {
-        this.#metrics.regionReachable.remove({ region: client.region, source: client.key });
-        void this.#unwatchRegion(client);
+      watch: {
+        makeInformer: (name, kubeConfig, resource, extra) => this.#informer(name, kubeConfig, resource, extra),
+        onChange: (object) => {
+          const key = keyFromClusterLabel(object.metadata?.labels?.[CLUSTER_LABEL]);
+          if (key && this.#inScope(key)) this.enqueue(key);
+        },
       },
+      onClientAdded: (client) => this.#metrics.regionReachable.set({ region: client.region, source: client.key }, client.health() === 'Reachable' ? 1 : 0),
+      onClientRemoved: (client) => this.#metrics.regionReachable.remove({ region: client.region, source: client.key }),
       onHealthChange: (client, health) => {
         this.#metrics.regionReachable.set({ region: client.region, source: client.key }, health === 'Reachable' ? 1 : 0);
         this.#enqueueUsersOf(client.key);
       },
     });
-    this.#reconciler = options.createReconciler(this.regions, {
-      objectsWritten: (region, count) => this.#metrics.objectsWritten.inc({ region }, count),
-      statusWritten: () => this.#metrics.statusWrites.inc(),
-    });
+    this.#reconciler = options.createReconciler(
+      this.regions,
+      {
+        objectsWritten: (region, count) => this.#metrics.objectsWritten.inc({ region }, count),
+        statusWritten: () => this.#metrics.statusWrites.inc(),
+      },
+      {
+        readCluster: async (namespace, name) => {
+          const cached = this.#clusters.get(`${namespace}/${name}`);
+          return cached && structuredClone(cached);
+        },
+        readSecret: (namespace, name) => this.#readSecret(namespace, name),
+      },
+    );
 
     this.#clusters.on({
       add: (cluster) => this.enqueue(objectKey(cluster)),
@@ -150,11 +163,8 @@ export class Controller {
     this.#stopped = true;
     this.#resyncTimer?.cancel();
     this.queue.shutdown();
-    this.regions.stop();
     await Promise.all(this.#workers);
-    const informers = [this.#clusters, this.#secrets, ...[...this.#regionInformers.values()].flat()];
-    this.#regionInformers.clear();
-    await Promise.all(informers.map((informer) => informer.stop()));
+    await Promise.all([this.regions.stop(), this.#clusters.stop(), this.#secrets.stop()]);
     this.#log.info('controller stopped');
   }
 
@@ -192,36 +202,6 @@ export class Controller {
         extra.onError?.(error);
       },
     });
-  }
-
-  #watchRegion(client: PooledRegionClient): void {
-    if (this.#stopped) return;
-    this.#metrics.regionReachable.set({ region: client.region, source: client.key }, client.health() === 'Reachable' ? 1 : 0);
-    const informers = (this.#options.ownedResources ?? OWNED_RESOURCES).map((resource) => {
-      const informer = this.#informer(`${client.region}/${resource.plural}`, client.kubeConfig, resource, {
-        labelSelector: CLUSTER_LABEL,
-        // Only the owner label is read from these objects.
-        transform: metadataOnly,
-        // A region that cannot be listed or watched is as unreachable as one that fails a call.
-        onError: (error) => client.recordFailure(error),
-      });
-      const enqueueOwner = (object: KubernetesObject) => {
-        const key = keyFromClusterLabel(object.metadata?.labels?.[CLUSTER_LABEL]);
-        if (key && this.#inScope(key)) this.enqueue(key);
-      };
-      informer.on({ add: enqueueOwner, update: (_, object) => enqueueOwner(object), delete: enqueueOwner });
-      informer.start();
-      return informer;
-    });
-    this.#regionInformers.set(client.key, informers);
-    this.#log.info({ region: client.region, key: client.key, kinds: informers.length }, 'watching owned objects in region');
-  }
-
-  async #unwatchRegion(client: PooledRegionClient): Promise<void> {
-    const informers = this.#regionInformers.get(client.key);
-    if (!informers) return;
-    this.#regionInformers.delete(client.key);
-    await Promise.all(informers.map((informer) => informer.stop()));
   }
 
   #inScope(key: string): boolean {

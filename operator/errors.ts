@@ -12,7 +12,8 @@ export const OPERATOR_ERROR_CODES = Object.freeze({
   KUBECONFIG_UNAVAILABLE: 'no kubeconfig file was given and the in-cluster configuration is absent',
   WATCH_FAILED: 'a watch request was refused by the API server',
   INFORMER_STOPPED: 'an informer request was abandoned because the informer stopped',
-  PROBE_TIMEOUT: 'a region did not answer its health probe in time',
+  REGION_CALL_TIMEOUT: 'a call to a region (or its health probe) did not answer in time',
+  METRICS_LISTEN_FAILED: 'the /healthz, /readyz and /metrics port is taken or its address is not local',
 });
 
 export type OperatorErrorCode = keyof typeof OPERATOR_ERROR_CODES;
@@ -26,11 +27,27 @@ export class OperatorError extends Error {
   }
 }
 
-/** The HTTP status of a client error: ApiException.code, or a watch error's statusCode. */
+/**
+ * The HTTP status of a client error (ApiException.code, or a watch error's statusCode), or
+ * undefined when the request got no answer at all.
+ */
 export function statusCodeOf(error: unknown): number | undefined {
   if (error instanceof ApiException) return error.code;
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' ? status : undefined;
+}
+
+export function isNotFound(error: unknown): boolean {
+  return statusCodeOf(error) === 404;
+}
+
+/**
+ * True when the server answered, so the error proves it reachable: any status below 500
+ * (404, 409, 422), except 429, which a server sends when it cannot take more work.
+ */
+export function isAnswer(error: unknown): boolean {
+  const status = statusCodeOf(error);
+  return status !== undefined && status < 500 && status !== 429;
 }
 
 /** A one-line, body-free description of an error for logs. */

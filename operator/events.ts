@@ -6,8 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
 import { FIELD_MANAGER, type EventRecorder } from './types.ts';
-import { isNotFound } from './reconcile/errors.ts';
+import { isNotFound } from './errors.ts';
 
 export const EventReason = {
   /** Objects were written to a region (created, changed, or repaired after drift). */
@@ -32,13 +33,6 @@ export const EventReason = {
   Resumed: 'Resumed',
 } as const;
 export type EventReasonName = (typeof EventReason)[keyof typeof EventReason];
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
 
 export interface EventRecorderOptions {
   /** `source.component` and `reportingController` of every Event. */
@@ -80,6 +74,7 @@ export function createEventRecorder(hub: KubeConfig, options: EventRecorderOptio
     const time = now().toISOString();
     await core.createNamespacedEvent({
       namespace,
+      fieldManager: FIELD_MANAGER,
       body: {
         metadata: { name, namespace },
         involvedObject: {
@@ -117,7 +112,7 @@ export function createEventRecorder(hub: KubeConfig, options: EventRecorderOptio
         const count = seen.count + 1;
         try {
           await core.patchNamespacedEvent(
-            { name: seen.name, namespace: seen.namespace, body: { count, lastTimestamp: now().toISOString() } },
+            { name: seen.name, namespace: seen.namespace, fieldManager: FIELD_MANAGER, body: { count, lastTimestamp: now().toISOString() } },
             setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
           );
           remember(key, { ...seen, count });

@@ -6,9 +6,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { OperatorError } from './errors.ts';
 
 export interface OperatorHttpOptions {
   port: number;
+  /** Default loopback: the endpoints have no auth, so they are not offered to the network unless asked. */
   host?: string;
   registry: Registry;
   /** Alive: false once shutdown has begun. */
@@ -44,10 +46,16 @@ export async function startOperatorHttp(options: OperatorHttpOptions): Promise<O
     }
     reply(404, 'not found\n');
   });
+  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
-      server.off('error', reject);
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EADDRINUSE' && error.code !== 'EADDRNOTAVAIL') return reject(error);
+      const what = error.code === 'EADDRINUSE' ? `port ${options.port} on ${host} is already in use` : `address ${host} is not on this machine`;
+      reject(new OperatorError('METRICS_LISTEN_FAILED', `cannot serve /healthz, /readyz and /metrics: ${what}; choose another with --metrics-port (or --metrics-host)`, { cause: error }));
+    };
+    server.once('error', onError);
+    server.listen(options.port, host, () => {
+      server.off('error', onError);
       resolve();
     });
   });

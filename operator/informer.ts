@@ -142,8 +142,9 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return this.#store.get(key);
   }
 
+  /** Resolves once the cache has synced, or the informer was stopped (check `synced`): a stop never leaves a waiter hanging. */
   waitForSync(): Promise<void> {
-    return this.#synced ? Promise.resolve() : new Promise((resolve) => this.#syncWaiters.push(resolve));
+    return this.#synced || this.#stopper.signal.aborted ? Promise.resolve() : new Promise((resolve) => this.#syncWaiters.push(resolve));
   }
 
   start(): void {
@@ -154,6 +155,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   async stop(): Promise<void> {
     this.#stopper.abort();
+    for (const resolve of this.#syncWaiters.splice(0)) resolve();
     await this.#running;
     this.#running = undefined;
   }

@@ -12,8 +12,9 @@
  */
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { sleep, systemClock, type Clock } from './clock.ts';
+import { sleep, systemClock, withTimeout, type Clock } from './clock.ts';
 import { OperatorError, errorSummary, statusCodeOf } from './errors.ts';
+import { FIELD_MANAGER } from './types.ts';
 
 export interface LeaderElectionOptions {
   kubeConfig: KubeConfig;
@@ -90,12 +91,12 @@ export class LeaderElector {
       if (!(await this.#acquire(signal, callbacks))) break;
       const term = new AbortController();
       this.#leading = true;
-      this.#log.info({ identity: this.identity }, 'started leading');
+      this.#log.info('started leading');
       callbacks.onStartedLeading(term.signal);
       const outcome = await this.#renewUntilLost(signal);
       this.#leading = false;
       term.abort();
-      this.#log.warn({ identity: this.identity, outcome }, 'stopped leading');
+      this.#log.warn({ outcome }, 'stopped leading');
       // The work of this term ends before the Lease is given up, so that two leaders never overlap.
       await callbacks.onStoppedLeading(outcome);
       if (outcome === 'released') await this.#release();
@@ -126,7 +127,7 @@ export class LeaderElector {
       if (signal.aborted) return 'released';
       const remaining = this.#options.renewDeadlineMs - (this.#clock.now() - lastRenew);
       try {
-        if (remaining > 0 && (await withTimeout(this.#tryAcquireOrRenew(), remaining, this.#clock))) {
+        if (remaining > 0 && (await this.#bounded(this.#tryAcquireOrRenew(), remaining))) {
           lastRenew = this.#clock.now();
           continue;
         }
@@ -148,7 +149,7 @@ export class LeaderElector {
       if (statusCodeOf(error) !== 404) throw error;
       const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: this.#spec(now, undefined) };
       try {
-        this.#observe(await this.#api.createNamespacedLease({ namespace, body }), now);
+        this.#observe(await this.#api.createNamespacedLease({ namespace, body, fieldManager: FIELD_MANAGER }), now);
         return true;
       } catch (createError) {
         if (statusCodeOf(createError) === 409) return false; // another candidate created it first
@@ -161,7 +162,7 @@ export class LeaderElector {
     if (holder && holder !== this.identity && this.#observedAt + durationMs > now) return false;
     const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { ...current.metadata, name, namespace }, spec: this.#spec(now, current.spec) };
     try {
-      this.#observe(await this.#api.replaceNamespacedLease({ name, namespace, body }), now);
+      this.#observe(await this.#api.replaceNamespacedLease({ name, namespace, body, fieldManager: FIELD_MANAGER }), now);
       return true;
     } catch (error) {
       if (statusCodeOf(error) === 409) return false; // someone wrote it since we read it
@@ -194,32 +195,21 @@ export class LeaderElector {
   async #release(): Promise<void> {
     const { name, namespace } = this.#options;
     try {
-      const current = await withTimeout(this.#api.readNamespacedLease({ name, namespace }), this.#options.retryPeriodMs, this.#clock);
+      const current = await this.#bounded(this.#api.readNamespacedLease({ name, namespace }), this.#options.retryPeriodMs);
       if (current.spec?.holderIdentity !== this.identity) return;
       const now = new V1MicroTime(this.#clock.now());
       const body: V1Lease = { ...current, metadata: { ...current.metadata }, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now } };
-      await withTimeout(this.#api.replaceNamespacedLease({ name, namespace, body }), this.#options.retryPeriodMs, this.#clock);
+      await this.#bounded(this.#api.replaceNamespacedLease({ name, namespace, body, fieldManager: FIELD_MANAGER }), this.#options.retryPeriodMs);
       this.#log.info('released the lease');
     } catch (error) {
       this.#log.warn({ err: errorSummary(error) }, 'could not release the lease; it will expire on its own');
     }
   }
-}
 
-function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = clock.after(ms, () => reject(new OperatorError('LEASE_REQUEST_TIMEOUT', `lease request took longer than ${ms} ms`)));
-    promise.then(
-      (value) => {
-        timer.cancel();
-        resolve(value);
-      },
-      (error: unknown) => {
-        timer.cancel();
-        reject(error);
-      },
-    );
-  });
+  /** A Lease request bounded by `ms` on the injected clock. */
+  #bounded<T>(request: Promise<T>, ms: number): Promise<T> {
+    return withTimeout(this.#clock, ms, request, () => new OperatorError('LEASE_REQUEST_TIMEOUT', `lease request took longer than ${ms} ms`));
+  }
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

@@ -31,7 +31,7 @@ const FLAGS = {
   kubeconfig: { type: 'string', env: 'KUBECONFIG', help: 'kubeconfig of the hub cluster (default: in-cluster)' },
   namespace: { type: 'string', env: 'MERIDIAN_HUB_NAMESPACE', help: 'watch RealtimeClusters in this namespace only (default: all)' },
   'metrics-port': { type: 'string', env: 'MERIDIAN_METRICS_PORT', help: 'port of /healthz, /readyz and /metrics (default 9090; 0 picks one)' },
-  'metrics-host': { type: 'string', env: 'MERIDIAN_METRICS_HOST', help: 'address to listen on (default 0.0.0.0)' },
+  'metrics-host': { type: 'string', env: 'MERIDIAN_METRICS_HOST', help: 'address of /healthz, /readyz and /metrics (default 127.0.0.1; 0.0.0.0 for a Pod\'s probes and scrapes)' },
   workers: { type: 'string', env: 'MERIDIAN_WORKERS', help: `concurrent reconciles (default ${CONTROLLER_DEFAULTS.workers})` },
   'resync-seconds': { type: 'string', env: 'MERIDIAN_RESYNC_SECONDS', help: `periodic resync (default ${CONTROLLER_DEFAULTS.resyncIntervalMs / 1000})` },
   'leader-elect': { type: 'boolean', env: '', help: 'campaign for the leader Lease (default true; --no-leader-elect to lead alone)' },
@@ -96,7 +96,7 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     kubeconfig: str('kubeconfig'),
     namespace,
     metricsPort: integer('metrics-port', str('metrics-port'), 9090),
-    metricsHost: str('metrics-host') ?? '0.0.0.0',
+    metricsHost: str('metrics-host') ?? '127.0.0.1',
     workers: integer('workers', str('workers'), CONTROLLER_DEFAULTS.workers, 1),
     resyncIntervalMs: integer('resync-seconds', str('resync-seconds'), CONTROLLER_DEFAULTS.resyncIntervalMs / 1000, 1) * 1000,
     leaderElect: (v['leader-elect'] as boolean | undefined) ?? true,
@@ -131,8 +131,12 @@ export interface RunningOperator {
   stop(): void;
 }
 
-/** Starts the operator in this process; main() wires it to signals and the exit code. */
+/**
+ * Starts the operator in this process; main() wires it to signals and the exit code. `logger`
+ * is the process's root logger: each part takes a child naming its component.
+ */
 export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, logger: Logger): Promise<RunningOperator> {
+  const log = logger.child({ component: 'operator' });
   const hub = loadKubeConfig(args.kubeconfig, env);
   const metrics = createOperatorMetrics();
   const shutdown = new AbortController();
@@ -150,7 +154,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       return controller?.synced ? { ready: true, reason: 'leading; caches synced' } : { ready: false, reason: 'leading; caches not synced yet' };
     },
   });
-  logger.info({ port: http.port, identity: args.identity, namespace: args.namespace ?? '(all)' }, 'operator started');
+  log.info({ host: args.metricsHost, port: http.port, namespace: args.namespace ?? '(all)' }, 'operator started');
 
   const lead = async (term: AbortSignal): Promise<void> => {
     leading = true;
@@ -165,7 +169,8 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       regions: { probeIntervalMs: args.probeIntervalMs },
       logger,
       metrics,
-      createReconciler: (regions, hooks) => createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks }),
+      createReconciler: (regions, hooks, caches) =>
+        createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks, readCluster: caches.readCluster, readSecret: caches.readSecret }),
     });
     const running = controller;
     term.addEventListener('abort', () => void running.stop(), { once: true });
@@ -179,7 +184,8 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
         const term = new AbortController();
         shutdown.signal.addEventListener('abort', () => term.abort(), { once: true });
         await lead(term.signal);
-        await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
+        // A signal that came while starting has already fired: do not wait for it again.
+        if (!shutdown.signal.aborted) await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
       } else {
         const elector = new LeaderElector({
           kubeConfig: hub,
@@ -189,12 +195,12 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
           leaseDurationMs: args.leaseDurationMs,
           renewDeadlineMs: args.renewDeadlineMs,
           retryPeriodMs: args.retryPeriodMs,
-          logger,
+          logger: logger.child({ component: 'leader' }),
         });
         await elector.run(shutdown.signal, {
           onStartedLeading: (term) => {
             lead(term).catch((error: unknown) => {
-              logger.error({ err: errorSummary(error) }, 'controller failed to start');
+              log.error({ err: errorSummary(error) }, 'controller failed to start');
               exitCode = 1;
               shutdown.abort();
             });
@@ -204,7 +210,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
             metrics.leader.set(0);
             await controller?.stop();
             if (reason === 'lost') {
-              logger.error('lost the leader lease; exiting so that a fresh process campaigns again');
+              log.error('lost the leader lease; exiting so that a fresh process campaigns again');
               exitCode = 1;
               shutdown.abort();
             }
@@ -233,21 +239,23 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`meridian operator: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);
   }
-  const logger = pino({ level: args.logLevel, base: { component: 'operator', identity: args.identity } });
+  // The root logger carries the identity once; every part adds its own `component` as a child.
+  const logger = pino({ level: args.logLevel, base: { identity: args.identity } });
+  const log = logger.child({ component: 'operator' });
   let operator: RunningOperator;
   try {
     operator = await startOperator(args, process.env, logger);
   } catch (error) {
-    logger.fatal({ err: errorSummary(error) }, 'operator could not start');
+    log.fatal({ err: errorSummary(error) }, 'operator could not start');
     process.exit(1);
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      logger.info({ signal }, 'shutting down');
+      log.info({ signal }, 'shutting down');
       operator.stop();
     });
   }
   const exitCode = await operator.done;
-  logger.info({ exitCode }, 'operator stopped');
+  log.info({ exitCode }, 'operator stopped');
   process.exit(exitCode);
 }

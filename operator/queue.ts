@@ -10,6 +10,7 @@
  * - addAfter(key, ms) queues a key later (the "look again in N ms" outcome); the earliest
  *   pending time wins.
  */
+import { TokenBucket } from '../lib/token-bucket.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 
 export interface WorkQueueOptions {
@@ -25,32 +26,6 @@ export interface WorkQueueOptions {
 }
 
 export const QUEUE_DEFAULTS = Object.freeze({ baseDelayMs: 5, maxDelayMs: 300_000, bucketQps: 10, bucketBurst: 100 });
-
-/** Tokens refill continuously; a reservation may take the balance below zero, which is the wait. */
-class TokenBucket {
-  #tokens: number;
-  #last: number;
-  readonly #qps: number;
-  readonly #burst: number;
-  readonly #clock: Clock;
-
-  constructor(qps: number, burst: number, clock: Clock) {
-    this.#qps = qps;
-    this.#burst = burst;
-    this.#tokens = burst;
-    this.#clock = clock;
-    this.#last = clock.now();
-  }
-
-  /** Reserves one token and returns how long to wait before using it. */
-  reserve(): number {
-    const now = this.#clock.now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#qps);
-    this.#last = now;
-    this.#tokens -= 1;
-    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.#qps) * 1000);
-  }
-}
 
 export class WorkQueue {
   readonly #queue: string[] = [];
@@ -70,7 +45,7 @@ export class WorkQueue {
     this.#clock = options.clock ?? systemClock;
     this.#baseDelayMs = options.baseDelayMs ?? QUEUE_DEFAULTS.baseDelayMs;
     this.#maxDelayMs = options.maxDelayMs ?? QUEUE_DEFAULTS.maxDelayMs;
-    this.#bucket = new TokenBucket(options.bucketQps ?? QUEUE_DEFAULTS.bucketQps, options.bucketBurst ?? QUEUE_DEFAULTS.bucketBurst, this.#clock);
+    this.#bucket = new TokenBucket({ ratePerSec: options.bucketQps ?? QUEUE_DEFAULTS.bucketQps, burst: options.bucketBurst ?? QUEUE_DEFAULTS.bucketBurst, now: () => this.#clock.now() });
   }
 
   /** Keys waiting to be handed out (not those in flight or delayed). */

@@ -13,13 +13,18 @@
  *   failures lasting unknownAfterMs), and Reachable again after successThreshold consecutive
  *   successes. An HTTP answer below 500 (404, 409, 422) proves the region reachable.
  * - A background probe (GET /version every probeIntervalMs) notices a dark region without traffic.
+ * - With `watch`, each client gets a RegionCache (informers of the objects the operator manages
+ *   there) that the pool starts with the client and stops when the client is replaced, dropped
+ *   by retain(), or the pool stops: the reconciler only reads it.
  */
 import { createHash } from 'node:crypto';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, VersionApi, type V1Secret } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type Timer } from './clock.ts';
-import { OperatorError, errorSummary, statusCodeOf } from './errors.ts';
-import { RegionConfigError, type RegionClient, type RegionHealth, type RegionPool } from './types.ts';
+import { systemClock, withTimeout, type Clock, type Timer } from './clock.ts';
+import { OperatorError, errorSummary, isAnswer } from './errors.ts';
+import { RegionCache, type InformerFactory } from './region-cache.ts';
+import { readSecretFromApi, secretText, type ReadSecret } from './secrets.ts';
+import { RegionConfigError, type ObjectRef, type RegionClient, type RegionHealth, type RegionPool } from './types.ts';
 
 export interface RegionRef {
   name: string;
@@ -40,10 +45,19 @@ export interface RegionPoolOptions {
   probeIntervalMs?: number;
   probeTimeoutMs?: number;
   /** Reads a hub Secret, undefined when absent. Defaults to a GET on the hub; the controller passes its cache. */
-  readSecret?: (namespace: string, name: string) => Promise<V1Secret | undefined>;
+  readSecret?: ReadSecret;
+  /** Keep a cache of the managed objects in every region (the controller's informers and their metrics). */
+  watch?: RegionWatchOptions;
   onHealthChange?: (client: PooledRegionClient, health: RegionHealth) => void;
+  /** A client was built or dropped (the controller keeps its health gauge). */
   onClientAdded?: (client: PooledRegionClient) => void;
   onClientRemoved?: (client: PooledRegionClient) => void;
+}
+
+export interface RegionWatchOptions {
+  makeInformer: InformerFactory;
+  /** A managed object changed in a region (the controller enqueues its owner). */
+  onChange(object: KubernetesObject): void;
 }
 
 export const REGION_POOL_DEFAULTS = Object.freeze({ failureThreshold: 3, unknownAfterMs: 30_000, successThreshold: 2, probeIntervalMs: 10_000, probeTimeoutMs: 5_000 });
@@ -60,6 +74,8 @@ export class PooledRegionClient implements RegionClient {
   readonly kubeConfig: KubeConfig;
   readonly objects: KubernetesObjectApi;
   readonly fingerprint: string;
+  /** Set when the pool keeps caches; its lifecycle is the pool's. */
+  readonly cache: RegionCache | undefined;
   readonly #options: typeof REGION_POOL_DEFAULTS;
   readonly #clock: Clock;
   readonly #onChange: (health: RegionHealth) => void;
@@ -69,7 +85,7 @@ export class PooledRegionClient implements RegionClient {
   #failingSince: number | undefined;
   #lastError = '';
 
-  constructor(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string, options: typeof REGION_POOL_DEFAULTS, clock: Clock, onChange: (health: RegionHealth) => void) {
+  constructor(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string, options: typeof REGION_POOL_DEFAULTS, clock: Clock, onChange: (health: RegionHealth) => void, watch?: RegionWatchOptions) {
     this.region = region;
     this.key = key;
     this.kubeConfig = kubeConfig;
@@ -78,6 +94,35 @@ export class PooledRegionClient implements RegionClient {
     this.#options = options;
     this.#clock = clock;
     this.#onChange = onChange;
+    this.cache = watch
+      ? new RegionCache({
+          region,
+          kubeConfig,
+          makeInformer: watch.makeInformer,
+          // A region that cannot be listed or watched is as unreachable as one that fails a call.
+          onError: (error) => this.recordFailure(error),
+          onChange: watch.onChange,
+        })
+      : undefined;
+  }
+
+  async call<T>(request: () => Promise<T>, timeoutMs: number): Promise<T> {
+    try {
+      const result = await withTimeout(this.#clock, timeoutMs, request(), () => new OperatorError('REGION_CALL_TIMEOUT', `region ${this.region} did not answer within ${timeoutMs} ms`));
+      this.recordSuccess();
+      return result;
+    } catch (error) {
+      this.recordFailure(error);
+      throw error;
+    }
+  }
+
+  cached(ref: ObjectRef): { object: KubernetesObject | undefined } | undefined {
+    return this.cache?.get(ref);
+  }
+
+  wrote(object: KubernetesObject): void {
+    this.cache?.wrote(object);
   }
 
   health(): RegionHealth {
@@ -96,9 +141,9 @@ export class PooledRegionClient implements RegionClient {
     if (this.#health === 'Unknown' && this.#successes >= this.#options.successThreshold) this.#set('Reachable');
   }
 
+  /** Reports a failed call; one the server answered (isAnswer) still proves the region reachable. */
   recordFailure(error: unknown): void {
-    const status = statusCodeOf(error);
-    if (status !== undefined && status < 500 && status !== 429) return this.recordSuccess(); // the server answered
+    if (isAnswer(error)) return this.recordSuccess();
     const now = this.#clock.now();
     this.#successes = 0;
     this.#failures += 1;
@@ -119,7 +164,8 @@ export class KubeconfigRegionPool implements RegionPool {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #options: typeof REGION_POOL_DEFAULTS;
-  readonly #readSecret: (namespace: string, name: string) => Promise<V1Secret | undefined>;
+  readonly #readSecret: ReadSecret;
+  readonly #watch: RegionWatchOptions | undefined;
   readonly #hooks: Pick<RegionPoolOptions, 'onHealthChange' | 'onClientAdded' | 'onClientRemoved'>;
   readonly #clients = new Map<string, PooledRegionClient>();
   #probeTimer: Timer | undefined;
@@ -130,18 +176,8 @@ export class KubeconfigRegionPool implements RegionPool {
     this.#log = options.logger.child({ component: 'regions' });
     this.#clock = options.clock ?? systemClock;
     this.#options = { ...REGION_POOL_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => v !== undefined && k in REGION_POOL_DEFAULTS)) };
-    let core: CoreV1Api | undefined;
-    this.#readSecret =
-      options.readSecret ??
-      (async (namespace, name) => {
-        try {
-          core ??= options.hub.makeApiClient(CoreV1Api);
-          return await core.readNamespacedSecret({ namespace, name });
-        } catch (error) {
-          if (statusCodeOf(error) === 404) return undefined;
-          throw error;
-        }
-      });
+    this.#readSecret = options.readSecret ?? readSecretFromApi(options.hub);
+    this.#watch = options.watch;
     this.#hooks = { onHealthChange: options.onHealthChange, onClientAdded: options.onClientAdded, onClientRemoved: options.onClientRemoved };
   }
 
@@ -149,15 +185,14 @@ export class KubeconfigRegionPool implements RegionPool {
     const key = regionKey(hubNamespace, region);
     const ref = region.kubeconfigSecretRef;
     if (!ref) return this.#cached(key) ?? this.#add(region.name, key, this.#hub, 'local');
-    let secret: V1Secret | undefined;
+    let secret;
     try {
       secret = await this.#readSecret(hubNamespace, ref.name);
     } catch (error) {
       throw new RegionConfigError('KubeconfigSecretUnreadable', region.name, `region ${region.name}: cannot read Secret ${hubNamespace}/${ref.name}: ${errorSummary(error).message}`, { cause: error });
     }
     if (!secret) throw new RegionConfigError('KubeconfigSecretMissing', region.name, `region ${region.name}: Secret ${hubNamespace}/${ref.name} does not exist`);
-    const encoded = secret.data?.[ref.key];
-    const text = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[ref.key];
+    const text = secretText(secret, ref.key);
     if (!text) throw new RegionConfigError('KubeconfigKeyMissing', region.name, `region ${region.name}: Secret ${hubNamespace}/${ref.name} has no key '${ref.key}'`);
     const fingerprint = createHash('sha256').update(text).digest('hex');
     const cached = this.#cached(key);
@@ -177,7 +212,7 @@ export class KubeconfigRegionPool implements RegionPool {
     for (const [key, client] of this.#clients) {
       if (keys.has(key)) continue;
       this.#clients.delete(key);
-      this.#hooks.onClientRemoved?.(client);
+      this.#remove(client);
     }
   }
 
@@ -192,9 +227,11 @@ export class KubeconfigRegionPool implements RegionPool {
     this.#probeTimer = this.#clock.after(0, tick);
   }
 
-  stop(): void {
+  /** Stops the probe and every region cache. */
+  async stop(): Promise<void> {
     this.#probeTimer?.cancel();
     this.#probeTimer = undefined;
+    await Promise.all(this.clients().map((client) => client.cache?.stop()));
   }
 
   /** One probe of every region: GET /version, bounded by probeTimeoutMs. */
@@ -210,18 +247,13 @@ export class KubeconfigRegionPool implements RegionPool {
 
   async #probe(client: PooledRegionClient): Promise<void> {
     const api = client.kubeConfig.makeApiClient(VersionApi);
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.#clock.after(this.#options.probeTimeoutMs, () => reject(new OperatorError('PROBE_TIMEOUT', `region ${client.region} did not answer within ${this.#options.probeTimeoutMs} ms`)));
-    });
-    try {
-      await Promise.race([api.getCode(), timeout]);
-      client.recordSuccess();
-    } catch (error) {
-      client.recordFailure(error);
-    } finally {
-      timer?.cancel();
-    }
+    // The outcome is recorded in the client's health; nothing else to do with it here.
+    await client.call(() => api.getCode(), this.#options.probeTimeoutMs).catch(() => undefined);
+  }
+
+  #remove(client: PooledRegionClient): void {
+    this.#hooks.onClientRemoved?.(client);
+    client.cache?.stop().catch((error: unknown) => this.#log.warn({ region: client.region, err: errorSummary(error) }, 'region cache did not stop cleanly'));
   }
 
   #cached(key: string): PooledRegionClient | undefined {
@@ -229,16 +261,21 @@ export class KubeconfigRegionPool implements RegionPool {
   }
 
   #add(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string): PooledRegionClient {
-    const client: PooledRegionClient = new PooledRegionClient(region, key, kubeConfig, fingerprint, this.#options, this.#clock, (health) => {
+    const onHealth = (health: RegionHealth) => {
       const log = this.#log.child({ region, key });
       if (health === 'Unknown') log.warn({ lastError: client.lastError }, 'region unreachable: Unknown');
       else log.info('region reachable again');
       this.#hooks.onHealthChange?.(client, health);
-    });
+    };
+    const client: PooledRegionClient = new PooledRegionClient(region, key, kubeConfig, fingerprint, this.#options, this.#clock, onHealth, this.#watch);
     const previous = this.#clients.get(key);
     this.#clients.set(key, client);
-    if (previous) this.#hooks.onClientRemoved?.(previous);
+    if (previous) this.#remove(previous);
     this.#hooks.onClientAdded?.(client);
+    if (client.cache) {
+      client.cache.start();
+      this.#log.info({ region, key, kinds: client.cache.kinds }, 'caching managed objects in region');
+    }
     if (this.#probeTimer) void this.#probe(client);
     return client;
   }

@@ -7,17 +7,34 @@ import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kuberne
 /** A region the operator cannot currently reach is `Unknown`: never a reason to delete anything. */
 export type RegionHealth = 'Reachable' | 'Unknown';
 
+/** Names one object: enough to find it in a cache or read it. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+}
+
 /**
- * A client for one region's cluster. Every call's outcome is reported back through
- * recordSuccess/recordFailure so that health() changes with hysteresis, not on one blip.
+ * A client for one region's cluster. Every API call goes through call(), whose outcome feeds
+ * health() with hysteresis (not one blip), and is bounded by a timeout so that a hanging region
+ * cannot stall a reconcile.
  */
 export interface RegionClient {
   readonly region: string;
   readonly kubeConfig: KubeConfig;
   readonly objects: KubernetesObjectApi;
   health(): RegionHealth;
-  recordSuccess(): void;
-  recordFailure(error: unknown): void;
+  call<T>(request: () => Promise<T>, timeoutMs: number): Promise<T>;
+  /**
+   * The region's informer cache of objects the operator manages (read-only: copy before
+   * changing). `{ object }` is the answer, `object` undefined when the cache has none; the
+   * method returns undefined when the kind is not cached or the cache has not synced yet:
+   * then read live.
+   */
+  cached(ref: ObjectRef): { object: KubernetesObject | undefined } | undefined;
+  /** Tells the cache about an object just written, so that the next read does not see it stale. */
+  wrote(object: KubernetesObject): void;
 }
 
 /**
@@ -74,6 +91,9 @@ export interface EventRecorder {
 
 /** The one field manager for every write the operator makes. */
 export const FIELD_MANAGER = 'meridian-operator';
+
+/** On every regional object, valued FIELD_MANAGER: the region caches select on it. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 
 /** On every regional object; its value identifies the owning RealtimeCluster: "<hub-namespace>.<name>". */
 export const CLUSTER_LABEL = 'meridian.dev/cluster';

@@ -79,6 +79,11 @@ export async function startSandbox(options: ReconcilerOptions = {}, regionServer
   };
 }
 
+/** Secret `data`: base64 values, as an API server stores them (the operator never reads stringData). */
+export function base64Values(values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString('base64')]));
+}
+
 /** Creates a hub namespace holding the Secrets clusterSpec() refers to. */
 export async function prepareHubNamespace(hubConfig: KubeConfig, regions: Record<RegionName, ApiServer>, namespace: string): Promise<void> {
   const core = hubConfig.makeApiClient(CoreV1Api);
@@ -86,7 +91,7 @@ export async function prepareHubNamespace(hubConfig: KubeConfig, regions: Record
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     return true;
   }, { what: `hub namespace ${namespace}` });
-  const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: data } });
+  const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace, body: { metadata: { name }, data: base64Values(data) } });
   await secret('auth', { 'jwt-secret': 'test-jwt-secret', 'api-key': 'test-api-key' });
   await secret('redis', { 'us-east1': 'redis://redis.us-east1:6379', 'europe-west1': 'redis://redis.europe-west1:6379' });
   for (const name of REGIONS) await secret(`region-${name}`, { kubeconfig: regions[name].kubeconfig() });

@@ -5,6 +5,7 @@ import type { RealtimeCluster } from '../crds/types.ts';
 import {
   HUB_NAMESPACE,
   REGIONS,
+  base64Values,
   clusterEvents,
   clusterSpec,
   createCluster,
@@ -62,7 +63,7 @@ test('a spec naming a Secret that does not exist is Degraded with SecretMissing,
   await createCluster(sandbox, 'late', spec);
   await expectInvalid('late', 'SecretMissing', /spec\.gateway\.auth\.jwtSecretRef\.name: Secret "late-auth" not found/);
 
-  await sandbox.hubConfig.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name: 'late-auth' }, stringData: { 'jwt-secret': 'x' } } });
+  await sandbox.hubConfig.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name: 'late-auth' }, data: base64Values({ 'jwt-secret': 'x' }) } });
   const fixed = await reconcileUntil(sandbox, 'tenants/late', ready, 'late Ready');
   assert.equal(degraded(fixed)?.status, 'False');
 });

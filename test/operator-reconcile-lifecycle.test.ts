@@ -9,6 +9,7 @@ import {
   ALL_KINDS,
   HUB_NAMESPACE,
   REGIONS,
+  base64Values,
   clusterEvents,
   clusterSpec,
   createCluster,
@@ -155,7 +156,7 @@ test('a rotated hub Secret reaches both regions and rolls the gateways', async (
   await sandbox.hubConfig.makeApiClient(CoreV1Api).replaceNamespacedSecret({
     name: 'auth',
     namespace: HUB_NAMESPACE,
-    body: { metadata: { name: 'auth', namespace: HUB_NAMESPACE }, stringData: { 'jwt-secret': 'rotated-jwt-secret', 'api-key': 'test-api-key' } },
+    body: { metadata: { name: 'auth', namespace: HUB_NAMESPACE }, data: base64Values({ 'jwt-secret': 'rotated-jwt-secret', 'api-key': 'test-api-key' }) },
   });
   await reconcileUntil(sandbox, 'tenants/classroom', (c) => ready(c) && c?.status?.conditions?.find((x) => x.type === 'Progressing')?.status === 'False', 'rolled after rotation');
   for (const region of REGIONS) {

@@ -1,7 +1,8 @@
 /**
  * The whole operator (controller, informers, queue, region pool, the real reconciler) running
  * in this process against three API emulators: a hub and two regions. Each scenario drives it
- * only through the APIs, as a user or a failing network would.
+ * only through the APIs, as a user or a failing network would, and sets up its own cluster
+ * (and deletes it), so that any one of them can run alone or in any order.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ const logger = pino({ level: process.env.MERIDIAN_TEST_LOG ?? 'silent' });
 
 before(async () => {
   sandbox = await startSandbox();
-  sandbox.pool.stop(); // the harness's own pool is not used here: the operator builds its own
+  await sandbox.pool.stop(); // the harness's own pool is not used here: the operator builds its own
   const dir = mkdtempSync(join(tmpdir(), 'meridian-controller-'));
   const kubeconfig = join(dir, 'hub.yaml');
   writeFileSync(kubeconfig, sandbox.hub.kubeconfig());
@@ -71,10 +72,24 @@ async function errorCount(): Promise<number> {
   return lines.filter((l) => !l.startsWith('#')).reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 }
 
-/** Waits until the queue is empty and no reconcile is running. */
+/** Waits until no key is queued, being reconciled, or waiting for a delayed retry or recheck. */
 async function settled(): Promise<void> {
   const queue = operator.controller()!.queue;
-  await waitFor(() => queue.length === 0 && queue.inFlight === 0, { what: 'the queue to drain', timeoutMs: 20_000 });
+  await waitFor(() => queue.length === 0 && queue.inFlight === 0 && queue.delayed === 0, { what: 'the queue to drain, delayed keys included', timeoutMs: 40_000 });
+}
+
+const everywhereReady = (c: RealtimeCluster) => c.status?.phase === 'Ready' && (c.status.regions ?? []).every((r) => r.phase === 'Ready' && r.readyReplicas === r.replicas);
+
+/** A fresh cluster of this scenario's own, Ready in both regions. */
+async function readyCluster(name: string): Promise<RealtimeCluster> {
+  await createCluster(sandbox, name, clusterSpec());
+  return waitForCluster(name, everywhereReady, `${name} Ready everywhere`);
+}
+
+/** Deletes a scenario's cluster and waits until its finalizer is released. */
+async function removeCluster(name: string): Promise<void> {
+  await deleteCluster(sandbox, name);
+  await waitFor(async () => !(await getCluster(sandbox, name)), { what: `${name} deleted`, timeoutMs: 30_000 });
 }
 
 test('a new cluster gets its objects in both regions and turns Ready without any direct reconcile call', async () => {
@@ -84,26 +99,27 @@ test('a new cluster gets its objects in both regions and turns Ready without any
   assert.equal(cluster.status?.observedGeneration, cluster.metadata.generation);
   for (const region of ['us-east1', 'europe-west1'] as const) assert.ok(await regionDeployment(sandbox, region, 'alpha'), `Deployment in ${region}`);
   assert.ok((await metric('meridian_operator_reconcile_total{outcome="success"}')).length > 0, 'reconciles are counted');
+  await removeCluster('alpha');
 });
 
 test('a Deployment deleted in a region is put back by the owned-object watch', async () => {
-  await waitForCluster('alpha', (c) => c.status?.phase === 'Ready', 'alpha Ready');
+  await readyCluster('delta');
   const apps = sandbox.regionConfigs['europe-west1'].makeApiClient(AppsV1Api);
-  const before = await regionDeployment(sandbox, 'europe-west1', 'alpha');
-  await apps.deleteNamespacedDeployment({ name: 'alpha-gateway', namespace: 'meridian' });
+  const before = await regionDeployment(sandbox, 'europe-west1', 'delta');
+  await apps.deleteNamespacedDeployment({ name: 'delta-gateway', namespace: 'meridian' });
   const repaired = await waitFor(
     async () => {
-      const deployment = await regionDeployment(sandbox, 'europe-west1', 'alpha');
+      const deployment = await regionDeployment(sandbox, 'europe-west1', 'delta');
       return deployment && deployment.metadata?.uid !== before?.metadata?.uid ? deployment : undefined;
     },
     { what: 'the Deployment to be recreated', timeoutMs: 20_000 },
   );
   assert.ok(repaired.spec?.template.spec?.containers[0].image);
+  await removeCluster('delta');
 });
 
 test('a resync with nothing changed reconciles every cluster and writes nothing', async () => {
-  // Let the repaired Deployment of the previous scenario finish rolling out first.
-  await waitForCluster('alpha', (c) => c.status?.phase === 'Ready' && (c.status.regions ?? []).every((r) => r.phase === 'Ready' && r.readyReplicas === r.replicas), 'alpha Ready everywhere');
+  await readyCluster('epsilon');
   await settled();
   const writesBefore = writeCounts(sandbox);
   const reconcilesBefore = (await metric('meridian_operator_reconcile_duration_seconds_count'))[0];
@@ -111,6 +127,7 @@ test('a resync with nothing changed reconciles every cluster and writes nothing'
   await waitFor(async () => (await metric('meridian_operator_reconcile_duration_seconds_count'))[0] !== reconcilesBefore, { what: 'the resync to reconcile' });
   await settled();
   assert.deepEqual(writeCounts(sandbox), writesBefore, 'zero writes in the hub and in both regions');
+  await removeCluster('epsilon');
 });
 
 test('a region going dark is Unknown while the other region takes a spec change; recovery converges', async () => {
@@ -136,6 +153,7 @@ test('a region going dark is Unknown while the other region takes a spec change;
   });
   await waitForCluster('beta', (c) => c.status?.phase === 'Ready' && phaseOf(c, 'europe-west1') === 'Ready', 'beta Ready again');
   assert.ok(await regionDeployment(sandbox, 'us-east1', 'beta'), 'nothing was deleted while the region was dark');
+  await removeCluster('beta');
 });
 
 test('throttling (429), server errors (503) and dropped watches on the hub and a region are retried until the cluster converges', async () => {
@@ -151,11 +169,12 @@ test('throttling (429), server errors (503) and dropped watches on the hub and a
   const cluster = await waitForCluster('gamma', (c) => c.status?.phase === 'Ready', 'gamma Ready despite faults');
   assert.equal(cluster.status?.regionsReady, '2/2');
   assert.ok((await errorCount()) > errorsBefore, 'the operator met the failures and retried');
+  await removeCluster('gamma');
 });
 
 test('deleting a cluster removes its objects from both regions', async () => {
-  await waitForCluster('gamma', (c) => c.status?.phase === 'Ready', 'gamma Ready');
-  await deleteCluster(sandbox, 'gamma');
-  await waitFor(async () => !(await getCluster(sandbox, 'gamma')), { what: 'the finalizer to be released', timeoutMs: 20_000 });
-  for (const region of ['us-east1', 'europe-west1'] as const) assert.equal(await regionDeployment(sandbox, region, 'gamma'), undefined, `no Deployment left in ${region}`);
+  await readyCluster('zeta');
+  await deleteCluster(sandbox, 'zeta');
+  await waitFor(async () => !(await getCluster(sandbox, 'zeta')), { what: 'the finalizer to be released', timeoutMs: 20_000 });
+  for (const region of ['us-east1', 'europe-west1'] as const) assert.equal(await regionDeployment(sandbox, region, 'zeta'), undefined, `no Deployment left in ${region}`);
 });

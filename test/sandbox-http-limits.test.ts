@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
 import { rawStatusLine, waitFor } from './helpers/net.ts';
 
@@ -98,8 +99,8 @@ describe('sandbox apiserver HTTP limits', () => {
 describe('sandbox apiserver watch buffer cap', () => {
   it('ends a watch whose initial list passes maxWatchBufferedBytes without an internal error', async () => {
     const errors: string[] = [];
-    const quiet = () => undefined;
-    const logger = { debug: quiet, info: quiet, warn: quiet, error: (obj: object, msg?: string) => errors.push(`${msg} ${JSON.stringify(obj)}`) };
+    // Error lines only, collected as written.
+    const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
     const sandbox = await startSandbox({ maxWatchBufferedBytes: 4096, logger });
     try {
       for (let i = 0; i < 8; i += 1) {

@@ -2,7 +2,7 @@
  * Per-user AI request rate on this pod: one token bucket per user (gateway/token-bucket.ts),
  * at most `maxUsers` of them; the least recently used are forgotten beyond that.
  */
-import { TokenBucket } from '../token-bucket.ts';
+import { TokenBucket } from '../../lib/token-bucket.ts';
 
 export class UserRateLimits {
   private readonly buckets = new Map<string, TokenBucket>();

@@ -1,35 +1,13 @@
 /**
- * Pieces every engine backend shares: option validation, epoch ids, input checks, the logger
- * shape engines accept, and the error for bad arguments.
+ * Pieces every engine backend shares: option validation, epoch ids, input checks, a silent
+ * logger, and the error for bad arguments.
  */
 import { randomBytes } from 'node:crypto';
+import { pino, type Logger } from 'pino';
 import { defaultEngineOptions, type EngineOptions, type HistoryReadOptions, type Member, type PublishInput } from './types.ts';
 
-/** The subset of pino's logger that engines use; a pino logger satisfies it. */
-export interface EngineLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 /** For tests and embedders that want no output. */
-export const silentLogger: EngineLogger = Object.freeze({
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-});
-
-/** A logger that adds `context` to every line (engines take the minimal interface, not pino's `child`). */
-export function withLogContext(logger: EngineLogger, context: object): EngineLogger {
-  return {
-    debug: (obj, msg) => logger.debug({ ...context, ...obj }, msg),
-    info: (obj, msg) => logger.info({ ...context, ...obj }, msg),
-    warn: (obj, msg) => logger.warn({ ...context, ...obj }, msg),
-    error: (obj, msg) => logger.error({ ...context, ...obj }, msg),
-  };
-}
+export const silentLogger: Logger = pino({ level: 'silent' });
 
 /** A caller passed something an engine cannot store (a programming error in the caller). */
 export class EngineInputError extends Error {

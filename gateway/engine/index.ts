@@ -1,7 +1,7 @@
 /**
  * Picks the engine: Redis when a URL is configured, memory otherwise. Only wiring lives here.
  */
-import { withLogContext, type EngineLogger } from './common.ts';
+import type { Logger } from 'pino';
 import type { MemoryBackendOptions } from './memory-backend.ts';
 import { MemoryEngine } from './memory.ts';
 import { RedisEngine, type RedisEngineOptions } from './redis.ts';
@@ -13,7 +13,7 @@ export interface CreateEngineOptions {
   /** The pod's region, added to every engine log line. */
   region: string;
   engine: Partial<EngineOptions>;
-  logger: EngineLogger;
+  logger: Logger;
   /** Connection tuning for the Redis engine (timeouts, key prefix, batch size, health probe); defaults suit most. */
   redis?: Omit<RedisEngineOptions, 'url' | 'engine' | 'logger'>;
   /** Bounds of the in-memory engine (sweep interval, retained bytes). */
@@ -21,7 +21,8 @@ export interface CreateEngineOptions {
 }
 
 export function createEngine(options: CreateEngineOptions): Engine {
-  const logger = withLogContext(options.logger, { region: options.region });
+  // A key bound twice appears twice in a JSON line: add region only when the caller has not.
+  const logger = 'region' in options.logger.bindings() ? options.logger : options.logger.child({ region: options.region });
   if (!options.redisUrl) return new MemoryEngine({ engine: options.engine, memory: options.memory, logger });
   return new RedisEngine({ ...options.redis, url: options.redisUrl, engine: options.engine, logger });
 }
@@ -29,6 +30,6 @@ export function createEngine(options: CreateEngineOptions): Engine {
 export { MemoryEngine, type MemoryEngineOptions } from './memory.ts';
 export { RedisEngine, defaultRedisEngineOptions, type RedisEngineOptions, type RedisEngineCounters } from './redis.ts';
 export { MemoryBackend, defaultMemoryBackendOptions, type MemoryBackendOptions } from './memory-backend.ts';
-export { EngineInputError, silentLogger, type EngineLogger } from './common.ts';
+export { EngineInputError, silentLogger } from './common.ts';
 export * from './types.ts';
 export { MemoryTallies, type Tallies } from './tally.ts';

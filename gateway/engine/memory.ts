@@ -6,6 +6,7 @@
  * called asynchronously (from a microtask queue, never inside the caller's stack) and in
  * publish order. Several engines can share one MemoryBackend to act as pods of one region.
  */
+import type { Logger } from 'pino';
 import {
   checkMember,
   checkPublishInput,
@@ -16,7 +17,6 @@ import {
   EngineInputError,
   resolveEngineOptions,
   silentLogger,
-  type EngineLogger,
 } from './common.ts';
 import { MemoryBackend, type Delivery, type MemoryBackendOptions, type MemoryNode } from './memory-backend.ts';
 import { MemoryTallies } from './tally.ts';
@@ -46,7 +46,7 @@ export interface MemoryEngineOptions {
   backend?: MemoryBackend;
   /** Options of the private backend (ignored when `backend` is given). */
   memory?: Omit<MemoryBackendOptions, 'now'>;
-  logger?: EngineLogger;
+  logger?: Logger;
 }
 
 type Task = { kind: 'deliver'; delivery: Delivery } | { kind: 'resynced'; rooms: string[] };
@@ -60,7 +60,7 @@ export class MemoryEngine implements Engine, MemoryNode {
   readonly tallies = new MemoryTallies();
   readonly backend: MemoryBackend;
   readonly options: Readonly<EngineOptions>;
-  readonly #logger: EngineLogger;
+  readonly #logger: Logger;
   readonly #rooms = new Set<string>();
   #handlers: EngineHandlers | undefined;
   #closed = false;

@@ -11,7 +11,7 @@
  * probe, and a probe that times out does. Any reply clears "stalled"; only an accepted write
  * (a publish, a presence add or the probe) clears "out of memory", since reads work when full.
  */
-import type { EngineLogger } from './common.ts';
+import type { Logger } from 'pino';
 import type { EngineHealth } from './types.ts';
 
 export type RedisFailure = 'timeout' | 'out-of-memory' | 'other';
@@ -49,7 +49,7 @@ export interface RedisHealthOptions {
   /** Whether the connections are open and subscriptions in place. */
   connected(): boolean;
   intervalMs: number;
-  logger: EngineLogger;
+  logger: Logger;
   /** Called whenever the health (or its reason) may have changed. */
   changed(): void;
   /** Counts timeouts and OOM refusals for metrics. */

@@ -11,7 +11,7 @@
  * unsubscribed. An unsubscribe never fails: a lost connection has dropped its channels anyway.
  * After a reconnect, `restore()` subscribes every wanted room again.
  */
-import type { EngineLogger } from './common.ts';
+import type { Logger } from 'pino';
 import { EngineUnavailableError } from './types.ts';
 
 /** The part of an ioredis connection this needs. */
@@ -44,7 +44,7 @@ export class RoomSubscriptions {
   readonly #connection: SubscriberConnection;
   readonly #channel: (room: string) => string;
   readonly #batchSize: number;
-  readonly #logger: EngineLogger;
+  readonly #logger: Logger;
   /** Rooms the hub wants, with the batch generation that last asked for each. */
   readonly #wanted = new Map<string, number>();
   /** Rooms subscribed on the current connection. */
@@ -53,7 +53,7 @@ export class RoomSubscriptions {
   #generation = 0;
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(connection: SubscriberConnection, channel: (room: string) => string, batchSize: number, logger: EngineLogger) {
+  constructor(connection: SubscriberConnection, channel: (room: string) => string, batchSize: number, logger: Logger) {
     this.#connection = connection;
     this.#channel = channel;
     this.#batchSize = batchSize;

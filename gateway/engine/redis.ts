@@ -13,8 +13,9 @@
  * Redis is decoded defensively: malformed or oversized values are logged (never their body),
  * counted and skipped.
  */
+import type { Logger } from 'pino';
 import { Redis } from 'ioredis';
-import { checkMember, checkRoom, checkRooms, EngineInputError, resolveEngineOptions, silentLogger, type EngineLogger } from './common.ts';
+import { checkMember, checkRoom, checkRooms, EngineInputError, resolveEngineOptions, silentLogger } from './common.ts';
 import { decodeChannelMessage, encodeEvent, isMalformed, RedisKeys } from './redis-format.ts';
 import { RedisHealth, withDeadline } from './redis-health.ts';
 import { RedisHistoryStore } from './redis-history.ts';
@@ -31,7 +32,7 @@ export type { RedisEngineCounters } from './redis-store.ts';
 export interface RedisEngineOptions {
   url: string;
   engine?: Partial<EngineOptions>;
-  logger?: EngineLogger;
+  logger?: Logger;
   /** Prefix of every key and channel, so several deployments can share one Redis. */
   keyPrefix?: string;
   /** A command without a reply after this long fails with UNAVAILABLE. */
@@ -102,7 +103,7 @@ export class RedisEngine implements Engine {
     outOfMemory: 0,
   };
   readonly #keys: RedisKeys;
-  readonly #logger: EngineLogger;
+  readonly #logger: Logger;
   readonly #maxPayloadBytes: number;
   readonly #resubscribeRetryMs: number;
   #resubscribeTimer: NodeJS.Timeout | undefined;

@@ -19,7 +19,7 @@
  * Append = the engine's publish, idempotent by `mid`; the bus message is acked only after it,
  * and a failed append nacks every held message of the lane, so the bus delivers them again.
  */
-import type { EngineLogger } from '../engine/common.ts';
+import type { Logger } from 'pino';
 import type { Engine } from '../engine/types.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { envelopeVersion, type MessageEnvelope, type RepairMarker, type RepairRequest } from './envelope.ts';
@@ -34,7 +34,7 @@ export interface InboundOptions {
   reorderWindowMs: number;
   repairTimeoutMs: number;
   repairAttempts: number;
-  logger: EngineLogger;
+  logger: Logger;
   sendRepairRequest(request: RepairRequest): void;
   onApplied(envelope: MessageEnvelope, duplicate: boolean): void;
   onUnrecoverable(origin: string, room: string, after: number, until: number, certain: boolean): void;

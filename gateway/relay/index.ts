@@ -4,7 +4,7 @@
  * lives here.
  */
 import type { GatewayConfig } from '../config.ts';
-import { withLogContext, type EngineLogger } from '../engine/common.ts';
+import type { Logger } from 'pino';
 import type { Engine } from '../engine/types.ts';
 import { PubSubBus } from './pubsub-bus.ts';
 import { Relay, type RelaySettings } from './relay.ts';
@@ -37,16 +37,16 @@ export interface RelayedSetup {
 }
 
 /** Wraps `engine` with a relay on `bus` (any RelayBus: Pub/Sub in production, memory in tests). */
-export function withRelay(engine: Engine, bus: RelayBus, settings: RelaySettings, logger: EngineLogger, now: () => number = Date.now): RelayedSetup {
+export function withRelay(engine: Engine, bus: RelayBus, settings: RelaySettings, logger: Logger, now: () => number = Date.now): RelayedSetup {
   const relay = new Relay({ ...settings, bus, engine, logger, now });
   return { engine: relayedEngine(engine, relay), relay };
 }
 
 /** The Pub/Sub relay when configured, else undefined. */
-export function createRelay(config: GatewayConfig, engine: Engine, baseLogger: EngineLogger): RelayedSetup | undefined {
+export function createRelay(config: GatewayConfig, engine: Engine, baseLogger: Logger): RelayedSetup | undefined {
   const { pubsub } = config.relay;
   if (!pubsub.projectId || !pubsub.topic) return undefined;
-  const logger = withLogContext(baseLogger, { component: 'relay' });
+  const logger = baseLogger.child({ component: 'relay' });
   let setup: RelayedSetup | undefined;
   const bus = new PubSubBus({
     projectId: pubsub.projectId,

@@ -13,7 +13,7 @@
  * - An envelope is built lazily (`build`), once, just before its first attempt: a message's
  *   `prev` needs a history read, which must not delay the local publish.
  */
-import type { EngineLogger } from '../engine/common.ts';
+import type { Logger } from 'pino';
 import type { RelayEnvelope } from './envelope.ts';
 import type { RelayBus } from './types.ts';
 
@@ -31,7 +31,7 @@ export interface OutboxOptions {
   maxBytes: number;
   retryInitialMs: number;
   retryMaxMs: number;
-  logger: EngineLogger;
+  logger: Logger;
   /** The outbox went from healthy to failing (true) or back (false). */
   onDegraded: (degraded: boolean) => void;
   onDropped: () => void;

@@ -9,7 +9,7 @@
  * The members this pod added are remembered here (room → client → member): that is what the
  * digest re-sends, and what a removal by client id needs to say who left.
  */
-import type { EngineLogger } from '../engine/common.ts';
+import type { Logger } from 'pino';
 import type { Engine, Member, RoomEvent } from '../engine/types.ts';
 import { envelopeVersion, type DigestEnvelope, type EventEnvelope, type PresenceEnvelope, type RelayEnvelope } from './envelope.ts';
 
@@ -18,7 +18,7 @@ export interface PresenceRelayOptions {
   /** The region's engine itself (remote members go straight into it). */
   engine: Engine;
   digestMaxMembers: number;
-  logger: EngineLogger;
+  logger: Logger;
   send(envelope: RelayEnvelope): void;
 }
 

@@ -18,7 +18,7 @@
  *   retrying, instead of ending the process.
  */
 import { PubSub, type Message, type Subscription, type Topic } from '@google-cloud/pubsub';
-import type { EngineLogger } from '../engine/common.ts';
+import type { Logger } from 'pino';
 import { decodeEnvelope, encodeEnvelope, isMalformed, type RelayEnvelope } from './envelope.ts';
 import type { BusDelivery, BusHealth, RelayBus } from './types.ts';
 
@@ -36,7 +36,7 @@ export interface PubSubBusOptions {
   /** Ack deadline of a subscription this bus creates. */
   ackDeadlineSec: number;
   reopenMs: number;
-  logger: EngineLogger;
+  logger: Logger;
   /** Called for every envelope that could not be decoded (counted by the relay). */
   onMalformed?: (reason: string) => void;
 }

@@ -11,7 +11,7 @@
  * from its history; presence and digests go to presence-relay.ts.
  */
 import type { Registry } from 'prom-client';
-import type { EngineLogger } from '../engine/common.ts';
+import type { Logger } from 'pino';
 import type { Engine, Member, Publication, RoomEvent } from '../engine/types.ts';
 import { envelopeVersion, type DigestEnvelope, type RelayEnvelope } from './envelope.ts';
 import { Inbound } from './inbound.ts';
@@ -44,7 +44,7 @@ export interface RelayOptions extends RelaySettings {
   bus: RelayBus;
   /** The region's engine itself, not the relayed wrapper. */
   engine: Engine;
-  logger: EngineLogger;
+  logger: Logger;
   now: () => number;
 }
 

@@ -2,10 +2,12 @@
  * Server-side apply of rendered objects into one region, with one field manager, skipping every
  * object whose live state already holds what we render. A resync that changes nothing therefore
  * makes no writes, while drift in any field we own (an edited image, a deleted object) is repaired.
+ * Live state comes from the region's cache when it has one (no request at all), else a GET.
  */
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { isNotFound } from '../errors.ts';
 import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
-import { ReconcileError, ReconcileErrorReason, RegionTimeoutError, httpStatus, isNotFound } from './errors.ts';
+import { ReconcileError, ReconcileErrorReason } from './errors.ts';
 import { sameQuantity } from './quantity.ts';
 import { APPLIED_HASH_ANNOTATION, CREATED_BY_ANNOTATION } from './render.ts';
 
@@ -13,34 +15,30 @@ import { APPLIED_HASH_ANNOTATION, CREATED_BY_ANNOTATION } from './render.ts';
 export const DEFAULT_REGION_CALL_TIMEOUT_MS = 10_000;
 
 /**
- * Runs one API call against a region and reports its outcome to the region's health. Any HTTP
- * answer below 500 (404, 409, 422) proves the region reachable; no answer (or none within
- * `timeoutMs`, so a hanging region cannot stall a reconcile) or a 5xx does not.
+ * Runs one API call against a region, bounded by `timeoutMs`; its outcome feeds the region's
+ * health (RegionClient.call).
  */
-export async function callRegion<T>(client: RegionClient, call: () => Promise<T>, timeoutMs = DEFAULT_REGION_CALL_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RegionTimeoutError(client.region, timeoutMs)), timeoutMs);
-  });
-  try {
-    const result = await Promise.race([call(), timeout]);
-    client.recordSuccess();
-    return result;
-  } catch (error) {
-    const status = httpStatus(error);
-    if (status !== undefined && status < 500 && status !== 429) client.recordSuccess();
-    else client.recordFailure(error);
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+export function callRegion<T>(client: RegionClient, call: () => Promise<T>, timeoutMs = DEFAULT_REGION_CALL_TIMEOUT_MS): Promise<T> {
+  return client.call(call, timeoutMs);
 }
 
 export function describeObject(object: KubernetesObject): string {
   return `${object.kind}/${object.metadata?.name}`;
 }
 
-/** Reads an object's live state, or undefined when it does not exist. */
+/**
+ * An object's current state from the region's cache, or from a GET when the cache cannot answer.
+ * A Namespace the cache does not hold is read live: one the operator did not create carries no
+ * managed-by label, and must still be seen to be left alone.
+ */
+export async function readCurrent(client: RegionClient, object: KubernetesObject, timeoutMs?: number): Promise<KubernetesObject | undefined> {
+  const ref = { apiVersion: object.apiVersion ?? '', kind: object.kind ?? '', namespace: object.metadata?.namespace, name: object.metadata?.name ?? '' };
+  const cached = client.cached(ref);
+  if (cached && (cached.object || object.kind !== 'Namespace')) return cached.object;
+  return readLive(client, object, timeoutMs);
+}
+
+/** Reads an object's live state (a GET), or undefined when it does not exist. */
 export async function readLive(client: RegionClient, object: KubernetesObject, timeoutMs?: number): Promise<KubernetesObject | undefined> {
   const header = {
     apiVersion: object.apiVersion ?? '',
@@ -97,11 +95,12 @@ export interface ApplyOutcome {
 /**
  * Applies the objects in order. A live object of ours carrying another cluster's label is never
  * overwritten (ObjectOwnedByOtherCluster), and then nothing is written. A Namespace is written
- * only if absent or created by us. All objects are read first, in parallel: a no-op reconcile
- * costs one round trip per region, not one per object.
+ * only if absent or created by us. `beforeFirstWrite` runs once, only if something is to be written.
+ * All objects are read first (from the cache when the region has
+ * one, else in parallel): a no-op reconcile costs no request with a cache, one round trip without.
  */
-export async function applyObjects(client: RegionClient, objects: KubernetesObject[], owner: string, timeoutMs?: number): Promise<ApplyOutcome> {
-  const lives = await Promise.all(objects.map((object) => readLive(client, object, timeoutMs)));
+export async function applyObjects(client: RegionClient, objects: KubernetesObject[], owner: string, timeoutMs?: number, beforeFirstWrite?: () => Promise<void>): Promise<ApplyOutcome> {
+  const lives = await Promise.all(objects.map((object) => readCurrent(client, object, timeoutMs)));
   const outcome: ApplyOutcome = { written: [], skippedForeign: [], live: new Map(objects.map((o, i) => [describeObject(o), lives[i]])) };
   const toApply: KubernetesObject[] = [];
   objects.forEach((desired, i) => {
@@ -123,9 +122,12 @@ export async function applyObjects(client: RegionClient, objects: KubernetesObje
     }
     if (!upToDate(live, desired)) toApply.push(desired);
   });
+  // The placements record names this region before anything is written there.
+  if (toApply.length > 0) await beforeFirstWrite?.();
   // Writes stay sequential and in order: the Namespace before what lives in it, mounts before the Deployment.
   for (const desired of toApply) {
-    await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), timeoutMs);
+    const written = await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), timeoutMs);
+    client.wrote(written);
     outcome.written.push(describeObject(desired));
   }
   return outcome;

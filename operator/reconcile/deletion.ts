@@ -1,7 +1,9 @@
 /**
- * Deleting a RealtimeCluster: remove its objects in every reachable region, then the finalizer.
- * A region that cannot be reached keeps the finalizer (status and an Event say so) until it
- * answers again or an SRE abandons it with the ABANDON_ANNOTATION.
+ * Deleting a RealtimeCluster: remove its objects in every region it wrote to (the placements
+ * record), then the finalizer. Such a region that cannot be reached keeps the finalizer (status
+ * and an Event say so) until it answers again or an SRE abandons it with the ABANDON_ANNOTATION.
+ * A spec region the record does not name was never written to: it is cleaned if it answers
+ * (in case the record was edited by hand), and never waited for.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { RealtimeCluster, RegionSpec } from '../../crds/types.ts';
@@ -9,7 +11,7 @@ import { EventReason } from '../events.ts';
 import { clusterLabelValue, type EventRecorder, type ReconcileResult, type RegionClient, type RegionPool } from '../types.ts';
 import { ReconcileError, ReconcileErrorReason, describeError } from './errors.ts';
 import { ABANDON_ANNOTATION, cleanupRegion, hasFinalizer, isAbandoned, removeFinalizer } from './finalizer.ts';
-import { mergePlacements, recordedPlacements, specPlacements, type Placement } from './placements.ts';
+import { mergePlacements, placementKey, recordedPlacements, specPlacements, type Placement } from './placements.ts';
 import { classifyRegionFailure, getClient } from './region.ts';
 import { computeStatus, writeStatus, type RegionObservation } from './status.ts';
 
@@ -22,37 +24,44 @@ export interface DeletionDeps {
   regionCallTimeoutMs?: number;
 }
 
-export type RegionCleanup =
-  | { name: string; state: 'cleaned'; deleted: string[]; note?: string }
-  | { name: string; state: 'abandoned' }
-  | { name: string; state: 'blocked'; observation: RegionObservation }
-  | { name: string; state: 'retry'; error: unknown };
+/** The outcome for one placement: `name` is the region, `namespace` where its objects are. */
+export type RegionCleanup = { name: string; namespace: string } & (
+  | { state: 'cleaned'; deleted: string[]; note?: string }
+  | { state: 'abandoned' }
+  | { state: 'blocked'; observation: RegionObservation }
+  | { state: 'retry'; error: unknown }
+);
 
 /** Removes the cluster's objects from one placement (a region and namespace). */
 export async function cleanupPlacement(pool: RegionPool, cluster: RealtimeCluster, placement: Placement, timeoutMs?: number): Promise<RegionCleanup> {
   const region: RegionSpec = { name: placement.region, namespace: placement.namespace, ...(placement.kubeconfigSecretRef ? { kubeconfigSecretRef: placement.kubeconfigSecretRef } : {}) };
-  if (isAbandoned(cluster, region.name)) return { name: region.name, state: 'abandoned' };
+  if (isAbandoned(cluster, region.name)) return { name: region.name, namespace: placement.namespace, state: 'abandoned' };
   const previous = cluster.status?.regions?.find((r) => r.name === region.name);
   let client: RegionClient | undefined;
   try {
     client = await getClient(pool, cluster, region);
     const owner = clusterLabelValue(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '');
     const outcome = await cleanupRegion(client, placement.namespace, owner, timeoutMs);
-    if (outcome.remaining > 0) return { name: region.name, state: 'retry', error: new Error(`${outcome.remaining} objects still terminating`) };
-    return { name: region.name, state: 'cleaned', deleted: outcome.deleted, ...(outcome.namespaceKept ? { note: outcome.namespaceKept } : {}) };
+    if (outcome.remaining > 0) return { name: region.name, namespace: placement.namespace, state: 'retry', error: new Error(`${outcome.remaining} objects still terminating`) };
+    return { name: region.name, namespace: placement.namespace, state: 'cleaned', deleted: outcome.deleted, ...(outcome.namespaceKept ? { note: outcome.namespaceKept } : {}) };
   } catch (error) {
     const failure = classifyRegionFailure(error, client, previous, region.name);
-    if (failure.retry !== undefined) return { name: region.name, state: 'retry', error: failure.retry };
+    if (failure.retry !== undefined) return { name: region.name, namespace: placement.namespace, state: 'retry', error: failure.retry };
     const hint = `cleanup waits for this region; to give up on it, annotate ${ABANDON_ANNOTATION}=${region.name}`;
-    return { name: region.name, state: 'blocked', observation: { ...failure.observation, message: `${failure.observation.message}; ${hint}` } };
+    return { name: region.name, namespace: placement.namespace, state: 'blocked', observation: { ...failure.observation, message: `${failure.observation.message}; ${hint}` } };
   }
 }
 
 export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeCluster): Promise<ReconcileResult> {
   if (!hasFinalizer(cluster)) return {};
-  // Every place the cluster may have objects: the spec's regions and those it had before.
-  const placements = mergePlacements(recordedPlacements(cluster).placements, specPlacements(cluster));
-  const results = await Promise.all(placements.map((placement) => cleanupPlacement(deps.pool, cluster, placement, deps.regionCallTimeoutMs)));
+  const record = recordedPlacements(cluster);
+  // An unreadable record (edited by hand) owes cleanup wherever the spec points, as before records existed.
+  const owed = record.error ? mergePlacements(record.placements, specPlacements(cluster)) : record.placements;
+  const owedKeys = new Set(owed.map(placementKey));
+  const placements = mergePlacements(owed, specPlacements(cluster));
+  const attempts = await Promise.all(placements.map((placement) => cleanupPlacement(deps.pool, cluster, placement, deps.regionCallTimeoutMs)));
+  // Nothing was written where nothing is recorded: such a region that does not answer is not waited for.
+  const results = attempts.filter((result, i) => owedKeys.has(placementKey(placements[i])) || result.state === 'cleaned');
 
   for (const result of results) {
     if (result.state === 'cleaned' && result.deleted.length > 0) {
@@ -79,7 +88,12 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
       ? r.observation
       : { name: r.name, phase: 'Pending', message: r.state === 'cleaned' ? 'cleaned up' : r.state === 'abandoned' ? 'abandoned' : 'cleanup in progress', wrote: false },
   );
-  const status = computeStatus({ cluster, problems: [], regions: observations, paused: false, now: deps.now() });
+  const pendingCleanup = results.flatMap((r) =>
+    r.state === 'blocked' || r.state === 'retry'
+      ? [{ region: r.name, namespace: r.namespace, message: r.state === 'blocked' ? r.observation.message : `retrying: ${describeError(r.error)}` }]
+      : [],
+  );
+  const status = computeStatus({ cluster, problems: [], regions: observations, pendingCleanup, deleting: true, paused: false, now: deps.now() });
   if ((await writeStatus(deps.hub, cluster, status, cluster.metadata.resourceVersion)) && blocked.length > 0) {
     const names = blocked.map((r) => r.name).join(', ');
     await deps.events.record(cluster, 'Warning', EventReason.CleanupBlocked, `deletion waits for ${names}: unreachable or misconfigured; annotate ${ABANDON_ANNOTATION} to give up on a region`);

@@ -4,12 +4,12 @@
  * the gateways need, and derives the gateway configuration. Problems are returned, never thrown:
  * an invalid spec is a status, not a crash.
  */
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { RealtimeCluster, RegionSpec, SecretKeyRef } from '../../crds/types.ts';
 import { DEFAULTS } from '../../crds/schema.ts';
 import { regionBounds, validateRealtimeCluster } from '../../crds/validate.ts';
+import { secretValue, type ReadSecret } from '../secrets.ts';
 import { aiApiKeyEnv, gatewayAiConfig } from './ai-config.ts';
-import { isNotFound } from './errors.ts';
 import { DEFAULT_RESOURCES, GATEWAY_METRICS_PORT, type EnvFromSecret, type RegionPlan, type ResourceRequirements } from './render.ts';
 
 /** Why a spec cannot be applied; `reason` is the Degraded condition's reason. */
@@ -80,22 +80,6 @@ function regionSecretUses(region: RegionSpec, index: number): SecretUse[] {
   return [{ field: `spec.regions[${index}].redis.urlSecretRef`, ref: region.redis.urlSecretRef, regionKey: 'redis-url', env: 'MERIDIAN_REDIS_URL' }];
 }
 
-/** Reads a hub Secret; undefined when it does not exist. */
-export type ReadSecret = (namespace: string, name: string) => Promise<V1Secret | undefined>;
-
-/** A ReadSecret that GETs from the hub (the controller may pass one that reads its informer cache instead). */
-export function readSecretFromApi(hub: KubeConfig): ReadSecret {
-  const core = hub.makeApiClient(CoreV1Api);
-  return async (namespace, name) => {
-    try {
-      return await core.readNamespacedSecret({ name, namespace });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
-  };
-}
-
 /** Reads each named hub Secret once; a missing one maps to undefined, other errors are thrown (retry). */
 async function readHubSecrets(readSecret: ReadSecret, namespace: string, names: Set<string>): Promise<Map<string, V1Secret | undefined>> {
   const entries = await Promise.all([...names].map(async (name) => [name, await readSecret(namespace, name)] as const));
@@ -110,7 +94,7 @@ function resolveUses(uses: SecretUse[], secrets: Map<string, V1Secret | undefine
       problems.push({ field: `${use.field}.name`, reason: SpecProblemReason.SecretMissing, message: `Secret "${use.ref.name}" not found in namespace "${namespace}"` });
       continue;
     }
-    const value = secret.data?.[use.ref.key] ?? (secret.stringData?.[use.ref.key] !== undefined ? Buffer.from(secret.stringData[use.ref.key]).toString('base64') : undefined);
+    const value = secretValue(secret, use.ref.key);
     if (value === undefined) {
       problems.push({ field: `${use.field}.key`, reason: SpecProblemReason.SecretKeyMissing, message: `Secret "${use.ref.name}" in namespace "${namespace}" has no key "${use.ref.key}"` });
       continue;

@@ -1,7 +1,7 @@
 /**
  * Errors of the reconcile logic, each with a stable `reason` (also used as a status/condition
- * reason), and the classification of client errors into "not found", "the region is not
- * answering" and "the API said no".
+ * reason), and the classification of client errors into "the region is not answering" and
+ * "the API said no". HTTP statuses are read with operator/errors.ts.
  */
 import { ApiException } from '@kubernetes/client-node';
 
@@ -22,25 +22,6 @@ export class ReconcileError extends Error {
     this.name = 'ReconcileError';
     this.reason = reason;
   }
-}
-
-/** A region call that got no answer within its timeout: treated like a refused connection. */
-export class RegionTimeoutError extends Error {
-  readonly code = 'REGION_CALL_TIMEOUT';
-  constructor(region: string, timeoutMs: number) {
-    super(`region ${region} did not answer within ${timeoutMs} ms`);
-    this.name = 'RegionTimeoutError';
-  }
-}
-
-/** The HTTP status of an API error, or undefined when the request got no answer at all. */
-export function httpStatus(error: unknown): number | undefined {
-  if (error instanceof ApiException) return error.code;
-  return undefined;
-}
-
-export function isNotFound(error: unknown): boolean {
-  return httpStatus(error) === 404;
 }
 
 /**

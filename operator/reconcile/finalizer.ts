@@ -5,9 +5,9 @@
  */
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster } from '../../crds/types.ts';
-import { CLUSTER_LABEL, type RegionClient } from '../types.ts';
+import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
 import { callRegion, describeObject, readLive } from './apply.ts';
-import { isNotFound } from './errors.ts';
+import { isNotFound } from '../errors.ts';
 import { CREATED_BY_ANNOTATION } from './render.ts';
 
 export const FINALIZER = 'realtime.meridian.dev/cleanup';
@@ -40,21 +40,22 @@ export function isAbandoned(cluster: RealtimeCluster, region: string): boolean {
   return names.includes('*') || names.includes(region);
 }
 
-async function patchFinalizers(hub: KubeConfig, cluster: RealtimeCluster, finalizers: string[]): Promise<void> {
+/** Returns the cluster as written (its new resourceVersion is the base of the next write). */
+async function patchFinalizers(hub: KubeConfig, cluster: RealtimeCluster, finalizers: string[]): Promise<RealtimeCluster> {
   const api = hub.makeApiClient(CustomObjectsApi);
   // The resourceVersion test makes this a compare-and-swap: another writer's finalizer is never lost.
   const body = [
     { op: 'test', path: '/metadata/resourceVersion', value: cluster.metadata.resourceVersion },
     cluster.metadata.finalizers ? { op: 'replace', path: '/metadata/finalizers', value: finalizers } : { op: 'add', path: '/metadata/finalizers', value: finalizers },
   ];
-  await api.patchNamespacedCustomObject(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body },
+  return (await api.patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
     setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-  );
+  )) as RealtimeCluster;
 }
 
-export async function addFinalizer(hub: KubeConfig, cluster: RealtimeCluster): Promise<void> {
-  await patchFinalizers(hub, cluster, [...(cluster.metadata.finalizers ?? []), FINALIZER]);
+export async function addFinalizer(hub: KubeConfig, cluster: RealtimeCluster): Promise<RealtimeCluster> {
+  return patchFinalizers(hub, cluster, [...(cluster.metadata.finalizers ?? []), FINALIZER]);
 }
 
 export async function removeFinalizer(hub: KubeConfig, cluster: RealtimeCluster): Promise<void> {

@@ -5,14 +5,18 @@
  */
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionStatus } from '../../crds/types.ts';
-import { EventReason, type Logger } from '../events.ts';
+import type { Logger } from 'pino';
+import { EventReason } from '../events.ts';
 import { TerminalError, type EventRecorder, type ReconcileResult, type Reconciler, type RegionPool } from '../types.ts';
 import { DEFAULT_REGION_CALL_TIMEOUT_MS } from './apply.ts';
-import { ReconcileError, ReconcileErrorReason, describeError, isNotFound } from './errors.ts';
-import { planCluster, readSecretFromApi, type PlanOptions, type ReadSecret } from './desired.ts';
+import { isNotFound } from '../errors.ts';
+import { ReconcileError, ReconcileErrorReason, describeError } from './errors.ts';
+import { readSecretFromApi, type ReadSecret } from '../secrets.ts';
+import { planCluster, type PlanOptions } from './desired.ts';
 import { addFinalizer, hasFinalizer } from './finalizer.ts';
 import { finalizeCluster } from './deletion.ts';
-import { cleanupOrphans, recordPlacements } from './orphans.ts';
+import { cleanupOrphans } from './orphans.ts';
+import { PlacementRecord, placementOf } from './placements.ts';
 import { reconcileRegion, type RegionOutcome } from './region.ts';
 import { computeStatus, writeStatus } from './status.ts';
 
@@ -49,8 +53,10 @@ export interface ReconcilerDeps {
   logger: Logger;
   now?: () => Date;
   metrics?: ReconcileMetrics;
-  /** Reads hub Secrets the spec references; defaults to a GET on the hub (the controller may pass its cache). */
+  /** Reads hub Secrets the spec references; defaults to a GET on the hub (the controller passes its cache). */
   readSecret?: ReadSecret;
+  /** Reads the RealtimeCluster (a copy); defaults to a GET on the hub (the controller passes its cache). */
+  readCluster?: ReadCluster;
   options?: ReconcilerOptions;
 }
 
@@ -69,14 +75,19 @@ export function parseKey(key: string): { namespace: string; name: string } {
   return { namespace: parts[0], name: parts[1] };
 }
 
-export async function readCluster(hub: KubeConfig, namespace: string, name: string): Promise<RealtimeCluster | undefined> {
-  try {
-    const api = hub.makeApiClient(CustomObjectsApi);
-    return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as RealtimeCluster;
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
+export type ReadCluster = (namespace: string, name: string) => Promise<RealtimeCluster | undefined>;
+
+/** A ReadCluster that GETs from the hub, for callers without a cache. */
+export function readClusterFromApi(hub: KubeConfig): ReadCluster {
+  const api = hub.makeApiClient(CustomObjectsApi);
+  return async (namespace, name) => {
+    try {
+      return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as RealtimeCluster;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  };
 }
 
 function isPaused(status: RealtimeCluster['status']): boolean {
@@ -87,6 +98,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { hub, regions: pool, events, logger, now = () => new Date(), metrics } = deps;
   const options = { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options };
   const readSecret = deps.readSecret ?? readSecretFromApi(hub);
+  const readCluster = deps.readCluster ?? readClusterFromApi(hub);
   const planOptions: PlanOptions = {
     preStopPauseSeconds: options.preStopPauseSeconds,
     drainWindowSeconds: options.drainWindowSeconds,
@@ -129,34 +141,36 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return { requeueAfterMs: options.invalidSpecRecheckMs };
     }
 
-    // Remember every region before writing to it, so that one later dropped from the spec is cleaned up.
-    const recorded = paused ? undefined : await recordPlacements(hub, cluster);
-    const record = recorded?.record;
-    // The status write is conditional on this version: a concurrent status writer is never overwritten.
-    const resourceVersion = recorded ? recorded.resourceVersion : cluster.metadata.resourceVersion;
-    const outcomes = await Promise.all(plan.regions.map(({ spec, plan: regionPlan }) => reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs)));
-    const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), paused, now: now() });
+    // Each region is recorded just before its first write, so that one later dropped from the spec is cleaned up.
+    const record = new PlacementRecord(hub, cluster);
+    const outcomes = await Promise.all(
+      plan.regions.map(({ spec, plan: regionPlan }) =>
+        reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs, () => record.ensure(placementOf(spec))),
+      ),
+    );
+    // Paused: nothing is written to regions, deletions included; pending cleanup stays as it was.
+    const orphans = paused ? undefined : await cleanupOrphans({ pool, events, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster, record);
+    if (orphans && orphans.pending.length > 0) {
+      logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, pending: orphans.pending.map((p) => p.region) }, 'regions left the spec; their objects are not cleaned up yet');
+    }
+    const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), pendingCleanup: orphans?.pending, paused, now: now() });
     // Events first: if the status write then fails (409), the retry sees the same transitions and
     // records them again (a count bump), rather than losing an Applied event for writes already made.
     await reportRegionChanges(cluster, outcomes);
     if (paused !== isPaused(cluster.status)) {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
     }
-    if (await writeStatus(hub, cluster, status, resourceVersion)) metrics?.statusWritten?.();
-
-    const orphans = record ? await cleanupOrphans({ hub, pool, events, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster, record) : { pending: [] };
-    if (orphans.pending.length > 0) {
-      logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, pending: orphans.pending }, 'regions left the spec; their objects are not cleaned up yet');
-    }
+    // Conditional on the version this pass last wrote (or read): a concurrent status writer is never overwritten.
+    if (await writeStatus(hub, cluster, status, record.resourceVersion)) metrics?.statusWritten?.();
 
     const retry = outcomes.filter((o) => o.retry !== undefined);
-    if (retry.length > 0 || orphans.retry !== undefined) {
+    if (retry.length > 0 || orphans?.retry !== undefined) {
       const detail = retry.map((o) => `${o.observation.name}: ${describeError(o.retry)}`);
-      if (orphans.retry !== undefined) detail.push(`cleanup of regions left the spec: ${describeError(orphans.retry)}`);
-      throw new ReconcileError(ReconcileErrorReason.RegionApiError, `regions to retry: ${detail.join('; ')}`, { cause: retry[0]?.retry ?? orphans.retry });
+      if (orphans?.retry !== undefined) detail.push(`cleanup of regions left the spec: ${describeError(orphans.retry)}`);
+      throw new ReconcileError(ReconcileErrorReason.RegionApiError, `regions to retry: ${detail.join('; ')}`, { cause: retry[0]?.retry ?? orphans?.retry });
     }
     const phases = outcomes.map((o) => o.observation.phase);
-    if (phases.includes('Unknown') || orphans.pending.length > 0) return { requeueAfterMs: options.unreachableRecheckMs };
+    if (phases.includes('Unknown') || (orphans?.pending.length ?? 0) > 0) return { requeueAfterMs: options.unreachableRecheckMs };
     if (!paused && phases.some((p) => p === 'Progressing' || p === 'Pending')) return { requeueAfterMs: options.progressRecheckMs };
     return {};
   }
@@ -164,17 +178,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   return {
     async reconcile(key) {
       const { namespace, name } = parseKey(key);
-      const cluster = await readCluster(hub, namespace, name);
+      const cluster = await readCluster(namespace, name);
       if (!cluster) return {};
       if (cluster.metadata.deletionTimestamp) {
         return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster);
       }
       if (!hasFinalizer(cluster)) {
-        await addFinalizer(hub, cluster);
-        // The patch changed resourceVersion; read again so later writes start from the live object.
-        const fresh = await readCluster(hub, namespace, name);
-        if (!fresh) return {};
-        return reconcileLive(fresh);
+        // The patch's answer is the live object: later writes start from its resourceVersion.
+        return reconcileLive(await addFinalizer(hub, cluster));
       }
       return reconcileLive(cluster);
     },

@@ -1,11 +1,14 @@
 /**
  * Where a RealtimeCluster has put objects: recorded in an annotation on the cluster before the
  * first write to a region, so that a region later removed from the spec (or moved to another
- * namespace) is still known and can be cleaned up. The spec alone forgets it.
+ * namespace) is still known and can be cleaned up. The spec alone forgets it. Only a region
+ * something is about to be written to is recorded: one that was never reachable, or whose
+ * kubeconfig never worked, holds nothing and is owed no cleanup.
  */
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { DEFAULTS } from '../../crds/schema.ts';
-import { GROUP, PLURAL, VERSION, type RealtimeCluster, type SecretKeyRef } from '../../crds/types.ts';
+import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionSpec, type SecretKeyRef } from '../../crds/types.ts';
+import { FIELD_MANAGER } from '../types.ts';
 
 /** JSON list of {region, namespace, kubeconfigSecretRef?}: every place this cluster may have objects. */
 export const PLACEMENTS_ANNOTATION = 'realtime.meridian.dev/placements';
@@ -21,16 +24,21 @@ export function placementKey(p: Placement): string {
 }
 
 /** The cluster an object lands in: two placements with the same target share objects. */
-function targetKey(p: Placement): string {
+export function targetKey(p: Placement): string {
   return JSON.stringify([p.namespace, p.kubeconfigSecretRef?.name ?? '', p.kubeconfigSecretRef?.key ?? '']);
 }
 
-export function specPlacements(cluster: RealtimeCluster): Placement[] {
-  return (cluster.spec.regions ?? []).map((r) => ({
+/** Where a spec region puts its objects. */
+export function placementOf(r: RegionSpec): Placement {
+  return {
     region: r.name,
     namespace: r.namespace ?? DEFAULTS.regionNamespace,
     ...(r.kubeconfigSecretRef ? { kubeconfigSecretRef: { name: r.kubeconfigSecretRef.name, key: r.kubeconfigSecretRef.key } } : {}),
-  }));
+  };
+}
+
+export function specPlacements(cluster: RealtimeCluster): Placement[] {
+  return (cluster.spec.regions ?? []).map(placementOf);
 }
 
 export interface RecordedPlacements {
@@ -80,7 +88,54 @@ export async function writePlacements(hub: KubeConfig, cluster: RealtimeCluster,
   const api = hub.makeApiClient(CustomObjectsApi);
   const body = { metadata: { annotations: { [PLACEMENTS_ANNOTATION]: JSON.stringify(mergePlacements(placements)) } } };
   return (await api.patchNamespacedCustomObject(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body },
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   )) as RealtimeCluster;
+}
+
+/**
+ * The record during one reconcile: regions add themselves (ensure) just before their first
+ * write, one annotation write at a time, and the cluster's resourceVersion after the last write
+ * is kept for the status write's precondition.
+ */
+export class PlacementRecord {
+  readonly #hub: KubeConfig;
+  readonly #cluster: RealtimeCluster;
+  #placements: Placement[];
+  #resourceVersion: string | undefined;
+  #writes: Promise<void> = Promise.resolve();
+
+  constructor(hub: KubeConfig, cluster: RealtimeCluster) {
+    this.#hub = hub;
+    this.#cluster = cluster;
+    this.#placements = recordedPlacements(cluster).placements;
+    this.#resourceVersion = cluster.metadata.resourceVersion;
+  }
+
+  get placements(): Placement[] {
+    return this.#placements;
+  }
+
+  get resourceVersion(): string | undefined {
+    return this.#resourceVersion;
+  }
+
+  /** Records `placement` unless it is already recorded; resolves once the record is written. */
+  ensure(placement: Placement): Promise<void> {
+    return this.update((current) => mergePlacements(current, [placement]));
+  }
+
+  /** Changes the record (one write, serialized with the others, only if it differs). */
+  update(next: (current: Placement[]) => Placement[]): Promise<void> {
+    const write = this.#writes.then(async () => {
+      const placements = next(this.#placements);
+      if (samePlacements(placements, this.#placements)) return;
+      const written = await writePlacements(this.#hub, this.#cluster, placements);
+      this.#placements = mergePlacements(placements);
+      this.#resourceVersion = written.metadata.resourceVersion;
+    });
+    // A failed write fails its caller; the chain goes on for the next one.
+    this.#writes = write.catch(() => undefined);
+    return write;
+  }
 }

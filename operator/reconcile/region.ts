@@ -6,7 +6,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { RealtimeCluster, RegionSpec, RegionStatus } from '../../crds/types.ts';
 import { RegionConfigError, clusterLabelValue, type RegionClient, type RegionPool } from '../types.ts';
-import { applyObjects, describeObject, readLive } from './apply.ts';
+import { applyObjects, describeObject, readCurrent } from './apply.ts';
 import { ReconcileError, describeError, isConnectivityError } from './errors.ts';
 import { objectNames, renderRegion, type RegionPlan } from './render.ts';
 import { observeDeployment, type RegionObservation } from './status.ts';
@@ -49,18 +49,28 @@ export function classifyRegionFailure(error: unknown, client: RegionClient | und
   return { observation: unchanged(previous, name, `retrying: ${describeError(error)}`), written: [], retry: error };
 }
 
-export async function reconcileRegion(pool: RegionPool, cluster: RealtimeCluster, region: RegionSpec, plan: RegionPlan, paused: boolean, timeoutMs?: number): Promise<RegionOutcome> {
+/** `beforeFirstWrite` records the region in the placements record (see placements.ts). */
+export async function reconcileRegion(
+  pool: RegionPool,
+  cluster: RealtimeCluster,
+  region: RegionSpec,
+  plan: RegionPlan,
+  paused: boolean,
+  timeoutMs?: number,
+  beforeFirstWrite?: () => Promise<void>,
+): Promise<RegionOutcome> {
   const previous = cluster.status?.regions?.find((r) => r.name === region.name);
   let client: RegionClient | undefined;
   try {
     client = await getClient(pool, cluster, region);
     const owner = clusterLabelValue(plan.hubNamespace, plan.clusterName);
     const gateway = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: objectNames(plan.clusterName).gateway, namespace: plan.namespace } };
-    const applied = paused ? undefined : await applyObjects(client, renderRegion(plan), owner, timeoutMs);
+    const applied = paused ? undefined : await applyObjects(client, renderRegion(plan), owner, timeoutMs, beforeFirstWrite);
     const written = applied?.written ?? [];
-    // The Deployment read before applying is current unless it was just written (then its status is stale).
+    // The Deployment read before applying is current unless it was just written: then read it
+    // again (the cache holds the write's answer; without a cache, a GET).
     const deployment = (
-      applied && !written.includes(describeObject(gateway)) ? applied.live.get(describeObject(gateway)) : await readLive(client, gateway, timeoutMs)
+      applied && !written.includes(describeObject(gateway)) ? applied.live.get(describeObject(gateway)) : await readCurrent(client, gateway, timeoutMs)
     ) as V1Deployment | undefined;
     const observation = observeDeployment(region.name, deployment, plan.replicas, written.length > 0);
     if (paused && !deployment) observation.message = 'paused before the first rollout';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { ApiObject, App, Chart } from 'cdk8s';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { CLUSTER_LABEL, FIELD_MANAGER, clusterLabelValue } from '../types.ts';
+import { CLUSTER_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, clusterLabelValue } from '../types.ts';
 
 /** On a Namespace the operator created: the CLUSTER_LABEL value of its creator. Others' namespaces are never written or deleted. */
 export const CREATED_BY_ANNOTATION = 'realtime.meridian.dev/created-by';
@@ -86,7 +86,7 @@ export function commonLabels(plan: Pick<RegionPlan, 'clusterName' | 'hubNamespac
   return {
     ...selectorLabels(plan),
     'app.kubernetes.io/component': 'gateway',
-    'app.kubernetes.io/managed-by': FIELD_MANAGER,
+    [MANAGED_BY_LABEL]: FIELD_MANAGER,
     'app.kubernetes.io/part-of': 'meridian',
   };
 }

@@ -4,7 +4,8 @@
  */
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
-import type { ClusterPhase, Condition, ConditionStatus, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionStatus } from '../../crds/types.ts';
+import type { ClusterPhase, Condition, ConditionStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionStatus } from '../../crds/types.ts';
+import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
 
 /** The condition types this reconciler owns; others (RelayReady) are kept as they are. */
@@ -20,6 +21,7 @@ export const ConditionReason = {
   RegionFailed: 'RegionFailed',
   AsExpected: 'AsExpected',
   SpecPaused: 'SpecPaused',
+  Deleting: 'Deleting',
 } as const;
 
 /** What one reconcile learned about one region. */
@@ -55,6 +57,10 @@ export interface StatusInput {
   problems: SpecProblem[];
   /** One per region; absent when the spec is invalid (previous region status is kept). */
   regions?: RegionObservation[];
+  /** Cleanup owed and not done yet; absent: keep what the status says (a pass that did not look). */
+  pendingCleanup?: PendingCleanup[];
+  /** The cluster is being deleted: nothing rolls out, cleanup is in progress. */
+  deleting?: boolean;
   paused: boolean;
   now: Date;
 }
@@ -112,6 +118,18 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
     conditions.push(cond('Ready', 'False', ConditionReason.InvalidSpec, 'the spec is invalid; regions are left as they were'));
     conditions.push(cond('Progressing', 'False', ConditionReason.InvalidSpec, 'nothing is rolled out until the spec is fixed'));
     conditions.push(cond('Degraded', 'True', problems[0].reason, message));
+  } else if (input.deleting) {
+    const waiting = (input.pendingCleanup ?? []).map((p) => p.region);
+    const message = waiting.length > 0 ? `deleting: cleanup waits for ${[...new Set(waiting)].join(', ')}` : 'deleting: removing objects from regions';
+    // The phase column keeps what it said; a region holding the deletion up makes it Degraded.
+    phase = unknown.length > 0 || failed.length > 0 ? 'Degraded' : (previous.phase ?? 'Pending');
+    conditions.push(cond('Ready', 'False', ConditionReason.Deleting, message));
+    conditions.push(cond('Progressing', 'False', ConditionReason.Deleting, `${message}; nothing is rolled out`));
+    conditions.push(
+      unknown.length > 0 || failed.length > 0
+        ? cond('Degraded', 'True', unknown.length > 0 ? ConditionReason.RegionUnreachable : ConditionReason.RegionFailed, summarize([...unknown, ...failed]))
+        : cond('Degraded', 'False', ConditionReason.AsExpected, 'all regions reachable'),
+    );
   } else {
     phase = unknown.length > 0 || failed.length > 0 ? 'Degraded' : allReady ? 'Ready' : regions.some((r) => r.phase !== 'Pending') ? 'Progressing' : 'Pending';
     conditions.push(
@@ -134,6 +152,7 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
   }
   if (paused) conditions.push(cond('Paused', 'True', ConditionReason.SpecPaused, 'spec.paused is true: nothing is written to regions'));
   const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type));
+  const pendingCleanup = input.pendingCleanup ?? previous.pendingCleanup ?? [];
 
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -141,6 +160,7 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
     regionsReady: `${ready}/${total}`,
     connections: regions.reduce((sum, r) => sum + (r.connections ?? 0), 0),
     regions,
+    ...(pendingCleanup.length > 0 ? { pendingCleanup } : {}),
     conditions: [...conditions, ...foreign],
   };
 }
@@ -172,9 +192,11 @@ export function statusChanged(before: RealtimeClusterStatus | undefined, after: 
 export async function writeStatus(hub: KubeConfig, cluster: RealtimeCluster, status: RealtimeClusterStatus, resourceVersion?: string): Promise<boolean> {
   if (!statusChanged(cluster.status, status)) return false;
   const api = hub.makeApiClient(CustomObjectsApi);
-  const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status };
+  // A merge patch keeps fields it does not name: a field the new status drops is sent as null.
+  const dropped = Object.fromEntries(Object.keys(cluster.status ?? {}).filter((key) => !(key in status)).map((key) => [key, null]));
+  const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: { ...dropped, ...status } };
   await api.patchNamespacedCustomObjectStatus(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body },
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
   return true;

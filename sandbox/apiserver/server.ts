@@ -2,6 +2,7 @@
  * One emulated cluster: storage, registry, controllers and the HTTP listener with bearer-token
  * auth and fault injection. `startApiServer` is the whole programmatic surface.
  */
+import type { Logger } from 'pino';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -26,13 +27,6 @@ import { Resources } from './resources.ts';
 import { Store } from './store.ts';
 import { selfSignedCertificate } from './tls.ts';
 import type { ActiveWatch } from './watch.ts';
-
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface ApiServerOptions {
   /** 0 (default): a free port. */

@@ -6,6 +6,7 @@
  * change them behind the store's back; writers copy (structuredClone) and put a new object.
  */
 import type { KubeObject } from './registry.ts';
+import { deepFreeze } from '../../lib/deep-freeze.ts';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -21,14 +22,6 @@ export interface ChangeEvent {
 export interface Subscriber {
   bucket: string;
   deliver(event: ChangeEvent): void;
-}
-
-export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }
 
 function keyOf(namespace: string | undefined, name: string): string {

@@ -20,7 +20,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '../server.ts';
+import type { Logger } from 'pino';
 import type { KubeObject } from '../registry.ts';
 import { ContainerConfigError, expand, resolveEnv } from './container-env.ts';
 import { localize, prepareVolumes, type Mount } from './container-volumes.ts';

@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../server.ts';
+import type { Logger } from 'pino';
 import type { KubeObject } from '../registry.ts';
 import { delayedReadyRunner, type PodRunner, type RunningPod } from './pods.ts';
 import { ProcessPod, type ProcessPodSettings } from './process-pod.ts';

@@ -1,0 +1,111 @@
+/**
+ * A region's cache of the objects the operator manages there: one informer per kind it
+ * applies, selected by MANAGED_BY_LABEL, holding whole objects (without managedFields). The
+ * reconciler reads live state from here, as controller-runtime's cached client does, so a
+ * resync that finds everything in place reads nothing from the region.
+ *
+ * - A kind whose informer has not synced yet (a region just added, or unreachable) is not
+ *   answered: the reader falls back to a live read, which also feeds the region's health.
+ * - A write's answer is kept until the informer has seen that version or a later one
+ *   (client-go's mutation cache): the reconcile that runs right after a write, before its watch
+ *   event arrives, sees what was written and does not write it again.
+ * - Every change is reported to `onChange` (the controller enqueues the owning cluster).
+ */
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { objectKey, type Informer, type InformerOptions, type ResourceRef } from './informer.ts';
+import { FIELD_MANAGER, MANAGED_BY_LABEL, type ObjectRef } from './types.ts';
+
+/** The kinds the reconciler applies in a region (operator/reconcile/render.ts), each cached. */
+export const MANAGED_RESOURCES: readonly ResourceRef[] = Object.freeze([
+  { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces' },
+  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  { apiVersion: 'v1', kind: 'Secret', plural: 'secrets' },
+  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
+]);
+
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`;
+
+/** Builds an informer with the runtime's options and metrics (the controller supplies it). */
+export type InformerFactory = (name: string, kubeConfig: KubeConfig, resource: ResourceRef, extra: Partial<InformerOptions>) => Informer;
+
+export interface RegionCacheOptions {
+  region: string;
+  kubeConfig: KubeConfig;
+  makeInformer: InformerFactory;
+  resources?: readonly ResourceRef[];
+  /** A list or watch failed: the region counts it like a failed call. */
+  onError(error: unknown): void;
+  onChange(object: KubernetesObject): void;
+}
+
+function kindKey(apiVersion: string, kind: string): string {
+  return `${apiVersion}/${kind}`;
+}
+
+/** True when version `a` is newer than `b`. Versions are opaque; when they are not integers, trust the informer. */
+function newer(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) > BigInt(b);
+}
+
+export class RegionCache {
+  readonly #informers = new Map<string, Informer>();
+  readonly #written = new Map<string, KubernetesObject>();
+
+  constructor(options: RegionCacheOptions) {
+    for (const resource of options.resources ?? MANAGED_RESOURCES) {
+      const informer = options.makeInformer(`${options.region}/${resource.plural}`, options.kubeConfig, resource, {
+        labelSelector: MANAGED_SELECTOR,
+        onError: options.onError,
+      });
+      const seen = (object: KubernetesObject) => {
+        this.#forgetWrite(resource, object);
+        options.onChange(object);
+      };
+      informer.on({ add: seen, update: (_, object) => seen(object), delete: seen });
+      this.#informers.set(kindKey(resource.apiVersion, resource.kind), informer);
+    }
+  }
+
+  get kinds(): number {
+    return this.#informers.size;
+  }
+
+  start(): void {
+    for (const informer of this.#informers.values()) informer.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#informers.values()].map((informer) => informer.stop()));
+  }
+
+  /** The cached object (undefined when absent), or undefined overall when this kind cannot be answered from the cache. */
+  get(ref: ObjectRef): { object: KubernetesObject | undefined } | undefined {
+    const key = kindKey(ref.apiVersion, ref.kind);
+    const informer = this.#informers.get(key);
+    if (!informer?.synced) return undefined;
+    const name = ref.namespace ? `${ref.namespace}/${ref.name}` : ref.name;
+    const cached = informer.get(name);
+    const written = this.#written.get(`${key}/${name}`);
+    if (written && newer(written.metadata?.resourceVersion, cached?.metadata?.resourceVersion)) return { object: written };
+    if (written) this.#written.delete(`${key}/${name}`);
+    return { object: cached };
+  }
+
+  /** Drops a kept write once the informer has this version or a later one (or the object is gone). */
+  #forgetWrite(resource: ResourceRef, object: KubernetesObject): void {
+    const key = `${kindKey(resource.apiVersion, resource.kind)}/${objectKey(object)}`;
+    const written = this.#written.get(key);
+    if (written && !newer(written.metadata?.resourceVersion, object.metadata?.resourceVersion)) this.#written.delete(key);
+  }
+
+  wrote(object: KubernetesObject): void {
+    const key = kindKey(object.apiVersion ?? '', object.kind ?? '');
+    if (!this.#informers.has(key) || !object.metadata?.resourceVersion) return;
+    const { managedFields: _dropped, ...metadata } = object.metadata;
+    this.#written.set(`${key}/${objectKey(object)}`, { ...object, metadata });
+  }
+}
