@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { processRunner, type ProcessRunner } from '../sandbox/apiserver/index.ts';
+import { METRICS_PORT_ANNOTATION, processRunner, type ProcessRunner } from '../sandbox/apiserver/index.ts';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
 import { signToken, TestClient } from './helpers/gateway.ts';
 import { portOpen } from './helpers/services.ts';
@@ -81,6 +81,12 @@ describe('process runner: gateway Pods as real processes', () => {
       assert.equal(presence.status, 200);
       const wrongKey = await fetch(`http://127.0.0.1:${portOf(pod)}/v1/rooms/lobby/presence`, { headers: { authorization: 'Bearer wrong' } });
       assert.equal(wrongKey.status, 401);
+      // Each Pod's metrics listener has a port of its own, on loopback, named by an annotation.
+      const metricsPort = Number(pod.metadata!.annotations![METRICS_PORT_ANNOTATION]);
+      assert.ok(metricsPort > 0 && !ports.includes(metricsPort), `metrics port ${metricsPort}`);
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(await metrics.text(), /meridian_connections/);
     }
     const logs = readdirSync(stateDir).filter((d) => d.startsWith('default_gw-'));
     assert.equal(logs.length, 2, 'one directory per Pod');

@@ -56,6 +56,8 @@ export interface PodReport {
   startedAt?: Date;
   /** The port the Pod serves on when it is not its containerPort; written as PORT_ANNOTATION. */
   port?: number;
+  /** The Pod's metrics port (a gateway's metrics listener); written as METRICS_PORT_ANNOTATION. */
+  metricsPort?: number;
 }
 
 /** Read access to the objects a kubelet resolves for a Pod (ConfigMaps and Secrets it references). */
@@ -84,6 +86,7 @@ export const KUBELET_MANAGER = 'kubelet';
  * 127.0.0.1 needs a different port): that port. Written by the kubelet once it is chosen.
  */
 export const PORT_ANNOTATION = 'sandbox.meridian.dev/port';
+export const METRICS_PORT_ANNOTATION = 'sandbox.meridian.dev/metrics-port';
 
 /**
  * How long past its grace period a Terminating Pod waits for its runner: a kubelet gives SIGTERM
@@ -226,8 +229,9 @@ export class PodController {
     const podType = this.registry.find('', 'v1', 'pods')!;
     let live = this.store.get(bucketOf(podType), pod.metadata.namespace, pod.metadata.name);
     if (!live || live.metadata.uid !== pod.metadata.uid || live.metadata.deletionTimestamp) return;
-    if (report.port !== undefined && live.metadata.annotations?.[PORT_ANNOTATION] !== String(report.port)) {
-      live = this.annotatePort(podType, live, report.port);
+    const annotations = live.metadata.annotations ?? {};
+    if ((report.port !== undefined && annotations[PORT_ANNOTATION] !== String(report.port)) || (report.metricsPort !== undefined && annotations[METRICS_PORT_ANNOTATION] !== String(report.metricsPort))) {
+      live = this.annotatePorts(podType, live, report);
       if (!live) return;
     }
     const now = timestamp(this.now());
@@ -299,10 +303,14 @@ export class PodController {
     }
   }
 
-  /** Records the Pod's own port (PORT_ANNOTATION) before the status that makes it Ready. */
-  private annotatePort(podType: ResourceType, live: KubeObject, port: number): KubeObject | undefined {
+  /** Records the Pod's own ports (PORT_ANNOTATION, METRICS_PORT_ANNOTATION) before the status that makes it Ready. */
+  private annotatePorts(podType: ResourceType, live: KubeObject, report: PodReport): KubeObject | undefined {
     const next = structuredClone(live) as KubeObject;
-    next.metadata.annotations = { ...next.metadata.annotations, [PORT_ANNOTATION]: String(port) };
+    next.metadata.annotations = {
+      ...next.metadata.annotations,
+      ...(report.port !== undefined ? { [PORT_ANNOTATION]: String(report.port) } : {}),
+      ...(report.metricsPort !== undefined ? { [METRICS_PORT_ANNOTATION]: String(report.metricsPort) } : {}),
+    };
     try {
       return this.resources.commit(podType, live, next, { fieldManager: KUBELET_MANAGER });
     } catch (error) {

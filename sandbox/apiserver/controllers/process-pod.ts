@@ -4,7 +4,8 @@
  * - start: ContainerCreating while its port is chosen, its volumes written and its environment
  *   resolved (a missing required ConfigMap, Secret or key: waiting, CreateContainerConfigError or
  *   ContainerCreating, looked at again every `configRetryMs`); then `node bin/meridian.ts
- *   <args>` with that environment, `MERIDIAN_HOST=127.0.0.1` and `MERIDIAN_PORT=<its port>`,
+ *   <args>` with that environment, `MERIDIAN_HOST=127.0.0.1` and `MERIDIAN_PORT=<its port>`
+ *   (and its metrics listener on `MERIDIAN_METRICS_HOST=127.0.0.1`, `MERIDIAN_METRICS_PORT=<a second port>`),
  *   stdout and stderr to `logs/<container>/<restartCount>.log` in the Pod's directory;
  * - readiness from the container's readiness probe (none: Ready once running);
  * - a process that exits is restarted after `restartBackoffMs`, doubling per restart up to
@@ -62,6 +63,8 @@ export class ProcessPod implements RunningPod {
   private halted = false;
   private finished = false;
   private port?: number;
+  /** The gateway's metrics listener (`metrics.port`), loopback like the rest. */
+  private metricsPort?: number;
   private child?: ChildProcess;
   private childExit: Promise<void> = Promise.resolve();
   private startedAt = new Date();
@@ -127,11 +130,14 @@ export class ProcessPod implements RunningPod {
     this.podDir = podDir;
     if (this.port === undefined) {
       const port = await this.settings.allocatePort();
+      const metricsPort = await this.settings.allocatePort();
       if (this.finished) {
         this.settings.releasePort(port);
+        this.settings.releasePort(metricsPort);
         return;
       }
       this.port = port;
+      this.metricsPort = metricsPort;
       // Released in end(): a Pod that stopped meanwhile still holds it until then.
       this.url = `http://${LOOPBACK}:${this.port}`;
       this.report();
@@ -161,7 +167,7 @@ export class ProcessPod implements RunningPod {
 
   private spawnProcess(args: string[], env: Record<string, string>, cwd: string, logFile: string): void {
     // A container starts from its image's environment, not the host's: only PATH and HOSTNAME come along.
-    const processEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.pod.metadata.name, ...env, MERIDIAN_HOST: LOOPBACK, MERIDIAN_PORT: String(this.port) };
+    const processEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.pod.metadata.name, ...env, MERIDIAN_HOST: LOOPBACK, MERIDIAN_PORT: String(this.port), MERIDIAN_METRICS_HOST: LOOPBACK, MERIDIAN_METRICS_PORT: String(this.metricsPort) };
     const log = openSync(logFile, 'a');
     let child: ChildProcess;
     try {
@@ -238,6 +244,7 @@ export class ProcessPod implements RunningPod {
       lastTerminated: this.lastTerminated,
       startedAt: this.waiting ? undefined : this.startedAt,
       port: this.port,
+      metricsPort: this.metricsPort,
     });
   }
 
@@ -319,6 +326,7 @@ export class ProcessPod implements RunningPod {
     if (this.finished) return;
     this.finished = true;
     if (this.port !== undefined) this.settings.releasePort(this.port);
+    if (this.metricsPort !== undefined) this.settings.releasePort(this.metricsPort);
     this.settings.ended(this);
   }
 
