@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { configFields, type FieldSpec } from './config-schema.ts';
+import { checkNotifyConfig, type NotifyConfig } from './notify/config-check.ts';
 
 export interface GatewayConfig {
   readonly host: string;
@@ -79,6 +80,7 @@ export interface GatewayConfig {
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;
   readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };
+  readonly notify: NotifyConfig;
 }
 
 /** Deep partial, for tests and callers that build a config in code. */
@@ -205,6 +207,7 @@ export function resolveConfig(input: unknown = {}, env: Record<string, string | 
   if (pubsub.projectId && config.relay.digestIntervalMs >= config.presence.ttlMs) {
     throw new ConfigError(`relay.digestIntervalMs must be below presence.ttlMs (${config.presence.ttlMs}), got ${config.relay.digestIntervalMs}`);
   }
+  checkNotifyConfig(config.notify, (message) => new ConfigError(message));
   return deepFreeze(config);
 }
 

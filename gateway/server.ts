@@ -29,6 +29,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { Operations } from './operations.ts';
 import { PresenceTracker } from './presence-tracker.ts';
 import { WriteScheduler } from './write-scheduler.ts';
+import { createNotifier, parseRoomRules, withRoomRules, type Notifier, type NotifyOverrides } from './notify/index.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -44,6 +45,8 @@ export interface GatewayOptions {
   checkWsInternals?: () => readonly string[];
   /** Adds metrics of components built before the gateway (the relay) to its registry. */
   registerMetrics?: (registry: Registry) => void;
+  /** Clock, randomness, store or push TLS agent of the notification module (tests, benchmarks). */
+  notify?: NotifyOverrides;
 }
 
 export interface Gateway {
@@ -53,6 +56,8 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   readonly hub: Hub;
   readonly connections: ReadonlySet<Connection>;
+  /** The notification module (docs/notifications.md); absent when notify.enabled is false. */
+  readonly notifier?: Notifier;
   readonly draining: boolean;
   start(): Promise<void>;
   /** Refuses new connections, closes existing ones with 1012 over drain.windowMs, then closes. */
@@ -96,7 +101,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
   });
-  const operations = new Operations({ config, engine, now });
+  const notifier = config.notify.enabled ? createNotifier(config, engine, logger, { now, ...options.notify }) : undefined;
+  notifier?.metrics.register(metrics.registry);
+  const ruleEngine = notifier ? withRoomRules(engine, notifier, parseRoomRules(config.notify.roomRules), (error, room) => logger.warn({ err: error, room }, 'room rule notification failed')) : engine;
+  const operations = new Operations({ config, engine: ruleEngine, now });
   const presence = new PresenceTracker({
     engine,
     logger,
@@ -107,7 +115,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     subscribedRooms: (conn) => hub.subscribedRooms(conn),
     localMembers: (room) => hub.localSubscribers(room),
   });
-  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry });
+  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry, notifier });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -223,12 +231,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   positionTimer?.unref();
 
   const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
-  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, draining: () => draining, load, extraRoutes: options.extraRoutes });
+  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
     clearInterval(positionTimer);
     presence.stop();
+    await notifier?.stop();
     metrics.close();
     await metricsServer.close();
     if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -245,6 +254,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     hub,
     connections,
+    notifier,
     get draining() {
       return draining;
     },
@@ -255,6 +265,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         resynced: (rooms) => hub.onResynced(rooms),
       });
       presence.start();
+      await notifier?.start();
       server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, onRequest);
       server.maxRequestsPerSocket = config.limits.httpMaxRequestsPerSocket;
       server.on('upgrade', upgrade);
