@@ -177,7 +177,7 @@ const quietLogger = pino({ level: process.env.MERIDIAN_TEST_LOG ?? 'silent' });
 /** Starts a gateway in this process on a free port; `logger` captures its log lines when given. */
 export async function startGateway(
   overrides: ConfigInput = {},
-  options: { engine?: Engine; logger?: Logger; checkWsInternals?: GatewayOptions['checkWsInternals'] } = {},
+  options: { engine?: Engine; logger?: Logger; checkWsInternals?: GatewayOptions['checkWsInternals']; notify?: GatewayOptions['notify'] } = {},
 ): Promise<TestGateway> {
   const input = {
     host: '127.0.0.1',
@@ -199,7 +199,7 @@ export async function startGateway(
       logger: quietLogger,
     });
   const clients: TestClient[] = [];
-  const gateway = createGateway({ config, engine, logger: options.logger ?? quietLogger, checkWsInternals: options.checkWsInternals });
+  const gateway = createGateway({ config, engine, logger: options.logger ?? quietLogger, checkWsInternals: options.checkWsInternals, notify: options.notify });
   await gateway.start();
   const httpUrl = `http://127.0.0.1:${gateway.port}`;
   const wsUrl = `ws://127.0.0.1:${gateway.port}/v1/ws`;
