@@ -32,9 +32,12 @@ export async function serveNotifyOp(notifier: Notifier, access: RoomAccess, op: 
       return { op: 'notify_settings', ...settingsView(await notifier.updateSettings(user, stripUndefined({ email, preferences }))) };
     }
     case 'push_subscribe':
-      return { op: 'push_subscribed', ...(await notifier.addPush(user, fields.subscription)) };
-    case 'push_unsubscribe':
-      return { op: 'push_unsubscribed', ...(await notifier.removePush(user, fields.subscriptionId)) };
+      // `subscriptionId`, not `id`: a reply's `id` is the command's.
+      return { op: 'push_subscribed', subscriptionId: (await notifier.addPush(user, fields.subscription)).id };
+    case 'push_unsubscribe': {
+      const { id, removed } = await notifier.removePush(user, fields.subscriptionId);
+      return { op: 'push_unsubscribed', subscriptionId: id, removed };
+    }
     case 'notify_follow': {
       const room = followRoom();
       await notifier.follow(user, room);
