@@ -14,6 +14,12 @@ export function checkNotifyConfig(notify: NotifyConfig, fail: (message: string) 
   if (push.subject && !/^(mailto:|https:\/\/)/.test(push.subject)) throw fail(`notify.push.subject must be a mailto: or https: URL, got ${JSON.stringify(push.subject)}`);
   if (email.smtpUrl && !email.from) throw fail('notify.email.from is required with notify.email.smtpUrl');
   if (Boolean(webhook.url) !== Boolean(webhook.secret)) throw fail('notify.webhook.url and notify.webhook.secret must be set together');
+  // The lease on a delivery lasts claimIdleMs: a send still running when it ran out could be
+  // started again by another pod.
+  const configured = [push.vapidPublicKey && (['push', push.timeoutMs] as const), email.smtpUrl && (['email', email.timeoutMs] as const), webhook.url && (['webhook', webhook.timeoutMs] as const)];
+  for (const [name, timeoutMs] of configured.filter((c) => !!c)) {
+    if (timeoutMs >= notify.claimIdleMs) throw fail(`notify.${name}.timeoutMs (${timeoutMs}) must be below notify.claimIdleMs (${notify.claimIdleMs})`);
+  }
   if (notify.retryInitialMs > notify.retryMaxMs) throw fail(`notify.retryInitialMs must not exceed notify.retryMaxMs (${notify.retryMaxMs})`);
   for (const [urgency, list] of Object.entries(notify.defaultChannels)) {
     try {

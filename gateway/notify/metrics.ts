@@ -13,6 +13,7 @@ export class NotifyMetrics {
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly deliverSeconds: Histogram<'channel'>;
   readonly workerErrors: Counter;
+  readonly claimed: Counter;
   readonly #all: Metric[];
 
   constructor(backlog: () => Promise<number>) {
@@ -28,6 +29,7 @@ export class NotifyMetrics {
       registers,
     });
     this.workerErrors = new Counter({ name: 'meridian_notify_worker_errors_total', help: 'Queue reads or job steps that failed (store unreachable, unexpected faults)', registers });
+    this.claimed = new Counter({ name: 'meridian_notify_claimed_total', help: 'Queue entries taken over from a pod that left them pending longer than notify.claimIdleMs', registers });
     const backlogGauge = new Gauge({
       name: 'meridian_notify_backlog',
       help: 'Notification jobs queued or scheduled in the region (not yet done)',
@@ -36,7 +38,7 @@ export class NotifyMetrics {
         this.set(await backlog().catch(() => -1));
       },
     });
-    this.#all = [this.accepted, this.routed, this.deliveries, this.deliverSeconds, this.workerErrors, backlogGauge];
+    this.#all = [this.accepted, this.routed, this.deliveries, this.deliverSeconds, this.workerErrors, this.claimed, backlogGauge];
   }
 
   register(registry: Registry): void {

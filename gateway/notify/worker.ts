@@ -27,6 +27,8 @@ export class NotifyWorker {
   #running = false;
   #loop: Promise<void> | undefined;
   readonly #inFlight = new Set<Promise<void>>();
+  /** Entries this pod is running: a claim of its own slow entry must not run it twice. */
+  readonly #runningEntries = new Set<string>();
   #lastClaim = 0;
   #failing = false;
 
@@ -56,7 +58,9 @@ export class NotifyWorker {
         await store.promoteDue(now(), promoteBatch);
         if (now() - this.#lastClaim >= settings.claimIdleMs / 2) {
           this.#lastClaim = now();
-          this.#dispatch(await store.claimStale(settings.consumer, settings.claimIdleMs, settings.concurrency));
+          const claimed = await store.claimStale(settings.consumer, settings.claimIdleMs, settings.concurrency);
+          this.#deps.metrics.claimed.inc(claimed.filter((entry) => !this.#runningEntries.has(entry.entryId)).length);
+          this.#dispatch(claimed);
         }
         const free = settings.concurrency - this.#inFlight.size;
         if (free <= 0) {
@@ -77,6 +81,8 @@ export class NotifyWorker {
 
   #dispatch(entries: QueueEntry[]): void {
     for (const entry of entries) {
+      if (this.#runningEntries.has(entry.entryId)) continue;
+      this.#runningEntries.add(entry.entryId);
       const task = this.#deps.delivery
         .run(entry)
         .catch((error: unknown) => {
@@ -84,7 +90,10 @@ export class NotifyWorker {
           this.#deps.metrics.workerErrors.inc();
           this.#deps.logger.warn({ err: (error as Error).message, kind: entry.job.kind }, 'notification job failed; it stays pending');
         })
-        .finally(() => this.#inFlight.delete(task));
+        .finally(() => {
+          this.#inFlight.delete(task);
+          this.#runningEntries.delete(entry.entryId);
+        });
       this.#inFlight.add(task);
     }
   }

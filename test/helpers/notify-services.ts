@@ -69,7 +69,9 @@ export async function startSmtp(options: { user?: string; password?: string } = 
     hold: false,
     release() {
       handle.hold = false;
-      for (const go of held.splice(0)) go();
+      settleThen(() => {
+        for (const go of held.splice(0)) go();
+      });
     },
     async waitAccepted(count: number, timeoutMs = 20_000) {
       await waitUntil(() => handle.accepted.length >= count, timeoutMs, `${count} accepted emails (have ${handle.accepted.length})`, waiters);
@@ -124,6 +126,14 @@ export async function startSmtp(options: { user?: string; password?: string } = 
   handle.port = ((server as unknown as { server: Server }).server.address() as AddressInfo).port;
   handle.url = `smtp://127.0.0.1:${handle.port}`;
   return handle;
+}
+
+/**
+ * Runs `fn` after the event loop has polled sockets twice: a connection whose client process
+ * was just killed has then been seen closed, so a held message is not answered to the dead.
+ */
+function settleThen(fn: () => void): void {
+  setImmediate(() => setImmediate(fn));
 }
 
 function waitUntil(check: () => boolean, timeoutMs: number, what: string, waiters: Set<() => void>): Promise<void> {
@@ -188,7 +198,9 @@ export async function startWebhookReceiver(secret: string, port = 0): Promise<We
     hold: false,
     release() {
       handle.hold = false;
-      for (const go of held.splice(0)) go();
+      settleThen(() => {
+        for (const go of held.splice(0)) go();
+      });
     },
     waitAccepted: async (count, timeoutMs = 20_000) => {
       await waitUntil(() => handle.accepted.length >= count, timeoutMs, `${count} webhooks (have ${handle.accepted.length})`, waiters);
