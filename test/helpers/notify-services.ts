@@ -104,7 +104,8 @@ export async function startSmtp(options: { user?: string; password?: string } = 
             const error = Object.assign(new Error(`refused with ${reply}`), { responseCode: reply });
             return callback(error);
           }
-          if (closedSessions.has(session.id)) return; // the client died before hearing 250: not delivered
+          // The client died before hearing 250: not delivered (a real server would not deliver either).
+          if (closedSessions.has(session.id) || clientGone(server, session.id)) return;
           const raw = Buffer.concat(chunks).toString('utf8');
           handle.accepted.push({
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -134,6 +135,16 @@ export async function startSmtp(options: { user?: string; password?: string } = 
  */
 function settleThen(fn: () => void): void {
   setImmediate(() => setImmediate(fn));
+}
+
+/** True when the SMTP connection of `sessionId` has seen its client end (read side closed). */
+function clientGone(server: SMTPServer, sessionId: string): boolean {
+  const connections = (server as unknown as { connections: Set<{ id?: string; session?: { id: string }; _socket?: { readableEnded: boolean; destroyed: boolean } }> }).connections;
+  for (const connection of connections) {
+    if ((connection.session?.id ?? connection.id) !== sessionId) continue;
+    return !connection._socket || connection._socket.readableEnded || connection._socket.destroyed;
+  }
+  return true; // no longer a connection of the server
 }
 
 function waitUntil(check: () => boolean, timeoutMs: number, what: string, waiters: Set<() => void>): Promise<void> {
@@ -223,7 +234,7 @@ export async function startWebhookReceiver(secret: string, port = 0): Promise<We
       }
       const status = handle.statuses.shift() ?? 200;
       const finish = () => {
-        if (req.socket.destroyed) return; // the sender died before hearing the answer
+        if (req.socket.destroyed || req.socket.readableEnded) return; // the sender died before hearing the answer
         if (status >= 200 && status < 300) {
           handle.accepted.push({ delivery: String(req.headers['meridian-delivery']), body: JSON.parse(body) });
           for (const wake of waiters) wake();
