@@ -14,6 +14,7 @@ const benchmarks: Record<string, { module: string; options?: string; summary: st
   redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
   operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
   sandbox: { module: './sandbox.ts', options: 'sandboxOptions', summary: "the API emulator's injected latency as a client sees it" },
+  notify: { module: './notify.ts', options: 'notifyOptions', summary: 'notifications per channel (webhook, email, Web Push) through two pods and one Redis' },
   'http-flood': { module: './http-flood.ts', options: 'httpFloodOptions', summary: 'pipelined HTTP flood on the public port: gateway RSS and a bystander\'s /healthz' },
 };
 

@@ -72,7 +72,8 @@ export class EmailChannel {
         text,
         html,
         messageId: `<${digestOf}@meridian.notify>`,
-        headers: { 'X-Meridian-Notification': message.n.id },
+        // The send time in milliseconds (the Date header has seconds only).
+        headers: { 'X-Meridian-Notification': message.n.id, 'X-Meridian-Sent-At': String(message.n.ts) },
       });
       return { kind: 'delivered' };
     } catch (error) {
