@@ -144,7 +144,7 @@ export class MemoryNotifyStore implements NotifyStore {
     const key = `${user}\0${windowStart}`;
     const current = this.#counts.get(key);
     const value = current && current.until > this.#now() ? current.value + 1 : 1;
-    this.#counts.set(key, { value, until: windowStart + 2 * windowMs });
+    this.#counts.set(key, { value, until: this.#now() + 2 * windowMs });
     for (const [k, v] of this.#counts) if (v.until <= this.#now()) this.#counts.delete(k);
     return value;
   }
