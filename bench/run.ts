@@ -16,6 +16,7 @@ const benchmarks: Record<string, { module: string; options?: string; summary: st
   operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
   ai: { module: './ai.ts', options: 'aiOptions', summary: 'AI routing: router decision time, gateway overhead vs the SDK direct, local provider per call' },
   sandbox: { module: './sandbox.ts', options: 'sandboxOptions', summary: "the API emulator's injected latency as a client sees it" },
+  notify: { module: './notify.ts', options: 'notifyOptions', summary: 'notifications per channel (webhook, email, Web Push) through two pods and one Redis' },
   'http-flood': { module: './http-flood.ts', options: 'httpFloodOptions', summary: 'pipelined HTTP flood on the public port: gateway RSS and a bystander\'s /healthz' },
 };
 

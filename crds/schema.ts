@@ -25,6 +25,7 @@ import {
   AI_STRATEGIES,
   CLUSTER_PHASES,
   CONDITION_STATUSES,
+  NOTIFY_CHANNELS,
   PULL_POLICIES,
   REGION_PHASES,
   type RealtimeClusterSpec,
@@ -230,6 +231,51 @@ const ai = object('Routing of AI requests (`ai` frames) across providers. Absent
   }),
 });
 
+const channelList = (urgency: string) =>
+  array(`Channels for ${urgency} urgency of users who set none.`, enumOf('A channel: push, email or webhook.', NOTIFY_CHANNELS), { maxItems: 3, listType: 'set' });
+
+const notifications = object('Notifications to users who are not connected (docs/notifications.md). Absent: only the socket push (no channels).', {
+  webPush: object(
+    'Web Push (VAPID). The private key comes from a Secret.',
+    {
+      vapidPublicKey: string('VAPID public key, URL-safe base64 (65 bytes).', { pattern: '^[A-Za-z0-9_-]{86,88}$', maxLength: 88 }),
+      vapidPrivateKeySecretRef: secretKeyRef('Secret key holding the VAPID private key (URL-safe base64, 32 bytes).'),
+      subject: string('Contact for push services: a `mailto:` or `https:` URL.', { pattern: '^(mailto:|https://).+$', maxLength: 512 }),
+    },
+    { required: ['vapidPublicKey', 'vapidPrivateKeySecretRef', 'subject'] },
+  ),
+  email: object(
+    'Email over SMTP.',
+    {
+      smtpUrl: string('SMTP server, `smtp://host:port` or `smtps://host:465`.', { pattern: '^smtps?://[^\\s]+$', maxLength: 2048 }),
+      from: string('From address of notification emails.', { minLength: 3, maxLength: 320 }),
+      user: string('SMTP user name.', { minLength: 1, maxLength: 320 }),
+      passwordSecretRef: secretKeyRef('Secret key holding the SMTP password.'),
+    },
+    { required: ['smtpUrl', 'from'] },
+  ),
+  webhook: object(
+    'The tenant webhook: signed POSTs of notifications for users whose preferences name `webhook`.',
+    {
+      url: string('Endpoint URL.', { pattern: HTTP_URL, maxLength: 2048 }),
+      secretRef: secretKeyRef('Secret key holding the HMAC-SHA256 signing secret.'),
+    },
+    { required: ['url', 'secretRef'] },
+  ),
+  defaults: object('Defaults for users who set no preferences, and delivery settings.', {
+    high: channelList('high'),
+    normal: channelList('normal'),
+    low: channelList('low'),
+    veryLow: channelList('very-low'),
+    digest: boolean('Digest on (low-urgency emails batched into one per window).'),
+    digestWindowSeconds: integer('The digest window.', { minimum: 1, maximum: 7 * 86_400 }),
+    rateLimitPerUser: integer('Notifications below high urgency per user per rate window.', { minimum: 1, maximum: 100_000 }),
+    rateWindowSeconds: integer('The rate window.', { minimum: 1, maximum: 86_400 }),
+    maxAttempts: integer('Attempts per channel target before the dead-letter list.', { minimum: 1, maximum: 100 }),
+    roomRules: array('Room patterns where a publish with data.notify notifies the room\'s followers.', string('A room name, or a prefix ending in `*`.', { pattern: '^[A-Za-z0-9_.:@-]*\\*?$', minLength: 1, maxLength: 200 }), { maxItems: 64 }),
+  }),
+});
+
 export const specSchema = object(
   'Desired state of a multi-region real-time cluster.',
   {
@@ -242,6 +288,7 @@ export const specSchema = object(
       validations: [{ rule: 'self.all(r, !has(r.minReplicas) || !has(r.maxReplicas) || r.minReplicas <= r.maxReplicas)', message: 'minReplicas must not exceed maxReplicas' }],
     }),
     ai,
+    notifications,
     paused: boolean('Stop reconciling: the operator changes nothing until this is false again.', { default: DEFAULTS.paused }),
   },
   {

@@ -142,12 +142,54 @@ export interface AiSpec {
   sentiment?: { rooms?: string[] };
 }
 
+export const NOTIFY_CHANNELS = ['push', 'email', 'webhook'] as const;
+export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number];
+
+export interface NotificationsWebPushSpec {
+  vapidPublicKey: string;
+  vapidPrivateKeySecretRef: SecretKeyRef;
+  subject: string;
+}
+
+export interface NotificationsEmailSpec {
+  smtpUrl: string;
+  from: string;
+  user?: string;
+  passwordSecretRef?: SecretKeyRef;
+}
+
+export interface NotificationsWebhookSpec {
+  url: string;
+  secretRef: SecretKeyRef;
+}
+
+export interface NotificationsDefaultsSpec {
+  high?: NotifyChannel[];
+  normal?: NotifyChannel[];
+  low?: NotifyChannel[];
+  veryLow?: NotifyChannel[];
+  digest?: boolean;
+  digestWindowSeconds?: number;
+  rateLimitPerUser?: number;
+  rateWindowSeconds?: number;
+  maxAttempts?: number;
+  roomRules?: string[];
+}
+
+export interface NotificationsSpec {
+  webPush?: NotificationsWebPushSpec;
+  email?: NotificationsEmailSpec;
+  webhook?: NotificationsWebhookSpec;
+  defaults?: NotificationsDefaultsSpec;
+}
+
 export interface RealtimeClusterSpec {
   gateway: GatewaySpec;
   autoscaling?: AutoscalingSpec;
   relay?: RelaySpec;
   regions: RegionSpec[];
   ai?: AiSpec;
+  notifications?: NotificationsSpec;
   paused?: boolean;
 }
 

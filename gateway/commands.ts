@@ -17,6 +17,7 @@ import { gatewayError, GatewayError } from './errors.ts';
 import type { Hub } from './hub.ts';
 import { historyPageBytes, publicationView, type Operations } from './operations.ts';
 import type { PresenceTracker } from './presence-tracker.ts';
+import { isNotifyOp, serveNotifyOp, type Notifier } from './notify/index.ts';
 import { parseFrame, type Command, type ParseLimits, type RecoverPosition } from './protocol.ts';
 
 export interface CommandDeps {
@@ -29,6 +30,8 @@ export interface CommandDeps {
   verifier: TokenVerifier;
   /** Admits a connection as ready (it owns every connection count). */
   connections: ConnectionRegistry;
+  /** Serves the notification ops; absent when notify.enabled is false. */
+  notifier?: Notifier;
 }
 
 type Reply = Record<string, unknown>;
@@ -78,6 +81,7 @@ export class CommandHandler {
       case 'ai_cancel':
         return this.aiCommand(conn, command);
       default:
+        if ('fields' in command) return this.notifyCommand(conn, command);
         return this.engineCommand(conn, command);
     }
   }
@@ -127,7 +131,19 @@ export class CommandHandler {
     conn.logger.debug('connected');
   }
 
-  private async engineCommand(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' }>): Promise<void> {
+  private async notifyCommand(conn: Connection, command: Extract<Command, { fields: unknown }>): Promise<void> {
+    const { notifier, config } = this.deps;
+    if (!notifier) throw gatewayError('UNAVAILABLE', 'notifications are not enabled on this gateway');
+    if (conn.pendingCommands >= config.limits.maxPendingCommands) throw gatewayError('RATE_LIMITED', `more than ${config.limits.maxPendingCommands} commands in flight`);
+    conn.commandStarted();
+    try {
+      conn.send(withId(command.id, await serveNotifyOp(notifier, conn.identity!.access, command.op, command.fields, config.limits.maxRoomNameLength)));
+    } finally {
+      conn.commandFinished();
+    }
+  }
+
+  private async engineCommand(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' } | { fields: unknown }>): Promise<void> {
     const access = conn.identity!.access;
     if (command.op !== 'unsubscribe' && !access.allows(command.room)) {
       throw gatewayError('FORBIDDEN', `the token does not allow room ${command.room}`);
@@ -178,7 +194,7 @@ export class CommandHandler {
     }
   }
 
-  private async engineReply(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' | 'history' }>): Promise<Reply | undefined> {
+  private async engineReply(conn: Connection, command: Exclude<Command, { op: 'connect' | 'ping' | 'ai' | 'ai_cancel' | 'history' } | { fields: unknown }>): Promise<Reply | undefined> {
     const { operations } = this.deps;
     switch (command.op) {
       case 'subscribe':

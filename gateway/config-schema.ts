@@ -3,6 +3,7 @@
  * environment overrides and the docs (test/gateway-config.test.ts checks every field is in
  * docs/configuration.md).
  */
+import { notifyConfigFields } from './notify/config-fields.ts';
 
 export type FieldKind = 'int' | 'string' | 'bool' | 'url' | 'enum';
 
@@ -122,4 +123,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'drain.windowMs', kind: 'int', default: 10_000, min: 0, doc: 'On SIGTERM, closes (1012) are spread over this window in batches.' },
   { path: 'drain.batchSize', kind: 'int', default: 128, min: 1, doc: 'Most connections closed at once while draining.' },
   { path: 'drain.deadlineMs', kind: 'int', default: 30_000, min: 100, doc: 'The process exits at this deadline even if clients have not finished closing.' },
+
+  // Notifications (docs/notifications.md).
+  ...notifyConfigFields,
 ];

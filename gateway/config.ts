@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { AiConfigError, parseAiConfig, type AiConfig } from './ai/config.ts';
 import { configFields, type FieldSpec } from './config-schema.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
+import { checkNotifyConfig, type NotifyConfig } from './notify/config-check.ts';
 
 export interface GatewayConfig {
   readonly host: string;
@@ -98,6 +99,7 @@ export interface GatewayConfig {
   readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };
   /** The `ai` block (gateway/ai/config.ts); absent: AI requests answer UNAVAILABLE. */
   readonly ai?: AiConfig;
+  readonly notify: NotifyConfig;
 }
 
 /** Deep partial, for tests and callers that build a config in code. */
@@ -228,6 +230,7 @@ export function resolveConfig(input: unknown = {}, env: Record<string, string | 
     if (error instanceof AiConfigError) throw new ConfigError(error.message);
     throw error;
   }
+  checkNotifyConfig(config.notify, (message) => new ConfigError(message));
   return deepFreeze(config);
 }
 

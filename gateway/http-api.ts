@@ -16,6 +16,7 @@ import type { GatewayMetrics, LoadReport } from './metrics.ts';
 import type { Operations } from './operations.ts';
 import { parseJson, parsePublish } from './protocol.ts';
 import { validateRoom } from './rooms.ts';
+import { isNotifyPath, serveNotifyHttp, type Notifier } from './notify/index.ts';
 
 export interface HttpApiDeps {
   config: GatewayConfig;
@@ -30,6 +31,8 @@ export interface HttpApiDeps {
   ai?: AiService;
   /** Extra routes (dev mode: the demo page and its token endpoint), tried first. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+  /** Serves the notification routes (docs/notifications.md); absent when notify.enabled is false. */
+  notifier?: Notifier;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -103,6 +106,12 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       const view = await operations.history(room, { limit, since }, () => !req.socket.destroyed);
       if (view) sendJson(res, 200, view);
       return;
+    }
+    if (deps.notifier && isNotifyPath(path)) {
+      requireKey(req);
+      const readBody = () => readJsonBody(req, config.limits.maxMessageBytes, config.limits.maxJsonDepth);
+      const reply = await serveNotifyHttp(deps.notifier, req, url, readBody, maxRoom);
+      return sendJson(res, reply.status, reply.body);
     }
     throw gatewayError('NOT_FOUND', 'no such route');
   }

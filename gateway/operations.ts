@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
 import type { Engine, HistoryPage, Member, Publication } from './engine/types.ts';
+import { isNotificationPublication, notificationView } from './notify/socket-push.ts';
 
 /** Longest `mid` (message id) a publish may carry. */
 export const maxMidLength = 128;
@@ -16,6 +17,10 @@ export const defaultHistoryLimit = 50;
 
 /** The message pushed to subscribers (and listed in subscribe/history replies without `op`). */
 export function publicationView(pub: Publication): Record<string, unknown> {
+  // A notification in a personal room carries `op: "notification"`, which takes the place of
+  // the push's default `message` (the hub spreads this view after it) and marks the entry in
+  // history and recovery lists.
+  if (isNotificationPublication(pub)) return notificationView(pub);
   return { room: pub.room, epoch: pub.epoch, offset: pub.offset, mid: pub.mid, data: pub.data, from: pub.from, region: pub.region, ts: pub.ts };
 }
 

@@ -6,6 +6,7 @@
 import { gatewayError, GatewayError } from './errors.ts';
 import { maxMidLength } from './operations.ts';
 import { validateRoom } from './rooms.ts';
+import { isNotifyOp, notifyOps, type NotifyOp } from './notify/socket-ops.ts';
 
 export interface RecoverPosition {
   epoch: string;
@@ -23,11 +24,13 @@ export type Command =
   | { op: 'history'; id?: number; room: string; limit?: number; since?: number }
   | { op: 'ping'; id?: number }
   | { op: 'ai'; id?: number; task: string; input: unknown }
-  | { op: 'ai_cancel'; id?: number };
+  | { op: 'ai_cancel'; id?: number }
+  /** Notification ops (docs/notifications.md): fields are checked by the notification module. */
+  | { op: NotifyOp; id?: number; fields: Record<string, unknown> };
 
 export type Op = Command['op'];
 
-export const ops: readonly Op[] = ['connect', 'subscribe', 'unsubscribe', 'publish', 'presence', 'history', 'ping', 'ai', 'ai_cancel'];
+export const ops: readonly Op[] = ['connect', 'subscribe', 'unsubscribe', 'publish', 'presence', 'history', 'ping', 'ai', 'ai_cancel', ...notifyOps];
 
 export interface ParseLimits {
   maxRoomNameLength: number;
@@ -187,6 +190,7 @@ function parseCommand(frame: Record<string, unknown>, id: number | undefined, li
       if (id === undefined) throw gatewayError('BAD_REQUEST', 'id is required: it names the ai request to cancel');
       return { op, id };
     default:
+      if (isNotifyOp(op)) return { op, id, fields: frame };
       throw gatewayError('BAD_REQUEST', `unknown op ${JSON.stringify(op.slice(0, 32))}; expected one of ${ops.join(', ')}`);
   }
 }

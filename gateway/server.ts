@@ -31,6 +31,7 @@ import { historyPageBytes, Operations } from './operations.ts';
 import { PresenceEvents } from './presence-events.ts';
 import { PresenceTracker } from './presence-tracker.ts';
 import { WriteScheduler } from './write-scheduler.ts';
+import { createNotifier, parseRoomRules, withRoomRules, type Notifier, type NotifyOverrides } from './notify/index.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   registerMetrics?: (registry: Registry) => void;
   /** Overrides the AI service built from config.ai (benchmarks). */
   ai?: AiService;
+  /** Clock, randomness, store or push TLS agent of the notification module (tests, benchmarks). */
+  notify?: NotifyOverrides;
 }
 
 export interface Gateway {
@@ -57,6 +60,8 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   readonly hub: Hub;
   readonly connections: ReadonlySet<Connection>;
+  /** The notification module (docs/notifications.md); absent when notify.enabled is false. */
+  readonly notifier?: Notifier;
   readonly draining: boolean;
   /** Present when config.ai is set. */
   readonly ai?: AiService;
@@ -102,7 +107,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
   });
-  const operations = new Operations({ config, engine, now });
+  const notifier = config.notify.enabled ? createNotifier(config, engine, logger, { now, ...options.notify }) : undefined;
+  notifier?.metrics.register(metrics.registry);
+  const ruleEngine = notifier ? withRoomRules(engine, notifier, parseRoomRules(config.notify.roomRules), (error, room) => logger.warn({ err: error, room }, 'room rule notification failed')) : engine;
+  const operations = new Operations({ config, engine: ruleEngine, now });
   const presence = new PresenceTracker({
     engine,
     logger,
@@ -119,7 +127,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     (config.ai
       ? new AiService({ config: config.ai, engine, logger, registry: metrics.registry, region: config.region, maxRoomNameLength: config.limits.maxRoomNameLength, maxHistory: config.history.maxRecover, now })
       : undefined);
-  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry, ai });
+  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry, ai, notifier });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -235,13 +243,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   positionTimer?.unref();
 
   const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
-  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes });
+  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
     clearInterval(positionTimer);
     presence.stop();
     presenceEvents.stop();
+    await notifier?.stop();
     metrics.close();
     await metricsServer.close();
     if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -259,6 +268,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     hub,
     connections,
     ai,
+    notifier,
     get draining() {
       return draining;
     },
@@ -269,6 +279,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         resynced: (rooms) => hub.onResynced(rooms),
       });
       presence.start();
+      await notifier?.start();
       server = createServer({ headersTimeout: config.limits.httpHeadersTimeoutMs, requestTimeout: config.limits.httpRequestTimeoutMs }, onRequest);
       server.maxRequestsPerSocket = config.limits.httpMaxRequestsPerSocket;
       server.on('upgrade', upgrade);

@@ -10,7 +10,7 @@ import { validateRealtimeCluster, type FieldProblem } from '../crds/validate.ts'
 
 const root = new URL('..', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
-const SAMPLES = ['crds/samples/realtimecluster-minimal.yaml', 'crds/samples/realtimecluster-two-regions.yaml'];
+const SAMPLES = ['crds/samples/realtimecluster-minimal.yaml', 'crds/samples/realtimecluster-two-regions.yaml', 'crds/samples/realtimecluster-notifications.yaml'];
 
 function sample(path: string): RealtimeCluster {
   const docs = parseAllDocuments(read(path)).map((d) => d.toJS());

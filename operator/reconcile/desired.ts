@@ -62,6 +62,7 @@ function clusterSecretUses(cluster: RealtimeCluster): SecretUse[] {
   if (relay?.pubsub?.credentialsSecretRef) {
     uses.push({ field: 'spec.relay.pubsub.credentialsSecretRef', ref: relay.pubsub.credentialsSecretRef, regionKey: 'pubsub-credentials.json' });
   }
+  uses.push(...notificationSecretUses(cluster));
   (ai?.providers ?? []).forEach((provider, i) => {
     if (provider.apiKeySecretRef) {
       uses.push({
@@ -73,6 +74,39 @@ function clusterSecretUses(cluster: RealtimeCluster): SecretUse[] {
     }
   });
   return uses;
+}
+
+/** The notification channels' secrets, as the gateway's secret config fields (docs/notifications.md). */
+function notificationSecretUses(cluster: RealtimeCluster): SecretUse[] {
+  const notifications = cluster.spec.notifications;
+  const uses: SecretUse[] = [];
+  if (notifications?.webPush) uses.push({ field: 'spec.notifications.webPush.vapidPrivateKeySecretRef', ref: notifications.webPush.vapidPrivateKeySecretRef, regionKey: 'notify-vapid-private-key', env: 'MERIDIAN_NOTIFY_PUSH_VAPID_PRIVATE_KEY' });
+  if (notifications?.email?.passwordSecretRef) uses.push({ field: 'spec.notifications.email.passwordSecretRef', ref: notifications.email.passwordSecretRef, regionKey: 'notify-smtp-password', env: 'MERIDIAN_NOTIFY_EMAIL_PASSWORD' });
+  if (notifications?.webhook) uses.push({ field: 'spec.notifications.webhook.secretRef', ref: notifications.webhook.secretRef, regionKey: 'notify-webhook-secret', env: 'MERIDIAN_NOTIFY_WEBHOOK_SECRET' });
+  return uses;
+}
+
+/** The gateway's `notify` block for spec.notifications (secrets excepted: they come as environment variables). */
+export function notifyConfig(cluster: RealtimeCluster): Record<string, unknown> | undefined {
+  const spec = cluster.spec.notifications;
+  if (!spec) return undefined;
+  const d = spec.defaults ?? {};
+  const channels = Object.fromEntries(
+    (['high', 'normal', 'low', 'veryLow'] as const).filter((u) => d[u] !== undefined).map((u) => [u, d[u]!.join(',')]),
+  );
+  const config: Record<string, unknown> = {
+    ...(spec.webPush ? { push: { vapidPublicKey: spec.webPush.vapidPublicKey, subject: spec.webPush.subject } } : {}),
+    ...(spec.email ? { email: { smtpUrl: spec.email.smtpUrl, from: spec.email.from, ...(spec.email.user ? { user: spec.email.user } : {}) } } : {}),
+    ...(spec.webhook ? { webhook: { url: spec.webhook.url } } : {}),
+    ...(Object.keys(channels).length > 0 ? { defaultChannels: channels } : {}),
+    ...(d.digest !== undefined ? { defaultDigest: d.digest } : {}),
+    ...(d.digestWindowSeconds !== undefined ? { digestWindowMs: d.digestWindowSeconds * 1000 } : {}),
+    ...(d.rateLimitPerUser !== undefined ? { rateLimitPerUser: d.rateLimitPerUser } : {}),
+    ...(d.rateWindowSeconds !== undefined ? { rateWindowMs: d.rateWindowSeconds * 1000 } : {}),
+    ...(d.maxAttempts !== undefined ? { maxAttempts: d.maxAttempts } : {}),
+    ...(d.roomRules && d.roomRules.length > 0 ? { roomRules: d.roomRules.join(',') } : {}),
+  };
+  return config;
 }
 
 function regionSecretUses(region: RegionSpec, index: number): SecretUse[] {
@@ -144,6 +178,7 @@ export function gatewayConfig(cluster: RealtimeCluster, region: RegionSpec, port
     ...(gateway.auth?.jwksUrl ? { jwt: { jwksUrl: gateway.auth.jwksUrl } } : {}),
     ...(pubsub ? { relay: { pubsub: { projectId: pubsub.projectId, topic: pubsub.topic ?? defaultTopic(cluster.metadata.namespace ?? '', cluster.metadata.name ?? '') } } } : {}),
     ...(ai ? { ai: gatewayAiConfig(ai) } : {}),
+    ...(cluster.spec.notifications ? { notify: notifyConfig(cluster) } : {}),
   };
 }
 

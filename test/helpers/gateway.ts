@@ -178,7 +178,7 @@ const quietLogger = pino({ level: process.env.MERIDIAN_TEST_LOG ?? 'silent' });
 /** Starts a gateway in this process on a free port; `logger` captures its log lines when given. */
 export async function startGateway(
   overrides: ConfigInput = {},
-  options: { engine?: Engine; logger?: Logger; checkWsInternals?: GatewayOptions['checkWsInternals'] } = {},
+  options: { engine?: Engine; logger?: Logger; checkWsInternals?: GatewayOptions['checkWsInternals']; notify?: GatewayOptions['notify'] } = {},
 ): Promise<TestGateway> {
   const input = {
     host: '127.0.0.1',
@@ -195,7 +195,7 @@ export async function startGateway(
   // The engine the config describes (memory, or Redis when redisUrl is set), as the entry point builds it.
   const engine = options.engine ?? createConfiguredEngine(config, quietLogger);
   const clients: TestClient[] = [];
-  const gateway = createGateway({ config, engine, logger: options.logger ?? quietLogger, checkWsInternals: options.checkWsInternals });
+  const gateway = createGateway({ config, engine, logger: options.logger ?? quietLogger, checkWsInternals: options.checkWsInternals, notify: options.notify });
   await gateway.start();
   const httpUrl = `http://127.0.0.1:${gateway.port}`;
   const wsUrl = `ws://127.0.0.1:${gateway.port}/v1/ws`;
