@@ -11,6 +11,7 @@ import { bucketOf, type KubeObject, type Registry, type ResourceType } from '../
 import type { Resources } from '../resources.ts';
 import type { ChangeEvent, Store } from '../store.ts';
 import { timestamp } from '../time.ts';
+import type { ControllerDeps } from './keyed-controller.ts';
 
 /** A Pod the runner is running. */
 export interface RunningPod {
@@ -121,7 +122,7 @@ export class PodController {
   private nextIp = 2;
   private readonly host: PodHost;
 
-  constructor(deps: { registry: Registry; store: Store; resources: Resources; now: () => Date; onError: (error: unknown) => void }, runner: PodRunner) {
+  constructor(deps: ControllerDeps, runner: PodRunner) {
     this.registry = deps.registry;
     this.store = deps.store;
     this.resources = deps.resources;
