@@ -13,7 +13,9 @@
  *   the key's publishes is in flight, so a later envelope never overtakes a refused one.
  * - Receiving: flow control holds at most `flowMaxMessages` unacked messages or `flowMaxBytes`
  *   bytes per pod; the stream is reopened after an error (a deleted subscription, an emulator
- *   restart) every `reopenMs` until it works.
+ *   restart) every `reopenMs` until it works. Acks keep the client's batching (100 ms): the bus
+ *   delivers a key's next messages without waiting for acks, so a batched ack delays no
+ *   delivery; it only holds a flow-control slot that much longer.
  * - Topology: with `create`, a missing topic or subscription is created (local runs, tests);
  *   without it, a missing one is logged as a readable error and the bus stays degraded,
  *   retrying, instead of ending the process.
