@@ -7,8 +7,9 @@
  * Side by side in the same run, against the same emulator, at the same rate and payload: the bare
  * `@google-cloud/pubsub` client publishing and receiving in one process (bench/lib/pubsub-raw.ts),
  * with one ordering key per room as the relay publishes, and without ordering for context.
- * `meridian-window` is the same relay with `relay.outboxMode=window` (each batch of publishes
- * waited for before the next), so the two outboxes can be compared in one run.
+ * `meridian-pipelined` is the same relay with `relay.outboxMode=pipelined` (each envelope handed
+ * to the bus at once) instead of the default `window`, so the two outboxes can be compared in
+ * one run.
  * Systems run in rotated order over several rounds; the last round also climbs a rate ladder
  * (each step warmed up, then measured) to find the highest rate whose p99 stays under a limit.
  *
@@ -33,13 +34,13 @@ import { configFields } from '../gateway/config-schema.ts';
 import { envName, resolveConfig } from '../gateway/config.ts';
 import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
 
-const RELAY_SYSTEMS = ['meridian', 'meridian-window', 'raw-ordered', 'raw-unordered'] as const;
+const RELAY_SYSTEMS = ['meridian', 'meridian-pipelined', 'raw-ordered', 'raw-unordered'] as const;
 type RelaySystem = (typeof RELAY_SYSTEMS)[number];
-const MERIDIAN_SYSTEMS = ['meridian', 'meridian-window'] as const;
+const MERIDIAN_SYSTEMS = ['meridian', 'meridian-pipelined'] as const;
 type MeridianSystem = (typeof MERIDIAN_SYSTEMS)[number];
 const LABELS: Record<RelaySystem, string> = {
   meridian: 'Meridian relay (WS a → Redis a → Pub/Sub → Redis b → WS b)',
-  'meridian-window': 'Meridian relay, relay.outboxMode=window (waits for each batch of publishes)',
+  'meridian-pipelined': 'Meridian relay, relay.outboxMode=pipelined (each envelope sent at once)',
   'raw-ordered': 'raw @google-cloud/pubsub, ordering key per room',
   'raw-unordered': 'raw @google-cloud/pubsub, no ordering',
 };
@@ -48,7 +49,7 @@ const defaults = resolveConfig({}, {}).relay;
 
 export const relayOptions: Record<string, OptionSpec> = {
   ...deliveryRunOptions,
-  systems: { kind: 'list', default: ['meridian', 'raw-ordered', 'raw-unordered'], doc: `systems to compare (${RELAY_SYSTEMS.join(', ')}; meridian-window is the relay with relay.outboxMode=window, for an A/B of the outbox)` },
+  systems: { kind: 'list', default: ['meridian', 'raw-ordered', 'raw-unordered'], doc: `systems to compare (${RELAY_SYSTEMS.join(', ')}; meridian-pipelined is the relay with relay.outboxMode=pipelined, for an A/B of the outbox)` },
   rate: { kind: 'int', default: 200, doc: 'published messages per second over all rooms, for the side-by-side rounds' },
   rooms: { kind: 'int', default: 10, doc: 'rooms (ordering keys) published into, in turn' },
   'subscribers-per-room': { kind: 'int', default: 2, doc: "WebSocket subscribers per room in region b, split evenly over b's pods" },
@@ -250,7 +251,7 @@ async function measureMeridian(s: Settings, system: MeridianSystem, emulatorHost
       topic: `relay-bench-${randomUUID().slice(0, 8)}`,
       fileDescriptors: connections + FD_HEADROOM,
       readyTimeoutMs: s.readyTimeoutMs,
-      gatewayEnv: system === 'meridian-window' ? { ...s.gatewayEnv, [envVar('relay.outboxMode')]: 'window' } : s.gatewayEnv,
+      gatewayEnv: system === 'meridian-pipelined' ? { ...s.gatewayEnv, [envVar('relay.outboxMode')]: 'pipelined' } : s.gatewayEnv,
     });
     const [a, b] = regions;
     const pods: RelayPod[] = regions.flatMap((r) => r.pods);
@@ -340,7 +341,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
   const ratios: Record<string, number> = {};
   const pairs: [RelaySystem, RelaySystem][] = [
     ...MERIDIAN_SYSTEMS.flatMap((mine) => (['raw-ordered', 'raw-unordered'] as const).map((peer): [RelaySystem, RelaySystem] => [mine, peer])),
-    ['meridian', 'meridian-window'],
+    ['meridian-pipelined', 'meridian'],
   ];
   for (const [mineName, peer] of pairs) {
     if (!s.systems.includes(mineName) || !s.systems.includes(peer)) continue;

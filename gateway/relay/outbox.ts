@@ -14,9 +14,9 @@
  *   to `retryMaxMs` per failed attempt. Then the key is resumed on the bus and the oldest
  *   unacknowledged envelope goes alone, as a probe; once it is accepted, the rest follows in
  *   order. Other keys keep flowing meanwhile.
- * - `window` mode, kept for comparison: up to `maxInFlight` envelopes go out together and the
- *   next ones wait until all of those settled (the round trip's tail then becomes every
- *   queued envelope's wait).
+ * - `window` mode (the gateway's default, docs/relay.md says why): up to `maxInFlight`
+ *   envelopes go out together and the next ones wait until all of those settled; lanes, order
+ *   and refusals work the same.
  * - Bounded by `maxMessages` and `maxBytes`, in flight included: when full, the oldest envelope
  *   not in flight is dropped and counted. A dropped message is still in its origin's history,
  *   so the receivers repair it from there (the next message's `prev` or the periodic digest
