@@ -64,6 +64,8 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'relay.flowMaxBytes', kind: 'int', default: 33_554_432, min: 1024, doc: 'Flow control: most bytes of unacked relay messages one pod holds.' },
   { path: 'relay.outboxMaxMessages', kind: 'int', default: 10_000, min: 1, doc: 'Envelopes one pod keeps for the bus while it is slow or down; beyond it the oldest is dropped (receivers repair it from history).' },
   { path: 'relay.outboxMaxBytes', kind: 'int', default: 33_554_432, min: 1024, doc: 'Bytes one pod keeps in the outbox; beyond it the oldest is dropped.' },
+  { path: 'relay.outboxMaxInFlight', kind: 'int', default: 256, min: 1, doc: 'Most envelopes one pod has handed to the bus and not yet seen accepted or refused (counted within relay.outboxMaxMessages).' },
+  { path: 'relay.outboxMode', kind: 'enum', default: 'window', values: ['window', 'pipelined'], doc: "`window`: up to relay.outboxMaxInFlight envelopes go out together and the next wait until all of them settled. `pipelined`: each envelope goes to the bus as soon as it is queued, in order per room, while earlier ones are in flight. Either way a refusal holds back only its room. `window` is the default because it measured the shorter tail against the emulator (docs/benchmarks.md)." },
   { path: 'relay.retryInitialMs', kind: 'int', default: 200, min: 10, doc: 'First backoff after the bus refused a publish; it doubles per failed attempt.' },
   { path: 'relay.retryMaxMs', kind: 'int', default: 5000, min: 10, doc: 'Longest backoff between publish attempts.' },
   { path: 'relay.reorderWindowMs', kind: 'int', default: 500, min: 0, doc: "How long a receiver waits for an origin's earlier message (two origin pods publish independently) before asking the origin to repair the gap." },

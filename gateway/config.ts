@@ -53,6 +53,8 @@ export interface GatewayConfig {
     readonly flowMaxBytes: number;
     readonly outboxMaxMessages: number;
     readonly outboxMaxBytes: number;
+    readonly outboxMaxInFlight: number;
+    readonly outboxMode: 'pipelined' | 'window';
     readonly retryInitialMs: number;
     readonly retryMaxMs: number;
     readonly reorderWindowMs: number;

@@ -8,11 +8,14 @@
  *   The client's own retries are off (they retry for up to 10 minutes, which would hide an
  *   outage from the outbox): one attempt, bounded by `publishTimeoutMs`, and the outbox
  *   retries with backoff. After a failed publish with an ordering key, the client refuses
- *   every later publish with that key until `resumePublishing(key)`, and it offers no list of
- *   paused keys, so this bus remembers them and resumes a key before its next attempt.
+ *   every later publish with that key (those already queued in the client too) until
+ *   `resumePublishing(key)`; the outbox calls `resume(key)` when it retries the key, once none of
+ *   the key's publishes is in flight, so a later envelope never overtakes a refused one.
  * - Receiving: flow control holds at most `flowMaxMessages` unacked messages or `flowMaxBytes`
  *   bytes per pod; the stream is reopened after an error (a deleted subscription, an emulator
- *   restart) every `reopenMs` until it works.
+ *   restart) every `reopenMs` until it works. Acks keep the client's batching (100 ms): the bus
+ *   delivers a key's next messages without waiting for acks, so a batched ack delays no
+ *   delivery; it only holds a flow-control slot that much longer.
  * - Topology: with `create`, a missing topic or subscription is created (local runs, tests);
  *   without it, a missing one is logged as a readable error and the bus stays degraded,
  *   retrying, instead of ending the process.
@@ -55,7 +58,6 @@ export class PubSubBus implements RelayBus {
   private readonly subscriptionName: string;
   private subscription: Subscription | undefined;
   private receive: ((delivery: BusDelivery) => void) | undefined;
-  private readonly pausedKeys = new Set<string>();
   private publishing = true;
   private lastError: string | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
@@ -80,20 +82,23 @@ export class PubSubBus implements RelayBus {
 
   async publish(envelope: RelayEnvelope, orderingKey: string | undefined): Promise<void> {
     if (this.closed) throw new Error('pubsub bus is closed');
-    if (orderingKey !== undefined && this.pausedKeys.delete(orderingKey)) this.topic.resumePublishing(orderingKey);
     const { data, attributes } = encodeEnvelope(envelope);
     try {
       await this.topic.publishMessage({ data, attributes, orderingKey });
       if (!this.publishing) this.options.logger.info({ relay: 'pubsub', topic: this.options.topic }, 'publishing to the relay topic works again');
       this.publishing = true;
     } catch (error) {
-      if (orderingKey !== undefined) this.pausedKeys.add(orderingKey);
       this.failed('publish', error);
       this.publishing = false;
       // The emulator forgets its topics when restarted; with `create` they come back.
       if (codeOf(error) === grpcNotFound && this.options.create) void this.ensureTopology().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** The client refuses a key after a failed publish until this is called; the outbox calls it before a retry. */
+  resume(orderingKey: string): void {
+    if (!this.closed) this.topic.resumePublishing(orderingKey);
   }
 
   health(): BusHealth {
