@@ -65,7 +65,7 @@ export interface StatusInput {
   now: Date;
 }
 
-function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
+export function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
   const before = previous?.find((c) => c.type === type);
   // lastTransitionTime moves only when the status flips, as in metav1.Condition.
   const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : now.toISOString();
