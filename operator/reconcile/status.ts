@@ -8,7 +8,7 @@ import type { ClusterPhase, Condition, ConditionStatus, PendingCleanup, Realtime
 import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
 
-/** The condition types this reconciler owns; others (RelayReady) are kept as they are. */
+/** The condition types this function owns; others (RelayReady, set by operator/relay-topology, or another component's) are kept as they are. */
 export const OWNED_CONDITIONS = ['Ready', 'Progressing', 'Degraded', 'Paused'] as const;
 
 export const ConditionReason = {
