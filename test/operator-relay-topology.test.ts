@@ -3,7 +3,9 @@
  * and one subscription per region, exactly as the gateways name and expect them; no write when
  * nothing changed; a removed region's subscription deleted; the cluster's topology deleted
  * before its finalizer goes; Pub/Sub down is RelayReady False while the regions go on, and the
- * topology comes back with the emulator. Scenarios run in order on one cluster.
+ * topology comes back with the emulator. Scenarios run in order on one cluster. Then, end to end:
+ * gateway processes run by the sandbox's process runner in two regions relay a message over the
+ * topology the operator made (they are not allowed to create it).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -18,6 +20,8 @@ import { createReconciler } from '../operator/reconcile/index.ts';
 import { ReconcileError } from '../operator/reconcile/errors.ts';
 import { connectPubSub } from '../operator/relay-topology/admin.ts';
 import { createRelayTopology, type ConnectPubSub, type RelayTopology } from '../operator/relay-topology/index.ts';
+import { PORT_ANNOTATION } from '../sandbox/apiserver/index.ts';
+import { signToken, TestClient } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
 import { skipUnlessPubsubEmulator, startPubsubEmulator, type PubsubEmulator } from './helpers/services.ts';
 import {
@@ -208,5 +212,57 @@ describe('the operator keeps the relay topology on the Pub/Sub emulator', { skip
     assert.equal(await topicExists(), false, 'topic deleted');
     assert.deepEqual(await subscriptionNames(), [`${topic}-debug`], 'only the subscription the operator did not make is left');
     assert.ok((await clusterEvents(sandbox, name)).some((e) => e.reason === 'RelayCleanedUp'));
+  });
+});
+
+describe('gateways run by the sandbox relay a message over the topology the operator made', { skip, concurrency: false }, () => {
+  let liveEmulator: PubsubEmulator;
+  let live: Sandbox;
+  let liveRelay: RelayTopology;
+  const clients: TestClient[] = [];
+
+  before(async () => {
+    liveEmulator = await startPubsubEmulator();
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    const base = await startSandbox({}, { kubelet: 'process', processRunner: { probeTimeScale: 0.1 } });
+    liveRelay = createRelayTopology({ logger: pino({ level: 'silent' }) });
+    live = { ...base, reconciler: createReconciler({ hub: base.hubConfig, regions: base.pool, events: base.events, logger: pino({ level: 'silent' }), relay: liveRelay }) };
+  });
+
+  after(async () => {
+    for (const c of clients) c.ws.terminate();
+    await liveRelay?.close();
+    await live?.close();
+    await liveEmulator?.kill();
+  });
+
+  it('a message published in one region reaches a subscriber in the other', async () => {
+    // The in-memory engine (one pod per region), so that nothing but the emulator joins the regions.
+    const spec = clusterSpec({
+      autoscaling: { minReplicas: 1, maxReplicas: 1 },
+      regions: REGIONS.map((region) => ({ name: region, kubeconfigSecretRef: { name: `region-${region}`, key: 'kubeconfig' } })),
+      relay: { pubsub: { projectId: project, topic: `live-${randomUUID().slice(0, 8)}`, emulatorHost: liveEmulator.host } },
+    });
+    const liveKey = await createCluster(live, 'live', spec);
+    await reconcileUntil(live, liveKey, (c) => c?.status?.phase === 'Ready' && relayReady(c), 'real gateways Ready with RelayReady', 90_000);
+
+    const urls: Record<string, string> = {};
+    for (const region of REGIONS) {
+      const core = live.regionConfigs[region].makeApiClient(CoreV1Api);
+      const [pod] = (await core.listNamespacedPod({ namespace: 'meridian', labelSelector: 'app.kubernetes.io/instance=live' })).items;
+      urls[region] = `ws://127.0.0.1:${pod.metadata!.annotations![PORT_ANNOTATION]}/v1/ws`;
+    }
+    const token = (user: string) => signToken(user, { secret: 'test-jwt-secret' });
+    const teacher = await TestClient.connected(urls[REGIONS[0]], await token('teacher'));
+    const learner = await TestClient.connected(urls[REGIONS[1]], await token('learner'));
+    clients.push(teacher, learner);
+    assert.equal((await learner.request({ op: 'subscribe', room: 'class-1' })).op, 'subscribed');
+    // The gateways open their subscription within relay.pubsub.reopenMs of the operator making it: publish until one arrives.
+    let sent = 0;
+    const arrived = await waitFor(async () => {
+      assert.equal((await teacher.request({ op: 'publish', room: 'class-1', data: { n: sent++ } })).op, 'published');
+      return learner.messages('class-1').find((m) => m.region === REGIONS[0]);
+    }, { what: `a message of ${REGIONS[0]} in ${REGIONS[1]}`, timeoutMs: 60_000, intervalMs: 500 });
+    assert.equal(arrived.region, REGIONS[0]);
   });
 });
