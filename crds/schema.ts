@@ -358,6 +358,21 @@ const pendingCleanup = object(
   { required: ['region', 'namespace', 'message'] },
 );
 
+const relaySubscription = object(
+  'One region\'s subscription to the relay topic.',
+  {
+    region: string('Region that consumes it, as in spec.regions.', { pattern: DNS1123_LABEL, maxLength: 63 }),
+    name: string('Full name, `projects/<project>/subscriptions/<topic>-<region>`.', { maxLength: 512 }),
+  },
+  { required: ['region', 'name'] },
+);
+
+const relayStatus = object('The Pub/Sub topology of the relay, as the operator last saw it; absent without spec.relay.', {
+  topic: string('Full name of the topic, `projects/<project>/topics/<topic>`.', { maxLength: 512 }),
+  subscriptions: listMap('One subscription per region, keyed by region.', relaySubscription, 'region', { maxItems: LIMITS.maxRegions }),
+  lastError: string('The last Pub/Sub error, while RelayReady is False; absent once the topology is in place.', { maxLength: 32_768 }),
+});
+
 export const statusSchema = object('Observed state, written by the operator through the status subresource.', {
   observedGeneration: generation('metadata.generation of the spec the status describes.'),
   phase: enumOf('Pending, Progressing, Ready or Degraded.', CLUSTER_PHASES),
@@ -365,6 +380,7 @@ export const statusSchema = object('Observed state, written by the operator thro
   connections: connectionCount('WebSocket connections across reachable regions.'),
   regions: listMap('Per-region state, keyed by name.', regionStatus, 'name', { maxItems: LIMITS.maxRegions }),
   pendingCleanup: array('Regions (and namespaces) the operator wrote to that no longer want its objects and are not cleaned up yet; deletion waits for these.', pendingCleanup, { maxItems: 64 }),
+  relay: relayStatus,
   conditions: listMap('Ready, Progressing, Degraded, RelayReady and (while spec.paused) Paused.', condition, 'type', { maxItems: 16 }),
 });
 

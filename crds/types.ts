@@ -221,6 +221,19 @@ export interface PendingCleanup {
   message: string;
 }
 
+/** A region's subscription to the relay topic. */
+export interface RelaySubscriptionStatus {
+  region: string;
+  name: string;
+}
+
+/** The relay topology the operator keeps in Pub/Sub (absent without spec.relay). */
+export interface RelayStatus {
+  topic?: string;
+  subscriptions?: RelaySubscriptionStatus[];
+  lastError?: string;
+}
+
 export interface RealtimeClusterStatus {
   observedGeneration?: number;
   phase?: ClusterPhase;
@@ -228,6 +241,7 @@ export interface RealtimeClusterStatus {
   connections?: number;
   regions?: RegionStatus[];
   pendingCleanup?: PendingCleanup[];
+  relay?: RelayStatus;
   conditions?: Condition[];
 }
 

@@ -4,6 +4,7 @@
  * docs/configuration.md).
  */
 import { notifyConfigFields } from './notify/config-fields.ts';
+import { RELAY_SUBSCRIPTION_DEFAULTS } from '../lib/relay-topology.ts';
 
 export type FieldKind = 'int' | 'string' | 'bool' | 'url' | 'enum';
 
@@ -58,7 +59,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'relay.pubsub.batchMaxMs', kind: 'int', default: 1, min: 0, doc: "Longest a relayed message waits in the publisher's batch (the client's default, 10 ms, is tuned for throughput)." },
   { path: 'relay.pubsub.batchMaxMessages', kind: 'int', default: 100, min: 1, doc: 'Most messages in one publish batch; a full batch is sent at once.' },
   { path: 'relay.pubsub.publishTimeoutMs', kind: 'int', default: 10_000, min: 100, doc: 'One publish attempt fails after this long; the outbox retries it with backoff.' },
-  { path: 'relay.pubsub.ackDeadlineSec', kind: 'int', default: 30, min: 10, doc: 'Ack deadline of a subscription the gateway creates (relay.pubsub.create).' },
+  { path: 'relay.pubsub.ackDeadlineSec', kind: 'int', default: RELAY_SUBSCRIPTION_DEFAULTS.ackDeadlineSeconds, min: 10, doc: 'Ack deadline of a subscription the gateway creates (relay.pubsub.create); the operator uses the same value.' },
   { path: 'relay.pubsub.reopenMs', kind: 'int', default: 2000, min: 100, doc: 'After the subscription stream fails (deleted, bus restarted), it is checked and reopened this often until it works.' },
   { path: 'relay.flowMaxMessages', kind: 'int', default: 1000, min: 1, doc: 'Flow control: most unacked relay messages one pod holds (received, not yet applied).' },
   { path: 'relay.flowMaxBytes', kind: 'int', default: 33_554_432, min: 1024, doc: 'Flow control: most bytes of unacked relay messages one pod holds.' },

@@ -31,6 +31,16 @@ export const EventReason = {
   Paused: 'Paused',
   /** spec.paused became false. */
   Resumed: 'Resumed',
+  /** The relay's topic or subscriptions were created, updated or deleted (lists them). */
+  RelayApplied: 'RelayApplied',
+  /** RelayReady became False, or its reason changed (Pub/Sub error, a conflict a person must fix). */
+  RelayFailed: 'RelayFailed',
+  /** RelayReady is True again. */
+  RelayRecovered: 'RelayRecovered',
+  /** A deleted cluster's topic and subscriptions were deleted. */
+  RelayCleanedUp: 'RelayCleanedUp',
+  /** Deletion left the relay topology behind through the abandon-relay annotation. */
+  RelayAbandoned: 'RelayAbandoned',
 } as const;
 export type EventReasonName = (typeof EventReason)[keyof typeof EventReason];
 

@@ -24,6 +24,7 @@ import { LEADER_DEFAULTS, LeaderElector } from './leader.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import { REGION_POOL_DEFAULTS } from './regions.ts';
 import { createReconciler } from './reconcile/index.ts';
+import { createRelayTopology, type RelayTopology } from './relay-topology/index.ts';
 import { FIELD_MANAGER } from './types.ts';
 
 /** Each flag may also come from its environment variable (the Helm chart sets those); the flag wins. */
@@ -141,6 +142,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
   const metrics = createOperatorMetrics();
   const shutdown = new AbortController();
   let controller: Controller | undefined;
+  let relay: RelayTopology | undefined;
   let leading = false;
 
   const http = await startOperatorHttp({
@@ -160,6 +162,8 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
     leading = true;
     metrics.leader.set(1);
     const events = createEventRecorder(hub, { component: FIELD_MANAGER, instance: args.identity, logger: logger.child({ component: 'events' }) });
+    const topology = createRelayTopology({ logger: logger.child({ component: 'relay-topology' }) });
+    relay = topology;
     controller = new Controller({
       hub,
       namespace: args.namespace,
@@ -170,7 +174,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       logger,
       metrics,
       createReconciler: (regions, hooks, caches) =>
-        createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks, readCluster: caches.readCluster, readSecret: caches.readSecret }),
+        createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks, readCluster: caches.readCluster, readSecret: caches.readSecret, relay: topology }),
     });
     const running = controller;
     term.addEventListener('abort', () => void running.stop(), { once: true });
@@ -209,6 +213,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
             leading = false;
             metrics.leader.set(0);
             await controller?.stop();
+            await relay?.close();
             if (reason === 'lost') {
               log.error('lost the leader lease; exiting so that a fresh process campaigns again');
               exitCode = 1;
@@ -219,6 +224,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       }
     } finally {
       await controller?.stop();
+      await relay?.close();
       await http.close();
     }
     return exitCode;

@@ -1,7 +1,7 @@
 /**
  * The relay bus on Google Cloud Pub/Sub: the cluster's topic, and the region's subscription
  * `<topic>-<region>` shared by every pod of the region (message ordering on, a filter on
- * `origin` as an optimisation only).
+ * `origin` as an optimisation only; lib/relay-topology.ts, shared with the operator).
  *
  * - Publishing: ordering key = room; batching waits at most `batchMaxMs` (the client's default
  *   is 10 ms, which would be most of the emulator's ~25 ms latency) or `batchMaxMessages`.
@@ -22,6 +22,7 @@
  */
 import { PubSub, type Message, type Subscription, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from 'pino';
+import { relaySubscriptionSettings, subscriptionName } from '../../lib/relay-topology.ts';
 import { decodeEnvelope, encodeEnvelope, isMalformed, type RelayEnvelope } from './envelope.ts';
 import type { BusDelivery, BusHealth, RelayBus } from './types.ts';
 
@@ -47,9 +48,7 @@ export interface PubSubBusOptions {
 const grpcNotFound = 5;
 const grpcAlreadyExists = 6;
 
-export function subscriptionName(topic: string, region: string): string {
-  return `${topic}-${region}`;
-}
+export { subscriptionName };
 
 export class PubSubBus implements RelayBus {
   private readonly options: PubSubBusOptions;
@@ -183,14 +182,8 @@ export class PubSubBus implements RelayBus {
     const [subscriptionExists] = await subscription.exists();
     if (subscriptionExists) return;
     if (!create) throw new TopologyError(`subscription projects/${projectId}/subscriptions/${this.subscriptionName} does not exist: create it (the operator does) or set relay.pubsub.create=true for local runs`);
-    await this.topic
-      .createSubscription(this.subscriptionName, {
-        enableMessageOrdering: true,
-        // An optimisation only: the emulator stores filters without applying them.
-        filter: `attributes.origin != "${region}"`,
-        ackDeadlineSeconds: ackDeadlineSec,
-      })
-      .catch(ignoreAlreadyExists);
+    // The operator's settings (lib/relay-topology.ts): its filter is an optimisation only.
+    await this.topic.createSubscription(this.subscriptionName, relaySubscriptionSettings(region, ackDeadlineSec)).catch(ignoreAlreadyExists);
     this.options.logger.info({ relay: 'pubsub', subscription: this.subscriptionName }, 'created the region subscription');
   }
 

@@ -19,6 +19,7 @@ import { cleanupOrphans } from './orphans.ts';
 import { PlacementRecord, placementOf } from './placements.ts';
 import { reconcileRegion, type RegionOutcome } from './region.ts';
 import { computeStatus, writeStatus } from './status.ts';
+import { createRelayTopology, recordRelayEvents, withRelayStatus, type RelayTopology } from '../relay-topology/index.ts';
 
 export { ABANDON_ANNOTATION, FINALIZER } from './finalizer.ts';
 export { PLACEMENTS_ANNOTATION } from './placements.ts';
@@ -57,6 +58,8 @@ export interface ReconcilerDeps {
   readSecret?: ReadSecret;
   /** Reads the RealtimeCluster (a copy); defaults to a GET on the hub (the controller passes its cache). */
   readCluster?: ReadCluster;
+  /** Keeps the relay's Pub/Sub topology; default: one on @google-cloud/pubsub (whoever passes one closes it). */
+  relay?: RelayTopology;
   options?: ReconcilerOptions;
 }
 
@@ -99,6 +102,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const options = { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options };
   const readSecret = deps.readSecret ?? readSecretFromApi(hub);
   const readCluster = deps.readCluster ?? readClusterFromApi(hub);
+  const relay = deps.relay ?? createRelayTopology({ logger });
   const planOptions: PlanOptions = {
     preStopPauseSeconds: options.preStopPauseSeconds,
     drainWindowSeconds: options.drainWindowSeconds,
@@ -128,7 +132,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const paused = cluster.spec.paused === true;
     const plan = await planCluster(readSecret, cluster, planOptions);
     if (plan.problems.length > 0) {
-      const status = computeStatus({ cluster, problems: plan.problems, paused, now: now() });
+      // The relay is not looked at either: its status stays as it was.
+      const status = withRelayStatus(computeStatus({ cluster, problems: plan.problems, paused, now: now() }), cluster, { state: 'kept' }, now());
       if (await writeStatus(hub, cluster, status, cluster.metadata.resourceVersion)) {
         metrics?.statusWritten?.();
         logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, problems: plan.problems.map((p) => `${p.field}: ${p.reason}`) }, 'invalid spec: regions left as they were');
@@ -143,6 +148,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     // Each region is recorded just before its first write, so that one later dropped from the spec is cleaned up.
     const record = new PlacementRecord(hub, cluster);
+    // Beside the regions, never in their way: a Pub/Sub failure is an outcome, not an exception.
+    const relayPass = relay.reconcile(cluster, readSecret);
     const outcomes = await Promise.all(
       plan.regions.map(({ spec, plan: regionPlan }) =>
         reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs, () => record.ensure(placementOf(spec))),
@@ -153,10 +160,17 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (orphans && orphans.pending.length > 0) {
       logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, pending: orphans.pending.map((p) => p.region) }, 'regions left the spec; their objects are not cleaned up yet');
     }
-    const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), pendingCleanup: orphans?.pending, paused, now: now() });
+    const relayOutcome = await relayPass;
+    const status = withRelayStatus(
+      computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), pendingCleanup: orphans?.pending, paused, now: now() }),
+      cluster,
+      relayOutcome,
+      now(),
+    );
     // Events first: if the status write then fails (409), the retry sees the same transitions and
     // records them again (a count bump), rather than losing an Applied event for writes already made.
     await reportRegionChanges(cluster, outcomes);
+    await recordRelayEvents(events, cluster, relayOutcome);
     if (paused !== isPaused(cluster.status)) {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
     }
@@ -169,10 +183,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       if (orphans?.retry !== undefined) detail.push(`cleanup of regions left the spec: ${describeError(orphans.retry)}`);
       throw new ReconcileError(ReconcileErrorReason.RegionApiError, `regions to retry: ${detail.join('; ')}`, { cause: retry[0]?.retry ?? orphans?.retry });
     }
+    // A Pub/Sub error: the regions are done; the work queue retries the relay with backoff.
+    if (relayOutcome.state === 'failed' && relayOutcome.retry) throw new ReconcileError(ReconcileErrorReason.RelayApiError, `relay topology to retry: ${relayOutcome.message}`);
     const phases = outcomes.map((o) => o.observation.phase);
-    if (phases.includes('Unknown') || (orphans?.pending.length ?? 0) > 0) return { requeueAfterMs: options.unreachableRecheckMs };
-    if (!paused && phases.some((p) => p === 'Progressing' || p === 'Pending')) return { requeueAfterMs: options.progressRecheckMs };
-    return {};
+    const rechecks: number[] = [];
+    if (phases.includes('Unknown') || (orphans?.pending.length ?? 0) > 0) rechecks.push(options.unreachableRecheckMs);
+    if (!paused && phases.some((p) => p === 'Progressing' || p === 'Pending')) rechecks.push(options.progressRecheckMs);
+    // A relay conflict a person must fix: looked at again later (and at once when the spec changes).
+    if (relayOutcome.state === 'failed') rechecks.push(options.invalidSpecRecheckMs);
+    return rechecks.length > 0 ? { requeueAfterMs: Math.min(...rechecks) } : {};
   }
 
   return {
@@ -181,7 +200,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const cluster = await readCluster(namespace, name);
       if (!cluster) return {};
       if (cluster.metadata.deletionTimestamp) {
-        return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster);
+        return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs, relay, readSecret }, cluster);
       }
       if (!hasFinalizer(cluster)) {
         // The patch's answer is the live object: later writes start from its resourceVersion.

@@ -8,7 +8,7 @@ import type { ClusterPhase, Condition, ConditionStatus, PendingCleanup, Realtime
 import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
 
-/** The condition types this reconciler owns; others (RelayReady) are kept as they are. */
+/** The condition types this function owns; others (RelayReady, set by operator/relay-topology, or another component's) are kept as they are. */
 export const OWNED_CONDITIONS = ['Ready', 'Progressing', 'Degraded', 'Paused'] as const;
 
 export const ConditionReason = {
@@ -65,7 +65,7 @@ export interface StatusInput {
   now: Date;
 }
 
-function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
+export function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
   const before = previous?.find((c) => c.type === type);
   // lastTransitionTime moves only when the status flips, as in metav1.Condition.
   const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : now.toISOString();
@@ -184,6 +184,22 @@ export function statusChanged(before: RealtimeClusterStatus | undefined, after: 
   return canonical(timeless(before)) !== canonical(timeless(after));
 }
 
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * `after` as a merge patch over `before`: a merge patch keeps fields it does not name, so every
+ * field `after` drops (at any depth of nested objects, e.g. status.relay.lastError) is sent as null.
+ */
+function withDeletions(before: Json, after: Json): Json {
+  const patch: Json = { ...after };
+  for (const [key, value] of Object.entries(before)) {
+    if (!(key in after)) patch[key] = null;
+    else if (isObject(value) && isObject(after[key])) patch[key] = withDeletions(value, after[key]);
+  }
+  return patch;
+}
+
 /**
  * Writes the status through /status when it changed; returns whether it wrote. With
  * `resourceVersion`, the write fails with 409 if the object changed since it was read (another
@@ -192,9 +208,7 @@ export function statusChanged(before: RealtimeClusterStatus | undefined, after: 
 export async function writeStatus(hub: KubeConfig, cluster: RealtimeCluster, status: RealtimeClusterStatus, resourceVersion?: string): Promise<boolean> {
   if (!statusChanged(cluster.status, status)) return false;
   const api = hub.makeApiClient(CustomObjectsApi);
-  // A merge patch keeps fields it does not name: a field the new status drops is sent as null.
-  const dropped = Object.fromEntries(Object.keys(cluster.status ?? {}).filter((key) => !(key in status)).map((key) => [key, null]));
-  const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: { ...dropped, ...status } };
+  const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: withDeletions((cluster.status ?? {}) as Json, status as Json) };
   await api.patchNamespacedCustomObjectStatus(
     { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
