@@ -164,8 +164,10 @@ describe('AI routing through the gateway', () => {
   });
 
   test('a per-user budget stops one user and not another', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { userDailyBudgetUsd: 0.000001 }) });
+    // One answer's reported usage costs 0.021 USD: past the user's budget, though its estimate fitted.
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { userDailyBudgetUsd: 0.02 }) });
     try {
+      openai.behave({ usage: { input: 100_000, output: 10_000 } });
       const [a, b] = await Promise.all([gw.client('heavy'), gw.client('light')]);
       assert.equal((await askAi(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
       assert.equal((await askAi(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'local');
