@@ -5,6 +5,8 @@
  *   resolved (a missing required ConfigMap, Secret or key: waiting, CreateContainerConfigError or
  *   ContainerCreating, looked at again every `configRetryMs`); then `node bin/meridian.ts
  *   <args>` with that environment, `MERIDIAN_HOST=127.0.0.1` and `MERIDIAN_PORT=<its port>`,
+ *   `MERIDIAN_METRICS_HOST=127.0.0.1` and `MERIDIAN_METRICS_PORT=<a second port of its own>`
+ *   (every Pod shares loopback, so the gateway's fixed metrics port would collide),
  *   stdout and stderr to `logs/<container>/<restartCount>.log` in the Pod's directory;
  * - readiness from the container's readiness probe (none: Ready once running);
  * - a process that exits is restarted after `restartBackoffMs`, doubling per restart up to
@@ -51,6 +53,8 @@ export class ProcessPod implements RunningPod {
   readonly podIP = LOOPBACK;
   readonly initialReport: PodReport = { waiting: { reason: 'ContainerCreating' } };
   url?: string;
+  /** Where the gateway's metrics listener is (pods/proxy to the container's `metrics` port). */
+  metricsUrl?: string;
   private readonly pod: KubeObject;
   private readonly container: KubeObject;
   private readonly argv: string[];
@@ -62,6 +66,7 @@ export class ProcessPod implements RunningPod {
   private halted = false;
   private finished = false;
   private port?: number;
+  private metricsPort?: number;
   private child?: ChildProcess;
   private childExit: Promise<void> = Promise.resolve();
   private startedAt = new Date();
@@ -116,6 +121,14 @@ export class ProcessPod implements RunningPod {
     this.signal('SIGKILL');
   }
 
+  /** pods/proxy to `<pod>:<port>`: the container port named `metrics` (by name or number) is the metrics listener. */
+  urlFor(port: string): string | undefined {
+    const declared: KubeObject[] = this.container.ports ?? [];
+    const metrics = declared.find((p) => p.name === 'metrics');
+    if (metrics && (port === 'metrics' || port === String(metrics.containerPort))) return this.metricsUrl;
+    return this.url;
+  }
+
   process(): { namespace: string; name: string; uid: string; pid: number; port: number } | undefined {
     if (!this.child?.pid || this.port === undefined) return undefined;
     return { namespace: this.pod.metadata.namespace, name: this.pod.metadata.name, uid: this.pod.metadata.uid, pid: this.child.pid, port: this.port };
@@ -135,6 +148,15 @@ export class ProcessPod implements RunningPod {
       // Released in end(): a Pod that stopped meanwhile still holds it until then.
       this.url = `http://${LOOPBACK}:${this.port}`;
       this.report();
+    }
+    if (this.metricsPort === undefined) {
+      const metricsPort = await this.settings.allocatePort();
+      if (this.finished) {
+        this.settings.releasePort(metricsPort);
+        return;
+      }
+      this.metricsPort = metricsPort;
+      this.metricsUrl = `http://${LOOPBACK}:${metricsPort}`;
     }
     if (this.halted) return;
     let env: Record<string, string>;
@@ -161,7 +183,7 @@ export class ProcessPod implements RunningPod {
 
   private spawnProcess(args: string[], env: Record<string, string>, cwd: string, logFile: string): void {
     // A container starts from its image's environment, not the host's: only PATH and HOSTNAME come along.
-    const processEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.pod.metadata.name, ...env, MERIDIAN_HOST: LOOPBACK, MERIDIAN_PORT: String(this.port) };
+    const processEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.pod.metadata.name, ...env, MERIDIAN_HOST: LOOPBACK, MERIDIAN_PORT: String(this.port), MERIDIAN_METRICS_HOST: LOOPBACK, MERIDIAN_METRICS_PORT: String(this.metricsPort) };
     const log = openSync(logFile, 'a');
     let child: ChildProcess;
     try {
@@ -319,6 +341,7 @@ export class ProcessPod implements RunningPod {
     if (this.finished) return;
     this.finished = true;
     if (this.port !== undefined) this.settings.releasePort(this.port);
+    if (this.metricsPort !== undefined) this.settings.releasePort(this.metricsPort);
     this.settings.ended(this);
   }
 
