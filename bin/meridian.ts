@@ -11,6 +11,7 @@ const subcommands: Record<string, { module: string; summary: string }> = {
   gateway: { module: '../gateway/main.ts', summary: 'run a WebSocket gateway [--config FILE]' },
   apiserver: { module: '../sandbox/apiserver/main.ts', summary: 'run a local Kubernetes API emulator [--port P] [--kubeconfig-out FILE]' },
   operator: { module: '../operator/main.ts', summary: 'run the RealtimeCluster operator [--kubeconfig FILE]' },
+  start: { module: '../sandbox/platform/start.ts', summary: 'run the whole platform on this machine: hub, two regions, operator, dashboard [--dir DIR]' },
 };
 
 function usage(): string {
