@@ -116,8 +116,12 @@ export function sampleCluster(setup: ClusterSetup): RealtimeCluster {
   };
 }
 
-/** Writes the CRD, the Secrets and the sample cluster to the hub. */
-export async function applyPlatform(hubKubeconfig: string, setup: ClusterSetup): Promise<void> {
+/** Writes the CRD and the Secrets to the hub, or (`cluster`) the sample cluster. */
+export async function applyPlatform(hubKubeconfig: string, setup: ClusterSetup, what: { cluster: boolean }): Promise<void> {
+  if (what.cluster) {
+    await apply(hubKubeconfig, `/apis/realtime.meridian.dev/v1alpha1/namespaces/${HUB_NAMESPACE}/realtimeclusters/${CLUSTER_NAME}`, sampleCluster(setup));
+    return;
+  }
   const crd = realtimeClusterCrd();
   await apply(hubKubeconfig, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, crd);
   const secrets = [
@@ -126,8 +130,6 @@ export async function applyPlatform(hubKubeconfig: string, setup: ClusterSetup):
     ...setup.regions.filter((region) => region.redisUrl).map((region) => secret(`redis-${region.name}`, { url: region.redisUrl! })),
   ];
   await Promise.all(secrets.map((s) => apply(hubKubeconfig, `/api/v1/namespaces/${HUB_NAMESPACE}/secrets/${s.metadata.name}`, s)));
-  const cluster = sampleCluster(setup);
-  await apply(hubKubeconfig, `/apis/realtime.meridian.dev/v1alpha1/namespaces/${HUB_NAMESPACE}/realtimeclusters/${CLUSTER_NAME}`, cluster);
 }
 
 /** The cluster's status as the hub has it (undefined until it exists). */

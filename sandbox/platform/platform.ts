@@ -50,6 +50,8 @@ export interface RunningPlatform {
 
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { dir } = options;
+  // The Pub/Sub client library otherwise looks for a cloud metadata server (and warns) on loopback runs.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
   const state = await dir.load();
   const children = new ChildSet();
   const cleanups: Array<() => Promise<void>> = [];
@@ -76,7 +78,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         kubelet,
         stateFile: dir.file('state', `${name}.json`),
         logger,
-        processRunner: { stateDir: dir.file('pods', name), probeTimeScale: 0.2, restartBackoffMs: 1000, restartBackoffMaxMs: 10_000 },
+        processRunner: { stateDir: dir.file('pods', name), probeTimeScale: 0.1, restartBackoffMs: 1000, restartBackoffMaxMs: 10_000 },
       };
       await mkdir(dir.file('pods', name), { recursive: true });
       let server: ApiServerHandle;
@@ -97,39 +99,39 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     if (!redisBinary) notes.push('redis-server is not on PATH: each region runs the memory engine with one pod (apt-get install redis-server for two pods per region sharing rooms)');
     if (!pubsubLauncher) notes.push('the Google Cloud Pub/Sub emulator is not installed: no cross-region relay, so a chat stays in its region (install google-cloud-sdk with its pubsub-emulator component)');
 
-    const startRedis = async (region: string): Promise<{ url: string; child: Child }> => {
-      const redisPort = await port(`redis-${region}`);
+    const startRedis = async (region: string, redisPort: number): Promise<Child> => {
       await mkdir(dir.file('redis', region), { recursive: true });
       const child = children.start(`redis-${region}`, redisBinary!, ['--bind', '127.0.0.1', '--port', String(redisPort), '--dir', dir.file('redis', region), '--save', '60 1', '--appendonly', 'no'], { logFile: dir.file('logs', `redis-${region}.log`) });
       cleanups.push(() => child.stop());
       await waitUntil(`redis-server for ${region} on ${redisPort}`, () => portOpen(redisPort), 10_000, 50, () => (child.process.exitCode !== null ? `exited (see ${dir.file('logs', `redis-${region}.log`)})` : undefined));
-      return { url: `redis://127.0.0.1:${redisPort}`, child };
+      return child;
     };
-    const startPubsub = async (): Promise<string> => {
-      const pubsubPort = await port('pubsub');
+    const startPubsub = async (pubsubPort: number): Promise<void> => {
       const child = children.start('pubsub-emulator', pubsubLauncher!, ['--host=127.0.0.1', `--port=${pubsubPort}`], { logFile: dir.file('logs', 'pubsub-emulator.log') });
       cleanups.push(() => child.stop());
       await waitUntil(`the Pub/Sub emulator on ${pubsubPort}`, () => portOpen(pubsubPort), 30_000, 50, () => (child.process.exitCode !== null ? `exited (see ${dir.file('logs', 'pubsub-emulator.log')})` : undefined));
-      const host = `127.0.0.1:${pubsubPort}`;
-      await createRelayTopology({ host, projectId: PUBSUB_PROJECT, topic: RELAY_TOPIC, regions: [...REGIONS] });
-      return host;
+      await createRelayTopology({ host: `127.0.0.1:${pubsubPort}`, projectId: PUBSUB_PROJECT, topic: RELAY_TOPIC, regions: [...REGIONS] });
     };
 
-    // Independent of each other: started together. The hub first in `cleanups` so it closes last.
+    // Ports first, so that everything can start at once; the hub first in `cleanups`, so it closes last.
+    const redisPorts = redisBinary ? await Promise.all(REGIONS.map((name) => port(`redis-${name}`))) : undefined;
+    const pubsubPort = pubsubLauncher ? await port('pubsub') : undefined;
     const hub = await emulator('hub', 'delayed');
-    const [regions, redis, pubsubHost] = await Promise.all([
-      Promise.all(REGIONS.map((name) => emulator(name, 'process'))),
-      redisBinary ? Promise.all(REGIONS.map((name) => startRedis(name))) : Promise.resolve(undefined),
-      pubsubLauncher ? startPubsub() : Promise.resolve(undefined),
+    // Redis and the Pub/Sub emulator (a JVM: the slowest part) start while the regions and the operator do.
+    const services = Promise.all([
+      ...(redisPorts ?? []).map((p, i) => startRedis(REGIONS[i], p)),
+      ...(pubsubPort ? [startPubsub(pubsubPort)] : []),
     ]);
-    // Both emulator tokens are kept, so the kubeconfigs in the hub's Secrets stay valid.
-    await applyPlatform(hub.kubeconfig(), {
+    const regions = await Promise.all(REGIONS.map((name) => emulator(name, 'process')));
+    const setup = {
       jwtSecret: state.jwtSecret,
       apiKey: state.apiKey,
-      pubsubHost,
+      pubsubHost: pubsubPort ? `127.0.0.1:${pubsubPort}` : undefined,
       pubsubProject: PUBSUB_PROJECT,
-      regions: regions.map((server, i) => ({ name: server.name, kubeconfig: server.kubeconfig(), redisUrl: redis?.[i].url })),
-    });
+      // Both emulator tokens are kept in platform.json, so the kubeconfigs in the hub's Secrets stay valid.
+      regions: regions.map((server, i) => ({ name: server.name, kubeconfig: server.kubeconfig(), redisUrl: redisPorts ? `redis://127.0.0.1:${redisPorts[i]}` : undefined })),
+    };
+    await applyPlatform(hub.kubeconfig(), setup, { cluster: false });
 
     const metricsPort = await port('operator-metrics');
     const dashboardPort = await port('dashboard');
@@ -145,6 +147,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     ], { logFile: dir.file('logs', 'operator.log'), env: operatorEnv });
     // Before the front doors and regions close: the operator stops first and releases its Lease.
     cleanups.push(() => operator.stop(10_000));
+    // The gateways need the relay's topic and subscriptions when they start: the cluster comes after them.
+    await services;
+    await applyPlatform(hub.kubeconfig(), setup, { cluster: true });
 
     const doors: FrontDoor[] = [];
     for (const server of regions) {
