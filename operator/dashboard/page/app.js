@@ -94,7 +94,6 @@ function regionCard(cluster, region) {
 }
 
 function drawChart(id, holder, points) {
-  const now = Date.now();
   const xs = points.map((p) => p[0] / 1000);
   const ys = points.map((p) => p[1]);
   let chart = charts.get(id);
@@ -102,7 +101,7 @@ function drawChart(id, holder, points) {
     holder.append(chart.root);
     chart.setData([xs, ys]);
   } else {
-    chart = new uPlot({ width: 190, height: 90, legend: { show: false }, cursor: { show: false }, scales: { x: { time: true, range: () => [(now - WINDOW_MS) / 1000, now / 1000] } }, axes: [{ show: false }, { size: 36, font: '10px system-ui' }], series: [{}, { stroke: '#1d4ed8', width: 1.5, spanGaps: false }] }, [xs, ys], holder);
+    chart = new uPlot({ width: 190, height: 90, legend: { show: false }, cursor: { show: false }, scales: { x: { time: true, range: () => [(Date.now() - WINDOW_MS) / 1000, Date.now() / 1000] } }, axes: [{ show: false }, { size: 36, font: '10px system-ui' }], series: [{}, { stroke: '#1d4ed8', width: 1.5, spanGaps: false }] }, [xs, ys], holder);
     charts.set(id, chart);
   }
 }
@@ -157,5 +156,6 @@ events.addEventListener('sample', (event) => {
   const view = JSON.parse(event.data);
   append(view);
   render(view);
-  $('stream').textContent = `live, last sample ${new Date(view.at).toLocaleTimeString()}`;
+  $('stream').textContent = 'live';
+  $('last').textContent = `last sample ${new Date(view.at).toLocaleTimeString()}`;
 });
