@@ -70,7 +70,7 @@ test('npm start: the printed URLs and commands work, a chat crosses regions, Ctr
         assert.doesNotMatch(platform.output(), /no cross-region relay/);
         const published = await ana.request({ op: 'publish', room: 'lobby', data: { text: 'hello from us-east1' } });
         assert.equal(published.op, 'published', JSON.stringify(published));
-        const arrived = await ben.waitFrame((f) => f.op === 'message' && f.data?.text === 'hello from us-east1', { timeoutMs: 30_000, what: 'the message in europe-west1' });
+        const arrived = await ben.waitFrame((f) => f.op === 'message' && f.data?.text === 'hello from us-east1', { timeoutMs: 60_000, what: 'the message in europe-west1' });
         assert.equal(arrived.region, 'us-east1', 'the message says where it was published');
         assert.equal(arrived.from.user, 'ana');
       }

@@ -105,6 +105,12 @@ export class Collector {
       return this.latest;
     }
     const views = await Promise.all(clusters.map((cluster) => this.clusterView(cluster, now)));
+    // Bounded by what exists now: regions, clusters and pods that are gone are forgotten.
+    const regionKeys = new Set(views.flatMap((c) => c.regions.map((r) => `${c.key}/${r.name}`)));
+    const podKeys = new Set(views.flatMap((c) => c.regions.flatMap((r) => r.pods.map((p) => `${c.key}/${r.name}/${p.name}`))));
+    for (const key of this.series.keys()) if (!regionKeys.has(key)) this.series.delete(key);
+    for (const key of this.histograms.keys()) if (!regionKeys.has(key)) this.histograms.delete(key);
+    for (const key of this.counters.keys()) if (!podKeys.has(key)) this.counters.delete(key);
     this.latest = { at: now, operator, clusters: views };
     return this.latest;
   }

@@ -71,7 +71,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const expected = sha(options.token);
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const cookie = (req.headers.cookie ?? '').split(';').map((c) => c.trim().split('=')).find(([k]) => k === COOKIE)?.[1];
-    const given = bearer ?? cookie ?? url.searchParams.get('token') ?? '';
+    const given = bearer ?? (cookie === undefined ? undefined : decodeURIComponent(cookie)) ?? url.searchParams.get('token') ?? '';
     return timingSafeEqual(sha(given), expected);
   };
 
@@ -86,7 +86,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (!authorized(req, url)) return send(res, 401, 'a bearer token is required\n', undefined, { 'www-authenticate': 'Bearer' });
     if (url.pathname === '/dashboard' && url.searchParams.has('token')) {
       // The token moves into a cookie so that the page's own requests (EventSource cannot send headers) carry it.
-      return send(res, 303, '', undefined, { location: '/dashboard', 'set-cookie': `${COOKIE}=${url.searchParams.get('token')}; HttpOnly; SameSite=Strict; Path=/dashboard` });
+      return send(res, 303, '', undefined, { location: '/dashboard', 'set-cookie': `${COOKIE}=${encodeURIComponent(url.searchParams.get('token') ?? '')}; HttpOnly; SameSite=Strict; Path=/dashboard` });
     }
     if (url.pathname === '/' || url.pathname === '/dashboard/') return send(res, 302, '', undefined, { location: '/dashboard' });
     const file = files[url.pathname];
