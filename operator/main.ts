@@ -22,6 +22,8 @@ import { startOperatorHttp } from './http.ts';
 import { INFORMER_DEFAULTS } from './informer.ts';
 import { LEADER_DEFAULTS, LeaderElector } from './leader.ts';
 import { createOperatorMetrics } from './metrics.ts';
+import { startDashboard } from './dashboard/index.ts';
+import { kubeSources } from './dashboard/sources.ts';
 import { REGION_POOL_DEFAULTS } from './regions.ts';
 import { createReconciler } from './reconcile/index.ts';
 import { createRelayTopology, type RelayTopology } from './relay-topology/index.ts';
@@ -45,6 +47,9 @@ const FLAGS = {
   'probe-interval-ms': { type: 'string', env: 'MERIDIAN_PROBE_INTERVAL_MS', help: `region health probe period (default ${REGION_POOL_DEFAULTS.probeIntervalMs})` },
   'watch-silence-ms': { type: 'string', env: 'MERIDIAN_WATCH_SILENCE_MS', help: `re-list after a watch is silent this long (default ${INFORMER_DEFAULTS.silenceLimitMs})` },
   'log-level': { type: 'string', env: 'MERIDIAN_LOG_LEVEL', help: 'pino level (default info)' },
+  'dashboard-port': { type: 'string', env: 'MERIDIAN_DASHBOARD_PORT', help: 'serve the operations dashboard at /dashboard on this port (0 picks one; default: no dashboard)' },
+  'dashboard-host': { type: 'string', env: 'MERIDIAN_DASHBOARD_HOST', help: 'address of the dashboard (default 127.0.0.1; any other needs --dashboard-token)' },
+  'dashboard-token': { type: 'string', env: 'MERIDIAN_DASHBOARD_TOKEN', help: 'bearer token the dashboard requires (required beyond loopback)' },
   help: { type: 'boolean', env: '', short: 'h', help: 'print this help' },
 } as const;
 
@@ -65,6 +70,7 @@ export interface OperatorArgs {
   probeIntervalMs: number;
   watchSilenceMs: number;
   logLevel: string;
+  dashboard: { port: number; host: string; token?: string } | undefined;
 }
 
 function usage(): string {
@@ -110,6 +116,7 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     probeIntervalMs: integer('probe-interval-ms', str('probe-interval-ms'), REGION_POOL_DEFAULTS.probeIntervalMs, 1),
     watchSilenceMs: integer('watch-silence-ms', str('watch-silence-ms'), INFORMER_DEFAULTS.silenceLimitMs, 1),
     logLevel: str('log-level') ?? 'info',
+    dashboard: str('dashboard-port') === undefined ? undefined : { port: integer('dashboard-port', str('dashboard-port'), 0), host: str('dashboard-host') ?? '127.0.0.1', token: str('dashboard-token') },
   });
 }
 
@@ -126,6 +133,7 @@ function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv): KubeC
 
 export interface RunningOperator {
   readonly metricsPort: number;
+  readonly dashboardPort: number | undefined;
   readonly controller: () => Controller | undefined;
   /** Resolves with the exit code once the operator has stopped. */
   readonly done: Promise<number>;
@@ -156,7 +164,14 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       return controller?.synced ? { ready: true, reason: 'leading; caches synced' } : { ready: false, reason: 'leading; caches not synced yet' };
     },
   });
-  log.info({ host: args.metricsHost, port: http.port, namespace: args.namespace ?? '(all)' }, 'operator started');
+  // The dashboard reads the hub, the regions and this registry; it never writes.
+  const dashboard = args.dashboard
+    ? await startDashboard({ ...args.dashboard, sources: kubeSources(hub, metrics.registry, args.namespace), logger: logger.child({ component: 'dashboard' }) }).catch(async (error: unknown) => {
+        await http.close();
+        throw error;
+      })
+    : undefined;
+  log.info({ host: args.metricsHost, port: http.port, dashboardPort: dashboard?.port, namespace: args.namespace ?? '(all)' }, 'operator started');
 
   const lead = async (term: AbortSignal): Promise<void> => {
     leading = true;
@@ -225,12 +240,13 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
     } finally {
       await controller?.stop();
       await relay?.close();
+      await dashboard?.close();
       await http.close();
     }
     return exitCode;
   })();
 
-  return { metricsPort: http.port, controller: () => controller, done, stop: () => shutdown.abort() };
+  return { metricsPort: http.port, dashboardPort: dashboard?.port, controller: () => controller, done, stop: () => shutdown.abort() };
 }
 
 export async function main(argv: string[]): Promise<void> {
