@@ -12,6 +12,7 @@
  * same redis-server, at its place in the rotation, so every round has its own floor to compare with.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { deliveryRunOptions } from './lib/run-options.ts';
@@ -53,6 +54,8 @@ const TICK_MS = 2;
 /** Idle means under this share of one core, measured over one interval. */
 const SETTLE_MAX_PERCENT = 5;
 const SETTLE_INTERVAL_MS = 250;
+/** How long Redis's idle CPU (pods connected, nothing published) is sampled before each run. */
+const REDIS_IDLE_SAMPLE_MS = 2_000;
 
 interface Settings {
   systems: SystemName[];
@@ -84,8 +87,16 @@ interface SystemRound extends RunResult {
   redisCommands: number;
   redisCommandsPerMessage: number;
   redisCommandsByName: CommandCounts;
-  /** redis-server CPU time (user + system, INFO cpu) over the measured run, per published message. */
+  /**
+   * redis-server CPU time (user + system, INFO cpu) over the measured run, less what the same
+   * Redis with the same connected pods used while idle just before (its cron, health probes),
+   * per published message.
+   */
   redisCpuUsPerMessage: number;
+  /** The same without the idle share subtracted. */
+  redisCpuUsPerMessageRaw: number;
+  /** redis-server CPU while the pods were connected and idle, in µs per second. */
+  redisIdleCpuUsPerSecond: number;
   serverCpuPercent: number[];
   /** CPU time of both pods together per published message (includes relaying it through Redis). */
   serverCpuMsPerMessage: number;
@@ -170,13 +181,19 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
     const settled = await Promise.all(servers.map((x) => settle(x.process.ipc, settleOptions)));
 
     const cpu = () => Promise.all(servers.map((x) => x.process.ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, IPC_TIMEOUT_MS)));
+    const idleStart = performance.now();
+    const idleCpuStart = await cpuSeconds(redis);
+    await sleep(REDIS_IDLE_SAMPLE_MS);
+    const redisIdleCpuUsPerSecond = Math.round((((await cpuSeconds(redis)) - idleCpuStart) * 1e10) / (performance.now() - idleStart)) / 10;
     const commandsBefore = await commandCounts(redis);
     const redisCpuBefore = await cpuSeconds(redis);
+    const runStart = performance.now();
     if (s.profile) await Promise.all(servers.map((x) => x.process.ipc.request('profileStart', {}, IPC_TIMEOUT_MS)));
     const cpuBefore = await cpu();
     const result = await gen.request<RunResult>('run', runRequest(s, s.maxMessages, s.durationMs), runTimeout);
     const cpuAfter = await cpu();
     const redisCpuSeconds = (await cpuSeconds(redis)) - redisCpuBefore;
+    const runSeconds = (performance.now() - runStart) / 1000;
     if (s.profile) {
       for (const [p, server] of servers.entries()) {
         const path = join(PROFILES_DIR, `redis-${system}-pod-${PODS[p]}-round${round + 1}.cpuprofile`);
@@ -190,10 +207,12 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
     const serverCpuMsPerMessage = result.published > 0 ? round3(serverCpuMs / result.published) : Number.NaN;
     const lossless = result.delivered === result.expectedDeliveries && result.duplicates === 0 && result.stray === 0;
     const redisCommandsPerMessage = result.published > 0 ? round3(commands.total / result.published) : Number.NaN;
-    const redisCpuUsPerMessage = result.published > 0 ? Math.round((redisCpuSeconds * 1e7) / result.published) / 10 : Number.NaN;
+    const perMessageUs = (seconds: number) => (result.published > 0 ? Math.round((seconds * 1e7) / result.published) / 10 : Number.NaN);
+    const redisCpuUsPerMessageRaw = perMessageUs(redisCpuSeconds);
+    const redisCpuUsPerMessage = perMessageUs(Math.max(0, redisCpuSeconds - (redisIdleCpuUsPerSecond / 1e6) * runSeconds));
     log(
       `  ${SYSTEMS[system].label}: ${result.published} published at ${s.rate}/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, max ${result.latency.maxMs} ms, ` +
-        `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, ${redisCommandsPerMessage} Redis commands/msg, Redis CPU ${redisCpuUsPerMessage} µs/msg, ` +
+        `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, ${redisCommandsPerMessage} Redis commands/msg, Redis CPU ${redisCpuUsPerMessage} µs/msg (${redisCpuUsPerMessageRaw} before taking off ${redisIdleCpuUsPerSecond} µs/s idle), ` +
         `server CPU ${serverCpuPercent.join('% / ')}% (${serverCpuMsPerMessage} ms per message), generator CPU ${result.generatorCpuPercent}%`,
     );
     await gen.request('closeAll', {}, openTimeout);
@@ -208,6 +227,8 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
       redisCommandsPerMessage,
       redisCommandsByName: commands.byCommand,
       redisCpuUsPerMessage,
+      redisCpuUsPerMessageRaw,
+      redisIdleCpuUsPerSecond,
       serverCpuPercent,
       serverCpuMsPerMessage,
       settle: settled,
