@@ -102,7 +102,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
   });
-  const operations = new Operations({ config, engine, now });
+  const operations = new Operations({ config, engine, now, stored: (pub) => hub.onStored(pub) });
   const presence = new PresenceTracker({
     engine,
     logger,
