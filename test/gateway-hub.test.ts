@@ -186,6 +186,23 @@ describe('gateway hub delivery repair', () => {
     assert.deepEqual(reader.messages().map((m) => m.data), ['a', 'b']);
   });
 
+  it('an own publication that is ahead of the room waits for the one before it, then both arrive once', async () => {
+    feed = faultyFeed();
+    gw = await startGateway({}, { engine: feed.engine });
+    const reader = await gw.client('reader');
+    const writer = await gw.client('writer');
+    await reader.request({ op: 'subscribe', room: 'overtaken' });
+    feed.holding = true; // every broadcast waits, this pod's own included
+    assert.equal((await feed.publishElsewhere('overtaken', 'elsewhere')).offset, 1);
+    assert.equal((await writer.request({ op: 'publish', room: 'overtaken', data: 'here' })).offset, 2);
+    await reader.request({ op: 'ping' });
+    assert.deepEqual(reader.messages(), [], 'offset 2 is not delivered before offset 1');
+    feed.flush();
+    await reader.waitCount((f) => f.op === 'message', 2);
+    await reader.request({ op: 'ping' });
+    assert.deepEqual(reader.messages().map((m) => [m.offset, m.data]), [[1, 'elsewhere'], [2, 'here']]);
+  });
+
   it('a gap history no longer holds closes the room’s subscribers with 4010', async () => {
     feed = faultyFeed(3);
     gw = await startGateway({}, { engine: feed.engine });
