@@ -110,7 +110,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const notifier = config.notify.enabled ? createNotifier(config, engine, logger, { now, ...options.notify }) : undefined;
   notifier?.metrics.register(metrics.registry);
   const ruleEngine = notifier ? withRoomRules(engine, notifier, parseRoomRules(config.notify.roomRules), (error, room) => logger.warn({ err: error, room }, 'room rule notification failed')) : engine;
-  const operations = new Operations({ config, engine: ruleEngine, now });
+  const operations = new Operations({ config, engine: ruleEngine, now, stored: (pub) => hub.onStored(pub) });
   const presence = new PresenceTracker({
     engine,
     logger,

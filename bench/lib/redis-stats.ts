@@ -31,3 +31,20 @@ export function commandDelta(before: CommandCounts, after: CommandCounts): { tot
   }
   return { total, byCommand };
 }
+
+/**
+ * CPU seconds the redis-server has used (INFO cpu: user + system, all threads). The delta over
+ * a measured run, divided by messages published, is what one message cost Redis.
+ */
+export function parseCpuSeconds(info: string): number {
+  let seconds = 0;
+  for (const line of info.split('\n')) {
+    const match = /^used_cpu_(user|sys):([\d.]+)/.exec(line.trim());
+    if (match) seconds += Number(match[2]);
+  }
+  return seconds;
+}
+
+export async function cpuSeconds(client: Redis): Promise<number> {
+  return parseCpuSeconds(await client.info('cpu'));
+}

@@ -36,7 +36,7 @@ type Arg = string | number;
 
 /** The scripts as commands; replies are unchecked (`unknown`) until decoded. */
 export interface ScriptCommands {
-  meridianPublish(stream: string, meta: string, result: string, body: string, historySize: Arg, historyTtlMs: Arg, idempotencyTtlMs: Arg, epoch: string, channel: string): Promise<unknown>;
+  meridianPublish(stream: string, meta: string, result: string, body: string, historySize: Arg, historyTtlMs: Arg, idempotencyTtlMs: Arg, epoch: string, channel: string, expirySlackMs: Arg): Promise<unknown>;
   meridianHistory(stream: string, meta: string, epoch: string, historyTtlMs: Arg, start: string, limit: Arg, maxBytes: Arg): Promise<unknown>;
   meridianPresenceAdd(members: string, expiry: string, client: string, member: string, expiresAt: Arg, ttlMs: Arg): Promise<unknown>;
   meridianPresenceGet(members: string, expiry: string, now: Arg): Promise<unknown>;
