@@ -17,18 +17,19 @@ export class RedisHistoryStore {
 
   async publish(input: PublishInput): Promise<PublishResult> {
     checkPublishInput(input);
-    const { scripts, keys, options } = this.#context;
+    const { keys, options } = this.#context;
     const { room, mid } = input;
-    const reply = await scripts.meridianPublish(
+    const reply = await this.#context.publish(
       keys.stream(room),
       keys.meta(room),
       keys.result(room, mid),
+      keys.channel(room),
       encodeBody(input),
       options.historySize,
       options.historyTtlMs,
       options.idempotencyTtlMs,
       newEpoch(),
-      keys.channel(room),
+      this.#context.publishCommand,
     );
     const [epoch, text, duplicate] = reply as [unknown, unknown, unknown];
     const offset = parseOffset(text);

@@ -1,8 +1,10 @@
 #!lua
 -- Publish one message into a room: idempotency check, history append and broadcast, atomically.
--- KEYS[1] stream, KEYS[2] meta hash (e = epoch, s = top offset), KEYS[3] idempotency result key
+-- KEYS[1] stream, KEYS[2] meta hash (e = epoch, s = top offset), KEYS[3] idempotency result key,
+-- KEYS[4] the room's channel (declared like a key: on a cluster it must be in the room's slot)
 -- ARGV[1] body (JSON without epoch/offset), ARGV[2] history size, ARGV[3] history TTL ms,
--- ARGV[4] idempotency TTL ms, ARGV[5] epoch to use if the room has none, ARGV[6] channel
+-- ARGV[4] idempotency TTL ms, ARGV[5] epoch to use if the room has none,
+-- ARGV[6] 'publish', or 'spublish' on a cluster (delivered within the room's shard only)
 -- Returns {epoch, offset, duplicate (0|1)}, the offset as a decimal string: integer replies near
 -- 2^53 do not survive every client's decoder exactly, a string does.
 --
@@ -65,6 +67,6 @@ if not added then
 end
 redis.call('pexpire', KEYS[1], ARGV[3])
 redis.call('pexpire', KEYS[2], ARGV[3])
-redis.call('publish', ARGV[6], 'p:' .. id .. ':' .. epoch .. ':' .. ARGV[1])
+redis.call(ARGV[6], KEYS[4], 'p:' .. id .. ':' .. epoch .. ':' .. ARGV[1])
 redis.call('set', KEYS[3], epoch .. ':' .. id, 'PX', ARGV[4])
 return {epoch, id, 0}
