@@ -222,7 +222,7 @@ export interface RedisCluster {
   kill(port: number): Promise<void>;
   /** Start a killed node again from its directory (it rejoins with its nodes.conf). */
   restart(port: number): Promise<void>;
-  /** Waits until every live node reports cluster_state:ok and agrees on the masters' slots. */
+  /** Waits until every live node reports cluster_state:ok and agrees on the masters' slots, and replicas are in sync. */
   waitHealthy(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -253,7 +253,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const launch = async (node: Omit<RedisClusterNode, 'process'>): Promise<ChildProcess> => {
     const child = spawn(
       'redis-server',
-      ['--bind', '127.0.0.1', '--port', String(node.port), '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--dir', node.dir],
+      ['--bind', '127.0.0.1', '--port', String(node.port), '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--repl-diskless-sync-delay', '0', '--dir', node.dir],
       { stdio: 'ignore', cwd: node.dir },
     );
     await waitFor(() => portOpen(node.port), { what: `redis-server on ${node.port}`, timeoutMs: 10_000 });
@@ -325,7 +325,11 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           const views = await Promise.all(live.map(async (node) => ({ info: await cli(node.port, 'CLUSTER', 'INFO'), masters: parseMasters(await cli(node.port, 'CLUSTER', 'NODES')) })));
           const covered = (list: RedisClusterMaster[]) => list.reduce((sum, m) => sum + m.slots.reduce((s, [from, to]) => s + to - from + 1, 0), 0);
           const signature = (list: RedisClusterMaster[]) => JSON.stringify(list.map((m) => [m.port, m.slots]).sort());
-          return views.every((view) => view.info.includes('cluster_state:ok') && covered(view.masters) === 16384 && signature(view.masters) === signature(views[0].masters));
+          if (!views.every((view) => view.info.includes('cluster_state:ok') && covered(view.masters) === 16384 && signature(view.masters) === signature(views[0].masters))) return false;
+          // Replicas count only once their first sync is done (WAIT and failover need them).
+          const replication = await Promise.all(views[0].masters.map((master) => cli(master.port, 'INFO', 'replication')));
+          const online = replication.reduce((sum, info) => sum + (info.match(/state=online/g) ?? []).length, 0);
+          return online >= live.length - views[0].masters.length;
         },
         { what: 'cluster_state:ok on every node', timeoutMs: 30_000, intervalMs: 100 },
       );
