@@ -13,6 +13,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { EngineInputError } from './common.ts';
+import { SLOT_COUNT } from './redis-cluster-slot.ts';
 import { ShardedRoomSubscriber } from './redis-cluster-subscriber.ts';
 import type { SubscriberConnection } from './redis-subscriptions.ts';
 
@@ -89,10 +90,24 @@ export interface RedisConnections {
   /** The command a room's publications and events go out with. */
   publishCommand: 'publish' | 'spublish';
   /**
-   * The connections' own health probe target: every master of a cluster, the one Redis
-   * otherwise. `run` gets a connection and sends the probe on it.
+   * Runs the health script on the one Redis, or on the master of every slot of a cluster: a
+   * master that cannot be reached (down, not yet replaced by its replica) fails the probe,
+   * even though the cluster client itself is still connected to the others.
    */
-  probeTargets(): Redis[];
+  probe(script: string): Promise<unknown>;
+}
+
+function probeCluster(cluster: Cluster, script: string): Promise<unknown> {
+  const connected = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const owners = new Set<string | undefined>();
+  for (let slot = 0; slot < SLOT_COUNT; slot++) owners.add(cluster.slots[slot]?.[0]);
+  return Promise.all(
+    [...owners].map((owner) => {
+      const node = owner === undefined ? undefined : connected.get(owner);
+      if (!node || node.status === 'end') return Promise.reject(new Error(owner === undefined ? 'a slot has no master' : `no connection to master ${owner}`));
+      return node.eval(script, 0);
+    }),
+  );
 }
 
 export function connectRedis(url: string, settings: ConnectionSettings): RedisConnections {
@@ -110,7 +125,7 @@ export function connectRedis(url: string, settings: ConnectionSettings): RedisCo
     const command = new Redis(url, { ...connection, enableAutoPipelining: true, connectionName: 'meridian-engine' });
     // Subscriptions are restored by RoomSubscriptions, so the hub hears `resynced` after them.
     const subscriber = new Redis(url, { ...connection, autoResubscribe: false, connectionName: 'meridian-engine-sub' });
-    return { kind: 'single', command, subscriber, publishCommand: 'publish', probeTargets: () => [command] };
+    return { kind: 'single', command, subscriber, publishCommand: 'publish', probe: (script) => command.eval(script, 0) };
   }
   // Node connections: the cluster client reconnects them itself (and drops those of nodes that
   // left), so they keep ioredis's own retry rule; a lazily connected node needs its offline
@@ -139,6 +154,6 @@ export function connectRedis(url: string, settings: ConnectionSettings): RedisCo
     command,
     subscriber,
     publishCommand: 'spublish',
-    probeTargets: () => command.nodes('master'),
+    probe: (script) => probeCluster(command, script),
   };
 }

@@ -12,11 +12,16 @@
  * stored and broadcast it: the caller retries with the same mid, which returns the stored
  * result (duplicate) once replicas confirm.
  */
+import { Cluster } from 'ioredis';
 import type { CommandClient } from './redis-connection.ts';
 import type { ScriptCommands } from './redis-scripts.ts';
 import { EngineUnavailableError } from './types.ts';
 
 type PublishScript = ScriptCommands['meridianPublish'];
+
+/** As ioredis's own cluster client: at most this many redirections, this far apart when the slot is mid-migration. */
+const maxRedirections = 16;
+const redirectRetryMs = 50;
 
 interface PublishPipeline {
   meridianPublish(...args: Parameters<PublishScript>): PublishPipeline;
@@ -27,10 +32,21 @@ interface PublishPipeline {
 export function publishWithReplicas(command: CommandClient, scripts: ScriptCommands, waitReplicas: number, waitTimeoutMs: number): PublishScript {
   if (waitReplicas === 0) return (...args) => scripts.meridianPublish(...args);
   return async (...args) => {
-    const pipeline = command.pipeline() as unknown as PublishPipeline;
-    const results = await pipeline.meridianPublish(...args).wait(waitReplicas, waitTimeoutMs).exec();
-    const [published, waited] = results ?? [];
-    if (!published || !waited) throw new EngineUnavailableError('the publish pipeline returned no result');
+    let published: [Error | null, unknown] | undefined;
+    let waited: [Error | null, unknown] | undefined;
+    // The engine's deadline (commandTimeoutMs) bounds these attempts.
+    for (let attempt = 1; ; attempt++) {
+      const pipeline = command.pipeline() as unknown as PublishPipeline;
+      [published, waited] = (await pipeline.meridianPublish(...args).wait(waitReplicas, waitTimeoutMs).exec()) ?? [];
+      if (!published || !waited) throw new EngineUnavailableError('the publish pipeline returned no result');
+      const redirect = published[0] && /^(MOVED|ASK|TRYAGAIN)\b/.exec(published[0].message)?.[1];
+      if (!redirect || attempt >= maxRedirections) break;
+      // A slot on the move. ioredis follows redirections of single commands itself, but not of
+      // a pipeline whose other command (WAIT) succeeded: read the slot map again after MOVED,
+      // wait for the migration of the slot's keys to end after ASK or TRYAGAIN.
+      if (redirect === 'MOVED' && command instanceof Cluster) await new Promise((resolve) => command.refreshSlotsCache(() => resolve(undefined)));
+      else await new Promise((resolve) => setTimeout(resolve, redirectRetryMs));
+    }
     if (published[0]) throw published[0];
     if (waited[0]) throw waited[0];
     const [, , duplicate] = published[1] as unknown[];

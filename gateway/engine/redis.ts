@@ -151,7 +151,7 @@ export class RedisEngine implements Engine {
     const scripts = defineScripts(this.#command);
     this.#health = new RedisHealth({
       // Every master of a cluster: one that cannot write makes the engine unhealthy.
-      probe: () => Promise.all(connections.probeTargets().map((target) => target.eval(healthScript, 0))),
+      probe: () => connections.probe(healthScript),
       timeoutMs: settings.commandTimeoutMs,
       connected: () => this.#connected(),
       intervalMs: settings.healthCheckMs,
