@@ -31,3 +31,10 @@ export function commandDelta(before: CommandCounts, after: CommandCounts): { tot
   }
   return { total, byCommand };
 }
+
+/** CPU the redis-server process has used since it started (used_cpu_user + used_cpu_sys of INFO cpu), ms. */
+export async function redisCpuMs(client: Redis): Promise<number> {
+  const info = await client.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+}

@@ -250,10 +250,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         error ? reject(new Error(`redis-cli -p ${port} ${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout),
       );
     });
+  // --cluster-announce-ip: a node that never met another does not know its own address and
+  // would answer CLUSTER SLOTS with an empty host (a one-master cluster).
   const launch = async (node: Omit<RedisClusterNode, 'process'>): Promise<ChildProcess> => {
     const child = spawn(
       'redis-server',
-      ['--bind', '127.0.0.1', '--port', String(node.port), '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--repl-diskless-sync-delay', '0', '--dir', node.dir],
+      ['--bind', '127.0.0.1', '--port', String(node.port), '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--repl-diskless-sync-delay', '0', '--cluster-announce-ip', '127.0.0.1', '--dir', node.dir],
       { stdio: 'ignore', cwd: node.dir },
     );
     await waitFor(() => portOpen(node.port), { what: `redis-server on ${node.port}`, timeoutMs: 10_000 });
