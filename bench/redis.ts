@@ -18,7 +18,7 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { deliveryRunOptions } from './lib/run-options.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
-import { commandCounts, commandDelta, cpuSeconds, type CommandCounts } from './lib/redis-stats.ts';
+import { commandCounts, commandDelta, redisCpuMs, type CommandCounts } from './lib/redis-stats.ts';
 import { measureRedisBaseline, type BaselineResult } from './lib/redis-baseline.ts';
 import { RESULTS_DIR, markdownTable, rotate, runHeader, saveRunRecord, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
@@ -41,7 +41,9 @@ export const redisOptions: Record<string, OptionSpec> = {
   'warmup-messages': { kind: 'int', default: 100, quick: 40, doc: 'messages published before each measured run (not counted)' },
   'settle-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for the servers to go idle before the measurement' },
   profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
-  out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json)' },
+  out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json, or redis-cluster.json with --cluster)' },
+  cluster: { kind: 'bool', default: false, doc: 'Meridian on one redis-server and on Redis Clusters of --shards masters, side by side (bench/redis-cluster.ts)' },
+  shards: { kind: 'list', default: ['1', '3', '6', '3r', '3w'], doc: 'with --cluster: clusters to measure: N masters, Nr with one replica each, Nw the same with redis.waitReplicas 1' },
   'baseline-messages': { kind: 'int', default: 500, quick: 100, doc: 'messages of the bare ioredis PUBLISH → SUBSCRIBE floor, measured in every round (0: none)' },
 };
 
@@ -57,7 +59,12 @@ const SETTLE_INTERVAL_MS = 250;
 /** How long Redis's idle CPU (pods connected, nothing published) is sampled before each run. */
 const REDIS_IDLE_SAMPLE_MS = 2_000;
 
-interface Settings {
+function mergeCounts(sum: CommandCounts, counts: CommandCounts): CommandCounts {
+  for (const [name, calls] of Object.entries(counts)) sum[name] = (sum[name] ?? 0) + calls;
+  return sum;
+}
+
+export interface Settings {
   systems: SystemName[];
   rooms: number;
   subscribersPerRoom: number;
@@ -78,7 +85,7 @@ interface Settings {
   quiet: boolean;
 }
 
-interface SystemRound extends RunResult {
+export interface SystemRound extends RunResult {
   round: number;
   source: SourceInfo;
   position: number;
@@ -102,9 +109,11 @@ interface SystemRound extends RunResult {
   serverCpuMsPerMessage: number;
   /** Per pod: how long it kept working after the last subscriber joined. */
   settle: SettleResult[];
+  /** CPU (user + sys, INFO cpu) each Redis node spent during the measured run, ms. */
+  redisCpuMsByNode: number[];
 }
 
-function settingsFrom(args: readonly string[]): Settings {
+export function settingsFrom(args: readonly string[]): Settings {
   const o = parseOptions(args, redisOptions);
   const systems = o.systems as string[];
   for (const name of systems) {
@@ -137,7 +146,7 @@ function settingsFrom(args: readonly string[]): Settings {
   };
 }
 
-function roomName(index: number): string {
+export function roomName(index: number): string {
   return `redis-bench-${index}`;
 }
 
@@ -146,7 +155,17 @@ function runRequest(s: Settings, maxMessages: number, durationMs: number): RunRe
   return { targets, mode: 'rate', window: 0, rate: s.rate, durationMs, maxMessages, payloadBytes: s.payloadBytes, drainTimeoutMs: s.drainTimeoutMs, tickMs: TICK_MS };
 }
 
-async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system: SystemName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
+/** `redis`: every node that may do the work (the masters of a cluster); counts are summed. */
+export async function measureSystem(
+  s: Settings,
+  redisUrl: string,
+  redis: Redis[],
+  system: SystemName,
+  round: number,
+  position: number,
+  log: (line: string) => void,
+  serverEnv: Record<string, string> = {},
+): Promise<SystemRound> {
   const secret = randomBytes(32).toString('hex');
   const connections = s.rooms * s.subscribersPerRoom;
   // Servers load the working tree when they start: record what this round ran.
@@ -159,6 +178,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
         await startServer(SYSTEMS[system], {
           secret,
           redisUrl,
+          env: serverEnv,
           fileDescriptors: connections + FD_HEADROOM,
           readyTimeoutMs: s.readyTimeoutMs,
                 labelSuffix: ` ${pod}`,
@@ -181,18 +201,20 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
     const settled = await Promise.all(servers.map((x) => settle(x.process.ipc, settleOptions)));
 
     const cpu = () => Promise.all(servers.map((x) => x.process.ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, IPC_TIMEOUT_MS)));
+    const countAll = async () => (await Promise.all(redis.map(commandCounts))).reduce(mergeCounts, {} as CommandCounts);
+    // Redis CPU summed over every node (one redis-server, or each master and replica of a cluster).
+    const totalCpuMs = async () => (await Promise.all(redis.map(redisCpuMs))).reduce((sum, ms) => sum + ms, 0);
     const idleStart = performance.now();
-    const idleCpuStart = await cpuSeconds(redis);
+    const idleCpuStart = await totalCpuMs();
     await sleep(REDIS_IDLE_SAMPLE_MS);
-    const redisIdleCpuUsPerSecond = Math.round((((await cpuSeconds(redis)) - idleCpuStart) * 1e10) / (performance.now() - idleStart)) / 10;
-    const commandsBefore = await commandCounts(redis);
-    const redisCpuBefore = await cpuSeconds(redis);
+    const redisIdleCpuUsPerSecond = Math.round((((await totalCpuMs()) - idleCpuStart) * 1e7) / (performance.now() - idleStart)) / 10;
+    const commandsBefore = await countAll();
+    const redisCpuBefore = await Promise.all(redis.map(redisCpuMs));
     const runStart = performance.now();
     if (s.profile) await Promise.all(servers.map((x) => x.process.ipc.request('profileStart', {}, IPC_TIMEOUT_MS)));
     const cpuBefore = await cpu();
     const result = await gen.request<RunResult>('run', runRequest(s, s.maxMessages, s.durationMs), runTimeout);
     const cpuAfter = await cpu();
-    const redisCpuSeconds = (await cpuSeconds(redis)) - redisCpuBefore;
     const runSeconds = (performance.now() - runStart) / 1000;
     if (s.profile) {
       for (const [p, server] of servers.entries()) {
@@ -201,7 +223,9 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
         log(`  profile: ${path}`);
       }
     }
-    const commands = commandDelta(commandsBefore, await commandCounts(redis));
+    const commands = commandDelta(commandsBefore, await countAll());
+    const redisCpuMsByNode = (await Promise.all(redis.map(redisCpuMs))).map((after, i) => round3(after - redisCpuBefore[i]));
+    const redisCpuSeconds = redisCpuMsByNode.reduce((sum, ms) => sum + ms, 0) / 1000;
     const serverCpuPercent = cpuAfter.map((after, i) => Math.round(((after.cpuMs - cpuBefore[i].cpuMs) / (after.uptimeMs - cpuBefore[i].uptimeMs)) * 100));
     const serverCpuMs = cpuAfter.reduce((sum, after, i) => sum + after.cpuMs - cpuBefore[i].cpuMs, 0);
     const serverCpuMsPerMessage = result.published > 0 ? round3(serverCpuMs / result.published) : Number.NaN;
@@ -232,6 +256,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
       serverCpuPercent,
       serverCpuMsPerMessage,
       settle: settled,
+      redisCpuMsByNode,
     };
   } finally {
     await generator?.stop();
@@ -308,6 +333,7 @@ function summarize(s: Settings, rounds: SystemRound[], floors: FloorRound[]) {
 }
 
 export async function run(args: readonly string[]): Promise<unknown> {
+  if (args.includes('--cluster')) return (await import('./redis-cluster.ts')).runCluster(args);
   const s = settingsFrom(args);
   const log = (line: string) => {
     if (!s.quiet) process.stderr.write(`${line}\n`);
@@ -327,7 +353,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
           floors.push({ ...floor, round, position });
           log(`  floor (bare ioredis PUBLISH → SUBSCRIBE, one process): p50 ${floor.latency.p50Ms} ms, p99 ${floor.latency.p99Ms} ms, max ${floor.latency.maxMs} ms`);
         } else {
-          rounds.push(await measureSystem(s, redisServer.url, redis, system, round, position, log));
+          rounds.push(await measureSystem(s, redisServer.url, [redis], system, round, position, log));
         }
       }
     }

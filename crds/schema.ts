@@ -175,7 +175,7 @@ const region = object(
     namespace: string('Namespace of the gateway objects in the region\'s cluster.', { pattern: DNS1123_LABEL, maxLength: 63, default: DEFAULTS.regionNamespace }),
     redis: object(
       'The region\'s Redis, shared by its gateway pods. Absent: in-memory engine, which allows one pod only.',
-      { urlSecretRef: secretKeyRef('Secret key holding the Redis URL (`redis://…`).') },
+      { urlSecretRef: secretKeyRef('Secret key holding the Redis URL: `redis://host:port` (or `rediss://`) for one Redis, `redis+cluster://host1:port1,host2:port2` (or `rediss+cluster://`) for a Redis Cluster ≥ 7, whose hosts are seed nodes.') },
       { required: ['urlSecretRef'] },
     ),
     minReplicas: integer('Overrides autoscaling.minReplicas in this region (0 parks the region).', { minimum: 0, maximum: LIMITS.maxReplicas }),

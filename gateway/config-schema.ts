@@ -6,7 +6,7 @@
 import { notifyConfigFields } from './notify/config-fields.ts';
 import { RELAY_SUBSCRIPTION_DEFAULTS } from '../lib/relay-topology.ts';
 
-export type FieldKind = 'int' | 'string' | 'bool' | 'url' | 'enum';
+export type FieldKind = 'int' | 'string' | 'bool' | 'url' | 'redis-url' | 'enum';
 
 export interface FieldSpec {
   /** Dotted path in the config file, e.g. `limits.maxMessageBytes`. */
@@ -40,7 +40,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'jwt.clockToleranceSec', kind: 'int', default: 5, min: 0, doc: 'Seconds of clock skew accepted on `exp`/`nbf`.' },
   { path: 'apiKey', kind: 'string', secret: true, doc: 'Bearer key for the server API (/v1/publish, /v1/rooms/…). Unset: the server API answers 401 (dev mode generates one).' },
 
-  { path: 'redisUrl', kind: 'url', doc: 'Redis URL for the regional engine; absent → in-memory engine (single pod).' },
+  { path: 'redisUrl', kind: 'redis-url', doc: 'Redis URL for the regional engine; absent → in-memory engine (single pod). `redis://[user:password@]host:port[/db]` (or `rediss://`) for one Redis; `redis+cluster://[user:password@]host1:port1,host2:port2,…` (or `rediss+cluster://`) for a Redis Cluster ≥ 7, the hosts being seed nodes (see docs/engines.md).' },
   { path: 'redis.keyPrefix', kind: 'string', default: 'meridian', doc: 'Prefix of every Redis key and channel the engine uses, so several deployments can share one Redis without seeing each other’s rooms.' },
   { path: 'redis.commandTimeoutMs', kind: 'int', default: 1000, min: 10, doc: 'A Redis command without a reply after this long fails with UNAVAILABLE (and starts a health probe).' },
   { path: 'redis.connectTimeoutMs', kind: 'int', default: 2000, min: 10, doc: 'Each Redis connection attempt fails after this long.' },
@@ -48,6 +48,9 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'redis.subscribeBatchSize', kind: 'int', default: 512, min: 1, doc: 'Most channels per SUBSCRIBE/UNSUBSCRIBE: the subscribes of one event-loop turn (a reconnect storm) are coalesced and sent in commands of this size.' },
   { path: 'redis.maxPayloadBytes', kind: 'int', default: 1_048_576, min: 1024, doc: 'Channel messages, stream entries and presence values larger than this are skipped as malformed (counted in meridian_engine_events_total).' },
   { path: 'redis.resubscribeRetryMs', kind: 'int', default: 1000, min: 10, doc: 'After a failed re-subscription on a live connection, try again after this long.' },
+  { path: 'redis.clusterRefreshMs', kind: 'int', default: 5000, min: 100, doc: 'Redis Cluster only: how often the slot map is read again even when no MOVED reply or lost node forced it.' },
+  { path: 'redis.waitReplicas', kind: 'int', default: 0, min: 0, doc: 'Acknowledge a publish only after this many replicas confirmed it (`WAIT` after the publish script); 0 acknowledges once the master stored it. A publish confirmed by fewer within redis.waitTimeoutMs fails with UNAVAILABLE (stored on the master: retry with the same mid).' },
+  { path: 'redis.waitTimeoutMs', kind: 'int', default: 100, min: 1, doc: 'How long a publish waits for redis.waitReplicas confirmations; keep it well below redis.commandTimeoutMs.' },
   { path: 'redis.healthCheckMs', kind: 'int', default: 1000, min: 100, doc: 'How often a one-command probe checks that Redis answers within commandTimeoutMs and accepts writes; a stalled or full Redis makes /readyz answer 503.' },
   { path: 'memory.sweepIntervalMs', kind: 'int', default: 10_000, min: 100, doc: 'In-memory engine: how often expired rooms (history and presence) are dropped, with or without traffic.' },
   { path: 'memory.maxRetainedBytes', kind: 'int', default: 268_435_456, min: 65_536, doc: 'In-memory engine: most bytes of publications kept over all rooms; a publish past it (after dropping expired rooms) answers STORAGE_FULL.' },

@@ -19,6 +19,7 @@ import { AiService } from './ai/service.ts';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
 import type { GatewayConfig } from './config.ts';
+import { parseRedisUrl } from './engine/redis-connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { Connection } from './connection.ts';
 import type { Engine } from './engine/types.ts';
@@ -107,7 +108,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
   });
-  const notifier = config.notify.enabled ? createNotifier(config, engine, logger, { now, ...options.notify }) : undefined;
+  // The notification queue's scripts span keys of several slots, so it needs one Redis: on a
+  // Redis Cluster notifications stay off, said once, rather than failing the gateway's start.
+  const onCluster = config.redisUrl !== undefined && parseRedisUrl(config.redisUrl).kind === 'cluster';
+  if (config.notify.enabled && onCluster && !options.notify?.store) {
+    logger.warn('notifications are off: their queue needs a single Redis, and MERIDIAN_REDIS_URL names a Redis Cluster (docs/notifications.md)');
+  }
+  const notifier = config.notify.enabled && (!onCluster || options.notify?.store) ? createNotifier(config, engine, logger, { now, ...options.notify }) : undefined;
   notifier?.metrics.register(metrics.registry);
   const ruleEngine = notifier ? withRoomRules(engine, notifier, parseRoomRules(config.notify.roomRules), (error, room) => logger.warn({ err: error, room }, 'room rule notification failed')) : engine;
   const operations = new Operations({ config, engine: ruleEngine, now, stored: (pub) => hub.onStored(pub) });

@@ -32,10 +32,7 @@ export function commandDelta(before: CommandCounts, after: CommandCounts): { tot
   return { total, byCommand };
 }
 
-/**
- * CPU seconds the redis-server has used (INFO cpu: user + system, all threads). The delta over
- * a measured run, divided by messages published, is what one message cost Redis.
- */
+/** The seconds of used_cpu_user + used_cpu_sys in an INFO cpu reply (all threads). */
 export function parseCpuSeconds(info: string): number {
   let seconds = 0;
   for (const line of info.split('\n')) {
@@ -45,6 +42,10 @@ export function parseCpuSeconds(info: string): number {
   return seconds;
 }
 
-export async function cpuSeconds(client: Redis): Promise<number> {
-  return parseCpuSeconds(await client.info('cpu'));
+/**
+ * CPU the redis-server process has used since it started, ms. The delta over a measured run,
+ * divided by messages published, is what one message cost Redis.
+ */
+export async function redisCpuMs(client: Redis): Promise<number> {
+  return parseCpuSeconds(await client.info('cpu')) * 1000;
 }

@@ -17,19 +17,20 @@ export class RedisHistoryStore {
 
   async publish(input: PublishInput): Promise<PublishResult> {
     checkPublishInput(input);
-    const { scripts, keys, options } = this.#context;
+    const { keys, options } = this.#context;
     const { room, mid } = input;
-    const reply = await scripts.meridianPublish(
+    const reply = await this.#context.publish(
       keys.stream(room),
       keys.meta(room),
       keys.result(room, mid),
+      keys.channel(room),
       encodeBody(input),
       options.historySize,
       options.historyTtlMs,
       // 0: a fresh mid cannot be a retry, so the script neither looks it up nor remembers it.
       input.freshMid ? 0 : options.idempotencyTtlMs,
       newEpoch(),
-      keys.channel(room),
+      this.#context.publishCommand,
       expirySlackMs(options.historyTtlMs),
     );
     const [epoch, text, duplicate] = reply as [unknown, unknown, unknown];

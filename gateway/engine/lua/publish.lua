@@ -1,10 +1,13 @@
 #!lua
 -- Publish one message into a room: idempotency check, history append and broadcast, atomically.
--- KEYS[1] stream, KEYS[2] meta hash (e = epoch, s = top offset), KEYS[3] idempotency result key
+-- KEYS[1] stream, KEYS[2] meta hash (e = epoch, s = top offset), KEYS[3] idempotency result key,
+-- KEYS[4] the room's channel (declared like a key: on a cluster it must be in the room's slot)
 -- ARGV[1] body (JSON without epoch/offset), ARGV[2] history size, ARGV[3] history TTL ms,
 -- ARGV[4] idempotency TTL ms, 0 when the mid is fresh (made by the gateway for this publish: it
 -- cannot be a retry, so there is nothing to look up and nothing to remember),
--- ARGV[5] epoch to use if the room has none, ARGV[6] channel, ARGV[7] expiry slack ms
+-- ARGV[5] epoch to use if the room has none,
+-- ARGV[6] 'publish', or 'spublish' on a cluster (delivered within the room's shard only),
+-- ARGV[7] expiry slack ms
 -- Returns {epoch, offset, duplicate (0|1)}, the offset as a decimal string: integer replies near
 -- 2^53 do not survive every client's decoder exactly, a string does.
 --
@@ -76,7 +79,7 @@ if redis.call('pttl', KEYS[1]) < tonumber(ARGV[3]) then
   redis.call('pexpire', KEYS[1], ttl)
   redis.call('pexpire', KEYS[2], ttl)
 end
-redis.call('publish', ARGV[6], 'p:' .. id .. ':' .. epoch .. ':' .. ARGV[1])
+redis.call(ARGV[6], KEYS[4], 'p:' .. id .. ':' .. epoch .. ':' .. ARGV[1])
 if remember then
   redis.call('set', KEYS[3], epoch .. ':' .. id, 'PX', ARGV[4])
 end
