@@ -12,7 +12,8 @@
  *   (the highest wins), at most one step (scaleDownMaxPods) per window, never taking away a pod
  *   holding more than maxDrainSharePercent of the region's connections. The emptiest pods go:
  *   `costs` are the pod-deletion-costs to write before replicas are lowered.
- * - Stale load (a ready pod's sample older than two periods, or none yet): replicas are held.
+ * - Stale load (no sample within two periods from a ready pod, or from a pod last seen holding
+ *   connections, or none yet): replicas are held.
  */
 import type { ScalingSettings } from './settings.ts';
 import type { RegionLoad } from './load-monitor.ts';
@@ -57,7 +58,9 @@ export function summarizeLoad(load: RegionLoad | undefined, now: number, periodM
       connections += sample.connections;
       maxEventLoopLagMs = Math.max(maxEventLoopLagMs, sample.eventLoopLagMs);
       maxOutboundQueuedBytes = Math.max(maxOutboundQueuedBytes, sample.outboundQueuedBytes);
-    } else if (pod.ready && !pod.deleting) {
+    } else if (!pod.deleting && (pod.ready || (sample?.connections ?? 0) > 0) && (sample !== undefined || load.failures.has(pod.name))) {
+      // A ready pod, or one last seen holding clients (hung, crashed), that did not answer: its
+      // clients are unknown. A pod that became ready since the last round is simply not read yet.
       missing.push(`${pod.name} (${load.failures.get(pod.name) ?? 'no sample'})`);
     }
     if (!pod.deleting) pods.push({ name: pod.name, connections: fresh ? sample.connections : 0, ready: pod.ready });
