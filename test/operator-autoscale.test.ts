@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { waitFor } from './helpers/net.ts';
-import { autoscaleSpec, createRtc, gatewayDeployment, gatewayPods, portOf, publish, readRtc, readyGatewayPods, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
-import { clusterEvents } from './operator-reconcile-harness.ts';
+import { autoscaleSpec, createRtc, gatewayDeployment, gatewayPods, patchRtc, portOf, publish, readRtc, readyGatewayPods, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
 import { HUB_NAMESPACE } from './operator-reconcile-harness.ts';
 
 const PERIOD_MS = 1500;
@@ -126,4 +125,60 @@ test('connections fall: pods go only after the window, one step per window, the 
   const moved = [onB[1], original[1], onC[0]].filter((c) => !c.open);
   for (const client of [...moved, ...onB, ...original.slice(0, 2)]) assert.ok(!client.closes.includes(1006), `${client.user} was never cut without a close frame`);
   await readyGatewayPods(cluster, 'us-east1', NAME, 1);
+});
+
+test('load that cannot be read holds replicas (a hung gateway), and paused freezes scaling', async () => {
+  const [pod] = await readyGatewayPods(cluster, 'us-east1', NAME, 1);
+  const runner = cluster.regions['us-east1'].runner;
+  const proc = runner.processes().find((p) => p.name === pod.metadata!.name)!;
+  // The pod holds clients; it stops answering (SIGSTOP keeps its sockets open, as a hung process does).
+  process.kill(proc.pid, 'SIGSTOP');
+  try {
+    const stale = await waitFor(async () => {
+      const us = (await readRtc(cluster, NAME)).status?.regions?.find((r) => r.name === 'us-east1');
+      return us?.scaling?.state === 'LoadStale' ? us : undefined;
+    }, { what: 'LoadStale in status', timeoutMs: 60_000, intervalMs: 100 });
+    assert.match(stale.scaling!.message, /replicas held/);
+    const held = rounds();
+    await waitFor(() => rounds() >= held + 3, { what: 'three more load rounds', timeoutMs: 60_000 });
+    assert.equal((await gatewayDeployment(cluster, 'us-east1', NAME)).spec?.replicas, 1, 'replicas held while load is stale');
+    assert.ok((await events('ScalingHeld')).some((e) => /us-east1: replicas held/.test(e.message ?? '')), 'a ScalingHeld Event says why');
+  } finally {
+    process.kill(proc.pid, 'SIGCONT');
+  }
+  await waitFor(async () => ((await readRtc(cluster, NAME)).status?.regions?.find((r) => r.name === 'us-east1')?.scaling?.state !== 'LoadStale' ? true : undefined), { what: 'load fresh again', timeoutMs: 60_000, intervalMs: 100 });
+
+  // Paused: connections past the target change nothing.
+  await patchRtc(cluster, NAME, { spec: { paused: true } });
+  await waitFor(async () => ((await readRtc(cluster, NAME)).status?.regions?.find((r) => r.name === 'us-east1')?.scaling?.state === 'Paused' ? true : undefined), { what: 'Paused in status', timeoutMs: 60_000, intervalMs: 100 });
+  const port = portOf(pod);
+  for (let i = 0; i < 9; i++) clients.push(await RoomClient.open(port, `paused-${i}`, 'math'));
+  const start = rounds();
+  await waitFor(() => rounds() >= start + 3, { what: 'three load rounds while paused', timeoutMs: 60_000 });
+  assert.equal((await gatewayDeployment(cluster, 'us-east1', NAME)).spec?.replicas, 1, 'paused: no scaling');
+  await patchRtc(cluster, NAME, { spec: { paused: false } });
+  await waitFor(async () => (((await gatewayDeployment(cluster, 'us-east1', NAME)).spec?.replicas ?? 0) > 1 ? true : undefined), { what: 'scaling resumes', timeoutMs: 60_000, intervalMs: 100 });
+});
+
+test('a gateway killed with SIGKILL is restarted, and its clients recover on the other pods', async () => {
+  const pods = await waitFor(async () => {
+    const list = (await gatewayPods(cluster, 'us-east1', NAME)).filter((p) => !p.metadata?.deletionTimestamp);
+    return list.length >= 2 && list.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? list : undefined;
+  }, { what: 'two or more Ready pods', timeoutMs: 180_000, intervalMs: 200 });
+  const [victim, survivor] = pods.map((p) => ({ name: p.metadata!.name!, port: portOf(p), restarts: p.status?.containerStatuses?.[0]?.restartCount ?? 0 }));
+  const mine = [await RoomClient.open(victim.port, 'k-1', 'science'), await RoomClient.open(victim.port, 'k-2', 'science')];
+  clients.push(...mine);
+  const before = await publish(survivor.port, 'science', 'before');
+  await waitFor(() => mine.every((c) => c.offsets.has(before)), { what: 'clients got the first message' });
+  const proc = cluster.regions['us-east1'].runner.processes().find((p) => p.name === victim.name)!;
+  process.kill(proc.pid, 'SIGKILL');
+  await Promise.all(mine.map((c) => c.client.closed));
+  const during = await publish(survivor.port, 'science', 'while they were away');
+  for (const client of mine) await client.reconnect(survivor.port);
+  await waitFor(() => mine.every((c) => c.offsets.has(during)), { what: 'recovered on the survivor' });
+  const restarted = await waitFor(async () => {
+    const pod = (await gatewayPods(cluster, 'us-east1', NAME)).find((p) => p.metadata!.name === victim.name);
+    return (pod?.status?.containerStatuses?.[0]?.restartCount ?? 0) > victim.restarts && pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? pod : undefined;
+  }, { what: 'the killed gateway restarted and Ready', timeoutMs: 180_000, intervalMs: 200 });
+  assert.equal(restarted.metadata!.name, victim.name, 'the same Pod, restarted in place');
 });

@@ -226,3 +226,12 @@ export async function publish(port: number, room: string, text: string): Promise
   assert.equal(response.status, 200, JSON.stringify(body));
   return body.offset;
 }
+
+/** Merge-patches the RealtimeCluster (a user's edit). */
+export async function patchRtc(cluster: AutoscaleCluster, name: string, patch: Record<string, unknown>): Promise<void> {
+  const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+  await cluster.hubConfig.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name, body: patch },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
