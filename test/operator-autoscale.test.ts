@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { parse } from 'yaml';
 import { waitFor } from './helpers/net.ts';
 import { autoscaleSpec, createRtc, gatewayDeployment, gatewayPods, patchRtc, portOf, publish, readRtc, readyGatewayPods, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
 import { HUB_NAMESPACE } from './operator-reconcile-harness.ts';
@@ -65,6 +66,15 @@ test('connections past the target add pods within two load periods; status and k
   const metric = await cluster.metrics.registry.getSingleMetricAsString('meridian_operator_scaling_decisions_total');
   assert.match(metric, /region="us-east1",direction="up",reason="Connections"\} 1/);
   await readyGatewayPods(cluster, 'us-east1', NAME, 3);
+});
+
+test('a removed pod has time to drain: the grace period covers the preStop pause and the gateway\'s drain deadline', async () => {
+  const [pod] = await gatewayPods(cluster, 'us-east1', NAME);
+  const config = await cluster.regions['us-east1'].kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: `${NAME}-gateway-config`, namespace: 'meridian' });
+  const drain = parse(config.data!['gateway.yaml']).drain as { windowMs: number; deadlineMs: number };
+  const pause = pod.spec!.containers[0].lifecycle!.preStop!.sleep!.seconds!;
+  assert.ok(drain.windowMs <= drain.deadlineMs, 'closes are spread within the deadline');
+  assert.ok(pod.spec!.terminationGracePeriodSeconds! >= pause + drain.deadlineMs / 1000 + 1, `grace ${pod.spec!.terminationGracePeriodSeconds} s ≥ pause ${pause} s + deadline ${drain.deadlineMs} ms + a margin`);
 });
 
 test('connections fall: pods go only after the window, one step per window, the emptiest first, its clients closed with 1012 and recovered elsewhere', async () => {
