@@ -12,7 +12,7 @@ import { waitFor } from './helpers/net.ts';
 import { autoscaleSpec, createRtc, gatewayDeployment, gatewayPods, patchRtc, portOf, publish, readRtc, readyGatewayPods, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
 import { HUB_NAMESPACE } from './operator-reconcile-harness.ts';
 
-const PERIOD_MS = 1500;
+const PERIOD_MS = 2000;
 const WINDOW_S = 4;
 const NAME = 'classes';
 let cluster: AutoscaleCluster;
@@ -94,11 +94,15 @@ test('connections fall: pods go only after the window, one step per window, the 
   const published: number[] = [];
   const publisher = setInterval(() => void publish(holder.port, 'math', `tick ${published.length}`).then((offset) => published.push(offset)), 100);
   try {
+    let seen = '';
     const down = await waitFor(async () => {
       const rtc = await readRtc(cluster, NAME);
-      const decision = rtc.status?.regions?.find((r) => r.name === 'us-east1')?.scaling?.lastDecision;
-      return decision?.direction === 'Down' ? decision : undefined;
-    }, { what: 'a scale-down decision', timeoutMs: 90_000, intervalMs: 100 });
+      const scaling = rtc.status?.regions?.find((r) => r.name === 'us-east1')?.scaling;
+      seen = `${scaling?.state}: ${scaling?.message}`;
+      return scaling?.lastDecision?.direction === 'Down' ? scaling.lastDecision : undefined;
+    }, { what: 'a scale-down decision', timeoutMs: 90_000, intervalMs: 100 }).catch((error: Error) => {
+      throw new Error(`${error.message}; last scaling status: ${seen}`);
+    });
     assert.equal(down.fromReplicas, 3);
     assert.equal(down.toReplicas, 2);
     assert.ok(Date.parse(down.time) - closedAt >= WINDOW_S * 1000, `the scale-down waited for the window (${Date.parse(down.time) - closedAt} ms)`);

@@ -51,7 +51,8 @@ export function summarizeLoad(load: RegionLoad | undefined, now: number, periodM
   const pods: LoadSummary['pods'] = [];
   for (const pod of load.pods) {
     const sample = load.samples.get(pod.name);
-    const fresh = sample !== undefined && now - sample.sampledAt <= limit;
+    // Fresh: read by the last round or the one before (rounds are periods, however long one takes).
+    const fresh = sample !== undefined && load.round - sample.round < 2;
     if (fresh) {
       reporting += 1;
       // Clients of a pod being deleted reconnect to the others: they still count.

@@ -11,7 +11,9 @@
  * reach. The price is load on the regions' API servers, measured by `npm run bench -- autoscale`.
  *
  * Samples are kept per pod: a pod that misses one round keeps its last sample, and the
- * autoscaler judges a region's load stale once a ready pod's sample is older than two periods.
+ * autoscaler judges a region's load stale once a ready pod has missed two rounds (two periods
+ * in the monitor's own time, whatever a round takes on a busy machine) or no round has ended
+ * for two periods.
  * After each round the owner of every region read is told (the controller enqueues it).
  */
 import type { Logger } from 'pino';
@@ -29,11 +31,15 @@ export interface PodLoad {
   draining: boolean;
   /** When the answer arrived (clock ms). */
   sampledAt: number;
+  /** The region's round that read it (RegionLoad.round). */
+  round: number;
 }
 
 export interface RegionLoad {
   /** When the last round of this region ended (clock ms). */
   readAt: number;
+  /** Rounds that read this region so far; the one in progress is round + 1. */
+  round: number;
   /** The pods listed in the last round. */
   pods: GatewayPod[];
   /** The last sample of each listed pod that ever answered. */
@@ -85,7 +91,7 @@ async function bounded<T>(tasks: Array<() => Promise<T>>, limit: number): Promis
   return results;
 }
 
-function parseLoad(text: string): Omit<PodLoad, 'name' | 'sampledAt'> | undefined {
+function parseLoad(text: string): Omit<PodLoad, 'name' | 'sampledAt' | 'round'> | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -175,8 +181,9 @@ export class LoadMonitor {
     const keys = new Set<string>();
     for (const { key, target, pods, error } of listed) {
       const loadKey = `${key}\n${target.region.name}`;
-      const load: RegionLoad = this.#loads.get(loadKey) ?? { readAt: 0, pods: [], samples: new Map(), failures: new Map() };
+      const load: RegionLoad = this.#loads.get(loadKey) ?? { readAt: 0, round: 0, pods: [], samples: new Map(), failures: new Map() };
       load.readAt = this.#clock.now();
+      load.round += 1;
       if (error) load.error = error;
       else {
         delete load.error;
@@ -210,7 +217,7 @@ export class LoadMonitor {
     const loadKey = `${key}\n${target.region.name}`;
     let load = this.#loads.get(loadKey);
     if (!load) {
-      load = { readAt: 0, pods: [], samples: new Map(), failures: new Map() };
+      load = { readAt: 0, round: 0, pods: [], samples: new Map(), failures: new Map() };
       this.#loads.set(loadKey, load);
     }
     this.stats.loadReads += 1;
@@ -223,7 +230,7 @@ export class LoadMonitor {
         load.failures.set(pod.name, answer.status === 200 ? 'unreadable /loadz answer' : `HTTP ${answer.status}`);
         return;
       }
-      load.samples.set(pod.name, { name: pod.name, ...parsed, sampledAt: this.#clock.now() });
+      load.samples.set(pod.name, { name: pod.name, ...parsed, sampledAt: this.#clock.now(), round: load.round + 1 });
     } catch (error) {
       this.#options.onRead?.('failed');
       this.stats.loadFailures += 1;
