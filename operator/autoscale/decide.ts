@@ -147,7 +147,13 @@ export function decide(input: DecisionInput): Decision {
 
   const wanted = recommend(settings, summary, current);
   const recommendation = clamp(wanted.replicas, floor, bounds.max);
-  const inWindow = (windowMs: number) => [...history.filter((r) => r.at >= now - windowMs), { at: now, replicas: recommendation }];
+  // The window's recommendations, with the one in force when the window began: a recommendation
+  // must have held for the whole window, however sparse the rounds were.
+  const inWindow = (windowMs: number) => {
+    const start = now - windowMs;
+    const before = history.filter((r) => r.at < start).at(-1);
+    return [...(before ? [before] : []), ...history.filter((r) => r.at >= start), { at: now, replicas: recommendation }];
+  };
 
   const upTo = settings.scaleUpWindowMs > 0 ? Math.min(...inWindow(settings.scaleUpWindowMs).map((r) => r.replicas)) : recommendation;
   if (upTo > current) {
