@@ -166,7 +166,10 @@ export class Autoscaler {
     const decision = decide({ settings, bounds: seen.bounds, floor: seen.floor, current, summary: seen.summary, history, lastScaleDownAt, now: seen.now, paused: seen.paused });
     if (decision.recommendation !== undefined) {
       const longest = Math.max(settings.scaleDownWindowMs, settings.scaleUpWindowMs);
-      const kept = [...history.filter((r) => r.at >= seen.now - longest), { at: seen.now, replicas: decision.recommendation }];
+      // Entries inside the longest window, and the last one before it (in force when it began).
+      const start = seen.now - longest;
+      const boundary = history.filter((r) => r.at < start).at(-1);
+      const kept = [...(boundary ? [boundary] : []), ...history.filter((r) => r.at >= start), { at: seen.now, replicas: decision.recommendation }];
       this.#history.set(regionKey, kept.slice(-MAX_RECOMMENDATIONS));
     }
     const lastDecision =
