@@ -57,7 +57,11 @@ test('a region going dark raises the other region\'s floor by its connections; i
   await cluster.regions['europe-west1'].server.faults.refuseConnections(true);
   // 6 connections at 4 per pod: us-east1's floor rises from 1 to 1 + 2 = 3.
   await waitFor(async () => ((await gatewayDeployment(cluster, 'us-east1', NAME)).spec?.replicas === 3 ? true : undefined), { what: 'us-east1 at its raised floor', timeoutMs: 90_000, intervalMs: 100 });
-  const status = (await readRtc(cluster, NAME)).status!;
+  // The status is written after the region's Deployment: wait for it too.
+  const status = (await waitFor(async () => {
+    const rtc = await readRtc(cluster, NAME);
+    return rtc.status?.failover && rtc.status.regions?.find((r) => r.name === 'us-east1')?.scaling?.lastDecision?.reason === 'FailoverFloor' ? rtc : undefined;
+  }, { what: 'status.failover', timeoutMs: 30_000, intervalMs: 100 })).status!;
   assert.deepEqual(status.failover?.map((f) => [f.region, f.connections]), [['europe-west1', 6]]);
   const us = status.regions!.find((r) => r.name === 'us-east1')!;
   assert.equal(us.scaling?.floorReplicas, 3);
