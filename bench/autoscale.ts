@@ -56,11 +56,13 @@ async function loadStep(o: Record<string, unknown>) {
     const requestsBefore = region.requestCount();
     const roundsBefore = cluster.controller.autoscaler!.monitor.stats.rounds;
     const peak = new Map<string, number>();
+    const current = new Map<string, number>();
     const sampler = setInterval(() => {
       void gatewayPods(cluster, 'us-east1', NAME).then((pods) =>
         Promise.all(pods.map(async (pod) => {
           const load = (await (await fetch(`http://127.0.0.1:${portOf(pod)}/loadz`)).json()) as { connections: number };
           peak.set(pod.metadata!.name!, Math.max(peak.get(pod.metadata!.name!) ?? 0, load.connections));
+          current.set(pod.metadata!.name!, load.connections);
         })),
       ).catch(() => undefined);
     }, 250);
@@ -76,7 +78,8 @@ async function loadStep(o: Record<string, unknown>) {
         void gatewayPods(cluster, 'us-east1', NAME)
           .then(async (pods) => {
             const serving = pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-            const emptiest = serving.sort((a, b) => (peak.get(a.metadata!.name!) ?? 0) - (peak.get(b.metadata!.name!) ?? 0))[0];
+            const emptiest = serving.sort((a, b) => (current.get(a.metadata!.name!) ?? 0) - (current.get(b.metadata!.name!) ?? 0))[0];
+            current.set(emptiest.metadata!.name!, (current.get(emptiest.metadata!.name!) ?? 0) + 1);
             await client.reconnect(portOf(emptiest));
             reconnects += 1;
           })

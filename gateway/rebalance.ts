@@ -84,8 +84,8 @@ export class Shedder<C extends Closable> {
     const bucket =
       previous && previous.perMinute === instruction.perMinute
         ? previous.bucket
-        : // A burst of one: the closes are spread over the minute, never bunched.
-          new TokenBucket({ ratePerSec: instruction.perMinute / 60, burst: 1, now });
+        : // A burst of what one tick earns: the closes are spread evenly over the minute, never bunched.
+          new TokenBucket({ ratePerSec: instruction.perMinute / 60, burst: Math.max(1, Math.ceil((instruction.perMinute * this.#deps.limits.tickMs) / 60_000)), now });
     this.#instruction = { ...instruction, expiresAt: now() + instruction.ttlMs, bucket };
     if (!previous) this.#deps.logger.info({ targetConnections: instruction.targetConnections, perMinute: instruction.perMinute }, 'rebalancing: shedding connections');
     this.#timer ??= setInterval(() => this.#tick(), this.#deps.limits.tickMs);
