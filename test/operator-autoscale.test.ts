@@ -57,6 +57,12 @@ test('connections past the target add pods within two load periods; status and k
   }, { what: 'status.connections 10', timeoutMs: 30_000 })).status!;
   const us = status.regions!.find((r) => r.name === 'us-east1')!;
   assert.equal(us.connections, 10);
+  // What `kubectl get rtc` prints: the API server's Table with the Connections printer column.
+  const table = (await (await fetch(`${cluster.hub.url}/apis/realtime.meridian.dev/v1alpha1/namespaces/${HUB_NAMESPACE}/realtimeclusters/${NAME}`, {
+    headers: { authorization: `Bearer ${cluster.hubConfig.getCurrentUser()!.token}`, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+  })).json()) as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
+  const column = table.columnDefinitions.findIndex((c) => c.name === 'Connections');
+  assert.equal(table.rows[0].cells[column], 10, 'kubectl get rtc shows the connections');
   assert.equal(us.desiredReplicas, 3);
   assert.equal(us.scaling?.lastDecision?.direction, 'Up');
   assert.equal(us.scaling?.lastDecision?.reason, 'Connections');
