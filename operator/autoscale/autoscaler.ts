@@ -230,6 +230,9 @@ export class Autoscaler {
       const entry = scaling.regions.get(region.name);
       const load = this.monitor.load(key, region.name);
       if (!entry || !load || entry.summary.stale) continue;
+      // Orders of pods that are gone are forgotten (the map holds at most the region's pods).
+      const listed = new Set(load.pods.map((p) => `${key}\n${region.name}\n${p.name}`));
+      for (const order of [...this.#shedOrders.keys()]) if (order.startsWith(`${key}\n${region.name}\n`) && !listed.has(order)) this.#shedOrders.delete(order);
       const serving = entry.summary.pods.filter((p) => p.ready);
       if (serving.length < 2) continue;
       const share = Math.max(1, Math.ceil(entry.summary.connections / serving.length));
