@@ -128,6 +128,9 @@ export const configFields: readonly FieldSpec[] = [
 
   { path: 'drain.windowMs', kind: 'int', default: 10_000, min: 0, doc: 'On SIGTERM, closes (1012) are spread over this window in batches.' },
   { path: 'drain.batchSize', kind: 'int', default: 128, min: 1, doc: 'Most connections closed at once while draining.' },
+  { path: 'rebalance.maxShedPerMinute', kind: 'int', default: 600, min: 1, doc: 'Most connections per minute an operator may ask this pod to close (1012) while rebalancing (`POST /v1/admin/shed`); a higher rate answers BAD_REQUEST.' },
+  { path: 'rebalance.maxInstructionTtlMs', kind: 'int', default: 300_000, min: 1000, doc: 'Longest an instruction to shed lasts without renewal; a longer `ttlMs` answers BAD_REQUEST.' },
+  { path: 'rebalance.tickMs', kind: 'int', default: 1000, min: 10, doc: 'How often a pod that sheds closes its next connections.' },
   { path: 'drain.deadlineMs', kind: 'int', default: 30_000, min: 100, doc: 'The process exits at this deadline even if clients have not finished closing.' },
 
   // Notifications (docs/notifications.md).

@@ -103,6 +103,7 @@ export interface GatewayConfig {
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;
   readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };
+  readonly rebalance: { readonly maxShedPerMinute: number; readonly maxInstructionTtlMs: number; readonly tickMs: number };
   /** The `ai` block (gateway/ai/config.ts); absent: AI requests answer UNAVAILABLE. */
   readonly ai?: AiConfig;
   readonly notify: NotifyConfig;

@@ -31,6 +31,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { historyPageBytes, Operations } from './operations.ts';
 import { PresenceEvents } from './presence-events.ts';
 import { PresenceTracker } from './presence-tracker.ts';
+import { Shedder } from './rebalance.ts';
 import { WriteScheduler } from './write-scheduler.ts';
 import { createNotifier, parseRoomRules, withRoomRules, type Notifier, type NotifyOverrides } from './notify/index.ts';
 
@@ -249,11 +250,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   const positionTimer = config.history.positionCheckMs > 0 ? setInterval(() => hub.checkPositions(), config.history.positionCheckMs) : undefined;
   positionTimer?.unref();
 
-  const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
-  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier });
+  const load = () => {
+    let outboundQueuedBytes = 0;
+    for (const conn of connections) outboundQueuedBytes += conn.queuedBytes;
+    return metrics.load({ connections: connections.size, rooms: hub.roomCount, draining, outboundQueuedBytes });
+  };
+  const shedder = new Shedder({ limits: config.rebalance, connections: () => connections, draining: () => draining, logger, now });
+  const shed = { instruct: shedder.instruct.bind(shedder), state: shedder.state.bind(shedder), limits: config.rebalance };
+  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier, shed });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
+    shedder.stop();
     clearInterval(positionTimer);
     presence.stop();
     presenceEvents.stop();

@@ -25,6 +25,7 @@ import { createOperatorMetrics } from './metrics.ts';
 import { startDashboard } from './dashboard/index.ts';
 import { kubeSources } from './dashboard/sources.ts';
 import { REGION_POOL_DEFAULTS } from './regions.ts';
+import { LOAD_MONITOR_DEFAULTS } from './autoscale/load-monitor.ts';
 import { createReconciler } from './reconcile/index.ts';
 import { createRelayTopology, type RelayTopology } from './relay-topology/index.ts';
 import { FIELD_MANAGER } from './types.ts';
@@ -46,6 +47,9 @@ const FLAGS = {
   identity: { type: 'string', env: 'MERIDIAN_OPERATOR_POD', help: 'leader identity prefix (default: hostname); pid and a random suffix are appended' },
   'probe-interval-ms': { type: 'string', env: 'MERIDIAN_PROBE_INTERVAL_MS', help: `region health probe period (default ${REGION_POOL_DEFAULTS.probeIntervalMs})` },
   'watch-silence-ms': { type: 'string', env: 'MERIDIAN_WATCH_SILENCE_MS', help: `re-list after a watch is silent this long (default ${INFORMER_DEFAULTS.silenceLimitMs})` },
+  'load-period-ms': { type: 'string', env: 'MERIDIAN_LOAD_PERIOD_MS', help: `read every gateway pod's /loadz this often (default ${LOAD_MONITOR_DEFAULTS.periodMs}); load older than two periods holds replicas` },
+  'load-read-timeout-ms': { type: 'string', env: 'MERIDIAN_LOAD_READ_TIMEOUT_MS', help: `one /loadz read through pods/proxy (default ${LOAD_MONITOR_DEFAULTS.readTimeoutMs})` },
+  'load-concurrency': { type: 'string', env: 'MERIDIAN_LOAD_CONCURRENCY', help: `/loadz reads in flight at once across all regions (default ${LOAD_MONITOR_DEFAULTS.maxConcurrentReads})` },
   'log-level': { type: 'string', env: 'MERIDIAN_LOG_LEVEL', help: 'pino level (default info)' },
   'dashboard-port': { type: 'string', env: 'MERIDIAN_DASHBOARD_PORT', help: 'serve the operations dashboard at /dashboard on this port (0 picks one; default: no dashboard)' },
   'dashboard-host': { type: 'string', env: 'MERIDIAN_DASHBOARD_HOST', help: 'address of the dashboard (default 127.0.0.1; any other needs --dashboard-token)' },
@@ -69,6 +73,9 @@ export interface OperatorArgs {
   identity: string;
   probeIntervalMs: number;
   watchSilenceMs: number;
+  loadPeriodMs: number;
+  loadReadTimeoutMs: number;
+  loadConcurrency: number;
   logLevel: string;
   dashboard: { port: number; host: string; token?: string } | undefined;
 }
@@ -115,6 +122,9 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     identity: `${str('identity') ?? hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     probeIntervalMs: integer('probe-interval-ms', str('probe-interval-ms'), REGION_POOL_DEFAULTS.probeIntervalMs, 1),
     watchSilenceMs: integer('watch-silence-ms', str('watch-silence-ms'), INFORMER_DEFAULTS.silenceLimitMs, 1),
+    loadPeriodMs: integer('load-period-ms', str('load-period-ms'), LOAD_MONITOR_DEFAULTS.periodMs, 100),
+    loadReadTimeoutMs: integer('load-read-timeout-ms', str('load-read-timeout-ms'), LOAD_MONITOR_DEFAULTS.readTimeoutMs, 1),
+    loadConcurrency: integer('load-concurrency', str('load-concurrency'), LOAD_MONITOR_DEFAULTS.maxConcurrentReads, 1),
     logLevel: str('log-level') ?? 'info',
     dashboard: str('dashboard-port') === undefined ? undefined : { port: integer('dashboard-port', str('dashboard-port'), 0), host: str('dashboard-host') ?? '127.0.0.1', token: str('dashboard-token') },
   });
@@ -188,8 +198,9 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       regions: { probeIntervalMs: args.probeIntervalMs },
       logger,
       metrics,
-      createReconciler: (regions, hooks, caches) =>
-        createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks, readCluster: caches.readCluster, readSecret: caches.readSecret, relay: topology }),
+      autoscaling: { periodMs: args.loadPeriodMs, readTimeoutMs: args.loadReadTimeoutMs, maxConcurrentReads: args.loadConcurrency },
+      createReconciler: (regions, hooks, caches, runtime) =>
+        createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks, readCluster: caches.readCluster, readSecret: caches.readSecret, relay: topology, autoscaler: runtime.autoscaler }),
     });
     const running = controller;
     term.addEventListener('abort', () => void running.stop(), { once: true });

@@ -12,7 +12,7 @@ import { DEFAULT_REGION_CALL_TIMEOUT_MS } from './apply.ts';
 import { isNotFound } from '../errors.ts';
 import { ReconcileError, ReconcileErrorReason, describeError } from './errors.ts';
 import { readSecretFromApi, type ReadSecret } from '../secrets.ts';
-import { planCluster, type PlanOptions } from './desired.ts';
+import { checkSpec, planCluster, type PlanOptions } from './desired.ts';
 import { addFinalizer, hasFinalizer } from './finalizer.ts';
 import { finalizeCluster } from './deletion.ts';
 import { cleanupOrphans } from './orphans.ts';
@@ -20,6 +20,8 @@ import { PlacementRecord, placementOf } from './placements.ts';
 import { reconcileRegion, type RegionOutcome } from './region.ts';
 import { computeStatus, writeStatus } from './status.ts';
 import { createRelayTopology, recordRelayEvents, withRelayStatus, type RelayTopology } from '../relay-topology/index.ts';
+import type { Autoscaler } from '../autoscale/autoscaler.ts';
+import { reportScaling, scalingObservation } from '../autoscale/report.ts';
 
 export { ABANDON_ANNOTATION, FINALIZER } from './finalizer.ts';
 export { PLACEMENTS_ANNOTATION } from './placements.ts';
@@ -45,6 +47,7 @@ export interface ReconcilerOptions {
 export interface ReconcileMetrics {
   objectsWritten?(region: string, count: number): void;
   statusWritten?(): void;
+  scalingDecision?(region: string, direction: string, reason: string): void;
 }
 
 export interface ReconcilerDeps {
@@ -61,6 +64,8 @@ export interface ReconcilerDeps {
   /** Keeps the relay's Pub/Sub topology; default: one on @google-cloud/pubsub (whoever passes one closes it). */
   relay?: RelayTopology;
   options?: ReconcilerOptions;
+  /** Scales each region on its connections (operator/autoscale); absent: every region runs its minimum. */
+  autoscaler?: Autoscaler;
 }
 
 export const DEFAULT_RECONCILER_OPTIONS = Object.freeze({
@@ -128,9 +133,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
   }
 
-  async function reconcileLive(cluster: RealtimeCluster): Promise<ReconcileResult> {
+  async function reconcileLive(cluster: RealtimeCluster, key: string): Promise<ReconcileResult> {
     const paused = cluster.spec.paused === true;
-    const plan = await planCluster(readSecret, cluster, planOptions);
+    const { autoscaler } = deps;
+    // The autoscaler decides first (chooseReplicas reads its decisions); an invalid spec is not scaled.
+    const scaling = autoscaler && checkSpec(cluster).length === 0 ? await autoscaler.plan(pool, cluster, key, paused) : undefined;
+    if (autoscaler && scaling) await autoscaler.prepareScaleDown(pool, cluster, key, scaling);
+    const chooseReplicas = scaling ? (_c: RealtimeCluster, region: { name: string }, bounds: { min: number }) => scaling.regions.get(region.name)?.decision.replicas ?? bounds.min : planOptions.chooseReplicas;
+    const plan = await planCluster(readSecret, cluster, { ...planOptions, chooseReplicas });
     if (plan.problems.length > 0) {
       // The relay is not looked at either: its status stays as it was.
       const status = withRelayStatus(computeStatus({ cluster, problems: plan.problems, paused, now: now() }), cluster, { state: 'kept' }, now());
@@ -161,8 +171,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, pending: orphans.pending.map((p) => p.region) }, 'regions left the spec; their objects are not cleaned up yet');
     }
     const relayOutcome = await relayPass;
+    const observations = outcomes.map((o) => (scaling ? scalingObservation(o.observation, scaling) : o.observation));
     const status = withRelayStatus(
-      computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), pendingCleanup: orphans?.pending, paused, now: now() }),
+      computeStatus({ cluster, problems: [], regions: observations, pendingCleanup: orphans?.pending, paused, now: now(), ...(scaling ? { failover: scaling.failover } : {}) }),
       cluster,
       relayOutcome,
       now(),
@@ -171,6 +182,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     // records them again (a count bump), rather than losing an Applied event for writes already made.
     await reportRegionChanges(cluster, outcomes);
     await recordRelayEvents(events, cluster, relayOutcome);
+    if (autoscaler && scaling) {
+      await reportScaling(cluster, scaling, { events, metrics, logger });
+      const apiKey = plan.regions[0]?.plan.secretData['api-key'];
+      await autoscaler.rebalance(pool, cluster, key, scaling, apiKey ? Buffer.from(apiKey, 'base64').toString('utf8') : undefined).then(
+        (sent) => (sent > 0 ? events.record(cluster, 'Normal', EventReason.Rebalancing, `${sent} pod(s) above their share shed connections (1012) so that new pods take load`) : undefined),
+        (error: unknown) => logger.warn({ err: describeError(error) }, 'rebalancing failed'),
+      );
+    }
     if (paused !== isPaused(cluster.status)) {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
     }
@@ -198,15 +217,16 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     async reconcile(key) {
       const { namespace, name } = parseKey(key);
       const cluster = await readCluster(namespace, name);
+      if (!cluster || cluster.metadata.deletionTimestamp) deps.autoscaler?.forget(key);
       if (!cluster) return {};
       if (cluster.metadata.deletionTimestamp) {
         return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs, relay, readSecret }, cluster);
       }
       if (!hasFinalizer(cluster)) {
         // The patch's answer is the live object: later writes start from its resourceVersion.
-        return reconcileLive(await addFinalizer(hub, cluster));
+        return reconcileLive(await addFinalizer(hub, cluster), key);
       }
-      return reconcileLive(cluster);
+      return reconcileLive(cluster, key);
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
-import type { ClusterPhase, Condition, ConditionStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionStatus } from '../../crds/types.ts';
+import type { ClusterPhase, Condition, ConditionStatus, FailoverStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionScalingStatus, RegionStatus } from '../../crds/types.ts';
 import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
 
@@ -34,6 +34,10 @@ export interface RegionObservation {
   message: string;
   /** This reconcile wrote to the region (its lastSyncTime moves). */
   wrote: boolean;
+  /** From the autoscaler: the region's connections (absent: the last known are kept). */
+  connections?: number;
+  /** From the autoscaler: its view of the region (absent: kept as it was). */
+  scaling?: RegionScalingStatus;
 }
 
 /** A region's phase from its gateway Deployment: Ready once the current generation has all desired pods ready. */
@@ -63,6 +67,8 @@ export interface StatusInput {
   deleting?: boolean;
   paused: boolean;
   now: Date;
+  /** From the autoscaler: failed regions the others hold capacity for; absent: kept as it was. */
+  failover?: FailoverStatus[];
 }
 
 export function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
@@ -85,9 +91,10 @@ function regionStatuses(previous: RegionStatus[] | undefined, observations: Regi
       ...(seen.replicas !== undefined ? { replicas: seen.replicas } : {}),
       ...(seen.readyReplicas !== undefined ? { readyReplicas: seen.readyReplicas } : {}),
       ...(seen.desiredReplicas !== undefined ? { desiredReplicas: seen.desiredReplicas } : {}),
-      connections: before?.connections ?? 0,
+      connections: seen.connections ?? before?.connections ?? 0,
       message: seen.message,
       ...(lastSyncTime ? { lastSyncTime } : {}),
+      ...((seen.scaling ?? before?.scaling) ? { scaling: seen.scaling ?? before?.scaling } : {}),
     };
   });
 }
@@ -153,6 +160,7 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
   if (paused) conditions.push(cond('Paused', 'True', ConditionReason.SpecPaused, 'spec.paused is true: nothing is written to regions'));
   const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type));
   const pendingCleanup = input.pendingCleanup ?? previous.pendingCleanup ?? [];
+  const failover = input.failover ?? previous.failover ?? [];
 
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -161,6 +169,7 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
     connections: regions.reduce((sum, r) => sum + (r.connections ?? 0), 0),
     regions,
     ...(pendingCleanup.length > 0 ? { pendingCleanup } : {}),
+    ...(failover.length > 0 ? { failover } : {}),
     conditions: [...conditions, ...foreign],
   };
 }
