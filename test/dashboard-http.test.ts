@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { realtimeClusterCrd } from '../crds/crd.ts';
 import { startDashboard, type DashboardServer } from '../operator/dashboard/index.ts';
 import { kubeSources } from '../operator/dashboard/sources.ts';
 import { createOperatorMetrics } from '../operator/metrics.ts';
@@ -65,4 +66,31 @@ test('beyond loopback: no token refuses to start; with one, 401 without it, 200 
   const cookie = login.headers.get('set-cookie')!;
   assert.match(cookie, /HttpOnly; SameSite=Strict/);
   assert.equal((await fetch(`${base}/dashboard/events`, { headers: { cookie: cookie.split(';')[0] } }).then((r) => (r.body?.cancel(), r.status))), 200);
+});
+
+test('a region\'s autoscaler status (state and last decision) reaches the dashboard\'s view, newest decision first', async () => {
+  const crd = await hub.raw('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: realtimeClusterCrd() });
+  assert.ok([201, 409].includes(crd.status), JSON.stringify(crd.body));
+  const path = '/apis/realtime.meridian.dev/v1alpha1/namespaces/default/realtimeclusters';
+  await waitFor(async () => (await hub.raw('GET', path)).status === 200 || undefined, { what: 'the RealtimeCluster API' });
+  const created = await hub.raw('POST', path, {
+    body: { apiVersion: 'realtime.meridian.dev/v1alpha1', kind: 'RealtimeCluster', metadata: { name: 'scaled' }, spec: { gateway: { image: 'meridian:0.1.0', auth: { jwtSecretRef: { name: 'auth', key: 'jwt-secret' } } }, autoscaling: { minReplicas: 1, maxReplicas: 1 }, regions: [{ name: 'eu' }, { name: 'us' }] } },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const decision = (time: string, to: number) => ({ time, direction: 'Up', fromReplicas: to - 1, toReplicas: to, reason: 'Connections', message: `to ${to}` });
+  const status = {
+    regions: [
+      { name: 'eu', phase: 'Ready', scaling: { state: 'Stable', message: 'within target', lastDecision: decision('2026-11-29T10:00:00Z', 2) } },
+      { name: 'us', phase: 'Ready', scaling: { state: 'Stabilizing', message: 'waiting for the window', lastDecision: decision('2026-11-29T11:00:00Z', 3) } },
+    ],
+  };
+  const written = await hub.raw('PATCH', `${path}/scaled/status`, { body: { status }, contentType: 'application/merge-patch+json' });
+  assert.equal(written.status, 200, JSON.stringify(written.body));
+  const server = await startDashboard({ port: 0, host: '127.0.0.1', sources: sources() });
+  servers.push(server);
+  const view = await waitFor(async () => {
+    const state = (await (await fetch(`http://127.0.0.1:${server.port}/dashboard/state`)).json()) as { clusters: Array<{ name: string; scaling: Array<{ region: string; state: string; lastDecision?: { toReplicas: number } }> }> };
+    return state.clusters.find((c) => c.name === 'scaled');
+  }, { what: 'the cluster in the dashboard view' });
+  assert.deepEqual(view.scaling.map((s) => [s.region, s.state, s.lastDecision?.toReplicas]), [['us', 'Stabilizing', 3], ['eu', 'Stable', 2]]);
 });

@@ -4,7 +4,7 @@
  * measure is null with a reason, never a zero: an unreachable region, a pod whose metrics did not
  * answer, a histogram with nothing observed in the window.
  */
-import type { Condition, RealtimeCluster, RegionSpec } from '../../crds/types.ts';
+import type { Condition, RealtimeCluster, RegionSpec, ScalingDecision } from '../../crds/types.ts';
 import { addBuckets, buckets, quantileBetween, sum, type Samples } from './prom-text.ts';
 import type { ClusterEvent, DashboardSources, PodSummary } from './sources.ts';
 
@@ -44,8 +44,8 @@ export interface ClusterView {
   aiBudgetUsd: number | null;
   regions: RegionView[];
   failovers: ClusterEvent[];
-  /** Autoscaling is not built yet: there are no scaling decisions to show. */
-  scaling: null;
+  /** The autoscaler's view of each region (status.regions[].scaling), newest decision first. */
+  scaling: Array<{ region: string; state: string; message: string; lastDecision?: ScalingDecision }>;
   eventsError?: string;
 }
 
@@ -66,7 +66,7 @@ interface PodCounters {
   ai: number;
 }
 
-const FAILOVER_REASONS = new Set(['RegionUnreachable', 'RegionRecovered', 'CleanupBlocked', 'RegionAbandoned']);
+const FAILOVER_REASONS = new Set(['RegionUnreachable', 'RegionRecovered', 'CleanupBlocked', 'RegionAbandoned', 'FailoverCapacityRaised', 'FailoverRecovering', 'FailoverCapacityReturned']);
 /** p99 over this many samples (about 10 s at the default interval). */
 const QUANTILE_SAMPLES = 5;
 
@@ -137,7 +137,10 @@ export class Collector {
       aiBudgetUsd: cluster.spec.ai?.dailyBudgetUsd ?? null,
       regions,
       failovers: events.list.filter((e) => FAILOVER_REASONS.has(e.reason)).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 5),
-      scaling: null,
+      scaling: (status.regions ?? [])
+        .filter((r) => r.scaling)
+        .map((r) => ({ region: r.name, state: r.scaling!.state, message: r.scaling!.message, ...(r.scaling!.lastDecision ? { lastDecision: r.scaling!.lastDecision } : {}) }))
+        .sort((a, b) => (b.lastDecision?.time ?? '').localeCompare(a.lastDecision?.time ?? '')),
       ...('error' in events ? { eventsError: events.error } : {}),
     };
   }

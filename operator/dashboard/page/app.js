@@ -106,6 +106,15 @@ function drawChart(id, holder, points) {
   }
 }
 
+function scalingList(scaling) {
+  if (scaling.length === 0) return na('no autoscaler status yet');
+  return el('ul', { class: 'plain' }, scaling.map((s) => {
+    const d = s.lastDecision;
+    const last = d ? ` — last: ${new Date(d.time).toLocaleTimeString()} ${d.direction} ${d.fromReplicas}→${d.toReplicas} (${d.reason}) ${d.message}` : ' — no decision yet';
+    return el('li', { 'data-scaling-region': s.region }, `${s.region}: ${s.state}${s.message ? ` (${s.message})` : ''}${last}`);
+  }));
+}
+
 function clusterSection(cluster) {
   const conditions = cluster.conditions.length === 0 ? na('no conditions yet') : el('ul', { class: 'plain' }, cluster.conditions.map((c) => el('li', {}, `${c.type}: ${c.status} (${c.reason})${c.message ? ` — ${c.message}` : ''}`)));
   const failovers = cluster.eventsError ? el('p', { class: 'error' }, `events could not be read: ${cluster.eventsError}`) : cluster.failovers.length === 0 ? na('none recorded') : el('ul', { class: 'plain' }, cluster.failovers.map((e) => el('li', {}, `${new Date(e.time).toLocaleTimeString()} ${e.reason}: ${e.message}`)));
@@ -113,7 +122,7 @@ function clusterSection(cluster) {
     el('h2', { id: `c-${cluster.key}` }, `${cluster.namespace}/${cluster.name} `, badge(cluster.phase), cluster.regionsReady ? ` ${cluster.regionsReady} regions ready` : ''),
     el('div', { class: 'cluster-facts' },
       el('div', {}, el('h4', {}, 'Conditions'), conditions),
-      el('div', {}, el('h4', {}, 'Last scaling decision'), na('not available yet: autoscaling is not built, replicas are each region\'s minimum')),
+      el('div', {}, el('h4', {}, 'Scaling'), scalingList(cluster.scaling)),
       el('div', {}, el('h4', {}, 'Failover decisions'), failovers)),
     el('div', { class: 'regions' }, cluster.regions.map((region) => regionCard(cluster, region))),
   );
