@@ -31,7 +31,7 @@ function render(sets: string[] = []): K8sObject[] {
 
 /** Metric names the code registers (prom-client `name:` fields and the helpers that take a name first). */
 function exportedMetrics(): Set<string> {
-  const files = ['gateway/metrics.ts', 'gateway/relay/metrics.ts', 'gateway/ai/metrics.ts', 'operator/metrics.ts'];
+  const files = ['gateway/metrics.ts', 'gateway/relay/metrics.ts', 'gateway/ai/metrics.ts', 'gateway/notify/metrics.ts', 'operator/metrics.ts'];
   const names = new Set<string>();
   for (const file of files) {
     const text = readFileSync(`${root}${file}`, 'utf8');

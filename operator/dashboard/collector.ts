@@ -31,6 +31,8 @@ export interface RegionView {
   p99Ms: number | null;
   relay: { lagP99Ms: number | null; gaps: number; outbox: number; degraded: boolean } | null;
   ai: { requests: number; perSec: number | null; costUsd: number; providers: Record<string, { requests: number; costUsd: number }>; sentiment: Array<{ room: string; score: number }> } | null;
+  /** Notification deliveries since the pods started, per channel and outcome, and the region's queue backlog. */
+  notifications: { deliveries: Record<string, Record<string, number>>; backlog: number | null } | null;
 }
 
 export interface ClusterView {
@@ -159,7 +161,7 @@ export class Collector {
     try {
       pods = await this.sources.regionPods(cluster, region);
     } catch (error) {
-      const view: RegionView = { ...base, error: `the region's API did not answer: ${(error as Error).message}`, pods: [], connections: null, msgsInPerSec: null, msgsOutPerSec: null, p99Ms: null, relay: null, ai: null };
+      const view: RegionView = { ...base, error: `the region's API did not answer: ${(error as Error).message}`, pods: [], connections: null, msgsInPerSec: null, msgsOutPerSec: null, p99Ms: null, relay: null, ai: null, notifications: null };
       this.record(key, view, now);
       return view;
     }
@@ -183,6 +185,9 @@ export class Collector {
     const relay = relayConfigured && answered.length > 0 ? { lagP99Ms: null as number | null, gaps: 0, outbox: 0, degraded: false } : null;
     const ai = cluster.spec.ai && answered.length > 0 ? { requests: 0, perSec: null as number | null, costUsd: 0, providers: {} as Record<string, { requests: number; costUsd: number }>, sentiment: [] as Array<{ room: string; score: number }> } : null;
     const sentiment = new Map<string, number[]>();
+    const notifications = answered.some(({ metrics }) => metrics.has('meridian_notify_deliveries_total') || metrics.has('meridian_notify_backlog'))
+      ? { deliveries: {} as Record<string, Record<string, number>>, backlog: null as number | null }
+      : null;
     for (const { pod, metrics } of answered) {
       const counters: PodCounters = { at: now, msgsIn: sum(metrics, 'meridian_messages_in_total') ?? 0, msgsOut: sum(metrics, 'meridian_messages_out_total') ?? 0, ai: sum(metrics, 'meridian_ai_requests_total') ?? 0 };
       const podKey = `${key}/${pod.name}`;
@@ -214,6 +219,15 @@ export class Collector {
         }
         for (const s of metrics.get('meridian_ai_room_sentiment') ?? []) sentiment.set(s.labels.room, [...(sentiment.get(s.labels.room) ?? []), s.value]);
       }
+      if (notifications) {
+        for (const s of metrics.get('meridian_notify_deliveries_total') ?? []) {
+          const channel = (notifications.deliveries[s.labels.channel] ??= {});
+          channel[s.labels.outcome] = (channel[s.labels.outcome] ?? 0) + s.value;
+        }
+        // The backlog is the region's queue, the same from every pod: the largest report wins.
+        const backlog = sum(metrics, 'meridian_notify_backlog');
+        if (backlog !== undefined) notifications.backlog = Math.max(notifications.backlog ?? 0, backlog);
+      }
     }
     const window = this.histograms.get(key) ?? [];
     window.push({ deliver, relay: relayHist });
@@ -236,6 +250,7 @@ export class Collector {
       p99Ms: ms(quantileBetween(window[0].deliver, deliver, 0.99)),
       relay,
       ai,
+      notifications,
     };
     this.record(key, view, now);
     return view;

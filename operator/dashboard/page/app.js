@@ -59,6 +59,13 @@ function aiValues(region, cluster) {
   ];
 }
 
+function notificationValues(region, unreachable) {
+  if (!region.notifications) return [['notifications', na(region.error || region.connections === null ? unreachable : 'notifications off')]];
+  const channels = Object.entries(region.notifications.deliveries);
+  const text = channels.length === 0 ? 'none delivered yet' : channels.map(([channel, outcomes]) => `${channel}: ${Object.entries(outcomes).map(([o, n]) => `${n} ${o}`).join(', ')}`).join('; ');
+  return [['notifications (since pods started)', text, 'notifications'], ['notification backlog', num(region.notifications.backlog, '', 'not reported')]];
+}
+
 function regionCard(cluster, region) {
   const key = `${cluster.key}/${region.name}`;
   const unreachable = region.error ? 'region unreachable' : 'no pod answered';
@@ -78,6 +85,7 @@ function regionCard(cluster, region) {
       ['publish→deliver p99', num(region.p99Ms, ' ms', region.error ? unreachable : 'no deliveries in the last 10 s'), 'p99'],
       ...relay,
       ...aiValues(region, cluster),
+      ...notificationValues(region, unreachable),
     ]),
     podsTable(region),
   );
