@@ -40,6 +40,7 @@ const MAX_REGIONS = 20;
 export const operatorOptions: Record<string, OptionSpec> = {
   clusters: { kind: 'int', default: 100, quick: 10, doc: 'RealtimeClusters to apply in each step' },
   regions: { kind: 'intList', default: [1, 5, 15, 20], quick: [1, 3], doc: `region counts, one step each (each cluster spans all regions of its step; at most ${MAX_REGIONS})` },
+  namespaces: { kind: 'int', default: 1, doc: 'hub namespaces the clusters are spread over (tenants-1 …), each with its own copy of the region kubeconfig Secrets, as tenants in their own namespaces have' },
   concurrency: { kind: 'int', default: 10, doc: 'creates in flight at once' },
   workers: { kind: 'int', default: 4, doc: 'operator --workers' },
   'resync-seconds': { kind: 'int', default: 30, quick: 10, doc: 'operator --resync-seconds (one resync is measured after convergence)' },
@@ -50,7 +51,6 @@ export const operatorOptions: Record<string, OptionSpec> = {
   out: { kind: 'string', default: '', doc: 'results file (default bench/results/operator.json)' },
 };
 
-const HUB_NAMESPACE = 'tenants';
 type ApiServer = Awaited<ReturnType<typeof startApiServer>>;
 
 /** region-01 … region-N: names generated, so any count can be asked for. */
@@ -107,6 +107,7 @@ const round1 = (value: number) => Math.round(value * 10) / 10;
 export interface StepResult {
   clusters: number;
   regions: number;
+  namespaces: number;
   applyMs: number;
   allReadyMs: number;
   operatorRequests: number;
@@ -146,11 +147,14 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
   let operator: BenchProcess | undefined;
   try {
     await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
-    await core.createNamespace({ body: { metadata: { name: HUB_NAMESPACE } } });
-    const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name }, data: base64Values(data) } });
-    await secret('auth', { 'jwt-secret': 'bench-jwt-secret', 'api-key': 'bench-api-key' });
-    await secret('redis', Object.fromEntries(names.map((name) => [name, `redis://redis.${name}:6379`])));
-    for (const [i, name] of names.entries()) await secret(`region-${name}`, { kubeconfig: regions[i].kubeconfig() });
+    const namespaces = Array.from({ length: Math.max(1, o.namespaces as number) }, (_, i) => `tenants-${i + 1}`);
+    for (const namespace of namespaces) {
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+      const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace, body: { metadata: { name }, data: base64Values(data) } });
+      await secret('auth', { 'jwt-secret': 'bench-jwt-secret', 'api-key': 'bench-api-key' });
+      await secret('redis', Object.fromEntries(names.map((name) => [name, `redis://redis.${name}:6379`])));
+      for (const [i, name] of names.entries()) await secret(`region-${name}`, { kubeconfig: regions[i].kubeconfig() });
+    }
 
     const kubeconfigFile = join(dir, 'hub.yaml');
     writeFileSync(kubeconfigFile, hub.kubeconfig());
@@ -176,15 +180,17 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     const started = performance.now();
 
     const clusterNames = Array.from({ length: clusters }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
+    const namespaceOf = (i: number) => namespaces[i % namespaces.length];
     let next = 0;
     const body = spec(names);
     await Promise.all(
       Array.from({ length: Math.min(o.concurrency as number, clusters) }, async () => {
         while (next < clusterNames.length) {
-          const name = clusterNames[next++];
+          const index = next++;
+          const name = clusterNames[index];
           ownRequests += 1;
           ownWrites += 1;
-          await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RealtimeCluster', metadata: { name }, spec: body } });
+          await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: namespaceOf(index), body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RealtimeCluster', metadata: { name }, spec: body } });
         }
       }),
     );
@@ -193,7 +199,7 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       async () => {
         sampleWatches();
         ownRequests += 1;
-        const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE })) as { items: RealtimeCluster[] };
+        const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as { items: RealtimeCluster[] };
         return list.items.filter((c) => c.status?.phase === 'Ready').length === clusters;
       },
       `all ${clusters} clusters Ready over ${regionCount} regions`,
@@ -241,6 +247,7 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     return {
       clusters,
       regions: regionCount,
+      namespaces: namespaces.length,
       applyMs: Math.round(appliedMs),
       allReadyMs: Math.round(readyMs),
       operatorRequests: convergeRequests,
@@ -312,7 +319,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     `\n${markdownTable(
       ['clusters × regions', 'apply → all Ready (s)', 'requests / cluster', 'writes / cluster', 'resync reads / writes', 'watches per region (peak)', 'clients per region', 'heap after GC (MiB)', 'RSS after GC (MiB)', 'peak RSS (MiB)'],
       steps.map((s) => [
-        `${s.clusters} × ${s.regions}`,
+        `${s.clusters} × ${s.regions}${s.namespaces > 1 ? ` (${s.namespaces} namespaces)` : ''}`,
         round1(s.allReadyMs / 1000),
         s.operatorRequestsPerCluster,
         s.operatorWritesPerCluster,

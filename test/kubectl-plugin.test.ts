@@ -51,7 +51,8 @@ test('colour only on a terminal, never with NO_COLOR or a dumb terminal', () => 
   assert.doesNotMatch(renderStatus(report, { colour: false, now: new Date() }), ANSI);
 });
 
-describe('kubectl meridian against the sandbox with the operator running', { skip }, () => {
+// Each kubectl call starts kubectl and a Node process: on a busy 2-core machine the suite takes minutes.
+describe('kubectl meridian against the sandbox with the operator running', { skip, timeout: 600_000 }, () => {
   let sb: Sandbox;
   let dir: string;
   let kubeconfig: string;
