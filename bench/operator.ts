@@ -3,9 +3,11 @@
  * region count of `--regions` (default 1, 5, 15, 20) at the same number of clusters, and what one
  * more region costs.
  *
- * Layout (2 processes per step): this process hosts the API emulators (one hub, R regions, named
- * region-01 … region-R) and applies the clusters; the operator is `meridian operator` in a child
- * process, so its memory is its own. Each step starts from fresh emulators and a fresh operator.
+ * Layout (R + 2 processes per step): this process hosts the hub's API emulator and applies the
+ * clusters; each region (region-01 … region-R) is an emulator in a process of its own, as each
+ * region is a cluster with its own API server (in one process, twenty regions queue behind one
+ * event loop and time out); the operator is `meridian operator` in a child process, so its
+ * memory is its own. Each step starts from fresh emulators and a fresh operator.
  * Measured per step:
  * - wall time from the first create to every cluster's status.phase Ready;
  * - API requests (and writes) the operator made per cluster in that time, across all emulators
@@ -31,6 +33,7 @@ import { startApiServer } from '../sandbox/apiserver/index.ts';
 import { parseOptions, type OptionSpec, type OptionValues } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
+import { startApiServerProcess } from './lib/apiserver-process.ts';
 import { spawnBenchProcess, waitReady, type BenchProcess } from './lib/processes.ts';
 import { machineInfo, markdownTable, writeResult } from './lib/results.ts';
 
@@ -130,6 +133,9 @@ export interface StepResult {
   operatorPeakRssMiB: number;
   operatorHeapAfterGcMiB: number;
   operatorRssAfterGcMiB: number;
+  /** V8 heap reserved, and memory outside it that V8 knows of (external, array buffers), after GC. */
+  operatorHeapTotalAfterGcMiB: number;
+  operatorExternalAfterGcMiB: number;
   loadAverage1mAtEnd: number;
 }
 
@@ -137,15 +143,15 @@ export interface StepResult {
 async function measureStep(o: OptionValues, regionCount: number): Promise<StepResult> {
   const clusters = o.clusters as number;
   const names = regionNames(regionCount);
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-operator-'));
   const hub = await startApiServer({ port: 0, name: 'hub' });
-  const regions = await Promise.all(names.map((name) => startApiServer({ port: 0, name, readyDelayMs: o['ready-delay-ms'] as number })));
-  const servers = [hub, ...regions];
+  const regions: Awaited<ReturnType<typeof startApiServerProcess>>[] = [];
   const hubConfig = kubeConfigOf(hub);
   const core = hubConfig.makeApiClient(CoreV1Api);
   const custom = hubConfig.makeApiClient(CustomObjectsApi);
-  const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-operator-'));
   let operator: BenchProcess | undefined;
   try {
+    for (const name of names) regions.push(await startApiServerProcess({ name, dir, readyDelayMs: o['ready-delay-ms'] as number }));
     await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
     const namespaces = Array.from({ length: Math.max(1, o.namespaces as number) }, (_, i) => `tenants-${i + 1}`);
     for (const namespace of namespaces) {
@@ -167,16 +173,17 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     const op = operator;
     await waitReady(op, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 30_000);
 
-    const requests = () => servers.reduce((total, s) => total + s.requestCount(), 0);
-    const writes = () => servers.reduce((total, s) => total + s.requestCount({ writesOnly: true }), 0);
+    const counted = async (filter: { writesOnly?: boolean }) => hub.requestCount(filter) + (await Promise.all(regions.map((r) => r.requestCount(filter)))).reduce((a, b) => a + b, 0);
+    const requests = () => counted({});
+    const writes = () => counted({ writesOnly: true });
     let peakWatchesPerRegion = 0;
-    const sampleWatches = () => {
-      for (const region of regions) peakWatchesPerRegion = Math.max(peakWatchesPerRegion, sum(region.watchCount()));
+    const sampleWatches = async () => {
+      for (const total of (await Promise.all(regions.map((r) => r.watchCount()))).map(sum)) peakWatchesPerRegion = Math.max(peakWatchesPerRegion, total);
     };
     let ownRequests = 0;
     let ownWrites = 0;
-    const requestsBefore = requests();
-    const writesBefore = writes();
+    const requestsBefore = await requests();
+    const writesBefore = await writes();
     const started = performance.now();
 
     const clusterNames = Array.from({ length: clusters }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
@@ -197,7 +204,7 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     const appliedMs = performance.now() - started;
     await until(
       async () => {
-        sampleWatches();
+        await sampleWatches();
         ownRequests += 1;
         const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as { items: RealtimeCluster[] };
         return list.items.filter((c) => c.status?.phase === 'Ready').length === clusters;
@@ -208,8 +215,8 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       op,
     );
     const readyMs = performance.now() - started;
-    const convergeRequests = requests() - requestsBefore - ownRequests;
-    const convergeWrites = writes() - writesBefore - ownWrites;
+    const convergeRequests = (await requests()) - requestsBefore - ownRequests;
+    const convergeWrites = (await writes()) - writesBefore - ownWrites;
     const afterConverge = memoryOf(op.pid);
     const reconcilesToReady = await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count');
     const retriesToReady = await metricSum(port, 'meridian_operator_queue_retries_total');
@@ -219,12 +226,12 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     // reconcile counter to grow by at least one full pass, then for the queue to drain again.
     const quiet = async () => (await metricSum(port, 'meridian_operator_queue_depth')) === 0;
     await until(quiet, 'an empty queue', 60_000, 100, op);
-    const resyncWritesBefore = writes();
-    const resyncRequestsBefore = requests();
+    const resyncWritesBefore = await writes();
+    const resyncRequestsBefore = await requests();
     const reconcilesBefore = await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count');
     await until(
       async () => {
-        sampleWatches();
+        await sampleWatches();
         return (await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count')) >= reconcilesBefore + clusters;
       },
       'a periodic resync',
@@ -233,11 +240,11 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       op,
     );
     await until(quiet, 'an empty queue after the resync', 60_000, 100, op);
-    const resyncWrites = writes() - resyncWritesBefore;
-    const resyncRequests = requests() - resyncRequestsBefore;
+    const resyncWrites = (await writes()) - resyncWritesBefore;
+    const resyncRequests = (await requests()) - resyncRequestsBefore;
 
-    sampleWatches();
-    const perRegion = regions.map((region) => region.watchCount());
+    await sampleWatches();
+    const perRegion = await Promise.all(regions.map((region) => region.watchCount()));
     const totals = perRegion.map(sum);
     const clientLines = await metricLines(port, 'meridian_operator_region_reachable{');
     const clientsPerRegion = names.map((name) => clientLines.filter((line) => line.includes(`region="${name}"`)).length);
@@ -267,11 +274,13 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       operatorPeakRssMiB: Math.max(afterConverge.peakRssMiB, final.peakRssMiB),
       operatorHeapAfterGcMiB: round1(collected.heapUsed / 2 ** 20),
       operatorRssAfterGcMiB: round1(collected.rss / 2 ** 20),
+      operatorHeapTotalAfterGcMiB: round1(collected.heapTotal / 2 ** 20),
+      operatorExternalAfterGcMiB: round1((collected.external + collected.arrayBuffers) / 2 ** 20),
       loadAverage1mAtEnd: Math.round(loadavg()[0] * 100) / 100,
     };
   } finally {
     await operator?.stop();
-    await Promise.all(servers.map((s) => s.close()));
+    await Promise.all([hub.close(), ...regions.map((r) => r.close())]);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -310,9 +319,29 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const counts = o.regions as number[];
   if (counts.length === 0 || counts.some((n) => n < 1 || n > MAX_REGIONS)) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `--regions takes counts from 1 to ${MAX_REGIONS} (spec.regions holds at most ${MAX_REGIONS}), got ${counts.join(',')}`);
   const steps: StepResult[] = [];
+  const failed: Array<{ regions: number; error: string }> = [];
+  const record = () => ({
+    benchmark: 'operator',
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    options: o,
+    layout: 'per step: the hub API emulator in the bench process, each region an API emulator process of its own, the operator in its own process; fresh ones for every step',
+    steps,
+    failed,
+    marginal: marginalCosts(steps),
+  });
   for (const count of counts) {
     process.stdout.write(`operator: ${o.clusters} clusters × ${count} regions …\n`);
-    steps.push(await measureStep(o, count));
+    try {
+      steps.push(await measureStep(o, count));
+    } catch (error) {
+      // A step that does not converge is a result too; the others still run.
+      if (!(error instanceof BenchError)) throw error;
+      failed.push({ regions: count, error: error.message.split('\n')[0] });
+      process.stdout.write(`operator: ${count} regions failed: ${error.message.split('\n')[0]}\n`);
+    }
+    // Written after every step, so a long ladder that fails late keeps what it measured.
+    await writeResult('operator', record(), (o.out as string) || undefined);
   }
   const marginal = marginalCosts(steps);
   process.stdout.write(
@@ -340,16 +369,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
       )}\n`,
     );
   }
-  const record = {
-    benchmark: 'operator',
-    date: new Date().toISOString(),
-    machine: machineInfo(),
-    options: o,
-    layout: 'per step: hub + region API emulators in the bench process; the operator in its own process; fresh ones for every step',
-    steps,
-    marginal,
-  };
-  const path = await writeResult('operator', record, (o.out as string) || undefined);
+  const path = await writeResult('operator', record(), (o.out as string) || undefined);
   process.stdout.write(`results: ${path}\n`);
-  return record;
+  if (failed.length > 0) throw new BenchError(BenchErrorCode.TIMEOUT, `steps that did not converge: ${failed.map((f) => `${f.regions} regions (${f.error})`).join('; ')}`);
+  return record();
 }
