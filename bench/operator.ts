@@ -113,6 +113,9 @@ export interface StepResult {
   namespaces: number;
   applyMs: number;
   allReadyMs: number;
+  /** The operator's CPU time (user + system) from the first create to all Ready: what a busy machine does not inflate as it inflates wall time. */
+  operatorCpuSecondsToReady: number;
+  operatorCpuMsPerClusterRegion: number;
   operatorRequests: number;
   operatorRequestsPerCluster: number;
   operatorWritesPerCluster: number;
@@ -184,6 +187,8 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     let ownWrites = 0;
     const requestsBefore = await requests();
     const writesBefore = await writes();
+    const cpu = async () => (await op.ipc.request<{ cpuMs: number }>('cpu', {}, 30_000)).cpuMs;
+    const cpuBefore = await cpu();
     const started = performance.now();
 
     const clusterNames = Array.from({ length: clusters }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
@@ -215,6 +220,7 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       op,
     );
     const readyMs = performance.now() - started;
+    const cpuToReadyMs = (await cpu()) - cpuBefore;
     const convergeRequests = (await requests()) - requestsBefore - ownRequests;
     const convergeWrites = (await writes()) - writesBefore - ownWrites;
     const afterConverge = memoryOf(op.pid);
@@ -257,6 +263,8 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       namespaces: namespaces.length,
       applyMs: Math.round(appliedMs),
       allReadyMs: Math.round(readyMs),
+      operatorCpuSecondsToReady: round1(cpuToReadyMs / 1000),
+      operatorCpuMsPerClusterRegion: round1(cpuToReadyMs / (clusters * regionCount)),
       operatorRequests: convergeRequests,
       operatorRequestsPerCluster: round1(convergeRequests / clusters),
       operatorWritesPerCluster: round1(convergeWrites / clusters),
@@ -294,6 +302,7 @@ export interface MarginalCost {
   requestsPerClusterPerRegion: number;
   writesPerClusterPerRegion: number;
   readySecondsPerRegion: number;
+  cpuSecondsPerRegion: number;
 }
 
 export function marginalCosts(steps: readonly StepResult[]): MarginalCost[] {
@@ -310,6 +319,7 @@ export function marginalCosts(steps: readonly StepResult[]): MarginalCost[] {
       requestsPerClusterPerRegion: per(step.operatorRequestsPerCluster - before.operatorRequestsPerCluster),
       writesPerClusterPerRegion: per(step.operatorWritesPerCluster - before.operatorWritesPerCluster),
       readySecondsPerRegion: per((step.allReadyMs - before.allReadyMs) / 1000),
+      cpuSecondsPerRegion: per(step.operatorCpuSecondsToReady - before.operatorCpuSecondsToReady),
     };
   });
 }
@@ -346,10 +356,11 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const marginal = marginalCosts(steps);
   process.stdout.write(
     `\n${markdownTable(
-      ['clusters × regions', 'apply → all Ready (s)', 'requests / cluster', 'writes / cluster', 'resync reads / writes', 'watches per region (peak)', 'clients per region', 'heap after GC (MiB)', 'RSS after GC (MiB)', 'peak RSS (MiB)'],
+      ['clusters × regions', 'apply → all Ready (s)', 'operator CPU to Ready (s)', 'requests / cluster', 'writes / cluster', 'resync reads / writes', 'watches per region (peak)', 'clients per region', 'heap after GC (MiB)', 'RSS after GC (MiB)', 'peak RSS (MiB)'],
       steps.map((s) => [
         `${s.clusters} × ${s.regions}${s.namespaces > 1 ? ` (${s.namespaces} namespaces)` : ''}`,
         round1(s.allReadyMs / 1000),
+        s.operatorCpuSecondsToReady,
         s.operatorRequestsPerCluster,
         s.operatorWritesPerCluster,
         `${s.readsPerResync} / ${s.writesPerResync}`,
@@ -364,8 +375,8 @@ export async function run(args: readonly string[]): Promise<unknown> {
   if (marginal.length > 0) {
     process.stdout.write(
       `\n${markdownTable(
-        ['regions', 'heap MiB / region', 'RSS MiB / region', 'requests / cluster / region', 'writes / cluster / region', 'Ready s / region'],
-        marginal.map((m) => [`${m.from} → ${m.to}`, m.heapMiBPerRegion, m.rssMiBPerRegion, m.requestsPerClusterPerRegion, m.writesPerClusterPerRegion, m.readySecondsPerRegion]),
+        ['regions', 'heap MiB / region', 'RSS MiB / region', 'requests / cluster / region', 'writes / cluster / region', 'operator CPU s / region', 'Ready s / region'],
+        marginal.map((m) => [`${m.from} → ${m.to}`, m.heapMiBPerRegion, m.rssMiBPerRegion, m.requestsPerClusterPerRegion, m.writesPerClusterPerRegion, m.cpuSecondsPerRegion, m.readySecondsPerRegion]),
       )}\n`,
     );
   }
