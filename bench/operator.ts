@@ -33,6 +33,7 @@ import { startApiServer } from '../sandbox/apiserver/index.ts';
 import { parseOptions, type OptionSpec, type OptionValues } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
+import { freePort } from '../test/helpers/net.ts';
 import { startApiServerProcess } from './lib/apiserver-process.ts';
 import { spawnBenchProcess, waitReady, type BenchProcess } from './lib/processes.ts';
 import { machineInfo, markdownTable, writeResult } from './lib/results.ts';
@@ -167,7 +168,8 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
 
     const kubeconfigFile = join(dir, 'hub.yaml');
     writeFileSync(kubeconfigFile, hub.kubeconfig());
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // A port free a moment ago: a random one collided with the region emulators' now and then.
+    const port = await freePort();
     operator = spawnBenchProcess({
       label: 'operator',
       script: new URL('./servers/operator.ts', import.meta.url).pathname,
@@ -347,7 +349,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
     } catch (error) {
       // A step that does not converge is a result too; the others still run.
       if (!(error instanceof BenchError)) throw error;
-      failed.push({ regions: count, error: error.message.split('\n')[0] });
+      failed.push({ regions: count, error: error.message.slice(0, 4000) });
       process.stdout.write(`operator: ${count} regions failed: ${error.message.split('\n')[0]}\n`);
     }
     // Written after every step, so a long ladder that fails late keeps what it measured.
