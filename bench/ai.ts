@@ -5,15 +5,19 @@
  *    timed one call at a time (µs).
  * 2. Gateway overhead: time to first token and to last token of a streamed chat answer through
  *    the gateway's WebSocket (client → gateway → openai SDK → fake server and back), against the
- *    openai SDK called directly against the same fake server, in the same run, alternating
- *    which goes first each round. The difference of the two is what the gateway adds.
+ *    openai SDK called directly against the same fake server. Requests go in A/B pairs, one
+ *    direct and one through the gateway back to back, the first of the pair alternating, so both
+ *    paths meet the same moment's noise; the per-pair difference is what the gateway adds.
  * 3. The offline `local` provider's time per call, per task.
  *
- * Layout (1 process): the fake OpenAI server, the gateway (memory engine) and the clients share
- * this process, so both paths compete for the same event loop the same way.
+ * Layout (3 processes): the fake OpenAI server, the gateway (`meridian gateway`, memory engine,
+ * its log to /dev/null) and this one, which runs both clients.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI from 'openai';
-import { pino } from 'pino';
 import WebSocket from 'ws';
 import { parseAiConfig } from '../gateway/ai/config.ts';
 import { buildMessages } from '../gateway/ai/prompts.ts';
@@ -21,18 +25,15 @@ import { createProviders, LocalProvider } from '../gateway/ai/providers/index.ts
 import { Router } from '../gateway/ai/router.ts';
 import type { AiTask } from '../gateway/ai/types.ts';
 import { signDevToken } from '../gateway/auth.ts';
-import { resolveConfig } from '../gateway/config.ts';
-import { MemoryEngine } from '../gateway/engine/memory.ts';
-import { createGateway } from '../gateway/server.ts';
-import { FakeAiServer } from '../test/helpers/fake-ai.ts';
+import { freePort, waitFor } from '../test/helpers/net.ts';
+import { portOpen } from '../test/helpers/services.ts';
 import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { machineInfo, markdownTable, rotate, sourceInfo, writeResult } from './lib/results.ts';
-import { median, round3 } from './lib/stats.ts';
 
 export const aiOptions: Record<string, OptionSpec> = {
   decisions: { kind: 'int', default: 100_000, quick: 10_000, doc: 'router decisions timed' },
-  requests: { kind: 'int', default: 200, quick: 30, doc: 'streamed chat requests per path per round' },
-  rounds: { kind: 'int', default: 3, quick: 1, doc: 'rounds, alternating which path goes first' },
+  requests: { kind: 'int', default: 300, quick: 30, doc: 'A/B pairs per round (one direct and one through the gateway each)' },
+  rounds: { kind: 'int', default: 3, quick: 1, doc: 'rounds of A/B pairs; the first path alternates pair by pair and round by round' },
   chunks: { kind: 'int', default: 20, doc: 'chunks in each streamed answer' },
   'local-calls': { kind: 'int', default: 500, quick: 50, doc: 'calls per task to the local provider' },
   quick: { kind: 'bool', default: false, doc: 'a short run' },
@@ -53,21 +54,20 @@ function percentiles(values: number[], digits = 3): Percentiles {
   return { count: sorted.length, p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1)!) };
 }
 
-const config = (baseUrl: string, apiKey: string) =>
-  parseAiConfig(
-    {
-      strategy: 'cost',
-      explorationShare: 0,
-      userRequestsPerMinute: 1_000_000,
-      userBurst: 1_000_000,
-      providers: [
-        { name: 'openai', model: 'bench', apiKey, baseUrl, inputUsdPer1M: 0.15, outputUsdPer1M: 0.6 },
-        { name: 'gemini', model: 'bench', apiKey, baseUrl: 'http://127.0.0.1:9', inputUsdPer1M: 0.3, outputUsdPer1M: 2.5 },
-        { name: 'local' },
-      ],
-    },
-    {},
-  )!;
+/** The ai block both the router benchmark and the gateway process use. */
+const rawAiBlock = (baseUrl: string, apiKey: string) => ({
+  strategy: 'cost',
+  explorationShare: 0,
+  userRequestsPerMinute: 1_000_000,
+  userBurst: 1_000_000,
+  providers: [
+    { name: 'openai', model: 'bench', apiKey, baseUrl, inputUsdPer1M: 0.15, outputUsdPer1M: 0.6 },
+    { name: 'gemini', model: 'bench', apiKey, baseUrl: 'http://127.0.0.1:9', inputUsdPer1M: 0.3, outputUsdPer1M: 2.5 },
+    { name: 'local' },
+  ],
+});
+
+const config = (baseUrl: string, apiKey: string) => parseAiConfig(rawAiBlock(baseUrl, apiKey), {})!;
 
 function routerDecisions(count: number): Percentiles {
   const router = new Router({ config: config('http://127.0.0.1:9/v1', 'k'), providers: createProviders(config('http://127.0.0.1:9/v1', 'k')), now: Date.now, random: Math.random });
@@ -75,7 +75,7 @@ function routerDecisions(count: number): Percentiles {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
     const started = process.hrtime.bigint();
-    router.route({ inputTokens: 500, outputTokens: 300, budgetSpent: false });
+    router.route({ inputTokens: 500, outputTokens: 300, budget: 'available' });
     samples.push(Number(process.hrtime.bigint() - started) / 1000);
   }
   return percentiles(samples);
@@ -113,60 +113,100 @@ function viaGateway(ws: WebSocket, id: number): Promise<Timing> {
   });
 }
 
+/** A child process that ends with this one; resolves once `ready` says it is serving. */
+function child(args: string[], what: string): ChildProcess {
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  proc.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM') process.stderr.write(`${what} exited (${code ?? signal})\n`);
+  });
+  return proc;
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+/** The fake OpenAI server in its own process; resolves with its address once it listens. */
+async function startFakeProcess(reply: string): Promise<{ proc: ChildProcess; baseUrl: string; apiKey: string }> {
+  const helper = new URL('../test/helpers/fake-ai.ts', import.meta.url).href;
+  const code = `import { FakeAiServer } from ${JSON.stringify(helper)};
+const fake = await FakeAiServer.start('openai');
+fake.behave({ reply: ${JSON.stringify(reply)} });
+process.stdout.write(JSON.stringify({ baseUrl: fake.baseUrl, apiKey: fake.apiKey }) + '\\n');
+process.on('SIGTERM', () => fake.close().then(() => process.exit(0)));`;
+  const proc = child(['--input-type=module', '-e', code], 'fake OpenAI server');
+  const line = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) resolve(text.split('\n')[0]);
+    });
+    proc.once('exit', () => reject(new Error('the fake OpenAI server did not start')));
+  });
+  return { proc, ...(JSON.parse(line) as { baseUrl: string; apiKey: string }) };
+}
+
+/** `meridian gateway` in its own process (memory engine, its info log to /dev/null). */
+async function startGatewayProcess(ai: unknown, secret: string): Promise<{ proc: ChildProcess; port: number }> {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const file = join(mkdtempSync(join(tmpdir(), 'meridian-bench-ai-')), 'gateway.json');
+  writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port, jwt: { secret }, apiKey: 'bench-api-key', metrics: { port: metricsPort }, ai }));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MERIDIAN_')));
+  const proc = spawn(process.execPath, [new URL('../bin/meridian.ts', import.meta.url).pathname, 'gateway', '--config', file], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitFor(() => portOpen(port), { timeoutMs: 20_000, what: 'the gateway process to listen' });
+  return { proc, port };
+}
+
+const pick = (timings: readonly Timing[], key: keyof Timing) => timings.map((t) => t[key]);
+
+/**
+ * Fake server, gateway and clients in three processes. Each pair sends one request direct and one
+ * through the gateway back to back (A/B, the order alternating pair by pair and round by round),
+ * so both paths meet the same moment's noise; the paired differences are what the gateway adds.
+ */
 async function overhead(o: Record<string, unknown>) {
-  const fake = await FakeAiServer.start('openai');
-  fake.behave({ reply: Array.from({ length: o.chunks as number }, (_, i) => `w${i}`).join(' ') });
+  const reply = Array.from({ length: o.chunks as number }, (_, i) => `w${i}`).join(' ');
+  const fake = await startFakeProcess(reply);
   const secret = 'bench-secret-that-is-long-enough-for-hs256';
-  const gatewayConfig = resolveConfig({ host: '127.0.0.1', port: 0, jwt: { secret }, apiKey: 'bench', ai: { ...config(fake.baseUrl, fake.apiKey) } }, {});
-  const engine = new MemoryEngine();
-  const gateway = createGateway({ config: gatewayConfig, engine, logger: pino({ level: 'silent' }) });
-  await gateway.start();
+  const gateway = await startGatewayProcess(rawAiBlock(fake.baseUrl, fake.apiKey), secret);
   const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws`, { perMessageDeflate: false });
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  ws.send(JSON.stringify({ id: 0, op: 'connect', token: await signDevToken(secret, { sub: 'bench', rooms: ['*'] }) }));
-  await new Promise((resolve) => ws.once('message', resolve));
   const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseUrl, maxRetries: 0 });
-  const paths = { direct: [] as Timing[], gateway: [] as Timing[] };
+  const all = { direct: [] as Timing[], gateway: [] as Timing[] };
+  const rounds: Array<{ round: number; pairs: number; addedTtftMs: Percentiles; addedLastTokenMs: Percentiles }> = [];
   let id = 1;
-  const rounds: Array<{ order: string[]; direct: { ttftP50: number; lastP50: number }; gateway: { ttftP50: number; lastP50: number } }> = [];
   try {
-    for (let warm = 0; warm < 20; warm++) {
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send(JSON.stringify({ id: 0, op: 'connect', token: await signDevToken(secret, { sub: 'bench', rooms: ['*'] }) }));
+    await new Promise((resolve) => ws.once('message', resolve));
+    for (let warm = 0; warm < 50; warm++) {
       await direct(client);
       await viaGateway(ws, id++);
     }
     for (let round = 0; round < (o.rounds as number); round++) {
-      const order = rotate(['direct', 'gateway'] as const, round);
-      const roundTimings = { direct: [] as Timing[], gateway: [] as Timing[] };
-      for (const path of order) {
-        for (let i = 0; i < (o.requests as number); i++) roundTimings[path].push(path === 'direct' ? await direct(client) : await viaGateway(ws, id++));
-        paths[path].push(...roundTimings[path]);
+      const timings = { direct: [] as Timing[], gateway: [] as Timing[] };
+      for (let pair = 0; pair < (o.requests as number); pair++) {
+        for (const path of rotate(['direct', 'gateway'] as const, round + pair)) {
+          timings[path].push(path === 'direct' ? await direct(client) : await viaGateway(ws, id++));
+        }
       }
-      const p50 = (timings: Timing[], key: keyof Timing) => percentiles(timings.map((t) => t[key])).p50;
-      rounds.push({
-        order: [...order],
-        direct: { ttftP50: p50(roundTimings.direct, 'ttftMs'), lastP50: p50(roundTimings.direct, 'lastMs') },
-        gateway: { ttftP50: p50(roundTimings.gateway, 'ttftMs'), lastP50: p50(roundTimings.gateway, 'lastMs') },
-      });
+      all.direct.push(...timings.direct);
+      all.gateway.push(...timings.gateway);
+      const added = (key: keyof Timing) => percentiles(timings.gateway.map((g, i) => g[key] - timings.direct[i][key]));
+      rounds.push({ round: round + 1, pairs: timings.direct.length, addedTtftMs: added('ttftMs'), addedLastTokenMs: added('lastMs') });
     }
   } finally {
     ws.close();
-    await gateway.close();
-    await engine.close();
-    await fake.close();
+    await Promise.all([stop(gateway.proc), stop(fake.proc)]);
   }
-  const summary = (timings: Timing[]) => ({ ttftMs: percentiles(timings.map((t) => t.ttftMs)), lastTokenMs: percentiles(timings.map((t) => t.lastMs)) });
-  const d = summary(paths.direct);
-  const g = summary(paths.gateway);
+  const paired = (key: keyof Timing) => percentiles(all.gateway.map((g, i) => g[key] - all.direct[i][key]));
   return {
-    direct: d,
-    gateway: g,
-    addedMs: {
-      ttftP50: round3(g.ttftMs.p50 - d.ttftMs.p50),
-      ttftP99: round3(g.ttftMs.p99 - d.ttftMs.p99),
-      lastTokenP50: round3(g.lastTokenMs.p50 - d.lastTokenMs.p50),
-      lastTokenP99: round3(g.lastTokenMs.p99 - d.lastTokenMs.p99),
-      ttftP50MedianOfRounds: round3(median(rounds.map((r) => r.gateway.ttftP50 - r.direct.ttftP50))),
-    },
+    direct: { ttftMs: percentiles(pick(all.direct, 'ttftMs')), lastTokenMs: percentiles(pick(all.direct, 'lastMs')) },
+    gateway: { ttftMs: percentiles(pick(all.gateway, 'ttftMs')), lastTokenMs: percentiles(pick(all.gateway, 'lastMs')) },
+    /** Per pair, gateway minus direct: p50/p99 of what the gateway adds under the same noise. */
+    addedPerPairMs: { ttft: paired('ttftMs'), lastToken: paired('lastMs') },
     rounds,
   };
 }
@@ -200,13 +240,14 @@ export async function run(args: readonly string[]): Promise<unknown> {
       [
         ['openai SDK direct', e2e.direct.ttftMs.count, e2e.direct.ttftMs.p50, e2e.direct.ttftMs.p99, e2e.direct.lastTokenMs.p50, e2e.direct.lastTokenMs.p99],
         ['through the gateway (WebSocket)', e2e.gateway.ttftMs.count, e2e.gateway.ttftMs.p50, e2e.gateway.ttftMs.p99, e2e.gateway.lastTokenMs.p50, e2e.gateway.lastTokenMs.p99],
-        ['added by the gateway', '', e2e.addedMs.ttftP50, e2e.addedMs.ttftP99, e2e.addedMs.lastTokenP50, e2e.addedMs.lastTokenP99],
+        ['added per A/B pair (gateway − direct)', '', e2e.addedPerPairMs.ttft.p50, e2e.addedPerPairMs.ttft.p99, e2e.addedPerPairMs.lastToken.p50, e2e.addedPerPairMs.lastToken.p99],
       ],
     )}\n`,
   );
+  for (const r of e2e.rounds) process.stdout.write(`round ${r.round}: added TTFT p50 ${r.addedTtftMs.p50} / p99 ${r.addedTtftMs.p99} ms; last token p50 ${r.addedLastTokenMs.p50} / p99 ${r.addedLastTokenMs.p99} ms\n`);
   const local = await localCalls(o['local-calls'] as number);
   process.stdout.write(`\n${markdownTable(['local task', 'calls', 'p50 µs', 'p99 µs', 'max µs'], Object.entries(local).map(([task, p]) => [task, p.count, p.p50, p.p99, p.max]))}\n`);
-  const record = { benchmark: 'ai', date: new Date().toISOString(), machine: machineInfo(), source: sourceInfo(), layout: '1 process: fake OpenAI server, gateway (memory engine) and clients', options: o, routerDecisionUs: decision, endToEnd: e2e, localProviderUs: local };
+  const record = { benchmark: 'ai', date: new Date().toISOString(), machine: machineInfo(), source: sourceInfo(), layout: '3 processes: the fake OpenAI server; the gateway (meridian gateway, memory engine); the bench (direct openai SDK client and WebSocket client), requests interleaved A/B', options: o, routerDecisionUs: decision, endToEnd: e2e, localProviderUs: local };
   const path = await writeResult('ai', record, (o.out as string) || undefined);
   process.stdout.write(`results: ${path}\n`);
   return record;

@@ -6,16 +6,19 @@
  * side by side in one run, in rotated order over several rounds.
  *
  * Reported per system: publish→deliver p50/p99/max over every delivery on both pods, deliveries
- * versus expected (zero loss is part of the result), and Redis commands per published message
- * from INFO commandstats taken just before and after the measured run.
+ * versus expected (zero loss is part of the result), and Redis commands and Redis server CPU per
+ * published message (INFO commandstats and INFO cpu taken just before and after the measured run).
+ * Each round also measures the floor, a bare ioredis PUBLISH → SUBSCRIBE round trip through the
+ * same redis-server, at its place in the rotation, so every round has its own floor to compare with.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { deliveryRunOptions } from './lib/run-options.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
-import { commandCounts, commandDelta, type CommandCounts } from './lib/redis-stats.ts';
+import { commandCounts, commandDelta, redisCpuMs, type CommandCounts } from './lib/redis-stats.ts';
 import { measureRedisBaseline, type BaselineResult } from './lib/redis-baseline.ts';
 import { RESULTS_DIR, markdownTable, rotate, runHeader, saveRunRecord, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
@@ -38,8 +41,10 @@ export const redisOptions: Record<string, OptionSpec> = {
   'warmup-messages': { kind: 'int', default: 100, quick: 40, doc: 'messages published before each measured run (not counted)' },
   'settle-timeout-ms': { kind: 'int', default: 30_000, doc: 'longest wait for the servers to go idle before the measurement' },
   profile: { kind: 'bool', default: false, doc: 'CPU-profile each server during the measured runs only (bench/results/profiles/*.cpuprofile)' },
-  out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json)' },
-  'baseline-messages': { kind: 'int', default: 500, quick: 100, doc: 'messages of the bare ioredis PUBLISH → SUBSCRIBE baseline (0: none)' },
+  out: { kind: 'string', default: '', doc: 'result file (default bench/results/redis.json, or redis-cluster.json with --cluster)' },
+  cluster: { kind: 'bool', default: false, doc: 'Meridian on one redis-server and on Redis Clusters of --shards masters, side by side (bench/redis-cluster.ts)' },
+  shards: { kind: 'list', default: ['1', '3', '6', '3r', '3w'], doc: 'with --cluster: clusters to measure: N masters, Nr with one replica each, Nw the same with redis.waitReplicas 1' },
+  'baseline-messages': { kind: 'int', default: 500, quick: 100, doc: 'messages of the bare ioredis PUBLISH → SUBSCRIBE floor, measured in every round (0: none)' },
 };
 
 const PODS = ['a', 'b'] as const;
@@ -51,8 +56,15 @@ const TICK_MS = 2;
 /** Idle means under this share of one core, measured over one interval. */
 const SETTLE_MAX_PERCENT = 5;
 const SETTLE_INTERVAL_MS = 250;
+/** How long Redis's idle CPU (pods connected, nothing published) is sampled before each run. */
+const REDIS_IDLE_SAMPLE_MS = 2_000;
 
-interface Settings {
+function mergeCounts(sum: CommandCounts, counts: CommandCounts): CommandCounts {
+  for (const [name, calls] of Object.entries(counts)) sum[name] = (sum[name] ?? 0) + calls;
+  return sum;
+}
+
+export interface Settings {
   systems: SystemName[];
   rooms: number;
   subscribersPerRoom: number;
@@ -73,7 +85,7 @@ interface Settings {
   quiet: boolean;
 }
 
-interface SystemRound extends RunResult {
+export interface SystemRound extends RunResult {
   round: number;
   source: SourceInfo;
   position: number;
@@ -82,14 +94,26 @@ interface SystemRound extends RunResult {
   redisCommands: number;
   redisCommandsPerMessage: number;
   redisCommandsByName: CommandCounts;
+  /**
+   * redis-server CPU time (user + system, INFO cpu) over the measured run, less what the same
+   * Redis with the same connected pods used while idle just before (its cron, health probes),
+   * per published message.
+   */
+  redisCpuUsPerMessage: number;
+  /** The same without the idle share subtracted. */
+  redisCpuUsPerMessageRaw: number;
+  /** redis-server CPU while the pods were connected and idle, in µs per second. */
+  redisIdleCpuUsPerSecond: number;
   serverCpuPercent: number[];
   /** CPU time of both pods together per published message (includes relaying it through Redis). */
   serverCpuMsPerMessage: number;
   /** Per pod: how long it kept working after the last subscriber joined. */
   settle: SettleResult[];
+  /** CPU (user + sys, INFO cpu) each Redis node spent during the measured run, ms. */
+  redisCpuMsByNode: number[];
 }
 
-function settingsFrom(args: readonly string[]): Settings {
+export function settingsFrom(args: readonly string[]): Settings {
   const o = parseOptions(args, redisOptions);
   const systems = o.systems as string[];
   for (const name of systems) {
@@ -122,7 +146,7 @@ function settingsFrom(args: readonly string[]): Settings {
   };
 }
 
-function roomName(index: number): string {
+export function roomName(index: number): string {
   return `redis-bench-${index}`;
 }
 
@@ -131,7 +155,17 @@ function runRequest(s: Settings, maxMessages: number, durationMs: number): RunRe
   return { targets, mode: 'rate', window: 0, rate: s.rate, durationMs, maxMessages, payloadBytes: s.payloadBytes, drainTimeoutMs: s.drainTimeoutMs, tickMs: TICK_MS };
 }
 
-async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system: SystemName, round: number, position: number, log: (line: string) => void): Promise<SystemRound> {
+/** `redis`: every node that may do the work (the masters of a cluster); counts are summed. */
+export async function measureSystem(
+  s: Settings,
+  redisUrl: string,
+  redis: Redis[],
+  system: SystemName,
+  round: number,
+  position: number,
+  log: (line: string) => void,
+  serverEnv: Record<string, string> = {},
+): Promise<SystemRound> {
   const secret = randomBytes(32).toString('hex');
   const connections = s.rooms * s.subscribersPerRoom;
   // Servers load the working tree when they start: record what this round ran.
@@ -144,6 +178,7 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
         await startServer(SYSTEMS[system], {
           secret,
           redisUrl,
+          env: serverEnv,
           fileDescriptors: connections + FD_HEADROOM,
           readyTimeoutMs: s.readyTimeoutMs,
                 labelSuffix: ` ${pod}`,
@@ -166,11 +201,21 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
     const settled = await Promise.all(servers.map((x) => settle(x.process.ipc, settleOptions)));
 
     const cpu = () => Promise.all(servers.map((x) => x.process.ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, IPC_TIMEOUT_MS)));
-    const commandsBefore = await commandCounts(redis);
+    const countAll = async () => (await Promise.all(redis.map(commandCounts))).reduce(mergeCounts, {} as CommandCounts);
+    // Redis CPU summed over every node (one redis-server, or each master and replica of a cluster).
+    const totalCpuMs = async () => (await Promise.all(redis.map(redisCpuMs))).reduce((sum, ms) => sum + ms, 0);
+    const idleStart = performance.now();
+    const idleCpuStart = await totalCpuMs();
+    await sleep(REDIS_IDLE_SAMPLE_MS);
+    const redisIdleCpuUsPerSecond = Math.round((((await totalCpuMs()) - idleCpuStart) * 1e7) / (performance.now() - idleStart)) / 10;
+    const commandsBefore = await countAll();
+    const redisCpuBefore = await Promise.all(redis.map(redisCpuMs));
+    const runStart = performance.now();
     if (s.profile) await Promise.all(servers.map((x) => x.process.ipc.request('profileStart', {}, IPC_TIMEOUT_MS)));
     const cpuBefore = await cpu();
     const result = await gen.request<RunResult>('run', runRequest(s, s.maxMessages, s.durationMs), runTimeout);
     const cpuAfter = await cpu();
+    const runSeconds = (performance.now() - runStart) / 1000;
     if (s.profile) {
       for (const [p, server] of servers.entries()) {
         const path = join(PROFILES_DIR, `redis-${system}-pod-${PODS[p]}-round${round + 1}.cpuprofile`);
@@ -178,15 +223,20 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
         log(`  profile: ${path}`);
       }
     }
-    const commands = commandDelta(commandsBefore, await commandCounts(redis));
+    const commands = commandDelta(commandsBefore, await countAll());
+    const redisCpuMsByNode = (await Promise.all(redis.map(redisCpuMs))).map((after, i) => round3(after - redisCpuBefore[i]));
+    const redisCpuSeconds = redisCpuMsByNode.reduce((sum, ms) => sum + ms, 0) / 1000;
     const serverCpuPercent = cpuAfter.map((after, i) => Math.round(((after.cpuMs - cpuBefore[i].cpuMs) / (after.uptimeMs - cpuBefore[i].uptimeMs)) * 100));
     const serverCpuMs = cpuAfter.reduce((sum, after, i) => sum + after.cpuMs - cpuBefore[i].cpuMs, 0);
     const serverCpuMsPerMessage = result.published > 0 ? round3(serverCpuMs / result.published) : Number.NaN;
     const lossless = result.delivered === result.expectedDeliveries && result.duplicates === 0 && result.stray === 0;
     const redisCommandsPerMessage = result.published > 0 ? round3(commands.total / result.published) : Number.NaN;
+    const perMessageUs = (seconds: number) => (result.published > 0 ? Math.round((seconds * 1e7) / result.published) / 10 : Number.NaN);
+    const redisCpuUsPerMessageRaw = perMessageUs(redisCpuSeconds);
+    const redisCpuUsPerMessage = perMessageUs(Math.max(0, redisCpuSeconds - (redisIdleCpuUsPerSecond / 1e6) * runSeconds));
     log(
       `  ${SYSTEMS[system].label}: ${result.published} published at ${s.rate}/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, max ${result.latency.maxMs} ms, ` +
-        `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, ${redisCommandsPerMessage} Redis commands/msg, ` +
+        `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, ${redisCommandsPerMessage} Redis commands/msg, Redis CPU ${redisCpuUsPerMessage} µs/msg (${redisCpuUsPerMessageRaw} before taking off ${redisIdleCpuUsPerSecond} µs/s idle), ` +
         `server CPU ${serverCpuPercent.join('% / ')}% (${serverCpuMsPerMessage} ms per message), generator CPU ${result.generatorCpuPercent}%`,
     );
     await gen.request('closeAll', {}, openTimeout);
@@ -200,9 +250,13 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
       redisCommands: commands.total,
       redisCommandsPerMessage,
       redisCommandsByName: commands.byCommand,
+      redisCpuUsPerMessage,
+      redisCpuUsPerMessageRaw,
+      redisIdleCpuUsPerSecond,
       serverCpuPercent,
       serverCpuMsPerMessage,
       settle: settled,
+      redisCpuMsByNode,
     };
   } finally {
     await generator?.stop();
@@ -210,7 +264,15 @@ async function measureSystem(s: Settings, redisUrl: string, redis: Redis, system
   }
 }
 
-function summarize(s: Settings, rounds: SystemRound[]) {
+/** The floor of one round, measured at its place in the round's rotation. */
+interface FloorRound extends BaselineResult {
+  round: number;
+  position: number;
+}
+
+const FLOOR = 'floor';
+
+function summarize(s: Settings, rounds: SystemRound[], floors: FloorRound[]) {
   const rows = s.systems.map((system) => {
     const mine = rounds.filter((r) => r.system === system);
     return {
@@ -219,11 +281,30 @@ function summarize(s: Settings, rounds: SystemRound[]) {
       p99Ms: round3(median(mine.map((r) => r.latency.p99Ms))),
       maxMs: round3(median(mine.map((r) => r.latency.maxMs))),
       redisCommandsPerMessage: round3(median(mine.map((r) => r.redisCommandsPerMessage))),
+      redisCpuUsPerMessage: round3(median(mine.map((r) => r.redisCpuUsPerMessage))),
       serverCpuMsPerMessage: round3(median(mine.map((r) => r.serverCpuMsPerMessage))),
       delivered: mine.reduce((sum, r) => sum + r.delivered, 0),
       expectedDeliveries: mine.reduce((sum, r) => sum + r.expectedDeliveries, 0),
       lossless: mine.every((r) => r.lossless),
     };
+  });
+  const perRound = Array.from({ length: s.rounds }, (_, round) => {
+    const floor = floors.find((f) => f.round === round);
+    const entry: Record<string, number> = { round: round + 1 };
+    if (floor) entry.floorP99Ms = floor.latency.p99Ms;
+    for (const system of s.systems) {
+      const mine = rounds.find((r) => r.round === round && r.system === system);
+      if (!mine) continue;
+      entry[`${system}P99Ms`] = mine.latency.p99Ms;
+      if (floor) entry[`${system}/floor p99`] = ratio(mine.latency.p99Ms, floor.latency.p99Ms);
+    }
+    const mine = rounds.find((r) => r.round === round && r.system === 'meridian');
+    const theirs = rounds.find((r) => r.round === round && r.system === 'socketio');
+    if (mine && theirs) {
+      entry['meridian/socketio p99'] = ratio(mine.latency.p99Ms, theirs.latency.p99Ms);
+      entry['meridian/socketio redisCpuUsPerMessage'] = ratio(mine.redisCpuUsPerMessage, theirs.redisCpuUsPerMessage);
+    }
+    return entry;
   });
   const ratios: Record<string, number> = {};
   if (s.systems.includes('meridian') && s.systems.includes('socketio')) {
@@ -231,6 +312,7 @@ function summarize(s: Settings, rounds: SystemRound[]) {
       ['p50', (r: SystemRound) => r.latency.p50Ms],
       ['p99', (r: SystemRound) => r.latency.p99Ms],
       ['redisCommandsPerMessage', (r: SystemRound) => r.redisCommandsPerMessage],
+      ['redisCpuUsPerMessage', (r: SystemRound) => r.redisCpuUsPerMessage],
       ['serverCpuMsPerMessage', (r: SystemRound) => r.serverCpuMsPerMessage],
     ] as const) {
       const values: number[] = [];
@@ -242,10 +324,16 @@ function summarize(s: Settings, rounds: SystemRound[]) {
       ratios[`meridian/socketio ${metric}`] = round3(median(values));
     }
   }
-  return { rows, ratios };
+  for (const system of s.systems) {
+    const values = perRound.map((r) => r[`${system}/floor p99`]).filter((v) => v !== undefined);
+    if (values.length > 0) ratios[`${system}/floor p99`] = round3(median(values));
+  }
+  const floor = floors.length > 0 ? { p50Ms: round3(median(floors.map((f) => f.latency.p50Ms))), p99Ms: round3(median(floors.map((f) => f.latency.p99Ms))) } : undefined;
+  return { rows, ratios, perRound, floor };
 }
 
 export async function run(args: readonly string[]): Promise<unknown> {
+  if (args.includes('--cluster')) return (await import('./redis-cluster.ts')).runCluster(args);
   const s = settingsFrom(args);
   const log = (line: string) => {
     if (!s.quiet) process.stderr.write(`${line}\n`);
@@ -254,42 +342,48 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const redisServer = await startRedis();
   const redis = new Redis(redisServer.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   const rounds: SystemRound[] = [];
-  let baseline: BaselineResult | undefined;
+  const floors: FloorRound[] = [];
   try {
-    if (s.baselineMessages > 0) {
-      baseline = await measureRedisBaseline(redisServer.url, s.rate, s.baselineMessages);
-      log(`redis baseline (bare ioredis PUBLISH → SUBSCRIBE, one process): p50 ${baseline.latency.p50Ms} ms, p99 ${baseline.latency.p99Ms} ms, max ${baseline.latency.maxMs} ms`);
-    }
     for (let round = 0; round < s.rounds; round++) {
-      const order = rotate(s.systems, round);
+      const order = rotate<SystemName | typeof FLOOR>(s.baselineMessages > 0 ? [...s.systems, FLOOR] : s.systems, round);
       log(`redis round ${round + 1}/${s.rounds}: ${order.join(' → ')}`);
-      for (const [position, system] of order.entries()) rounds.push(await measureSystem(s, redisServer.url, redis, system, round, position, log));
+      for (const [position, system] of order.entries()) {
+        if (system === FLOOR) {
+          const floor = await measureRedisBaseline(redisServer.url, s.rate, s.baselineMessages);
+          floors.push({ ...floor, round, position });
+          log(`  floor (bare ioredis PUBLISH → SUBSCRIBE, one process): p50 ${floor.latency.p50Ms} ms, p99 ${floor.latency.p99Ms} ms, max ${floor.latency.maxMs} ms`);
+        } else {
+          rounds.push(await measureSystem(s, redisServer.url, [redis], system, round, position, log));
+        }
+      }
     }
   } finally {
     redis.disconnect();
     await redisServer.stop();
   }
-  const summary = summarize(s, rounds);
+  const summary = summarize(s, rounds, floors);
   const { record, path } = await saveRunRecord(
     'redis',
     header,
     {
-      processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock)',
+      processes: 'one redis-server; two server processes per system (pods a and b); one load-generator process holding every subscriber and both publishers (shared clock); the floor runs in the runner process',
       settings: s,
       summary,
-      baseline,
+      floors,
     },
     rounds,
     s.out || undefined,
   );
   if (!s.quiet) {
     const table = markdownTable(
-      ['system', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/msg', 'server CPU ms/msg (2 pods)', 'delivered / expected'],
-      summary.rows.map((r) => [SYSTEMS[r.system].label, r.p50Ms, r.p99Ms, r.maxMs, r.redisCommandsPerMessage, r.serverCpuMsPerMessage, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`]),
+      ['system', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/msg', 'Redis CPU µs/msg', 'server CPU ms/msg (2 pods)', 'delivered / expected'],
+      summary.rows.map((r) => [SYSTEMS[r.system].label, r.p50Ms, r.p99Ms, r.maxMs, r.redisCommandsPerMessage, r.redisCpuUsPerMessage, r.serverCpuMsPerMessage, `${r.delivered} / ${r.expectedDeliveries}${r.lossless ? '' : ' LOSSES'}`]),
     );
-    const floor = baseline ? `\n\nfloor: bare ioredis PUBLISH → SUBSCRIBE p50 ${baseline.latency.p50Ms} ms, p99 ${baseline.latency.p99Ms} ms` : '';
+    const roundKeys = [...new Set(summary.perRound.flatMap((r) => Object.keys(r)))];
+    const perRound = markdownTable(roundKeys, summary.perRound.map((r) => roundKeys.map((k) => r[k] ?? Number.NaN)));
+    const floor = summary.floor ? `\n\nfloor (median of rounds): bare ioredis PUBLISH → SUBSCRIBE p50 ${summary.floor.p50Ms} ms, p99 ${summary.floor.p99Ms} ms` : '';
     const ratios = Object.entries(summary.ratios).map(([k, v]) => `- ${k}: ${v}`).join('\n') + floor;
-    process.stdout.write(`\n## Redis relay (${s.rounds} round(s), ${s.rooms} rooms × ${s.subscribersPerRoom} subscribers over 2 pods, ${s.rate} msg/s)\n\n${table}\n\n${ratios}\n\nfull record: ${path}\n`);
+    process.stdout.write(`\n## Redis relay (${s.rounds} round(s), ${s.rooms} rooms × ${s.subscribersPerRoom} subscribers over 2 pods, ${s.rate} msg/s)\n\n${table}\n\nper round:\n\n${perRound}\n\n${ratios}\n\nfull record: ${path}\n`);
   }
   return record;
 }

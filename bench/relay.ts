@@ -7,8 +7,11 @@
  * Side by side in the same run, against the same emulator, at the same rate and payload: the bare
  * `@google-cloud/pubsub` client publishing and receiving in one process (bench/lib/pubsub-raw.ts),
  * with one ordering key per room as the relay publishes, and without ordering for context.
- * Systems run in rotated order over several rounds; the last round also climbs a short rate
- * ladder to find the highest rate whose p99 stays under a limit.
+ * `meridian-pipelined` is the same relay with `relay.outboxMode=pipelined` (each envelope handed
+ * to the bus at once) instead of the default `window`, so the two outboxes can be compared in
+ * one run.
+ * Systems run in rotated order over several rounds; the last round also climbs a rate ladder
+ * (each step warmed up, then measured) to find the highest rate whose p99 stays under a limit.
  *
  * Reported per system: publish→deliver p50/p99/max, delivered versus expected, duplicates, out
  * of order; for Meridian also the relay's own counters (repair requests, unrecoverable gaps,
@@ -31,10 +34,13 @@ import { configFields } from '../gateway/config-schema.ts';
 import { envName, resolveConfig } from '../gateway/config.ts';
 import type { ClientSettings, RunRequest, RunResult } from './generator/main.ts';
 
-const RELAY_SYSTEMS = ['meridian', 'raw-ordered', 'raw-unordered'] as const;
+const RELAY_SYSTEMS = ['meridian', 'meridian-pipelined', 'raw-ordered', 'raw-unordered'] as const;
 type RelaySystem = (typeof RELAY_SYSTEMS)[number];
+const MERIDIAN_SYSTEMS = ['meridian', 'meridian-pipelined'] as const;
+type MeridianSystem = (typeof MERIDIAN_SYSTEMS)[number];
 const LABELS: Record<RelaySystem, string> = {
   meridian: 'Meridian relay (WS a → Redis a → Pub/Sub → Redis b → WS b)',
+  'meridian-pipelined': 'Meridian relay, relay.outboxMode=pipelined (each envelope sent at once)',
   'raw-ordered': 'raw @google-cloud/pubsub, ordering key per room',
   'raw-unordered': 'raw @google-cloud/pubsub, no ordering',
 };
@@ -43,7 +49,7 @@ const defaults = resolveConfig({}, {}).relay;
 
 export const relayOptions: Record<string, OptionSpec> = {
   ...deliveryRunOptions,
-  systems: { kind: 'list', default: [...RELAY_SYSTEMS], doc: `systems to compare (${RELAY_SYSTEMS.join(', ')})` },
+  systems: { kind: 'list', default: ['meridian', 'raw-ordered', 'raw-unordered'], doc: `systems to compare (${RELAY_SYSTEMS.join(', ')}; meridian-pipelined is the relay with relay.outboxMode=pipelined, for an A/B of the outbox)` },
   rate: { kind: 'int', default: 200, doc: 'published messages per second over all rooms, for the side-by-side rounds' },
   rooms: { kind: 'int', default: 10, doc: 'rooms (ordering keys) published into, in turn' },
   'subscribers-per-room': { kind: 'int', default: 2, doc: "WebSocket subscribers per room in region b, split evenly over b's pods" },
@@ -52,7 +58,8 @@ export const relayOptions: Record<string, OptionSpec> = {
   'warmup-ms': { kind: 'int', default: 5_000, quick: 2_000, doc: 'publishing at the rate before each measured run (not counted)' },
   'duration-ms': { kind: 'int', default: 15_000, quick: 4_000, doc: 'publishing time of each measured run' },
   ladder: { kind: 'intList', default: [100, 200, 300, 400, 600, 800], quick: [200, 400], doc: 'rates (msg/s) climbed in the last round, each a measured run of --ladder-step-ms; the climb stops at the first rate over --ladder-p99-ms or with a loss (empty: no ladder)' },
-  'ladder-step-ms': { kind: 'int', default: 6_000, quick: 3_000, doc: 'publishing time of each ladder step' },
+  'ladder-step-ms': { kind: 'int', default: 15_000, quick: 3_000, doc: 'publishing time of each measured ladder step' },
+  'ladder-warmup-ms': { kind: 'int', default: 3_000, quick: 1_000, doc: 'publishing at the new rate before each ladder step is measured (not counted): the emulator queues the change of rate' },
   'ladder-p99-ms': { kind: 'int', default: 100, doc: 'the p99 a ladder rate must stay under' },
   'ladder-systems': { kind: 'list', default: ['meridian', 'raw-ordered'], doc: 'systems that climb the ladder' },
   'batch-max-ms': { kind: 'int', default: defaults.pubsub.batchMaxMs, doc: "publisher batching wait, for the relay (relay.pubsub.batchMaxMs) and the raw client alike" },
@@ -81,6 +88,7 @@ interface Settings {
   durationMs: number;
   ladder: number[];
   ladderStepMs: number;
+  ladderWarmupMs: number;
   ladderP99Ms: number;
   ladderSystems: RelaySystem[];
   batchMaxMs: number;
@@ -174,6 +182,7 @@ function settingsFrom(args: readonly string[]): Settings {
     durationMs: o['duration-ms'] as number,
     ladder: o.ladder as number[],
     ladderStepMs: o['ladder-step-ms'] as number,
+    ladderWarmupMs: o['ladder-warmup-ms'] as number,
     ladderP99Ms: o['ladder-p99-ms'] as number,
     ladderSystems: systemsOf(o['ladder-systems'] as string[], 'ladder-systems'),
     batchMaxMs,
@@ -217,7 +226,17 @@ function roomName(k: number): string {
   return `relay-bench-${k}`;
 }
 
-async function measureMeridian(s: Settings, emulatorHost: string, round: number, withLadder: boolean, log: (line: string) => void): Promise<Omit<SystemRound, 'round' | 'position' | 'system' | 'source'>> {
+function isMeridian(system: RelaySystem): system is MeridianSystem {
+  return (MERIDIAN_SYSTEMS as readonly string[]).includes(system);
+}
+
+/** A ladder step: a warm-up at the new rate (not counted), then the measured run. */
+async function ladderStep<T extends RunResult | RawRunResult>(s: Settings, rate: number, runAt: (rate: number, durationMs: number) => Promise<T>): Promise<Measured> {
+  if (s.ladderWarmupMs > 0) await runAt(rate, s.ladderWarmupMs);
+  return measured(rate, await runAt(rate, s.ladderStepMs));
+}
+
+async function measureMeridian(s: Settings, system: MeridianSystem, emulatorHost: string, round: number, withLadder: boolean, log: (line: string) => void): Promise<Omit<SystemRound, 'round' | 'position' | 'system' | 'source'>> {
   const secret = randomBytes(32).toString('hex');
   const connections = s.rooms * s.subscribersPerRoom;
   let regions: RelayRegion[] = [];
@@ -232,7 +251,7 @@ async function measureMeridian(s: Settings, emulatorHost: string, round: number,
       topic: `relay-bench-${randomUUID().slice(0, 8)}`,
       fileDescriptors: connections + FD_HEADROOM,
       readyTimeoutMs: s.readyTimeoutMs,
-      gatewayEnv: s.gatewayEnv,
+      gatewayEnv: system === 'meridian-pipelined' ? { ...s.gatewayEnv, [envVar('relay.outboxMode')]: 'pipelined' } : s.gatewayEnv,
     });
     const [a, b] = regions;
     const pods: RelayPod[] = regions.flatMap((r) => r.pods);
@@ -253,7 +272,7 @@ async function measureMeridian(s: Settings, emulatorHost: string, round: number,
       return gen.request<RunResult>('run', request, timeout);
     };
     const warm = await runAt(s.rate, s.warmupMs);
-    log(`    warm-up: ${describe('meridian', measured(s.rate, warm))}`);
+    log(`    warm-up: ${describe(system, measured(s.rate, warm))}`);
     await Promise.all(pods.map((p) => settle(p.process.ipc, SETTLE)));
 
     const cpu = () => Promise.all(pods.map((p) => p.process.ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, IPC_TIMEOUT_MS)));
@@ -265,7 +284,7 @@ async function measureMeridian(s: Settings, emulatorHost: string, round: number,
     const cpuAfter = await cpu();
     if (s.profile) {
       for (const [i, pod] of b.pods.entries()) {
-        const path = join(RESULTS_DIR, 'profiles', `relay-b${i}-round${round + 1}.cpuprofile`);
+        const path = join(RESULTS_DIR, 'profiles', `relay-${system}-b${i}-round${round + 1}.cpuprofile`);
         await pod.process.ipc.request('profileStop', { path }, IPC_TIMEOUT_MS);
         log(`    profile: ${path}`);
       }
@@ -275,7 +294,7 @@ async function measureMeridian(s: Settings, emulatorHost: string, round: number,
     const bucketNames = [...metricsAfter[1][0].keys()].filter((k) => k.startsWith('meridian_relay_deliver_seconds_bucket'));
     const appendLatencyBuckets = relayCounterDelta(metricsBefore[1], metricsAfter[1], bucketNames);
     const gatewayCpuPercent = cpuAfter.map((after, i) => Math.round(((after.cpuMs - cpuBefore[i].cpuMs) / (after.uptimeMs - cpuBefore[i].uptimeMs)) * 100));
-    const ladder = withLadder ? await climb(s, 'meridian', async (rate) => measured(rate, await runAt(rate, s.ladderStepMs)), log) : undefined;
+    const ladder = withLadder ? await climb(s, system, (rate) => ladderStep(s, rate, runAt), log) : undefined;
     await gen.request('closeAll', {}, openTimeout);
     return { ...measured(s.rate, result), detail: result, gatewayCpuPercent, relayCounters, appendLatencyBuckets, ladder };
   } finally {
@@ -293,7 +312,7 @@ async function measureRaw(s: Settings, ordered: boolean, withLadder: boolean, lo
     const warm = await runAt(s.rate, s.warmupMs);
     log(`    warm-up: ${describe(system, measured(s.rate, warm))}`);
     const result = await runAt(s.rate, s.durationMs);
-    const ladder = withLadder ? await climb(s, system, async (rate) => measured(rate, await runAt(rate, s.ladderStepMs)), log) : undefined;
+    const ladder = withLadder ? await climb(s, system, (rate) => ladderStep(s, rate, runAt), log) : undefined;
     return { ...measured(s.rate, result), detail: result, ladder };
   } finally {
     await session.close();
@@ -320,16 +339,20 @@ function summarize(s: Settings, rounds: SystemRound[]) {
     };
   });
   const ratios: Record<string, number> = {};
-  for (const peer of ['raw-ordered', 'raw-unordered'] as const) {
-    if (!s.systems.includes('meridian') || !s.systems.includes(peer)) continue;
-    for (const metric of ['p50Ms', 'p99Ms'] as const) {
+  const pairs: [RelaySystem, RelaySystem][] = [
+    ...MERIDIAN_SYSTEMS.flatMap((mine) => (['raw-ordered', 'raw-unordered'] as const).map((peer): [RelaySystem, RelaySystem] => [mine, peer])),
+    ['meridian-pipelined', 'meridian'],
+  ];
+  for (const [mineName, peer] of pairs) {
+    if (!s.systems.includes(mineName) || !s.systems.includes(peer)) continue;
+    for (const metric of ['p50Ms', 'p99Ms', 'maxMs'] as const) {
       const values: number[] = [];
       for (let round = 0; round < s.rounds; round++) {
-        const mine = rounds.find((r) => r.round === round && r.system === 'meridian');
+        const mine = rounds.find((r) => r.round === round && r.system === mineName);
         const theirs = rounds.find((r) => r.round === round && r.system === peer);
         if (mine && theirs) values.push(ratio(mine.latency[metric], theirs.latency[metric]));
       }
-      ratios[`meridian/${peer} ${metric.replace('Ms', '')}`] = round3(median(values));
+      ratios[`${mineName}/${peer} ${metric.replace('Ms', '')}`] = round3(median(values));
     }
   }
   return { rows, ratios, goal: 'meridian/raw-ordered p99 ≤ 1.2' };
@@ -356,7 +379,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
       for (const [position, system] of order.entries()) {
         const withLadder = lastRound && s.ladder.length > 0 && s.ladderSystems.includes(system);
         const source = sourceInfo();
-        const result = system === 'meridian' ? await measureMeridian(s, emulator.host, round, withLadder, log) : await measureRaw(s, system === 'raw-ordered', withLadder, log);
+        const result = isMeridian(system) ? await measureMeridian(s, system, emulator.host, round, withLadder, log) : await measureRaw(s, system === 'raw-ordered', withLadder, log);
         log(`  ${describe(system, result)}${result.gatewayCpuPercent ? `, gateway CPU ${result.gatewayCpuPercent.join('% / ')}%` : ''}`);
         rounds.push({ ...result, round, position, system, source });
       }

@@ -14,6 +14,7 @@ const benchmarks: Record<string, { module: string; options?: string; summary: st
   redis: { module: './redis.ts', options: 'redisOptions', summary: 'two gateways through one Redis vs Socket.IO + redis-adapter' },
   relay: { module: './relay.ts', options: 'relayOptions', summary: 'two regions through the Pub/Sub emulator vs the raw Pub/Sub client' },
   operator: { module: './operator.ts', options: 'operatorOptions', summary: 'the RealtimeCluster operator' },
+  autoscale: { module: './autoscale.ts', options: 'autoscaleOptions', summary: 'a load step on real gateways (pods Ready, peak per pod, closes without 1012) and the /loadz read cost at 15 regions × 50 pods' },
   ai: { module: './ai.ts', options: 'aiOptions', summary: 'AI routing: router decision time, gateway overhead vs the SDK direct, local provider per call' },
   sandbox: { module: './sandbox.ts', options: 'sandboxOptions', summary: "the API emulator's injected latency as a client sees it" },
   notify: { module: './notify.ts', options: 'notifyOptions', summary: 'notifications per channel (webhook, email, Web Push) through two pods and one Redis' },

@@ -103,6 +103,8 @@ export interface StartedServer {
 export interface StartServerOptions {
   secret: string;
   redisUrl?: string;
+  /** Added to the server's environment (e.g. MERIDIAN_REDIS_WAIT_REPLICAS). */
+  env?: Record<string, string>;
   fileDescriptors: number;
   readyTimeoutMs: number;
   nodeFlags?: string[];
@@ -114,7 +116,7 @@ export async function startServer(system: SystemSpec, options: StartServerOption
   const proc = spawnBenchProcess({
     label: `${system.label} server${options.labelSuffix ?? ''}`,
     script: system.script,
-    env: system.env(port, options.secret, options.redisUrl),
+    env: { ...system.env(port, options.secret, options.redisUrl), ...options.env },
     nodeFlags: options.nodeFlags,
     fileDescriptors: options.fileDescriptors,
   });

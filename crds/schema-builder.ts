@@ -146,6 +146,11 @@ export interface ArrayOptions {
 }
 
 export function array<T>(description: string, items: Schema<T>, options: ArrayOptions & { listType?: 'atomic' | 'set' }): Schema<T[]> {
+  return arraySchema(description, items, options, { 'x-kubernetes-list-type': options.listType ?? 'atomic' });
+}
+
+/** An array node with its bounds and the list-type fields server-side apply merges by. */
+function arraySchema<T>(description: string, items: Schema<T>, options: ArrayOptions, listFields: Record<string, unknown>): Schema<T[]> {
   return schema(
     withoutUndefined({
       type: 'array',
@@ -153,7 +158,7 @@ export function array<T>(description: string, items: Schema<T>, options: ArrayOp
       items: items.node,
       minItems: options.minItems,
       maxItems: options.maxItems,
-      'x-kubernetes-list-type': options.listType ?? 'atomic',
+      ...listFields,
     }),
   );
 }
@@ -171,18 +176,11 @@ export function listMap<T extends Record<K, unknown>, K extends keyof T & string
   if (!items.node.required?.includes(key)) {
     throw new Error(`listMap key '${key}' must be a required property of its items`);
   }
-  return schema(
-    withoutUndefined({
-      type: 'array',
-      description,
-      items: items.node,
-      minItems: options.minItems,
-      maxItems: options.maxItems,
-      'x-kubernetes-list-type': 'map',
-      'x-kubernetes-list-map-keys': [key],
-      'x-kubernetes-validations': options.validations,
-    }),
-  );
+  return arraySchema(description, items, options, {
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': [key],
+    'x-kubernetes-validations': options.validations,
+  });
 }
 
 /** Deeply normalised form of a type, so that two spellings of one shape compare equal. */

@@ -28,6 +28,7 @@ import {
   NOTIFY_CHANNELS,
   PULL_POLICIES,
   REGION_PHASES,
+  SCALING_DIRECTIONS,
   type RealtimeClusterSpec,
   type RealtimeClusterStatus,
 } from './types.ts';
@@ -51,6 +52,18 @@ export const DEFAULTS = Object.freeze({
   maxReplicas: 50,
   targetConnectionsPerPod: 10_000,
   scaleDownStabilizationSeconds: 300,
+  headroomPercent: 10,
+  headroomConnections: 0,
+  scaleUpStabilizationSeconds: 0,
+  scaleUpMaxPods: 4,
+  scaleDownMaxPods: 1,
+  maxDrainSharePercent: 50,
+  eventLoopLagThresholdMs: 200,
+  outboundQueueThresholdBytes: 64 * 1024 * 1024,
+  failoverStabilizationSeconds: 300,
+  rebalanceEnabled: true,
+  rebalanceTolerancePercent: 20,
+  rebalanceMaxShedPerMinute: 120,
   regionNamespace: 'meridian',
   aiStrategy: 'balanced',
   latencySloMs: 1500,
@@ -143,10 +156,25 @@ const autoscaling = object('Connection-based autoscaling of the gateway Deployme
     maximum: LIMITS.maxConnectionsPerPod,
     default: DEFAULTS.targetConnectionsPerPod,
   }),
-  scaleDownStabilizationSeconds: integer('Seconds the lower replica count must hold before pods are removed.', {
+  scaleDownStabilizationSeconds: integer('Seconds the lower replica count must hold before pods are removed: a window over recommendations (the highest in it wins), and at most one scale-down step per window.', {
     minimum: 0,
     maximum: 3600,
     default: DEFAULTS.scaleDownStabilizationSeconds,
+  }),
+  // The fields below have no schema default (stored objects stay as written); the operator applies DEFAULTS.
+  headroomPercent: integer(`Free connection slots kept as a share of capacity (Agones\' buffer): pods = ceil(connections × 100 / (100 − headroomPercent) / target). Default ${DEFAULTS.headroomPercent}.`, { minimum: 0, maximum: 90 }),
+  headroomConnections: integer(`Free connection slots kept at least, whatever the share. Default ${DEFAULTS.headroomConnections}.`, { minimum: 0, maximum: LIMITS.maxConnectionsPerPod }),
+  scaleUpStabilizationSeconds: integer(`Window over recommendations before scaling up (the lowest in it wins). Default ${DEFAULTS.scaleUpStabilizationSeconds}: scale up at once.`, { minimum: 0, maximum: 3600 }),
+  scaleUpMaxPods: integer(`Most pods added in one step, or the current count if larger (doubling). Default ${DEFAULTS.scaleUpMaxPods}.`, { minimum: 1, maximum: LIMITS.maxReplicas }),
+  scaleDownMaxPods: integer(`Most pods removed in one step. Default ${DEFAULTS.scaleDownMaxPods}.`, { minimum: 1, maximum: LIMITS.maxReplicas }),
+  maxDrainSharePercent: integer(`A scale-down step never removes a pod holding more than this share of the region\'s connections. Default ${DEFAULTS.maxDrainSharePercent}.`, { minimum: 1, maximum: 100 }),
+  eventLoopLagThresholdMs: integer(`A pod whose event-loop lag passes this asks for one more pod. Default ${DEFAULTS.eventLoopLagThresholdMs}.`, { minimum: 1, maximum: 60_000 }),
+  outboundQueueThresholdBytes: integer(`A pod whose queued outbound bytes pass this asks for one more pod. Default ${DEFAULTS.outboundQueueThresholdBytes}.`, { minimum: 1, maximum: 1_000_000_000_000, format: 'int64' }),
+  failoverStabilizationSeconds: integer(`How long a failed region must stay healthy before the other regions\' raised floors return. Default ${DEFAULTS.failoverStabilizationSeconds}.`, { minimum: 0, maximum: 86_400 }),
+  rebalance: object('After a scale-up, pods above their share shed the excess slowly (close 1012) so that new pods take load.', {
+    enabled: boolean(`Rebalance at all. Default ${DEFAULTS.rebalanceEnabled}.`),
+    tolerancePercent: integer(`A pod sheds only when it holds more than its share plus this percentage. Default ${DEFAULTS.rebalanceTolerancePercent}.`, { minimum: 0, maximum: 1000 }),
+    maxShedPerMinute: integer(`Most connections one pod closes per minute while shedding. Default ${DEFAULTS.rebalanceMaxShedPerMinute}.`, { minimum: 1, maximum: 100_000 }),
   }),
 }, { default: {} });
 
@@ -175,7 +203,7 @@ const region = object(
     namespace: string('Namespace of the gateway objects in the region\'s cluster.', { pattern: DNS1123_LABEL, maxLength: 63, default: DEFAULTS.regionNamespace }),
     redis: object(
       'The region\'s Redis, shared by its gateway pods. Absent: in-memory engine, which allows one pod only.',
-      { urlSecretRef: secretKeyRef('Secret key holding the Redis URL (`redis://…`).') },
+      { urlSecretRef: secretKeyRef('Secret key holding the Redis URL: `redis://host:port` (or `rediss://`) for one Redis, `redis+cluster://host1:port1,host2:port2` (or `rediss+cluster://`) for a Redis Cluster ≥ 7, whose hosts are seed nodes.') },
       { required: ['urlSecretRef'] },
     ),
     minReplicas: integer('Overrides autoscaling.minReplicas in this region (0 parks the region).', { minimum: 0, maximum: LIMITS.maxReplicas }),
@@ -331,8 +359,42 @@ const regionStatus = object(
     connections: connectionCount('WebSocket connections in the region at the last sync.'),
     message: string('Why the region is in its phase, for humans.', { maxLength: 32_768 }),
     lastSyncTime: string('When the operator last reached the region.', { format: 'date-time', maxLength: 64 }),
+    scaling: object(
+      'What the autoscaler makes of the region.',
+      {
+        state: string('Why replicas are what they are now: Stable, Stabilizing, LoadStale, Paused, DrainShareLimit, ScaledUp, ScaledDown, …', { pattern: CONDITION_REASON, minLength: 1, maxLength: 128 }),
+        message: string('The state in words, with the numbers behind it.', { maxLength: 4096 }),
+        floorReplicas: replicaCount('Fewest pods now: the region\'s minimum, raised while another region fails.'),
+        podsReporting: replicaCount('Pods whose load (/loadz) was read in the last load period.'),
+        lastDecision: object(
+          'The last change of replicas.',
+          {
+            time: string('When it was made.', { format: 'date-time', maxLength: 64 }),
+            direction: enumOf('Up or Down.', SCALING_DIRECTIONS),
+            fromReplicas: replicaCount('Replicas before.'),
+            toReplicas: replicaCount('Replicas after.'),
+            reason: string('Why: Connections, EventLoopLag, OutboundPressure, FailoverFloor, Bounds.', { pattern: CONDITION_REASON, minLength: 1, maxLength: 128 }),
+            message: string('The numbers behind it.', { maxLength: 4096 }),
+          },
+          { required: ['time', 'direction', 'fromReplicas', 'toReplicas', 'reason', 'message'] },
+        ),
+      },
+      { required: ['state', 'message'] },
+    ),
   },
   { required: ['name', 'phase'] },
+);
+
+const failover = object(
+  'A failed region whose last known connections the other regions keep room for.',
+  {
+    region: string('The failed region.', { pattern: DNS1123_LABEL, maxLength: 63 }),
+    connections: connectionCount('Its connections when it failed: the capacity the others add.'),
+    since: string('When it failed.', { format: 'date-time', maxLength: 64 }),
+    recoveredAt: string('When it was seen healthy again; floors return failoverStabilizationSeconds later.', { format: 'date-time', maxLength: 64 }),
+    message: string('What happened, for humans.', { maxLength: 4096 }),
+  },
+  { required: ['region', 'connections', 'since', 'message'] },
 );
 
 const condition = object(
@@ -358,6 +420,21 @@ const pendingCleanup = object(
   { required: ['region', 'namespace', 'message'] },
 );
 
+const relaySubscription = object(
+  'One region\'s subscription to the relay topic.',
+  {
+    region: string('Region that consumes it, as in spec.regions.', { pattern: DNS1123_LABEL, maxLength: 63 }),
+    name: string('Full name, `projects/<project>/subscriptions/<topic>-<region>`.', { maxLength: 512 }),
+  },
+  { required: ['region', 'name'] },
+);
+
+const relayStatus = object('The Pub/Sub topology of the relay, as the operator last saw it; absent without spec.relay.', {
+  topic: string('Full name of the topic, `projects/<project>/topics/<topic>`.', { maxLength: 512 }),
+  subscriptions: listMap('One subscription per region, keyed by region.', relaySubscription, 'region', { maxItems: LIMITS.maxRegions }),
+  lastError: string('The last Pub/Sub error, while RelayReady is False; absent once the topology is in place.', { maxLength: 32_768 }),
+});
+
 export const statusSchema = object('Observed state, written by the operator through the status subresource.', {
   observedGeneration: generation('metadata.generation of the spec the status describes.'),
   phase: enumOf('Pending, Progressing, Ready or Degraded.', CLUSTER_PHASES),
@@ -365,6 +442,8 @@ export const statusSchema = object('Observed state, written by the operator thro
   connections: connectionCount('WebSocket connections across reachable regions.'),
   regions: listMap('Per-region state, keyed by name.', regionStatus, 'name', { maxItems: LIMITS.maxRegions }),
   pendingCleanup: array('Regions (and namespaces) the operator wrote to that no longer want its objects and are not cleaned up yet; deletion waits for these.', pendingCleanup, { maxItems: 64 }),
+  relay: relayStatus,
+  failover: listMap('Failed regions whose capacity the other regions hold (raised floors), until each has been healthy for failoverStabilizationSeconds.', failover, 'region', { maxItems: LIMITS.maxRegions }),
   conditions: listMap('Ready, Progressing, Degraded, RelayReady and (while spec.paused) Paused.', condition, 'type', { maxItems: 16 }),
 });
 

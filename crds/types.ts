@@ -78,11 +78,27 @@ export interface GatewaySpec {
   apiKeySecretRef?: SecretKeyRef;
 }
 
+export interface RebalanceSpec {
+  enabled?: boolean;
+  tolerancePercent?: number;
+  maxShedPerMinute?: number;
+}
+
 export interface AutoscalingSpec {
   minReplicas?: number;
   maxReplicas?: number;
   targetConnectionsPerPod?: number;
   scaleDownStabilizationSeconds?: number;
+  headroomPercent?: number;
+  headroomConnections?: number;
+  scaleUpStabilizationSeconds?: number;
+  scaleUpMaxPods?: number;
+  scaleDownMaxPods?: number;
+  maxDrainSharePercent?: number;
+  eventLoopLagThresholdMs?: number;
+  outboundQueueThresholdBytes?: number;
+  failoverStabilizationSeconds?: number;
+  rebalance?: RebalanceSpec;
 }
 
 export interface PubSubRelaySpec {
@@ -203,6 +219,37 @@ export interface Condition {
   message: string;
 }
 
+export const SCALING_DIRECTIONS = ['Up', 'Down'] as const;
+export type ScalingDirection = (typeof SCALING_DIRECTIONS)[number];
+
+/** A change of a region's replicas the autoscaler made. */
+export interface ScalingDecision {
+  time: string;
+  direction: ScalingDirection;
+  fromReplicas: number;
+  toReplicas: number;
+  reason: string;
+  message: string;
+}
+
+/** What the autoscaler thinks of a region now, and the last change it made. */
+export interface RegionScalingStatus {
+  state: string;
+  message: string;
+  floorReplicas?: number;
+  podsReporting?: number;
+  lastDecision?: ScalingDecision;
+}
+
+/** A failed region whose last known connections the other regions hold capacity for. */
+export interface FailoverStatus {
+  region: string;
+  connections: number;
+  since: string;
+  recoveredAt?: string;
+  message: string;
+}
+
 export interface RegionStatus {
   name: string;
   phase: RegionPhase;
@@ -212,6 +259,7 @@ export interface RegionStatus {
   connections?: number;
   message?: string;
   lastSyncTime?: string;
+  scaling?: RegionScalingStatus;
 }
 
 /** A place the cluster wrote objects to that no longer wants them, and why they are not removed yet. */
@@ -221,6 +269,19 @@ export interface PendingCleanup {
   message: string;
 }
 
+/** A region's subscription to the relay topic. */
+export interface RelaySubscriptionStatus {
+  region: string;
+  name: string;
+}
+
+/** The relay topology the operator keeps in Pub/Sub (absent without spec.relay). */
+export interface RelayStatus {
+  topic?: string;
+  subscriptions?: RelaySubscriptionStatus[];
+  lastError?: string;
+}
+
 export interface RealtimeClusterStatus {
   observedGeneration?: number;
   phase?: ClusterPhase;
@@ -228,6 +289,8 @@ export interface RealtimeClusterStatus {
   connections?: number;
   regions?: RegionStatus[];
   pendingCleanup?: PendingCleanup[];
+  relay?: RelayStatus;
+  failover?: FailoverStatus[];
   conditions?: Condition[];
 }
 

@@ -213,7 +213,7 @@ export class CommandHandler {
         // The publish seam for AI on room traffic: waits only for a `block` room's verdict.
         // (No await without AI: a publish costs no extra turn when nothing screens it.)
         if (this.deps.ai) await this.deps.ai.rooms.screenPublish({ room: command.room, mid, data: command.data, user: from.user });
-        const { room, epoch, offset, duplicate } = await operations.publish({ room: command.room, data: command.data, mid, from });
+        const { room, epoch, offset, duplicate } = await operations.publish({ room: command.room, data: command.data, mid, freshMid: command.mid === undefined, from });
         const reply: Reply = { op: 'published', room, epoch, offset, mid };
         if (duplicate) reply.duplicate = true;
         return reply;

@@ -4,8 +4,9 @@
  * docs/configuration.md).
  */
 import { notifyConfigFields } from './notify/config-fields.ts';
+import { RELAY_SUBSCRIPTION_DEFAULTS } from '../lib/relay-topology.ts';
 
-export type FieldKind = 'int' | 'string' | 'bool' | 'url' | 'enum';
+export type FieldKind = 'int' | 'string' | 'bool' | 'url' | 'redis-url' | 'enum';
 
 export interface FieldSpec {
   /** Dotted path in the config file, e.g. `limits.maxMessageBytes`. */
@@ -39,7 +40,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'jwt.clockToleranceSec', kind: 'int', default: 5, min: 0, doc: 'Seconds of clock skew accepted on `exp`/`nbf`.' },
   { path: 'apiKey', kind: 'string', secret: true, doc: 'Bearer key for the server API (/v1/publish, /v1/rooms/…). Unset: the server API answers 401 (dev mode generates one).' },
 
-  { path: 'redisUrl', kind: 'url', doc: 'Redis URL for the regional engine; absent → in-memory engine (single pod).' },
+  { path: 'redisUrl', kind: 'redis-url', doc: 'Redis URL for the regional engine; absent → in-memory engine (single pod). `redis://[user:password@]host:port[/db]` (or `rediss://`) for one Redis; `redis+cluster://[user:password@]host1:port1,host2:port2,…` (or `rediss+cluster://`) for a Redis Cluster ≥ 7, the hosts being seed nodes (see docs/engines.md).' },
   { path: 'redis.keyPrefix', kind: 'string', default: 'meridian', doc: 'Prefix of every Redis key and channel the engine uses, so several deployments can share one Redis without seeing each other’s rooms.' },
   { path: 'redis.commandTimeoutMs', kind: 'int', default: 1000, min: 10, doc: 'A Redis command without a reply after this long fails with UNAVAILABLE (and starts a health probe).' },
   { path: 'redis.connectTimeoutMs', kind: 'int', default: 2000, min: 10, doc: 'Each Redis connection attempt fails after this long.' },
@@ -47,6 +48,9 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'redis.subscribeBatchSize', kind: 'int', default: 512, min: 1, doc: 'Most channels per SUBSCRIBE/UNSUBSCRIBE: the subscribes of one event-loop turn (a reconnect storm) are coalesced and sent in commands of this size.' },
   { path: 'redis.maxPayloadBytes', kind: 'int', default: 1_048_576, min: 1024, doc: 'Channel messages, stream entries and presence values larger than this are skipped as malformed (counted in meridian_engine_events_total).' },
   { path: 'redis.resubscribeRetryMs', kind: 'int', default: 1000, min: 10, doc: 'After a failed re-subscription on a live connection, try again after this long.' },
+  { path: 'redis.clusterRefreshMs', kind: 'int', default: 5000, min: 100, doc: 'Redis Cluster only: how often the slot map is read again even when no MOVED reply or lost node forced it.' },
+  { path: 'redis.waitReplicas', kind: 'int', default: 0, min: 0, doc: 'Acknowledge a publish only after this many replicas confirmed it (`WAIT` after the publish script); 0 acknowledges once the master stored it. A publish confirmed by fewer within redis.waitTimeoutMs fails with UNAVAILABLE (stored on the master: retry with the same mid).' },
+  { path: 'redis.waitTimeoutMs', kind: 'int', default: 100, min: 1, doc: 'How long a publish waits for redis.waitReplicas confirmations; keep it well below redis.commandTimeoutMs.' },
   { path: 'redis.healthCheckMs', kind: 'int', default: 1000, min: 100, doc: 'How often a one-command probe checks that Redis answers within commandTimeoutMs and accepts writes; a stalled or full Redis makes /readyz answer 503.' },
   { path: 'memory.sweepIntervalMs', kind: 'int', default: 10_000, min: 100, doc: 'In-memory engine: how often expired rooms (history and presence) are dropped, with or without traffic.' },
   { path: 'memory.maxRetainedBytes', kind: 'int', default: 268_435_456, min: 65_536, doc: 'In-memory engine: most bytes of publications kept over all rooms; a publish past it (after dropping expired rooms) answers STORAGE_FULL.' },
@@ -58,12 +62,14 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'relay.pubsub.batchMaxMs', kind: 'int', default: 1, min: 0, doc: "Longest a relayed message waits in the publisher's batch (the client's default, 10 ms, is tuned for throughput)." },
   { path: 'relay.pubsub.batchMaxMessages', kind: 'int', default: 100, min: 1, doc: 'Most messages in one publish batch; a full batch is sent at once.' },
   { path: 'relay.pubsub.publishTimeoutMs', kind: 'int', default: 10_000, min: 100, doc: 'One publish attempt fails after this long; the outbox retries it with backoff.' },
-  { path: 'relay.pubsub.ackDeadlineSec', kind: 'int', default: 30, min: 10, doc: 'Ack deadline of a subscription the gateway creates (relay.pubsub.create).' },
+  { path: 'relay.pubsub.ackDeadlineSec', kind: 'int', default: RELAY_SUBSCRIPTION_DEFAULTS.ackDeadlineSeconds, min: 10, doc: 'Ack deadline of a subscription the gateway creates (relay.pubsub.create); the operator uses the same value.' },
   { path: 'relay.pubsub.reopenMs', kind: 'int', default: 2000, min: 100, doc: 'After the subscription stream fails (deleted, bus restarted), it is checked and reopened this often until it works.' },
   { path: 'relay.flowMaxMessages', kind: 'int', default: 1000, min: 1, doc: 'Flow control: most unacked relay messages one pod holds (received, not yet applied).' },
   { path: 'relay.flowMaxBytes', kind: 'int', default: 33_554_432, min: 1024, doc: 'Flow control: most bytes of unacked relay messages one pod holds.' },
   { path: 'relay.outboxMaxMessages', kind: 'int', default: 10_000, min: 1, doc: 'Envelopes one pod keeps for the bus while it is slow or down; beyond it the oldest is dropped (receivers repair it from history).' },
   { path: 'relay.outboxMaxBytes', kind: 'int', default: 33_554_432, min: 1024, doc: 'Bytes one pod keeps in the outbox; beyond it the oldest is dropped.' },
+  { path: 'relay.outboxMaxInFlight', kind: 'int', default: 256, min: 1, doc: 'Most envelopes one pod has handed to the bus and not yet seen accepted or refused (counted within relay.outboxMaxMessages).' },
+  { path: 'relay.outboxMode', kind: 'enum', default: 'window', values: ['window', 'pipelined'], doc: "`window`: up to relay.outboxMaxInFlight envelopes go out together and the next wait until all of them settled. `pipelined`: each envelope goes to the bus as soon as it is queued, in order per room, while earlier ones are in flight. Either way a refusal holds back only its room. `window` is the default because it measured the shorter tail against the emulator (docs/benchmarks.md)." },
   { path: 'relay.retryInitialMs', kind: 'int', default: 200, min: 10, doc: 'First backoff after the bus refused a publish; it doubles per failed attempt.' },
   { path: 'relay.retryMaxMs', kind: 'int', default: 5000, min: 10, doc: 'Longest backoff between publish attempts.' },
   { path: 'relay.reorderWindowMs', kind: 'int', default: 500, min: 0, doc: "How long a receiver waits for an origin's earlier message (two origin pods publish independently) before asking the origin to repair the gap." },
@@ -122,6 +128,9 @@ export const configFields: readonly FieldSpec[] = [
 
   { path: 'drain.windowMs', kind: 'int', default: 10_000, min: 0, doc: 'On SIGTERM, closes (1012) are spread over this window in batches.' },
   { path: 'drain.batchSize', kind: 'int', default: 128, min: 1, doc: 'Most connections closed at once while draining.' },
+  { path: 'rebalance.maxShedPerMinute', kind: 'int', default: 600, min: 1, doc: 'Most connections per minute an operator may ask this pod to close (1012) while rebalancing (`POST /v1/admin/shed`); a higher rate answers BAD_REQUEST.' },
+  { path: 'rebalance.maxInstructionTtlMs', kind: 'int', default: 300_000, min: 1000, doc: 'Longest an instruction to shed lasts without renewal; a longer `ttlMs` answers BAD_REQUEST.' },
+  { path: 'rebalance.tickMs', kind: 'int', default: 1000, min: 10, doc: 'How often a pod that sheds closes its next connections.' },
   { path: 'drain.deadlineMs', kind: 'int', default: 30_000, min: 100, doc: 'The process exits at this deadline even if clients have not finished closing.' },
 
   // Notifications (docs/notifications.md).

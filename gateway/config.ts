@@ -10,6 +10,7 @@ import { AiConfigError, parseAiConfig, type AiConfig } from './ai/config.ts';
 import { configFields, type FieldSpec } from './config-schema.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
 import { checkNotifyConfig, type NotifyConfig } from './notify/config-check.ts';
+import { parseRedisUrl, redactRedisUrl } from './engine/redis-connection.ts';
 
 export interface GatewayConfig {
   readonly host: string;
@@ -36,6 +37,9 @@ export interface GatewayConfig {
     readonly maxPayloadBytes: number;
     readonly resubscribeRetryMs: number;
     readonly healthCheckMs: number;
+    readonly clusterRefreshMs: number;
+    readonly waitReplicas: number;
+    readonly waitTimeoutMs: number;
   };
   readonly memory: { readonly sweepIntervalMs: number; readonly maxRetainedBytes: number };
   readonly relay: {
@@ -53,6 +57,8 @@ export interface GatewayConfig {
     readonly flowMaxBytes: number;
     readonly outboxMaxMessages: number;
     readonly outboxMaxBytes: number;
+    readonly outboxMaxInFlight: number;
+    readonly outboxMode: 'pipelined' | 'window';
     readonly retryInitialMs: number;
     readonly retryMaxMs: number;
     readonly reorderWindowMs: number;
@@ -97,6 +103,7 @@ export interface GatewayConfig {
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;
   readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };
+  readonly rebalance: { readonly maxShedPerMinute: number; readonly maxInstructionTtlMs: number; readonly tickMs: number };
   /** The `ai` block (gateway/ai/config.ts); absent: AI requests answer UNAVAILABLE. */
   readonly ai?: AiConfig;
   readonly notify: NotifyConfig;
@@ -148,6 +155,16 @@ function coerce(field: FieldSpec, value: unknown, fromEnv: boolean): number | st
     case 'url': {
       if (typeof value === 'string' && URL.canParse(value)) return value;
       throw new ConfigError(`${where} must be an absolute URL, got ${shown(field, value)}`);
+    }
+    case 'redis-url': {
+      try {
+        if (typeof value === 'string' && parseRedisUrl(value)) return value;
+      } catch {
+        // parseRedisUrl's reason is the same sentence as below.
+      }
+      // The URL may carry a password: it is shown redacted (an unparsable one not at all).
+      const given = typeof value === 'string' ? JSON.stringify(redactRedisUrl(value)) : shown(field, value);
+      throw new ConfigError(`${where} must be redis://host:port, rediss://… or redis+cluster://host1:port1,host2:port2, got ${given}`);
     }
     case 'string': {
       if (typeof value === 'string' && value.length > 0) return value;

@@ -236,7 +236,7 @@ export class Connection {
   }
 
   /** Bytes written or batched that the client has not read yet. */
-  private get queuedBytes(): number {
+  get queuedBytes(): number {
     return this.ws.bufferedAmount + this.batchBytes;
   }
 

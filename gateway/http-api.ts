@@ -17,6 +17,7 @@ import type { Operations } from './operations.ts';
 import { parseJson, parsePublish } from './protocol.ts';
 import { validateRoom } from './rooms.ts';
 import { isNotifyPath, serveNotifyHttp, type Notifier } from './notify/index.ts';
+import { parseShedInstruction, type ShedInstruction, type ShedLimits, type ShedState } from './rebalance.ts';
 
 export interface HttpApiDeps {
   config: GatewayConfig;
@@ -33,6 +34,8 @@ export interface HttpApiDeps {
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
   /** Serves the notification routes (docs/notifications.md); absent when notify.enabled is false. */
   notifier?: Notifier;
+  /** Rebalancing (rebalance.ts): POST /v1/admin/shed sets an instruction, GET reads it. */
+  shed: { instruct(instruction: ShedInstruction): ShedState; state(): ShedState; limits: ShedLimits };
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -45,13 +48,21 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
+/**
+ * The API key on the operator's path: a Kubernetes API server consumes `Authorization` (it
+ * carries the cluster credential) and never forwards it through pods/proxy, so the operator
+ * sends the key in this header instead.
+ */
+export const API_KEY_HEADER = 'x-meridian-api-key';
+
 /** Constant-time API key check (hashing first makes lengths equal, so no length leak either). */
 function hasApiKey(req: IncomingMessage, apiKey: string | undefined): boolean {
   if (!apiKey) return false;
   const header = req.headers.authorization ?? '';
   const match = /^Bearer (.+)$/.exec(header);
-  if (!match) return false;
-  return timingSafeEqual(sha256(match[1]), sha256(apiKey));
+  const presented = match?.[1] ?? req.headers[API_KEY_HEADER];
+  if (typeof presented !== 'string' || presented === '') return false;
+  return timingSafeEqual(sha256(presented), sha256(apiKey));
 }
 
 async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number): Promise<unknown> {
@@ -92,6 +103,13 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       requireMethod(req, 'POST');
       requireKey(req);
       return publish(req, res);
+    }
+    if (path === '/v1/admin/shed') {
+      requireKey(req);
+      if (req.method === 'GET') return sendJson(res, 200, deps.shed.state());
+      requireMethod(req, 'POST');
+      const body = await readJsonBody(req, config.limits.maxMessageBytes, config.limits.maxJsonDepth);
+      return sendJson(res, 200, deps.shed.instruct(parseShedInstruction(body, deps.shed.limits)));
     }
     if (path === '/v1/ai/usage' || /^\/v1\/rooms\/[^/]+\/sentiment$/.test(path)) return aiRoute(req, res, url);
     const roomRoute = /^\/v1\/rooms\/([^/]+)\/(presence|history)$/.exec(path);

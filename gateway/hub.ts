@@ -14,6 +14,12 @@
  *   subscriber skips live publications up to its own offset. One that is behind the room's last
  *   live delivery first catches up from history, in the room's order.
  * - `resynced` (the engine's feed was interrupted) checks each room against history the same way.
+ * - A publication this pod stored (`onStored`) is delivered at once when it is the room's next
+ *   offset, without waiting for the engine to broadcast it back; its broadcast is then a
+ *   duplicate and dropped. Two publishes can be answered out of order, and another pod's
+ *   publication can be on its way: one that is not next waits (at most `maxRecover` per room)
+ *   until the room reaches it, or until its own broadcast, which takes the usual path with gap
+ *   repair, passes it. So the broadcast stays the authority and the stored copy only a shortcut.
  * Rooms are processed independently; within a room strictly in order.
  */
 import type { Logger } from 'pino';
@@ -53,6 +59,7 @@ export type RoomState = 'subscribing' | 'subscribed';
 
 type Work =
   | { kind: 'publication'; pub: Publication }
+  | { kind: 'stored'; pub: Publication }
   | { kind: 'check'; periodic?: boolean }
   | { kind: 'catchup'; conn: Connection; from: StreamPosition };
 
@@ -68,6 +75,8 @@ interface Room {
   /** Last delivered position; unknown until the first publication or subscribe reply. */
   epoch?: string;
   offset: number;
+  /** Stored here, not yet the room's next offset: by offset, until the room reaches or passes them. */
+  readonly storedAhead: Map<number, Publication>;
   readonly queue: Work[];
   processing: boolean;
 }
@@ -101,6 +110,14 @@ export class Hub {
     const room = this.rooms.get(pub.room);
     if (!room) return; // no local member any more (unsubscribe raced the delivery)
     room.queue.push({ kind: 'publication', pub });
+    this.process(room);
+  }
+
+  /** A publication this pod stored: local subscribers need not wait for the engine's broadcast. */
+  onStored(pub: Publication): void {
+    const room = this.rooms.get(pub.room);
+    if (!room) return;
+    room.queue.push({ kind: 'stored', pub });
     this.process(room);
   }
 
@@ -237,7 +254,7 @@ export class Hub {
   private room(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { name, subscribers: new Set(), syncing: new Map(), ahead: new Map(), catchingUp: new Set(), offset: 0, queue: [], processing: false };
+      room = { name, subscribers: new Set(), syncing: new Map(), ahead: new Map(), catchingUp: new Set(), offset: 0, storedAhead: new Map(), queue: [], processing: false };
       this.rooms.set(name, room);
       this.options.metrics.rooms.set(this.rooms.size);
     }
@@ -279,7 +296,7 @@ export class Hub {
     if (room.processing) return;
     while (room.queue.length > 0) {
       const work = room.queue[0];
-      const needsHistory = work.kind !== 'publication' || this.hasGap(room, work.pub);
+      const needsHistory = work.kind === 'check' || work.kind === 'catchup' || (work.kind === 'publication' && this.hasGap(room, work.pub));
       if (needsHistory) {
         room.processing = true;
         const task = work.kind === 'catchup' ? this.catchUp(room, work.conn, work.from) : this.repair(room, work);
@@ -297,9 +314,9 @@ export class Hub {
         return;
       }
       room.queue.shift();
-      if (work.kind !== 'publication') continue;
       try {
-        this.deliverIfNew(room, work.pub);
+        if (work.kind === 'stored') this.takeStored(room, work.pub);
+        else this.deliverIfNew(room, work.pub);
       } catch (error) {
         // A fault here must not stop the engine's delivery loop for other rooms.
         this.logger.error({ err: error, room: room.name, offset: work.pub.offset }, 'delivery failed');
@@ -311,13 +328,23 @@ export class Hub {
     return room.epoch !== undefined && pub.epoch === room.epoch && pub.offset > room.offset + 1;
   }
 
+  /** Delivers a publication this pod stored if it is next; keeps it for later if it is ahead. */
+  private takeStored(room: Room, pub: Publication): void {
+    if (room.epoch !== pub.epoch || pub.offset > room.offset + 1) {
+      if (room.storedAhead.size < this.options.maxRecover) room.storedAhead.set(pub.offset, pub);
+      // Not kept: its broadcast delivers it, as for any other pod's publication.
+      return;
+    }
+    this.deliverIfNew(room, pub);
+  }
+
   private deliverIfNew(room: Room, pub: Publication): void {
     if (room.epoch === pub.epoch && pub.offset <= room.offset) return; // duplicate
     this.deliver(room, pub);
   }
 
   /** Fills a gap (or checks a room after a resync) from history, then delivers `work`. */
-  private async repair(room: Room, work: Exclude<Work, { kind: 'catchup' }>): Promise<void> {
+  private async repair(room: Room, work: Extract<Work, { kind: 'publication' | 'check' }>): Promise<void> {
     const since = room.offset;
     const epoch = room.epoch;
     const until = work.kind === 'publication' ? work.pub.offset - 1 : Number.MAX_SAFE_INTEGER;
@@ -372,9 +399,24 @@ export class Hub {
       conn.close('INSUFFICIENT_STATE', `messages lost in ${room.name}`);
     }
     room.epoch = undefined;
+    room.storedAhead.clear();
   }
 
+  /** Delivers `pub`, then whatever this pod stored that follows it. */
   private deliver(room: Room, pub: Publication): void {
+    this.send(room, pub);
+    if (room.storedAhead.size === 0) return;
+    let next = room.storedAhead.get(room.offset + 1);
+    while (next !== undefined && next.epoch === room.epoch) {
+      room.storedAhead.delete(next.offset);
+      this.send(room, next);
+      next = room.storedAhead.get(room.offset + 1);
+    }
+    // Reached or passed by the broadcast (or of an epoch the room left): no longer needed.
+    for (const [offset, kept] of room.storedAhead) if (offset <= room.offset || kept.epoch !== room.epoch) room.storedAhead.delete(offset);
+  }
+
+  private send(room: Room, pub: Publication): void {
     room.epoch = pub.epoch;
     room.offset = pub.offset;
     for (const buffer of room.syncing.values()) buffer.push(pub);

@@ -13,6 +13,8 @@ export interface LoadReport {
   msgsOutPerSec: number;
   eventLoopLagMs: number;
   rssBytes: number;
+  /** Bytes written to clients that they have not read yet, summed over connections. */
+  outboundQueuedBytes: number;
   draining: boolean;
 }
 
@@ -162,7 +164,7 @@ export class GatewayMetrics {
     return this.rateSample;
   }
 
-  load(state: { connections: number; rooms: number; draining: boolean }): LoadReport {
+  load(state: { connections: number; rooms: number; draining: boolean; outboundQueuedBytes: number }): LoadReport {
     const { inPerSec, outPerSec, lagMs: lag } = this.rates();
     return {
       connections: state.connections,
@@ -171,6 +173,7 @@ export class GatewayMetrics {
       msgsOutPerSec: Math.round(outPerSec * 10) / 10,
       eventLoopLagMs: Math.round(lag * 100) / 100,
       rssBytes: process.memoryUsage.rss(),
+      outboundQueuedBytes: state.outboundQueuedBytes,
       draining: state.draining,
     };
   }

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
-import type { Engine, HistoryPage, Member, Publication } from './engine/types.ts';
+import type { Engine, HistoryPage, Member, Publication, PublishInput } from './engine/types.ts';
 import { isNotificationPublication, notificationView } from './notify/socket-push.ts';
 
 /** Longest `mid` (message id) a publish may carry. */
@@ -29,6 +29,8 @@ export interface PublishRequest {
   data: unknown;
   /** The idempotency key; made when absent. */
   mid?: string;
+  /** `mid` was made by the gateway for this publish, not sent by the client: it needs no dedupe. */
+  freshMid?: boolean;
   /** The publishing client; absent for the server API. */
   from?: { user: string; client: string };
 }
@@ -89,6 +91,11 @@ export interface OperationsDeps {
   config: GatewayConfig;
   engine: Engine;
   now: () => number;
+  /**
+   * Each publication this pod stored, once the engine accepted it: the hub delivers it to this
+   * pod's subscribers at once, without waiting for the engine's broadcast to come back.
+   */
+  stored?: (pub: Publication) => void;
 }
 
 export class Operations {
@@ -105,9 +112,19 @@ export class Operations {
 
   async publish(request: PublishRequest): Promise<Published> {
     const { room, data, from } = request;
+    const freshMid = request.mid === undefined || request.freshMid === true;
     const mid = request.mid ?? randomUUID();
-    const { engine, config, now } = this.deps;
-    const result = await engine.broker.publish({ room, mid, data, from, region: config.region, ts: now() });
+    const { engine, config, now, stored } = this.deps;
+    const input: PublishInput = { room, mid, data, region: config.region, ts: now() };
+    if (from) input.from = from;
+    if (freshMid) input.freshMid = true;
+    const result = await engine.broker.publish(input);
+    // A duplicate was delivered when it was first stored.
+    if (!result.duplicate && stored) {
+      const pub: Publication = { room, epoch: result.epoch, offset: result.offset, mid, data, region: input.region, ts: input.ts };
+      if (from) pub.from = from;
+      stored(pub);
+    }
     return { room, epoch: result.epoch, offset: result.offset, mid, duplicate: result.duplicate };
   }
 

@@ -19,6 +19,7 @@ import { AiService } from './ai/service.ts';
 import { createTokenVerifier, type TokenVerifier } from './auth.ts';
 import { CommandHandler } from './commands.ts';
 import type { GatewayConfig } from './config.ts';
+import { parseRedisUrl } from './engine/redis-connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { Connection } from './connection.ts';
 import type { Engine } from './engine/types.ts';
@@ -30,6 +31,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { historyPageBytes, Operations } from './operations.ts';
 import { PresenceEvents } from './presence-events.ts';
 import { PresenceTracker } from './presence-tracker.ts';
+import { Shedder } from './rebalance.ts';
 import { WriteScheduler } from './write-scheduler.ts';
 import { createNotifier, parseRoomRules, withRoomRules, type Notifier, type NotifyOverrides } from './notify/index.ts';
 
@@ -107,10 +109,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     roomsPerConnection: config.limits.roomsPerConnection,
     now,
   });
-  const notifier = config.notify.enabled ? createNotifier(config, engine, logger, { now, ...options.notify }) : undefined;
+  // The notification queue's scripts span keys of several slots, so it needs one Redis: on a
+  // Redis Cluster notifications stay off, said once, rather than failing the gateway's start.
+  const onCluster = config.redisUrl !== undefined && parseRedisUrl(config.redisUrl).kind === 'cluster';
+  if (config.notify.enabled && onCluster && !options.notify?.store) {
+    logger.warn('notifications are off: their queue needs a single Redis, and MERIDIAN_REDIS_URL names a Redis Cluster (docs/notifications.md)');
+  }
+  const notifier = config.notify.enabled && (!onCluster || options.notify?.store) ? createNotifier(config, engine, logger, { now, ...options.notify }) : undefined;
   notifier?.metrics.register(metrics.registry);
   const ruleEngine = notifier ? withRoomRules(engine, notifier, parseRoomRules(config.notify.roomRules), (error, room) => logger.warn({ err: error, room }, 'room rule notification failed')) : engine;
-  const operations = new Operations({ config, engine: ruleEngine, now });
+  const operations = new Operations({ config, engine: ruleEngine, now, stored: (pub) => hub.onStored(pub) });
   const presence = new PresenceTracker({
     engine,
     logger,
@@ -242,11 +250,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   const positionTimer = config.history.positionCheckMs > 0 ? setInterval(() => hub.checkPositions(), config.history.positionCheckMs) : undefined;
   positionTimer?.unref();
 
-  const load = () => metrics.load({ connections: connections.size, rooms: hub.roomCount, draining });
-  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier });
+  const load = () => {
+    let outboundQueuedBytes = 0;
+    for (const conn of connections) outboundQueuedBytes += conn.queuedBytes;
+    return metrics.load({ connections: connections.size, rooms: hub.roomCount, draining, outboundQueuedBytes });
+  };
+  const shedder = new Shedder({ limits: config.rebalance, connections: () => connections, draining: () => draining, logger, now });
+  const shed = { instruct: shedder.instruct.bind(shedder), state: shedder.state.bind(shedder), limits: config.rebalance };
+  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier, shed });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
+    shedder.stop();
     clearInterval(positionTimer);
     presence.stop();
     presenceEvents.stop();

@@ -27,6 +27,9 @@ import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, type WorkQueueOptions } from './queue.ts';
 import { KubeconfigRegionPool, regionKey, type RegionPoolOptions } from './regions.ts';
 import { runWorker } from './worker.ts';
+import { Autoscaler } from './autoscale/autoscaler.ts';
+import { LoadMonitor, type LoadMonitorOptions } from './autoscale/load-monitor.ts';
+import { DEFAULT_REGION_CALL_TIMEOUT_MS } from './reconcile/apply.ts';
 import { CLUSTER_LABEL, keyFromClusterLabel, type Reconciler, type RegionPool } from './types.ts';
 
 export const CONTROLLER_DEFAULTS = Object.freeze({ workers: 4, resyncIntervalMs: 600_000 });
@@ -35,6 +38,13 @@ export const CONTROLLER_DEFAULTS = Object.freeze({ workers: 4, resyncIntervalMs:
 export interface ReconcileMetricHooks {
   objectsWritten(region: string, count: number): void;
   statusWritten(): void;
+  scalingDecision(region: string, direction: string, reason: string): void;
+}
+
+/** Parts of the runtime the reconciler may use besides caches. */
+export interface ReconcileRuntime {
+  /** Present when the controller autoscales (ControllerOptions.autoscaling). */
+  autoscaler?: Autoscaler;
 }
 
 /** The hub caches, as the reconciler reads them (copies: the caller may change them). */
@@ -46,7 +56,9 @@ export interface HubCaches {
 export interface ControllerOptions {
   hub: KubeConfig;
   /** Builds the reconciler once the region pool and the caches exist (the reconciler reads through them). */
-  createReconciler(regions: RegionPool, metrics: ReconcileMetricHooks, caches: HubCaches): Reconciler;
+  createReconciler(regions: RegionPool, metrics: ReconcileMetricHooks, caches: HubCaches, runtime: ReconcileRuntime): Reconciler;
+  /** Read every gateway pod's load each period and scale regions on it (operator/autoscale); absent: no autoscaling. */
+  autoscaling?: Pick<LoadMonitorOptions, 'periodMs' | 'readTimeoutMs' | 'maxConcurrentReads'> & { regionCallTimeoutMs?: number };
   /** Watch RealtimeClusters (and Secrets) in this hub namespace only; all when absent. */
   namespace?: string;
   workers?: number;
@@ -69,6 +81,7 @@ export class Controller {
   readonly #clusters: Informer<RealtimeCluster>;
   readonly #secrets: Informer<V1Secret>;
   readonly #reconciler: Reconciler;
+  readonly autoscaler: Autoscaler | undefined;
   #workers: Promise<void>[] = [];
   #resyncTimer: Timer | undefined;
   #started = false;
@@ -103,11 +116,24 @@ export class Controller {
         this.#enqueueUsersOf(client.key);
       },
     });
+    if (options.autoscaling) {
+      const monitor = new LoadMonitor({
+        ...options.autoscaling,
+        pool: this.regions,
+        logger: options.logger,
+        clock: this.#clock,
+        // A round of load readings is a change of the world: the cluster is looked at again.
+        onSampled: (key) => this.enqueue(key),
+        onRead: (outcome) => this.#metrics.loadReads.inc({ outcome }),
+      });
+      this.autoscaler = new Autoscaler({ monitor, logger: options.logger, clock: this.#clock, regionCallTimeoutMs: options.autoscaling.regionCallTimeoutMs ?? DEFAULT_REGION_CALL_TIMEOUT_MS });
+    }
     this.#reconciler = options.createReconciler(
       this.regions,
       {
         objectsWritten: (region, count) => this.#metrics.objectsWritten.inc({ region }, count),
         statusWritten: () => this.#metrics.statusWrites.inc(),
+        scalingDecision: (region, direction, reason) => this.#metrics.scalingDecisions.inc({ region, direction, reason }),
       },
       {
         readCluster: async (namespace, name) => {
@@ -116,6 +142,7 @@ export class Controller {
         },
         readSecret: (namespace, name) => this.#readSecret(namespace, name),
       },
+      { autoscaler: this.autoscaler },
     );
 
     this.#clusters.on({
@@ -150,6 +177,7 @@ export class Controller {
     this.#log.info({ clusters: this.#clusters.list().length, workers: this.#options.workers ?? CONTROLLER_DEFAULTS.workers }, 'caches synced; starting workers');
     for (let i = 0; i < (this.#options.workers ?? CONTROLLER_DEFAULTS.workers); i++) this.#workers.push(runWorker(this.queue, this.#reconciler, this.#metrics, this.#log));
     this.regions.startProbing();
+    this.autoscaler?.monitor.start();
     this.#scheduleResync();
   }
 
@@ -163,6 +191,7 @@ export class Controller {
     this.#stopped = true;
     this.#resyncTimer?.cancel();
     this.queue.shutdown();
+    await this.autoscaler?.monitor.stop();
     await Promise.all(this.#workers);
     await Promise.all([this.regions.stop(), this.#clusters.stop(), this.#secrets.stop()]);
     this.#log.info('controller stopped');

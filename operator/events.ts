@@ -31,6 +31,30 @@ export const EventReason = {
   Paused: 'Paused',
   /** spec.paused became false. */
   Resumed: 'Resumed',
+  /** The relay's topic or subscriptions were created, updated or deleted (lists them). */
+  RelayApplied: 'RelayApplied',
+  /** RelayReady became False, or its reason changed (Pub/Sub error, a conflict a person must fix). */
+  RelayFailed: 'RelayFailed',
+  /** RelayReady is True again. */
+  RelayRecovered: 'RelayRecovered',
+  /** A deleted cluster's topic and subscriptions were deleted. */
+  RelayCleanedUp: 'RelayCleanedUp',
+  /** Deletion left the relay topology behind through the abandon-relay annotation. */
+  RelayAbandoned: 'RelayAbandoned',
+  /** The autoscaler raised a region's replicas (message: from, to, why). */
+  ScaledUp: 'ScaledUp',
+  /** The autoscaler lowered a region's replicas after setting pod-deletion-costs (the emptiest pods go). */
+  ScaledDown: 'ScaledDown',
+  /** The autoscaler holds a region's replicas for a new reason (stale load, drain share limit, paused, …). */
+  ScalingHeld: 'ScalingHeld',
+  /** A region failed: the others raised their floors by its last known connections. */
+  FailoverCapacityRaised: 'FailoverCapacityRaised',
+  /** A failed region is healthy again; floors return after the stabilization period. */
+  FailoverRecovering: 'FailoverRecovering',
+  /** A failed region stayed healthy for the stabilization period: the others' floors returned. */
+  FailoverCapacityReturned: 'FailoverCapacityReturned',
+  /** Pods above their share were told to shed connections (1012) so that new pods take load. */
+  Rebalancing: 'Rebalancing',
 } as const;
 export type EventReasonName = (typeof EventReason)[keyof typeof EventReason];
 

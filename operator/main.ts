@@ -22,8 +22,12 @@ import { startOperatorHttp } from './http.ts';
 import { INFORMER_DEFAULTS } from './informer.ts';
 import { LEADER_DEFAULTS, LeaderElector } from './leader.ts';
 import { createOperatorMetrics } from './metrics.ts';
+import { startDashboard } from './dashboard/index.ts';
+import { kubeSources } from './dashboard/sources.ts';
 import { REGION_POOL_DEFAULTS } from './regions.ts';
+import { LOAD_MONITOR_DEFAULTS } from './autoscale/load-monitor.ts';
 import { createReconciler } from './reconcile/index.ts';
+import { createRelayTopology, type RelayTopology } from './relay-topology/index.ts';
 import { FIELD_MANAGER } from './types.ts';
 
 /** Each flag may also come from its environment variable (the Helm chart sets those); the flag wins. */
@@ -43,7 +47,13 @@ const FLAGS = {
   identity: { type: 'string', env: 'MERIDIAN_OPERATOR_POD', help: 'leader identity prefix (default: hostname); pid and a random suffix are appended' },
   'probe-interval-ms': { type: 'string', env: 'MERIDIAN_PROBE_INTERVAL_MS', help: `region health probe period (default ${REGION_POOL_DEFAULTS.probeIntervalMs})` },
   'watch-silence-ms': { type: 'string', env: 'MERIDIAN_WATCH_SILENCE_MS', help: `re-list after a watch is silent this long (default ${INFORMER_DEFAULTS.silenceLimitMs})` },
+  'load-period-ms': { type: 'string', env: 'MERIDIAN_LOAD_PERIOD_MS', help: `read every gateway pod's /loadz this often (default ${LOAD_MONITOR_DEFAULTS.periodMs}); load older than two periods holds replicas` },
+  'load-read-timeout-ms': { type: 'string', env: 'MERIDIAN_LOAD_READ_TIMEOUT_MS', help: `one /loadz read through pods/proxy (default ${LOAD_MONITOR_DEFAULTS.readTimeoutMs})` },
+  'load-concurrency': { type: 'string', env: 'MERIDIAN_LOAD_CONCURRENCY', help: `/loadz reads in flight at once across all regions (default ${LOAD_MONITOR_DEFAULTS.maxConcurrentReads})` },
   'log-level': { type: 'string', env: 'MERIDIAN_LOG_LEVEL', help: 'pino level (default info)' },
+  'dashboard-port': { type: 'string', env: 'MERIDIAN_DASHBOARD_PORT', help: 'serve the operations dashboard at /dashboard on this port (0 picks one; default: no dashboard)' },
+  'dashboard-host': { type: 'string', env: 'MERIDIAN_DASHBOARD_HOST', help: 'address of the dashboard (default 127.0.0.1; any other needs --dashboard-token)' },
+  'dashboard-token': { type: 'string', env: 'MERIDIAN_DASHBOARD_TOKEN', help: 'bearer token the dashboard requires (required beyond loopback)' },
   help: { type: 'boolean', env: '', short: 'h', help: 'print this help' },
 } as const;
 
@@ -63,7 +73,11 @@ export interface OperatorArgs {
   identity: string;
   probeIntervalMs: number;
   watchSilenceMs: number;
+  loadPeriodMs: number;
+  loadReadTimeoutMs: number;
+  loadConcurrency: number;
   logLevel: string;
+  dashboard: { port: number; host: string; token?: string } | undefined;
 }
 
 function usage(): string {
@@ -108,7 +122,11 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     identity: `${str('identity') ?? hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     probeIntervalMs: integer('probe-interval-ms', str('probe-interval-ms'), REGION_POOL_DEFAULTS.probeIntervalMs, 1),
     watchSilenceMs: integer('watch-silence-ms', str('watch-silence-ms'), INFORMER_DEFAULTS.silenceLimitMs, 1),
+    loadPeriodMs: integer('load-period-ms', str('load-period-ms'), LOAD_MONITOR_DEFAULTS.periodMs, 100),
+    loadReadTimeoutMs: integer('load-read-timeout-ms', str('load-read-timeout-ms'), LOAD_MONITOR_DEFAULTS.readTimeoutMs, 1),
+    loadConcurrency: integer('load-concurrency', str('load-concurrency'), LOAD_MONITOR_DEFAULTS.maxConcurrentReads, 1),
     logLevel: str('log-level') ?? 'info',
+    dashboard: str('dashboard-port') === undefined ? undefined : { port: integer('dashboard-port', str('dashboard-port'), 0), host: str('dashboard-host') ?? '127.0.0.1', token: str('dashboard-token') },
   });
 }
 
@@ -125,6 +143,7 @@ function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv): KubeC
 
 export interface RunningOperator {
   readonly metricsPort: number;
+  readonly dashboardPort: number | undefined;
   readonly controller: () => Controller | undefined;
   /** Resolves with the exit code once the operator has stopped. */
   readonly done: Promise<number>;
@@ -141,6 +160,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
   const metrics = createOperatorMetrics();
   const shutdown = new AbortController();
   let controller: Controller | undefined;
+  let relay: RelayTopology | undefined;
   let leading = false;
 
   const http = await startOperatorHttp({
@@ -154,12 +174,21 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       return controller?.synced ? { ready: true, reason: 'leading; caches synced' } : { ready: false, reason: 'leading; caches not synced yet' };
     },
   });
-  log.info({ host: args.metricsHost, port: http.port, namespace: args.namespace ?? '(all)' }, 'operator started');
+  // The dashboard reads the hub, the regions and this registry; it never writes.
+  const dashboard = args.dashboard
+    ? await startDashboard({ ...args.dashboard, sources: kubeSources(hub, metrics.registry, args.namespace), logger: logger.child({ component: 'dashboard' }) }).catch(async (error: unknown) => {
+        await http.close();
+        throw error;
+      })
+    : undefined;
+  log.info({ host: args.metricsHost, port: http.port, dashboardPort: dashboard?.port, namespace: args.namespace ?? '(all)' }, 'operator started');
 
   const lead = async (term: AbortSignal): Promise<void> => {
     leading = true;
     metrics.leader.set(1);
     const events = createEventRecorder(hub, { component: FIELD_MANAGER, instance: args.identity, logger: logger.child({ component: 'events' }) });
+    const topology = createRelayTopology({ logger: logger.child({ component: 'relay-topology' }) });
+    relay = topology;
     controller = new Controller({
       hub,
       namespace: args.namespace,
@@ -169,8 +198,9 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       regions: { probeIntervalMs: args.probeIntervalMs },
       logger,
       metrics,
-      createReconciler: (regions, hooks, caches) =>
-        createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks, readCluster: caches.readCluster, readSecret: caches.readSecret }),
+      autoscaling: { periodMs: args.loadPeriodMs, readTimeoutMs: args.loadReadTimeoutMs, maxConcurrentReads: args.loadConcurrency },
+      createReconciler: (regions, hooks, caches, runtime) =>
+        createReconciler({ hub, regions, events, logger: logger.child({ component: 'reconcile' }), metrics: hooks, readCluster: caches.readCluster, readSecret: caches.readSecret, relay: topology, autoscaler: runtime.autoscaler }),
     });
     const running = controller;
     term.addEventListener('abort', () => void running.stop(), { once: true });
@@ -209,6 +239,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
             leading = false;
             metrics.leader.set(0);
             await controller?.stop();
+            await relay?.close();
             if (reason === 'lost') {
               log.error('lost the leader lease; exiting so that a fresh process campaigns again');
               exitCode = 1;
@@ -219,12 +250,14 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       }
     } finally {
       await controller?.stop();
+      await relay?.close();
+      await dashboard?.close();
       await http.close();
     }
     return exitCode;
   })();
 
-  return { metricsPort: http.port, controller: () => controller, done, stop: () => shutdown.abort() };
+  return { metricsPort: http.port, dashboardPort: dashboard?.port, controller: () => controller, done, stop: () => shutdown.abort() };
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -17,6 +17,8 @@ export interface OperatorMetrics {
   readonly informerErrors: Counter<'informer'>;
   readonly objectsWritten: Counter<'region'>;
   readonly statusWrites: Counter;
+  readonly scalingDecisions: Counter<'region' | 'direction' | 'reason'>;
+  readonly loadReads: Counter<'outcome'>;
 }
 
 export interface MetricsOptions {
@@ -46,5 +48,12 @@ export function createOperatorMetrics(options: MetricsOptions = {}): OperatorMet
     informerErrors: new Counter({ name: 'meridian_operator_informer_errors_total', help: 'Failed informer lists and watches.', labelNames: ['informer'], registers }),
     objectsWritten: new Counter({ name: 'meridian_operator_objects_written_total', help: 'Regional objects applied because they differed from the desired state.', labelNames: ['region'], registers }),
     statusWrites: new Counter({ name: 'meridian_operator_status_writes_total', help: 'RealtimeCluster status writes.', registers }),
+    scalingDecisions: new Counter({
+      name: 'meridian_operator_scaling_decisions_total',
+      help: 'Autoscaler decisions, one per region per load sample: direction up, down or hold, with the reason.',
+      labelNames: ['region', 'direction', 'reason'],
+      registers,
+    }),
+    loadReads: new Counter({ name: 'meridian_operator_load_reads_total', help: 'Gateway /loadz reads through pods/proxy, by outcome: ok or failed.', labelNames: ['outcome'], registers }),
   };
 }

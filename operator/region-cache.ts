@@ -26,6 +26,15 @@ export const MANAGED_RESOURCES: readonly ResourceRef[] = Object.freeze([
   { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
 ]);
 
+/**
+ * Also cached, never applied: the gateway Pods (labelled by the Deployment's template), which
+ * the autoscaler lists every load period and annotates before a scale-down.
+ */
+export const POD_RESOURCE: ResourceRef = Object.freeze({ apiVersion: 'v1', kind: 'Pod', plural: 'pods' });
+
+/** Every kind a region's cache holds. */
+export const CACHED_RESOURCES: readonly ResourceRef[] = Object.freeze([...MANAGED_RESOURCES, POD_RESOURCE]);
+
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`;
 
 /** Builds an informer with the runtime's options and metrics (the controller supplies it). */
@@ -56,7 +65,7 @@ export class RegionCache {
   readonly #written = new Map<string, KubernetesObject>();
 
   constructor(options: RegionCacheOptions) {
-    for (const resource of options.resources ?? MANAGED_RESOURCES) {
+    for (const resource of options.resources ?? CACHED_RESOURCES) {
       const informer = options.makeInformer(`${options.region}/${resource.plural}`, options.kubeConfig, resource, {
         labelSelector: MANAGED_SELECTOR,
         onError: options.onError,
@@ -93,6 +102,17 @@ export class RegionCache {
     if (written && newer(written.metadata?.resourceVersion, cached?.metadata?.resourceVersion)) return { object: written };
     if (written) this.#written.delete(`${key}/${name}`);
     return { object: cached };
+  }
+
+  /**
+   * The cached objects of a kind in `namespace` whose labels include `labels`, or undefined when
+   * this kind cannot be answered from the cache (not cached, not synced). Kept writes are not
+   * merged in: callers that list (the autoscaler) read each period and tolerate a moment's lag.
+   */
+  list(ref: { apiVersion: string; kind: string; namespace: string }, labels: Record<string, string>): KubernetesObject[] | undefined {
+    const informer = this.#informers.get(kindKey(ref.apiVersion, ref.kind));
+    if (!informer?.synced) return undefined;
+    return informer.list().filter((object) => object.metadata?.namespace === ref.namespace && Object.entries(labels).every(([key, value]) => object.metadata?.labels?.[key] === value));
   }
 
   /** Drops a kept write once the informer has this version or a later one (or the object is gone). */

@@ -125,6 +125,10 @@ export class PooledRegionClient implements RegionClient {
     this.cache?.wrote(object);
   }
 
+  cachedList(ref: { apiVersion: string; kind: string; namespace: string }, labels: Record<string, string>): KubernetesObject[] | undefined {
+    return this.cache?.list(ref, labels);
+  }
+
   health(): RegionHealth {
     return this.#health;
   }

@@ -35,6 +35,11 @@ export interface RegionClient {
   cached(ref: ObjectRef): { object: KubernetesObject | undefined } | undefined;
   /** Tells the cache about an object just written, so that the next read does not see it stale. */
   wrote(object: KubernetesObject): void;
+  /**
+   * The cached objects of a kind in a namespace carrying `labels`; undefined when the cache
+   * cannot answer (then list live). Absent on clients without a cache.
+   */
+  cachedList?(ref: { apiVersion: string; kind: string; namespace: string }, labels: Record<string, string>): KubernetesObject[] | undefined;
 }
 
 /**

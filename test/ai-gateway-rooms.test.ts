@@ -1,13 +1,10 @@
 /**
- * AI on room traffic (moderation block and flag, rolling sentiment) and budgets shared by two
- * pods on one redis-server.
+ * AI on room traffic: moderation (block and flag) and the rolling sentiment of a room.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { RedisEngine } from '../gateway/engine/redis.ts';
+import { describe, test } from 'node:test';
 import { FakeAiServer } from './helpers/fake-ai.ts';
 import { startGateway } from './helpers/gateway.ts';
-import { skipUnless, startRedis, type RedisServer } from './helpers/services.ts';
 
 describe('moderation of room traffic', () => {
   test('block: a flagged message is refused with BLOCKED and never stored; a clean one goes through', async () => {
@@ -98,49 +95,6 @@ describe('room sentiment', () => {
       assert.match(metrics, /meridian_ai_room_sentiment\{room="class-9"\} 0\.\d+/);
     } finally {
       await gw.close();
-    }
-  });
-});
-
-const skip = skipUnless('redis-server', 'two pods sharing one AI budget');
-describe('two pods on one redis-server', { skip }, () => {
-  let redis: RedisServer;
-  let openai: FakeAiServer;
-  before(async () => {
-    [redis, openai] = await Promise.all([startRedis(), FakeAiServer.start('openai')]);
-  });
-  after(async () => {
-    await openai?.close();
-    await redis?.stop();
-  });
-
-  test('share one daily budget: spend on pod A is seen by pod B, which then falls back to local', async () => {
-    const usage = { input: 50_000, output: 5_000 };
-    const cost = (usage.input * 1 + usage.output * 4) / 1e6;
-    const ai = {
-      dailyBudgetUsd: cost * 1.5,
-      providers: [{ name: 'openai', model: 'm', apiKey: openai.apiKey, baseUrl: openai.baseUrl, inputUsdPer1M: 1, outputUsdPer1M: 4 }, { name: 'local' }],
-    };
-    openai.behave({ usage });
-    const [a, b] = await Promise.all([
-      startGateway({ ai, node: 'pod-a' }, { engine: new RedisEngine({ url: redis.url }) }),
-      startGateway({ ai, node: 'pod-b' }, { engine: new RedisEngine({ url: redis.url }) }),
-    ]);
-    try {
-      const [onA, onB] = await Promise.all([a.client('u1'), b.client('u2')]);
-      onA.send({ id: 1, op: 'ai', task: 'chat', input: { prompt: 'q' } });
-      assert.equal((await onA.waitFrame((f) => f.id === 1 && f.op === 'ai_done')).provider, 'openai');
-      onB.send({ id: 1, op: 'ai', task: 'chat', input: { prompt: 'q' } });
-      assert.equal((await onB.waitFrame((f) => f.id === 1 && f.op === 'ai_done')).provider, 'openai', 'one request in, the budget has room');
-      const seenByA = (await a.apiJson('/v1/ai/usage')).body.spentUsd;
-      assert.ok(Math.abs(seenByA - 2 * cost) < 1e-12, `pod A sees both pods' spend: ${seenByA}`);
-      onB.send({ id: 2, op: 'ai', task: 'chat', input: { prompt: 'q' } });
-      assert.equal((await onB.waitFrame((f) => f.id === 2 && f.op === 'ai_done')).provider, 'local', 'the shared budget is spent');
-      onA.send({ id: 2, op: 'ai', task: 'chat', input: { prompt: 'q' } });
-      assert.equal((await onA.waitFrame((f) => f.id === 2 && f.op === 'ai_done')).provider, 'local');
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await Promise.all([a.engine.close(), b.engine.close()]);
     }
   });
 });

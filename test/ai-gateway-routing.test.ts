@@ -7,34 +7,9 @@ import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { offlineChatReply } from '../gateway/ai/providers/local.ts';
-import { FakeAiServer } from './helpers/fake-ai.ts';
-import { startGateway, type Frame, type TestClient, type TestGateway } from './helpers/gateway.ts';
+import { FakeAiServer, askAi, fakeAiBlock } from './helpers/fake-ai.ts';
+import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
-
-const prices = { openai: { inputUsdPer1M: 0.15, outputUsdPer1M: 0.6 }, gemini: { inputUsdPer1M: 0.3, outputUsdPer1M: 2.5 } };
-
-function aiBlock(openai: FakeAiServer, gemini: FakeAiServer, extra: Record<string, unknown> = {}, openaiApi: 'chat' | 'responses' = 'chat') {
-  return {
-    strategy: 'cost',
-    latencySloMs: 1000,
-    explorationShare: 0,
-    userRequestsPerMinute: 600,
-    userBurst: 100,
-    providers: [
-      { name: 'openai', model: 'gpt-test', apiKey: openai.apiKey, baseUrl: openai.baseUrl, api: openaiApi, ...prices.openai },
-      { name: 'gemini', model: 'gemini-test', apiKey: gemini.apiKey, baseUrl: gemini.baseUrl, ...prices.gemini },
-      { name: 'local' },
-    ],
-    ...extra,
-  };
-}
-
-/** Sends an ai frame and collects its frames up to the terminal one (ai_done or error). */
-async function ask(client: TestClient, id: number, task: string, input: Record<string, unknown>): Promise<{ deltas: string[]; end: Frame }> {
-  client.send({ id, op: 'ai', task, input });
-  const end = await client.waitFrame((f) => f.id === id && (f.op === 'ai_done' || f.op === 'error'), { timeoutMs: 15_000, what: `the end of ai request ${id}` });
-  return { deltas: client.frames.filter((f) => f.id === id && f.op === 'ai_delta').map((f) => f.text), end };
-}
 
 /** pino lines captured from the gateway. */
 function captureLogs(): { logger: pino.Logger; lines: Array<Record<string, any>> } {
@@ -62,11 +37,11 @@ describe('AI routing through the gateway', () => {
   });
 
   test('the cheapest provider within the SLO answers; deltas stream, ai_done reports the usage and its cost', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
     try {
       openai.behave({ reply: 'Photosynthesis turns light into sugar.', usage: { input: 1200, output: 345 } });
       const client = await gw.client('u1');
-      const { deltas, end } = await ask(client, nextId++, 'chat', { prompt: 'What is photosynthesis?' });
+      const { deltas, end } = await askAi(client, nextId++, 'chat', { prompt: 'What is photosynthesis?' });
       assert.equal(end.op, 'ai_done', JSON.stringify(end));
       assert.equal(end.provider, 'openai');
       assert.equal(end.model, 'gpt-test');
@@ -84,47 +59,47 @@ describe('AI routing through the gateway', () => {
   });
 
   test('an SLO breach shifts traffic to the next provider; it comes back once the slow samples age out', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini, { latencySloMs: 200, statsWindowMs: 1500, statsSamples: 5 }) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { latencySloMs: 200, statsWindowMs: 1500, statsSamples: 5 }) });
     try {
       const client = await gw.client('u1');
       openai.behave({ latencyMs: 400 });
-      assert.equal((await ask(client, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
-      const shifted = await ask(client, nextId++, 'chat', { prompt: 'q' });
+      assert.equal((await askAi(client, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
+      const shifted = await askAi(client, nextId++, 'chat', { prompt: 'q' });
       assert.equal(shifted.end.provider, 'gemini', 'openai p95 TTFT is over the SLO');
       openai.behave({});
-      await waitFor(async () => (await ask(client, nextId++, 'chat', { prompt: 'q' })).end.provider === 'openai', { timeoutMs: 10_000, intervalMs: 200, what: 'openai to be chosen again' });
+      await waitFor(async () => (await askAi(client, nextId++, 'chat', { prompt: 'q' })).end.provider === 'openai', { timeoutMs: 10_000, intervalMs: 200, what: 'openai to be chosen again' });
     } finally {
       await gw.close();
     }
   });
 
   test('a provider down: the request falls back before the first token and does not fail', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
     try {
       const client = await gw.client('u1');
       openai.behave({ failStatus: 500 });
-      const { end, deltas } = await ask(client, nextId++, 'chat', { prompt: 'q' });
+      const { end, deltas } = await askAi(client, nextId++, 'chat', { prompt: 'q' });
       assert.equal(end.op, 'ai_done');
       assert.equal(end.provider, 'gemini');
       assert.deepEqual(end.fallbacks, [{ provider: 'openai', reason: 'http 500' }]);
       assert.equal(deltas.join(''), 'Hello from gemini. This answer arrives in several chunks.');
       openai.behave({ failStatus: 429 });
-      assert.equal((await ask(client, nextId++, 'sentiment', { text: 'great' })).end.provider, 'gemini');
+      assert.equal((await askAi(client, nextId++, 'sentiment', { text: 'great' })).end.provider, 'gemini');
     } finally {
       await gw.close();
     }
   });
 
   test('both remote providers down: the local provider answers', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
     try {
       const client = await gw.client('u1');
       openai.behave({ failStatus: 500 });
       gemini.behave({ failStatus: 503 });
-      const chat = await ask(client, nextId++, 'chat', { prompt: 'q' });
+      const chat = await askAi(client, nextId++, 'chat', { prompt: 'q' });
       assert.equal(chat.end.provider, 'local');
       assert.equal(chat.deltas.join(''), offlineChatReply);
-      const mood = await ask(client, nextId++, 'sentiment', { text: 'I love this, it is wonderful' });
+      const mood = await askAi(client, nextId++, 'sentiment', { text: 'I love this, it is wonderful' });
       assert.equal(mood.end.provider, 'local');
       assert.equal(mood.end.result.label, 'positive');
     } finally {
@@ -134,11 +109,11 @@ describe('AI routing through the gateway', () => {
 
   for (const api of ['chat', 'responses'] as const) {
     test(`a stream cut mid-answer (openai ${api}) ends with an error frame saying a retry may help`, async () => {
-      const gw = await startGateway({ ai: aiBlock(openai, gemini, {}, api) });
+      const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, {}, api) });
       try {
         const client = await gw.client('u1');
         openai.behave({ reply: 'one two three four five six', cutAfterChunks: 2, chunkDelayMs: 20 });
-        const { deltas, end } = await ask(client, nextId++, 'chat', { prompt: 'q' });
+        const { deltas, end } = await askAi(client, nextId++, 'chat', { prompt: 'q' });
         assert.deepEqual(deltas, ['one ', 'two ']);
         assert.equal(end.op, 'error');
         assert.equal(end.code, 'AI_STREAM_FAILED');
@@ -150,13 +125,13 @@ describe('AI routing through the gateway', () => {
   }
 
   test('a slow short task is hedged to the next provider; the first answer wins and the loser is aborted upstream', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini, { hedgeDelayMs: 100, hedgeMaxShare: 1 }) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { hedgeDelayMs: 100, hedgeMaxShare: 1 }) });
     try {
       const client = await gw.client('u1');
       openai.behave({ hang: true });
       gemini.behave({ reply: '{"score": 0.9}' });
       const closedBefore = openai.clientClosed;
-      const { end } = await ask(client, nextId++, 'sentiment', { text: 'great class' });
+      const { end } = await askAi(client, nextId++, 'sentiment', { text: 'great class' });
       assert.equal(end.provider, 'gemini');
       assert.deepEqual(end.result, { score: 0.9, label: 'positive' });
       await openai.waitClientClosed(closedBefore + 1);
@@ -171,15 +146,15 @@ describe('AI routing through the gateway', () => {
     const usage = { input: 100_000, output: 10_000 };
     const cost = (usage.input * 0.15 + usage.output * 0.6) / 1e6;
     for (const onBudgetExceeded of ['local', 'reject'] as const) {
-      const gw = await startGateway({ ai: aiBlock(openai, gemini, { dailyBudgetUsd: cost, onBudgetExceeded }) });
+      const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { dailyBudgetUsd: cost, onBudgetExceeded }) });
       try {
         openai.behave({ usage });
         const client = await gw.client('u1');
-        const first = await ask(client, nextId++, 'chat', { prompt: 'q' });
+        const first = await askAi(client, nextId++, 'chat', { prompt: 'q' });
         assert.equal(first.end.provider, 'openai');
         assert.equal(first.end.costUsd, cost);
         assert.equal((await gw.apiJson('/v1/ai/usage')).body.spentUsd, cost);
-        const second = await ask(client, nextId++, 'chat', { prompt: 'q' });
+        const second = await askAi(client, nextId++, 'chat', { prompt: 'q' });
         if (onBudgetExceeded === 'local') assert.equal(second.end.provider, 'local');
         else assert.equal(second.end.code, 'BUDGET_EXCEEDED');
       } finally {
@@ -189,19 +164,21 @@ describe('AI routing through the gateway', () => {
   });
 
   test('a per-user budget stops one user and not another', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini, { userDailyBudgetUsd: 0.000001 }) });
+    // One answer's reported usage costs 0.021 USD: past the user's budget, though its estimate fitted.
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { userDailyBudgetUsd: 0.02 }) });
     try {
+      openai.behave({ usage: { input: 100_000, output: 10_000 } });
       const [a, b] = await Promise.all([gw.client('heavy'), gw.client('light')]);
-      assert.equal((await ask(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
-      assert.equal((await ask(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'local');
-      assert.equal((await ask(b, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
+      assert.equal((await askAi(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
+      assert.equal((await askAi(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'local');
+      assert.equal((await askAi(b, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
     } finally {
       await gw.close();
     }
   });
 
   test('ai_cancel and a disconnect abort the upstream request (the fake server sees the connection close)', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
     try {
       openai.behave({ reply: 'a b c d e f g h', chunkDelayMs: 5_000 });
       const client = await gw.client('u1');
@@ -229,7 +206,7 @@ describe('AI routing through the gateway', () => {
   });
 
   test('per-user rate limit and per-connection concurrency answer with their codes', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini, { userRequestsPerMinute: 1, userBurst: 2, maxConcurrentPerConnection: 1 }) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { userRequestsPerMinute: 1, userBurst: 2, maxConcurrentPerConnection: 1 }) });
     try {
       const client = await gw.client('u1');
       openai.behave({ latencyMs: 300 });
@@ -238,16 +215,16 @@ describe('AI routing through the gateway', () => {
       assert.equal(busy.code, 'LIMIT_EXCEEDED');
       await client.waitFrame((f) => f.id === 1 && f.op === 'ai_done');
       const other = await gw.client('u1');
-      assert.equal((await ask(other, 50, 'sentiment', { text: 'fine' })).end.op, 'ai_done', 'the second of a burst of two');
-      assert.equal((await ask(other, 51, 'sentiment', { text: 'fine' })).end.code, 'AI_RATE_LIMITED');
-      assert.equal((await ask(await gw.client('u2'), 52, 'sentiment', { text: 'fine' })).end.op, 'ai_done');
+      assert.equal((await askAi(other, 50, 'sentiment', { text: 'fine' })).end.op, 'ai_done', 'the second of a burst of two');
+      assert.equal((await askAi(other, 51, 'sentiment', { text: 'fine' })).end.code, 'AI_RATE_LIMITED');
+      assert.equal((await askAi(await gw.client('u2'), 52, 'sentiment', { text: 'fine' })).end.op, 'ai_done');
     } finally {
       await gw.close();
     }
   });
 
   test('bad input names the field; a room the token does not allow is FORBIDDEN', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
     try {
       const client = await gw.client('u1', { rooms: ['math-*'] });
       assert.equal((await client.request({ op: 'ai', task: 'poem', input: {} })).code, 'BAD_REQUEST');
@@ -260,13 +237,13 @@ describe('AI routing through the gateway', () => {
 
   test('one log line per routing decision with its reason, and never the prompt or the answer', async () => {
     const { logger, lines } = captureLogs();
-    const gw = await startGateway({ ai: aiBlock(openai, gemini) }, { logger });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) }, { logger });
     try {
       const client = await gw.client('u1');
       openai.behave({ failStatus: 500, reply: 'SECRET-ANSWER-TEXT' });
       gemini.behave({ reply: 'SECRET-ANSWER-TEXT' });
-      await ask(client, nextId++, 'chat', { prompt: 'SECRET-PROMPT-TEXT' });
-      await ask(client, nextId++, 'sentiment', { text: 'SECRET-PROMPT-TEXT' });
+      await askAi(client, nextId++, 'chat', { prompt: 'SECRET-PROMPT-TEXT' });
+      await askAi(client, nextId++, 'sentiment', { text: 'SECRET-PROMPT-TEXT' });
       const decisions = lines.filter((l) => l.msg === 'ai route');
       assert.equal(decisions.length, 2);
       assert.deepEqual(decisions.map((d) => [d.task, d.provider, d.reason]), [
@@ -283,10 +260,10 @@ describe('AI routing through the gateway', () => {
   });
 
   test('metrics count requests, cost and TTFT by provider and outcome', async () => {
-    const gw = await startGateway({ ai: aiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
     try {
       const client = await gw.client('u1');
-      await ask(client, nextId++, 'chat', { prompt: 'q' });
+      await askAi(client, nextId++, 'chat', { prompt: 'q' });
       const text = await (await fetch(gw.metricsUrl)).text();
       assert.match(text, /meridian_ai_requests_total\{provider="openai",task="chat",outcome="ok"\} 1/);
       assert.match(text, /meridian_ai_cost_usd_total\{provider="openai"\} [0-9.e-]+/);

@@ -10,6 +10,7 @@ import { LocalProvider, offlineChatReply } from '../gateway/ai/providers/local.t
 import { buildMessages } from '../gateway/ai/prompts.ts';
 import { ProviderError, type AiProvider, type AiTask, type ProviderEvent } from '../gateway/ai/types.ts';
 import { FakeAiServer } from './helpers/fake-ai.ts';
+import { waitFor } from './helpers/net.ts';
 
 async function collect(provider: AiProvider, task: AiTask, text: string, signal = new AbortController().signal): Promise<{ text: string; events: ProviderEvent[] }> {
   const events: ProviderEvent[] = [];
@@ -70,8 +71,11 @@ for (const variant of variants) {
       fake.behave({ hang: true });
       const before = fake.clientClosed;
       const controller = new AbortController();
+      const requestsBefore = fake.requests.length;
       const pending = collect(provider, 'chat', 'hi', controller.signal);
-      setTimeout(() => controller.abort(), 50);
+      // Aborted once the request is at the server: an abort before it connects closes nothing there.
+      await waitFor(() => fake.requests.length > requestsBefore, { what: 'the request at the fake server' });
+      controller.abort();
       await assert.rejects(pending, (error: ProviderError) => error.kind === 'aborted');
       await fake.waitClientClosed(before + 1);
     });

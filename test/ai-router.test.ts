@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseAiConfig, type AiConfig } from '../gateway/ai/config.ts';
 import { createProviders } from '../gateway/ai/providers/index.ts';
-import { NoProviderError, Router } from '../gateway/ai/router.ts';
+import { NoProviderError, Router, type BudgetState } from '../gateway/ai/router.ts';
 import { strategyByName } from '../gateway/ai/strategies/index.ts';
 
 function setup(ai: Record<string, unknown> = {}, randoms: number[] = []) {
@@ -30,7 +30,7 @@ function setup(ai: Record<string, unknown> = {}, randoms: number[] = []) {
   const clock = { now: 1_000_000 };
   const router = new Router({ config, providers: createProviders(config), now: () => clock.now, random: () => randoms.shift() ?? 0.99 });
   const stats = (name: string) => router.candidates.find((c) => c.provider.name === name)!.stats;
-  const route = (budgetSpent = false) => router.route({ inputTokens: 500, outputTokens: 300, budgetSpent });
+  const route = (budget: BudgetState = 'available') => router.route({ inputTokens: 500, outputTokens: 300, budget });
   const names = (decision: ReturnType<typeof route>) => decision.plan.map((c) => c.provider.name);
   return { router, clock, stats, route, names };
 }
@@ -101,11 +101,18 @@ describe('AI router', () => {
 
   test('a spent budget: local when configured, BUDGET_EXCEEDED when reject', () => {
     const { route, names } = setup();
-    const decision = route(true);
+    const decision = route('spent');
     assert.deepEqual(names(decision), ['local']);
     assert.equal(decision.reason, 'budget');
     const strict = setup({ onBudgetExceeded: 'reject' });
-    assert.throws(() => strict.route(true), (error: NoProviderError) => error.code === 'BUDGET_EXCEEDED');
+    assert.throws(() => strict.route('spent'), (error: NoProviderError) => error.code === 'BUDGET_EXCEEDED');
+  });
+
+  test('a spend that cannot be read: paid providers skipped; local, or AI_UNAVAILABLE (not BUDGET_EXCEEDED) when reject', () => {
+    const { route, names } = setup();
+    assert.deepEqual(names(route('unreadable')), ['local']);
+    const strict = setup({ onBudgetExceeded: 'reject' });
+    assert.throws(() => strict.route('unreadable'), (error: NoProviderError) => error.code === 'AI_UNAVAILABLE' && error.filtered.openai === 'budget');
   });
 
   test('exploration moves another eligible provider to the front at the configured share', () => {

@@ -2,7 +2,7 @@
  * The Redis benchmark in a tiny configuration: one redis-server, two gateway processes per
  * system (Meridian with its Redis engine, Socket.IO with @socket.io/redis-adapter), 2 rooms of
  * 10 subscribers split over both pods, 50 messages. Asserts that every message reached every
- * subscriber on both pods exactly once, in order, and that Redis commands were counted.
+ * subscriber on both pods exactly once, in order, and that Redis commands and CPU were counted.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +27,7 @@ interface Round {
   lossless: boolean;
   redisCommands: number;
   redisCommandsByName: Record<string, number>;
+  redisCpuUsPerMessage: number;
   problems: Record<string, number>;
 }
 
@@ -37,8 +38,9 @@ test('redis bench relays every message across two pods for Meridian and Socket.I
       '--quiet', '--rounds', '1', '--rooms', String(ROOMS), '--subscribers-per-room', String(PER_ROOM), '--rate', '200',
       '--max-messages', String(MESSAGES), '--warmup-messages', '4', '--duration-ms', '60000', '--baseline-messages', '20', '--out', join(dir, 'redis.json'),
     ];
-    const record = (await run(args)) as { rounds: Round[]; baseline: { published: number; latency: { count: number } } };
-    assert.equal(record.baseline.latency.count, record.baseline.published, 'the bare ioredis baseline received every message');
+    const record = (await run(args)) as { rounds: Round[]; floors: { published: number; latency: { count: number } }[] };
+    assert.equal(record.floors.length, 1, 'one floor per round');
+    for (const floor of record.floors) assert.equal(floor.latency.count, floor.published, 'the bare ioredis floor received every message');
     assert.deepEqual(record.rounds.map((r) => r.system).sort(), ['meridian', 'socketio']);
     for (const round of record.rounds) {
       assert.equal(round.published, MESSAGES, `${round.system}: published`);
@@ -49,6 +51,7 @@ test('redis bench relays every message across two pods for Meridian and Socket.I
       assert.equal(round.outOfOrder, 0, `${round.system}: one publisher per room, so order holds`);
       assert.ok(round.lossless);
       assert.ok(round.redisCommands >= MESSAGES, `${round.system}: at least one Redis command per message (${JSON.stringify(round.redisCommandsByName)})`);
+      assert.ok(round.redisCpuUsPerMessage > 0, `${round.system}: Redis CPU per message was measured`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
  * The relay benchmark in a tiny configuration: one Pub/Sub emulator, two regions of one
  * redis-server and one gateway each, 2 rooms of one subscriber in region b, 40 messages at a
- * low rate, beside the raw Pub/Sub client with and without ordering, and a two-step ladder.
+ * low rate, with both outbox modes, beside the raw Pub/Sub client with and without ordering,
+ * and a two-step ladder.
  * Asserts that the record is complete and that every system delivered every message once —
  * Meridian's in order across the regions. No timing claims.
  */
@@ -48,13 +49,14 @@ test('relay bench carries every message from region a to region b, beside the ra
   try {
     const args = [
       '--quiet', '--rounds', '1', '--rate', String(RATE), '--rooms', String(ROOMS), '--pods-per-region', '1', '--subscribers-per-room', '1',
-      '--warmup-ms', '500', '--duration-ms', '2000', '--ladder', `${RATE},${RATE * 2}`, '--ladder-step-ms', '1000', '--ladder-p99-ms', '60000', '--out', out,
+      '--warmup-ms', '500', '--duration-ms', '2000', '--ladder', `${RATE},${RATE * 2}`, '--ladder-step-ms', '1000', '--ladder-warmup-ms', '300', '--ladder-p99-ms', '60000', '--out', out,
+      '--systems', 'meridian,meridian-pipelined,raw-ordered,raw-unordered', '--ladder-systems', 'meridian,meridian-pipelined,raw-ordered',
     ];
     const record = (await run(args)) as RelayRecord;
     assert.deepEqual(JSON.parse(await readFile(out, 'utf8')).rounds.length, record.rounds.length, 'the record was written');
     assert.equal(record.benchmark, 'relay');
     assert.match(record.processes, /1 gateway process/);
-    assert.deepEqual(record.rounds.map((r) => r.system).sort(), ['meridian', 'raw-ordered', 'raw-unordered']);
+    assert.deepEqual(record.rounds.map((r) => r.system).sort(), ['meridian', 'meridian-pipelined', 'raw-ordered', 'raw-unordered']);
     for (const round of record.rounds) {
       const runs: Measured[] = [round, ...(round.ladder ?? [])];
       for (const m of runs) {
@@ -69,13 +71,15 @@ test('relay bench carries every message from region a to region b, beside the ra
       }
       if (round.system !== 'raw-unordered') assert.equal(round.ladder?.length, 2, `${round.system} climbed both ladder steps`);
     }
-    const meridian = record.rounds.find((r) => r.system === 'meridian')!;
-    const b = meridian.relayCounters!.b;
-    assert.equal(b['meridian_relay_applied_total{outcome="stored"}'], meridian.published, 'region b appended each relayed message once');
-    assert.equal(b.meridian_relay_unrecoverable_gaps_total, 0);
-    assert.ok(meridian.relayCounters!.a.meridian_relay_sent_total >= meridian.published, 'region a sent every message to the bus (and perhaps a digest)');
+    for (const system of ['meridian', 'meridian-pipelined']) {
+      const meridian = record.rounds.find((r) => r.system === system)!;
+      const b = meridian.relayCounters!.b;
+      assert.equal(b['meridian_relay_applied_total{outcome="stored"}'], meridian.published, `${system}: region b appended each relayed message once`);
+      assert.equal(b.meridian_relay_unrecoverable_gaps_total, 0, `${system}: no unrecoverable gap`);
+      assert.ok(meridian.relayCounters!.a.meridian_relay_sent_total >= meridian.published, `${system}: region a sent every message to the bus (and perhaps a digest)`);
+    }
     for (const row of record.summary.rows) assert.ok(row.lossless, `${row.system}: lossless over the run`);
-    assert.ok(Number.isFinite(record.summary.ratios['meridian/raw-ordered p99']), 'the p99 ratio is computed');
+    for (const pair of ['meridian/raw-ordered', 'meridian-pipelined/raw-ordered', 'meridian-pipelined/meridian']) assert.ok(Number.isFinite(record.summary.ratios[`${pair} p99`]), `the ${pair} p99 ratio is computed`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -97,6 +97,23 @@ export function engineContract(backendName: string, setup: () => Promise<EngineF
       );
     });
 
+    test('a fresh mid (made by the gateway for one publish) is stored and delivered, and not remembered', async () => {
+      const { engine: publisher } = await pod();
+      const { engine: listener, seen } = await pod();
+      const room = uniqueRoom('fresh-mid');
+      await listener.broker.subscribe([room]);
+      const fresh = { ...input(room, 'first'), freshMid: true };
+      const a = await publisher.broker.publish(fresh);
+      // Only a client's mid can come back as a retry; the same fresh mid again is a new message.
+      const b = await publisher.broker.publish({ ...fresh, data: 'second' });
+      assert.deepEqual([a.duplicate, b.duplicate, b.offset], [false, false, a.offset + 1]);
+      const delivered = await seen.received(room, 2);
+      assert.deepEqual(delivered.map((p) => [p.offset, p.data]), [[a.offset, 'first'], [b.offset, 'second']]);
+      // A client publishing that mid later is not taken for a retry either.
+      const c = await publisher.broker.publish({ ...input(room, 'third'), mid: fresh.mid });
+      assert.deepEqual([c.duplicate, c.offset], [false, b.offset + 1]);
+    });
+
     test('a mid is accepted again once its idempotency TTL has passed', async () => {
       const { engine } = await pod({ idempotencyTtlMs: SHORT_TTL_MS });
       const room = uniqueRoom('idempotency-ttl');

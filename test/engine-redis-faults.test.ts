@@ -268,7 +268,7 @@ describe('redis engine faults', { skip }, () => {
     // Two requests in one tick, and a room asked for and dropped in the same tick.
     await Promise.all([engine.broker.subscribe(rooms.slice(0, 700)), engine.broker.subscribe([...rooms.slice(700), `${base}-dropped`]), engine.broker.unsubscribe([`${base}-dropped`])]);
     assert.equal((await subscribeCalls()) - callsBefore, Math.ceil(rooms.length / 512), 'one SUBSCRIBE per 512 rooms');
-    const count = async () => ((await raw.pubsub('CHANNELS', `${keys.channel(base)}-*`)) as string[]).length;
+    const count = async () => ((await raw.pubsub('CHANNELS', `${keys.channelPrefix}{${base}-*`)) as string[]).length;
     assert.equal(await count(), rooms.length);
     await engine.broker.unsubscribe(rooms.slice(100));
     assert.equal(await count(), 100);

@@ -1,12 +1,14 @@
 /**
  * Delivery repair in the hub: the broker is at most once, so lost, duplicated or interrupted
  * live deliveries are repaired from history (or the client is told with 4010). The engine here
- * is the real memory engine behind a wrapper that loses or repeats chosen deliveries.
+ * is the real memory engine behind a wrapper that loses or repeats chosen deliveries. The gateway
+ * delivers what its own clients publish without waiting for the broker, so scenarios about lost
+ * broadcasts publish from a second pod on the same backend (`feed.otherPod`), as in production.
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { createEngine } from '../gateway/engine/index.ts';
+import { createEngine, MemoryEngine } from '../gateway/engine/index.ts';
 import type { Engine, EngineHandlers, Publication } from '../gateway/engine/types.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
@@ -63,10 +65,16 @@ interface FaultyFeed {
   holding: boolean;
   flush(): void;
   handlers(): EngineHandlers;
+  /** Another pod on the same backend: what it publishes reaches the gateway only through the (faulty) broadcast. */
+  otherPod: MemoryEngine;
+  /** Publishes through `otherPod`, as a client of another gateway would. */
+  publishElsewhere(room: string, data: unknown): Promise<{ epoch: string; offset: number }>;
 }
 
 function faultyFeed(historySize = 300): FaultyFeed {
-  const inner = createEngine({ region: 'test-region', engine: { historySize }, logger: pino({ level: 'silent' }) });
+  const inner = createEngine({ region: 'test-region', engine: { historySize }, logger: pino({ level: 'silent' }) }) as MemoryEngine;
+  const otherPod = new MemoryEngine({ backend: inner.backend, engine: { historySize } });
+  let published = 0;
   const drop = new Set<number>();
   const repeat = new Set<number>();
   let handlers: EngineHandlers | undefined;
@@ -80,9 +88,13 @@ function faultyFeed(historySize = 300): FaultyFeed {
     tallies: inner.tallies,
     healthy: () => inner.healthy(),
     health: () => inner.health(),
-    close: () => inner.close(),
-    start(h) {
+    close: async () => {
+      await otherPod.close();
+      await inner.close();
+    },
+    async start(h) {
       handlers = h;
+      await otherPod.start({ publication() {}, roomEvent() {}, resynced() {} });
       return inner.start({
         ...h,
         publication(pub: Publication) {
@@ -101,6 +113,8 @@ function faultyFeed(historySize = 300): FaultyFeed {
     engine,
     drop,
     repeat,
+    otherPod,
+    publishElsewhere: (room: string, data: unknown) => otherPod.broker.publish({ room, data, mid: `elsewhere-${++published}`, region: 'test-region', ts: Date.now() }),
     handlers: () => handlers!,
     flush() {
       feed.holding = false;
@@ -121,10 +135,9 @@ describe('gateway hub delivery repair', () => {
     feed = faultyFeed();
     gw = await startGateway({ history: { positionCheckMs: 50 } }, { engine: feed.engine });
     const reader = await gw.client('reader');
-    const writer = await gw.client('writer');
     await reader.request({ op: 'subscribe', room: 'quiet' });
     feed.drop.add(2);
-    for (let n = 1; n <= 2; n += 1) await writer.request({ op: 'publish', room: 'quiet', data: n });
+    for (let n = 1; n <= 2; n += 1) await feed.publishElsewhere('quiet', n);
     const got = await reader.waitCount((f) => f.op === 'message', 2);
     assert.deepEqual(got.map((m) => m.offset), [1, 2]);
     assert.equal(got[1].data, 2);
@@ -134,15 +147,14 @@ describe('gateway hub delivery repair', () => {
     feed = faultyFeed();
     gw = await startGateway({ history: { positionCheckMs: 0 } }, { engine: feed.engine });
     const reader = await gw.client('reader');
-    const writer = await gw.client('writer');
     await reader.request({ op: 'subscribe', room: 'quiet' });
     feed.drop.add(2);
-    for (let n = 1; n <= 2; n += 1) await writer.request({ op: 'publish', room: 'quiet', data: n });
+    for (let n = 1; n <= 2; n += 1) await feed.publishElsewhere('quiet', n);
     // A ping answered after both publishes: any delivery that was coming has come.
     await reader.waitFrame((f) => f.op === 'message' && f.offset === 1);
     await reader.request({ op: 'ping' });
     assert.equal(reader.frames.filter((f) => f.op === 'message').length, 1);
-    await writer.request({ op: 'publish', room: 'quiet', data: 3 });
+    await feed.publishElsewhere('quiet', 3);
     const got = await reader.waitCount((f) => f.op === 'message', 3);
     assert.deepEqual(got.map((m) => m.offset), [1, 2, 3]);
   });
@@ -151,10 +163,9 @@ describe('gateway hub delivery repair', () => {
     feed = faultyFeed();
     gw = await startGateway({}, { engine: feed.engine });
     const reader = await gw.client('reader');
-    const writer = await gw.client('writer');
     await reader.request({ op: 'subscribe', room: 'lossy' });
     feed.drop.add(2).add(3);
-    for (let n = 1; n <= 5; n += 1) await writer.request({ op: 'publish', room: 'lossy', data: n });
+    for (let n = 1; n <= 5; n += 1) await feed.publishElsewhere('lossy', n);
     const got = await reader.waitCount((f) => f.op === 'message', 5);
     assert.deepEqual(got.map((m) => m.offset), [1, 2, 3, 4, 5]);
     assert.deepEqual(got.map((m) => m.data), [1, 2, 3, 4, 5]);
@@ -175,6 +186,23 @@ describe('gateway hub delivery repair', () => {
     assert.deepEqual(reader.messages().map((m) => m.data), ['a', 'b']);
   });
 
+  it('an own publication that is ahead of the room waits for the one before it, then both arrive once', async () => {
+    feed = faultyFeed();
+    gw = await startGateway({}, { engine: feed.engine });
+    const reader = await gw.client('reader');
+    const writer = await gw.client('writer');
+    await reader.request({ op: 'subscribe', room: 'overtaken' });
+    feed.holding = true; // every broadcast waits, this pod's own included
+    assert.equal((await feed.publishElsewhere('overtaken', 'elsewhere')).offset, 1);
+    assert.equal((await writer.request({ op: 'publish', room: 'overtaken', data: 'here' })).offset, 2);
+    await reader.request({ op: 'ping' });
+    assert.deepEqual(reader.messages(), [], 'offset 2 is not delivered before offset 1');
+    feed.flush();
+    await reader.waitCount((f) => f.op === 'message', 2);
+    await reader.request({ op: 'ping' });
+    assert.deepEqual(reader.messages().map((m) => [m.offset, m.data]), [[1, 'elsewhere'], [2, 'here']]);
+  });
+
   it('a gap history no longer holds closes the room’s subscribers with 4010', async () => {
     feed = faultyFeed(3);
     gw = await startGateway({}, { engine: feed.engine });
@@ -183,7 +211,7 @@ describe('gateway hub delivery repair', () => {
     await reader.request({ op: 'subscribe', room: 'forgetful' });
     await other.request({ op: 'subscribe', room: 'elsewhere' });
     for (const offset of [2, 3, 4, 5, 6]) feed.drop.add(offset);
-    for (let n = 1; n <= 7; n += 1) await other.request({ op: 'publish', room: 'forgetful', data: n });
+    for (let n = 1; n <= 7; n += 1) await feed.publishElsewhere('forgetful', n);
     assert.equal((await reader.closed).code, 4010);
     // Reconnecting with recover from the last offset seen answers recovered:false.
     const again = await gw.client('reader');
@@ -200,8 +228,9 @@ describe('gateway hub delivery repair', () => {
     const reader = await gw.client('reader');
     await reader.request({ op: 'subscribe', room: 'flaky' });
     feed.drop.add(1).add(2);
-    await reader.request({ op: 'publish', room: 'flaky', data: 'one' });
-    await reader.request({ op: 'publish', room: 'flaky', data: 'two' });
+    await feed.publishElsewhere('flaky', 'one');
+    await feed.publishElsewhere('flaky', 'two');
+    await reader.request({ op: 'ping' });
     assert.equal(reader.messages().length, 0);
     feed.handlers().resynced(['flaky', 'not-subscribed-here']);
     const got = await reader.waitCount((f) => f.op === 'message', 2);
@@ -264,19 +293,18 @@ describe('gateway hub delivery repair', () => {
   it('a subscriber whose history read is ahead of live delivery skips what it already has', async () => {
     feed = faultyFeed();
     gw = await startGateway({}, { engine: feed.engine });
-    const writer = await gw.client('writer');
     const watcher = await gw.client('watcher');
     const { epoch } = await watcher.request({ op: 'subscribe', room: 'ahead' });
-    feed.holding = true; // 1 and 2 are stored, their broadcast is still on its way
-    await writer.request({ op: 'publish', room: 'ahead', data: 1 });
-    await writer.request({ op: 'publish', room: 'ahead', data: 2 });
+    feed.holding = true; // 1 and 2 are stored by another pod, their broadcast is still on its way
+    await feed.publishElsewhere('ahead', 1);
+    await feed.publishElsewhere('ahead', 2);
     const reader = await gw.client('reader');
     const sub = await reader.request({ op: 'subscribe', room: 'ahead', recover: { epoch, offset: 0 } });
     assert.equal(sub.recovered, true);
     assert.deepEqual(sub.messages.map((m: { offset: number }) => m.offset), [1, 2]);
     feed.flush();
     await watcher.waitCount((f) => f.op === 'message', 2);
-    await writer.request({ op: 'publish', room: 'ahead', data: 3 });
+    await feed.publishElsewhere('ahead', 3);
     await reader.waitFrame((f) => f.op === 'message' && f.offset === 3);
     assert.deepEqual(reader.messages().map((m) => m.offset), [3], 'live 1 and 2 were not repeated');
     assert.deepEqual((await watcher.waitCount((f) => f.op === 'message', 3)).map((m) => m.offset), [1, 2, 3]);
@@ -286,7 +314,6 @@ describe('gateway hub delivery repair', () => {
     feed = faultyFeed();
     const gated = gatedHistory(feed.engine);
     gw = await startGateway({}, { engine: gated.engine });
-    const writer = await gw.client('writer');
     const early = await gw.client('early');
     const late = await gw.client('late');
 
@@ -297,18 +324,18 @@ describe('gateway hub delivery repair', () => {
     // Message 1 is stored; its broadcast is held. `early` then reads offset 1 and becomes the
     // room's baseline, so the broadcast of 1, when it comes, is a duplicate for the room.
     feed.holding = true;
-    await writer.request({ op: 'publish', room: 'behind', data: 1 });
+    await feed.publishElsewhere('behind', 1);
     const earlySub = await early.request({ op: 'subscribe', room: 'behind' });
     assert.equal(earlySub.offset, 1);
     feed.flush();
-    await writer.request({ op: 'ping' });
+    await early.request({ op: 'ping' });
     gated.release();
 
     const lateSub = await late.waitFrame((f) => f.id === 700);
     assert.equal(lateSub.offset, 0);
     const caughtUp = await late.waitFrame((f) => f.op === 'message' && f.offset === 1);
     assert.equal(caughtUp.data, 1);
-    await writer.request({ op: 'publish', room: 'behind', data: 2 });
+    await feed.publishElsewhere('behind', 2);
     await late.waitFrame((f) => f.op === 'message' && f.offset === 2);
     await early.waitFrame((f) => f.op === 'message' && f.offset === 2);
     assert.deepEqual(late.messages().map((m) => m.offset), [1, 2]);

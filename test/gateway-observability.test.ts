@@ -53,13 +53,14 @@ describe('gateway observability', () => {
     await Promise.all([ada.close(), bob.close()]);
   });
 
-  it('loadz reports connections, rooms, rates, event-loop lag, RSS and draining', async () => {
+  it('loadz reports connections, rooms, rates, event-loop lag, RSS, queued outbound bytes and draining', async () => {
     const ada = await gw.client('ada');
     await ada.request({ op: 'subscribe', room: 'load-1' });
     const { status, body } = await gw.apiJson('/loadz', { apiKey: null });
     assert.equal(status, 200);
-    assert.deepEqual(Object.keys(body).sort(), ['connections', 'draining', 'eventLoopLagMs', 'msgsInPerSec', 'msgsOutPerSec', 'rooms', 'rssBytes']);
+    assert.deepEqual(Object.keys(body).sort(), ['connections', 'draining', 'eventLoopLagMs', 'msgsInPerSec', 'msgsOutPerSec', 'outboundQueuedBytes', 'rooms', 'rssBytes']);
     assert.equal(body.connections, 1);
+    assert.equal(body.outboundQueuedBytes, 0, 'a client that reads everything has nothing queued');
     assert.equal(body.rooms, 1);
     assert.equal(body.draining, false);
     assert.ok(body.rssBytes > 10_000_000);

@@ -62,8 +62,8 @@ describe('redis settings from the gateway config', { skip }, () => {
 
       assert.equal(await raw.exists('alpha:meta:{lobby}', 'beta:meta:{lobby}'), 2);
       assert.deepEqual(await raw.keys('meridian:*'), [], 'nothing is written under the default prefix');
-      const channels = (await raw.pubsub('CHANNELS', '*:room:lobby')) as string[];
-      assert.deepEqual(channels.sort(), ['alpha:room:lobby', 'beta:room:lobby']);
+      const channels = (await raw.pubsub('CHANNELS', '*:room:{lobby}')) as string[];
+      assert.deepEqual(channels.sort(), ['alpha:room:{lobby}', 'beta:room:{lobby}']);
     } finally {
       for (const client of clients) client.ws.terminate();
       await alpha?.close();
@@ -86,7 +86,7 @@ describe('redis settings from the gateway config', { skip }, () => {
       await waitFor(() => subscribes.flat().length >= 200, { what: 'every SUBSCRIBE seen by MONITOR' });
       const channels = subscribes.flat();
       assert.equal(new Set(channels).size, 200);
-      assert.ok(channels.every((c) => c.startsWith('batched:room:storm-')));
+      assert.ok(channels.every((c) => c.startsWith('batched:room:{storm-')));
       assert.ok(subscribes.every((batch) => batch.length <= 50), `batches ${subscribes.map((b) => b.length)}`);
       assert.ok(subscribes.length < 200 / 2, `subscribes were coalesced: ${subscribes.length} commands`);
 

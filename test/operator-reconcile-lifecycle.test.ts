@@ -71,33 +71,33 @@ test('a reconcile of an unchanged cluster makes no writes anywhere', async () =>
   assert.equal(result.requeueAfterMs, undefined, 'nothing to look at again');
 });
 
-test('a condition another component owns (RelayReady) survives reconciles, and status is still not rewritten', async () => {
-  const relayReady = { type: 'RelayReady', status: 'True', reason: 'TopicReady', message: 'topic and subscriptions exist', lastTransitionTime: new Date().toISOString() };
+test('a condition another component owns (here BackupReady) survives reconciles, and status is still not rewritten', async () => {
+  const backupReady = { type: 'BackupReady', status: 'True', reason: 'BackupTaken', message: 'last backup 5 minutes ago', lastTransitionTime: new Date().toISOString() };
   const current = await getCluster(sandbox, 'classroom');
   await customObjects(sandbox).patchNamespacedCustomObjectStatus(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name: 'classroom', body: { status: { conditions: [...(current?.status?.conditions ?? []), relayReady] } } },
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name: 'classroom', body: { status: { conditions: [...(current?.status?.conditions ?? []), backupReady] } } },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
   await sandbox.reconciler.reconcile('tenants/classroom');
   const before = writeCounts(sandbox);
   await sandbox.reconciler.reconcile('tenants/classroom');
   assert.deepEqual(writeCounts(sandbox), before, 'no writes');
-  const kept = (await getCluster(sandbox, 'classroom'))?.status?.conditions?.find((c) => c.type === 'RelayReady');
-  assert.deepEqual(kept, relayReady);
+  const kept = (await getCluster(sandbox, 'classroom'))?.status?.conditions?.find((c) => c.type === 'BackupReady');
+  assert.deepEqual(kept, backupReady);
 });
 
 test('a status another component writes during a reconcile is not overwritten: the stale write gets 409 and the retry keeps both', async () => {
   const key = 'tenants/classroom';
-  const relay = { type: 'RelayReady', status: 'False', reason: 'TopicMissing', message: 'creating the topic', lastTransitionTime: new Date().toISOString() };
+  const backup = { type: 'BackupReady', status: 'False', reason: 'BackupRunning', message: 'taking a backup', lastTransitionTime: new Date().toISOString() };
   let raced = false;
   const racing: RegionPool = {
     async client(namespace, region) {
       if (!raced) {
         raced = true;
         const live = await getCluster(sandbox, 'classroom');
-        const others = (live?.status?.conditions ?? []).filter((c) => c.type !== 'RelayReady');
+        const others = (live?.status?.conditions ?? []).filter((c) => c.type !== 'BackupReady');
         await customObjects(sandbox).patchNamespacedCustomObjectStatus(
-          { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name: 'classroom', body: { status: { conditions: [...others, relay] } } },
+          { group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, name: 'classroom', body: { status: { conditions: [...others, backup] } } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         );
       }
@@ -109,7 +109,7 @@ test('a status another component writes during a reconcile is not overwritten: t
   await sandbox.regionConfigs['us-east1'].makeApiClient(AppsV1Api).deleteNamespacedDeployment({ name: 'classroom-gateway', namespace: 'meridian' });
   await assert.rejects(reconciler.reconcile(key), (error: { code?: number }) => error.code === 409);
   const converged = await reconcileUntil(sandbox, key, ready, 'Ready after the conflict');
-  assert.deepEqual(converged?.status?.conditions?.find((c) => c.type === 'RelayReady'), relay, 'the other writer\'s condition survived');
+  assert.deepEqual(converged?.status?.conditions?.find((c) => c.type === 'BackupReady'), backup, 'the other writer\'s condition survived');
 });
 
 test('a spec change is rolled out to both regions and its generation observed', async () => {

@@ -124,3 +124,31 @@ test('the rendered gateway.yaml and environment are accepted by the gateway conf
   assert.ok(pod.spec.containers[0].ports.some((p: { name: string; containerPort: number }) => p.name === 'metrics' && p.containerPort === config.metrics.port));
   assert.equal(pod.metadata.annotations['prometheus.io/port'], String(config.metrics.port));
 });
+
+test('a region whose Redis secret names a Redis Cluster renders it as MERIDIAN_REDIS_URL, and the gateway accepts it', async () => {
+  const { resolveConfig } = await import('../gateway/config.ts');
+  const { planCluster } = await import('../operator/reconcile/desired.ts');
+  const clusterUrl = 'redis+cluster://:pw@redis-0.redis:6379,redis-1.redis:6379,redis-2.redis:6379';
+  const cluster = {
+    apiVersion: 'realtime.meridian.dev/v1alpha1' as const,
+    kind: 'RealtimeCluster' as const,
+    metadata: { name: 'classroom', namespace: 'tenants' },
+    spec: {
+      gateway: { image: 'meridian:1', auth: { jwksUrl: 'https://auth.example/jwks.json' } },
+      regions: [{ name: 'us-east1', redis: { urlSecretRef: { name: 'redis', key: 'url' } } }],
+    },
+  };
+  const readSecret = async (namespace: string, name: string) =>
+    namespace === 'tenants' && name === 'redis' ? { metadata: { name }, data: { url: Buffer.from(clusterUrl).toString('base64') } } : undefined;
+  const planned = await planCluster(readSecret, cluster, { preStopPauseSeconds: 5, drainWindowSeconds: 30, chooseReplicas: (_c, _r, bounds) => bounds.min });
+  assert.deepEqual(planned.problems, []);
+  const objects = renderRegion(planned.regions[0].plan);
+  const secret = find(objects, 'Secret');
+  const container = find(objects, 'Deployment').spec.template.spec.containers[0];
+  const redisEnv = (container.env as Array<{ name: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }>).find((e) => e.name === 'MERIDIAN_REDIS_URL');
+  assert.equal(redisEnv?.valueFrom?.secretKeyRef.name, secret.metadata.name);
+  const rendered = Buffer.from(secret.data[redisEnv!.valueFrom!.secretKeyRef.key], 'base64').toString();
+  assert.equal(rendered, clusterUrl, 'the cluster URL reaches the region unchanged');
+  const env: Record<string, string> = { MERIDIAN_REDIS_URL: rendered };
+  assert.equal(resolveConfig({}, env).redisUrl, clusterUrl);
+});

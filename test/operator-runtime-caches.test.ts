@@ -17,7 +17,7 @@ import { createEventRecorder } from '../operator/events.ts';
 import { createOperatorMetrics } from '../operator/metrics.ts';
 import { createReconciler } from '../operator/reconcile/index.ts';
 import { FIELD_MANAGER } from '../operator/types.ts';
-import { MANAGED_RESOURCES } from '../operator/region-cache.ts';
+import { CACHED_RESOURCES } from '../operator/region-cache.ts';
 import { REGIONS, clusterSpec, createCluster, customObjects, deleteCluster, getCluster, patchCluster, prepareHubNamespace, regionKinds, startSandbox, type Sandbox } from './operator-reconcile-harness.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -117,7 +117,7 @@ test('clusters in two namespaces, each with its own copy of a region\'s kubeconf
     const clients = controller.regions.clients().filter((client) => client.region === region);
     assert.equal(clients.length, 2, `${region}: one client per kubeconfig Secret (health is reported per Secret)`);
     const watches = Object.values(sandbox.regions[region].watchCount()).reduce((a, b) => a + b, 0);
-    assert.equal(watches, MANAGED_RESOURCES.length, `${region}: one watch per managed kind, not one per Secret`);
+    assert.equal(watches, CACHED_RESOURCES.length, `${region}: one watch per cached kind, not one per Secret`);
   }
   const gets = () => REGIONS.map((region) => sandbox.regions[region].requestCount({ method: 'GET' }));
   const before = gets();

@@ -31,6 +31,8 @@ const settings = (region: string, overrides: Partial<RelaySettings>): RelaySetti
   recentMs: 60_000,
   outboxMaxMessages: 1000,
   outboxMaxBytes: 1 << 24,
+  outboxMaxInFlight: 256,
+  outboxMode: 'pipelined',
   retryInitialMs: 20,
   retryMaxMs: 100,
   reorderWindowMs: 20,
@@ -189,6 +191,56 @@ describe('relay between two regions over the memory bus', () => {
     assert.deepEqual(fromOrigin(pubs, 'a'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     await waitFor(() => a.pods.every((p) => !p.relay.state().degraded), { what: 'a healthy again' });
   });
+
+  for (const mode of ['pipelined', 'window'] as const) {
+    it(`${mode} outbox: the bus refuses one room's publishes mid-stream; the other room flows, and the refused room arrives in order, once`, async () => {
+      // Publishes settle 5 ms after they are handed over, so several of a room are in flight when
+      // one is refused; the bus then refuses the rest of that room until the outbox resumes it.
+      const network = new MemoryBusNetwork({ publishLatencyMs: 5 });
+      const a = await region(network, 'a', { relay: { outboxMode: mode } });
+      const b = await region(network, 'b', { relay: { outboxMode: mode } });
+      const held = uniqueRoom('held');
+      const flowing = uniqueRoom('flowing');
+      let holding = true;
+      let refusals = 0;
+      network.refuse = (e) => {
+        const refused = holding && e.kind === 'msg' && e.room === held && (e.data as number) >= 5;
+        if (refused) refusals += 1;
+        return refused;
+      };
+      // Counts what the bus accepted (and delivers nothing twice).
+      const accepted = new Map<string, number>();
+      network.repeat = (e) => {
+        if (e.kind === 'msg') accepted.set(e.mid, (accepted.get(e.mid) ?? 0) + 1);
+        return false;
+      };
+      const writes: Promise<unknown>[] = [];
+      for (let i = 0; i < 30; i += 1) {
+        writes.push(publish(a.pods[0], 'a', held, i));
+        writes.push(publish(a.pods[0], 'a', flowing, i));
+      }
+      await Promise.all(writes);
+      // The other room is not held back by the refused one.
+      const flowed = await historyHas(b, flowing, 30);
+      assert.deepEqual(fromOrigin(flowed, 'a'), fromOrigin(await history(a, flowing), 'a'));
+      await waitFor(() => refusals >= 2, { what: 'the refused room retried (a probe refused again)' });
+      assert.ok(a.pods[0].relay.state().degraded, 'a reports the relay degraded while a room is refused');
+      // Nothing of the refused room overtook its first refused message.
+      const before = fromOrigin(await history(b, held), 'a');
+      const originOrder = fromOrigin(await history(a, held), 'a');
+      assert.deepEqual(before, originOrder.slice(0, before.length), 'b has a prefix of the origin order');
+      assert.ok(!before.includes(5), `the refused message is not in b yet: ${JSON.stringify(before)}`);
+      holding = false;
+      const pubs = await historyHas(b, held, 30);
+      assert.deepEqual(fromOrigin(pubs, 'a'), originOrder, 'the refused room arrives complete, in the origin order');
+      assert.equal(pubs.length, 30, 'each message stored once');
+      for (const [mid, times] of accepted) assert.equal(times, 1, `the bus accepted ${mid} once`);
+      assert.equal(accepted.size, 60, 'every message went on the bus');
+      assert.equal(await counter(b, 'applied', 'outcome:duplicate'), 0);
+      assert.equal(await counter(b, 'repairRequests'), 0, 'the order held on the bus: nothing needed a repair');
+      await waitFor(() => a.pods.every((p) => !p.relay.state().degraded && p.relay.state().outboxMessages === 0), { what: 'a healthy, outbox empty' });
+    });
+  }
 
   it('presence: a member of region a is listed in region b with its region, and leaves there too', async () => {
     const network = new MemoryBusNetwork();

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
 import { runPython, skipUnlessPythonKubernetes } from './helpers/kube-python.ts';
+import { waitFor } from './helpers/net.ts';
 import { skipUnless } from './helpers/services.ts';
 
 let sb: Sandbox;
@@ -94,4 +95,27 @@ emit({"note": e.note, "regarding": e.regarding.name, "controller": e.reporting_c
 `,
   );
   assert.deepEqual(out, { note: 'changed through core', regarding: 'web', controller: 'meridian.dev/operator' });
+});
+
+test('the emulator names its own Events <object>.<hex nanoseconds> (client-go recorder), so a list shows each object\'s events in time order', async () => {
+  const apps = sb.kc.makeApiClient(k8s.AppsV1Api);
+  const core = sb.kc.makeApiClient(k8s.CoreV1Api);
+  const template = { metadata: { labels: { app: 'ordered' } }, spec: { containers: [{ name: 'c', image: 'img' }] } };
+  await apps.createNamespacedDeployment({ namespace: 'default', body: { metadata: { name: 'ordered' }, spec: { replicas: 1, selector: { matchLabels: { app: 'ordered' } }, template } } });
+  // Scale up, then down: the Deployment controller records one ScalingReplicaSet event each time.
+  for (const replicas of [3, 1]) {
+    await apps.patchNamespacedDeployment({ namespace: 'default', name: 'ordered', body: { spec: { replicas } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await waitFor(async () => {
+      const list = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=ordered' });
+      return list.items.some((e) => e.message?.includes(`to ${replicas}`)) || undefined;
+    }, { what: `the event for ${replicas} replicas` });
+  }
+  const events = (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=ordered' })).items;
+  assert.ok(events.length >= 3, `events: ${events.map((e) => e.message)}`);
+  for (const event of events) assert.match(event.metadata!.name!, /^ordered\.[0-9a-f]+$/);
+  const byName = events.map((e) => e.message);
+  const byTime = [...events].sort((a, b) => Number(BigInt(`0x${a.metadata!.name!.split('.')[1]}`) - BigInt(`0x${b.metadata!.name!.split('.')[1]}`))).map((e) => e.message);
+  assert.deepEqual(byName, byTime, 'list order is time order');
+  const scaled = byName.filter((m) => m?.startsWith('Scaled'));
+  assert.deepEqual(scaled.slice(-2).map((m) => m!.replace(/replica set \S+ /, '')), ['Scaled up from 1 to 3', 'Scaled down from 3 to 1']);
 });

@@ -1,8 +1,15 @@
 /**
  * Daily AI spend per region and per user, kept in engine tallies so every pod of the region
- * sees one total. Keys are per UTC day and expire a day after the day ends. Spend is charged
- * after a request, from the usage the provider reported (estimated when it reported none), so
- * requests in flight together may pass a budget by their own cost.
+ * sees one total. Keys are per UTC day and expire a day after the day ends.
+ *
+ * A paid request reserves its expected cost before the provider is called and settles to the
+ * cost of the usage the provider reported afterwards (the difference is refunded, or added when
+ * the answer cost more than expected). A reservation is one atomic add per key; when the new
+ * total is over a budget it is taken back at once and the request is refused. So requests in
+ * flight together on any pod see each other's reservations, and the day's spend can pass a
+ * budget only by what in-flight requests cost beyond their estimates — never by their whole
+ * cost. Between a reservation that did not fit and its take-back, another request near the edge
+ * may see the total that much higher and be refused too: refusals err on the safe side.
  */
 import type { Tallies } from '../engine/tally.ts';
 
@@ -11,6 +18,12 @@ const dayMs = 86_400_000;
 export interface Spent {
   clusterUsd: number;
   userUsd: number;
+}
+
+/** What one request holds in the tallies until it settles; the keys are fixed at reservation. */
+export interface Reservation {
+  readonly keys: readonly string[];
+  readonly usd: number;
 }
 
 export class AiBudgets {
@@ -40,13 +53,39 @@ export class AiBudgets {
     return { clusterUsd, userUsd };
   }
 
-  exceeded(spent: Spent): boolean {
-    return spent.clusterUsd >= this.dailyBudgetUsd || spent.userUsd >= this.userDailyBudgetUsd;
+  /**
+   * Reserves `usd` on the region's day and, for a user's request, the user's. Undefined when it
+   * does not fit in a budget (nothing stays reserved). Rejects when the tallies cannot be
+   * reached: the spend is then unknown.
+   */
+  async reserve(user: string | undefined, usd: number): Promise<Reservation | undefined> {
+    const keys = this.keys(user);
+    const limits = [this.dailyBudgetUsd, this.userDailyBudgetUsd];
+    const added = await Promise.allSettled(keys.map((key) => this.tallies.add(key, usd, 2 * dayMs)));
+    const fits = added.every((outcome, i) => outcome.status === 'fulfilled' && withinBudget(outcome.value, limits[i]));
+    if (fits) return { keys, usd };
+    // Take back what was added; a take-back that fails leaves the spend counted high, the safe side.
+    await Promise.allSettled(keys.filter((_, i) => added[i].status === 'fulfilled').map((key) => this.tallies.add(key, -usd, 2 * dayMs)));
+    const failure = added.find((outcome) => outcome.status === 'rejected');
+    if (failure) throw failure.reason;
+    return undefined;
   }
 
-  /** Adds `usd` to the region's day and, for a user's request, to the user's. */
+  /** Replaces a reservation by the cost actually incurred (0 when no paid provider answered). */
+  async settle(reservation: Reservation, actualUsd: number): Promise<void> {
+    const difference = actualUsd - reservation.usd;
+    if (difference === 0) return;
+    await Promise.all(reservation.keys.map((key) => this.tallies.add(key, difference, 2 * dayMs)));
+  }
+
+  /** Charges `usd` with no reservation before it (a request that reserved nothing). */
   async charge(user: string | undefined, usd: number): Promise<void> {
     if (usd <= 0) return;
-    await Promise.all(this.keys(user).map((key) => this.tallies.add(key, usd, 2 * dayMs)));
+    await this.settle({ keys: this.keys(user), usd: 0 }, usd);
   }
+}
+
+/** Totals are sums of floats: a reservation that exactly fills the budget must still fit. */
+function withinBudget(total: number, budget: number): boolean {
+  return total <= budget + Math.max(1e-12, budget * 1e-9);
 }

@@ -25,9 +25,9 @@ export interface AiFieldSpec {
 export const aiFields: readonly AiFieldSpec[] = [
   { path: 'strategy', kind: 'enum', default: 'balanced', values: strategyNames, doc: 'How the router ranks the providers left after filtering: `cost` (lowest expected cost), `latency` (lowest p95 time to first token) or `balanced` (weighted, normalised score).' },
   { path: 'latencySloMs', kind: 'int', default: 1500, min: 1, doc: 'A provider whose p95 time to first token is above this is skipped while another remains.' },
-  { path: 'dailyBudgetUsd', kind: 'number', default: 100, min: 0, doc: 'Spend per UTC day across the region (shared by its pods through the engine); once reached, paid providers are skipped.' },
-  { path: 'userDailyBudgetUsd', kind: 'number', default: 1, min: 0, doc: 'Spend per user per UTC day across the region; once reached, paid providers are skipped for that user.' },
-  { path: 'onBudgetExceeded', kind: 'enum', default: 'local', values: ['local', 'reject'], doc: 'When a budget is spent: answer with the `local` provider, or `reject` with BUDGET_EXCEEDED.' },
+  { path: 'dailyBudgetUsd', kind: 'number', default: 100, min: 0, doc: 'Spend per UTC day across the region (shared by its pods through the engine). Each paid request reserves its expected cost first and settles to the reported usage after; one whose reservation does not fit is not sent to a paid provider.' },
+  { path: 'userDailyBudgetUsd', kind: 'number', default: 1, min: 0, doc: 'Spend per user per UTC day across the region, reserved and settled as `ai.dailyBudgetUsd`; a request that does not fit is not sent to a paid provider.' },
+  { path: 'onBudgetExceeded', kind: 'enum', default: 'local', values: ['local', 'reject'], doc: 'When a budget has no room for a request: answer with the `local` provider, or `reject` with BUDGET_EXCEEDED. When the spend cannot be read (engine down): `local`, or AI_UNAVAILABLE (retryable) under `reject`.' },
   { path: 'explorationShare', kind: 'number', default: 0.02, min: 0, max: 0.5, doc: 'Share of requests sent to a provider other than the strategy\'s pick (one the SLO filter skipped included), so its latency estimate stays fresh.' },
   { path: 'balancedCostWeight', kind: 'number', default: 0.5, min: 0, max: 1, doc: 'Weight of normalised cost in the `balanced` score; the p95 time to first token gets the rest.' },
   { path: 'requestTimeoutMs', kind: 'int', default: 60_000, min: 100, doc: 'Longest one AI request may take, fallbacks included; then it ends with AI_TIMEOUT.' },

@@ -14,7 +14,7 @@
  */
 import type { AiConfig } from './config.ts';
 import type { Candidate } from './router.ts';
-import { ProviderError, costUsd, estimateTokens, type ProviderEvent, type ProviderRequest, type Usage } from './types.ts';
+import { ProviderError, costUsd, estimateInputTokens, estimateTokens, type ProviderEvent, type ProviderRequest, type Usage } from './types.ts';
 
 export type AiFailureCode = 'AI_UNAVAILABLE' | 'AI_STREAM_FAILED' | 'AI_TIMEOUT' | 'CANCELLED';
 
@@ -226,7 +226,7 @@ export class Executor {
     };
     const spend = (): Spend => {
       const reported = usage;
-      const estimated = { inputTokens: input.request.messages.reduce((n, m) => n + estimateTokens(m.content), 0), outputTokens: estimateTokens(text) };
+      const estimated = { inputTokens: estimateInputTokens(input.request.messages), outputTokens: estimateTokens(text) };
       const final = reported ?? estimated;
       return { provider: provider.name, usage: final, usageReported: reported !== undefined, costUsd: costUsd(final, provider.price) };
     };

@@ -16,14 +16,20 @@ export interface Candidate {
   readonly stats: ProviderStats;
 }
 
+export type BudgetState = 'available' | 'spent' | 'unreadable';
+
 /** Why a provider was left out of a request's plan. */
 export type FilterReason = 'circuit_open' | 'budget' | 'slo';
 
 export interface RouteInput {
   inputTokens: number;
   outputTokens: number;
-  /** A daily budget (cluster or user) is spent, or could not be read. */
-  budgetSpent: boolean;
+  /**
+   * The daily budgets (cluster and user): `available` (the request's expected cost was reserved,
+   * or it needs none), `spent` (it does not fit), `unreadable` (the engine could not be reached).
+   * Paid providers are skipped unless `available`.
+   */
+  budget: BudgetState;
 }
 
 export interface RouteDecision {
@@ -90,7 +96,7 @@ export class Router {
     for (const candidate of this.remote) {
       const name = candidate.provider.name;
       if (!candidate.stats.circuit.available()) filtered[name] = 'circuit_open';
-      else if (input.budgetSpent && isPaid(candidate)) filtered[name] = 'budget';
+      else if (input.budget !== 'available' && isPaid(candidate)) filtered[name] = 'budget';
       else {
         eligible.push(candidate);
         const p95 = candidate.stats.p95TtftMs();
@@ -100,8 +106,12 @@ export class Router {
     }
     const lastResort = this.local && this.local.stats.circuit.available() ? [this.local] : [];
     if (eligible.length === 0) {
-      const budgetOnly = input.budgetSpent && Object.values(filtered).includes('budget');
-      if (budgetOnly && this.config.onBudgetExceeded === 'reject') throw new NoProviderError('BUDGET_EXCEEDED', 'the daily AI budget is spent', filtered);
+      const budgetOnly = input.budget !== 'available' && Object.values(filtered).includes('budget');
+      if (budgetOnly && this.config.onBudgetExceeded === 'reject') {
+        // A spend that cannot be read is not a spent budget: the client may retry soon.
+        if (input.budget === 'unreadable') throw new NoProviderError('AI_UNAVAILABLE', 'the AI budget cannot be checked right now', filtered);
+        throw new NoProviderError('BUDGET_EXCEEDED', 'the daily AI budget is spent', filtered);
+      }
       if (lastResort.length === 0) throw new NoProviderError('AI_UNAVAILABLE', `no AI provider can take the request (${describe(filtered)})`, filtered);
       return { plan: lastResort, reason: budgetOnly ? 'budget' : 'last_resort', filtered };
     }
@@ -129,7 +139,7 @@ export class Router {
   }
 }
 
-function isPaid(candidate: Candidate): boolean {
+export function isPaid(candidate: Candidate): boolean {
   return candidate.provider.price.inputUsdPer1M > 0 || candidate.provider.price.outputUsdPer1M > 0;
 }
 

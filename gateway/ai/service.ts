@@ -11,16 +11,16 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Engine } from '../engine/types.ts';
 import { gatewayError, toGatewayError, type ErrorCode } from '../errors.ts';
-import { AiBudgets } from './budgets.ts';
+import { AiBudgets, type Reservation } from './budgets.ts';
 import type { AiConfig } from './config.ts';
 import { AiRequestError, Executor, type ExecutionResult, type Spend } from './executor.ts';
 import { AiMetrics } from './metrics.ts';
 import { buildMessages, readResult, transcript, type ContextLine } from './prompts.ts';
 import { createProviders } from './providers/index.ts';
 import { messageText, parseAiInput, type AiInput } from './request-input.ts';
-import { NoProviderError, Router } from './router.ts';
+import { NoProviderError, Router, isPaid, type BudgetState, type RouteDecision } from './router.ts';
 import { RoomAi } from './room-ai.ts';
-import { estimateTokens, shortTasks, type AiProvider, type AiTask } from './types.ts';
+import { costUsd, expectedUsage, shortTasks, type AiProvider, type AiTask, type Usage } from './types.ts';
 import { UserRateLimits } from './user-limits.ts';
 
 /** What the service needs of a connection; the gateway's Connection is adapted to this. */
@@ -43,9 +43,6 @@ export interface AiServiceDeps {
   /** Replaces the providers built from config (benchmarks, tests). */
   providers?: AiProvider[];
 }
-
-/** Output tokens expected per task, for the cost estimate before a provider answers. */
-const expectedOutputTokens: Record<AiTask, number> = { chat: 400, summarize: 250, sentiment: 10, moderate: 20 };
 
 const outcomeOf: Record<string, string> = {
   AI_STREAM_FAILED: 'stream_failed',
@@ -156,28 +153,13 @@ export class AiService {
       if (input.task === 'summarize') text = transcript(context);
     }
     const messages = buildMessages(input.task, text, input.task === 'chat' ? context : []);
-    let budgetSpent: boolean;
-    try {
-      budgetSpent = this.budgets.exceeded(await this.budgets.spent(user));
-    } catch (error) {
-      // Spend unknown (engine unavailable): only free providers, rather than spend blind.
-      this.logger.warn({ err: error }, 'ai budget unreadable; paid providers skipped');
-      budgetSpent = true;
-    }
-    const inputTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+    const estimate = expectedUsage(input.task, messages);
     const started = this.now();
-    let decision;
-    try {
-      decision = this.router.route({ inputTokens, outputTokens: expectedOutputTokens[input.task], budgetSpent });
-    } catch (error) {
-      if (error instanceof NoProviderError) {
-        this.logger.info({ task: input.task, strategy: this.router.strategyName, provider: null, reason: error.code, filtered: error.filtered, budgetSpent }, 'ai route');
-      }
-      throw error;
-    }
+    const { decision, budget, reservation } = await this.route(input.task, estimate, user);
     const plan = decision.plan.map((c) => c.provider.name);
     // The one line per routing decision: why, never what was asked or answered.
-    this.logger.info({ task: input.task, strategy: this.router.strategyName, provider: plan[0], plan, reason: decision.reason, filtered: decision.filtered, budgetSpent }, 'ai route');
+    this.logger.info({ task: input.task, strategy: this.router.strategyName, provider: plan[0], plan, reason: decision.reason, filtered: decision.filtered, budget }, 'ai route');
+    let spend: Spend | undefined;
     try {
       const result = await this.executor.execute({
         plan: decision.plan,
@@ -187,18 +169,53 @@ export class AiService {
         signal,
         onDelta,
       });
+      spend = result;
       this.record(input.task, result.provider, 'ok', result.ttftMs, result.fallbacks);
       if (result.hedged) this.metrics.hedges.inc();
-      await this.charge(user, result);
       this.logger.debug({ task: input.task, provider: result.provider, fallbacks: result.fallbacks.length, ms: this.now() - started }, 'ai done');
       return result;
     } catch (error) {
       if (error instanceof AiRequestError) {
+        spend = error.spend;
         this.record(input.task, error.spend?.provider ?? 'none', outcomeOf[error.code] ?? 'error');
-        if (error.spend) await this.charge(user, error.spend);
       }
       throw error;
+    } finally {
+      // Before ai_done goes out, so a client that reads the usage next sees this request in it.
+      await this.charge(user, reservation, spend);
     }
+  }
+
+  /**
+   * The plan for one request, and the budget reservation that lets it use paid providers: the
+   * expected cost on the most expensive paid provider of the plan (a fallback may answer).
+   * When it does not fit, or the spend cannot be read, the request is routed again without them.
+   */
+  private async route(task: AiTask, estimate: Usage, user: string | undefined): Promise<{ decision: RouteDecision; budget: BudgetState; reservation?: Reservation }> {
+    const route = (budget: BudgetState): RouteDecision => {
+      try {
+        return this.router.route({ inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens, budget });
+      } catch (error) {
+        if (error instanceof NoProviderError) {
+          this.logger.info({ task, strategy: this.router.strategyName, provider: null, reason: error.code, filtered: error.filtered, budget }, 'ai route');
+        }
+        throw error;
+      }
+    };
+    const decision = route('available');
+    const reserveUsd = Math.max(0, ...decision.plan.filter(isPaid).map((c) => costUsd(estimate, c.provider.price)));
+    if (reserveUsd === 0) return { decision, budget: 'available' };
+    let budget: BudgetState;
+    try {
+      const reservation = await this.budgets.reserve(user, reserveUsd);
+      if (reservation) return { decision, budget: 'available', reservation };
+      budget = 'spent';
+    } catch (error) {
+      // Spend unknown (engine unavailable): paid providers are skipped rather than spent blind.
+      this.logger.warn({ err: error }, 'ai budget unreadable; paid providers skipped');
+      budget = 'unreadable';
+    }
+    return { decision: route(budget), budget };
   }
 
   /** A task for the gateway itself (moderation of room traffic); charged to the region only. */
@@ -212,16 +229,21 @@ export class AiService {
     for (const fallback of fallbacks) this.metrics.fallbacks.inc({ provider: fallback.provider, reason: fallback.reason });
   }
 
-  private async charge(user: string | undefined, spend: Spend): Promise<void> {
-    this.metrics.tokens.inc({ provider: spend.provider, direction: 'input' }, spend.usage.inputTokens);
-    this.metrics.tokens.inc({ provider: spend.provider, direction: 'output' }, spend.usage.outputTokens);
-    if (spend.costUsd <= 0) return;
-    this.metrics.costUsd.inc({ provider: spend.provider }, spend.costUsd);
+  /** Settles the reservation to what the request cost (0 when no paid provider answered). */
+  private async charge(user: string | undefined, reservation: Reservation | undefined, spend: Spend | undefined): Promise<void> {
+    const actualUsd = spend?.costUsd ?? 0;
+    if (spend) {
+      this.metrics.tokens.inc({ provider: spend.provider, direction: 'input' }, spend.usage.inputTokens);
+      this.metrics.tokens.inc({ provider: spend.provider, direction: 'output' }, spend.usage.outputTokens);
+      if (actualUsd > 0) this.metrics.costUsd.inc({ provider: spend.provider }, actualUsd);
+    }
     try {
-      await this.budgets.charge(user, spend.costUsd);
+      if (reservation) await this.budgets.settle(reservation, actualUsd);
+      else await this.budgets.charge(user, actualUsd);
     } catch (error) {
+      // The reservation stays counted (high, the safe side); the actual cost is in the metrics.
       this.metrics.chargeFailures.inc();
-      this.logger.error({ err: error, costUsd: spend.costUsd, provider: spend.provider }, 'ai spend could not be charged to the shared budget');
+      this.logger.error({ err: error, costUsd: actualUsd, provider: spend?.provider }, 'ai spend could not be settled in the shared budget');
     }
   }
 

@@ -84,3 +84,16 @@ export function costUsd(usage: Usage, price: Price): number {
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
 }
+
+/** Input tokens of a conversation, estimated (the upstream's count is known only afterwards). */
+export function estimateInputTokens(messages: readonly ChatMessage[]): number {
+  return messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+}
+
+/** Output tokens expected per task, for the cost estimate before a provider answers. */
+export const expectedOutputTokens: Readonly<Record<AiTask, number>> = { chat: 400, summarize: 250, sentiment: 10, moderate: 20 };
+
+/** The usage a request is expected to have: what routing ranks by and what a budget reserves. */
+export function expectedUsage(task: AiTask, messages: readonly ChatMessage[]): Usage {
+  return { inputTokens: estimateInputTokens(messages), outputTokens: expectedOutputTokens[task] };
+}

@@ -206,11 +206,13 @@ export class MemoryBackend {
 
   /**
    * Stores and broadcasts in one step (the Redis Lua script does the same atomically).
-   * `build` turns the assigned position into the publication.
+   * `build` turns the assigned position into the publication. Without `dedupe` (a fresh mid)
+   * the mid is neither looked up nor remembered.
    */
   publish(
     room: string,
     mid: string,
+    dedupe: boolean,
     bytes: number,
     limits: { historySize: number; historyTtlMs: number; idempotencyTtlMs: number },
     build: (position: StreamPosition) => Publication,
@@ -218,7 +220,7 @@ export class MemoryBackend {
     const now = this.now();
     this.#sweepResults(now);
     const resultKey = `${room}\n${mid}`;
-    const previous = this.#results.get(resultKey);
+    const previous = dedupe ? this.#results.get(resultKey) : undefined;
     if (previous && previous.expiresAt > now) return { epoch: previous.epoch, offset: previous.offset, duplicate: true };
     if (this.#retainedBytes + bytes > this.#maxRetainedBytes) {
       this.sweep();
@@ -247,8 +249,10 @@ export class MemoryBackend {
       }
     }
 
-    this.#results.delete(resultKey);
-    this.#results.set(resultKey, { epoch: stream.epoch, offset: stream.top, expiresAt: now + limits.idempotencyTtlMs });
+    if (dedupe) {
+      this.#results.delete(resultKey);
+      this.#results.set(resultKey, { epoch: stream.epoch, offset: stream.top, expiresAt: now + limits.idempotencyTtlMs });
+    }
     this.#broadcast(room, { kind: 'publication', pub });
     return { epoch: stream.epoch, offset: stream.top, duplicate: false };
   }

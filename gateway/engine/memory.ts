@@ -122,7 +122,7 @@ export class MemoryEngine implements Engine, MemoryNode {
 
   #publish(input: PublishInput): PublishResult {
     checkPublishInput(input);
-    return this.backend.publish(input.room, input.mid, storedBytes(input), this.options, (position) => {
+    return this.backend.publish(input.room, input.mid, input.freshMid !== true, storedBytes(input), this.options, (position) => {
       const pub: Publication = {
         room: input.room,
         epoch: position.epoch,

@@ -7,13 +7,15 @@
  *   <prefix>:result:{room}:<mid>      STRING  "<epoch>:<offset>" of a publish, for idempotency
  *   <prefix>:presence:{room}          HASH    client -> member JSON
  *   <prefix>:presence-exp:{room}      ZSET    client -> expiry time (ms)
- * Channel: <prefix>:room:<room>, carrying
+ * Channel: <prefix>:room:{room} (tagged too: on a cluster the publish script sends it with
+ * SPUBLISH, which must stay in the slot of the room's keys), carrying
  *   p:<offset>:<epoch>:<body>   a publication (body: JSON of mid, data, from, region, ts)
  *   e:<event JSON>              a join/leave event
  *
  * Decoding never throws: anything malformed comes back as a `Malformed` value with a reason,
  * because what is in Redis may have been written by anyone.
  */
+import { EngineInputError } from './common.ts';
 import type { Member, Publication, PublishInput, RoomEvent, Sender } from './types.ts';
 
 export class RedisKeys {
@@ -21,6 +23,8 @@ export class RedisKeys {
   readonly channelPrefix: string;
 
   constructor(prefix: string) {
+    // A brace in the prefix would become the hash tag and put every room in one slot.
+    if (/[{}]/.test(prefix)) throw new EngineInputError('redis keyPrefix must not contain { or }');
     this.prefix = prefix;
     this.channelPrefix = `${prefix}:room:`;
   }
@@ -46,12 +50,13 @@ export class RedisKeys {
   }
 
   channel(room: string): string {
-    return this.channelPrefix + room;
+    return `${this.channelPrefix}{${room}}`;
   }
 
   /** The room of a channel name, or undefined for a channel that is not ours. */
   roomOf(channel: string): string | undefined {
-    return channel.startsWith(this.channelPrefix) ? channel.slice(this.channelPrefix.length) : undefined;
+    if (!channel.startsWith(this.channelPrefix) || !channel.endsWith('}') || channel[this.channelPrefix.length] !== '{') return undefined;
+    return channel.slice(this.channelPrefix.length + 1, -1);
   }
 }
 

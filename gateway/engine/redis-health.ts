@@ -8,7 +8,9 @@
  * - a probe (health.lua, one command) runs every `intervalMs` with the command timeout, and at
  *   once after a timeout, so the state also changes (and recovers) when no traffic flows.
  * A timeout alone does not mark Redis stalled (one slow command is not an outage): it starts a
- * probe, and a probe that times out does. Any reply clears "stalled"; only an accepted write
+ * probe, and a probe that times out does. A probe that fails otherwise (a cluster master that
+ * is down while its sockets to the other masters are fine) makes the engine unavailable until a
+ * probe succeeds. Any reply clears "stalled"; only an accepted write
  * (a publish, a presence add or the probe) clears "out of memory", since reads work when full.
  */
 import type { Logger } from 'pino';
@@ -60,6 +62,7 @@ export class RedisHealth {
   readonly #options: RedisHealthOptions;
   #stalled = false;
   #outOfMemory = false;
+  #probeFailed = false;
   #probing = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -81,8 +84,13 @@ export class RedisHealth {
     return this.#stalled;
   }
 
+  /** Probe now (a connection came back), not at the next interval. */
+  check(): void {
+    this.#probe();
+  }
+
   current(): EngineHealth {
-    if (!this.#options.connected()) return { healthy: false, reason: 'unavailable' };
+    if (!this.#options.connected() || this.#probeFailed) return { healthy: false, reason: 'unavailable' };
     if (this.#stalled) return { healthy: false, reason: 'stalled' };
     if (this.#outOfMemory) return { healthy: false, reason: 'out-of-memory' };
     return { healthy: true };
@@ -117,9 +125,19 @@ export class RedisHealth {
     this.#probing = true;
     withDeadline(this.#options.probe(), this.#options.timeoutMs)
       .then(
-        () => this.succeeded(true),
+        () => {
+          if (this.#probeFailed) {
+            this.#probeFailed = false;
+            this.#options.changed();
+          }
+          this.succeeded(true);
+        },
         (error: unknown) => {
           const failure = classifyRedisError(error);
+          if (failure === 'other' && !this.#probeFailed && this.#options.connected()) {
+            this.#probeFailed = true;
+            this.#options.changed();
+          }
           if (failure === 'timeout' && !this.#stalled) {
             this.#stalled = true;
             this.#options.changed();

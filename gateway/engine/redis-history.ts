@@ -17,18 +17,21 @@ export class RedisHistoryStore {
 
   async publish(input: PublishInput): Promise<PublishResult> {
     checkPublishInput(input);
-    const { scripts, keys, options } = this.#context;
+    const { keys, options } = this.#context;
     const { room, mid } = input;
-    const reply = await scripts.meridianPublish(
+    const reply = await this.#context.publish(
       keys.stream(room),
       keys.meta(room),
       keys.result(room, mid),
+      keys.channel(room),
       encodeBody(input),
       options.historySize,
       options.historyTtlMs,
-      options.idempotencyTtlMs,
+      // 0: a fresh mid cannot be a retry, so the script neither looks it up nor remembers it.
+      input.freshMid ? 0 : options.idempotencyTtlMs,
       newEpoch(),
-      keys.channel(room),
+      this.#context.publishCommand,
+      expirySlackMs(options.historyTtlMs),
     );
     const [epoch, text, duplicate] = reply as [unknown, unknown, unknown];
     const offset = parseOffset(text);
@@ -69,6 +72,16 @@ export class RedisHistoryStore {
     if (typeof problem === 'string' && problem.length > 0) this.#context.malformed('malformedHistoryEntries', room, problem, 0);
     return { epoch, offset, entries, truncated: truncated === 1 };
   }
+}
+
+/**
+ * How much longer than `historyTtlMs` a room's keys may live: publish.lua renews their expiry
+ * to TTL + slack only once less than TTL is left, so a busy room pays for the renewal once per
+ * slack rather than on every publish. A tenth of the TTL: a 10 min history lives 10–11 min
+ * after its last publish.
+ */
+export function expirySlackMs(historyTtlMs: number): number {
+  return Math.ceil(historyTtlMs / 10);
 }
 
 /** The scripts send offsets as decimal strings within range; anything else did not come from them. */

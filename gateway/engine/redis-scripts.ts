@@ -7,7 +7,7 @@
  * counts as corruption.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 function read(name: string): string {
   return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -24,27 +24,31 @@ function lua(name: string): string {
 }
 
 const definitions = {
-  meridianPublish: { numberOfKeys: 3, lua: lua('publish') },
+  meridianPublish: { numberOfKeys: 4, lua: lua('publish') },
   meridianHistory: { numberOfKeys: 2, lua: lua('history') },
   meridianPresenceAdd: { numberOfKeys: 2, lua: lua('presence_add') },
   meridianPresenceGet: { numberOfKeys: 2, lua: lua('presence_get') },
   meridianPresenceRemove: { numberOfKeys: 2, lua: lua('presence_remove') },
-  meridianHealth: { numberOfKeys: 0, lua: lua('health') },
 } as const;
+
+/**
+ * The health probe, sent with EVAL to each connection it checks (every master of a cluster): a
+ * keyless script would otherwise reach one node picked at random.
+ */
+export const healthScript = lua('health');
 
 type Arg = string | number;
 
 /** The scripts as commands; replies are unchecked (`unknown`) until decoded. */
 export interface ScriptCommands {
-  meridianPublish(stream: string, meta: string, result: string, body: string, historySize: Arg, historyTtlMs: Arg, idempotencyTtlMs: Arg, epoch: string, channel: string): Promise<unknown>;
+  meridianPublish(stream: string, meta: string, result: string, channel: string, body: string, historySize: Arg, historyTtlMs: Arg, idempotencyTtlMs: Arg, epoch: string, publishCommand: 'publish' | 'spublish', expirySlackMs: Arg): Promise<unknown>;
   meridianHistory(stream: string, meta: string, epoch: string, historyTtlMs: Arg, start: string, limit: Arg, maxBytes: Arg): Promise<unknown>;
   meridianPresenceAdd(members: string, expiry: string, client: string, member: string, expiresAt: Arg, ttlMs: Arg): Promise<unknown>;
   meridianPresenceGet(members: string, expiry: string, now: Arg): Promise<unknown>;
   meridianPresenceRemove(members: string, expiry: string, client: string): Promise<unknown>;
-  meridianHealth(): Promise<unknown>;
 }
 
-export function defineScripts(redis: Redis): ScriptCommands {
+export function defineScripts(redis: Redis | Cluster): ScriptCommands {
   for (const [name, definition] of Object.entries(definitions)) redis.defineCommand(name, definition);
   return redis as unknown as ScriptCommands;
 }

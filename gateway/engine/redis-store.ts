@@ -21,6 +21,10 @@ export type RedisEngineCounters = {
 
 export interface RedisStoreContext {
   scripts: ScriptCommands;
+  /** Runs publish.lua: the script alone, or followed by WAIT when writes must reach replicas first (redis-replication.ts). */
+  publish: ScriptCommands['meridianPublish'];
+  /** How publish.lua broadcasts: `publish`, or `spublish` (sharded) on a cluster. */
+  publishCommand: 'publish' | 'spublish';
   keys: RedisKeys;
   options: Readonly<EngineOptions>;
   /** Values from Redis larger than this are skipped as malformed. */

@@ -5,7 +5,9 @@
  * Requests made in the same tick (and while a batch is in flight) are coalesced into one
  * batch: the difference between the rooms wanted and the rooms subscribed is sent as
  * SUBSCRIBE / UNSUBSCRIBE commands of at most `batchSize` channels. Batches run one at a time,
- * so the commands reach Redis in request order.
+ * so the commands reach Redis in request order. On a Redis Cluster (sharded pub/sub) a command
+ * may only name channels of one hash slot: the connection says which slot a channel is in
+ * (`slotOf`), and the channels are grouped by slot before they are cut into commands.
  *
  * A subscribe that fails (Redis down) rejects with EngineUnavailableError and leaves its rooms
  * unsubscribed. An unsubscribe never fails: a lost connection has dropped its channels anyway.
@@ -19,6 +21,8 @@ export interface SubscriberConnection {
   readonly status: string;
   subscribe(...channels: string[]): Promise<unknown>;
   unsubscribe(...channels: string[]): Promise<unknown>;
+  /** Sharded pub/sub only: the hash slot of a channel; one command names channels of one slot. */
+  slotOf?(channel: string): number;
 }
 
 interface Batch {
@@ -127,8 +131,7 @@ export class RoomSubscriptions {
   async #sync(): Promise<void> {
     const toUnsubscribe = [...this.#active].filter((room) => !this.#wanted.has(room));
     const toSubscribe = [...this.#wanted.keys()].filter((room) => !this.#active.has(room));
-    for (let i = 0; i < toUnsubscribe.length; i += this.#batchSize) {
-      const chunk = toUnsubscribe.slice(i, i + this.#batchSize);
+    for (const chunk of this.#commands(toUnsubscribe)) {
       // Forget them first: a message racing the UNSUBSCRIBE is dropped by `wants` anyway.
       for (const room of chunk) this.#active.delete(room);
       if (this.#connection.status === 'ready') await this.#connection.unsubscribe(...chunk.map(this.#channel));
@@ -136,10 +139,35 @@ export class RoomSubscriptions {
     if (toSubscribe.length > 0 && this.#connection.status !== 'ready') {
       throw new EngineUnavailableError(`Redis subscriber connection is ${this.#connection.status}`);
     }
-    for (let i = 0; i < toSubscribe.length; i += this.#batchSize) {
-      const chunk = toSubscribe.slice(i, i + this.#batchSize);
-      await this.#connection.subscribe(...chunk.map(this.#channel));
-      for (const room of chunk) this.#active.add(room);
+    // Every command is tried, so the rooms of a healthy shard are subscribed while another
+    // shard is away; the first failure is reported after.
+    let failure: unknown;
+    for (const chunk of this.#commands(toSubscribe)) {
+      try {
+        await this.#connection.subscribe(...chunk.map(this.#channel));
+        for (const room of chunk) this.#active.add(room);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Rooms cut into commands of at most `batchSize` channels, each of one slot when sharded. */
+  *#commands(rooms: readonly string[]): Generator<string[]> {
+    const slotOf = this.#connection.slotOf?.bind(this.#connection);
+    const groups = new Map<number, string[]>();
+    if (!slotOf) groups.set(0, [...rooms]);
+    else {
+      for (const room of rooms) {
+        const slot = slotOf(this.#channel(room));
+        const group = groups.get(slot);
+        if (group) group.push(room);
+        else groups.set(slot, [room]);
+      }
+    }
+    for (const group of groups.values()) {
+      for (let i = 0; i < group.length; i += this.#batchSize) yield group.slice(i, i + this.#batchSize);
     }
   }
 }

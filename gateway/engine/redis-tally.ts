@@ -1,8 +1,9 @@
 /**
  * Tallies in Redis: INCRBYFLOAT and, for the add that created the key, PEXPIRE, in one script
- * so the two cannot be split by a crash; MGET to read.
+ * so the two cannot be split by a crash; one GET per key to read (auto-pipelined into one write
+ * per node): the keys of one read may live in different slots of a cluster, where MGET fails.
  */
-import type { Redis } from 'ioredis';
+import type { CommandClient } from './redis-connection.ts';
 import type { Tallies } from './tally.ts';
 
 const addScript = `
@@ -11,12 +12,12 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return total`;
 
 export class RedisTallies implements Tallies {
-  private readonly redis: Redis;
+  private readonly redis: CommandClient;
   private readonly prefix: string;
   private readonly call: <T>(operation: () => Promise<T>) => Promise<T>;
 
   /** `call` wraps each command (the engine's: refused when closed, failures become UNAVAILABLE). */
-  constructor(redis: Redis, prefix: string, call: <T>(operation: () => Promise<T>) => Promise<T>) {
+  constructor(redis: CommandClient, prefix: string, call: <T>(operation: () => Promise<T>) => Promise<T>) {
     this.redis = redis;
     this.prefix = prefix;
     this.call = call;
@@ -29,6 +30,6 @@ export class RedisTallies implements Tallies {
 
   read(keys: readonly string[]): Promise<number[]> {
     if (keys.length === 0) return Promise.resolve([]);
-    return this.call(async () => (await this.redis.mget(...keys.map((key) => this.prefix + key))).map((value) => (value === null ? 0 : Number(value))));
+    return this.call(async () => (await Promise.all(keys.map((key) => this.redis.get(this.prefix + key)))).map((value) => (value === null ? 0 : Number(value))));
   }
 }

@@ -1,8 +1,10 @@
 /**
- * The Redis engine: the gateway pods of a region share rooms through one Redis.
+ * The Redis engine: the gateway pods of a region share rooms through one Redis or one Redis
+ * Cluster (redis-connection.ts picks by URL; the code paths are the same).
  *
  * Two connections: one for commands (scripts, PUBLISH of events; auto-pipelined) and one in
- * subscriber mode, listening to one channel per room this pod holds members of. Publish and
+ * subscriber mode, listening to one channel per room this pod holds members of (on a cluster,
+ * sharded pub/sub: one subscriber connection per master, see redis-cluster-subscriber.ts). Publish and
  * history append are one Lua script; presence is a hash plus an expiry zset per room (see
  * redis-format.ts for the key layout, lua/ for the scripts, docs/engines.md for the reasoning).
  *
@@ -18,9 +20,11 @@ import { Redis } from 'ioredis';
 import { checkMember, checkRoom, checkRooms, EngineInputError, resolveEngineOptions, silentLogger } from './common.ts';
 import { decodeChannelMessage, encodeEvent, isMalformed, RedisKeys } from './redis-format.ts';
 import { RedisHealth, withDeadline } from './redis-health.ts';
+import { connectRedis, redactRedisUrl, type CommandClient, type Subscriber } from './redis-connection.ts';
 import { RedisHistoryStore } from './redis-history.ts';
 import { RedisPresenceStore } from './redis-presence.ts';
-import { defineScripts } from './redis-scripts.ts';
+import { publishWithReplicas } from './redis-replication.ts';
+import { defineScripts, healthScript } from './redis-scripts.ts';
 import type { RedisEngineCounters, RedisStoreContext } from './redis-store.ts';
 import { RoomSubscriptions } from './redis-subscriptions.ts';
 import { RedisTallies } from './redis-tally.ts';
@@ -49,6 +53,12 @@ export interface RedisEngineOptions {
   resubscribeRetryMs?: number;
   /** How often a probe checks that Redis answers in time and accepts writes (see redis-health.ts). */
   healthCheckMs?: number;
+  /** Cluster only: how often the slot map is read again even when no redirection forced it. */
+  clusterRefreshMs?: number;
+  /** Acknowledge a publish only once this many replicas confirmed it (WAIT); 0: do not wait. */
+  waitReplicas?: number;
+  /** How long a publish waits for `waitReplicas` confirmations (keep it well below commandTimeoutMs). */
+  waitTimeoutMs?: number;
   /** Clock for presence expiry; defaults to Date.now. */
   now?: () => number;
 }
@@ -62,19 +72,10 @@ export const defaultRedisEngineOptions = Object.freeze({
   maxPayloadBytes: 1_048_576,
   resubscribeRetryMs: 1_000,
   healthCheckMs: 1_000,
+  clusterRefreshMs: 5_000,
+  waitReplicas: 0,
+  waitTimeoutMs: 100,
 });
-
-/** The URL without its password, for logs and errors. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // An unparsable URL is reported by ioredis itself; never echo it, it may hold a secret.
-    return '<invalid redis url>';
-  }
-}
 
 const healthWarnings = {
   unavailable: 'redis unreachable: engine calls fail with UNAVAILABLE',
@@ -82,8 +83,8 @@ const healthWarnings = {
   'out-of-memory': 'redis is at maxmemory: publishes fail with STORAGE_FULL, nothing is deleted',
 } as const;
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) throw new EngineInputError(`redis engine option ${name} must be a positive integer, got ${String(value)}`);
+function positiveInteger(name: string, value: number, { zero = false } = {}): number {
+  if (!Number.isSafeInteger(value) || value < (zero ? 0 : 1)) throw new EngineInputError(`redis engine option ${name} must be a ${zero ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
   return value;
 }
 
@@ -108,8 +109,8 @@ export class RedisEngine implements Engine {
   readonly #resubscribeRetryMs: number;
   #resubscribeTimer: NodeJS.Timeout | undefined;
   readonly #url: string;
-  readonly #command: Redis;
-  readonly #subscriber: Redis;
+  readonly #command: CommandClient;
+  readonly #subscriber: Subscriber;
   readonly #subscriptions: RoomSubscriptions;
   #handlers: EngineHandlers | undefined;
   #closed = false;
@@ -118,6 +119,7 @@ export class RedisEngine implements Engine {
   #reported: EngineHealth = { healthy: false, reason: 'unavailable' };
   readonly #health: RedisHealth;
   readonly #commandTimeoutMs: number;
+  readonly #publishCommand: 'publish' | 'spublish';
 
   constructor(options: RedisEngineOptions) {
     this.options = resolveEngineOptions(options.engine);
@@ -130,32 +132,28 @@ export class RedisEngine implements Engine {
       maxPayloadBytes: positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? defaultRedisEngineOptions.maxPayloadBytes),
       resubscribeRetryMs: positiveInteger('resubscribeRetryMs', options.resubscribeRetryMs ?? defaultRedisEngineOptions.resubscribeRetryMs),
       healthCheckMs: positiveInteger('healthCheckMs', options.healthCheckMs ?? defaultRedisEngineOptions.healthCheckMs),
+      clusterRefreshMs: positiveInteger('clusterRefreshMs', options.clusterRefreshMs ?? defaultRedisEngineOptions.clusterRefreshMs),
+      waitReplicas: positiveInteger('waitReplicas', options.waitReplicas ?? defaultRedisEngineOptions.waitReplicas, { zero: true }),
+      waitTimeoutMs: positiveInteger('waitTimeoutMs', options.waitTimeoutMs ?? defaultRedisEngineOptions.waitTimeoutMs),
     };
     if (typeof settings.keyPrefix !== 'string' || settings.keyPrefix.length === 0) throw new EngineInputError('redis engine option keyPrefix must be a non-empty string');
     if (typeof options.url !== 'string' || options.url.length === 0) throw new EngineInputError('redis engine needs a url');
-    this.#url = redactUrl(options.url);
+    this.#url = redactRedisUrl(options.url);
     this.#keys = new RedisKeys(settings.keyPrefix);
     this.#logger = options.logger ?? silentLogger;
     this.#maxPayloadBytes = settings.maxPayloadBytes;
     this.#commandTimeoutMs = settings.commandTimeoutMs;
     this.#resubscribeRetryMs = settings.resubscribeRetryMs;
-    const connection = {
-      lazyConnect: true,
-      // Fail fast instead of queueing while Redis is away: the caller answers UNAVAILABLE.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: settings.commandTimeoutMs,
-      connectTimeout: settings.connectTimeoutMs,
-      retryStrategy: (attempt: number) => Math.min(attempt * 100, settings.maxReconnectDelayMs),
-    };
-    this.#command = new Redis(options.url, { ...connection, enableAutoPipelining: true, connectionName: 'meridian-engine' });
-    // Subscriptions are restored by RoomSubscriptions, so the hub hears `resynced` after them.
-    this.#subscriber = new Redis(options.url, { ...connection, autoResubscribe: false, connectionName: 'meridian-engine-sub' });
+    const connections = connectRedis(options.url, settings);
+    this.#command = connections.command;
+    this.#subscriber = connections.subscriber;
+    this.#publishCommand = connections.publishCommand;
     this.#subscriptions = new RoomSubscriptions(this.#subscriber, (room) => this.#keys.channel(room), settings.subscribeBatchSize, this.#logger);
     this.#watchConnections();
     const scripts = defineScripts(this.#command);
     this.#health = new RedisHealth({
-      probe: () => scripts.meridianHealth(),
+      // Every master of a cluster: one that cannot write makes the engine unhealthy.
+      probe: () => connections.probe(healthScript),
       timeoutMs: settings.commandTimeoutMs,
       connected: () => this.#connected(),
       intervalMs: settings.healthCheckMs,
@@ -166,6 +164,8 @@ export class RedisEngine implements Engine {
 
     const store: RedisStoreContext = {
       scripts,
+      publish: publishWithReplicas(this.#command, scripts, settings.waitReplicas, settings.waitTimeoutMs),
+      publishCommand: this.#publishCommand,
       keys: this.#keys,
       options: this.options,
       maxPayloadBytes: this.#maxPayloadBytes,
@@ -233,14 +233,19 @@ export class RedisEngine implements Engine {
   }
 
   #watchConnections(): void {
+    // Both kinds of client are event emitters with these events; their typings differ.
     for (const [role, connection] of [
-      ['command', this.#command],
+      ['command', this.#command as unknown as Subscriber],
       ['subscriber', this.#subscriber],
     ] as const) {
       // ioredis emits an error per failed reconnect attempt; health changes are logged below.
       connection.on('error', (error: Error) => this.#logger.debug({ engine: 'redis', role, err: error.message }, 'redis connection error'));
       connection.on('close', () => this.#healthChanged());
-      connection.on('ready', () => this.#healthChanged());
+      connection.on('ready', () => {
+        this.#healthChanged();
+        // A probe that failed while the connection was away would hold the state until its next turn.
+        this.#health.check();
+      });
     }
     this.#subscriber.on('close', () => {
       if (!this.#handlers) return;
@@ -352,7 +357,7 @@ export class RedisEngine implements Engine {
     checkRoom(room);
     checkMember(event?.member);
     if (event.type !== 'join' && event.type !== 'leave') throw new EngineInputError('event type must be join or leave');
-    await this.#command.publish(this.#keys.channel(room), encodeEvent(event));
+    await this.#command[this.#publishCommand](this.#keys.channel(room), encodeEvent(event));
   }
 
   async #subscribe(rooms: readonly string[]): Promise<void> {

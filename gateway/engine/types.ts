@@ -9,7 +9,8 @@
  * - `publish` stores and broadcasts atomically: a publication a subscriber receives is in
  *   history under the same (epoch, offset), and one in history was broadcast.
  * - `publish` is idempotent by `mid` for `idempotencyTtlMs`: a retried publish returns the
- *   first result with `duplicate: true` and is not broadcast again.
+ *   first result with `duplicate: true` and is not broadcast again (except for a `freshMid`,
+ *   which the gateway made for one publish and which therefore cannot be retried).
  * - Publications of one room reach `EngineHandlers.publication` in offset order, at most once;
  *   a live delivery can be lost (pub/sub is at most once), which the caller detects as an offset
  *   jump and repairs from `History.read`.
@@ -51,7 +52,14 @@ export interface Publication {
   ts: number;
 }
 
-export type PublishInput = Omit<Publication, 'epoch' | 'offset'>;
+export type PublishInput = Omit<Publication, 'epoch' | 'offset'> & {
+  /**
+   * The gateway made `mid` for this very publish (the client sent none), so it cannot be a
+   * retry: the engine neither looks it up nor remembers it, which spares the backend the
+   * idempotency work. Only a mid a client chose can come back, and only that one is deduplicated.
+   */
+  freshMid?: boolean;
+};
 
 export interface PublishResult {
   epoch: string;

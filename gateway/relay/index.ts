@@ -19,6 +19,8 @@ export function relaySettings(config: GatewayConfig): RelaySettings {
     recentMs: config.history.ttlMs,
     outboxMaxMessages: relay.outboxMaxMessages,
     outboxMaxBytes: relay.outboxMaxBytes,
+    outboxMaxInFlight: relay.outboxMaxInFlight,
+    outboxMode: relay.outboxMode,
     retryInitialMs: relay.retryInitialMs,
     retryMaxMs: relay.retryMaxMs,
     reorderWindowMs: relay.reorderWindowMs,

@@ -5,9 +5,16 @@
  * ordering key, as Pub/Sub keeps a key on one subscriber stream).
  *
  * It keeps the guarantees of types.ts and can break them on purpose, the way a real bus does:
- * `available = false` refuses publishes, `drop` loses chosen envelopes for every region,
- * `repeat` delivers chosen envelopes twice. Deliveries are asynchronous and in publish order
- * per region; a nacked envelope comes back after `redeliveryMs`.
+ * `available = false` refuses publishes, `refuse` refuses chosen envelopes, `drop` loses chosen
+ * envelopes for every region, `repeat` delivers chosen envelopes twice. Deliveries are
+ * asynchronous and in publish order per region; a nacked envelope comes back after
+ * `redeliveryMs`. A publish settles `publishLatencyMs` after it was handed over, so several are
+ * in flight at once, as with Pub/Sub.
+ *
+ * Like Pub/Sub's ordered publishing, a pod's bus refuses every envelope of an ordering key after
+ * one of that key was refused (those handed over before the refusal settled too) until
+ * `resume(key)`: a sender that resends out of order, or forgets to resume, fails here as it
+ * would against Pub/Sub.
  */
 import { decodeEnvelope, encodeEnvelope, isMalformed, type RelayEnvelope } from './envelope.ts';
 import type { BusDelivery, BusHealth, RelayBus } from './types.ts';
@@ -25,13 +32,17 @@ export class MemoryBusNetwork {
   drop: ((envelope: RelayEnvelope) => boolean) | undefined;
   /** Envelopes for which this returns true are delivered twice. */
   repeat: ((envelope: RelayEnvelope) => boolean) | undefined;
+  /** Envelopes for which this returns true are refused, as a failed publish would be. */
+  refuse: ((envelope: RelayEnvelope) => boolean) | undefined;
   readonly redeliveryMs: number;
+  readonly publishLatencyMs: number;
   private readonly subscribers = new Map<string, MemoryBus[]>();
   private readonly queues = new Map<string, Queued[]>();
   private readonly scheduled = new Set<string>();
 
-  constructor(options: { redeliveryMs?: number } = {}) {
+  constructor(options: { redeliveryMs?: number; publishLatencyMs?: number } = {}) {
     this.redeliveryMs = options.redeliveryMs ?? 20;
+    this.publishLatencyMs = options.publishLatencyMs ?? 0;
   }
 
   attach(bus: MemoryBus): void {
@@ -49,6 +60,7 @@ export class MemoryBusNetwork {
   /** Encodes and decodes like the real bus, so a double never accepts what Pub/Sub would not carry. */
   publish(envelope: RelayEnvelope, key: string | undefined): void {
     if (!this.available) throw new Error('memory bus unavailable');
+    if (this.refuse?.(envelope)) throw new Error('memory bus refused the envelope');
     const encoded = encodeEnvelope(envelope);
     if (this.drop?.(envelope)) return;
     const decoded = decodeEnvelope(encoded.data);
@@ -105,6 +117,8 @@ export class MemoryBus implements RelayBus {
   private readonly network: MemoryBusNetwork;
   private handler: ((delivery: BusDelivery) => void) | undefined;
   private lastError: string | undefined;
+  /** Keys refused since their last `resume`. */
+  private readonly pausedKeys = new Set<string>();
 
   constructor(network: MemoryBusNetwork, region: string) {
     this.network = network;
@@ -121,13 +135,23 @@ export class MemoryBus implements RelayBus {
   }
 
   async publish(envelope: RelayEnvelope, orderingKey: string | undefined): Promise<void> {
+    let failure: Error | undefined;
     try {
+      if (orderingKey !== undefined && this.pausedKeys.has(orderingKey)) throw new Error(`memory bus: ordering key paused after a failed publish`);
       this.network.publish(envelope, orderingKey);
       this.lastError = undefined;
     } catch (error) {
-      this.lastError = (error as Error).message;
-      throw error;
+      failure = error as Error;
+      this.lastError = failure.message;
+      if (orderingKey !== undefined) this.pausedKeys.add(orderingKey);
     }
+    const latency = this.network.publishLatencyMs;
+    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency).unref());
+    if (failure) throw failure;
+  }
+
+  resume(orderingKey: string): void {
+    this.pausedKeys.delete(orderingKey);
   }
 
   health(): BusHealth {

@@ -10,9 +10,9 @@
  * - `answerRepair` answers a repair request from the region's history: a marker saying which
  *   offsets are gone, then the region's own messages in the range, re-sent with their `prev` chain.
  *   They go out under the ordering key `repairKey(room)`, not the room's: the requester holds a
- *   later message of the room unacked, and Pub/Sub delivers nothing more of an ordering key
- *   while one of its messages is outstanding, so an answer under the room's key would wait
- *   behind the very message that waits for it.
+ *   later message of the room unacked, and Pub/Sub may delay a key's later messages while one
+ *   of its messages is unacked (and redelivers them with it), so an answer under the room's key
+ *   could wait behind the very message that waits for it.
  * - `newestOwn` finds the newest own message of a room, for the periodic digest.
  */
 import type { History, Publication } from '../engine/types.ts';

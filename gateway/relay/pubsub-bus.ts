@@ -1,24 +1,28 @@
 /**
  * The relay bus on Google Cloud Pub/Sub: the cluster's topic, and the region's subscription
  * `<topic>-<region>` shared by every pod of the region (message ordering on, a filter on
- * `origin` as an optimisation only).
+ * `origin` as an optimisation only; lib/relay-topology.ts, shared with the operator).
  *
  * - Publishing: ordering key = room; batching waits at most `batchMaxMs` (the client's default
  *   is 10 ms, which would be most of the emulator's ~25 ms latency) or `batchMaxMessages`.
  *   The client's own retries are off (they retry for up to 10 minutes, which would hide an
  *   outage from the outbox): one attempt, bounded by `publishTimeoutMs`, and the outbox
  *   retries with backoff. After a failed publish with an ordering key, the client refuses
- *   every later publish with that key until `resumePublishing(key)`, and it offers no list of
- *   paused keys, so this bus remembers them and resumes a key before its next attempt.
+ *   every later publish with that key (those already queued in the client too) until
+ *   `resumePublishing(key)`; the outbox calls `resume(key)` when it retries the key, once none of
+ *   the key's publishes is in flight, so a later envelope never overtakes a refused one.
  * - Receiving: flow control holds at most `flowMaxMessages` unacked messages or `flowMaxBytes`
  *   bytes per pod; the stream is reopened after an error (a deleted subscription, an emulator
- *   restart) every `reopenMs` until it works.
+ *   restart) every `reopenMs` until it works. Acks keep the client's batching (100 ms): the bus
+ *   delivers a key's next messages without waiting for acks, so a batched ack delays no
+ *   delivery; it only holds a flow-control slot that much longer.
  * - Topology: with `create`, a missing topic or subscription is created (local runs, tests);
  *   without it, a missing one is logged as a readable error and the bus stays degraded,
  *   retrying, instead of ending the process.
  */
 import { PubSub, type Message, type Subscription, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from 'pino';
+import { relaySubscriptionSettings, subscriptionName } from '../../lib/relay-topology.ts';
 import { decodeEnvelope, encodeEnvelope, isMalformed, type RelayEnvelope } from './envelope.ts';
 import type { BusDelivery, BusHealth, RelayBus } from './types.ts';
 
@@ -44,9 +48,7 @@ export interface PubSubBusOptions {
 const grpcNotFound = 5;
 const grpcAlreadyExists = 6;
 
-export function subscriptionName(topic: string, region: string): string {
-  return `${topic}-${region}`;
-}
+export { subscriptionName };
 
 export class PubSubBus implements RelayBus {
   private readonly options: PubSubBusOptions;
@@ -55,7 +57,6 @@ export class PubSubBus implements RelayBus {
   private readonly subscriptionName: string;
   private subscription: Subscription | undefined;
   private receive: ((delivery: BusDelivery) => void) | undefined;
-  private readonly pausedKeys = new Set<string>();
   private publishing = true;
   private lastError: string | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
@@ -80,20 +81,23 @@ export class PubSubBus implements RelayBus {
 
   async publish(envelope: RelayEnvelope, orderingKey: string | undefined): Promise<void> {
     if (this.closed) throw new Error('pubsub bus is closed');
-    if (orderingKey !== undefined && this.pausedKeys.delete(orderingKey)) this.topic.resumePublishing(orderingKey);
     const { data, attributes } = encodeEnvelope(envelope);
     try {
       await this.topic.publishMessage({ data, attributes, orderingKey });
       if (!this.publishing) this.options.logger.info({ relay: 'pubsub', topic: this.options.topic }, 'publishing to the relay topic works again');
       this.publishing = true;
     } catch (error) {
-      if (orderingKey !== undefined) this.pausedKeys.add(orderingKey);
       this.failed('publish', error);
       this.publishing = false;
       // The emulator forgets its topics when restarted; with `create` they come back.
       if (codeOf(error) === grpcNotFound && this.options.create) void this.ensureTopology().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** The client refuses a key after a failed publish until this is called; the outbox calls it before a retry. */
+  resume(orderingKey: string): void {
+    if (!this.closed) this.topic.resumePublishing(orderingKey);
   }
 
   health(): BusHealth {
@@ -178,14 +182,8 @@ export class PubSubBus implements RelayBus {
     const [subscriptionExists] = await subscription.exists();
     if (subscriptionExists) return;
     if (!create) throw new TopologyError(`subscription projects/${projectId}/subscriptions/${this.subscriptionName} does not exist: create it (the operator does) or set relay.pubsub.create=true for local runs`);
-    await this.topic
-      .createSubscription(this.subscriptionName, {
-        enableMessageOrdering: true,
-        // An optimisation only: the emulator stores filters without applying them.
-        filter: `attributes.origin != "${region}"`,
-        ackDeadlineSeconds: ackDeadlineSec,
-      })
-      .catch(ignoreAlreadyExists);
+    // The operator's settings (lib/relay-topology.ts): its filter is an optimisation only.
+    await this.topic.createSubscription(this.subscriptionName, relaySubscriptionSettings(region, ackDeadlineSec)).catch(ignoreAlreadyExists);
     this.options.logger.info({ relay: 'pubsub', subscription: this.subscriptionName }, 'created the region subscription');
   }
 

@@ -17,7 +17,7 @@ import { envelopeVersion, type DigestEnvelope, type RelayEnvelope } from './enve
 import { Inbound } from './inbound.ts';
 import { RelayMetrics, type RelayState } from './metrics.ts';
 import { Origin, repairKey } from './origin.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox, type OutboxMode } from './outbox.ts';
 import { PresenceRelay } from './presence-relay.ts';
 import type { BusDelivery, RelayBus } from './types.ts';
 
@@ -29,6 +29,8 @@ export interface RelaySettings {
   recentMs: number;
   outboxMaxMessages: number;
   outboxMaxBytes: number;
+  outboxMaxInFlight: number;
+  outboxMode: OutboxMode;
   retryInitialMs: number;
   retryMaxMs: number;
   reorderWindowMs: number;
@@ -69,8 +71,10 @@ export class Relay {
     this.metrics = new RelayMetrics(() => this.state());
     this.outbox = new Outbox({
       bus: options.bus,
+      mode: options.outboxMode,
       maxMessages: options.outboxMaxMessages,
       maxBytes: options.outboxMaxBytes,
+      maxInFlight: options.outboxMaxInFlight,
       retryInitialMs: options.retryInitialMs,
       retryMaxMs: options.retryMaxMs,
       logger,

@@ -59,9 +59,15 @@ export interface RelayBus {
   start(receive: (delivery: BusDelivery) => void): Promise<void>;
   /**
    * Sends one envelope (ordered with others of the same `orderingKey` from this publisher).
-   * Rejects when the bus refused it; the caller keeps it and tries again later.
+   * Several may be in flight at once; those of one key are accepted in the order they were
+   * handed over. Rejects when the bus refused it; the caller keeps it and tries again later.
+   * After a refusal, every later envelope of the same key is refused too (including those
+   * already in flight) until `resume(key)`: what one key got accepted is a prefix of what was
+   * handed over, so nothing of a key can overtake a refused envelope.
    */
   publish(envelope: RelayEnvelope, orderingKey: string | undefined): Promise<void>;
+  /** Accepts envelopes of `orderingKey` again after a refusal; called once nothing of the key is in flight. */
+  resume(orderingKey: string): void;
   health(): BusHealth;
   close(): Promise<void>;
 }

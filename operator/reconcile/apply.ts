@@ -8,7 +8,7 @@ import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { isNotFound } from '../errors.ts';
 import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
 import { ReconcileError, ReconcileErrorReason } from './errors.ts';
-import { sameQuantity } from './quantity.ts';
+import { sameQuantity } from '../../lib/quantity.ts';
 import { APPLIED_HASH_ANNOTATION, CREATED_BY_ANNOTATION } from './render.ts';
 
 /** How long one call to a region may take before the region counts as not answering. */

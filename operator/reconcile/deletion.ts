@@ -14,6 +14,8 @@ import { ABANDON_ANNOTATION, cleanupRegion, hasFinalizer, isAbandoned, removeFin
 import { mergePlacements, placementKey, recordedPlacements, specPlacements, type Placement } from './placements.ts';
 import { classifyRegionFailure, getClient } from './region.ts';
 import { computeStatus, writeStatus, type RegionObservation } from './status.ts';
+import type { ReadSecret } from '../secrets.ts';
+import { recordRelayCleanupEvents, withRelayCleanupStatus, type RelayCleanup, type RelayTopology } from '../relay-topology/index.ts';
 
 export interface DeletionDeps {
   hub: KubeConfig;
@@ -22,6 +24,9 @@ export interface DeletionDeps {
   now: () => Date;
   unreachableRecheckMs: number;
   regionCallTimeoutMs?: number;
+  /** Removes the relay's Pub/Sub topology (with readSecret for its credentials); absent: nothing to remove. */
+  relay?: RelayTopology;
+  readSecret?: ReadSecret;
 }
 
 /** The outcome for one placement: `name` is the region, `namespace` where its objects are. */
@@ -59,7 +64,9 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
   const owed = record.error ? mergePlacements(record.placements, specPlacements(cluster)) : record.placements;
   const owedKeys = new Set(owed.map(placementKey));
   const placements = mergePlacements(owed, specPlacements(cluster));
+  const relayPass: Promise<RelayCleanup> = deps.relay && deps.readSecret ? deps.relay.finalize(cluster, deps.readSecret) : Promise.resolve({ state: 'none' });
   const attempts = await Promise.all(placements.map((placement) => cleanupPlacement(deps.pool, cluster, placement, deps.regionCallTimeoutMs)));
+  const relay = await relayPass;
   // Nothing was written where nothing is recorded: such a region that does not answer is not waited for.
   const results = attempts.filter((result, i) => owedKeys.has(placementKey(placements[i])) || result.state === 'cleaned');
 
@@ -70,7 +77,10 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
   }
   const blocked = results.filter((r) => r.state === 'blocked');
   const retry = results.filter((r) => r.state === 'retry');
-  if (blocked.length === 0 && retry.length === 0) {
+  // The topic and subscriptions hold the finalizer like a region: a Pub/Sub error never lets them leak unseen.
+  const finishing = blocked.length === 0 && retry.length === 0 && relay.state !== 'failed';
+  await recordRelayCleanupEvents(deps.events, cluster, relay, finishing);
+  if (finishing) {
     for (const result of results) {
       if (result.state === 'abandoned') {
         await deps.events.record(cluster, 'Warning', EventReason.RegionAbandoned, `region ${result.name} abandoned by ${ABANDON_ANNOTATION}: its objects, if any, are left behind`);
@@ -93,7 +103,7 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
       ? [{ region: r.name, namespace: r.namespace, message: r.state === 'blocked' ? r.observation.message : `retrying: ${describeError(r.error)}` }]
       : [],
   );
-  const status = computeStatus({ cluster, problems: [], regions: observations, pendingCleanup, deleting: true, paused: false, now: deps.now() });
+  const status = withRelayCleanupStatus(computeStatus({ cluster, problems: [], regions: observations, pendingCleanup, deleting: true, paused: false, now: deps.now() }), cluster, relay, deps.now());
   if ((await writeStatus(deps.hub, cluster, status, cluster.metadata.resourceVersion)) && blocked.length > 0) {
     const names = blocked.map((r) => r.name).join(', ');
     await deps.events.record(cluster, 'Warning', EventReason.CleanupBlocked, `deletion waits for ${names}: unreachable or misconfigured; annotate ${ABANDON_ANNOTATION} to give up on a region`);
@@ -102,5 +112,6 @@ export async function finalizeCluster(deps: DeletionDeps, cluster: RealtimeClust
     const detail = retry.map((r) => `${r.name}: ${r.state === 'retry' ? describeError(r.error) : ''}`).join('; ');
     throw new ReconcileError(ReconcileErrorReason.RegionApiError, `cleanup to retry: ${detail}`);
   }
+  if (relay.state === 'failed') throw new ReconcileError(ReconcileErrorReason.RelayApiError, `relay topology cleanup to retry: ${relay.message}`);
   return { requeueAfterMs: deps.unreachableRecheckMs };
 }

@@ -12,6 +12,8 @@ export const ReconcileErrorReason = {
   RegionApiError: 'RegionApiError',
   /** The region's API could not be reached (connection refused, reset, timed out). */
   RegionUnreachable: 'RegionUnreachable',
+  /** Pub/Sub failed while the relay topology was checked or changed (RelayReady says why). */
+  RelayApiError: 'RelayApiError',
 } as const;
 export type ReconcileErrorReason = (typeof ReconcileErrorReason)[keyof typeof ReconcileErrorReason];
 

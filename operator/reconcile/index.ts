@@ -12,13 +12,16 @@ import { DEFAULT_REGION_CALL_TIMEOUT_MS } from './apply.ts';
 import { isNotFound } from '../errors.ts';
 import { ReconcileError, ReconcileErrorReason, describeError } from './errors.ts';
 import { readSecretFromApi, type ReadSecret } from '../secrets.ts';
-import { planCluster, type PlanOptions } from './desired.ts';
+import { checkSpec, planCluster, type PlanOptions } from './desired.ts';
 import { addFinalizer, hasFinalizer } from './finalizer.ts';
 import { finalizeCluster } from './deletion.ts';
 import { cleanupOrphans } from './orphans.ts';
 import { PlacementRecord, placementOf } from './placements.ts';
 import { reconcileRegion, type RegionOutcome } from './region.ts';
 import { computeStatus, writeStatus } from './status.ts';
+import { createRelayTopology, recordRelayEvents, withRelayStatus, type RelayTopology } from '../relay-topology/index.ts';
+import type { Autoscaler } from '../autoscale/autoscaler.ts';
+import { reportScaling, scalingObservation } from '../autoscale/report.ts';
 
 export { ABANDON_ANNOTATION, FINALIZER } from './finalizer.ts';
 export { PLACEMENTS_ANNOTATION } from './placements.ts';
@@ -44,6 +47,7 @@ export interface ReconcilerOptions {
 export interface ReconcileMetrics {
   objectsWritten?(region: string, count: number): void;
   statusWritten?(): void;
+  scalingDecision?(region: string, direction: string, reason: string): void;
 }
 
 export interface ReconcilerDeps {
@@ -57,7 +61,11 @@ export interface ReconcilerDeps {
   readSecret?: ReadSecret;
   /** Reads the RealtimeCluster (a copy); defaults to a GET on the hub (the controller passes its cache). */
   readCluster?: ReadCluster;
+  /** Keeps the relay's Pub/Sub topology; default: one on @google-cloud/pubsub (whoever passes one closes it). */
+  relay?: RelayTopology;
   options?: ReconcilerOptions;
+  /** Scales each region on its connections (operator/autoscale); absent: every region runs its minimum. */
+  autoscaler?: Autoscaler;
 }
 
 export const DEFAULT_RECONCILER_OPTIONS = Object.freeze({
@@ -99,6 +107,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const options = { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options };
   const readSecret = deps.readSecret ?? readSecretFromApi(hub);
   const readCluster = deps.readCluster ?? readClusterFromApi(hub);
+  const relay = deps.relay ?? createRelayTopology({ logger });
   const planOptions: PlanOptions = {
     preStopPauseSeconds: options.preStopPauseSeconds,
     drainWindowSeconds: options.drainWindowSeconds,
@@ -124,11 +133,17 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
   }
 
-  async function reconcileLive(cluster: RealtimeCluster): Promise<ReconcileResult> {
+  async function reconcileLive(cluster: RealtimeCluster, key: string): Promise<ReconcileResult> {
     const paused = cluster.spec.paused === true;
-    const plan = await planCluster(readSecret, cluster, planOptions);
+    const { autoscaler } = deps;
+    // The autoscaler decides first (chooseReplicas reads its decisions); an invalid spec is not scaled.
+    const scaling = autoscaler && checkSpec(cluster).length === 0 ? await autoscaler.plan(pool, cluster, key, paused) : undefined;
+    if (autoscaler && scaling) await autoscaler.prepareScaleDown(pool, cluster, key, scaling);
+    const chooseReplicas = scaling ? (_c: RealtimeCluster, region: { name: string }, bounds: { min: number }) => scaling.regions.get(region.name)?.decision.replicas ?? bounds.min : planOptions.chooseReplicas;
+    const plan = await planCluster(readSecret, cluster, { ...planOptions, chooseReplicas });
     if (plan.problems.length > 0) {
-      const status = computeStatus({ cluster, problems: plan.problems, paused, now: now() });
+      // The relay is not looked at either: its status stays as it was.
+      const status = withRelayStatus(computeStatus({ cluster, problems: plan.problems, paused, now: now() }), cluster, { state: 'kept' }, now());
       if (await writeStatus(hub, cluster, status, cluster.metadata.resourceVersion)) {
         metrics?.statusWritten?.();
         logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, problems: plan.problems.map((p) => `${p.field}: ${p.reason}`) }, 'invalid spec: regions left as they were');
@@ -143,6 +158,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     // Each region is recorded just before its first write, so that one later dropped from the spec is cleaned up.
     const record = new PlacementRecord(hub, cluster);
+    // Beside the regions, never in their way: a Pub/Sub failure is an outcome, not an exception.
+    const relayPass = relay.reconcile(cluster, readSecret);
     const outcomes = await Promise.all(
       plan.regions.map(({ spec, plan: regionPlan }) =>
         reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs, () => record.ensure(placementOf(spec))),
@@ -153,10 +170,26 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (orphans && orphans.pending.length > 0) {
       logger.warn({ cluster: `${cluster.metadata.namespace}/${cluster.metadata.name}`, pending: orphans.pending.map((p) => p.region) }, 'regions left the spec; their objects are not cleaned up yet');
     }
-    const status = computeStatus({ cluster, problems: [], regions: outcomes.map((o) => o.observation), pendingCleanup: orphans?.pending, paused, now: now() });
+    const relayOutcome = await relayPass;
+    const observations = outcomes.map((o) => (scaling ? scalingObservation(o.observation, scaling) : o.observation));
+    const status = withRelayStatus(
+      computeStatus({ cluster, problems: [], regions: observations, pendingCleanup: orphans?.pending, paused, now: now(), ...(scaling ? { failover: scaling.failover } : {}) }),
+      cluster,
+      relayOutcome,
+      now(),
+    );
     // Events first: if the status write then fails (409), the retry sees the same transitions and
     // records them again (a count bump), rather than losing an Applied event for writes already made.
     await reportRegionChanges(cluster, outcomes);
+    await recordRelayEvents(events, cluster, relayOutcome);
+    if (autoscaler && scaling) {
+      await reportScaling(cluster, scaling, { events, metrics, logger });
+      const apiKey = plan.regions[0]?.plan.secretData['api-key'];
+      await autoscaler.rebalance(pool, cluster, key, scaling, apiKey ? Buffer.from(apiKey, 'base64').toString('utf8') : undefined).then(
+        (sent) => (sent > 0 ? events.record(cluster, 'Normal', EventReason.Rebalancing, `${sent} pod(s) above their share shed connections (1012) so that new pods take load`) : undefined),
+        (error: unknown) => logger.warn({ err: describeError(error) }, 'rebalancing failed'),
+      );
+    }
     if (paused !== isPaused(cluster.status)) {
       await events.record(cluster, 'Normal', paused ? EventReason.Paused : EventReason.Resumed, paused ? 'spec.paused is true: no writes to regions' : 'spec.paused is false: regions are reconciled again');
     }
@@ -169,25 +202,31 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       if (orphans?.retry !== undefined) detail.push(`cleanup of regions left the spec: ${describeError(orphans.retry)}`);
       throw new ReconcileError(ReconcileErrorReason.RegionApiError, `regions to retry: ${detail.join('; ')}`, { cause: retry[0]?.retry ?? orphans?.retry });
     }
+    // A Pub/Sub error: the regions are done; the work queue retries the relay with backoff.
+    if (relayOutcome.state === 'failed' && relayOutcome.retry) throw new ReconcileError(ReconcileErrorReason.RelayApiError, `relay topology to retry: ${relayOutcome.message}`);
     const phases = outcomes.map((o) => o.observation.phase);
-    if (phases.includes('Unknown') || (orphans?.pending.length ?? 0) > 0) return { requeueAfterMs: options.unreachableRecheckMs };
-    if (!paused && phases.some((p) => p === 'Progressing' || p === 'Pending')) return { requeueAfterMs: options.progressRecheckMs };
-    return {};
+    const rechecks: number[] = [];
+    if (phases.includes('Unknown') || (orphans?.pending.length ?? 0) > 0) rechecks.push(options.unreachableRecheckMs);
+    if (!paused && phases.some((p) => p === 'Progressing' || p === 'Pending')) rechecks.push(options.progressRecheckMs);
+    // A relay conflict a person must fix: looked at again later (and at once when the spec changes).
+    if (relayOutcome.state === 'failed') rechecks.push(options.invalidSpecRecheckMs);
+    return rechecks.length > 0 ? { requeueAfterMs: Math.min(...rechecks) } : {};
   }
 
   return {
     async reconcile(key) {
       const { namespace, name } = parseKey(key);
       const cluster = await readCluster(namespace, name);
+      if (!cluster || cluster.metadata.deletionTimestamp) deps.autoscaler?.forget(key);
       if (!cluster) return {};
       if (cluster.metadata.deletionTimestamp) {
-        return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs }, cluster);
+        return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs, relay, readSecret }, cluster);
       }
       if (!hasFinalizer(cluster)) {
         // The patch's answer is the live object: later writes start from its resourceVersion.
-        return reconcileLive(await addFinalizer(hub, cluster));
+        return reconcileLive(await addFinalizer(hub, cluster), key);
       }
-      return reconcileLive(cluster);
+      return reconcileLive(cluster, key);
     },
   };
 }

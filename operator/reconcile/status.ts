@@ -4,11 +4,11 @@
  */
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
-import type { ClusterPhase, Condition, ConditionStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionStatus } from '../../crds/types.ts';
+import type { ClusterPhase, Condition, ConditionStatus, FailoverStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionScalingStatus, RegionStatus } from '../../crds/types.ts';
 import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
 
-/** The condition types this reconciler owns; others (RelayReady) are kept as they are. */
+/** The condition types this function owns; others (RelayReady, set by operator/relay-topology, or another component's) are kept as they are. */
 export const OWNED_CONDITIONS = ['Ready', 'Progressing', 'Degraded', 'Paused'] as const;
 
 export const ConditionReason = {
@@ -34,6 +34,10 @@ export interface RegionObservation {
   message: string;
   /** This reconcile wrote to the region (its lastSyncTime moves). */
   wrote: boolean;
+  /** From the autoscaler: the region's connections (absent: the last known are kept). */
+  connections?: number;
+  /** From the autoscaler: its view of the region (absent: kept as it was). */
+  scaling?: RegionScalingStatus;
 }
 
 /** A region's phase from its gateway Deployment: Ready once the current generation has all desired pods ready. */
@@ -63,9 +67,11 @@ export interface StatusInput {
   deleting?: boolean;
   paused: boolean;
   now: Date;
+  /** From the autoscaler: failed regions the others hold capacity for; absent: kept as it was. */
+  failover?: FailoverStatus[];
 }
 
-function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
+export function condition(previous: Condition[] | undefined, type: string, status: ConditionStatus, reason: string, message: string, generation: number | undefined, now: Date): Condition {
   const before = previous?.find((c) => c.type === type);
   // lastTransitionTime moves only when the status flips, as in metav1.Condition.
   const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : now.toISOString();
@@ -85,9 +91,10 @@ function regionStatuses(previous: RegionStatus[] | undefined, observations: Regi
       ...(seen.replicas !== undefined ? { replicas: seen.replicas } : {}),
       ...(seen.readyReplicas !== undefined ? { readyReplicas: seen.readyReplicas } : {}),
       ...(seen.desiredReplicas !== undefined ? { desiredReplicas: seen.desiredReplicas } : {}),
-      connections: before?.connections ?? 0,
+      connections: seen.connections ?? before?.connections ?? 0,
       message: seen.message,
       ...(lastSyncTime ? { lastSyncTime } : {}),
+      ...((seen.scaling ?? before?.scaling) ? { scaling: seen.scaling ?? before?.scaling } : {}),
     };
   });
 }
@@ -153,6 +160,7 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
   if (paused) conditions.push(cond('Paused', 'True', ConditionReason.SpecPaused, 'spec.paused is true: nothing is written to regions'));
   const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type));
   const pendingCleanup = input.pendingCleanup ?? previous.pendingCleanup ?? [];
+  const failover = input.failover ?? previous.failover ?? [];
 
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -161,6 +169,7 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
     connections: regions.reduce((sum, r) => sum + (r.connections ?? 0), 0),
     regions,
     ...(pendingCleanup.length > 0 ? { pendingCleanup } : {}),
+    ...(failover.length > 0 ? { failover } : {}),
     conditions: [...conditions, ...foreign],
   };
 }
@@ -184,6 +193,22 @@ export function statusChanged(before: RealtimeClusterStatus | undefined, after: 
   return canonical(timeless(before)) !== canonical(timeless(after));
 }
 
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * `after` as a merge patch over `before`: a merge patch keeps fields it does not name, so every
+ * field `after` drops (at any depth of nested objects, e.g. status.relay.lastError) is sent as null.
+ */
+function withDeletions(before: Json, after: Json): Json {
+  const patch: Json = { ...after };
+  for (const [key, value] of Object.entries(before)) {
+    if (!(key in after)) patch[key] = null;
+    else if (isObject(value) && isObject(after[key])) patch[key] = withDeletions(value, after[key]);
+  }
+  return patch;
+}
+
 /**
  * Writes the status through /status when it changed; returns whether it wrote. With
  * `resourceVersion`, the write fails with 409 if the object changed since it was read (another
@@ -192,9 +217,7 @@ export function statusChanged(before: RealtimeClusterStatus | undefined, after: 
 export async function writeStatus(hub: KubeConfig, cluster: RealtimeCluster, status: RealtimeClusterStatus, resourceVersion?: string): Promise<boolean> {
   if (!statusChanged(cluster.status, status)) return false;
   const api = hub.makeApiClient(CustomObjectsApi);
-  // A merge patch keeps fields it does not name: a field the new status drops is sent as null.
-  const dropped = Object.fromEntries(Object.keys(cluster.status ?? {}).filter((key) => !(key in status)).map((key) => [key, null]));
-  const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: { ...dropped, ...status } };
+  const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: withDeletions((cluster.status ?? {}) as Json, status as Json) };
   await api.patchNamespacedCustomObjectStatus(
     { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),

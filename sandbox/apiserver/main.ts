@@ -1,7 +1,7 @@
 /**
  * `meridian apiserver [--port P] [--host H] [--name N] [--kubeconfig-out FILE] [--ready-delay-ms MS]
  * [--kubelet delayed|process] [--kubelet-state-dir DIR] [--probe-time-scale X]
- * [--restart-backoff-ms MS] [--restart-backoff-max-ms MS] [--no-tls]`:
+ * [--restart-backoff-ms MS] [--restart-backoff-max-ms MS] [--state-file FILE] [--no-tls]`:
  * runs one emulated cluster until SIGINT/SIGTERM and writes its kubeconfig (HTTPS with a
  * self-signed certificate unless --no-tls, so that kubectl sends the token). With
  * `--kubelet process` gateway Pods run as real `meridian gateway` processes, all ended on exit.
@@ -10,7 +10,29 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startApiServer } from './server.ts';
 
+const USAGE = `usage: meridian apiserver [options]
+
+  --port P                  listen port (default 0: a free port)
+  --host H                  listen address (default 127.0.0.1)
+  --name N                  cluster, context and user name in the kubeconfig
+  --kubeconfig-out FILE     write the kubeconfig there (else print it)
+  --kubelet delayed|process run gateway Pods as real processes with 'process' (default delayed)
+  --kubelet-state-dir DIR   Pods' volumes and logs (process kubelet)
+  --ready-delay-ms MS       delayed kubelet: Pods Ready after this long
+  --probe-time-scale X      process kubelet: multiply probe periods (tests: 0.1)
+  --restart-backoff-ms MS, --restart-backoff-max-ms MS
+  --state-file FILE         keep objects across restarts (read at start, written at exit)
+  --log-level L             pino level (default info)
+  --no-tls                  serve HTTP (kubectl then sends no token)
+
+Runs until SIGINT/SIGTERM; see docs/sandbox.md.
+`;
+
 export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -24,6 +46,7 @@ export async function main(argv: string[]): Promise<void> {
       'probe-time-scale': { type: 'string' },
       'restart-backoff-ms': { type: 'string' },
       'restart-backoff-max-ms': { type: 'string' },
+      'state-file': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       // HTTPS by default: kubectl sends the bearer token only over TLS.
       'no-tls': { type: 'boolean', default: false },
@@ -42,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     restartBackoffMaxMs: nonNegative('--restart-backoff-max-ms', values['restart-backoff-max-ms']),
   };
   const logger = pino({ level: values['log-level'], base: { component: 'apiserver' } });
-  const server = await startApiServer({ port, host: values.host, name: values.name, readyDelayMs, kubelet, processRunner, logger, tls: !values['no-tls'] });
+  const server = await startApiServer({ port, host: values.host, name: values.name, readyDelayMs, kubelet, processRunner, logger, tls: !values['no-tls'], stateFile: values['state-file'] });
   if (values['kubeconfig-out']) {
     await server.writeKubeconfig(values['kubeconfig-out']);
     logger.info({ file: values['kubeconfig-out'] }, 'kubeconfig written');

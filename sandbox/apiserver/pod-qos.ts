@@ -5,7 +5,7 @@
  * Guaranteed when every container limits both and requests equal limits, BestEffort when no
  * container asks for either, Burstable otherwise.
  */
-import { quantityValue } from '../../operator/reconcile/quantity.ts';
+import { quantityValue } from '../../lib/quantity.ts';
 import type { KubeObject } from './registry.ts';
 
 const QOS_RESOURCES = ['cpu', 'memory'] as const;

@@ -25,6 +25,7 @@ import { kubeconfigYaml } from './kubeconfig.ts';
 import { Registry } from './registry.ts';
 import { Resources } from './resources.ts';
 import { Store } from './store.ts';
+import { restoreSnapshot, writeSnapshot } from './snapshot.ts';
 import { selfSignedCertificate } from './tls.ts';
 import type { ActiveWatch } from './watch.ts';
 
@@ -66,6 +67,12 @@ export interface ApiServerOptions {
   /** pods/proxy requests give up after this long without an answer. */
   proxyTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * Keep the objects across restarts: read from this file at start (if it exists) and written
+   * to it at close(). Pods are not kept (their processes end with the emulator); their
+   * ReplicaSets make new ones. Default: nothing kept.
+   */
+  stateFile?: string;
 }
 
 export type FailureStatus = 429 | 500 | 503;
@@ -141,8 +148,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const runner = config.podRunner ?? (config.kubelet === 'process' ? processRunner({ logger, fallback: delayed, ...config.processRunner }) : delayed);
   const pods = new PodController(deps, runner);
   const workloads = new WorkloadControllers(deps, config.controllerRetryDelayMs);
+  if (config.stateFile) {
+    const restored = await restoreSnapshot(store, config.stateFile);
+    logger?.info({ file: config.stateFile, objects: restored }, 'sandbox state restored');
+  }
   const nsType = registry.find('', 'v1', 'namespaces')!;
-  for (const name of SEED_NAMESPACES) resources.create(nsType, undefined, { metadata: { name } }, { fieldManager: 'kube-apiserver' });
+  for (const name of SEED_NAMESPACES) {
+    if (!store.get('/namespaces', undefined, name)) resources.create(nsType, undefined, { metadata: { name } }, { fieldManager: 'kube-apiserver' });
+  }
 
   const faults = new RequestFaults();
   const watches = new Set<ActiveWatch>();
@@ -159,7 +172,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     bookmarkIntervalMs: config.bookmarkIntervalMs,
     maxWatchBufferedBytes: config.maxWatchBufferedBytes,
     maxWatches: config.maxWatches,
-    podUrl: (namespace, name) => pods.urlOf(namespace, name),
+    podUrl: (namespace, name, port) => pods.urlOf(namespace, name, port),
     podLogFile: (namespace, name, container, previous) => pods.logFileOf(namespace, name, container, previous),
     proxyTimeoutMs: config.proxyTimeoutMs,
   };
@@ -306,6 +319,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     watchCount,
     async close() {
       clearTimeout(refuseTimer);
+      if (config.stateFile) {
+        const saved = await writeSnapshot(store, config.stateFile, now());
+        logger?.info({ file: config.stateFile, objects: saved }, 'sandbox state saved');
+      }
       gc?.stop();
       workloads.stop();
       await pods.stop();

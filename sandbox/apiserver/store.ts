@@ -62,6 +62,11 @@ export class Store {
     return keys.map((k) => objects.get(k)!);
   }
 
+  /** Every stored object with its bucket (for snapshots). */
+  entries(): Array<{ bucket: string; object: KubeObject }> {
+    return [...this.buckets].flatMap(([bucket, objects]) => [...objects.values()].map((object) => ({ bucket, object })));
+  }
+
   count(bucket: string): number {
     return this.buckets.get(bucket)?.size ?? 0;
   }

@@ -16,6 +16,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Frame, TestClient } from './gateway.ts';
 import { waitFor } from './net.ts';
 
 export interface FakeBehaviour {
@@ -57,7 +58,19 @@ function chunksOf(text: string): string[] {
   return text.match(/\S+\s*/g) ?? [text];
 }
 
-const sleep = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
+/** Waits `ms`, or less when the client closes the connection (a long injected delay holds nothing after it). */
+function pause(ms: number, res: ServerResponse): Promise<void> {
+  if (ms <= 0 || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    res.once('close', done);
+    function done() {
+      clearTimeout(timer);
+      res.off('close', done);
+      resolve();
+    }
+  });
+}
 
 export class FakeAiServer {
   readonly kind: FakeKind;
@@ -138,13 +151,13 @@ export class FakeAiServer {
     const route = this.kind === 'openai' ? url.pathname : url.pathname.replace(/^\/v1(beta)?\/models\/[^/:]+/, '');
 
     if (behaviour.failStatus) {
-      await sleep(behaviour.latencyMs);
+      await pause(behaviour.latencyMs, res);
       return void this.json(res, behaviour.failStatus, { error: { message: `injected ${behaviour.failStatus}`, code: behaviour.failStatus, status: 'UNAVAILABLE' } }, done);
     }
     const streaming = route === ':streamGenerateContent' || body.stream === true;
     if (!streaming) {
       if (behaviour.hang) return; // never answers; the client's abort closes the connection
-      await sleep(behaviour.latencyMs);
+      await pause(behaviour.latencyMs, res);
       const answer = this.whole(route, body, text, usage);
       if (!answer) return void this.json(res, 404, { error: { message: `no route ${url.pathname}` } }, done);
       return void this.json(res, 200, answer, done);
@@ -152,7 +165,7 @@ export class FakeAiServer {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.flushHeaders();
     if (behaviour.hang) return;
-    await sleep(behaviour.latencyMs);
+    await pause(behaviour.latencyMs, res);
     const events = this.streamEvents(route, body, pieces, usage);
     let contentSent = 0;
     for (const event of events) {
@@ -164,7 +177,7 @@ export class FakeAiServer {
       res.write(event.frame);
       if (event.content) {
         contentSent += 1;
-        await sleep(behaviour.chunkDelayMs);
+        await pause(behaviour.chunkDelayMs, res);
       }
     }
     done();
@@ -178,6 +191,7 @@ export class FakeAiServer {
   }
 
   private json(res: ServerResponse, status: number, value: unknown, done?: () => void): void {
+    if (res.destroyed) return; // the client gave up during an injected delay
     const text = JSON.stringify(value);
     done?.();
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -255,4 +269,31 @@ export class FakeAiServer {
       };
     });
   }
+}
+
+/** Prices the gateway scenarios give the two remote providers (USD per million tokens). */
+export const fakePrices = { openai: { inputUsdPer1M: 0.15, outputUsdPer1M: 0.6 }, gemini: { inputUsdPer1M: 0.3, outputUsdPer1M: 2.5 } };
+
+/** An `ai` config block routing to the two fakes (cost strategy, no exploration), then local. */
+export function fakeAiBlock(openai: FakeAiServer, gemini: FakeAiServer, extra: Record<string, unknown> = {}, openaiApi: 'chat' | 'responses' = 'chat'): Record<string, unknown> {
+  return {
+    strategy: 'cost',
+    latencySloMs: 1000,
+    explorationShare: 0,
+    userRequestsPerMinute: 600,
+    userBurst: 100,
+    providers: [
+      { name: 'openai', model: 'gpt-test', apiKey: openai.apiKey, baseUrl: openai.baseUrl, api: openaiApi, ...fakePrices.openai },
+      { name: 'gemini', model: 'gemini-test', apiKey: gemini.apiKey, baseUrl: gemini.baseUrl, ...fakePrices.gemini },
+      { name: 'local' },
+    ],
+    ...extra,
+  };
+}
+
+/** Sends an ai frame and collects its frames up to the terminal one (ai_done or error). */
+export async function askAi(client: TestClient, id: number, task: string, input: Record<string, unknown>): Promise<{ deltas: string[]; end: Frame }> {
+  client.send({ id, op: 'ai', task, input });
+  const end = await client.waitFrame((f) => f.id === id && (f.op === 'ai_done' || f.op === 'error'), { timeoutMs: 15_000, what: `the end of ai request ${id}` });
+  return { deltas: client.frames.filter((f) => f.id === id && f.op === 'ai_delta').map((f) => f.text), end };
 }

@@ -2,8 +2,10 @@
  * Real services for tests, each started on a free loopback port and ended by PID.
  * A missing binary skips the test loudly, except under CI=true where it is a failure.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConnection } from 'node:net';
 import { freePort, waitFor } from './net.ts';
@@ -189,5 +191,159 @@ export async function startPubsubEmulator(): Promise<PubsubEmulator> {
       await exited(handle.process);
     },
   };
+  return handle;
+}
+
+export interface RedisClusterNode {
+  port: number;
+  /** The node's own directory (nodes.conf), kept across `restart`. */
+  dir: string;
+  process: ChildProcess;
+}
+
+export interface RedisClusterMaster {
+  port: number;
+  id: string;
+  /** Slot ranges, inclusive. */
+  slots: [number, number][];
+}
+
+export interface RedisCluster {
+  nodes: RedisClusterNode[];
+  /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…` naming every node as a seed. */
+  url: string;
+  /** Runs redis-cli against one node and returns its output. */
+  cli(port: number, ...args: string[]): Promise<string>;
+  /** The current masters with their slots, from CLUSTER NODES asked of a live node. */
+  masters(): Promise<RedisClusterMaster[]>;
+  /** The port of the master serving `slot`. */
+  ownerOf(slot: number): Promise<number>;
+  /** SIGKILL one node, as a crash would. */
+  kill(port: number): Promise<void>;
+  /** Start a killed node again from its directory (it rejoins with its nodes.conf). */
+  restart(port: number): Promise<void>;
+  /** Waits until every live node reports cluster_state:ok and agrees on the masters' slots, and replicas are in sync. */
+  waitHealthy(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RedisClusterOptions {
+  masters?: number;
+  /** Replicas per master (0 or more). */
+  replicas?: number;
+  /** cluster-node-timeout: how long a master may be silent before its replica takes over. */
+  nodeTimeoutMs?: number;
+}
+
+/**
+ * A Redis Cluster of `masters` × (1 + `replicas`) redis-server processes on free loopback ports,
+ * each in its own temporary directory, created with `redis-cli --cluster create` (three masters
+ * or more; one or two masters get their slots with CLUSTER ADDSLOTSRANGE, as redis-cli refuses
+ * fewer than three). Resolves once every node says cluster_state:ok. Skip with
+ * `skipUnless(['redis-server', 'redis-cli'], …)` first.
+ */
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
+  const { masters = 3, replicas = 1, nodeTimeoutMs = 2_000 } = options;
+  const cli = (port: number, ...args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      execFile('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`redis-cli -p ${port} ${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout),
+      );
+    });
+  // --cluster-announce-ip: a node that never met another does not know its own address and
+  // would answer CLUSTER SLOTS with an empty host (a one-master cluster).
+  const launch = async (node: Omit<RedisClusterNode, 'process'>): Promise<ChildProcess> => {
+    const child = spawn(
+      'redis-server',
+      ['--bind', '127.0.0.1', '--port', String(node.port), '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--repl-diskless-sync-delay', '0', '--cluster-announce-ip', '127.0.0.1', '--dir', node.dir],
+      { stdio: 'ignore', cwd: node.dir },
+    );
+    await waitFor(() => portOpen(node.port), { what: `redis-server on ${node.port}`, timeoutMs: 10_000 });
+    return child;
+  };
+  const nodes: RedisClusterNode[] = [];
+  for (let i = 0; i < masters * (1 + replicas); i++) {
+    const node = { port: await freePort(), dir: mkdtempSync(join(tmpdir(), 'meridian-redis-cluster-')) };
+    nodes.push({ ...node, process: await launch(node) });
+  }
+  const alive = (node: RedisClusterNode) => node.process.exitCode === null && node.process.signalCode === null;
+  const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+  if (masters >= 3) {
+    await cli(nodes[0].port, '--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes');
+  } else {
+    const per = Math.ceil(16384 / masters);
+    for (let m = 0; m < masters; m++) await cli(nodes[m].port, 'CLUSTER', 'ADDSLOTSRANGE', String(m * per), String(Math.min(16383, (m + 1) * per - 1)));
+    for (const node of nodes.slice(1)) await cli(node.port, 'CLUSTER', 'MEET', '127.0.0.1', String(nodes[0].port));
+    for (let r = masters; r < nodes.length; r++) {
+      const masterId = (await cli(nodes[r % masters].port, 'CLUSTER', 'MYID')).trim();
+      await waitFor(async () => (await cli(nodes[r].port, 'CLUSTER', 'NODES')).includes(masterId), { what: 'the replica to learn its master' });
+      await cli(nodes[r].port, 'CLUSTER', 'REPLICATE', masterId);
+    }
+  }
+  const parseMasters = (text: string): RedisClusterMaster[] =>
+    text
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((fields) => fields[2]?.includes('master') && !fields[2].includes('fail') && fields.length > 8)
+      .map((fields) => ({
+        id: fields[0],
+        port: Number(/:(\d+)@/.exec(fields[1])?.[1]),
+        slots: fields
+          .slice(8)
+          .filter((range) => !range.startsWith('['))
+          .map((range) => {
+            const [from, to = from] = range.split('-').map(Number);
+            return [from, to] as [number, number];
+          }),
+      }));
+  const handle: RedisCluster = {
+    nodes,
+    url: `redis+cluster://${addresses.join(',')}`,
+    cli,
+    async masters() {
+      const live = nodes.find(alive);
+      if (!live) throw new Error('no live cluster node');
+      return parseMasters(await cli(live.port, 'CLUSTER', 'NODES'));
+    },
+    async ownerOf(slot) {
+      const owner = (await handle.masters()).find((master) => master.slots.some(([from, to]) => slot >= from && slot <= to));
+      if (!owner) throw new Error(`no master serves slot ${slot}`);
+      return owner.port;
+    },
+    async kill(port) {
+      const node = nodes.find((n) => n.port === port)!;
+      node.process.kill('SIGKILL');
+      await exited(node.process);
+    },
+    async restart(port) {
+      const node = nodes.find((n) => n.port === port)!;
+      node.process = await launch(node);
+    },
+    async waitHealthy() {
+      await waitFor(
+        async () => {
+          const live = nodes.filter(alive);
+          const views = await Promise.all(live.map(async (node) => ({ info: await cli(node.port, 'CLUSTER', 'INFO'), masters: parseMasters(await cli(node.port, 'CLUSTER', 'NODES')) })));
+          const covered = (list: RedisClusterMaster[]) => list.reduce((sum, m) => sum + m.slots.reduce((s, [from, to]) => s + to - from + 1, 0), 0);
+          const signature = (list: RedisClusterMaster[]) => JSON.stringify(list.map((m) => [m.port, m.slots]).sort());
+          if (!views.every((view) => view.info.includes('cluster_state:ok') && covered(view.masters) === 16384 && signature(view.masters) === signature(views[0].masters))) return false;
+          // Replicas count only once their first sync is done (WAIT and failover need them).
+          const replication = await Promise.all(views[0].masters.map((master) => cli(master.port, 'INFO', 'replication')));
+          const online = replication.reduce((sum, info) => sum + (info.match(/state=online/g) ?? []).length, 0);
+          return online >= live.length - views[0].masters.length;
+        },
+        { what: 'cluster_state:ok on every node', timeoutMs: 30_000, intervalMs: 100 },
+      );
+    },
+    async stop() {
+      for (const node of nodes) {
+        node.process.kill('SIGKILL');
+        await exited(node.process);
+        rmSync(node.dir, { recursive: true, force: true });
+      }
+    },
+  };
+  await handle.waitHealthy();
   return handle;
 }

@@ -4,7 +4,7 @@
  * onBudgetExceeded=local). Chat cannot be answered offline, so it says so.
  */
 import { TextAnalyzer } from '../text-analysis.ts';
-import { ProviderError, estimateTokens, type AiProvider, type Price, type ProviderEvent, type ProviderRequest } from '../types.ts';
+import { ProviderError, estimateInputTokens, estimateTokens, type AiProvider, type Price, type ProviderEvent, type ProviderRequest } from '../types.ts';
 
 export const offlineChatReply = 'The AI service is offline right now, so this question cannot be answered yet. Please try again in a few minutes.';
 
@@ -38,7 +38,7 @@ export class LocalProvider implements AiProvider {
     if (request.signal.aborted) throw new ProviderError('aborted', 'request aborted', { retryable: false });
     const text = this.answer(request);
     yield { type: 'delta', text };
-    const input = request.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+    const input = estimateInputTokens(request.messages);
     yield { type: 'usage', usage: { inputTokens: input, outputTokens: estimateTokens(text) } };
   }
 }

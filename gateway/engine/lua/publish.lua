@@ -1,8 +1,13 @@
 #!lua
 -- Publish one message into a room: idempotency check, history append and broadcast, atomically.
--- KEYS[1] stream, KEYS[2] meta hash (e = epoch, s = top offset), KEYS[3] idempotency result key
+-- KEYS[1] stream, KEYS[2] meta hash (e = epoch, s = top offset), KEYS[3] idempotency result key,
+-- KEYS[4] the room's channel (declared like a key: on a cluster it must be in the room's slot)
 -- ARGV[1] body (JSON without epoch/offset), ARGV[2] history size, ARGV[3] history TTL ms,
--- ARGV[4] idempotency TTL ms, ARGV[5] epoch to use if the room has none, ARGV[6] channel
+-- ARGV[4] idempotency TTL ms, 0 when the mid is fresh (made by the gateway for this publish: it
+-- cannot be a retry, so there is nothing to look up and nothing to remember),
+-- ARGV[5] epoch to use if the room has none,
+-- ARGV[6] 'publish', or 'spublish' on a cluster (delivered within the room's shard only),
+-- ARGV[7] expiry slack ms
 -- Returns {epoch, offset, duplicate (0|1)}, the offset as a decimal string: integer replies near
 -- 2^53 do not survive every client's decoder exactly, a string does.
 --
@@ -10,7 +15,8 @@
 -- runs, when used memory is above maxmemory: a full Redis stores nothing and deletes nothing.
 -- MAX_OFFSET, int() and corrupt() come from prelude.lua.
 
-local cached = redis.call('get', KEYS[3])
+local remember = ARGV[4] ~= '0'
+local cached = remember and redis.call('get', KEYS[3])
 if cached then
   local sep = string.find(cached, ':', 1, true)
   if sep then
@@ -63,8 +69,18 @@ if not added then
   redis.call('del', KEYS[1])
   redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[2], id, 'd', ARGV[1])
 end
-redis.call('pexpire', KEYS[1], ARGV[3])
-redis.call('pexpire', KEYS[2], ARGV[3])
-redis.call('publish', ARGV[6], 'p:' .. id .. ':' .. epoch .. ':' .. ARGV[1])
-redis.call('set', KEYS[3], epoch .. ':' .. id, 'PX', ARGV[4])
+-- Stream and meta expire together, historyTtlMs to historyTtlMs + slack after the last publish.
+-- Setting ttl + slack and renewing only once less than ttl is left costs one PTTL per publish
+-- and the two PEXPIREs once per slack, instead of on every publish. The stream is the key to
+-- ask: it is the one a publish may just have created (a new epoch, a replaced stream), with no
+-- expiry yet (PTTL -1), which renews at once.
+if redis.call('pttl', KEYS[1]) < tonumber(ARGV[3]) then
+  local ttl = tonumber(ARGV[3]) + tonumber(ARGV[7])
+  redis.call('pexpire', KEYS[1], ttl)
+  redis.call('pexpire', KEYS[2], ttl)
+end
+redis.call(ARGV[6], KEYS[4], 'p:' .. id .. ':' .. epoch .. ':' .. ARGV[1])
+if remember then
+  redis.call('set', KEYS[3], epoch .. ':' .. id, 'PX', ARGV[4])
+end
 return {epoch, id, 0}

@@ -8,7 +8,7 @@
  * ContainerConfigError, which keeps the container waiting with reason CreateContainerConfigError
  * and the kubelet's message until it appears.
  */
-import { quantityValue } from '../../../operator/reconcile/quantity.ts';
+import { quantityValue } from '../../../lib/quantity.ts';
 import type { KubeObject } from '../registry.ts';
 import type { PodHost } from './pods.ts';
 

@@ -12,16 +12,15 @@
  * Level-based: a reconcile re-reads everything by key and is safe to run again at any time.
  */
 import { ApiError } from '../errors.ts';
-import type { KubeObject, Registry, ResourceType } from '../registry.ts';
-import type { Resources } from '../resources.ts';
+import type { KubeObject, ResourceType } from '../registry.ts';
 import { selectorObjectToPredicate } from '../selectors.ts';
-import type { ChangeEvent, Store } from '../store.ts';
+import type { ChangeEvent } from '../store.ts';
 import { countStatus, isComplete, nextConditions, statusObject } from './deployment-status.ts';
 import { controllerReference, DESIRED_REPLICAS, MAX_REPLICAS, newReplicaSet, REVISION, REVISION_HISTORY, revisionOf, runsTemplateOf } from './deployment-replicasets.ts';
 import { EventReasons, recordEvent } from './events.ts';
 import { controllerOf, inDeletionOrder, isActive, isAvailable, isReady, nextAvailableInMs } from './pod-state.ts';
 import { isRollingUpdate, maxSurgeOf, newReplicaSetReplicas, ReplicaSetView, scaleDownOld } from './rollout.ts';
-import { WorkQueue } from './work-queue.ts';
+import { type ControllerDeps, KeyedController, keyOf } from './keyed-controller.ts';
 
 export const DEPLOYMENT_MANAGER = 'deployment-controller';
 
@@ -33,26 +32,12 @@ interface Snapshot {
   view(rs: KubeObject): ReplicaSetView;
 }
 
-export class DeploymentController {
-  private readonly registry: Registry;
-  private readonly store: Store;
-  private readonly resources: Resources;
-  private readonly now: () => Date;
-  private readonly queue: WorkQueue;
-
-  constructor(deps: { registry: Registry; store: Store; resources: Resources; now: () => Date; onError: (error: unknown) => void }, retryDelayMs: number) {
-    this.registry = deps.registry;
-    this.store = deps.store;
-    this.resources = deps.resources;
-    this.now = deps.now;
-    this.queue = new WorkQueue((key) => this.reconcile(key), deps.onError, retryDelayMs);
-    this.store.subscribe({ bucket: 'apps/deployments', deliver: (e) => this.queue.add(keyOf(e.object.metadata.namespace, e.object.metadata.name)) });
+export class DeploymentController extends KeyedController {
+  constructor(deps: ControllerDeps, retryDelayMs: number) {
+    super(deps, retryDelayMs);
+    this.watchOwn('apps/deployments');
     this.store.subscribe({ bucket: 'apps/replicasets', deliver: (e) => this.replicaSetChanged(e) });
     this.store.subscribe({ bucket: '/pods', deliver: (e) => this.podChanged(e) });
-  }
-
-  stop(): void {
-    this.queue.stop();
   }
 
   private types(): { deployments: ResourceType; replicaSets: ResourceType; pods: ResourceType } {
@@ -74,7 +59,7 @@ export class DeploymentController {
     if (rs && deployment?.kind === 'Deployment') this.queue.add(keyOf(rs.metadata.namespace, deployment.name));
   }
 
-  private reconcile(key: string): void {
+  protected reconcile(key: string): void {
     const [namespace, name] = key.split('/');
     const { deployments } = this.types();
     const deployment = this.resources.tryGet(deployments, namespace, name);
@@ -296,10 +281,6 @@ export class DeploymentController {
   private event(deployment: KubeObject, message: string): void {
     recordEvent(this.registry, this.resources, deployment, 'Normal', EventReasons.scalingReplicaSet, message, DEPLOYMENT_MANAGER, this.now());
   }
-}
-
-function keyOf(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
 }
 
 function byCreation(a: KubeObject, b: KubeObject): number {

@@ -7,14 +7,13 @@
  * makes the budget fail safe: 0 disruptions, condition reason SyncFailed.
  * Evictions (pods/eviction) are not served, so nothing here records disruptedPods.
  */
-import { bucketOf, type KubeObject, type Registry, type ResourceType } from '../registry.ts';
-import type { Resources } from '../resources.ts';
+import { bucketOf, type KubeObject, type ResourceType } from '../registry.ts';
 import { selectorObjectToPredicate } from '../selectors.ts';
-import type { ChangeEvent, Store } from '../store.ts';
+import type { ChangeEvent } from '../store.ts';
 import { timestamp } from '../time.ts';
 import { controllerOf, isReady } from './pod-state.ts';
 import { scaledValue } from './rollout.ts';
-import { WorkQueue } from './work-queue.ts';
+import { type ControllerDeps, KeyedController, keyOf } from './keyed-controller.ts';
 
 export const DISRUPTION_MANAGER = 'disruption-controller';
 const PDB_BUCKET = 'policy/poddisruptionbudgets';
@@ -24,37 +23,23 @@ interface Budget {
   desiredHealthy: number;
 }
 
-export class DisruptionController {
-  private readonly registry: Registry;
-  private readonly store: Store;
-  private readonly resources: Resources;
-  private readonly now: () => Date;
-  private readonly queue: WorkQueue;
-
-  constructor(deps: { registry: Registry; store: Store; resources: Resources; now: () => Date; onError: (error: unknown) => void }, retryDelayMs: number) {
-    this.registry = deps.registry;
-    this.store = deps.store;
-    this.resources = deps.resources;
-    this.now = deps.now;
-    this.queue = new WorkQueue((key) => this.reconcile(key), deps.onError, retryDelayMs);
-    this.store.subscribe({ bucket: PDB_BUCKET, deliver: (e) => this.queue.add(`${e.object.metadata.namespace}/${e.object.metadata.name}`) });
+export class DisruptionController extends KeyedController {
+  constructor(deps: ControllerDeps, retryDelayMs: number) {
+    super(deps, retryDelayMs);
+    this.watchOwn(PDB_BUCKET);
     // Pods, and the scale of their controllers, change what a budget allows.
     for (const bucket of ['/pods', 'apps/replicasets', 'apps/deployments']) this.store.subscribe({ bucket, deliver: (e) => this.namespaceChanged(e) });
   }
 
-  stop(): void {
-    this.queue.stop();
-  }
-
   private namespaceChanged(event: ChangeEvent): void {
-    for (const pdb of this.store.list(PDB_BUCKET, event.object.metadata.namespace)) this.queue.add(`${pdb.metadata.namespace}/${pdb.metadata.name}`);
+    for (const pdb of this.store.list(PDB_BUCKET, event.object.metadata.namespace)) this.queue.add(keyOf(pdb.metadata.namespace, pdb.metadata.name));
   }
 
   private pdbType(): ResourceType {
     return this.registry.find('policy', 'v1', 'poddisruptionbudgets')!;
   }
 
-  private reconcile(key: string): void {
+  protected reconcile(key: string): void {
     const [namespace, name] = key.split('/');
     const pdb = this.resources.tryGet(this.pdbType(), namespace, name);
     if (!pdb || pdb.metadata.deletionTimestamp) return;

@@ -2,7 +2,6 @@
  * Events the built-in controllers record (core/v1), so `kubectl describe` and
  * `kubectl get events` show what the emulator did. Reasons are named constants.
  */
-import { randomBytes } from 'node:crypto';
 import type { KubeObject, Registry } from '../registry.ts';
 import type { Resources } from '../resources.ts';
 import { timestamp } from '../time.ts';
@@ -23,7 +22,7 @@ export function recordEvent(registry: Registry, resources: Resources, involved: 
     eventType,
     involved.metadata.namespace ?? 'default',
     {
-      metadata: { name: `${involved.metadata.name}.${randomBytes(8).toString('hex')}` },
+      metadata: { name: eventName(involved.metadata.name, now) },
       involvedObject: {
         apiVersion: involved.apiVersion,
         kind: involved.kind,
@@ -43,4 +42,15 @@ export function recordEvent(registry: Registry, resources: Resources, involved: 
     },
     { fieldManager: component },
   );
+}
+
+/**
+ * `<object>.<hex of the time in nanoseconds>`, as client-go's recorder names events, so a list
+ * (sorted by name) shows each object's events in time order. The clock has milliseconds; the
+ * sub-millisecond digits come from the high-resolution clock so that two events of one object
+ * in the same millisecond still get distinct, increasing names.
+ */
+function eventName(object: string, at: Date): string {
+  const nanos = BigInt(at.getTime()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+  return `${object}.${nanos.toString(16)}`;
 }

@@ -11,6 +11,7 @@ import { bucketOf, type KubeObject, type Registry, type ResourceType } from '../
 import type { Resources } from '../resources.ts';
 import type { ChangeEvent, Store } from '../store.ts';
 import { timestamp } from '../time.ts';
+import type { ControllerDeps } from './keyed-controller.ts';
 
 /** A Pod the runner is running. */
 export interface RunningPod {
@@ -23,6 +24,8 @@ export interface RunningPod {
   stop(gracePeriodSeconds?: number): Promise<void>;
   /** Where the Pod serves HTTP (e.g. `http://127.0.0.1:4100`), for pods/proxy; read per request. */
   url?: string;
+  /** The address of another port of the Pod (`<pod>:<port>` in pods/proxy, a name or a number); default: `url`. */
+  urlFor?(port: string): string | undefined;
   /** The Pod's IP when the runner decides it (the process runner: 127.0.0.1); else one from 10.244.0.0/16. */
   podIP?: string;
   /** The Pod's status until the runner's first report (e.g. waiting: ContainerCreating); default: running. */
@@ -121,7 +124,7 @@ export class PodController {
   private nextIp = 2;
   private readonly host: PodHost;
 
-  constructor(deps: { registry: Registry; store: Store; resources: Resources; now: () => Date; onError: (error: unknown) => void }, runner: PodRunner) {
+  constructor(deps: ControllerDeps, runner: PodRunner) {
     this.registry = deps.registry;
     this.store = deps.store;
     this.resources = deps.resources;
@@ -138,9 +141,10 @@ export class PodController {
   }
 
   /** The HTTP address the runner gave a Pod, if any. */
-  urlOf(namespace: string, name: string): string | undefined {
+  urlOf(namespace: string, name: string, port?: string): string | undefined {
     const pod = this.store.get('/pods', namespace, name);
-    return pod ? this.running.get(pod.metadata.uid)?.url : undefined;
+    const running = pod ? this.running.get(pod.metadata.uid) : undefined;
+    return port && running?.urlFor ? running.urlFor(port) : running?.url;
   }
 
   /** The runner's log file of a Pod's container, if it keeps one. */

@@ -4,8 +4,9 @@
  * - start: ContainerCreating while its port is chosen, its volumes written and its environment
  *   resolved (a missing required ConfigMap, Secret or key: waiting, CreateContainerConfigError or
  *   ContainerCreating, looked at again every `configRetryMs`); then `node bin/meridian.ts
- *   <args>` with that environment, `MERIDIAN_HOST=127.0.0.1` and `MERIDIAN_PORT=<its port>`
- *   (and its metrics listener on `MERIDIAN_METRICS_HOST=127.0.0.1`, `MERIDIAN_METRICS_PORT=<a second port>`),
+ *   <args>` with that environment, `MERIDIAN_HOST=127.0.0.1` and `MERIDIAN_PORT=<its port>`,
+ *   `MERIDIAN_METRICS_HOST=127.0.0.1` and `MERIDIAN_METRICS_PORT=<a second port of its own>`
+ *   (every Pod shares loopback, so the gateway's fixed metrics port would collide),
  *   stdout and stderr to `logs/<container>/<restartCount>.log` in the Pod's directory;
  * - readiness from the container's readiness probe (none: Ready once running);
  * - a process that exits is restarted after `restartBackoffMs`, doubling per restart up to
@@ -52,6 +53,8 @@ export class ProcessPod implements RunningPod {
   readonly podIP = LOOPBACK;
   readonly initialReport: PodReport = { waiting: { reason: 'ContainerCreating' } };
   url?: string;
+  /** Where the gateway's metrics listener is (pods/proxy to the container's `metrics` port). */
+  metricsUrl?: string;
   private readonly pod: KubeObject;
   private readonly container: KubeObject;
   private readonly argv: string[];
@@ -119,6 +122,14 @@ export class ProcessPod implements RunningPod {
     this.signal('SIGKILL');
   }
 
+  /** pods/proxy to `<pod>:<port>`: the container port named `metrics` (by name or number) is the metrics listener. */
+  urlFor(port: string): string | undefined {
+    const declared: KubeObject[] = this.container.ports ?? [];
+    const metrics = declared.find((p) => p.name === 'metrics');
+    if (metrics && (port === 'metrics' || port === String(metrics.containerPort))) return this.metricsUrl;
+    return this.url;
+  }
+
   process(): { namespace: string; name: string; uid: string; pid: number; port: number } | undefined {
     if (!this.child?.pid || this.port === undefined) return undefined;
     return { namespace: this.pod.metadata.namespace, name: this.pod.metadata.name, uid: this.pod.metadata.uid, pid: this.child.pid, port: this.port };
@@ -130,17 +141,23 @@ export class ProcessPod implements RunningPod {
     this.podDir = podDir;
     if (this.port === undefined) {
       const port = await this.settings.allocatePort();
-      const metricsPort = await this.settings.allocatePort();
       if (this.finished) {
         this.settings.releasePort(port);
-        this.settings.releasePort(metricsPort);
         return;
       }
       this.port = port;
-      this.metricsPort = metricsPort;
       // Released in end(): a Pod that stopped meanwhile still holds it until then.
       this.url = `http://${LOOPBACK}:${this.port}`;
       this.report();
+    }
+    if (this.metricsPort === undefined) {
+      const metricsPort = await this.settings.allocatePort();
+      if (this.finished) {
+        this.settings.releasePort(metricsPort);
+        return;
+      }
+      this.metricsPort = metricsPort;
+      this.metricsUrl = `http://${LOOPBACK}:${metricsPort}`;
     }
     if (this.halted) return;
     let env: Record<string, string>;

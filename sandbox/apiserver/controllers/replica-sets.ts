@@ -8,42 +8,25 @@
  * `ReplicaFailure` condition, retried later.
  */
 import { ApiError } from '../errors.ts';
-import type { KubeObject, Registry, ResourceType } from '../registry.ts';
-import type { Resources } from '../resources.ts';
+import type { KubeObject, ResourceType } from '../registry.ts';
 import { selectorObjectToPredicate } from '../selectors.ts';
-import type { ChangeEvent, Store } from '../store.ts';
+import type { ChangeEvent } from '../store.ts';
 import { timestamp } from '../time.ts';
 import { controllerReference } from './deployment-replicasets.ts';
 import { EventReasons, recordEvent } from './events.ts';
 import { controllerOf, inDeletionOrder, isActive, isAvailable, isReady, nextAvailableInMs } from './pod-state.ts';
-import { WorkQueue } from './work-queue.ts';
+import { type ControllerDeps, KeyedController, keyOf } from './keyed-controller.ts';
 
 export const REPLICASET_MANAGER = 'replicaset-controller';
 
 /** Pods created or deleted per sync at most, as upstream's burstReplicas. */
 const BURST_REPLICAS = 500;
 
-export class ReplicaSetController {
-  private readonly registry: Registry;
-  private readonly store: Store;
-  private readonly resources: Resources;
-  private readonly now: () => Date;
-  private readonly queue: WorkQueue;
-  private readonly retryDelayMs: number;
-
-  constructor(deps: { registry: Registry; store: Store; resources: Resources; now: () => Date; onError: (error: unknown) => void }, retryDelayMs: number) {
-    this.registry = deps.registry;
-    this.store = deps.store;
-    this.resources = deps.resources;
-    this.now = deps.now;
-    this.retryDelayMs = retryDelayMs;
-    this.queue = new WorkQueue((key) => this.reconcile(key), deps.onError, retryDelayMs);
-    this.store.subscribe({ bucket: 'apps/replicasets', deliver: (e) => this.queue.add(keyOf(e.object.metadata.namespace, e.object.metadata.name)) });
+export class ReplicaSetController extends KeyedController {
+  constructor(deps: ControllerDeps, retryDelayMs: number) {
+    super(deps, retryDelayMs);
+    this.watchOwn('apps/replicasets');
     this.store.subscribe({ bucket: '/pods', deliver: (e) => this.podChanged(e) });
-  }
-
-  stop(): void {
-    this.queue.stop();
   }
 
   private types(): { replicaSets: ResourceType; pods: ResourceType } {
@@ -64,7 +47,7 @@ export class ReplicaSetController {
     }
   }
 
-  private reconcile(key: string): void {
+  protected reconcile(key: string): void {
     const [namespace, name] = key.split('/');
     const { replicaSets } = this.types();
     const rs = this.resources.tryGet(replicaSets, namespace, name);
@@ -167,8 +150,4 @@ function podFromTemplate(rs: KubeObject): KubeObject {
     },
     spec: structuredClone(template.spec ?? {}),
   };
-}
-
-function keyOf(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
 }

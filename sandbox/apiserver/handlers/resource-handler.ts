@@ -38,7 +38,7 @@ export interface HandlerContext {
   bookmarkIntervalMs: number;
   maxWatchBufferedBytes: number;
   maxWatches: number;
-  podUrl: (namespace: string, name: string) => string | undefined;
+  podUrl: (namespace: string, name: string, port?: string) => string | undefined;
   /** pods/log: the runner's log file of a container's current or previous run, if it keeps one. */
   podLogFile: (namespace: string, name: string, container: string, previous: boolean) => string | undefined;
   proxyTimeoutMs: number;
@@ -77,10 +77,10 @@ export async function handleResource(ctx: HandlerContext, route: ResourceRoute, 
   const { type, namespace, name, subresource } = route;
   const method = req.method ?? 'GET';
   if (subresource === 'proxy' && route.proxyPath !== undefined && namespace !== undefined && name !== undefined) {
-    const podName = name.split(':')[0];
+    const [podName, port] = name.split(':');
     ctx.resources.get(type, namespace, podName);
     const search = new URL(req.url ?? '/', 'http://sandbox').search;
-    return proxyToPod(ctx.podUrl(namespace, podName), podName, route.proxyPath, search, req, res, ctx.proxyTimeoutMs);
+    return proxyToPod(ctx.podUrl(namespace, podName, port), podName, route.proxyPath, search, req, res, ctx.proxyTimeoutMs);
   }
   if (subresource === 'log' && type.kind === 'Pod' && type.group === '' && namespace !== undefined && name !== undefined && method === 'GET') {
     const pod = ctx.resources.get(type, namespace, name);

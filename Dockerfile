@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# The Meridian image: `meridian gateway` (default), `meridian operator`, `meridian apiserver`.
+# Node 24 runs the TypeScript sources directly (type stripping): there is no build step.
+
+# Production dependencies only, installed from the lock file.
+FROM node:24-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+# Install scripts stay off (npm 11's default): no dependency needs one at run time.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+FROM node:24-slim
+ENV NODE_ENV=production \
+    # Where the healthcheck asks; the operator's chart sets it to its /healthz (port 9090).
+    MERIDIAN_HEALTH_URL=http://127.0.0.1:8080/healthz
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY scripts ./scripts
+COPY lib ./lib
+COPY gateway ./gateway
+COPY operator ./operator
+COPY crds ./crds
+COPY sandbox ./sandbox
+RUN ln -s /app/bin/meridian.ts /usr/local/bin/meridian
+# Not root: the uid the operator renders for gateway pods (runAsUser 10001).
+USER 10001:10001
+EXPOSE 8080 9091
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch(process.env.MERIDIAN_HEALTH_URL).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["meridian"]
+CMD ["gateway"]
