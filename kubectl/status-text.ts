@@ -3,7 +3,7 @@
  * then tables with upper-case headers, ages such as 12s, 5m, 3h). Colour marks phases and
  * warnings only when asked for (a terminal without NO_COLOR; see `wantsColour`).
  */
-import type { EventReport, StatusReport } from './status.ts';
+import type { DecisionReport, StatusReport } from './status.ts';
 
 const NONE = '—';
 
@@ -70,8 +70,8 @@ function table(header: string[], rows: string[][], paint: Paint, toned: Readonly
   return [line(header, true), ...rows.map((r) => line(r, false))];
 }
 
-function decision(event: EventReport | undefined, now: Date): string {
-  return event ? `${event.reason} ${age(event.lastSeen, now)} ago: ${event.message}` : NONE;
+function decision(made: DecisionReport | undefined, now: Date): string {
+  return made ? `${made.region ? `region ${made.region}: ` : ''}${made.reason} ${age(made.lastSeen, now)} ago: ${made.message}` : NONE;
 }
 
 export function renderStatus(report: StatusReport, options: { colour: boolean; now: Date }): string {
@@ -91,11 +91,12 @@ export function renderStatus(report: StatusReport, options: { colour: boolean; n
     `AI spend:     ${ai}`,
     '',
     ...table(
-      ['REGION', 'PHASE', 'PODS', 'CONNECTIONS', 'MSG/S', 'RELAY', 'LAG', 'SYNCED', 'MESSAGE'],
+      ['REGION', 'PHASE', 'PODS', 'SCALING', 'CONNECTIONS', 'MSG/S', 'RELAY', 'LAG', 'SYNCED', 'MESSAGE'],
       report.regions.map((r) => [
         r.name,
         shown(r.phase),
         r.desiredReplicas === undefined ? NONE : `${shown(r.readyReplicas)}/${r.desiredReplicas}`,
+        shown(r.scaling),
         shown(r.connections),
         shown(r.messagesPerSecond),
         shown(r.relay),
@@ -104,7 +105,7 @@ export function renderStatus(report: StatusReport, options: { colour: boolean; n
         r.message ?? '',
       ]),
       paint,
-      new Set([1, 5]),
+      new Set([1, 6]),
     ),
   ];
   if (report.pendingCleanup.length > 0) {

@@ -20,6 +20,9 @@ export interface RegionReport {
   phase?: string;
   readyReplicas?: number;
   desiredReplicas?: number;
+  /** The autoscaler's state for the region (`Stable`, `LoadStale`, …) and the numbers behind it. */
+  scaling?: string;
+  scalingMessage?: string;
   connections?: number;
   messagesPerSecond?: number;
   /** `off` without spec.relay; else from the RelayReady condition; undefined while unknown. */
@@ -37,6 +40,15 @@ export interface EventReport {
   lastSeen?: string;
 }
 
+/** A decision: the autoscaler's last change of a region (from status), or the newest Event of its kind. */
+export interface DecisionReport {
+  source: 'status' | 'event';
+  reason: string;
+  message: string;
+  lastSeen?: string;
+  region?: string;
+}
+
 export interface StatusReport {
   name: string;
   namespace: string;
@@ -50,8 +62,11 @@ export interface StatusReport {
   ai: { configured: boolean; dailyBudgetUsd?: number; spentTodayUsd?: number };
   regions: RegionReport[];
   conditions: Condition[];
-  /** The newest Event of each kind of decision (by reason prefix: `Scal…`, `Maintenance…`). */
-  decisions: { scaling?: EventReport; maintenance?: EventReport };
+  /**
+   * Scaling: the newest `status.regions[].scaling.lastDecision`, else the newest Event whose reason
+   * begins with `Scal`; maintenance: the newest Event whose reason begins with `Maintenance`.
+   */
+  decisions: { scaling?: DecisionReport; maintenance?: DecisionReport };
   events: EventReport[];
   pendingCleanup: Array<{ region: string; namespace: string; message: string }>;
 }
@@ -85,6 +100,7 @@ export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Ev
       ...(seen?.phase ? { phase: seen.phase } : {}),
       ...(seen?.readyReplicas !== undefined ? { readyReplicas: seen.readyReplicas } : {}),
       ...(seen?.desiredReplicas !== undefined ? { desiredReplicas: seen.desiredReplicas } : {}),
+      ...(seen?.scaling ? { scaling: seen.scaling.state, scalingMessage: seen.scaling.message } : {}),
       ...(seen?.connections !== undefined ? { connections: seen.connections } : {}),
       ...(reported(seen, 'messagesPerSecond') !== undefined ? { messagesPerSecond: reported(seen, 'messagesPerSecond') } : {}),
       ...(regionRelay ? { relay: regionRelay } : {}),
@@ -94,11 +110,24 @@ export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Ev
     };
   });
   const newestFirst = [...events].sort((a, b) => (eventTime(b) ?? '').localeCompare(eventTime(a) ?? ''));
-  const newest = (prefix: string) => {
+  const newest = (prefix: string): DecisionReport | undefined => {
     const found = newestFirst.find((event) => event.reason?.startsWith(prefix));
-    return found ? eventReport(found) : undefined;
+    if (!found) return undefined;
+    const { reason, message, lastSeen } = eventReport(found);
+    return { source: 'event', reason, message, ...(lastSeen ? { lastSeen } : {}) };
   };
-  const scaling = newest('Scal');
+  const lastChange = (status.regions ?? [])
+    .flatMap((region) => (region.scaling?.lastDecision ? [{ region: region.name, decision: region.scaling.lastDecision }] : []))
+    .sort((a, b) => b.decision.time.localeCompare(a.decision.time))[0];
+  const scaling: DecisionReport | undefined = lastChange
+    ? {
+        source: 'status',
+        region: lastChange.region,
+        reason: lastChange.decision.reason,
+        message: `${lastChange.decision.fromReplicas} → ${lastChange.decision.toReplicas} pods: ${lastChange.decision.message}`,
+        lastSeen: lastChange.decision.time,
+      }
+    : newest('Scal');
   const maintenance = newest('Maintenance');
   const spent = reported((status as Record<string, unknown>).ai, 'spentTodayUsd');
   return {

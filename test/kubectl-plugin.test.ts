@@ -161,6 +161,8 @@ describe('kubectl meridian against the sandbox with the operator running', { ski
 
   test('status prints one screen: phase, the region with pods ready/desired, "—" for figures not reported, conditions and Events, no colour into a pipe', async () => {
     const out = await ok(['status', CLUSTER, '-n', NAMESPACE]);
+    const cluster = await getCluster();
+    const scaling = cluster.status?.regions?.[0]?.scaling;
     assert.doesNotMatch(out, ANSI, 'no escape codes when stdout is not a terminal');
     assert.match(out, /^Name:\s+classrooms$/m);
     assert.match(out, /^Namespace:\s+tenants$/m);
@@ -169,13 +171,18 @@ describe('kubectl meridian against the sandbox with the operator running', { ski
     assert.match(out, /^Relay:\s+not configured$/m);
     assert.match(out, /^AI spend:\s+— of \$25\.00 daily budget$/m);
     const [header, row] = out.split('\n').filter((line) => /^(REGION|local)\s/.test(line));
-    assert.deepEqual(header.split(/\s{3,}/), ['REGION', 'PHASE', 'PODS', 'CONNECTIONS', 'MSG/S', 'RELAY', 'LAG', 'SYNCED', 'MESSAGE']);
+    assert.deepEqual(header.split(/\s{3,}/), ['REGION', 'PHASE', 'PODS', 'SCALING', 'CONNECTIONS', 'MSG/S', 'RELAY', 'LAG', 'SYNCED', 'MESSAGE']);
     const cells = row.split(/\s{3,}/);
-    assert.deepEqual(cells.slice(0, 7), ['local', 'Ready', '1/1', '0', '—', 'off', '—']);
-    assert.match(cells[7], /^\d+[smhd]$/);
-    assert.equal(cells[8], '1/1 gateway pods ready');
+    assert.deepEqual(cells.slice(0, 8), ['local', 'Ready', '1/1', scaling?.state ?? '—', '0', '—', 'off', '—']);
+    assert.match(cells[8], /^\d+[smhd]$/);
+    assert.equal(cells[9], '1/1 gateway pods ready');
     assert.match(out, /^ {2}Ready\s+True\s+AllRegionsReady\s+\d+[smhd]\s+/m);
-    assert.match(out, /^ {2}Scaling:\s+—$/m);
+    // The autoscaler's last change from status, else its newest Scal… Event (here it holds: no load is read from emulated pods).
+    const events = (await sb.core.listNamespacedEvent({ namespace: NAMESPACE, fieldSelector: `involvedObject.name=${CLUSTER}` })).items;
+    const scalingEvent = events.filter((e) => e.reason?.startsWith('Scal')).sort((a, b) => String(b.lastTimestamp ?? '').localeCompare(String(a.lastTimestamp ?? '')))[0];
+    if (scaling?.lastDecision) assert.match(out, new RegExp(`^ {2}Scaling:\\s+region local: ${scaling.lastDecision.reason} `, 'm'));
+    else if (scalingEvent) assert.match(out, new RegExp(`^ {2}Scaling:\\s+${scalingEvent.reason} \\d+[smhd] ago: `, 'm'));
+    else assert.match(out, /^ {2}Scaling:\s+—$/m);
     assert.match(out, /^ {2}Maintenance:\s+—$/m);
     assert.match(out, /^ {2}\d+[smhd]\s+Normal\s+Applied\s+\d+\s+/m, 'the operator\'s Applied Event is listed');
   });
