@@ -1,46 +1,66 @@
 /**
- * `npm run bench -- operator`: N RealtimeClusters × R regions, from apply to all Ready.
+ * `npm run bench -- operator`: N RealtimeClusters × R regions, from apply to all Ready, for each
+ * region count of `--regions` (default 1, 5, 15, 20) at the same number of clusters, and what one
+ * more region costs.
  *
- * Layout (2 processes): this process hosts the API emulators (one hub, R regions) and applies
- * the clusters; the operator is `meridian operator` in a child process, so its RSS is its own.
- * Measured:
+ * Layout (R + 2 processes per step): this process hosts the hub's API emulator and applies the
+ * clusters; each region (region-01 … region-R) is an emulator in a process of its own, as each
+ * region is a cluster with its own API server (in one process, twenty regions queue behind one
+ * event loop and time out); the operator is `meridian operator` in a child process, so its
+ * memory is its own. Each step starts from fresh emulators and a fresh operator.
+ * Measured per step:
  * - wall time from the first create to every cluster's status.phase Ready;
  * - API requests (and writes) the operator made per cluster in that time, across all emulators
  *   (this process's own creates and status polls are subtracted);
- * - requests during one periodic resync of a converged system: writes (target 0) and reads
- *   (target 0: the reconciler reads its informer caches). The operator's region probe runs once
- *   an hour here, so that what is counted is the resync's own traffic (watches that the server
- *   ends and the informers resume in that window would count as reads too);
- * - the operator's RSS: peak (VmHWM) and at the end.
+ * - requests during one periodic resync of a converged system: writes and reads (target 0 of
+ *   each: the reconciler reads its informer caches). The operator's region probe runs once an
+ *   hour here, so that what is counted is the resync's own traffic;
+ * - watches each region's emulator holds (at the end, and the most seen at any poll): one set
+ *   per region shared by every cluster, so it must not grow with the clusters; and region
+ *   clients per region (series of meridian_operator_region_reachable), each of which probes
+ *   its region once per probe interval;
+ * - the operator's RSS and V8 heap after a forced GC.
+ * Then the marginal cost of a region between successive steps: MiB (heap and RSS after GC) and
+ * requests per cluster, per added region.
  */
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { realtimeClusterCrdModel } from '../crds/crd.ts';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../crds/types.ts';
 import { startApiServer } from '../sandbox/apiserver/index.ts';
-import { parseOptions, type OptionSpec } from './lib/args.ts';
+import { parseOptions, type OptionSpec, type OptionValues } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
+import { freePort } from '../test/helpers/net.ts';
+import { startApiServerProcess } from './lib/apiserver-process.ts';
 import { spawnBenchProcess, waitReady, type BenchProcess } from './lib/processes.ts';
 import { machineInfo, markdownTable, writeResult } from './lib/results.ts';
 
+/** The CRD's spec.regions maxItems. */
+const MAX_REGIONS = 20;
+
 export const operatorOptions: Record<string, OptionSpec> = {
-  clusters: { kind: 'int', default: 100, quick: 10, doc: 'RealtimeClusters to apply' },
-  regions: { kind: 'int', default: 3, quick: 2, doc: 'region emulators (each cluster spans all of them)' },
+  clusters: { kind: 'int', default: 100, quick: 10, doc: 'RealtimeClusters to apply in each step' },
+  regions: { kind: 'intList', default: [1, 5, 15, 20], quick: [1, 3], doc: `region counts, one step each (each cluster spans all regions of its step; at most ${MAX_REGIONS})` },
+  namespaces: { kind: 'int', default: 1, doc: 'hub namespaces the clusters are spread over (tenants-1 …), each with its own copy of the region kubeconfig Secrets, as tenants in their own namespaces have' },
   concurrency: { kind: 'int', default: 10, doc: 'creates in flight at once' },
   workers: { kind: 'int', default: 4, doc: 'operator --workers' },
   'resync-seconds': { kind: 'int', default: 30, quick: 10, doc: 'operator --resync-seconds (one resync is measured after convergence)' },
   'ready-delay-ms': { kind: 'int', default: 200, doc: 'emulated pods turn Ready after this long' },
   'poll-ms': { kind: 'int', default: 500, doc: 'how often this process lists clusters to see if all are Ready' },
-  'timeout-ms': { kind: 'int', default: 600_000, doc: 'give up after this long' },
-  quick: { kind: 'bool', default: false, doc: 'a small run (10 clusters, 2 regions)' },
+  'timeout-ms': { kind: 'int', default: 600_000, doc: 'give up on a step after this long' },
+  quick: { kind: 'bool', default: false, doc: 'a small run (10 clusters; 1 and 3 regions)' },
   out: { kind: 'string', default: '', doc: 'results file (default bench/results/operator.json)' },
 };
 
-const HUB_NAMESPACE = 'tenants';
 type ApiServer = Awaited<ReturnType<typeof startApiServer>>;
+
+/** region-01 … region-N: names generated, so any count can be asked for. */
+export function regionNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `region-${String(i + 1).padStart(2, '0')}`);
+}
 
 function kubeConfigOf(server: ApiServer): KubeConfig {
   const config = new KubeConfig();
@@ -54,12 +74,13 @@ function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } {
   return { rssMiB: Math.round(kib('VmRSS') / 102.4) / 10, peakRssMiB: Math.round(kib('VmHWM') / 102.4) / 10 };
 }
 
-async function metricSum(port: number, name: string): Promise<number> {
+async function metricLines(port: number, name: string): Promise<string[]> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(name) && !line.startsWith('#'))
-    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+  return text.split('\n').filter((line) => line.startsWith(name) && !line.startsWith('#'));
+}
+
+async function metricSum(port: number, name: string): Promise<number> {
+  return (await metricLines(port, name)).reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 }
 
 /** Secret `data`: base64 values, as an API server stores them. */
@@ -84,31 +105,71 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs: num
   }
 }
 
-export async function run(args: readonly string[]): Promise<unknown> {
-  const o = parseOptions(args, operatorOptions);
-  const clusters = o.clusters as number;
-  const regionNames = ['us-east1', 'europe-west1', 'asia-east1', 'us-west1', 'europe-north1'].slice(0, o.regions as number);
-  if (regionNames.length < (o.regions as number)) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `--regions at most 5`);
+const sum = (values: Record<string, number>) => Object.values(values).reduce((a, b) => a + b, 0);
+const round1 = (value: number) => Math.round(value * 10) / 10;
 
+export interface StepResult {
+  clusters: number;
+  regions: number;
+  namespaces: number;
+  applyMs: number;
+  allReadyMs: number;
+  /** The operator's CPU time (user + system) from the first create to all Ready: what a busy machine does not inflate as it inflates wall time. */
+  operatorCpuSecondsToReady: number;
+  operatorCpuMsPerClusterRegion: number;
+  operatorRequests: number;
+  operatorRequestsPerCluster: number;
+  operatorWritesPerCluster: number;
+  reconcilesToReady: number;
+  retriesToReady: number;
+  meanReconcileMs: number;
+  writesPerResync: number;
+  readsPerResync: number;
+  requestsPerResync: number;
+  /** Watches open on each region's emulator at the end, fewest and most over the regions. */
+  watchesPerRegion: { min: number; max: number; byResource: Record<string, number> };
+  /** The most watches any region's emulator held at any poll during the step. */
+  peakWatchesPerRegion: number;
+  /** Region clients (each probes its region once per interval and holds one set of watches) per region. */
+  regionClientsPerRegion: { min: number; max: number };
+  hubWatches: number;
+  operatorRssMiB: number;
+  operatorPeakRssMiB: number;
+  operatorHeapAfterGcMiB: number;
+  operatorRssAfterGcMiB: number;
+  /** V8 heap reserved, and memory outside it that V8 knows of (external, array buffers), after GC. */
+  operatorHeapTotalAfterGcMiB: number;
+  operatorExternalAfterGcMiB: number;
+  loadAverage1mAtEnd: number;
+}
+
+/** One step: fresh emulators, a fresh operator, `clusters` clusters over `regionCount` regions. */
+async function measureStep(o: OptionValues, regionCount: number): Promise<StepResult> {
+  const clusters = o.clusters as number;
+  const names = regionNames(regionCount);
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-operator-'));
   const hub = await startApiServer({ port: 0, name: 'hub' });
-  const regions = await Promise.all(regionNames.map((name) => startApiServer({ port: 0, name, readyDelayMs: o['ready-delay-ms'] as number })));
-  const servers = [hub, ...regions];
+  const regions: Awaited<ReturnType<typeof startApiServerProcess>>[] = [];
   const hubConfig = kubeConfigOf(hub);
   const core = hubConfig.makeApiClient(CoreV1Api);
   const custom = hubConfig.makeApiClient(CustomObjectsApi);
   let operator: BenchProcess | undefined;
   try {
+    for (const name of names) regions.push(await startApiServerProcess({ name, dir, readyDelayMs: o['ready-delay-ms'] as number }));
     await hubConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: realtimeClusterCrdModel() });
-    await core.createNamespace({ body: { metadata: { name: HUB_NAMESPACE } } });
-    const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name }, data: base64Values(data) } });
-    await secret('auth', { 'jwt-secret': 'bench-jwt-secret', 'api-key': 'bench-api-key' });
-    await secret('redis', Object.fromEntries(regionNames.map((name) => [name, `redis://redis.${name}:6379`])));
-    for (const [i, name] of regionNames.entries()) await secret(`region-${name}`, { kubeconfig: regions[i].kubeconfig() });
+    const namespaces = Array.from({ length: Math.max(1, o.namespaces as number) }, (_, i) => `tenants-${i + 1}`);
+    for (const namespace of namespaces) {
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+      const secret = (name: string, data: Record<string, string>) => core.createNamespacedSecret({ namespace, body: { metadata: { name }, data: base64Values(data) } });
+      await secret('auth', { 'jwt-secret': 'bench-jwt-secret', 'api-key': 'bench-api-key' });
+      await secret('redis', Object.fromEntries(names.map((name) => [name, `redis://redis.${name}:6379`])));
+      for (const [i, name] of names.entries()) await secret(`region-${name}`, { kubeconfig: regions[i].kubeconfig() });
+    }
 
-    const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-operator-'));
     const kubeconfigFile = join(dir, 'hub.yaml');
     writeFileSync(kubeconfigFile, hub.kubeconfig());
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // A port free a moment ago: a random one collided with the region emulators' now and then.
+    const port = await freePort();
     operator = spawnBenchProcess({
       label: 'operator',
       script: new URL('./servers/operator.ts', import.meta.url).pathname,
@@ -117,44 +178,53 @@ export async function run(args: readonly string[]): Promise<unknown> {
     const op = operator;
     await waitReady(op, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 30_000);
 
-    const requests = () => servers.reduce((sum, s) => sum + s.requestCount(), 0);
-    const writes = () => servers.reduce((sum, s) => sum + s.requestCount({ writesOnly: true }), 0);
+    const counted = async (filter: { writesOnly?: boolean }) => hub.requestCount(filter) + (await Promise.all(regions.map((r) => r.requestCount(filter)))).reduce((a, b) => a + b, 0);
+    const requests = () => counted({});
+    const writes = () => counted({ writesOnly: true });
+    let peakWatchesPerRegion = 0;
+    const sampleWatches = async () => {
+      for (const total of (await Promise.all(regions.map((r) => r.watchCount()))).map(sum)) peakWatchesPerRegion = Math.max(peakWatchesPerRegion, total);
+    };
     let ownRequests = 0;
     let ownWrites = 0;
-    const requestsBefore = requests();
-    const writesBefore = writes();
+    const requestsBefore = await requests();
+    const writesBefore = await writes();
+    const cpu = async () => (await op.ipc.request<{ cpuMs: number }>('cpu', {}, 30_000)).cpuMs;
+    const cpuBefore = await cpu();
     const started = performance.now();
 
-    const names = Array.from({ length: clusters }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
+    const clusterNames = Array.from({ length: clusters }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
+    const namespaceOf = (i: number) => namespaces[i % namespaces.length];
     let next = 0;
-    const body = spec(regionNames);
+    const body = spec(names);
     await Promise.all(
       Array.from({ length: Math.min(o.concurrency as number, clusters) }, async () => {
-        while (next < names.length) {
-          const name = names[next++];
+        while (next < clusterNames.length) {
+          const index = next++;
+          const name = clusterNames[index];
           ownRequests += 1;
           ownWrites += 1;
-          await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RealtimeCluster', metadata: { name }, spec: body } });
+          await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: namespaceOf(index), body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'RealtimeCluster', metadata: { name }, spec: body } });
         }
       }),
     );
     const appliedMs = performance.now() - started;
-    let ready = 0;
     await until(
       async () => {
+        await sampleWatches();
         ownRequests += 1;
-        const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: HUB_NAMESPACE })) as { items: RealtimeCluster[] };
-        ready = list.items.filter((c) => c.status?.phase === 'Ready').length;
-        return ready === clusters;
+        const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as { items: RealtimeCluster[] };
+        return list.items.filter((c) => c.status?.phase === 'Ready').length === clusters;
       },
-      'all clusters Ready',
+      `all ${clusters} clusters Ready over ${regionCount} regions`,
       o['timeout-ms'] as number,
       o['poll-ms'] as number,
       op,
     );
     const readyMs = performance.now() - started;
-    const convergeRequests = requests() - requestsBefore - ownRequests;
-    const convergeWrites = writes() - writesBefore - ownWrites;
+    const cpuToReadyMs = (await cpu()) - cpuBefore;
+    const convergeRequests = (await requests()) - requestsBefore - ownRequests;
+    const convergeWrites = (await writes()) - writesBefore - ownWrites;
     const afterConverge = memoryOf(op.pid);
     const reconcilesToReady = await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count');
     const retriesToReady = await metricSum(port, 'meridian_operator_queue_retries_total');
@@ -164,64 +234,156 @@ export async function run(args: readonly string[]): Promise<unknown> {
     // reconcile counter to grow by at least one full pass, then for the queue to drain again.
     const quiet = async () => (await metricSum(port, 'meridian_operator_queue_depth')) === 0;
     await until(quiet, 'an empty queue', 60_000, 100, op);
-    const resyncWritesBefore = writes();
-    const resyncRequestsBefore = requests();
+    const resyncWritesBefore = await writes();
+    const resyncRequestsBefore = await requests();
     const reconcilesBefore = await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count');
     await until(
-      async () => (await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count')) >= reconcilesBefore + clusters,
+      async () => {
+        await sampleWatches();
+        return (await metricSum(port, 'meridian_operator_reconcile_duration_seconds_count')) >= reconcilesBefore + clusters;
+      },
       'a periodic resync',
       ((o['resync-seconds'] as number) + 60) * 1000,
       200,
       op,
     );
     await until(quiet, 'an empty queue after the resync', 60_000, 100, op);
-    const resyncWrites = writes() - resyncWritesBefore;
-    const resyncRequests = requests() - resyncRequestsBefore;
+    const resyncWrites = (await writes()) - resyncWritesBefore;
+    const resyncRequests = (await requests()) - resyncRequestsBefore;
+
+    await sampleWatches();
+    const perRegion = await Promise.all(regions.map((region) => region.watchCount()));
+    const totals = perRegion.map(sum);
+    const clientLines = await metricLines(port, 'meridian_operator_region_reachable{');
+    const clientsPerRegion = names.map((name) => clientLines.filter((line) => line.includes(`region="${name}"`)).length);
     const final = memoryOf(op.pid);
     // Retained memory: what is left after a forced GC (heap in use otherwise counts garbage).
     const collected = await op.ipc.request<ProcessSample>('sample', {}, 30_000);
-    const mib = async (metric: string) => Math.round((await metricSum(port, metric)) / 2 ** 20);
-    const heapUsedMiB = await mib('meridian_operator_nodejs_heap_size_used_bytes');
-    const heapTotalMiB = await mib('meridian_operator_nodejs_heap_size_total_bytes');
-    const externalMiB = await mib('meridian_operator_nodejs_external_memory_bytes');
-
-    const result = {
+    return {
       clusters,
-      regions: regionNames.length,
-      layout: 'hub + region API emulators in the bench process; the operator in its own process',
+      regions: regionCount,
+      namespaces: namespaces.length,
       applyMs: Math.round(appliedMs),
       allReadyMs: Math.round(readyMs),
+      operatorCpuSecondsToReady: round1(cpuToReadyMs / 1000),
+      operatorCpuMsPerClusterRegion: round1(cpuToReadyMs / (clusters * regionCount)),
       operatorRequests: convergeRequests,
-      operatorRequestsPerCluster: Math.round((convergeRequests / clusters) * 10) / 10,
-      operatorWritesPerCluster: Math.round((convergeWrites / clusters) * 10) / 10,
+      operatorRequestsPerCluster: round1(convergeRequests / clusters),
+      operatorWritesPerCluster: round1(convergeWrites / clusters),
       reconcilesToReady,
       retriesToReady,
       meanReconcileMs: Math.round((reconcileSecondsToReady / Math.max(1, reconcilesToReady)) * 1000),
       writesPerResync: resyncWrites,
       readsPerResync: resyncRequests - resyncWrites,
       requestsPerResync: resyncRequests,
+      watchesPerRegion: { min: Math.min(...totals), max: Math.max(...totals), byResource: perRegion[0] },
+      peakWatchesPerRegion,
+      regionClientsPerRegion: { min: Math.min(...clientsPerRegion), max: Math.max(...clientsPerRegion) },
+      hubWatches: sum(hub.watchCount()),
       operatorRssMiB: final.rssMiB,
       operatorPeakRssMiB: Math.max(afterConverge.peakRssMiB, final.peakRssMiB),
-      /** V8 heap in use at the end (not collected first): RSS is mostly heap the GC has not returned. */
-      operatorHeapUsedMiB: heapUsedMiB,
-      operatorHeapTotalMiB: heapTotalMiB,
-      operatorExternalMiB: externalMiB,
-      operatorHeapAfterGcMiB: Math.round(collected.heapUsed / 2 ** 20),
-      operatorRssAfterGcMiB: Math.round(collected.rss / 2 ** 20),
+      operatorHeapAfterGcMiB: round1(collected.heapUsed / 2 ** 20),
+      operatorRssAfterGcMiB: round1(collected.rss / 2 ** 20),
+      operatorHeapTotalAfterGcMiB: round1(collected.heapTotal / 2 ** 20),
+      operatorExternalAfterGcMiB: round1((collected.external + collected.arrayBuffers) / 2 ** 20),
       loadAverage1mAtEnd: Math.round(loadavg()[0] * 100) / 100,
     };
-    process.stdout.write(
-      `\n${markdownTable(
-        ['clusters × regions', 'apply → all Ready (s)', 'API requests / cluster', 'writes / cluster', 'writes per resync', 'reads per resync', 'operator RSS (MiB)', 'peak RSS (MiB)', 'heap used (MiB)', 'heap / RSS after GC (MiB)'],
-        [[`${clusters} × ${regionNames.length}`, Math.round(readyMs / 100) / 10, result.operatorRequestsPerCluster, result.operatorWritesPerCluster, resyncWrites, resyncRequests - resyncWrites, final.rssMiB, result.operatorPeakRssMiB, heapUsedMiB, `${result.operatorHeapAfterGcMiB} / ${result.operatorRssAfterGcMiB}`]],
-      )}\n`,
-    );
-    const record = { benchmark: 'operator', date: new Date().toISOString(), machine: machineInfo(), options: o, result };
-    const path = await writeResult('operator', record, (o.out as string) || undefined);
-    process.stdout.write(`results: ${path}\n`);
-    return record;
   } finally {
     await operator?.stop();
-    await Promise.all(servers.map((s) => s.close()));
+    await Promise.all([hub.close(), ...regions.map((r) => r.close())]);
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What each added region cost between two successive steps. */
+export interface MarginalCost {
+  from: number;
+  to: number;
+  heapMiBPerRegion: number;
+  rssMiBPerRegion: number;
+  requestsPerClusterPerRegion: number;
+  writesPerClusterPerRegion: number;
+  readySecondsPerRegion: number;
+  cpuSecondsPerRegion: number;
+}
+
+export function marginalCosts(steps: readonly StepResult[]): MarginalCost[] {
+  const sorted = [...steps].sort((a, b) => a.regions - b.regions);
+  return sorted.slice(1).map((step, i) => {
+    const before = sorted[i];
+    const added = step.regions - before.regions;
+    const per = (value: number) => Math.round((value / added) * 100) / 100;
+    return {
+      from: before.regions,
+      to: step.regions,
+      heapMiBPerRegion: per(step.operatorHeapAfterGcMiB - before.operatorHeapAfterGcMiB),
+      rssMiBPerRegion: per(step.operatorRssAfterGcMiB - before.operatorRssAfterGcMiB),
+      requestsPerClusterPerRegion: per(step.operatorRequestsPerCluster - before.operatorRequestsPerCluster),
+      writesPerClusterPerRegion: per(step.operatorWritesPerCluster - before.operatorWritesPerCluster),
+      readySecondsPerRegion: per((step.allReadyMs - before.allReadyMs) / 1000),
+      cpuSecondsPerRegion: per(step.operatorCpuSecondsToReady - before.operatorCpuSecondsToReady),
+    };
+  });
+}
+
+export async function run(args: readonly string[]): Promise<unknown> {
+  const o = parseOptions(args, operatorOptions);
+  const counts = o.regions as number[];
+  if (counts.length === 0 || counts.some((n) => n < 1 || n > MAX_REGIONS)) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `--regions takes counts from 1 to ${MAX_REGIONS} (spec.regions holds at most ${MAX_REGIONS}), got ${counts.join(',')}`);
+  const steps: StepResult[] = [];
+  const failed: Array<{ regions: number; error: string }> = [];
+  const record = () => ({
+    benchmark: 'operator',
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    options: o,
+    layout: 'per step: the hub API emulator in the bench process, each region an API emulator process of its own, the operator in its own process; fresh ones for every step',
+    steps,
+    failed,
+    marginal: marginalCosts(steps),
+  });
+  for (const count of counts) {
+    process.stdout.write(`operator: ${o.clusters} clusters × ${count} regions …\n`);
+    try {
+      steps.push(await measureStep(o, count));
+    } catch (error) {
+      // A step that does not converge is a result too; the others still run.
+      if (!(error instanceof BenchError)) throw error;
+      failed.push({ regions: count, error: error.message.slice(0, 4000) });
+      process.stdout.write(`operator: ${count} regions failed: ${error.message.split('\n')[0]}\n`);
+    }
+    // Written after every step, so a long ladder that fails late keeps what it measured.
+    await writeResult('operator', record(), (o.out as string) || undefined);
+  }
+  const marginal = marginalCosts(steps);
+  process.stdout.write(
+    `\n${markdownTable(
+      ['clusters × regions', 'apply → all Ready (s)', 'operator CPU to Ready (s)', 'requests / cluster', 'writes / cluster', 'resync reads / writes', 'watches per region (peak)', 'clients per region', 'heap after GC (MiB)', 'RSS after GC (MiB)', 'peak RSS (MiB)'],
+      steps.map((s) => [
+        `${s.clusters} × ${s.regions}${s.namespaces > 1 ? ` (${s.namespaces} namespaces)` : ''}`,
+        round1(s.allReadyMs / 1000),
+        s.operatorCpuSecondsToReady,
+        s.operatorRequestsPerCluster,
+        s.operatorWritesPerCluster,
+        `${s.readsPerResync} / ${s.writesPerResync}`,
+        `${s.watchesPerRegion.min === s.watchesPerRegion.max ? s.watchesPerRegion.max : `${s.watchesPerRegion.min}–${s.watchesPerRegion.max}`} (${s.peakWatchesPerRegion})`,
+        s.regionClientsPerRegion.min === s.regionClientsPerRegion.max ? s.regionClientsPerRegion.max : `${s.regionClientsPerRegion.min}–${s.regionClientsPerRegion.max}`,
+        s.operatorHeapAfterGcMiB,
+        s.operatorRssAfterGcMiB,
+        s.operatorPeakRssMiB,
+      ]),
+    )}\n`,
+  );
+  if (marginal.length > 0) {
+    process.stdout.write(
+      `\n${markdownTable(
+        ['regions', 'heap MiB / region', 'RSS MiB / region', 'requests / cluster / region', 'writes / cluster / region', 'operator CPU s / region', 'Ready s / region'],
+        marginal.map((m) => [`${m.from} → ${m.to}`, m.heapMiBPerRegion, m.rssMiBPerRegion, m.requestsPerClusterPerRegion, m.writesPerClusterPerRegion, m.cpuSecondsPerRegion, m.readySecondsPerRegion]),
+      )}\n`,
+    );
+  }
+  const path = await writeResult('operator', record(), (o.out as string) || undefined);
+  process.stdout.write(`results: ${path}\n`);
+  if (failed.length > 0) throw new BenchError(BenchErrorCode.TIMEOUT, `steps that did not converge: ${failed.map((f) => `${f.regions} regions (${f.error})`).join('; ')}`);
+  return record();
 }

@@ -37,7 +37,8 @@ export class TokenError extends Error {
   }
 }
 
-const maxUserLength = 128;
+/** Longest `sub` a token may carry (the gateway refuses longer ones; token minting checks it too). */
+export const maxUserLength = 128;
 
 export interface TokenVerifier {
   verify(token: unknown): Promise<Identity>;
@@ -110,7 +111,7 @@ function identityFrom(payload: JWTPayload): Identity {
   return { user, name, access: new RoomAccess(user, rooms as string[]), expiresAt: payload.exp! };
 }
 
-/** Signs an HS256 client token; used by dev mode and tests. */
+/** Signs an HS256 client token; used by dev mode, `kubectl meridian token` and tests. */
 export async function signDevToken(secret: string, claims: { sub: string; rooms: string[]; name?: string; ttlSec?: number }): Promise<string> {
   const jwt = new SignJWT({ rooms: claims.rooms, ...(claims.name ? { name: claims.name } : {}) })
     .setProtectedHeader({ alg: 'HS256' })

@@ -13,9 +13,13 @@
  *   failures lasting unknownAfterMs), and Reachable again after successThreshold consecutive
  *   successes. An HTTP answer below 500 (404, 409, 422) proves the region reachable.
  * - A background probe (GET /version every probeIntervalMs) notices a dark region without traffic.
- * - With `watch`, each client gets a RegionCache (informers of the objects the operator manages
- *   there) that the pool starts with the client and stops when the client is replaced, dropped
- *   by retain(), or the pool stops: the reconciler only reads it.
+ * - With `watch`, clients get a RegionCache (informers of the objects the operator manages
+ *   there) that the pool starts with the first client and stops when the last client using it is
+ *   replaced, dropped by retain(), or the pool stops: the reconciler only reads it.
+ * - One cache and one probe per region and kubeconfig, whatever the number of clusters: clients
+ *   whose kubeconfigs have the same bytes (tenants in their own namespaces each hold a copy of the
+ *   region's Secret) share the cache, and the probe's outcome is recorded on each of them. Watches
+ *   and probes grow with the regions, not with the clusters or namespaces that use them.
  */
 import { createHash } from 'node:crypto';
 import { KubeConfig, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
@@ -85,7 +89,7 @@ export class PooledRegionClient implements RegionClient {
   #failingSince: number | undefined;
   #lastError = '';
 
-  constructor(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string, options: typeof REGION_POOL_DEFAULTS, clock: Clock, onChange: (health: RegionHealth) => void, watch?: RegionWatchOptions) {
+  constructor(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string, options: typeof REGION_POOL_DEFAULTS, clock: Clock, onChange: (health: RegionHealth) => void, cache?: RegionCache) {
     this.region = region;
     this.key = key;
     this.kubeConfig = kubeConfig;
@@ -94,16 +98,12 @@ export class PooledRegionClient implements RegionClient {
     this.#options = options;
     this.#clock = clock;
     this.#onChange = onChange;
-    this.cache = watch
-      ? new RegionCache({
-          region,
-          kubeConfig,
-          makeInformer: watch.makeInformer,
-          // A region that cannot be listed or watched is as unreachable as one that fails a call.
-          onError: (error) => this.recordFailure(error),
-          onChange: watch.onChange,
-        })
-      : undefined;
+    this.cache = cache;
+  }
+
+  /** What clients may share: the region and the kubeconfig's bytes (hence the same identity). */
+  get sharedKey(): string {
+    return `${this.region}@${this.fingerprint}`;
   }
 
   async call<T>(request: () => Promise<T>, timeoutMs: number): Promise<T> {
@@ -172,6 +172,8 @@ export class KubeconfigRegionPool implements RegionPool {
   readonly #watch: RegionWatchOptions | undefined;
   readonly #hooks: Pick<RegionPoolOptions, 'onHealthChange' | 'onClientAdded' | 'onClientRemoved'>;
   readonly #clients = new Map<string, PooledRegionClient>();
+  /** One cache per region and kubeconfig (sharedKey), with the clients that read it. */
+  readonly #caches = new Map<string, { cache: RegionCache; users: Set<PooledRegionClient> }>();
   #probeTimer: Timer | undefined;
   #probing = false;
 
@@ -235,29 +237,62 @@ export class KubeconfigRegionPool implements RegionPool {
   async stop(): Promise<void> {
     this.#probeTimer?.cancel();
     this.#probeTimer = undefined;
-    await Promise.all(this.clients().map((client) => client.cache?.stop()));
+    await Promise.all([...this.#caches.values()].map(({ cache }) => cache.stop()));
   }
 
-  /** One probe of every region: GET /version, bounded by probeTimeoutMs. */
+  /** One probe of every region and kubeconfig (GET /version, bounded by probeTimeoutMs), recorded on each client that uses it. */
   async probeAll(): Promise<void> {
     if (this.#probing) return;
     this.#probing = true;
     try {
-      await Promise.all(this.clients().map((client) => this.#probe(client)));
+      const groups = new Map<string, PooledRegionClient[]>();
+      for (const client of this.clients()) groups.set(client.sharedKey, [...(groups.get(client.sharedKey) ?? []), client]);
+      await Promise.all([...groups.values()].map((clients) => this.#probe(clients)));
     } finally {
       this.#probing = false;
     }
   }
 
-  async #probe(client: PooledRegionClient): Promise<void> {
-    const api = client.kubeConfig.makeApiClient(VersionApi);
-    // The outcome is recorded in the client's health; nothing else to do with it here.
-    await client.call(() => api.getCode(), this.#options.probeTimeoutMs).catch(() => undefined);
+  async #probe([first, ...others]: PooledRegionClient[]): Promise<void> {
+    const api = first.kubeConfig.makeApiClient(VersionApi);
+    // The outcome is recorded in each client's health; nothing else to do with it here.
+    try {
+      await first.call(() => api.getCode(), this.#options.probeTimeoutMs);
+      for (const client of others) client.recordSuccess();
+    } catch (error) {
+      for (const client of others) client.recordFailure(error);
+    }
+  }
+
+  /** The cache for this client's region and kubeconfig, started when it is the first user. */
+  #cacheFor(region: string, sharedKey: string, kubeConfig: KubeConfig): { cache: RegionCache; users: Set<PooledRegionClient> } | undefined {
+    if (!this.#watch) return undefined;
+    const existing = this.#caches.get(sharedKey);
+    if (existing) return existing;
+    const users = new Set<PooledRegionClient>();
+    const cache = new RegionCache({
+      region,
+      kubeConfig,
+      makeInformer: this.#watch.makeInformer,
+      // A region that cannot be listed or watched is as unreachable as one that fails a call.
+      onError: (error) => {
+        for (const user of users) user.recordFailure(error);
+      },
+      onChange: this.#watch.onChange,
+    });
+    const entry = { cache, users };
+    this.#caches.set(sharedKey, entry);
+    cache.start();
+    this.#log.info({ region, kinds: cache.kinds }, 'caching managed objects in region');
+    return entry;
   }
 
   #remove(client: PooledRegionClient): void {
     this.#hooks.onClientRemoved?.(client);
-    client.cache?.stop().catch((error: unknown) => this.#log.warn({ region: client.region, err: errorSummary(error) }, 'region cache did not stop cleanly'));
+    const entry = this.#caches.get(client.sharedKey);
+    if (!entry?.users.delete(client) || entry.users.size > 0) return;
+    this.#caches.delete(client.sharedKey);
+    entry.cache.stop().catch((error: unknown) => this.#log.warn({ region: client.region, err: errorSummary(error) }, 'region cache did not stop cleanly'));
   }
 
   #cached(key: string): PooledRegionClient | undefined {
@@ -271,16 +306,14 @@ export class KubeconfigRegionPool implements RegionPool {
       else log.info('region reachable again');
       this.#hooks.onHealthChange?.(client, health);
     };
-    const client: PooledRegionClient = new PooledRegionClient(region, key, kubeConfig, fingerprint, this.#options, this.#clock, onHealth, this.#watch);
+    const shared = this.#cacheFor(region, `${region}@${fingerprint}`, kubeConfig);
+    const client: PooledRegionClient = new PooledRegionClient(region, key, kubeConfig, fingerprint, this.#options, this.#clock, onHealth, shared?.cache);
+    shared?.users.add(client);
     const previous = this.#clients.get(key);
     this.#clients.set(key, client);
     if (previous) this.#remove(previous);
     this.#hooks.onClientAdded?.(client);
-    if (client.cache) {
-      client.cache.start();
-      this.#log.info({ region, key, kinds: client.cache.kinds }, 'caching managed objects in region');
-    }
-    if (this.#probeTimer) void this.#probe(client);
+    if (this.#probeTimer) void this.#probe([client]);
     return client;
   }
 }

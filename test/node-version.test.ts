@@ -1,5 +1,6 @@
 /**
- * The Node.js version check that npm start, npm test, npm run bench and bin/meridian.ts run
+ * The Node.js version check that npm start, npm test, npm run bench, bin/meridian.ts and
+ * bin/kubectl-meridian.ts run
  * first: an older Node gets one line saying what is needed, what was found and how to get
  * Node 24, and exit code 1; a recent enough Node gets nothing in its way.
  */
@@ -61,6 +62,12 @@ test('a Node older than engines.node gets one line and exit code 1; the required
 test('bin/meridian.ts stops on an old Node before loading any command', () => {
   // --help would print the usage and exit 0 if anything ran past the check.
   const result = run(['bin/meridian.ts', '--help'], { version: '22.18.0' });
+  assertOneLineFor(result, '22.18.0');
+  assert.equal(result.stdout, '');
+});
+
+test('bin/kubectl-meridian.ts (the kubectl plugin) stops on an old Node before loading any command', () => {
+  const result = run(['bin/kubectl-meridian.ts', '--help'], { version: '22.18.0' });
   assertOneLineFor(result, '22.18.0');
   assert.equal(result.stdout, '');
 });

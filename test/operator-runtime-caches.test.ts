@@ -17,7 +17,8 @@ import { createEventRecorder } from '../operator/events.ts';
 import { createOperatorMetrics } from '../operator/metrics.ts';
 import { createReconciler } from '../operator/reconcile/index.ts';
 import { FIELD_MANAGER } from '../operator/types.ts';
-import { REGIONS, clusterSpec, customObjects, deleteCluster, getCluster, patchCluster, regionKinds, startSandbox, type Sandbox } from './operator-reconcile-harness.ts';
+import { CACHED_RESOURCES } from '../operator/region-cache.ts';
+import { REGIONS, clusterSpec, createCluster, customObjects, deleteCluster, getCluster, patchCluster, prepareHubNamespace, regionKinds, startSandbox, type Sandbox } from './operator-reconcile-harness.ts';
 import { waitFor } from './helpers/net.ts';
 
 let sandbox: Sandbox;
@@ -100,6 +101,31 @@ test('a resync of a converged cluster makes zero reads and zero writes in the hu
   assert.deepEqual(requestCounts(), before, 'no request of any kind to the hub or either region');
   await deleteCluster(sandbox, 'quiet');
   await waitFor(async () => !(await getCluster(sandbox, 'quiet')), { what: 'quiet deleted', timeoutMs: 30_000 });
+});
+
+test('clusters in two namespaces, each with its own copy of a region\'s kubeconfig Secret, share one set of watches and one probe per region', async () => {
+  await prepareHubNamespace(sandbox.hubConfig, sandbox.regions, 'tenants-b');
+  await createAs('shared-a', 'test-client');
+  await createCluster(sandbox, 'shared-b', clusterSpec(), 'tenants-b');
+  await waitForCluster('shared-a', allReady, 'shared-a Ready everywhere');
+  await waitFor(async () => {
+    const cluster = (await customObjects(sandbox).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: 'tenants-b', name: 'shared-b' })) as RealtimeCluster;
+    return allReady(cluster);
+  }, { what: 'shared-b Ready everywhere', timeoutMs: 30_000, intervalMs: 100 });
+  await settled();
+  for (const region of REGIONS) {
+    const clients = controller.regions.clients().filter((client) => client.region === region);
+    assert.equal(clients.length, 2, `${region}: one client per kubeconfig Secret (health is reported per Secret)`);
+    const watches = Object.values(sandbox.regions[region].watchCount()).reduce((a, b) => a + b, 0);
+    assert.equal(watches, CACHED_RESOURCES.length, `${region}: one watch per cached kind, not one per Secret`);
+  }
+  const gets = () => REGIONS.map((region) => sandbox.regions[region].requestCount({ method: 'GET' }));
+  const before = gets();
+  await controller.regions.probeAll();
+  assert.deepEqual(gets(), before.map((count) => count + 1), 'one GET /version per region, whatever the Secrets using it');
+  await deleteCluster(sandbox, 'shared-a');
+  await customObjects(sandbox).deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: 'tenants-b', name: 'shared-b' });
+  await waitFor(async () => !(await getCluster(sandbox, 'shared-a')), { what: 'shared-a deleted', timeoutMs: 30_000 });
 });
 
 test('every write the operator made to the cluster and to regional objects names its field manager', async () => {

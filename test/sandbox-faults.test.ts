@@ -81,6 +81,32 @@ describe('programmatic faults', () => {
     assert.equal(back.metadata!.name, 'survivor');
   });
 
+  test('forbid: a rule refuses exactly its verb on its object with RBAC\'s 403, and clears', async () => {
+    await sb.core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'guarded' }, stringData: { k: 'v' } } });
+    sb.server.faults.forbid([{ verb: 'get', resource: 'secrets', namespace: 'default', name: 'guarded' }]);
+    try {
+      const refused = await sb.raw('GET', '/api/v1/namespaces/default/secrets/guarded');
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.reason, 'Forbidden');
+      assert.equal(refused.body.message, 'secrets "guarded" is forbidden: User "faults" cannot get resource "secrets" in API group "" in the namespace "default"');
+      assert.equal((await sb.raw('GET', '/api/v1/namespaces/default/secrets')).status, 200, 'list is another verb');
+      assert.equal((await sb.raw('PATCH', '/api/v1/namespaces/default/secrets/guarded', { body: { metadata: { labels: { a: 'b' } } }, contentType: 'application/merge-patch+json' })).status, 200, 'patch is another verb');
+      assert.equal((await sb.raw('GET', '/api/v1/namespaces/default/configmaps')).status, 200);
+    } finally {
+      sb.server.faults.forbid([]);
+    }
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces/default/secrets/guarded')).status, 200);
+    assert.throws(() => sb.server.faults.forbid([{ verb: 'read' as 'get', resource: 'secrets' }]), RangeError);
+  });
+
+  test('watchCount: open watches per resource, gone once they end', async () => {
+    const before = sb.server.watchCount();
+    const watch = await new k8s.Watch(sb.kc).watch('/apis/apps/v1/namespaces/default/deployments', {}, () => undefined, () => undefined);
+    await waitFor(() => (sb.server.watchCount()['deployments.apps'] ?? 0) === (before['deployments.apps'] ?? 0) + 1, { what: 'the watch counted' });
+    watch.abort();
+    await waitFor(() => (sb.server.watchCount()['deployments.apps'] ?? 0) === (before['deployments.apps'] ?? 0), { what: 'the ended watch uncounted' });
+  });
+
   test('requestCount counts requests by method and writes', async () => {
     const writes = sb.server.requestCount({ writesOnly: true });
     const gets = sb.server.requestCount({ method: 'GET' });
@@ -108,6 +134,16 @@ describe('faults over HTTP', () => {
     assert.equal(count.body.count, sb.server.requestCount({ writesOnly: true }));
     const bad = await sb.raw('POST', '/_sandbox/faults/fail-next', { body: { n: 1, status: 404 } });
     assert.equal(bad.status, 400);
+  });
+
+  test('forbid and the watch counts through /_sandbox', async () => {
+    const set = await sb.raw('POST', '/_sandbox/faults/forbid', { body: { rules: [{ verb: 'list', resource: 'configmaps' }] } });
+    assert.equal(set.status, 200);
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces/kube-system/configmaps')).status, 403);
+    assert.equal((await sb.raw('POST', '/_sandbox/faults/forbid', { body: { rules: [] } })).status, 200);
+    assert.equal((await sb.raw('GET', '/api/v1/namespaces/kube-system/configmaps')).status, 200);
+    assert.equal((await sb.raw('POST', '/_sandbox/faults/forbid', { body: { rules: [{ verb: 'read', resource: 'secrets' }] } })).status, 400);
+    assert.deepEqual((await sb.raw('GET', '/_sandbox/watches')).body.counts, sb.server.watchCount());
   });
 
   test('refuse for N seconds, then the same port serves again', async () => {

@@ -102,6 +102,13 @@ export function forbidden(ref: ResourceRef, name: string, why: string): ApiError
   return new ApiError(403, 'Forbidden', `${qualified(ref)} "${name}" is forbidden: ${why}`, { name, group: ref.group, kind: ref.plural });
 }
 
+/** RBAC's refusal, worded as kube-apiserver's authorizer words it. */
+export function rbacForbidden(user: string, verb: string, ref: ResourceRef, namespace: string | undefined, name: string | undefined): ApiError {
+  const target = name ? `${qualified(ref)} "${name}"` : qualified(ref);
+  const scope = namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope';
+  return new ApiError(403, 'Forbidden', `${target} is forbidden: User "${user}" cannot ${verb} resource "${ref.plural}" in API group "${ref.group}"${scope}`, { ...(name ? { name } : {}), group: ref.group, kind: ref.plural });
+}
+
 export function unauthorized(): ApiError {
   return new ApiError(401, 'Unauthorized', 'Unauthorized');
 }

@@ -15,8 +15,8 @@ import { GarbageCollector } from './controllers/garbage-collector.ts';
 import { delayedReadyRunner, PodController, type PodRunner } from './controllers/pods.ts';
 import { processRunner, type ProcessRunnerOptions } from './controllers/process-runner.ts';
 import { WorkloadControllers } from './controllers/workloads.ts';
-import { ApiError, badRequest, routeNotFound, unauthorized } from './errors.ts';
-import { RequestFaults } from './faults.ts';
+import { ApiError, badRequest, rbacForbidden, routeNotFound, unauthorized } from './errors.ts';
+import { RequestFaults, type ForbidRule, type Verb } from './faults.ts';
 import { sendError } from './handlers/http.ts';
 import { handleMeta } from './handlers/meta-handler.ts';
 import { handleResource, matchResource, type HandlerContext } from './handlers/resource-handler.ts';
@@ -89,6 +89,8 @@ export interface ApiServerFaults {
   failNext(n: number, status: FailureStatus, retryAfterSeconds?: number): void;
   /** Every API request waits this long first. */
   setLatency(ms: number): void;
+  /** Requests matching a rule are refused with 403 as RBAC refuses them (replaces the rules; `[]` clears). */
+  forbid(rules: readonly ForbidRule[]): void;
   /** A region going dark: stop listening and cut every connection; `false` listens again on the same port. */
   refuseConnections(on: boolean): Promise<void>;
 }
@@ -102,6 +104,8 @@ export interface ApiServerHandle {
   faults: ApiServerFaults;
   /** Requests received (after authentication; /_sandbox excluded). */
   requestCount(filter?: { method?: string; writesOnly?: boolean }): number;
+  /** Watches open now, per resource (`deployments.apps`, `configmaps`). */
+  watchCount(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -222,6 +226,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     },
     failNext: (n, status, retryAfterSeconds) => faults.failNext(n, status, retryAfterSeconds),
     setLatency: (ms) => faults.setLatency(ms),
+    forbid: (rules) => faults.forbid(rules),
     refuseConnections: async (on) => {
       clearTimeout(refuseTimer);
       if (on === refusing) return;
@@ -244,6 +249,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         await handleSandbox(segments.slice(1), req, res, url.searchParams, {
           faults: handleFaults,
           requestCount,
+          watchCount,
           refuseFor: (seconds) => {
             handleFaults
               .refuseConnections(true)
@@ -263,6 +269,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       if (handleMeta(registry, `${config.host}:${port}`, segments, req, res)) return;
       const route = matchResource(registry, segments);
       if (!route) throw routeNotFound(url.pathname);
+      const verb = verbOf(method, route.name, url.searchParams);
+      if (faults.forbids(verb, route.type.plural, route.namespace, route.name)) throw rbacForbidden(userName(), verb, route.type, route.namespace, route.name);
       await handleResource(ctx, route, req, res, url.searchParams);
     } catch (error) {
       if (error instanceof ApiError) {
@@ -277,6 +285,17 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     }
   }
 
+  /** The kubeconfig's cluster, context and user name: 403s name the user, as RBAC names the caller. */
+  function userName(): string {
+    return config.name ?? `sandbox-${port}`;
+  }
+
+  function watchCount(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const watch of watches) counts[watch.resource] = (counts[watch.resource] ?? 0) + 1;
+    return counts;
+  }
+
   function requestCount(filter: { method?: string; writesOnly?: boolean } = {}): number {
     let total = 0;
     for (const [method, count] of counts) {
@@ -286,17 +305,18 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   }
 
   await listen();
-  const name = config.name ?? `sandbox-${port}`;
+  const clusterName = userName();
   const url = `${config.tls ? 'https' : 'http'}://${config.host}:${port}`;
-  logger?.info({ url, name }, 'sandbox apiserver listening');
+  logger?.info({ url, name: clusterName }, 'sandbox apiserver listening');
   return {
     url,
     port,
-    name,
-    kubeconfig: () => kubeconfigYaml(name, url, token),
-    writeKubeconfig: (file) => writeFile(file, kubeconfigYaml(name, url, token), { mode: 0o600 }),
+    name: clusterName,
+    kubeconfig: () => kubeconfigYaml(clusterName, url, token),
+    writeKubeconfig: (file) => writeFile(file, kubeconfigYaml(clusterName, url, token), { mode: 0o600 }),
     faults: handleFaults,
     requestCount,
+    watchCount,
     async close() {
       clearTimeout(refuseTimer);
       if (config.stateFile) {
@@ -317,6 +337,24 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
 /** Constant-time token check; hashing first gives equal lengths, so the length does not leak either. */
 function isBearer(header: string | undefined, token: string): boolean {
   return timingSafeEqual(sha256(header ?? ''), sha256(`Bearer ${token}`));
+}
+
+/** The RBAC verb of a request: a GET is get, list or watch; a DELETE without a name is deletecollection. */
+function verbOf(method: string, name: string | undefined, query: URLSearchParams): Verb {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      if (name) return 'get';
+      return query.get('watch') === 'true' || query.get('watch') === '1' ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    default:
+      return name ? 'delete' : 'deletecollection';
+  }
 }
 
 function decodeSegment(segment: string): string {

@@ -28,6 +28,8 @@ export interface WatchRequest {
 }
 
 export interface ActiveWatch {
+  /** What is watched, as kube-apiserver names it: `deployments.apps`, `configmaps`. */
+  readonly resource: string;
   /** Ends the stream as a network failure would (destroys the socket). */
   drop(): void;
   /** A half-open connection: the stream stays open but nothing more is sent on it, ever. */
@@ -58,6 +60,7 @@ export function serveWatch(store: Store, res: ServerResponse, request: WatchRequ
   let unsubscribe = (): void => undefined;
   const timers: NodeJS.Timeout[] = [];
   const handle: ActiveWatch = {
+    resource: type.group ? `${type.plural}.${type.group}` : type.plural,
     drop: () => finish(true),
     stall: () => {
       stalled = true;

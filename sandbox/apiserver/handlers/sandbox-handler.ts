@@ -6,16 +6,21 @@
  *   POST /_sandbox/faults/fail-next   {"n": 3, "status": 503, "retryAfterSeconds": 1}
  *   POST /_sandbox/faults/latency     {"ms": 200}
  *   POST /_sandbox/faults/refuse      {"seconds": 5}   (listens again after that long)
+ *   POST /_sandbox/faults/forbid      {"rules": [{"verb": "get", "resource": "secrets", "namespace": "tenants", "name": "auth"}]}
+ *                                     (403 as RBAC words it; {"rules": []} clears)
  *   GET  /_sandbox/requests?method=PATCH&writesOnly=true
+ *   GET  /_sandbox/watches            {"counts": {"deployments.apps": 1, …}}
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest, methodNotAllowed, routeNotFound } from '../errors.ts';
+import type { ForbidRule } from '../faults.ts';
 import type { ApiServerFaults } from '../server.ts';
 import { parseObjectBody, readBody, sendJson } from './http.ts';
 
 export interface SandboxControls {
   faults: ApiServerFaults;
   requestCount(filter?: { method?: string; writesOnly?: boolean }): number;
+  watchCount(): Record<string, number>;
   refuseFor(seconds: number): void;
 }
 
@@ -27,6 +32,10 @@ export async function handleSandbox(segments: string[], req: IncomingMessage, re
     if (req.method !== 'GET') throw methodNotAllowed();
     const count = controls.requestCount({ method: query.get('method') ?? undefined, writesOnly: query.get('writesOnly') === 'true' });
     return sendJson(res, 200, { count });
+  }
+  if (path === 'watches') {
+    if (req.method !== 'GET') throw methodNotAllowed();
+    return sendJson(res, 200, { counts: controls.watchCount() });
   }
   if (segments[0] !== 'faults') throw routeNotFound(`/_sandbox/${path}`);
   if (req.method !== 'POST') throw methodNotAllowed();
@@ -45,6 +54,10 @@ export async function handleSandbox(segments: string[], req: IncomingMessage, re
         break;
       case 'latency':
         controls.faults.setLatency(Number(body.ms));
+        break;
+      case 'forbid':
+        if (!Array.isArray(body.rules)) throw new RangeError('forbid needs {"rules": [{"verb", "resource", "namespace"?, "name"?}]}');
+        controls.faults.forbid(body.rules as ForbidRule[]);
         break;
       case 'refuse':
         if (!(Number(body.seconds) > 0)) throw new RangeError('refuse needs {"seconds": N} with N > 0: the server cannot be reached to switch it back');

@@ -1,0 +1,150 @@
+/**
+ * `kubectl meridian status`: what one screen says about a RealtimeCluster, as data. Built from
+ * the cluster object (spec and status) and its Events only — the hub's API, nothing else — so
+ * `-o json|yaml` prints exactly what the text shows.
+ *
+ * A figure the operator does not report yet is absent here and "—" on screen, never 0: message
+ * rates (`status.regions[].messagesPerSecond`), relay lag (`status.regions[].relayLagMs`) and AI
+ * spend (`status.ai.spentTodayUsd`) are read when the status carries them.
+ */
+import type { CoreV1Event } from '@kubernetes/client-node';
+import { DEFAULTS } from '../crds/schema.ts';
+import type { Condition, RealtimeCluster } from '../crds/types.ts';
+
+/** The newest Events kept in the report. */
+export const EVENTS_SHOWN = 5;
+
+export interface RegionReport {
+  name: string;
+  /** The status' phase, or undefined before the operator has reported the region. */
+  phase?: string;
+  readyReplicas?: number;
+  desiredReplicas?: number;
+  /** The autoscaler's state for the region (`Stable`, `LoadStale`, …) and the numbers behind it. */
+  scaling?: string;
+  scalingMessage?: string;
+  connections?: number;
+  messagesPerSecond?: number;
+  /** `off` without spec.relay; else from the RelayReady condition; undefined while unknown. */
+  relay?: 'off' | 'ready' | 'not ready';
+  relayLagMs?: number;
+  lastSyncTime?: string;
+  message?: string;
+}
+
+export interface EventReport {
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  lastSeen?: string;
+}
+
+/** A decision: the autoscaler's last change of a region (from status), or the newest Event of its kind. */
+export interface DecisionReport {
+  source: 'status' | 'event';
+  reason: string;
+  message: string;
+  lastSeen?: string;
+  region?: string;
+}
+
+export interface StatusReport {
+  name: string;
+  namespace: string;
+  generation?: number;
+  observedGeneration?: number;
+  phase?: string;
+  regionsReady?: string;
+  paused: boolean;
+  connections?: number;
+  relay: { configured: boolean; ready?: string; reason?: string; message?: string };
+  ai: { configured: boolean; dailyBudgetUsd?: number; spentTodayUsd?: number };
+  regions: RegionReport[];
+  conditions: Condition[];
+  /**
+   * Scaling: the newest `status.regions[].scaling.lastDecision`, else the newest Event whose reason
+   * begins with `Scal`; maintenance: the newest Event whose reason begins with `Maintenance`.
+   */
+  decisions: { scaling?: DecisionReport; maintenance?: DecisionReport };
+  events: EventReport[];
+  pendingCleanup: Array<{ region: string; namespace: string; message: string }>;
+}
+
+/** A non-negative finite number found at `key`, else undefined (a field the status may not carry). */
+function reported(object: unknown, key: string): number | undefined {
+  const value = (object as Record<string, unknown> | undefined)?.[key];
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+function eventTime(event: CoreV1Event): string | undefined {
+  const time = event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp ?? event.metadata?.creationTimestamp;
+  if (time === undefined) return undefined;
+  return time instanceof Date ? time.toISOString() : String(time);
+}
+
+function eventReport(event: CoreV1Event): EventReport {
+  return { type: event.type ?? 'Normal', reason: event.reason ?? '', message: event.message ?? '', count: event.count ?? 1, ...(eventTime(event) ? { lastSeen: eventTime(event) } : {}) };
+}
+
+export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Event[]): StatusReport {
+  const status = cluster.status ?? {};
+  const conditions = status.conditions ?? [];
+  const relayCondition = conditions.find((c) => c.type === 'RelayReady');
+  const relayConfigured = cluster.spec.relay !== undefined;
+  const regionRelay: RegionReport['relay'] = !relayConfigured ? 'off' : relayCondition?.status === 'True' ? 'ready' : relayCondition?.status === 'False' ? 'not ready' : undefined;
+  const regions = cluster.spec.regions.map((region): RegionReport => {
+    const seen = status.regions?.find((r) => r.name === region.name);
+    return {
+      name: region.name,
+      ...(seen?.phase ? { phase: seen.phase } : {}),
+      ...(seen?.readyReplicas !== undefined ? { readyReplicas: seen.readyReplicas } : {}),
+      ...(seen?.desiredReplicas !== undefined ? { desiredReplicas: seen.desiredReplicas } : {}),
+      ...(seen?.scaling ? { scaling: seen.scaling.state, scalingMessage: seen.scaling.message } : {}),
+      ...(seen?.connections !== undefined ? { connections: seen.connections } : {}),
+      ...(reported(seen, 'messagesPerSecond') !== undefined ? { messagesPerSecond: reported(seen, 'messagesPerSecond') } : {}),
+      ...(regionRelay ? { relay: regionRelay } : {}),
+      ...(reported(seen, 'relayLagMs') !== undefined ? { relayLagMs: reported(seen, 'relayLagMs') } : {}),
+      ...(seen?.lastSyncTime ? { lastSyncTime: seen.lastSyncTime } : {}),
+      ...(seen?.message ? { message: seen.message } : {}),
+    };
+  });
+  const newestFirst = [...events].sort((a, b) => (eventTime(b) ?? '').localeCompare(eventTime(a) ?? ''));
+  const newest = (prefix: string): DecisionReport | undefined => {
+    const found = newestFirst.find((event) => event.reason?.startsWith(prefix));
+    if (!found) return undefined;
+    const { reason, message, lastSeen } = eventReport(found);
+    return { source: 'event', reason, message, ...(lastSeen ? { lastSeen } : {}) };
+  };
+  const lastChange = (status.regions ?? [])
+    .flatMap((region) => (region.scaling?.lastDecision ? [{ region: region.name, decision: region.scaling.lastDecision }] : []))
+    .sort((a, b) => b.decision.time.localeCompare(a.decision.time))[0];
+  const scaling: DecisionReport | undefined = lastChange
+    ? {
+        source: 'status',
+        region: lastChange.region,
+        reason: lastChange.decision.reason,
+        message: `${lastChange.decision.fromReplicas} → ${lastChange.decision.toReplicas} pods: ${lastChange.decision.message}`,
+        lastSeen: lastChange.decision.time,
+      }
+    : newest('Scal');
+  const maintenance = newest('Maintenance');
+  const spent = reported((status as Record<string, unknown>).ai, 'spentTodayUsd');
+  return {
+    name: cluster.metadata.name ?? '',
+    namespace: cluster.metadata.namespace ?? '',
+    ...(cluster.metadata.generation !== undefined ? { generation: cluster.metadata.generation } : {}),
+    ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}),
+    ...(status.phase ? { phase: status.phase } : {}),
+    ...(status.regionsReady ? { regionsReady: status.regionsReady } : {}),
+    paused: cluster.spec.paused === true,
+    ...(status.connections !== undefined ? { connections: status.connections } : {}),
+    relay: { configured: relayConfigured, ...(relayCondition ? { ready: relayCondition.status, reason: relayCondition.reason, message: relayCondition.message } : {}) },
+    ai: { configured: cluster.spec.ai !== undefined, ...(cluster.spec.ai ? { dailyBudgetUsd: cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd } : {}), ...(spent !== undefined ? { spentTodayUsd: spent } : {}) },
+    regions,
+    conditions,
+    decisions: { ...(scaling ? { scaling } : {}), ...(maintenance ? { maintenance } : {}) },
+    events: newestFirst.slice(0, EVENTS_SHOWN).map(eventReport),
+    pendingCleanup: status.pendingCleanup ?? [],
+  };
+}
