@@ -6,7 +6,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { RealtimeCluster, RegionSpec, RegionStatus } from '../../crds/types.ts';
 import { RegionConfigError, clusterLabelValue, type RegionClient, type RegionPool } from '../types.ts';
-import { applyObjects, describeObject, readCurrent } from './apply.ts';
+import { applyObjects, describeObject, readCurrent, readLive } from './apply.ts';
 import { ReconcileError, describeError, isConnectivityError } from './errors.ts';
 import { objectNames, renderRegion, type RegionPlan } from './render.ts';
 import { observeDeployment, type RegionObservation } from './status.ts';
@@ -65,6 +65,10 @@ export async function reconcileRegion(
     client = await getClient(pool, cluster, region);
     const owner = clusterLabelValue(plan.hubNamespace, plan.clusterName);
     const gateway = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: objectNames(plan.clusterName).gateway, namespace: plan.namespace } };
+    // A region the pool judges Unknown is asked live first: its cache still holds the last state
+    // seen, and reads from it would report that as current. No answer keeps it Unknown (below);
+    // an answer counts toward its health coming back.
+    if (client.health() === 'Unknown') await readLive(client, gateway, timeoutMs);
     const applied = paused ? undefined : await applyObjects(client, renderRegion(plan), owner, timeoutMs, beforeFirstWrite);
     const written = applied?.written ?? [];
     // The Deployment read before applying is current unless it was just written: then read it
