@@ -41,7 +41,7 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
       options.onProblem('ENGINE_CLOSE');
     }
   };
-  const socket = await openSocket(`${options.baseUrl}/socket.io/?EIO=4&transport=websocket`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem);
+  const socket = await openSocket(`${options.baseUrl}/socket.io/?EIO=4&transport=websocket`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem, options.localAddress);
   socket.on('close', (code: number) => {
     pending.rejectAll(new BenchError(BenchErrorCode.CLIENT_FAILED, `socket closed with ${code}`));
     if (!closing) options.onProblem(`CLOSE_${code}`);
@@ -65,6 +65,10 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
     close() {
       closing = true;
       return closeSocket(socket);
+    },
+    terminate() {
+      closing = true;
+      socket.terminate();
     },
   };
 };
