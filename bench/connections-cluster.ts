@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis } from '../test/helpers/services.ts';
 import { Fleet, type OpenStep, type SourceAddresses } from './lib/fleet.ts';
 import { deliverySummary, type DeliverySummary } from './lib/delivery-summary.ts';
-import type { LoopLag, ProcessSample } from './lib/memory-hook.ts';
+import type { CpuSample, LoopLag, ProcessSample } from './lib/memory-hook.ts';
 import { markdownTable, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type StartedServer } from './systems.ts';
@@ -27,6 +27,7 @@ export interface PodSample {
   rss: number;
   heapUsed: number;
   lag: LoopLag;
+  cpu: CpuSample;
 }
 
 /** A least-squares line through (minutes, bytes), and how far the samples strayed from the first. */
@@ -51,6 +52,9 @@ export interface PodResult {
   rss: Trend;
   heap: Trend;
   holdLag: LoopLag;
+  /** CPU use over the hold, and the share of it the pod waited for a CPU other processes held. */
+  holdCpuPercent: number;
+  holdRunQueuePercent: number;
   stormLag?: LoopLag;
 }
 
@@ -95,7 +99,8 @@ async function samplePods(pods: StartedServer[], atMs: number): Promise<PodSampl
   for (const [pod, server] of pods.entries()) {
     const sample = await server.process.ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
     const lag = await server.process.ipc.request<LoopLag>('lag', {}, SAMPLE_TIMEOUT_MS);
-    samples.push({ atMs: Math.round(atMs), pod, rss: sample.rss, heapUsed: sample.heapUsed, lag });
+    const cpu = await server.process.ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS);
+    samples.push({ atMs: Math.round(atMs), pod, rss: sample.rss, heapUsed: sample.heapUsed, lag, cpu });
   }
   return samples;
 }
@@ -127,10 +132,11 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
     const afterOpen: ProcessSample[] = [];
     for (const p of pods) afterOpen.push(await p.process.ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS));
     await lags(pods);
+    const holdStart = await Promise.all(pods.map((p) => p.process.ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS)));
 
     log(`  holding ${connections} connections for ${s.durationMs / 1000} s at ${s.rate} msg/s, sampling every ${s.sampleMs / 1000} s`);
     const started = performance.now();
-    const samples: PodSample[] = afterOpen.map((a, pod) => ({ atMs: 0, pod, rss: a.rss, heapUsed: a.heapUsed, lag: { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 } }));
+    const samples: PodSample[] = afterOpen.map((a, pod) => ({ atMs: 0, pod, rss: a.rss, heapUsed: a.heapUsed, lag: { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }, cpu: holdStart[pod] }));
     const holdLag: LoopLag[] = pods.map(() => ({ samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }));
     const sampler = async () => {
       for (let k = 1; k * s.sampleMs <= s.durationMs; k++) {
@@ -151,7 +157,11 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
     log(`  hold: ${holdDelivery.delivered}/${holdDelivery.expected} delivered, p50 ${holdDelivery.p50Ms} / p99 ${holdDelivery.p99Ms} ms${holdDelivery.lossless ? '' : ' LOSSES OR DUPLICATES'}`);
     const perPod: PodResult[] = pods.map((_, pod) => {
       const mine = samples.filter((x) => x.pod === pod);
+      const [from, to] = [holdStart[pod], mine[mine.length - 1].cpu];
+      const wall = Math.max(1, to.uptimeMs - from.uptimeMs);
       return {
+        holdCpuPercent: Math.round(((to.cpuMs - from.cpuMs) / wall) * 100),
+        holdRunQueuePercent: Math.round(((to.runQueueWaitMs - from.runQueueWaitMs) / wall) * 100),
         pod,
         connections: s.perPod,
         base: base[pod],
@@ -205,7 +215,7 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
 export function clusterReport(s: Settings, c: ClusterResult): string {
   const mib = (b: number) => Math.round(b / 2 ** 20);
   const pods = markdownTable(
-    ['pod', 'connections', 'heap B/conn', 'RSS B/conn', 'RSS start → end MiB', 'RSS slope KiB/min', 'RSS max deviation %', 'heap start → end MiB', 'heap slope KiB/min', 'lag p99 ms (worst sample)', 'storm lag p99 ms'],
+    ['pod', 'connections', 'heap B/conn', 'RSS B/conn', 'RSS start → end MiB', 'RSS slope KiB/min', 'RSS max deviation %', 'heap start → end MiB', 'heap slope KiB/min', 'lag p99 ms (worst sample)', 'CPU %', 'waiting for a CPU %', 'storm lag p99 ms'],
     c.perPod.map((p) => [
       p.pod + 1,
       p.connections,
@@ -217,6 +227,8 @@ export function clusterReport(s: Settings, c: ClusterResult): string {
       `${mib(p.heap.first)} → ${mib(p.heap.last)}`,
       Math.round(p.heap.slopeBytesPerMin / 1024),
       p.holdLag.p99Ms,
+      p.holdCpuPercent,
+      p.holdRunQueuePercent,
       p.stormLag?.p99Ms ?? '',
     ]),
   );

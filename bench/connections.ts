@@ -22,7 +22,8 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { deliveryRunOptions } from './lib/run-options.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import { Fleet, SourceAddresses, type OpenStep } from './lib/fleet.ts';
-import type { LoopLag, ProcessSample } from './lib/memory-hook.ts';
+import type { CpuSample, LoopLag, ProcessSample } from './lib/memory-hook.ts';
+import { loadavg } from 'node:os';
 import { markdownTable, runHeader, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type SystemName } from './systems.ts';
@@ -154,6 +155,9 @@ export interface StepResult {
   lag: LoopLag;
   delivery: DeliverySummary;
   serverCpuPercent: number;
+  /** Share of the run the server was ready to run but waited for a CPU (other processes had it). */
+  serverRunQueuePercent: number;
+  loadAverage1m: number;
 }
 
 export interface SystemResult {
@@ -191,9 +195,10 @@ async function measureSystem(s: Settings, system: SystemName, sources: SourceAdd
       const settled = await settle(ipc, SETTLE);
       const sample = await ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
       await ipc.request<LoopLag>('lag', {}, SAMPLE_TIMEOUT_MS);
-      const cpuBefore = await ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
+      const cpuBefore = await ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS);
       const runs = await fleet.run(s.rate, s.stepMs, s.payloadBytes, s.drainTimeoutMs);
-      const cpuAfter = await ipc.request<{ cpuMs: number; uptimeMs: number }>('cpu', {}, SAMPLE_TIMEOUT_MS);
+      const cpuAfter = await ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS);
+      const wallMs = cpuAfter.uptimeMs - cpuBefore.uptimeMs;
       const lag = await ipc.request<LoopLag>('lag', {}, SAMPLE_TIMEOUT_MS);
       const step: StepResult = {
         connections,
@@ -205,13 +210,15 @@ async function measureSystem(s: Settings, system: SystemName, sources: SourceAdd
         rssBytesPerConnection: Math.round((sample.rss - base.rss) / connections),
         lag,
         delivery: deliverySummary(runs),
-        serverCpuPercent: Math.round(((cpuAfter.cpuMs - cpuBefore.cpuMs) / (cpuAfter.uptimeMs - cpuBefore.uptimeMs)) * 100),
+        serverCpuPercent: Math.round(((cpuAfter.cpuMs - cpuBefore.cpuMs) / wallMs) * 100),
+        serverRunQueuePercent: Math.round(((cpuAfter.runQueueWaitMs - cpuBefore.runQueueWaitMs) / wallMs) * 100),
+        loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
       };
       steps.push(step);
       log(
         `  ${SYSTEMS[system].label} ${connections}: ${open.connectsPerSec} connects/s${Object.keys(open.errors).length ? ` (errors ${JSON.stringify(open.errors)})` : ''}, ` +
           `heap ${step.heapBytesPerConnection} B/conn, RSS ${step.rssBytesPerConnection} B/conn, lag p99 ${lag.p99Ms} ms (max ${lag.maxMs}), ` +
-          `delivery p50 ${step.delivery.p50Ms} / p99 ${step.delivery.p99Ms} ms, ${step.delivery.delivered}/${step.delivery.expected}${step.delivery.lossless ? '' : ' LOSSES OR DUPLICATES'}, server CPU ${step.serverCpuPercent}%`,
+          `delivery p50 ${step.delivery.p50Ms} / p99 ${step.delivery.p99Ms} ms, ${step.delivery.delivered}/${step.delivery.expected}${step.delivery.lossless ? '' : ' LOSSES OR DUPLICATES'}, server CPU ${step.serverCpuPercent}%, waiting for a CPU ${step.serverRunQueuePercent}%, load ${step.loadAverage1m}`,
       );
     }
     return { system, source, generators: s.generators, base, steps };
@@ -235,9 +242,10 @@ function singleReport(results: SystemResult[]): string {
       step.delivery.p99Ms,
       `${step.delivery.delivered}/${step.delivery.expected}`,
       step.serverCpuPercent,
+      step.serverRunQueuePercent,
     ]),
   );
-  return markdownTable(['system', 'connections', 'connects/s', 'heap B/conn', 'RSS B/conn', 'RSS MiB', 'loop lag p99 ms', 'deliver p50 ms', 'deliver p99 ms', 'delivered/expected', 'server CPU %'], rows);
+  return markdownTable(['system', 'connections', 'connects/s', 'heap B/conn', 'RSS B/conn', 'RSS MiB', 'loop lag p99 ms', 'deliver p50 ms', 'deliver p99 ms', 'delivered/expected', 'server CPU %', 'server waiting for a CPU %'], rows);
 }
 
 export async function run(args: readonly string[]): Promise<unknown> {

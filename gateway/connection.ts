@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { Identity } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
+import type { DeadlineWheel } from './deadline-wheel.ts';
 import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { TokenBucket, WindowCounter } from './token-bucket.ts';
@@ -40,6 +41,8 @@ export interface ConnectionDeps {
   now: () => number;
   /** The gateway's write scheduler. */
   writes: WriteScheduler;
+  /** The gateway's one timer for connection deadlines; calls `deadlinePassed` when one is due. */
+  deadlines: DeadlineWheel<Connection>;
 }
 
 /**
@@ -75,8 +78,8 @@ export class Connection {
   private publishBucket?: TokenBucket;
   private subscribeBucket?: TokenBucket;
   private violations?: WindowCounter;
-  /** The connect deadline until ready, then the token expiry. */
-  private timer?: NodeJS.Timeout;
+  /** The slot of this connection's deadline in `deps.deadlines`: the connect deadline until ready, then the token expiry. */
+  private deadlineSlot?: number;
   /** Where raw frames go; undefined when every message goes through `ws.send`. Extensions are fixed at the handshake, so this is decided once. */
   private readonly raw: RawSocket | undefined;
   private childLogger?: Logger;
@@ -89,9 +92,7 @@ export class Connection {
     this.ws = ws;
     this.deps = deps;
     this.raw = deps.writes.socketFor(ws);
-    this.timer = setTimeout(() => {
-      if (this.current === 'connecting' || this.current === 'authenticating') this.close('CONNECT_TIMEOUT', 'connect not sent in time');
-    }, deps.config.limits.connectTimeoutMs);
+    this.deadlineSlot = deps.deadlines.add(this, deps.now() + deps.config.limits.connectTimeoutMs);
   }
 
   get state(): ConnectionState {
@@ -134,16 +135,21 @@ export class Connection {
     this.readyIdentity = identity;
     this.current = 'ready';
     this.childLogger = undefined;
-    clearTimeout(this.timer);
-    this.scheduleExpiry(identity.expiresAt * 1000);
+    this.clearDeadline();
+    this.deadlineSlot = this.deps.deadlines.add(this, identity.expiresAt * 1000);
   }
 
-  private scheduleExpiry(expiresAtMs: number): void {
-    const left = expiresAtMs - this.deps.now();
-    // Timers above 2^31-1 ms fire at once; a token that long-lived is re-checked at that bound.
-    const maxTimer = 2 ** 31 - 1;
-    if (left > maxTimer) this.timer = setTimeout(() => this.scheduleExpiry(expiresAtMs), maxTimer);
-    else this.timer = setTimeout(() => this.close('BAD_TOKEN', 'token expired'), Math.max(0, left));
+  /** The deadline set in the constructor or by `markReady` has come (called by the deadline wheel). */
+  deadlinePassed(): void {
+    this.deadlineSlot = undefined;
+    if (this.current === 'connecting' || this.current === 'authenticating') this.close('CONNECT_TIMEOUT', 'connect not sent in time');
+    else if (this.current === 'ready') this.close('BAD_TOKEN', 'token expired');
+  }
+
+  private clearDeadline(): void {
+    if (this.deadlineSlot === undefined) return;
+    this.deps.deadlines.remove(this, this.deadlineSlot);
+    this.deadlineSlot = undefined;
   }
 
   /** An engine-bound command started; `commandFinished` must follow. */
@@ -343,11 +349,11 @@ export class Connection {
     this.ws.close(code, text);
   }
 
-  /** Called once when the socket has closed: stops the timer. */
+  /** Called once when the socket has closed: drops its deadline. */
   dispose(): void {
     this.current = 'closed';
     this.open = false;
-    clearTimeout(this.timer);
+    this.clearDeadline();
     this.flushBatch();
   }
 }

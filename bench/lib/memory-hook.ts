@@ -4,6 +4,7 @@
  * `lag` with the event loop's delay since the previous `lag`. The
  * process must run with --expose-gc; without it a sample would measure garbage, so it fails.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
@@ -67,10 +68,29 @@ export function sampleProcess(): ProcessSample {
   };
 }
 
+export interface CpuSample {
+  cpuMs: number;
+  uptimeMs: number;
+  /**
+   * Time this process was ready to run but waited for a CPU (Linux /proc/self/schedstat; 0
+   * elsewhere). On a shared machine this, not the code, is often what makes the loop late.
+   */
+  runQueueWaitMs: number;
+}
+
+function runQueueWaitMs(): number {
+  try {
+    return Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    // Not Linux (or no schedstat): the figure is reported as 0.
+    return 0;
+  }
+}
+
 /** CPU time only, without a GC: cheap enough to take around a throughput run. */
-export function sampleCpu(): { cpuMs: number; uptimeMs: number } {
+export function sampleCpu(): CpuSample {
   const cpu = process.cpuUsage();
-  return { cpuMs: (cpu.user + cpu.system) / 1000, uptimeMs: process.uptime() * 1000 };
+  return { cpuMs: (cpu.user + cpu.system) / 1000, uptimeMs: process.uptime() * 1000, runQueueWaitMs: runQueueWaitMs() };
 }
 
 /**
