@@ -49,8 +49,12 @@ export interface PodResult {
   afterOpen: ProcessSample;
   heapBytesPerConnection: number;
   rssBytesPerConnection: number;
+  /** Over every sample, from the idle pod just after opening (before the background starts). */
   rss: Trend;
   heap: Trend;
+  /** From the first sample under the background on: what the pod does once it is serving. */
+  rssUnderLoad: Trend;
+  heapUnderLoad: Trend;
   holdLag: LoopLag;
   /** CPU use over the hold, and the share of it the pod waited for a CPU other processes held. */
   holdCpuPercent: number;
@@ -157,6 +161,7 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
     log(`  hold: ${holdDelivery.delivered}/${holdDelivery.expected} delivered, p50 ${holdDelivery.p50Ms} / p99 ${holdDelivery.p99Ms} ms${holdDelivery.lossless ? '' : ' LOSSES OR DUPLICATES'}`);
     const perPod: PodResult[] = pods.map((_, pod) => {
       const mine = samples.filter((x) => x.pod === pod);
+      const loaded = mine.length > 2 ? mine.slice(1) : mine;
       const [from, to] = [holdStart[pod], mine[mine.length - 1].cpu];
       const wall = Math.max(1, to.uptimeMs - from.uptimeMs);
       return {
@@ -171,6 +176,8 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
         rssBytesPerConnection: Math.round((afterOpen[pod].rss - base[pod].rss) / s.perPod),
         rss: trend(mine.map((x) => ({ atMs: x.atMs, value: x.rss }))),
         heap: trend(mine.map((x) => ({ atMs: x.atMs, value: x.heapUsed }))),
+        rssUnderLoad: trend(loaded.map((x) => ({ atMs: x.atMs, value: x.rss }))),
+        heapUnderLoad: trend(loaded.map((x) => ({ atMs: x.atMs, value: x.heapUsed }))),
         holdLag: holdLag[pod],
       };
     });
@@ -215,7 +222,7 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
 export function clusterReport(s: Settings, c: ClusterResult): string {
   const mib = (b: number) => Math.round(b / 2 ** 20);
   const pods = markdownTable(
-    ['pod', 'connections', 'heap B/conn', 'RSS B/conn', 'RSS start → end MiB', 'RSS slope KiB/min', 'RSS max deviation %', 'heap start → end MiB', 'heap slope KiB/min', 'lag p99 ms (worst sample)', 'CPU %', 'waiting for a CPU %', 'storm lag p99 ms'],
+    ['pod', 'connections', 'heap B/conn', 'RSS B/conn', 'RSS start → end MiB', 'RSS slope KiB/min', 'RSS max deviation %', 'under load: RSS slope KiB/min', 'under load: RSS max deviation %', 'heap start → end MiB', 'heap slope KiB/min', 'lag p99 ms (worst sample)', 'CPU %', 'waiting for a CPU %', 'storm lag p99 ms'],
     c.perPod.map((p) => [
       p.pod + 1,
       p.connections,
@@ -224,6 +231,8 @@ export function clusterReport(s: Settings, c: ClusterResult): string {
       `${mib(p.rss.first)} → ${mib(p.rss.last)}`,
       Math.round(p.rss.slopeBytesPerMin / 1024),
       p.rss.maxDeviationPercent,
+      Math.round(p.rssUnderLoad.slopeBytesPerMin / 1024),
+      p.rssUnderLoad.maxDeviationPercent,
       `${mib(p.heap.first)} → ${mib(p.heap.last)}`,
       Math.round(p.heap.slopeBytesPerMin / 1024),
       p.holdLag.p99Ms,

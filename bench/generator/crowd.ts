@@ -60,13 +60,26 @@ interface Member {
   state: SubscriberState;
 }
 
-/** Attempts per connection in `open` before the whole request fails. */
-const OPEN_ATTEMPTS = 3;
-const OPEN_RETRY_MS = 200;
+/**
+ * Attempts per connection in `open` before the whole request fails; failed attempts are
+ * counted by code and reported, so a run that needed retries says so.
+ */
+const OPEN_ATTEMPTS = 6;
+const OPEN_RETRY_MS = 500;
 
+/** A short, stable name for why an attempt failed (the messages carry the detail). */
 function errorCode(error: unknown): string {
   const message = (error as Error).message ?? '';
-  return /SOCKET_\w+|E[A-Z]{3,}|[A-Z_]{5,}:/.exec(message)?.[0]?.replace(/:$/, '') ?? 'ERROR';
+  if (message.includes('no upgrade response')) return 'UPGRADE_TIMEOUT';
+  const refused = /upgrade refused: HTTP\/1\.1 (\d+)/.exec(message);
+  if (refused) return `HTTP_${refused[1]}`;
+  const noReply = /no reply to (\w+)/.exec(message);
+  if (noReply) return `${noReply[1].toUpperCase()}_REPLY_TIMEOUT`;
+  const closed = /socket closed with (\d+)/.exec(message);
+  if (closed) return `CLOSED_${closed[1]}`;
+  // A socket error (`ECONNRESET`, …) or a Meridian error reply (`CODE: text`) inside the bench's own prefix.
+  const socketError = /\bE[A-Z]{4,}\b/.exec(message)?.[0];
+  return socketError ?? /^([A-Z][A-Z_]+):/.exec(message.replace(/^(BENCH_[A-Z_]+: )+/, ''))?.[1] ?? 'OTHER';
 }
 
 export class Crowd {
