@@ -13,6 +13,7 @@ import { markdownTable, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type StartedServer } from './systems.ts';
 import type { StormResult } from './generator/crowd.ts';
+import { tcpCounters, tcpDelta, type TcpCounters } from './lib/tcp-counters.ts';
 import { SAMPLE_TIMEOUT_MS, SETTLE, clientSettings, roomNames, type Settings } from './connections.ts';
 
 /** The storm run publishes this long before the cut, so every client has a position. */
@@ -68,9 +69,11 @@ export interface ClusterResult {
   connections: number;
   rooms: number;
   open: OpenStep;
+  /** The kernel's listen-queue overflows and SYN retransmissions while opening. */
+  openTcp?: TcpCounters;
   hold: { durationMs: number; samples: PodSample[]; delivery: DeliverySummary };
   perPod: PodResult[];
-  storm?: { clients: number; jitterMs: number; generators: StormResult[]; allBackMs: number; errors: Record<string, number>; notRecovered: number; delivery: DeliverySummary };
+  storm?: { tcp?: TcpCounters; clients: number; jitterMs: number; generators: StormResult[]; allBackMs: number; errors: Record<string, number>; notRecovered: number; delivery: DeliverySummary };
 }
 
 export function trend(points: readonly { atMs: number; value: number }[]): Trend {
@@ -130,8 +133,10 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
     const connections = s.pods * s.perPod;
     const rooms = connections / s.roomSize;
     log(`connections, cluster: ${s.pods} pods on one redis-server, opening ${connections} connections in ${rooms} rooms`);
+    const tcpBeforeOpen = tcpCounters();
     const open = await fleet.open(roomNames(0, rooms, 'cluster'), s.roomSize, baseUrls, s.connectConcurrency, s.connectRate);
     log(`  opened ${open.opened} in ${open.elapsedMs} ms (${open.connectsPerSec}/s)${Object.keys(open.errors).length ? `, failed attempts ${JSON.stringify(open.errors)}` : ''}`);
+    const openTcp = tcpDelta(tcpBeforeOpen, tcpCounters());
     const settled = await Promise.all(pods.map((p) => settle(p.process.ipc, SETTLE)));
     const afterOpen: ProcessSample[] = [];
     for (const p of pods) afterOpen.push(await p.process.ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS));
@@ -181,12 +186,13 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
         holdLag: holdLag[pod],
       };
     });
-    const result: ClusterResult = { source, pods: s.pods, connections, rooms, open, hold: { durationMs: s.durationMs, samples, delivery: holdDelivery }, perPod };
+    const result: ClusterResult = { source, pods: s.pods, connections, rooms, open, openTcp, hold: { durationMs: s.durationMs, samples, delivery: holdDelivery }, perPod };
 
     if (s.phases.includes('storm')) {
       log(`  storm: cutting ${s.stormClients} connections at once ${STORM_CUT_AFTER_MS / 1000} s into a ${s.stormMs / 1000} s run; each comes back within ${s.stormJitterMs} ms with recover`);
       await lags(pods);
       let storms: StormResult[] = [];
+      const tcpBeforeStorm = tcpCounters();
       const cut = async () => {
         await sleep(STORM_CUT_AFTER_MS);
         storms = await fleet!.storm(s.stormClients, { jitterMs: s.stormJitterMs, retryMs: STORM_RETRY_MS, attempts: STORM_ATTEMPTS });
@@ -198,6 +204,7 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
       for (const st of storms) for (const [code, n] of Object.entries(st.errors)) errors[code] = (errors[code] ?? 0) + n;
       const delivery = deliverySummary(stormRuns);
       result.storm = {
+        tcp: tcpDelta(tcpBeforeStorm, tcpCounters()),
         clients: storms.reduce((n, st) => n + st.dropped, 0),
         jitterMs: s.stormJitterMs,
         generators: storms,
@@ -251,7 +258,7 @@ export function clusterReport(s: Settings, c: ClusterResult): string {
   ];
   if (c.storm) {
     const sd = c.storm.delivery;
-    lines.push('', `Storm: ${c.storm.clients} cut at once, back within ${c.storm.jitterMs} ms jitter: all back after ${c.storm.allBackMs} ms; failed attempts ${JSON.stringify(c.storm.errors)}; recovered:false ${c.storm.notRecovered}; delivered ${sd.delivered}/${sd.expected} (duplicates ${sd.duplicates}, out of order ${sd.outOfOrder}), p99 ${sd.p99Ms} ms.`);
+    lines.push('', `Storm: ${c.storm.clients} cut at once, back within ${c.storm.jitterMs} ms jitter: all back after ${c.storm.allBackMs} ms; failed attempts ${JSON.stringify(c.storm.errors)}; kernel ${JSON.stringify(c.storm.tcp)}; recovered:false ${c.storm.notRecovered}; delivered ${sd.delivered}/${sd.expected} (duplicates ${sd.duplicates}, out of order ${sd.outOfOrder}), p99 ${sd.p99Ms} ms.`);
   }
   return lines.join('\n');
 }

@@ -24,6 +24,7 @@ import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import { Fleet, SourceAddresses, type OpenStep } from './lib/fleet.ts';
 import type { CpuSample, LoopLag, ProcessSample } from './lib/memory-hook.ts';
 import { loadavg } from 'node:os';
+import { tcpCounters, tcpDelta, type TcpCounters } from './lib/tcp-counters.ts';
 import { markdownTable, runHeader, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type SystemName } from './systems.ts';
@@ -148,6 +149,8 @@ export interface StepResult {
   connections: number;
   rooms: number;
   open: OpenStep;
+  /** The kernel's listen-queue overflows and SYN retransmissions while this step connected. */
+  tcp?: TcpCounters;
   settle: SettleResult;
   sample: ProcessSample;
   heapBytesPerConnection: number;
@@ -190,7 +193,9 @@ async function measureSystem(s: Settings, system: SystemName, sources: SourceAdd
     let held = 0;
     for (const connections of s.steps) {
       const rooms = (connections - held) / s.roomSize;
+      const tcpBefore = tcpCounters();
       const open = await fleet.open(roomNames(held / s.roomSize, rooms), s.roomSize, [server.baseUrl], s.connectConcurrency, s.connectRate);
+      const tcp = tcpDelta(tcpBefore, tcpCounters());
       held = connections;
       const settled = await settle(ipc, SETTLE);
       const sample = await ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
@@ -204,6 +209,7 @@ async function measureSystem(s: Settings, system: SystemName, sources: SourceAdd
         connections,
         rooms: held / s.roomSize,
         open,
+        tcp,
         settle: settled,
         sample,
         heapBytesPerConnection: Math.round((sample.heapUsed - base.heapUsed) / connections),
