@@ -12,7 +12,7 @@ import type { CpuSample, LoopLag, ProcessSample } from './lib/memory-hook.ts';
 import { markdownTable, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type StartedServer } from './systems.ts';
-import type { StormResult } from './generator/crowd.ts';
+import type { CrowdHealth, StormResult } from './generator/crowd.ts';
 import { tcpCounters, tcpDelta, type TcpCounters } from './lib/tcp-counters.ts';
 import { SAMPLE_TIMEOUT_MS, SETTLE, clientSettings, roomNames, type Settings } from './connections.ts';
 
@@ -71,9 +71,10 @@ export interface ClusterResult {
   open: OpenStep;
   /** The kernel's listen-queue overflows and SYN retransmissions while opening. */
   openTcp?: TcpCounters;
-  hold: { durationMs: number; samples: PodSample[]; delivery: DeliverySummary };
+  /** `crowd`: closes the pods made on their own and how the clients came back (with recover), cumulative. */
+  hold: { durationMs: number; samples: PodSample[]; delivery: DeliverySummary; crowd: CrowdHealth };
   perPod: PodResult[];
-  storm?: { tcp?: TcpCounters; clients: number; jitterMs: number; generators: StormResult[]; allBackMs: number; errors: Record<string, number>; notRecovered: number; delivery: DeliverySummary };
+  storm?: { crowd: CrowdHealth; tcp?: TcpCounters; clients: number; jitterMs: number; generators: StormResult[]; allBackMs: number; errors: Record<string, number>; notRecovered: number; delivery: DeliverySummary };
 }
 
 export function trend(points: readonly { atMs: number; value: number }[]): Trend {
@@ -163,7 +164,8 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
     };
     const holdRuns = await fleet.run(s.rate, s.durationMs, s.payloadBytes, s.drainTimeoutMs, sampler);
     const holdDelivery = deliverySummary(holdRuns);
-    log(`  hold: ${holdDelivery.delivered}/${holdDelivery.expected} delivered, p50 ${holdDelivery.p50Ms} / p99 ${holdDelivery.p99Ms} ms${holdDelivery.lossless ? '' : ' LOSSES OR DUPLICATES'}`);
+    const holdCrowd = await fleet.health();
+    log(`  hold: ${holdDelivery.delivered}/${holdDelivery.expected} delivered, p50 ${holdDelivery.p50Ms} / p99 ${holdDelivery.p99Ms} ms${holdDelivery.lossless ? '' : ' LOSSES OR DUPLICATES'}, server closes ${JSON.stringify(holdCrowd.serverCloses)} (came back ${holdCrowd.reconnected}, away ${holdCrowd.away})`);
     const perPod: PodResult[] = pods.map((_, pod) => {
       const mine = samples.filter((x) => x.pod === pod);
       const loaded = mine.length > 2 ? mine.slice(1) : mine;
@@ -186,7 +188,7 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
         holdLag: holdLag[pod],
       };
     });
-    const result: ClusterResult = { source, pods: s.pods, connections, rooms, open, openTcp, hold: { durationMs: s.durationMs, samples, delivery: holdDelivery }, perPod };
+    const result: ClusterResult = { source, pods: s.pods, connections, rooms, open, openTcp, hold: { durationMs: s.durationMs, samples, delivery: holdDelivery, crowd: holdCrowd }, perPod };
 
     if (s.phases.includes('storm')) {
       log(`  storm: cutting ${s.stormClients} connections at once ${STORM_CUT_AFTER_MS / 1000} s into a ${s.stormMs / 1000} s run; each comes back within ${s.stormJitterMs} ms with recover`);
@@ -204,6 +206,7 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
       for (const st of storms) for (const [code, n] of Object.entries(st.errors)) errors[code] = (errors[code] ?? 0) + n;
       const delivery = deliverySummary(stormRuns);
       result.storm = {
+        crowd: await fleet.health(),
         tcp: tcpDelta(tcpBeforeStorm, tcpCounters()),
         clients: storms.reduce((n, st) => n + st.dropped, 0),
         jitterMs: s.stormJitterMs,
@@ -252,7 +255,8 @@ export function clusterReport(s: Settings, c: ClusterResult): string {
   const lines = [
     `## Connections, cluster: ${c.pods} pods × ${c.connections / c.pods} on one redis-server, held ${c.hold.durationMs / 1000} s at ${s.rate} msg/s`,
     '',
-    `Opened ${c.open.opened} in ${c.open.elapsedMs} ms (${c.open.connectsPerSec}/s). Delivered ${d.delivered}/${d.expected}, p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms.`,
+    `Opened ${c.open.opened} in ${c.open.elapsedMs} ms (${c.open.connectsPerSec}/s), failed attempts ${JSON.stringify(c.open.errors)}, kernel ${JSON.stringify(c.openTcp)}. ` +
+      `Delivered ${d.delivered}/${d.expected}, p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms. Closes by the pods: ${JSON.stringify(c.hold.crowd.serverCloses)} (clients came back: ${c.hold.crowd.reconnected}).`,
     '',
     pods,
   ];

@@ -30,6 +30,7 @@ import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type SystemName } from './systems.ts';
 import { runCluster, clusterReport, type ClusterResult } from './connections-cluster.ts';
 import { deliverySummary, type DeliverySummary } from './lib/delivery-summary.ts';
+import type { CrowdHealth } from './generator/crowd.ts';
 import type { ClientSettings } from './generator/main.ts';
 
 export const connectionsOptions: Record<string, OptionSpec> = {
@@ -149,6 +150,8 @@ export interface StepResult {
   connections: number;
   rooms: number;
   open: OpenStep;
+  /** Closes the server made so far (the crowd comes back as clients do), cumulative over the steps. */
+  crowd: CrowdHealth;
   /** The kernel's listen-queue overflows and SYN retransmissions while this step connected. */
   tcp?: TcpCounters;
   settle: SettleResult;
@@ -205,7 +208,9 @@ async function measureSystem(s: Settings, system: SystemName, sources: SourceAdd
       const cpuAfter = await ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS);
       const wallMs = cpuAfter.uptimeMs - cpuBefore.uptimeMs;
       const lag = await ipc.request<LoopLag>('lag', {}, SAMPLE_TIMEOUT_MS);
+      const crowd = await fleet.health();
       const step: StepResult = {
+        crowd,
         connections,
         rooms: held / s.roomSize,
         open,
@@ -224,7 +229,8 @@ async function measureSystem(s: Settings, system: SystemName, sources: SourceAdd
       log(
         `  ${SYSTEMS[system].label} ${connections}: ${open.connectsPerSec} connects/s${Object.keys(open.errors).length ? ` (errors ${JSON.stringify(open.errors)})` : ''}, ` +
           `heap ${step.heapBytesPerConnection} B/conn, RSS ${step.rssBytesPerConnection} B/conn, lag p99 ${lag.p99Ms} ms (max ${lag.maxMs}), ` +
-          `delivery p50 ${step.delivery.p50Ms} / p99 ${step.delivery.p99Ms} ms, ${step.delivery.delivered}/${step.delivery.expected}${step.delivery.lossless ? '' : ' LOSSES OR DUPLICATES'}, server CPU ${step.serverCpuPercent}%, waiting for a CPU ${step.serverRunQueuePercent}%, load ${step.loadAverage1m}`,
+          `delivery p50 ${step.delivery.p50Ms} / p99 ${step.delivery.p99Ms} ms, ${step.delivery.delivered}/${step.delivery.expected}${step.delivery.lossless ? '' : ' LOSSES OR DUPLICATES'}, ` +
+          `${Object.keys(crowd.serverCloses).length ? `server closes ${JSON.stringify(crowd.serverCloses)} (reconnected ${crowd.reconnected}), ` : ''}server CPU ${step.serverCpuPercent}%, waiting for a CPU ${step.serverRunQueuePercent}%, load ${step.loadAverage1m}`,
       );
     }
     return { system, source, generators: s.generators, base, steps };

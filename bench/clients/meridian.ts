@@ -78,7 +78,9 @@ export const connectMeridian: ClientProtocol = async (options: ConnectOptions): 
   const socket = await openSocket(`${options.baseUrl}/v1/ws`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem, options.localAddress);
   socket.on('close', (code: number) => {
     pending.rejectAll(new BenchError(BenchErrorCode.CLIENT_FAILED, `socket closed with ${code}`));
-    if (!closing) options.onProblem(`CLOSE_${code}`);
+    if (closing) return;
+    options.onProblem(`CLOSE_${code}`);
+    options.onClosed?.(code);
   });
   socket.on('error', (error: Error) => options.onProblem(`SOCKET_${(error as NodeJS.ErrnoException).code ?? 'ERROR'}`));
 

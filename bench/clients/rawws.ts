@@ -20,7 +20,9 @@ export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Pro
   };
   const socket = await openSocket(`${options.baseUrl}/`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem, options.localAddress);
   socket.on('close', (code: number) => {
-    if (!closing) options.onProblem(`CLOSE_${code}`);
+    if (closing) return;
+    options.onProblem(`CLOSE_${code}`);
+    options.onClosed?.(code);
   });
   socket.on('error', (error: Error) => options.onProblem(`SOCKET_${(error as NodeJS.ErrnoException).code ?? 'ERROR'}`));
 

@@ -44,7 +44,9 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
   const socket = await openSocket(`${options.baseUrl}/socket.io/?EIO=4&transport=websocket`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem, options.localAddress);
   socket.on('close', (code: number) => {
     pending.rejectAll(new BenchError(BenchErrorCode.CLIENT_FAILED, `socket closed with ${code}`));
-    if (!closing) options.onProblem(`CLOSE_${code}`);
+    if (closing) return;
+    options.onProblem(`CLOSE_${code}`);
+    options.onClosed?.(code);
   });
   socket.on('error', (error: Error) => options.onProblem(`SOCKET_${(error as NodeJS.ErrnoException).code ?? 'ERROR'}`));
 

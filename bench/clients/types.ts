@@ -27,6 +27,8 @@ export interface ConnectOptions {
   onAck(): void;
   /** An error frame or an unexpected close, as a stable code (server code or CLOSE_<n>). */
   onProblem(code: string): void;
+  /** The connection closed without this side asking (the server closed it, or the network dropped it). */
+  onClosed?(code: number): void;
 }
 
 /** Where a subscriber stands in a room: the last message it received (Meridian's recover position). */

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BenchError, BenchErrorCode } from '../lib/errors.ts';
-import type { BenchConnection, ConnectOptions, ClientProtocol } from '../clients/types.ts';
+import type { BenchConnection, ConnectOptions, ClientProtocol, StreamPosition } from '../clients/types.ts';
 import type { SubscriberState } from './delivery-run.ts';
 
 export interface CrowdOpenRequest {
@@ -54,11 +54,33 @@ export interface StormResult {
 }
 
 interface Member {
-  connection: BenchConnection;
+  /** Undefined while the member is away (cut, or closed by the server) and coming back. */
+  connection?: BenchConnection;
   options: ConnectOptions;
   room: string;
   state: SubscriberState;
+  /** Where it stood when it went away: it comes back with recover from here. */
+  lastPosition?: StreamPosition;
 }
+
+/** What the server did to the crowd on its own, and how the crowd came back (as real clients do). */
+export interface CrowdHealth {
+  /** Closes the generator did not ask for, by close code. */
+  serverCloses: Record<string, number>;
+  /** Members that came back after such a close (with recover where the protocol has it). */
+  reconnected: number;
+  /** Failed attempts of those comebacks, by cause. */
+  reconnectErrors: Record<string, number>;
+  /** Comebacks whose recovery answered recovered:false. */
+  notRecovered: number;
+  /** Members still away. */
+  away: number;
+}
+
+/** A member the server closed comes back after a random delay below this (clients back off with jitter). */
+const RECONNECT_JITTER_MS = 2_000;
+const RECONNECT_ATTEMPTS = 10;
+const RECONNECT_RETRY_MS = 500;
 
 /**
  * Attempts per connection in `open` before the whole request fails; failed attempts are
@@ -87,6 +109,8 @@ export class Crowd {
   private readonly connect: ClientProtocol;
   /** Options for the next connection (a fresh user, the generator's delivery hooks) for `state`. */
   private readonly optionsFor: (baseUrl: string, state: SubscriberState) => ConnectOptions;
+  private readonly health: CrowdHealth = { serverCloses: {}, reconnected: 0, reconnectErrors: {}, notRecovered: 0, away: 0 };
+  private stopping = false;
 
   constructor(connect: ClientProtocol, optionsFor: (baseUrl: string, state: SubscriberState) => ConnectOptions) {
     this.connect = connect;
@@ -95,6 +119,64 @@ export class Crowd {
 
   get size(): number {
     return this.members.length;
+  }
+
+  status(): CrowdHealth {
+    return { ...this.health, away: this.members.filter((m) => !m.connection).length };
+  }
+
+  /**
+   * One connection attempt for `member`: connects and subscribes (with recover from `from` when
+   * given). Resolves to the reply's `recovered` (true without recover). A later close the
+   * generator did not ask for sends the member on its way back.
+   */
+  private async attempt(member: Member, from?: StreamPosition): Promise<boolean> {
+    let connection: BenchConnection | undefined;
+    const options: ConnectOptions = {
+      ...member.options,
+      onClosed: (code) => {
+        if (connection && member.connection === connection) this.lost(member, code);
+      },
+    };
+    try {
+      connection = await this.connect(options);
+      const recovered = from && connection.resubscribe ? await connection.resubscribe(member.room, from) : (await connection.subscribe(member.room), true);
+      member.connection = connection;
+      return recovered;
+    } catch (error) {
+      connection?.terminate();
+      throw error;
+    }
+  }
+
+  /** The server closed `member` (or the network dropped it): back after a random delay, with recover. */
+  private lost(member: Member, code: number): void {
+    this.health.serverCloses[code] = (this.health.serverCloses[code] ?? 0) + 1;
+    member.lastPosition = member.connection?.position?.() ?? member.lastPosition;
+    member.connection = undefined;
+    if (this.stopping) return;
+    this.comeBack(member, RECONNECT_JITTER_MS, RECONNECT_RETRY_MS, RECONNECT_ATTEMPTS, this.health.reconnectErrors)
+      .then((recovered) => {
+        this.health.reconnected += 1;
+        if (!recovered) this.health.notRecovered += 1;
+      })
+      .catch((error: unknown) => process.emitWarning(`a member closed by the server did not come back: ${(error as Error).message}`));
+  }
+
+  /** Waits a random delay below `jitterMs`, then attempts until one works (up to `attempts`). */
+  private async comeBack(member: Member, jitterMs: number, retryMs: number, attempts: number, errors: Record<string, number>): Promise<boolean> {
+    await sleep(Math.random() * jitterMs);
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopping) return false;
+      try {
+        return await this.attempt(member, member.lastPosition);
+      } catch (error) {
+        const code = errorCode(error);
+        errors[code] = (errors[code] ?? 0) + 1;
+        if (attempt >= attempts) throw new BenchError(BenchErrorCode.CLIENT_FAILED, `a client did not come back in ${attempt} attempts: ${(error as Error).message}`);
+        await sleep(retryMs * attempt + Math.random() * retryMs);
+      }
+    }
   }
 
   async open(request: CrowdOpenRequest): Promise<CrowdOpenResult> {
@@ -118,12 +200,11 @@ export class Crowd {
         }
         const { room, baseUrl, localAddress } = plan[index];
         const state: SubscriberState = { lastSeq: -1 };
-        const options = { ...this.optionsFor(baseUrl, state), localAddress };
+        const member: Member = { options: { ...this.optionsFor(baseUrl, state), localAddress }, room, state };
         for (let attempt = 1; ; attempt++) {
           try {
-            const connection = await this.connect(options);
-            await connection.subscribe(room);
-            this.members.push({ connection, options, room, state });
+            await this.attempt(member);
+            this.members.push(member);
             break;
           } catch (error) {
             const code = errorCode(error);
@@ -145,35 +226,26 @@ export class Crowd {
     };
   }
 
-  /** Drops the first `count` members at once, then brings each back with recover. */
+  /** Cuts the first `count` members at once (no close handshake), then brings each back with recover. */
   async storm(request: StormRequest): Promise<StormResult> {
-    const victims = this.members.slice(0, Math.min(request.count, this.members.length));
-    const positions = victims.map((member) => member.connection.position?.());
-    if (positions.some((p) => p === undefined)) throw new BenchError(BenchErrorCode.PROTOCOL, 'a storm needs connections that track their position (Meridian, trackPosition)');
+    const victims = this.members.slice(0, Math.min(request.count, this.members.length)).filter((m) => m.connection);
+    for (const member of victims) {
+      member.lastPosition = member.connection!.position?.();
+      if (!member.lastPosition) throw new BenchError(BenchErrorCode.PROTOCOL, 'a storm needs connections that track their position (Meridian, trackPosition)');
+    }
     const dropped = performance.now();
-    for (const member of victims) member.connection.terminate();
+    for (const member of victims) {
+      const connection = member.connection!;
+      member.connection = undefined;
+      connection.terminate();
+    }
     const errors: Record<string, number> = {};
     const backAt: number[] = [];
     let notRecovered = 0;
     await Promise.all(
-      victims.map(async (member, i) => {
-        await sleep(Math.random() * request.jitterMs);
-        for (let attempt = 1; ; attempt++) {
-          let connection: BenchConnection | undefined;
-          try {
-            connection = await this.connect(member.options);
-            if (!(await connection.resubscribe!(member.room, positions[i]!))) notRecovered++;
-            member.connection = connection;
-            backAt.push(performance.now() - dropped);
-            return;
-          } catch (error) {
-            connection?.terminate();
-            const code = errorCode(error);
-            errors[code] = (errors[code] ?? 0) + 1;
-            if (attempt >= request.attempts) throw new BenchError(BenchErrorCode.CLIENT_FAILED, `a dropped client did not come back in ${attempt} attempts: ${(error as Error).message}`);
-            await sleep(request.retryMs * attempt + Math.random() * request.retryMs);
-          }
-        }
+      victims.map(async (member) => {
+        if (!(await this.comeBack(member, request.jitterMs, request.retryMs, request.attempts, errors))) notRecovered++;
+        backAt.push(performance.now() - dropped);
       }),
     );
     backAt.sort((a, b) => a - b);
@@ -182,10 +254,11 @@ export class Crowd {
   }
 
   async closeAll(concurrency: number): Promise<number> {
+    this.stopping = true;
     const members = this.members.splice(0);
     let next = 0;
     const worker = async () => {
-      while (next < members.length) await members[next++].connection.close();
+      while (next < members.length) await members[next++].connection?.close();
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, members.length) }, worker));
     return members.length;

@@ -8,6 +8,7 @@
  *   closeAll  close every connection
  *   crowdOpen connect subscribers over many rooms, servers and source addresses (crowd.ts)
  *   storm     drop some of the crowd at once; they come back with recover (crowd.ts)
+ *   crowdStatus closes the server made and how the crowd came back (crowd.ts)
  * Usage: node --expose-gc bench/generator/main.ts (spawned by bench/lib/processes.ts)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -141,6 +142,11 @@ async function storm(request: IpcRequest) {
   return crowd.storm(request as unknown as StormRequest);
 }
 
+function crowdStatus() {
+  if (!crowd) throw new BenchError(BenchErrorCode.PROTOCOL, 'no crowd: send `crowdOpen` first');
+  return crowd.status();
+}
+
 async function closeAll(): Promise<{ closed: number }> {
   let closed = (await crowd?.closeAll(200)) ?? 0;
   crowd = undefined;
@@ -232,6 +238,7 @@ serveIpc({
   run,
   closeAll,
   crowdOpen,
+  crowdStatus,
   storm,
   profileStart: () => profiler.start(),
   profileStop: (request) => profiler.stop(String(request.path)),

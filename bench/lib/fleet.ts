@@ -6,7 +6,7 @@
  * subscribers share one clock.
  */
 import type { ClientSettings, RunRequest, RunResult } from '../generator/main.ts';
-import type { CrowdOpenResult, StormRequest, StormResult } from '../generator/crowd.ts';
+import type { CrowdHealth, CrowdOpenResult, StormRequest, StormResult } from '../generator/crowd.ts';
 import type { RunTarget } from '../generator/delivery-run.ts';
 import type { BenchProcess } from './processes.ts';
 import { spawnGenerator } from '../systems.ts';
@@ -120,6 +120,20 @@ export class Fleet {
     const per = Math.ceil(count / this.generators.length);
     const timeoutMs = request.jitterMs + request.attempts * (request.retryMs * request.attempts + this.client.replyTimeoutMs) + IPC_TIMEOUT_MS;
     return Promise.all(this.generators.map((g) => g.ipc.request<StormResult>('storm', { ...request, count: per }, timeoutMs)));
+  }
+
+  /** Closes the servers made on their own so far, and how the crowd came back, over all generators. */
+  async health(): Promise<CrowdHealth> {
+    const all = await Promise.all(this.generators.map((g) => g.ipc.request<CrowdHealth>('crowdStatus', {}, IPC_TIMEOUT_MS)));
+    const merged: CrowdHealth = { serverCloses: {}, reconnected: 0, reconnectErrors: {}, notRecovered: 0, away: 0 };
+    for (const h of all) {
+      for (const [code, n] of Object.entries(h.serverCloses)) merged.serverCloses[code] = (merged.serverCloses[code] ?? 0) + n;
+      for (const [code, n] of Object.entries(h.reconnectErrors)) merged.reconnectErrors[code] = (merged.reconnectErrors[code] ?? 0) + n;
+      merged.reconnected += h.reconnected;
+      merged.notRecovered += h.notRecovered;
+      merged.away += h.away;
+    }
+    return merged;
   }
 
   async stop(): Promise<void> {
