@@ -23,13 +23,6 @@ export class DeadlineWheel<T> {
     this.nextSlot = Math.floor(options.now() / options.resolutionMs) + 1;
   }
 
-  /** Items waiting, over all slots. */
-  get size(): number {
-    let n = 0;
-    for (const slot of this.slots.values()) n += slot.size;
-    return n;
-  }
-
   /** Schedules `item` at `atMs`; returns its slot, which `remove` needs. */
   add(item: T, atMs: number): number {
     const slot = Math.max(this.nextSlot, Math.ceil(atMs / this.options.resolutionMs));

@@ -1,9 +1,10 @@
 /**
  * Presence of this node's connections: an entry per (room, client) added on subscribe,
  * refreshed every `presence.refreshMs` (the engine expires entries after `presence.ttlMs`,
- * which covers crashed pods) — a share of the connections on each tick of one timer, not all of
- * them at once, so 20,000 refreshes are not one burst of engine commands — removed on unsubscribe and close, with join/leave pushes through
- * the broker so every pod's subscribers see them. Rooms with more clients than
+ * which covers crashed pods), removed on unsubscribe and close, with join/leave pushes through
+ * the broker so every pod's subscribers see them. Refreshes go out a share of the connections
+ * per tick of one timer (spread-round.ts), not all at once: 20,000 refreshes in one turn would
+ * be one burst of engine commands from every pod. Rooms with more clients than
  * `presence.joinLeaveMaxMembers` get no join/leave pushes (their cost grows as N²).
  */
 import type { Logger } from 'pino';
