@@ -161,7 +161,12 @@ export class BenchSocket extends EventEmitter<{ close: [code: number]; error: [e
   }
 
   private attach(): void {
-    this.tcp.on('error', (error) => this.emit('error', error));
+    // A close frame that came with the upgrade response is answered before the caller has
+    // attached its 'error' handler; a failed write then (EPIPE) must not crash the process: the
+    // 'close' that follows reports it.
+    this.tcp.on('error', (error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
     this.tcp.once('close', () => this.emit('close', this.closeCode));
   }
 
