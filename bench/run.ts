@@ -18,6 +18,7 @@ const benchmarks: Record<string, { module: string; options?: string; summary: st
   ai: { module: './ai.ts', options: 'aiOptions', summary: 'AI routing: router decision time, gateway overhead vs the SDK direct, local provider per call' },
   sandbox: { module: './sandbox.ts', options: 'sandboxOptions', summary: "the API emulator's injected latency as a client sees it" },
   notify: { module: './notify.ts', options: 'notifyOptions', summary: 'notifications per channel (webhook, email, Web Push) through two pods and one Redis' },
+  connections: { module: './connections.ts', options: 'connectionsOptions', summary: 'up to 19k connections per process, 3 pods × 17k held, reconnect storm: memory, lag, delivery' },
   'http-flood': { module: './http-flood.ts', options: 'httpFloodOptions', summary: 'pipelined HTTP flood on the public port: gateway RSS and a bystander\'s /healthz' },
 };
 

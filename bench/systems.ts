@@ -57,6 +57,8 @@ export const SYSTEMS: Record<SystemName, SystemSpec> = {
       MERIDIAN_LIMITS_PUBLISH_RATE_PER_SEC: String(BENCH_PUBLISH_RATE_PER_SEC),
       MERIDIAN_LIMITS_PUBLISH_BURST: String(BENCH_PUBLISH_RATE_PER_SEC),
       MERIDIAN_LIMITS_MAX_PENDING_COMMANDS: '10000',
+      // One publisher per load generator publishes into hundreds of rooms (a user may name 300 a minute).
+      MERIDIAN_LIMITS_ROOMS_PER_USER_PER_MINUTE: '1000000',
       // Two gateways share the machine (redis runs): each metrics listener takes a free port.
       MERIDIAN_METRICS_PORT: '0',
       // Every subscriber connects from 127.0.0.1 at once; the peers have no such cap either.

@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { Identity } from './auth.ts';
 import type { GatewayConfig } from './config.ts';
+import type { DeadlineWheel } from './deadline-wheel.ts';
 import { closeCodes, toGatewayError, type CloseReason, type ErrorCode } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { TokenBucket } from '../lib/token-bucket.ts';
@@ -41,6 +42,8 @@ export interface ConnectionDeps {
   now: () => number;
   /** The gateway's write scheduler. */
   writes: WriteScheduler;
+  /** The gateway's one timer for connection deadlines; calls `deadlinePassed` when one is due. */
+  deadlines: DeadlineWheel<Connection>;
 }
 
 /**
@@ -76,12 +79,11 @@ export class Connection {
   private publishBucket?: TokenBucket;
   private subscribeBucket?: TokenBucket;
   private violations?: WindowCounter;
-  /** The connect deadline until ready, then the token expiry. */
-  private timer?: NodeJS.Timeout;
+  /** The slot of this connection's deadline in `deps.deadlines`: the connect deadline until ready, then the token expiry. */
+  private deadlineSlot?: number;
   /** Where raw frames go; undefined when every message goes through `ws.send`. Extensions are fixed at the handshake, so this is decided once. */
   private readonly raw: RawSocket | undefined;
-  private childLogger?: Logger;
-  /** Frames waiting for the end of the turn (raw-frame connections only); made on first use. */
+  /** Frames waiting for the end of the turn (raw-frame connections only); made when the first one comes, dropped when written. */
   private batch?: SharedFrame[];
   private batchBytes = 0;
   private flushQueued = false;
@@ -90,9 +92,7 @@ export class Connection {
     this.ws = ws;
     this.deps = deps;
     this.raw = deps.writes.socketFor(ws);
-    this.timer = setTimeout(() => {
-      if (this.current === 'connecting' || this.current === 'authenticating') this.close('CONNECT_TIMEOUT', 'connect not sent in time');
-    }, deps.config.limits.connectTimeoutMs);
+    this.deadlineSlot = deps.deadlines.add(this, deps.now() + deps.config.limits.connectTimeoutMs);
   }
 
   get state(): ConnectionState {
@@ -112,10 +112,13 @@ export class Connection {
     return this.pending;
   }
 
-  /** A child logger with this connection's client (and user) id, made on first use: most connections never log. */
+  /**
+   * A child logger with this connection's client (and user) id, made for each use and not
+   * kept: a pino child holds its bindings and a function per enabled level (~600 bytes), which
+   * every idle connection would carry for the one line most of them log at connect.
+   */
   get logger(): Logger {
-    this.childLogger ??= this.deps.logger.child(this.identity ? { client: this.id, user: this.identity.user } : { client: this.id });
-    return this.childLogger;
+    return this.deps.logger.child(this.identity ? { client: this.id, user: this.identity.user } : { client: this.id });
   }
 
   get user(): string | undefined {
@@ -134,17 +137,21 @@ export class Connection {
   markReady(identity: Identity): void {
     this.readyIdentity = identity;
     this.current = 'ready';
-    this.childLogger = undefined;
-    clearTimeout(this.timer);
-    this.scheduleExpiry(identity.expiresAt * 1000);
+    this.clearDeadline();
+    this.deadlineSlot = this.deps.deadlines.add(this, identity.expiresAt * 1000);
   }
 
-  private scheduleExpiry(expiresAtMs: number): void {
-    const left = expiresAtMs - this.deps.now();
-    // Timers above 2^31-1 ms fire at once; a token that long-lived is re-checked at that bound.
-    const maxTimer = 2 ** 31 - 1;
-    if (left > maxTimer) this.timer = setTimeout(() => this.scheduleExpiry(expiresAtMs), maxTimer);
-    else this.timer = setTimeout(() => this.close('BAD_TOKEN', 'token expired'), Math.max(0, left));
+  /** The deadline set in the constructor or by `markReady` has come (called by the deadline wheel). */
+  deadlinePassed(): void {
+    this.deadlineSlot = undefined;
+    if (this.current === 'connecting' || this.current === 'authenticating') this.close('CONNECT_TIMEOUT', 'connect not sent in time');
+    else if (this.current === 'ready') this.close('BAD_TOKEN', 'token expired');
+  }
+
+  private clearDeadline(): void {
+    if (this.deadlineSlot === undefined) return;
+    this.deps.deadlines.remove(this, this.deadlineSlot);
+    this.deadlineSlot = undefined;
   }
 
   /** An engine-bound command started; `commandFinished` must follow. */
@@ -286,7 +293,8 @@ export class Connection {
     const batch = this.batch;
     if (!batch || batch.length === 0) return;
     if (this.ws.readyState === this.ws.OPEN) this.deps.writes.write(this.raw!, batch);
-    batch.length = 0;
+    // Not kept for the next turn: an idle connection would hold the array and its backing store.
+    this.batch = undefined;
     this.batchBytes = 0;
   }
 
@@ -344,11 +352,11 @@ export class Connection {
     this.ws.close(code, text);
   }
 
-  /** Called once when the socket has closed: stops the timer. */
+  /** Called once when the socket has closed: drops its deadline. */
   dispose(): void {
     this.current = 'closed';
     this.open = false;
-    clearTimeout(this.timer);
+    this.clearDeadline();
     this.flushBatch();
   }
 }

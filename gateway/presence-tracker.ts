@@ -2,21 +2,26 @@
  * Presence of this node's connections: an entry per (room, client) added on subscribe,
  * refreshed every `presence.refreshMs` (the engine expires entries after `presence.ttlMs`,
  * which covers crashed pods), removed on unsubscribe and close, with join/leave pushes through
- * the broker so every pod's subscribers see them. Rooms with more clients than
+ * the broker so every pod's subscribers see them. Refreshes go out a share of the connections
+ * per tick of one timer (spread-round.ts), not all at once: 20,000 refreshes in one turn would
+ * be one burst of engine commands from every pod. Rooms with more clients than
  * `presence.joinLeaveMaxMembers` get no join/leave pushes (their cost grows as N²).
  */
 import type { Logger } from 'pino';
 import type { Connection } from './connection.ts';
 import type { Engine, Member } from './engine/types.ts';
+import { SpreadRound } from './spread-round.ts';
 
 export interface PresenceTrackerOptions {
   engine: Engine;
   logger: Logger;
   region: string;
   refreshMs: number;
+  /** Longest tick of the refresh timer; each tick refreshes the connections due in it. */
+  tickMs: number;
   joinLeaveMaxMembers: number;
   /** Connections whose entries are refreshed. */
-  connections: () => Iterable<Connection>;
+  connections: () => ReadonlySet<Connection>;
   /** The rooms a connection is subscribed to (the hub's membership). */
   subscribedRooms: (conn: Connection) => Iterable<string>;
   /** This node's subscribers of a room: a lower bound of the room's members, known without a round trip. */
@@ -39,7 +44,10 @@ export class PresenceTracker {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.refreshAll(), this.options.refreshMs);
+    const { refreshMs, connections } = this.options;
+    const tickMs = Math.min(this.options.tickMs, refreshMs);
+    const round = new SpreadRound({ members: connections, periodMs: refreshMs, tickMs, visit: (conn: Connection) => this.refresh(conn) });
+    this.timer = setInterval(() => round.tick(), tickMs);
     this.timer.unref();
   }
 
@@ -81,15 +89,13 @@ export class PresenceTracker {
     return stats.clients <= joinLeaveMaxMembers;
   }
 
-  private refreshAll(): void {
+  private refresh(conn: Connection): void {
+    if (conn.state !== 'ready') return;
     const { presence } = this.options.engine;
-    for (const conn of this.options.connections()) {
-      if (conn.state !== 'ready') continue;
-      for (const room of this.options.subscribedRooms(conn)) {
-        presence.add(room, memberOf(conn, this.options.region)).catch((error: unknown) => {
-          this.options.logger.warn({ err: error, room, client: conn.id }, 'presence refresh failed');
-        });
-      }
+    for (const room of this.options.subscribedRooms(conn)) {
+      presence.add(room, memberOf(conn, this.options.region)).catch((error: unknown) => {
+        this.options.logger.warn({ err: error, room, client: conn.id }, 'presence refresh failed');
+      });
     }
   }
 }

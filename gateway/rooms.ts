@@ -60,6 +60,9 @@ export function personalRoomOwner(room: string): string | undefined {
   return personalRoom(user) === room ? user : undefined;
 }
 
+/** Shared by every RoomAccess without exact names or prefixes (most tokens): one per connection adds up. */
+const noPatterns: readonly string[] = Object.freeze([]);
+
 /** Decides which rooms a user may subscribe to and publish in. */
 export class RoomAccess {
   readonly user: string;
@@ -73,8 +76,10 @@ export class RoomAccess {
     this.user = user;
     this.personalRoom = personalRoom(user);
     this.all = patterns.includes('*');
-    this.exact = patterns.filter((p) => !p.endsWith('*'));
-    this.prefixes = patterns.filter((p) => p.endsWith('*') && p !== '*').map((p) => p.slice(0, -1));
+    const exact = patterns.filter((p) => !p.endsWith('*'));
+    const prefixes = patterns.filter((p) => p.endsWith('*') && p !== '*').map((p) => p.slice(0, -1));
+    this.exact = exact.length > 0 ? exact : noPatterns;
+    this.prefixes = prefixes.length > 0 ? prefixes : noPatterns;
   }
 
   allows(room: string): boolean {

@@ -26,12 +26,14 @@ import type { Engine } from './engine/types.ts';
 import { errorCodes, type ErrorCode } from './errors.ts';
 import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
+import { DeadlineWheel } from './deadline-wheel.ts';
 import { createMetricsServer } from './metrics-server.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { historyPageBytes, Operations } from './operations.ts';
 import { PresenceEvents } from './presence-events.ts';
 import { PresenceTracker } from './presence-tracker.ts';
 import { Shedder } from './rebalance.ts';
+import { SpreadRound } from './spread-round.ts';
 import { WriteScheduler } from './write-scheduler.ts';
 import { createNotifier, parseRoomRules, withRoomRules, type Notifier, type NotifyOverrides } from './notify/index.ts';
 
@@ -80,6 +82,12 @@ const kConnection = Symbol('meridian.connection');
 const probePaths = new Set(['/healthz', '/readyz']);
 /** Retry-After on 503 OVERLOADED for HTTP requests: work in progress ends within moments. */
 const httpRetryAfterSec = 1;
+/**
+ * Longest tick of the timers shared by all connections (deadlines, heartbeats, presence
+ * refreshes): a deadline fires at most this much late, and each tick does 1/(interval/tick) of
+ * a round's work. Shorter configured intervals tick at their own length.
+ */
+export const sharedTimerTickMs = 1000;
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { config, engine, logger } = options;
@@ -124,6 +132,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     region: config.region,
     refreshMs: config.presence.refreshMs,
+    tickMs: sharedTimerTickMs,
     joinLeaveMaxMembers: config.presence.joinLeaveMaxMembers,
     connections: () => connections,
     subscribedRooms: (conn) => hub.subscribedRooms(conn),
@@ -179,7 +188,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     commands.closed(conn).catch((error: unknown) => conn.logger.warn({ err: error }, 'cleanup after close failed'));
   }
 
-  const connectionDeps = { config, metrics, logger, now, writes };
+  // One timer for every connection's connect deadline and token expiry.
+  const deadlines = new DeadlineWheel<Connection>({
+    resolutionMs: Math.min(sharedTimerTickMs, config.limits.connectTimeoutMs),
+    now,
+    fire: (conn) => conn.deadlinePassed(),
+  });
+  const connectionDeps = { config, metrics, logger, now, writes, deadlines };
 
   // limits.maxConnections counts connected sockets and is checked at `connect` (commands.ts);
   // a new socket counts as anonymous until then.
@@ -243,9 +258,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     httpHandler(req, res);
   }
 
-  const pingTimer = setInterval(() => {
-    for (const conn of connections) conn.heartbeat();
-  }, config.pingIntervalMs);
+  const deadlineTimer = setInterval(() => deadlines.advance(), Math.min(sharedTimerTickMs, config.limits.connectTimeoutMs));
+  deadlineTimer.unref();
+  // Every connection is pinged once per pingIntervalMs, a share of them per tick, so the
+  // writes of 20,000 pings do not all land in one turn of the event loop.
+  const pingTickMs = Math.min(sharedTimerTickMs, config.pingIntervalMs);
+  const heartbeats = new SpreadRound({ members: () => connections, periodMs: config.pingIntervalMs, tickMs: pingTickMs, visit: (conn: Connection) => conn.heartbeat() });
+  const pingTimer = setInterval(() => heartbeats.tick(), pingTickMs);
   pingTimer.unref();
   const positionTimer = config.history.positionCheckMs > 0 ? setInterval(() => hub.checkPositions(), config.history.positionCheckMs) : undefined;
   positionTimer?.unref();
@@ -262,6 +281,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
     shedder.stop();
+    clearInterval(deadlineTimer);
     clearInterval(positionTimer);
     presence.stop();
     presenceEvents.stop();

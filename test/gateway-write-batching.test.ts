@@ -11,6 +11,7 @@ import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { resolveConfig, type ConfigInput } from '../gateway/config.ts';
 import { Connection } from '../gateway/connection.ts';
+import { DeadlineWheel } from '../gateway/deadline-wheel.ts';
 import { GatewayMetrics } from '../gateway/metrics.ts';
 import { WriteScheduler } from '../gateway/write-scheduler.ts';
 import { encodeFrame, frameText } from '../gateway/ws-frame.ts';
@@ -32,6 +33,8 @@ describe('gateway write coalescing', () => {
   const metrics = new GatewayMetrics({ processMetrics: false });
   const logger = pino({ level: 'silent' });
   const writes = new WriteScheduler({ rawWrites: true });
+  // Nothing here waits for a deadline: the wheel is never advanced.
+  const deadlines = new DeadlineWheel<Connection>({ resolutionMs: 1000, now: Date.now, fire: (conn) => conn.deadlinePassed() });
 
   before(async () => {
     server = createServer();
@@ -53,7 +56,7 @@ describe('gateway write coalescing', () => {
     const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
     const client = await TestClient.open(url);
     const ws = await accepted;
-    const conn = new Connection(ws, { config, metrics, logger, now: Date.now, writes });
+    const conn = new Connection(ws, { config, metrics, logger, now: Date.now, writes, deadlines });
     ws.once('close', () => conn.dispose());
     // Each call of _write or _writev is one write handed to the kernel (corked writes arrive as one _writev).
     type Write = (...args: unknown[]) => void;

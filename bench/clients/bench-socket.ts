@@ -21,6 +21,8 @@ export interface BenchSocketOptions {
   onMessage(data: Buffer, socket: BenchSocket): void;
   /** A framing error from the server, as a stable code. */
   onProblem(code: string): void;
+  /** Source address of the TCP connection (127.0.0.2, …): each has its own ephemeral port range. */
+  localAddress?: string;
 }
 
 /** Every socket reads into this one buffer: reads never overlap, each is consumed before the next. */
@@ -115,7 +117,7 @@ export class BenchSocket extends EventEmitter<{ close: [code: number]; error: [e
         if (rest.length > 0) reader.push(rest);
         return true;
       };
-      const tcp = connect({ host: target.hostname, port: Number(target.port), onread: { buffer: readBuffer, callback: onRead } });
+      const tcp = connect({ host: target.hostname, port: Number(target.port), localAddress: options.localAddress, onread: { buffer: readBuffer, callback: onRead } });
       const timer = setTimeout(() => fail(new Error(`no upgrade response within ${options.timeoutMs} ms`)), options.timeoutMs);
       tcp.setNoDelay(true);
       tcp.once('error', fail);
@@ -159,7 +161,12 @@ export class BenchSocket extends EventEmitter<{ close: [code: number]; error: [e
   }
 
   private attach(): void {
-    this.tcp.on('error', (error) => this.emit('error', error));
+    // A close frame that came with the upgrade response is answered before the caller has
+    // attached its 'error' handler; a failed write then (EPIPE) must not crash the process: the
+    // 'close' that follows reports it.
+    this.tcp.on('error', (error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
     this.tcp.once('close', () => this.emit('close', this.closeCode));
   }
 

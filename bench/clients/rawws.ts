@@ -18,9 +18,11 @@ export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Pro
     if (data[0] === CHAR_SUBSCRIBED) pending.resolve(data.toString('utf8', 1), undefined);
     else options.onProblem('UNEXPECTED_FRAME');
   };
-  const socket = await openSocket(`${options.baseUrl}/`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem);
+  const socket = await openSocket(`${options.baseUrl}/`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem, options.localAddress);
   socket.on('close', (code: number) => {
-    if (!closing) options.onProblem(`CLOSE_${code}`);
+    if (closing) return;
+    options.onProblem(`CLOSE_${code}`);
+    options.onClosed?.(code);
   });
   socket.on('error', (error: Error) => options.onProblem(`SOCKET_${(error as NodeJS.ErrnoException).code ?? 'ERROR'}`));
 
@@ -38,6 +40,10 @@ export const connectRawWs: ClientProtocol = async (options: ConnectOptions): Pro
     close() {
       closing = true;
       return closeSocket(socket);
+    },
+    terminate() {
+      closing = true;
+      socket.terminate();
     },
   };
 };

@@ -10,8 +10,9 @@ export function openSocket(
   timeoutMs: number,
   onMessage: (data: Buffer, socket: BenchSocket) => void,
   onProblem: (code: string) => void,
+  localAddress?: string,
 ): Promise<BenchSocket> {
-  return BenchSocket.open(url, { maxPayloadBytes, timeoutMs, onMessage, onProblem });
+  return BenchSocket.open(url, { maxPayloadBytes, timeoutMs, onMessage, onProblem, localAddress });
 }
 
 /** Closes the socket and waits for the server's close frame (so the server has processed it). */

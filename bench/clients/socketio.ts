@@ -41,10 +41,12 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
       options.onProblem('ENGINE_CLOSE');
     }
   };
-  const socket = await openSocket(`${options.baseUrl}/socket.io/?EIO=4&transport=websocket`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem);
+  const socket = await openSocket(`${options.baseUrl}/socket.io/?EIO=4&transport=websocket`, options.maxPayloadBytes, options.replyTimeoutMs, onMessage, options.onProblem, options.localAddress);
   socket.on('close', (code: number) => {
     pending.rejectAll(new BenchError(BenchErrorCode.CLIENT_FAILED, `socket closed with ${code}`));
-    if (!closing) options.onProblem(`CLOSE_${code}`);
+    if (closing) return;
+    options.onProblem(`CLOSE_${code}`);
+    options.onClosed?.(code);
   });
   socket.on('error', (error: Error) => options.onProblem(`SOCKET_${(error as NodeJS.ErrnoException).code ?? 'ERROR'}`));
 
@@ -65,6 +67,10 @@ export const connectSocketIo: ClientProtocol = async (options: ConnectOptions): 
     close() {
       closing = true;
       return closeSocket(socket);
+    },
+    terminate() {
+      closing = true;
+      socket.terminate();
     },
   };
 };

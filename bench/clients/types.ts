@@ -17,21 +17,42 @@ export interface ConnectOptions {
   replyTimeoutMs: number;
   /** Largest frame the client accepts. */
   maxPayloadBytes: number;
+  /** Meridian only: remember the last message's position (for `position()` and a resubscribe). */
+  trackPosition?: boolean;
+  /** Source address to connect from (several loopback addresses lift the ephemeral port limit). */
+  localAddress?: string;
   /** A frame carrying a bench payload, with the offset of its BENCH_FIELD (found once, read from there). */
   onDelivery(frame: Buffer, benchFieldAt: number): void;
   /** The server acknowledged a publish. */
   onAck(): void;
   /** An error frame or an unexpected close, as a stable code (server code or CLOSE_<n>). */
   onProblem(code: string): void;
+  /** The connection closed without this side asking (the server closed it, or the network dropped it). */
+  onClosed?(code: number): void;
+}
+
+/** Where a subscriber stands in a room: the last message it received (Meridian's recover position). */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
 }
 
 export interface BenchConnection {
   subscribe(room: string): Promise<void>;
+  /**
+   * Meridian only: subscribes asking for every message after `from`; the recovered messages
+   * reach `onDelivery` before the promise resolves. Resolves to the reply's `recovered`.
+   */
+  resubscribe?(room: string, from: StreamPosition): Promise<boolean>;
+  /** Meridian only: the position of the last message received (connections in one room). */
+  position?(): StreamPosition | undefined;
   /** `payloadJson` is a JSON object literal, sent as the message's data. */
   publish(room: string, payloadJson: string): void;
   /** Bytes queued in the client socket: a publisher waits when this grows. */
   bufferedAmount(): number;
   close(): Promise<void>;
+  /** Drops the TCP connection without a closing handshake (a client that vanished). */
+  terminate(): void;
 }
 
 export type ClientProtocol = (options: ConnectOptions) => Promise<BenchConnection>;

@@ -6,6 +6,9 @@
  *   publishers connect one publisher per base URL
  *   run       publish (window or fixed rate) and count every delivery; returns DeliveryTotals
  *   closeAll  close every connection
+ *   crowdOpen connect subscribers over many rooms, servers and source addresses (crowd.ts)
+ *   storm     drop some of the crowd at once; they come back with recover (crowd.ts)
+ *   crowdStatus closes the server made and how the crowd came back (crowd.ts)
  * Usage: node --expose-gc bench/generator/main.ts (spawned by bench/lib/processes.ts)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +17,7 @@ import { serveIpc, type IpcRequest } from '../lib/ipc.ts';
 import { WindowProfiler, sampleCpu } from '../lib/memory-hook.ts';
 import { PROTOCOLS } from '../clients/index.ts';
 import type { BenchConnection, ConnectOptions, ProtocolName } from '../clients/types.ts';
+import { Crowd, type CrowdOpenRequest, type StormRequest } from './crowd.ts';
 import { DeliveryRun, benchPayload, nowMicros, type DeliveryTotals, type RunTarget, type SubscriberState } from './delivery-run.ts';
 
 export interface ClientSettings {
@@ -65,6 +69,7 @@ let problems: Record<string, number> = {};
 let strayOutsideRuns = 0;
 let nextSeqBase = 0;
 let userCounter = 0;
+let crowd: Crowd | undefined;
 
 function noteProblem(code: string): void {
   problems[code] = (problems[code] ?? 0) + 1;
@@ -77,6 +82,7 @@ function connectOptions(settings: ClientSettings, baseUrl: string, state?: Subsc
     secret: settings.secret,
     replyTimeoutMs: settings.replyTimeoutMs,
     maxPayloadBytes: settings.maxPayloadBytes,
+    trackPosition: settings.protocol === 'meridian',
     onDelivery: (frame, benchFieldAt) => {
       if (current && state) current.record(frame, benchFieldAt, state);
       else strayOutsideRuns++;
@@ -125,8 +131,25 @@ async function openPublishers(request: IpcRequest): Promise<{ publishers: number
   return { publishers: publishers.length };
 }
 
+async function crowdOpen(request: IpcRequest) {
+  const { settings } = request as unknown as { settings: ClientSettings };
+  crowd ??= new Crowd(PROTOCOLS[settings.protocol], (baseUrl, state) => connectOptions(settings, baseUrl, state));
+  return crowd.open(request as unknown as CrowdOpenRequest);
+}
+
+async function storm(request: IpcRequest) {
+  if (!crowd) throw new BenchError(BenchErrorCode.PROTOCOL, 'no crowd: send `crowdOpen` first');
+  return crowd.storm(request as unknown as StormRequest);
+}
+
+function crowdStatus() {
+  if (!crowd) throw new BenchError(BenchErrorCode.PROTOCOL, 'no crowd: send `crowdOpen` first');
+  return crowd.status();
+}
+
 async function closeAll(): Promise<{ closed: number }> {
-  let closed = 0;
+  let closed = (await crowd?.closeAll(200)) ?? 0;
+  crowd = undefined;
   for (const members of groups.values()) {
     await inParallel(members.length, 200, async (i) => members[i].connection.close());
     closed += members.length;
@@ -214,6 +237,9 @@ serveIpc({
   publishers: openPublishers,
   run,
   closeAll,
+  crowdOpen,
+  crowdStatus,
+  storm,
   profileStart: () => profiler.start(),
   profileStop: (request) => profiler.stop(String(request.path)),
   status: () => ({ groups: Object.fromEntries([...groups].map(([name, members]) => [name, members.length])), publishers: publishers.length, problems, strayOutsideRuns }),

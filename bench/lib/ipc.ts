@@ -31,12 +31,13 @@ export class IpcClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor(child: ChildProcess, label: string) {
+  /** `output`: the process's last printed lines, quoted when it dies with a request pending. */
+  constructor(child: ChildProcess, label: string, output: () => string = () => '') {
     this.child = child;
     this.label = label;
     child.on('message', (message: IpcReply) => this.settle(message));
     child.once('exit', (code, signal) => {
-      const error = new BenchError(BenchErrorCode.PROCESS_EXITED, `${label} exited (code ${code}, signal ${signal}) with a request pending`);
+      const error = new BenchError(BenchErrorCode.PROCESS_EXITED, `${label} exited (code ${code}, signal ${signal}) with a request pending; last output:\n${output()}`);
       for (const [id, entry] of this.pending) {
         clearTimeout(entry.timer);
         this.pending.delete(id);

@@ -1,11 +1,16 @@
 /**
  * Installed in every benchmarked server process (Meridian, Socket.IO, raw ws): answers the
- * runner's `sample` request with memory after a forced GC and the CPU time used so far. The
+ * runner's `sample` request with memory after a forced GC and the CPU time used so far, and
+ * `lag` with the event loop's delay since the previous `lag`. The
  * process must run with --expose-gc; without it a sample would measure garbage, so it fails.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+type IntervalHistogram = ReturnType<typeof monitorEventLoopDelay>;
 import { serveIpc } from './ipc.ts';
 import { BenchError, BenchErrorCode } from './errors.ts';
 
@@ -19,6 +24,28 @@ export interface ProcessSample {
   cpuMs: number;
   /** Wall-clock time since the process started, in ms. */
   uptimeMs: number;
+}
+
+export interface LoopLag {
+  /** Delay samples taken (one per `LAG_RESOLUTION_MS` of an idle loop). */
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/**
+ * The delay timer's period. The histogram holds whole intervals between its wake-ups, so the
+ * period is subtracted: what is left is how late the loop was.
+ */
+const LAG_RESOLUTION_MS = 10;
+
+/** The event loop's delay since the last call, then starts over. */
+export function takeLoopLag(histogram: IntervalHistogram): LoopLag {
+  const late = (ns: number) => Math.round(Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) * 100) / 100;
+  const lag = { samples: histogram.count, p50Ms: late(histogram.percentile(50)), p99Ms: late(histogram.percentile(99)), maxMs: late(histogram.max) };
+  histogram.reset();
+  return lag;
 }
 
 /** Two collections: the first can leave objects whose finalizers free more on the second. */
@@ -41,10 +68,29 @@ export function sampleProcess(): ProcessSample {
   };
 }
 
+export interface CpuSample {
+  cpuMs: number;
+  uptimeMs: number;
+  /**
+   * Time this process was ready to run but waited for a CPU (Linux /proc/self/schedstat; 0
+   * elsewhere). On a shared machine this, not the code, is often what makes the loop late.
+   */
+  runQueueWaitMs: number;
+}
+
+function runQueueWaitMs(): number {
+  try {
+    return Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    // Not Linux (or no schedstat): the figure is reported as 0.
+    return 0;
+  }
+}
+
 /** CPU time only, without a GC: cheap enough to take around a throughput run. */
-export function sampleCpu(): { cpuMs: number; uptimeMs: number } {
+export function sampleCpu(): CpuSample {
   const cpu = process.cpuUsage();
-  return { cpuMs: (cpu.user + cpu.system) / 1000, uptimeMs: process.uptime() * 1000 };
+  return { cpuMs: (cpu.user + cpu.system) / 1000, uptimeMs: process.uptime() * 1000, runQueueWaitMs: runQueueWaitMs() };
 }
 
 /**
@@ -84,7 +130,10 @@ export function installMemoryHook(): void {
     return;
   }
   const profiler = new WindowProfiler();
+  const loop = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  loop.enable();
   serveIpc({
+    lag: () => takeLoopLag(loop),
     sample: () => sampleProcess(),
     cpu: () => sampleCpu(),
     profileStart: () => profiler.start(),

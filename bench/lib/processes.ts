@@ -77,7 +77,7 @@ export function spawnBenchProcess(options: SpawnOptions): BenchProcess {
     label: options.label,
     pid: child.pid,
     child,
-    ipc: new IpcClient(child, options.label),
+    ipc: new IpcClient(child, options.label, () => lines.join('\n')),
     output: () => lines.join('\n'),
     exited: () => exitedFlag,
     async stop(graceMs = DEFAULT_STOP_GRACE_MS) {
