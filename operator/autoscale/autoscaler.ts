@@ -12,7 +12,7 @@
  */
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { FailoverStatus, RealtimeCluster, RegionScalingStatus, RegionSpec } from '../../crds/types.ts';
+import type { FailoverStatus, RealtimeCluster, RegionMaintenanceStatus, RegionScalingStatus, RegionSpec } from '../../crds/types.ts';
 import { DEFAULTS } from '../../crds/schema.ts';
 import { regionBounds } from '../../crds/validate.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -22,6 +22,7 @@ import { objectNames } from '../reconcile/render.ts';
 import type { RegionClient, RegionPool } from '../types.ts';
 import { decide, summarizeLoad, type Decision, type LoadSummary, type Recommendation } from './decide.ts';
 import { failoverFloors, nextFailover, type FailoverChange } from './failover.ts';
+import { maintenanceOut, maintenanceStep, takersNotReady } from './maintenance.ts';
 import type { LoadMonitor } from './load-monitor.ts';
 import { listGatewayPods, sendShedOrder, writeDeletionCosts } from './pods.ts';
 import { scalingSettings, type ScalingSettings } from './settings.ts';
@@ -38,6 +39,8 @@ export interface RegionScaling {
   /** Connections for status: the load's when fresh, else the last known. */
   connections: number;
   status: RegionScalingStatus;
+  /** Planned maintenance of the region (absent: it never had any). */
+  maintenance?: RegionMaintenanceStatus;
 }
 
 export interface ClusterScaling {
@@ -104,8 +107,10 @@ export class Autoscaler {
     const previous = new Map((cluster.status?.regions ?? []).map((r) => [r.name, r]));
     const connectionsOf = (i: number) => (summaries[i].stale ? (previous.get(regions[i].name)?.connections ?? 0) : summaries[i].connections);
 
-    // Failover: which regions fail now, and the floors that follows for the others.
+    // Failover: which regions fail now (or are out for maintenance), and the floors that follows for the others.
     const failing = regions.map((r, i) => {
+      const out = maintenanceOut(r, previous.get(r.name), cluster.status?.failover?.find((f) => f.region === r.name), regionBounds(cluster.spec, r).min);
+      if (out) return out;
       const client = clients[i];
       if (client instanceof Error) return `cannot be configured (${client.message})`;
       if (client.health() === 'Unknown') return 'is unreachable';
@@ -114,7 +119,7 @@ export class Autoscaler {
     });
     const { entries: failover, changes: failoverChanges } = nextFailover(
       cluster.status?.failover ?? [],
-      regions.map((r, i) => ({ name: r.name, failing: failing[i] !== undefined, connections: previous.get(r.name)?.connections ?? 0, why: failing[i] ?? '' })),
+      regions.map((r, i) => ({ name: r.name, failing: failing[i] !== undefined, connections: previous.get(r.name)?.connections ?? 0, why: failing[i] ?? '', maintenance: r.maintenance === true })),
       new Date(now),
       settings.failoverStabilizationMs,
     );
@@ -134,6 +139,27 @@ export class Autoscaler {
         return this.#decideRegion(key, cluster, region, settings, { bounds, floor, current, summary: summaries[i], connections: connectionsOf(i), paused, now, extra: floors.get(region.name)?.extraConnections ?? 0 });
       }),
     );
+    const waitingFor = takersNotReady(healthy.map(({ spec }) => ({ name: spec.name, floor: floors.get(spec.name)?.floor ?? regionBounds(cluster.spec, spec).min, previous: previous.get(spec.name) })));
+    regions.forEach((region, i) => {
+      const entry = scaled[i];
+      const load = this.monitor.load(key, region.name);
+      const pass = maintenanceStep({
+        region,
+        current: clients[i] instanceof Error ? undefined : entry.current,
+        entry: failover.find((f) => f.region === region.name),
+        previous: previous.get(region.name),
+        waitingFor,
+        pods: load && !load.error ? load.pods.length : undefined,
+        connections: summaries[i].connections,
+        stabilizationMs: settings.failoverStabilizationMs,
+      });
+      if (pass.status) entry.maintenance = pass.status;
+      if (pass.atZero) {
+        const message = `planned maintenance: ${pass.status?.message ?? 'held at zero pods'}`;
+        entry.decision = { replicas: 0, direction: entry.current > 0 ? 'Down' : 'Hold', reason: 'Maintenance', state: 'Maintenance', message: entry.current > 0 ? `${entry.current} → 0 pods: ${message}` : message };
+        entry.status = { ...entry.status, state: 'Maintenance', message };
+      }
+    });
     return { regions: new Map(scaled.map((s) => [s.region, s])), failover, failoverChanges };
   }
 
