@@ -213,7 +213,8 @@ const region = object(
       'Planned maintenance. True: the operator raises the other regions\' floors by this region\'s connections, waits until they are Ready with those pods, then scales this region\'s gateways to zero (each pod closes its clients with 1012 spread over its drain window) and holds it there; its objects are kept. False again (at any step): the region\'s replicas return, and the other regions\' floors after autoscaling.failoverStabilizationSeconds. Progress: status.regions[].maintenance and the Maintenance condition.',
       { default: false },
     ),
-    endpoint: string('The region\'s public WebSocket URL (`wss://…`), for telling clients where to go.', { pattern: '^wss?://[^\\s]+$', maxLength: 2048 }),
+    endpoint: string('The region\'s public WebSocket URL (`wss://…`). When regions declare it, gateways drained for another region\'s maintenance push a `reconnect` frame naming the serving regions\' endpoints before closing with 1012.', { pattern: '^wss?://[^\\s]+$', maxLength: 2048 }),
+    fallbackRegions: array('Regions this region\'s clients should go to, most preferred first, when it is in maintenance (the `reconnect` frame\'s order). Regions not listed follow in spec order. Default: spec order.', string('A region name, as in spec.regions.', { pattern: DNS1123_LABEL, maxLength: 63 }), { maxItems: LIMITS.maxRegions }),
   },
   { required: ['name'] },
 );

@@ -125,6 +125,7 @@ export interface RegionSpec {
   maxReplicas?: number;
   maintenance?: boolean;
   endpoint?: string;
+  fallbackRegions?: string[];
 }
 
 export interface AiProviderSpec {

@@ -2,7 +2,8 @@
  * Planned region maintenance on the process runner (every gateway Pod a real `meridian gateway`
  * process): maintenance on europe-west1 raises us-east1 to hold europe-west1's connections
  * first, then drains europe-west1's gateways (every client closed with 1012, none with 1006) and
- * holds it at zero pods with its objects kept; maintenance off brings it back, and us-east1's
+ * holds it at zero pods with its objects kept, each client told before its close where to go
+ * (a `reconnect` push naming us-east1's endpoint); maintenance off brings it back, and us-east1's
  * floor returns after the stabilization period.
  */
 import assert from 'node:assert/strict';
@@ -13,20 +14,19 @@ import { autoscaleSpec, createRtc, gatewayDeployment, gatewayPods, patchRtc, por
 import { ALL_KINDS, HUB_NAMESPACE } from './operator-reconcile-harness.ts';
 
 const NAME = 'lectures';
+const ENDPOINTS: Record<string, string> = { 'us-east1': 'wss://us-east1.rt.example.test/v1/ws', 'europe-west1': 'wss://europe-west1.rt.example.test/v1/ws' };
 let cluster: AutoscaleCluster;
 const clients: RoomClient[] = [];
 
 before(async () => {
   cluster = await startAutoscaleCluster({ loadPeriodMs: 1500 });
-  await createRtc(
-    cluster,
-    NAME,
-    autoscaleSpec(
-      { targetConnectionsPerPod: 4, headroomPercent: 0, scaleDownStabilizationSeconds: 2, failoverStabilizationSeconds: 4, rebalance: { enabled: false } },
-      { min: 1, max: 4 },
-      { min: 1, max: 1 },
-    ),
+  const spec = autoscaleSpec(
+    { targetConnectionsPerPod: 4, headroomPercent: 0, scaleDownStabilizationSeconds: 2, failoverStabilizationSeconds: 4, rebalance: { enabled: false } },
+    { min: 1, max: 4 },
+    { min: 1, max: 1 },
   );
+  // Public endpoints: a drained region's clients are told where to go.
+  await createRtc(cluster, NAME, { ...spec, regions: spec.regions.map((r) => ({ ...r, endpoint: ENDPOINTS[r.name] })) });
   await readyGatewayPods(cluster, 'us-east1', NAME, 1);
   await readyGatewayPods(cluster, 'europe-west1', NAME, 1);
 });
@@ -80,6 +80,7 @@ test('maintenance on a region raises the other first, drains its clients with 10
 
   await waitFor(async () => (clients.every((c) => c.closes.length > 0) ? true : undefined), { what: 'every europe-west1 client closed', timeoutMs: 60_000, intervalMs: 100 });
   assert.deepEqual(clients.map((c) => c.closes), clients.map(() => [1012]), 'every client was closed with 1012, none with 1006');
+  assert.deepEqual(clients.map((c) => c.reconnects), clients.map(() => [[ENDPOINTS['us-east1']]]), 'each client was told, before its close, to go to the serving region');
   const held = await waitFor(async () => {
     const rtc = await readRtc(cluster, NAME);
     return rtc.status?.regions?.find((r) => r.name === 'europe-west1')?.maintenance?.step === 'InMaintenance' ? rtc : undefined;

@@ -22,9 +22,9 @@ import { objectNames } from '../reconcile/render.ts';
 import type { RegionClient, RegionPool } from '../types.ts';
 import { decide, summarizeLoad, type Decision, type LoadSummary, type Recommendation } from './decide.ts';
 import { failoverFloors, nextFailover, type FailoverChange } from './failover.ts';
-import { maintenanceOut, maintenanceStep, takersNotReady } from './maintenance.ts';
+import { maintenanceOut, maintenanceStep, reconnectEndpoints, takersNotReady } from './maintenance.ts';
 import type { LoadMonitor } from './load-monitor.ts';
-import { listGatewayPods, sendShedOrder, writeDeletionCosts } from './pods.ts';
+import { listGatewayPods, sendReconnectTargets, sendShedOrder, writeDeletionCosts } from './pods.ts';
 import { scalingSettings, type ScalingSettings } from './settings.ts';
 
 export interface RegionScaling {
@@ -41,6 +41,8 @@ export interface RegionScaling {
   status: RegionScalingStatus;
   /** Planned maintenance of the region (absent: it never had any). */
   maintenance?: RegionMaintenanceStatus;
+  /** Set on the pass that starts the region's drain: where its pods send their clients. */
+  reconnectTo?: string[];
 }
 
 export interface ClusterScaling {
@@ -154,6 +156,7 @@ export class Autoscaler {
         stabilizationMs: settings.failoverStabilizationMs,
       });
       if (pass.status) entry.maintenance = pass.status;
+      if (pass.atZero && entry.current > 0) entry.reconnectTo = reconnectEndpoints(regions, region, new Set(healthy.map(({ spec }) => spec.name)));
       if (pass.atZero) {
         const message = `planned maintenance: ${pass.status?.message ?? 'held at zero pods'}`;
         entry.decision = { replicas: 0, direction: entry.current > 0 ? 'Down' : 'Hold', reason: 'Maintenance', state: 'Maintenance', message: entry.current > 0 ? `${entry.current} → 0 pods: ${message}` : message };
@@ -239,6 +242,29 @@ export class Autoscaler {
         entry.status = { ...rest, state: 'DeletionCostFailed', message, ...(before ? { lastDecision: before } : {}) };
         // Decided again on the next pass, with the same sample.
         this.#memo.delete(`${key}\n${region.name}`);
+      }
+    }
+  }
+
+  /**
+   * Before a region's drain for maintenance starts, its pods learn where their clients go (a
+   * `reconnect` push before each 1012 close). Best effort: a pod that misses the order closes its
+   * clients without the push, and they reconnect to the address they used.
+   */
+  async announceReconnect(pool: RegionPool, cluster: RealtimeCluster, key: string, scaling: ClusterScaling, apiKey: string | undefined): Promise<void> {
+    if (!apiKey) return;
+    for (const region of cluster.spec.regions) {
+      const endpoints = scaling.regions.get(region.name)?.reconnectTo;
+      const pods = this.monitor.load(key, region.name)?.pods.filter((p) => p.running && !p.deleting) ?? [];
+      if (!endpoints || endpoints.length === 0 || pods.length === 0) continue;
+      const namespace = region.namespace ?? DEFAULTS.regionNamespace;
+      try {
+        const client = await pool.client(cluster.metadata.namespace ?? '', { name: region.name, ...(region.kubeconfigSecretRef ? { kubeconfigSecretRef: region.kubeconfigSecretRef } : {}) });
+        const answers = await Promise.all(pods.map((pod) => sendReconnectTargets(client, namespace, pod.name, apiKey, endpoints, this.#timeoutMs)));
+        const refused = answers.filter((a) => a.status !== 200).length;
+        if (refused > 0) this.#log.warn({ region: region.name, refused }, 'reconnect targets refused by some pods; their clients get no reconnect push');
+      } catch (error) {
+        this.#log.warn({ region: region.name, err: errorSummary(error) }, 'reconnect targets not delivered; clients get no reconnect push');
       }
     }
   }

@@ -102,3 +102,16 @@ export function maintenanceCondition(regions: RegionStatus[]): { status: 'True' 
   const message = withMaintenance.map((r) => `${r.name}: ${r.maintenance?.step} (${r.maintenance?.message})`).join('; ');
   return { status: reason === 'Complete' ? 'False' : 'True', reason, message };
 }
+
+/**
+ * The public endpoints a region in maintenance sends its clients to: the serving regions that
+ * declare `endpoint`, in the region's `fallbackRegions` order (the rest after, in spec order).
+ */
+export function reconnectEndpoints(regions: RegionSpec[], region: RegionSpec, serving: Set<string>): string[] {
+  const preferred = region.fallbackRegions ?? [];
+  const rank = (r: RegionSpec) => (preferred.includes(r.name) ? preferred.indexOf(r.name) : preferred.length + regions.indexOf(r));
+  return regions
+    .filter((r) => r.name !== region.name && serving.has(r.name) && r.endpoint)
+    .sort((a, b) => rank(a) - rank(b))
+    .map((r) => r.endpoint as string);
+}
