@@ -20,8 +20,8 @@ import type { FailoverStatus, MaintenanceStep, RegionMaintenanceStatus, RegionSp
 /** Why the region is out on purpose now, or undefined. */
 export function maintenanceOut(region: RegionSpec, previous: RegionStatus | undefined, entry: FailoverStatus | undefined, min: number): string | undefined {
   if (region.maintenance) return 'is in planned maintenance';
-  // Maintenance turned off: out until the region serves again (its floors must not return while it is empty).
-  if (entry?.maintenance && !entry.recoveredAt && !(previous?.phase === 'Ready' && (previous.readyReplicas ?? 0) >= Math.max(1, min))) return 'is returning from planned maintenance';
+  // Maintenance turned off: out until the region is Ready with its minimum again (the others' floors must not return while it is empty).
+  if (entry?.maintenance && !entry.recoveredAt && !(previous?.phase === 'Ready' && (previous.readyReplicas ?? 0) >= min)) return 'is returning from planned maintenance';
   return undefined;
 }
 
