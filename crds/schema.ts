@@ -29,6 +29,7 @@ import {
   PULL_POLICIES,
   REGION_PHASES,
   SCALING_DIRECTIONS,
+  MAINTENANCE_STEPS,
   type RealtimeClusterSpec,
   type RealtimeClusterStatus,
 } from './types.ts';
@@ -208,6 +209,12 @@ const region = object(
     ),
     minReplicas: integer('Overrides autoscaling.minReplicas in this region (0 parks the region).', { minimum: 0, maximum: LIMITS.maxReplicas }),
     maxReplicas: integer('Overrides autoscaling.maxReplicas in this region.', { minimum: 0, maximum: LIMITS.maxReplicas }),
+    maintenance: boolean(
+      'Planned maintenance. True: the operator raises the other regions\' floors by this region\'s connections, waits until they are Ready with those pods, then scales this region\'s gateways to zero (each pod closes its clients with 1012 spread over its drain window) and holds it there; its objects are kept. False again (at any step): the region\'s replicas return, and the other regions\' floors after autoscaling.failoverStabilizationSeconds. Progress: status.regions[].maintenance and the Maintenance condition.',
+      { default: false },
+    ),
+    endpoint: string('The region\'s public WebSocket URL (`wss://…`). When regions declare it, gateways drained for another region\'s maintenance push a `reconnect` frame naming the serving regions\' endpoints before closing with 1012.', { pattern: '^wss?://[^\\s]+$', maxLength: 2048 }),
+    fallbackRegions: array('Regions this region\'s clients should go to, most preferred first, when it is in maintenance (the `reconnect` frame\'s order). Regions not listed follow in spec order. Default: spec order.', string('A region name, as in spec.regions.', { pattern: DNS1123_LABEL, maxLength: 63 }), { maxItems: LIMITS.maxRegions }),
   },
   { required: ['name'] },
 );
@@ -381,6 +388,14 @@ const regionStatus = object(
       },
       { required: ['state', 'message'] },
     ),
+    maintenance: object(
+      'Planned maintenance of the region (spec.regions[].maintenance), while it runs and once it is complete.',
+      {
+        step: enumOf('RaisingCapacity (the other regions\' floors rise; waiting for them to be Ready), Draining (pods close their clients with 1012), InMaintenance (zero pods, objects kept), Restoring (pods return; then the other floors after the stabilization period), Complete.', MAINTENANCE_STEPS),
+        message: string('Progress, with the numbers behind it.', { maxLength: 4096 }),
+      },
+      { required: ['step', 'message'] },
+    ),
   },
   { required: ['name', 'phase'] },
 );
@@ -392,6 +407,7 @@ const failover = object(
     connections: connectionCount('Its connections when it failed: the capacity the others add.'),
     since: string('When it failed.', { format: 'date-time', maxLength: 64 }),
     recoveredAt: string('When it was seen healthy again; floors return failoverStabilizationSeconds later.', { format: 'date-time', maxLength: 64 }),
+    maintenance: boolean('True: the region was taken out on purpose (spec.regions[].maintenance), not failed.'),
     message: string('What happened, for humans.', { maxLength: 4096 }),
   },
   { required: ['region', 'connections', 'since', 'message'] },
@@ -400,7 +416,7 @@ const failover = object(
 const condition = object(
   'A condition in the metav1.Condition shape.',
   {
-    type: string('Condition type: Ready, Progressing, Degraded, RelayReady or Paused.', { pattern: CONDITION_TYPE, maxLength: 316 }),
+    type: string('Condition type: Ready, Progressing, Degraded, RelayReady, Paused or Maintenance.', { pattern: CONDITION_TYPE, maxLength: 316 }),
     status: enumOf('True, False or Unknown.', CONDITION_STATUSES),
     observedGeneration: generation('metadata.generation the condition was set for.'),
     lastTransitionTime: string('When status last changed.', { format: 'date-time', maxLength: 64 }),
@@ -444,7 +460,7 @@ export const statusSchema = object('Observed state, written by the operator thro
   pendingCleanup: array('Regions (and namespaces) the operator wrote to that no longer want its objects and are not cleaned up yet; deletion waits for these.', pendingCleanup, { maxItems: 64 }),
   relay: relayStatus,
   failover: listMap('Failed regions whose capacity the other regions hold (raised floors), until each has been healthy for failoverStabilizationSeconds.', failover, 'region', { maxItems: LIMITS.maxRegions }),
-  conditions: listMap('Ready, Progressing, Degraded, RelayReady and (while spec.paused) Paused.', condition, 'type', { maxItems: 16 }),
+  conditions: listMap('Ready, Progressing, Degraded, RelayReady, (while spec.paused) Paused and (once a region had planned maintenance) Maintenance.', condition, 'type', { maxItems: 16 }),
 });
 
 type Assert<T extends true> = T;

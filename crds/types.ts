@@ -26,7 +26,7 @@ export type ClusterPhase = (typeof CLUSTER_PHASES)[number];
 export const REGION_PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded', 'Unknown'] as const;
 export type RegionPhase = (typeof REGION_PHASES)[number];
 
-export const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded', 'RelayReady', 'Paused'] as const;
+export const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded', 'RelayReady', 'Paused', 'Maintenance'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
@@ -123,6 +123,9 @@ export interface RegionSpec {
   redis?: RegionRedisSpec;
   minReplicas?: number;
   maxReplicas?: number;
+  maintenance?: boolean;
+  endpoint?: string;
+  fallbackRegions?: string[];
 }
 
 export interface AiProviderSpec {
@@ -247,6 +250,8 @@ export interface FailoverStatus {
   connections: number;
   since: string;
   recoveredAt?: string;
+  /** Taken out on purpose (spec.regions[].maintenance), not failed. */
+  maintenance?: boolean;
   message: string;
 }
 
@@ -260,6 +265,16 @@ export interface RegionStatus {
   message?: string;
   lastSyncTime?: string;
   scaling?: RegionScalingStatus;
+  maintenance?: RegionMaintenanceStatus;
+}
+
+export const MAINTENANCE_STEPS = ['RaisingCapacity', 'Draining', 'InMaintenance', 'Restoring', 'Complete'] as const;
+export type MaintenanceStep = (typeof MAINTENANCE_STEPS)[number];
+
+/** Where a region's planned maintenance stands (spec.regions[].maintenance). */
+export interface RegionMaintenanceStatus {
+  step: MaintenanceStep;
+  message: string;
 }
 
 /** A place the cluster wrote objects to that no longer wants them, and why they are not removed yet. */

@@ -128,6 +128,7 @@ export const configFields: readonly FieldSpec[] = [
 
   { path: 'drain.windowMs', kind: 'int', default: 10_000, min: 0, doc: 'On SIGTERM, closes (1012) are spread over this window in batches.' },
   { path: 'drain.batchSize', kind: 'int', default: 128, min: 1, doc: 'Most connections closed at once while draining.' },
+  { path: 'drain.maxReconnectEndpoints', kind: 'int', default: 20, min: 1, doc: 'Most endpoints an operator may name in `POST /v1/admin/reconnect-targets` (pushed to clients in a `reconnect` frame before a drain closes them); more answers BAD_REQUEST.' },
   { path: 'rebalance.maxShedPerMinute', kind: 'int', default: 600, min: 1, doc: 'Most connections per minute an operator may ask this pod to close (1012) while rebalancing (`POST /v1/admin/shed`); a higher rate answers BAD_REQUEST.' },
   { path: 'rebalance.maxInstructionTtlMs', kind: 'int', default: 300_000, min: 1000, doc: 'Longest an instruction to shed lasts without renewal; a longer `ttlMs` answers BAD_REQUEST.' },
   { path: 'rebalance.tickMs', kind: 'int', default: 1000, min: 10, doc: 'How often a pod that sheds closes its next connections.' },

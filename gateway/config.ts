@@ -102,7 +102,7 @@ export interface GatewayConfig {
   readonly metrics: { readonly host: string; readonly port: number };
   readonly pingIntervalMs: number;
   readonly perMessageDeflate: boolean;
-  readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number };
+  readonly drain: { readonly windowMs: number; readonly batchSize: number; readonly deadlineMs: number; readonly maxReconnectEndpoints: number };
   readonly rebalance: { readonly maxShedPerMinute: number; readonly maxInstructionTtlMs: number; readonly tickMs: number };
   /** The `ai` block (gateway/ai/config.ts); absent: AI requests answer UNAVAILABLE. */
   readonly ai?: AiConfig;

@@ -18,6 +18,7 @@ import { parseJson, parsePublish } from './protocol.ts';
 import { validateRoom } from './rooms.ts';
 import { isNotifyPath, serveNotifyHttp, type Notifier } from './notify/index.ts';
 import { parseShedInstruction, type ShedInstruction, type ShedLimits, type ShedState } from './rebalance.ts';
+import { parseReconnectTargets, type ReconnectTargets } from './reconnect-targets.ts';
 
 export interface HttpApiDeps {
   config: GatewayConfig;
@@ -36,6 +37,8 @@ export interface HttpApiDeps {
   notifier?: Notifier;
   /** Rebalancing (rebalance.ts): POST /v1/admin/shed sets an instruction, GET reads it. */
   shed: { instruct(instruction: ShedInstruction): ShedState; state(): ShedState; limits: ShedLimits };
+  /** Planned maintenance (reconnect-targets.ts): POST /v1/admin/reconnect-targets sets where a drain sends clients, GET reads it. */
+  reconnectTargets: ReconnectTargets;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -110,6 +113,13 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
       requireMethod(req, 'POST');
       const body = await readJsonBody(req, config.limits.maxMessageBytes, config.limits.maxJsonDepth);
       return sendJson(res, 200, deps.shed.instruct(parseShedInstruction(body, deps.shed.limits)));
+    }
+    if (path === '/v1/admin/reconnect-targets') {
+      requireKey(req);
+      if (req.method === 'GET') return sendJson(res, 200, deps.reconnectTargets.state());
+      requireMethod(req, 'POST');
+      const body = await readJsonBody(req, config.limits.maxMessageBytes, config.limits.maxJsonDepth);
+      return sendJson(res, 200, deps.reconnectTargets.set(parseReconnectTargets(body, config.drain.maxReconnectEndpoints)));
     }
     if (path === '/v1/ai/usage' || /^\/v1\/rooms\/[^/]+\/sentiment$/.test(path)) return aiRoute(req, res, url);
     const roomRoute = /^\/v1\/rooms\/([^/]+)\/(presence|history)$/.exec(path);

@@ -32,6 +32,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { historyPageBytes, Operations } from './operations.ts';
 import { PresenceEvents } from './presence-events.ts';
 import { PresenceTracker } from './presence-tracker.ts';
+import { ReconnectTargets } from './reconnect-targets.ts';
 import { Shedder } from './rebalance.ts';
 import { SpreadRound } from './spread-round.ts';
 import { WriteScheduler } from './write-scheduler.ts';
@@ -276,7 +277,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   const shedder = new Shedder({ limits: config.rebalance, connections: () => connections, draining: () => draining, logger, now });
   const shed = { instruct: shedder.instruct.bind(shedder), state: shedder.state.bind(shedder), limits: config.rebalance };
-  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier, shed });
+  const reconnectTargets = new ReconnectTargets();
+  const httpHandler = createHttpHandler({ config, engine, operations, metrics, logger, ai, draining: () => draining, load, extraRoutes: options.extraRoutes, notifier, shed, reconnectTargets });
 
   async function closeServer(): Promise<void> {
     clearInterval(pingTimer);
@@ -340,8 +342,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       const batches = Math.ceil(targets.length / batchSize);
       const pause = batches > 1 ? windowMs / batches : 0;
       logger.info({ connections: targets.length, batches, windowMs }, 'draining');
+      // Where to go, when the operator said (planned maintenance): pushed just before each close.
+      const reconnect = reconnectTargets.frame();
       for (let i = 0; i < batches; i += 1) {
-        for (const conn of targets.slice(i * batchSize, (i + 1) * batchSize)) conn.close('DRAINING', 'server draining; reconnect');
+        for (const conn of targets.slice(i * batchSize, (i + 1) * batchSize)) {
+          if (reconnect && conn.isOpen) conn.send(reconnect);
+          conn.close('DRAINING', 'server draining; reconnect');
+        }
         if (i < batches - 1) await new Promise((r) => setTimeout(r, pause));
       }
       if (connections.size > 0) {

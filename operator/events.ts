@@ -55,7 +55,26 @@ export const EventReason = {
   FailoverCapacityReturned: 'FailoverCapacityReturned',
   /** Pods above their share were told to shed connections (1012) so that new pods take load. */
   Rebalancing: 'Rebalancing',
+  /** Planned maintenance: the other regions' floors rise; waiting for them to be Ready. */
+  MaintenanceRaisingCapacity: 'MaintenanceRaisingCapacity',
+  /** Planned maintenance: the region's gateways drain (clients closed with 1012). */
+  MaintenanceDraining: 'MaintenanceDraining',
+  /** Planned maintenance: the region is at zero pods, its objects kept. */
+  InMaintenance: 'InMaintenance',
+  /** Planned maintenance off: the region's pods return, then the others' floors. */
+  MaintenanceRestoring: 'MaintenanceRestoring',
+  /** Planned maintenance is over: the region serves and the others' floors returned. */
+  MaintenanceComplete: 'MaintenanceComplete',
 } as const;
+
+/** The Event recorded when a region's maintenance reaches each step. */
+export const MAINTENANCE_EVENTS = Object.freeze({
+  RaisingCapacity: EventReason.MaintenanceRaisingCapacity,
+  Draining: EventReason.MaintenanceDraining,
+  InMaintenance: EventReason.InMaintenance,
+  Restoring: EventReason.MaintenanceRestoring,
+  Complete: EventReason.MaintenanceComplete,
+} as const);
 export type EventReasonName = (typeof EventReason)[keyof typeof EventReason];
 
 export interface EventRecorderOptions {

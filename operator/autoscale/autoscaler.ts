@@ -12,7 +12,7 @@
  */
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { FailoverStatus, RealtimeCluster, RegionScalingStatus, RegionSpec } from '../../crds/types.ts';
+import type { FailoverStatus, RealtimeCluster, RegionMaintenanceStatus, RegionScalingStatus, RegionSpec } from '../../crds/types.ts';
 import { DEFAULTS } from '../../crds/schema.ts';
 import { regionBounds } from '../../crds/validate.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -22,8 +22,9 @@ import { objectNames } from '../reconcile/render.ts';
 import type { RegionClient, RegionPool } from '../types.ts';
 import { decide, summarizeLoad, type Decision, type LoadSummary, type Recommendation } from './decide.ts';
 import { failoverFloors, nextFailover, type FailoverChange } from './failover.ts';
+import { maintenanceOut, maintenanceStep, reconnectEndpoints, takersNotReady } from './maintenance.ts';
 import type { LoadMonitor } from './load-monitor.ts';
-import { listGatewayPods, sendShedOrder, writeDeletionCosts } from './pods.ts';
+import { listGatewayPods, sendReconnectTargets, sendShedOrder, writeDeletionCosts } from './pods.ts';
 import { scalingSettings, type ScalingSettings } from './settings.ts';
 
 export interface RegionScaling {
@@ -38,6 +39,10 @@ export interface RegionScaling {
   /** Connections for status: the load's when fresh, else the last known. */
   connections: number;
   status: RegionScalingStatus;
+  /** Planned maintenance of the region (absent: it never had any). */
+  maintenance?: RegionMaintenanceStatus;
+  /** Set on the pass that starts the region's drain: where its pods send their clients. */
+  reconnectTo?: string[];
 }
 
 export interface ClusterScaling {
@@ -104,8 +109,10 @@ export class Autoscaler {
     const previous = new Map((cluster.status?.regions ?? []).map((r) => [r.name, r]));
     const connectionsOf = (i: number) => (summaries[i].stale ? (previous.get(regions[i].name)?.connections ?? 0) : summaries[i].connections);
 
-    // Failover: which regions fail now, and the floors that follows for the others.
+    // Failover: which regions fail now (or are out for maintenance), and the floors that follows for the others.
     const failing = regions.map((r, i) => {
+      const out = maintenanceOut(r, previous.get(r.name), cluster.status?.failover?.find((f) => f.region === r.name), regionBounds(cluster.spec, r).min);
+      if (out) return out;
       const client = clients[i];
       if (client instanceof Error) return `cannot be configured (${client.message})`;
       if (client.health() === 'Unknown') return 'is unreachable';
@@ -114,7 +121,7 @@ export class Autoscaler {
     });
     const { entries: failover, changes: failoverChanges } = nextFailover(
       cluster.status?.failover ?? [],
-      regions.map((r, i) => ({ name: r.name, failing: failing[i] !== undefined, connections: previous.get(r.name)?.connections ?? 0, why: failing[i] ?? '' })),
+      regions.map((r, i) => ({ name: r.name, failing: failing[i] !== undefined, connections: previous.get(r.name)?.connections ?? 0, why: failing[i] ?? '', maintenance: r.maintenance === true })),
       new Date(now),
       settings.failoverStabilizationMs,
     );
@@ -134,6 +141,28 @@ export class Autoscaler {
         return this.#decideRegion(key, cluster, region, settings, { bounds, floor, current, summary: summaries[i], connections: connectionsOf(i), paused, now, extra: floors.get(region.name)?.extraConnections ?? 0 });
       }),
     );
+    const waitingFor = takersNotReady(healthy.map(({ spec }) => ({ name: spec.name, floor: floors.get(spec.name)?.floor ?? regionBounds(cluster.spec, spec).min, previous: previous.get(spec.name) })));
+    regions.forEach((region, i) => {
+      const entry = scaled[i];
+      const load = this.monitor.load(key, region.name);
+      const pass = maintenanceStep({
+        region,
+        current: clients[i] instanceof Error ? undefined : entry.current,
+        entry: failover.find((f) => f.region === region.name),
+        previous: previous.get(region.name),
+        waitingFor,
+        pods: load && !load.error ? load.pods.length : undefined,
+        connections: summaries[i].connections,
+        stabilizationMs: settings.failoverStabilizationMs,
+      });
+      if (pass.status) entry.maintenance = pass.status;
+      if (pass.atZero && entry.current > 0) entry.reconnectTo = reconnectEndpoints(regions, region, new Set(healthy.map(({ spec }) => spec.name)));
+      if (pass.atZero) {
+        const message = `planned maintenance: ${pass.status?.message ?? 'held at zero pods'}`;
+        entry.decision = { replicas: 0, direction: entry.current > 0 ? 'Down' : 'Hold', reason: 'Maintenance', state: 'Maintenance', message: entry.current > 0 ? `${entry.current} → 0 pods: ${message}` : message };
+        entry.status = { ...entry.status, state: 'Maintenance', message };
+      }
+    });
     return { regions: new Map(scaled.map((s) => [s.region, s])), failover, failoverChanges };
   }
 
@@ -213,6 +242,29 @@ export class Autoscaler {
         entry.status = { ...rest, state: 'DeletionCostFailed', message, ...(before ? { lastDecision: before } : {}) };
         // Decided again on the next pass, with the same sample.
         this.#memo.delete(`${key}\n${region.name}`);
+      }
+    }
+  }
+
+  /**
+   * Before a region's drain for maintenance starts, its pods learn where their clients go (a
+   * `reconnect` push before each 1012 close). Best effort: a pod that misses the order closes its
+   * clients without the push, and they reconnect to the address they used.
+   */
+  async announceReconnect(pool: RegionPool, cluster: RealtimeCluster, key: string, scaling: ClusterScaling, apiKey: string | undefined): Promise<void> {
+    if (!apiKey) return;
+    for (const region of cluster.spec.regions) {
+      const endpoints = scaling.regions.get(region.name)?.reconnectTo;
+      const pods = this.monitor.load(key, region.name)?.pods.filter((p) => p.running && !p.deleting) ?? [];
+      if (!endpoints || endpoints.length === 0 || pods.length === 0) continue;
+      const namespace = region.namespace ?? DEFAULTS.regionNamespace;
+      try {
+        const client = await pool.client(cluster.metadata.namespace ?? '', { name: region.name, ...(region.kubeconfigSecretRef ? { kubeconfigSecretRef: region.kubeconfigSecretRef } : {}) });
+        const answers = await Promise.all(pods.map((pod) => sendReconnectTargets(client, namespace, pod.name, apiKey, endpoints, this.#timeoutMs)));
+        const refused = answers.filter((a) => a.status !== 200).length;
+        if (refused > 0) this.#log.warn({ region: region.name, refused }, 'reconnect targets refused by some pods; their clients get no reconnect push');
+      } catch (error) {
+        this.#log.warn({ region: region.name, err: errorSummary(error) }, 'reconnect targets not delivered; clients get no reconnect push');
       }
     }
   }

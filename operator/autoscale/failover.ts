@@ -69,6 +69,8 @@ export interface RegionHealthView {
   connections: number;
   /** Why it fails, for the message. */
   why: string;
+  /** Out on purpose (planned maintenance): the entry says so. */
+  maintenance?: boolean;
 }
 
 export interface FailoverChange {
@@ -91,7 +93,7 @@ export function nextFailover(previous: FailoverStatus[], regions: RegionHealthVi
     if (region.failing) {
       if (!before) {
         const message = `${region.name} ${region.why}: the other regions keep room for its ${region.connections} connections`;
-        entries.push({ region: region.name, connections: region.connections, since: iso, message });
+        entries.push({ region: region.name, connections: region.connections, since: iso, ...(region.maintenance ? { maintenance: true } : {}), message });
         changes.push({ kind: 'Raised', region: region.name, message });
       } else {
         const { recoveredAt: _gone, ...still } = before;

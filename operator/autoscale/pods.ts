@@ -90,3 +90,8 @@ export interface ShedOrder {
 export function sendShedOrder(client: RegionClient, namespace: string, pod: string, apiKey: string, order: ShedOrder, timeoutMs: number): Promise<ProxyAnswer> {
   return podProxy(client, { namespace, pod, path: 'v1/admin/shed', method: 'POST', headers: { [API_KEY_HEADER]: apiKey }, body: order, timeoutMs });
 }
+
+/** Tells a pod where its clients go when it drains (gateway POST /v1/admin/reconnect-targets, behind the API key). */
+export function sendReconnectTargets(client: RegionClient, namespace: string, pod: string, apiKey: string, endpoints: string[], timeoutMs: number): Promise<ProxyAnswer> {
+  return podProxy(client, { namespace, pod, path: 'v1/admin/reconnect-targets', method: 'POST', headers: { [API_KEY_HEADER]: apiKey }, body: { endpoints }, timeoutMs });
+}

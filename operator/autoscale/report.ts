@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { RealtimeCluster } from '../../crds/types.ts';
-import { EventReason } from '../events.ts';
+import { EventReason, MAINTENANCE_EVENTS } from '../events.ts';
 import type { EventRecorder } from '../types.ts';
 import type { RegionObservation } from '../reconcile/status.ts';
 import type { ClusterScaling } from './autoscaler.ts';
@@ -19,7 +19,7 @@ const WARNING_STATES = new Set(['LoadStale', 'DeletionCostFailed', 'DrainShareLi
 export function scalingObservation(observation: RegionObservation, scaling: ClusterScaling): RegionObservation {
   const region = scaling.regions.get(observation.name);
   if (!region) return observation;
-  return { ...observation, connections: region.connections, scaling: region.status };
+  return { ...observation, connections: region.connections, scaling: region.status, ...(region.maintenance ? { maintenance: region.maintenance } : {}) };
 }
 
 export interface ReportDeps {
@@ -42,6 +42,12 @@ export async function reportScaling(cluster: RealtimeCluster, scaling: ClusterSc
     const before = previous.get(region.region)?.scaling?.state;
     if (decision.state !== before && !QUIET_STATES.has(decision.state)) {
       await deps.events.record(cluster, WARNING_STATES.has(decision.state) ? 'Warning' : 'Normal', EventReason.ScalingHeld, `region ${region.region}: ${decision.message}`);
+    }
+  }
+  for (const region of scaling.regions.values()) {
+    const step = region.maintenance?.step;
+    if (step && step !== previous.get(region.region)?.maintenance?.step) {
+      await deps.events.record(cluster, 'Normal', MAINTENANCE_EVENTS[step], `region ${region.region}: ${region.maintenance?.message}`);
     }
   }
   for (const change of scaling.failoverChanges) {

@@ -222,7 +222,7 @@ export async function planCluster(readSecret: ReadSecret, cluster: RealtimeClust
         hubNamespace: namespace,
         region: region.name,
         namespace: region.namespace ?? DEFAULTS.regionNamespace,
-        replicas: Math.min(bounds.max, Math.max(bounds.min, options.chooseReplicas(cluster, region, bounds))),
+        replicas: heldAtZero(region, options.chooseReplicas(cluster, region, bounds)) ? 0 : Math.min(bounds.max, Math.max(bounds.min, options.chooseReplicas(cluster, region, bounds))),
         image: cluster.spec.gateway.image,
         ...(cluster.spec.gateway.imagePullPolicy ? { imagePullPolicy: cluster.spec.gateway.imagePullPolicy } : {}),
         port,
@@ -238,4 +238,9 @@ export async function planCluster(readSecret: ReadSecret, cluster: RealtimeClust
       return { spec: region, plan };
     }),
   };
+}
+
+/** A region in planned maintenance may be held at zero pods, below its minimum (operator/autoscale/maintenance.ts). */
+function heldAtZero(region: RegionSpec, chosen: number): boolean {
+  return region.maintenance === true && chosen === 0;
 }

@@ -156,6 +156,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return { requeueAfterMs: options.invalidSpecRecheckMs };
     }
 
+    // Before a maintenance drain starts (this pass's apply sets replicas 0), the pods learn where clients go.
+    if (autoscaler && scaling) {
+      const apiKey = plan.regions[0]?.plan.secretData['api-key'];
+      await autoscaler.announceReconnect(pool, cluster, key, scaling, apiKey ? Buffer.from(apiKey, 'base64').toString('utf8') : undefined);
+    }
     // Each region is recorded just before its first write, so that one later dropped from the spec is cleaned up.
     const record = new PlacementRecord(hub, cluster);
     // Beside the regions, never in their way: a Pub/Sub failure is an outcome, not an exception.

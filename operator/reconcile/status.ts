@@ -4,9 +4,10 @@
  */
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
-import type { ClusterPhase, Condition, ConditionStatus, FailoverStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionScalingStatus, RegionStatus } from '../../crds/types.ts';
+import type { ClusterPhase, Condition, ConditionStatus, FailoverStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionMaintenanceStatus, RegionScalingStatus, RegionStatus } from '../../crds/types.ts';
 import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
+import { maintenanceCondition } from '../autoscale/maintenance.ts';
 
 /** The condition types this function owns; others (RelayReady, set by operator/relay-topology, or another component's) are kept as they are. */
 export const OWNED_CONDITIONS = ['Ready', 'Progressing', 'Degraded', 'Paused'] as const;
@@ -38,6 +39,8 @@ export interface RegionObservation {
   connections?: number;
   /** From the autoscaler: its view of the region (absent: kept as it was). */
   scaling?: RegionScalingStatus;
+  /** From the autoscaler: planned maintenance of the region (absent: kept as it was). */
+  maintenance?: RegionMaintenanceStatus;
 }
 
 /** A region's phase from its gateway Deployment: Ready once the current generation has all desired pods ready. */
@@ -95,6 +98,7 @@ function regionStatuses(previous: RegionStatus[] | undefined, observations: Regi
       message: seen.message,
       ...(lastSyncTime ? { lastSyncTime } : {}),
       ...((seen.scaling ?? before?.scaling) ? { scaling: seen.scaling ?? before?.scaling } : {}),
+      ...((seen.maintenance ?? before?.maintenance) ? { maintenance: seen.maintenance ?? before?.maintenance } : {}),
     };
   });
 }
@@ -156,9 +160,12 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
     } else {
       conditions.push(cond('Degraded', 'False', ConditionReason.AsExpected, 'all regions reachable'));
     }
+    const maintenance = maintenanceCondition(regions);
+    if (maintenance) conditions.push(cond('Maintenance', maintenance.status, maintenance.reason, maintenance.message));
   }
   if (paused) conditions.push(cond('Paused', 'True', ConditionReason.SpecPaused, 'spec.paused is true: nothing is written to regions'));
-  const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type));
+  // Maintenance is kept as it was on a pass that does not compute it (an invalid spec, deletion).
+  const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type) && !conditions.some((own) => own.type === c.type));
   const pendingCleanup = input.pendingCleanup ?? previous.pendingCleanup ?? [];
   const failover = input.failover ?? previous.failover ?? [];
 

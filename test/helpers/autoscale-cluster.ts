@@ -162,6 +162,8 @@ export class RoomClient {
   readonly offsets = new Set<number>();
   /** Close codes of every connection this client had. */
   readonly closes: number[] = [];
+  /** Endpoints of every `reconnect` push received (planned maintenance). */
+  readonly reconnects: string[][] = [];
 
   private constructor(client: TestClient, user: string, room: string) {
     this.client = client;
@@ -185,6 +187,8 @@ export class RoomClient {
         this.epoch = frame.epoch;
         this.offset = Math.max(this.offset, frame.offset);
       }
+      // Before its close: record it first, so that a close seen means the push was seen (if sent).
+      if (frame.op === 'reconnect') this.reconnects.push(frame.endpoints);
     });
     void client.closed.then(({ code }) => this.closes.push(code));
   }
