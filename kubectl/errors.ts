@@ -6,9 +6,8 @@
 export const PLUGIN_ERRORS = Object.freeze({
   API_ERROR: { exit: 1, doc: 'the API server could not be reached, or answered with an error not listed below' },
   USAGE: { exit: 2, doc: 'unknown command or flag, a missing or extra argument, or a flag value that does not parse' },
-  NOT_FOUND: { exit: 3, doc: 'the RealtimeCluster, or a Secret or key it names, does not exist' },
+  NOT_FOUND: { exit: 3, doc: 'the RealtimeCluster, a region of it, or a Secret or key it names, does not exist' },
   FORBIDDEN: { exit: 4, doc: 'the API server refused the request (401 or 403): your identity lacks the permission named in the message' },
-  NOT_AVAILABLE: { exit: 5, doc: 'the command is known but not available in this version (region maintenance)' },
   NO_SHARED_SECRET: { exit: 6, doc: 'token: the cluster verifies client tokens through a JWKS URL, so there is no shared secret to sign with' },
   KUBECONFIG_INVALID: { exit: 7, doc: 'the kubeconfig cannot be loaded, or --context names a context it does not have' },
 } as const);

@@ -151,17 +151,32 @@ const COMMANDS: Command[] = [
     name: 'maintenance',
     args: ['NAME', 'REGION', 'on|off'],
     usage: 'maintenance NAME REGION on|off [flags]',
-    summary: 'Take a region out of service gently, or bring it back (not available in this version)',
+    summary: 'Take a region out of service gently, or bring it back (sets spec.regions[].maintenance)',
     description: [
-      "Take a region out of service gently: raise the other regions' capacity, drain the region's clients",
-      'to the healthy regions, and hold it at zero pods without deleting its objects; "off" brings it back.',
-      'Not available in this version: the command exits with status 5 (NOT_AVAILABLE) and changes nothing.',
+      "Take a region out of service gently: the operator raises the other regions' capacity, drains the region's",
+      'clients to the healthy regions (a reconnect push, then close 1012) and holds it at zero pods without',
+      'deleting its objects; "off" brings it back. Progress is the Maintenance condition (kubectl meridian status).',
+      'See docs/maintenance.md.',
     ].join('\n'),
     examples: [['Put region europe-west1 of classrooms into maintenance', 'kubectl meridian maintenance classrooms europe-west1 on -n tenants']],
     flags: [],
     async run(call) {
-      if (!['on', 'off'].includes(call.positionals[2])) throw new PluginError('USAGE', `maintenance takes on or off, got '${call.positionals[2]}'`);
-      throw new PluginError('NOT_AVAILABLE', 'region maintenance is not available in this version; nothing was changed');
+      const [name, regionName, mode] = call.positionals;
+      if (!['on', 'off'].includes(mode)) throw new PluginError('USAGE', `maintenance takes on or off, got '${mode}'`);
+      const on = mode === 'on';
+      const hub = call.hub();
+      const cluster = await hub.getCluster(name);
+      const regions = cluster.spec.regions ?? [];
+      if (!regions.some((r) => r.name === regionName)) {
+        throw new PluginError('NOT_FOUND', `${resource(name)} has no region ${regionName} (regions: ${regions.map((r) => r.name).join(', ') || 'none'})`);
+      }
+      if (regions.some((r) => r.name === regionName && (r.maintenance === true) === on)) {
+        call.io.stdout.write(`${resource(name)} region ${regionName} maintenance already ${mode} (no change)\n`);
+        return;
+      }
+      // A merge patch replaces the list whole: the regions as read, with this one's switch changed.
+      await hub.patchSpec(name, { regions: regions.map((r) => (r.name === regionName ? { ...r, maintenance: on } : r)) });
+      call.io.stdout.write(`${resource(name)} region ${regionName} maintenance ${mode}\n`);
     },
   },
 ];
