@@ -23,7 +23,7 @@ export const errorCodes = {
   STORAGE_FULL: { http: 503, summary: 'the engine has no room to store the message (Redis at maxmemory, or memory.maxRetainedBytes); nothing was stored, retry later with the same mid' },
   DRAINING: { http: 503, summary: 'the gateway is shutting down and refuses new work' },
   OVERLOADED: { http: 503, summary: 'a node-wide bound (sockets without connect, HTTP requests in progress) is reached; retry after Retry-After' },
-  AI_UNAVAILABLE: { http: 503, summary: 'no AI provider could answer (all failed, or every circuit is open and no local provider is configured); `retryable` says whether to try again' },
+  AI_UNAVAILABLE: { http: 503, summary: 'no AI provider could answer (all failed, or every circuit is open and no local provider is configured), or the day\'s spend could not be read (engine down) under onBudgetExceeded reject; `retryable` says whether to try again' },
   AI_STREAM_FAILED: { http: 502, summary: 'the AI provider failed after the answer had started; `retryable` says whether sending the request again may help' },
   AI_TIMEOUT: { http: 504, summary: 'the AI request took longer than ai.requestTimeoutMs' },
   AI_RATE_LIMITED: { http: 429, summary: 'the user sent more than ai.userRequestsPerMinute AI requests' },

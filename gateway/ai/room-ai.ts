@@ -114,7 +114,8 @@ export class RoomAi {
     const room = this.deps.config.moderatorRoomPrefix + message.room;
     const data = { event: 'flag', room: message.room, mid: message.mid, user: message.user ?? null, categories: result.categories };
     try {
-      await this.deps.engine.broker.publish({ room, mid: randomUUID(), data, region: this.deps.region, ts: this.deps.now() });
+      // The mid is made here for this one publish: it cannot be a retry, so Redis need not look it up or remember it.
+      await this.deps.engine.broker.publish({ room, mid: randomUUID(), freshMid: true, data, region: this.deps.region, ts: this.deps.now() });
     } catch (error) {
       this.deps.logger.error({ room: message.room, err: error }, 'flag event could not be published');
     }
