@@ -79,6 +79,8 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'relay.digestMaxRooms', kind: 'int', default: 1000, min: 1, doc: 'Most rooms in one round of digests per pod (most recently active first).' },
   { path: 'relay.digestMaxMembers', kind: 'int', default: 200, min: 0, doc: 'Most members per room in one digest; members beyond it appear in other regions by their join only, until their TTL.' },
   { path: 'relay.maxTrackedRooms', kind: 'int', default: 10_000, min: 1, doc: 'Rooms (per origin) whose relay position one pod remembers; forgetting one costs a history read.' },
+  { path: 'relay.lagWindowMs', kind: 'int', default: 60_000, min: 1000, doc: "/loadz reports the relay's lag as the p99 of origin publish → append here over the applies of this window (at most relay.lagSamples); none in it → no lag reported." },
+  { path: 'relay.lagSamples', kind: 'int', default: 512, min: 1, doc: 'Most recent applies the relay lag of /loadz is taken over.' },
 
   { path: 'history.size', kind: 'int', default: 300, min: 1, doc: 'Publications kept per room.' },
   { path: 'history.ttlMs', kind: 'int', default: 600_000, min: 1000, doc: "A room's history (and epoch) expires after this long without a publish." },

@@ -68,6 +68,8 @@ export interface GatewayConfig {
     readonly digestMaxRooms: number;
     readonly digestMaxMembers: number;
     readonly maxTrackedRooms: number;
+    readonly lagWindowMs: number;
+    readonly lagSamples: number;
   };
   readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number; readonly eventWindowMs: number };

@@ -72,6 +72,7 @@ export async function main(argv: string[]): Promise<void> {
     engine,
     logger,
     registerMetrics: relayed ? (registry) => relayed.relay.registerMetrics(registry) : undefined,
+    relayLoad: relayed ? () => relayed.relay.load() : undefined,
     processMetrics: true,
     extraRoutes: devMode ? devRoutes(config.jwt.secret!) : undefined,
   });

@@ -5,6 +5,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from './engine/types.ts';
+import type { SpendToday } from './ai/spend-today.ts';
+import type { RelayLoad } from './relay/relay.ts';
 
 export interface LoadReport {
   connections: number;
@@ -16,6 +18,10 @@ export interface LoadReport {
   /** Bytes written to clients that they have not read yet, summed over connections. */
   outboundQueuedBytes: number;
   draining: boolean;
+  /** Present with the cross-region relay. */
+  relay?: RelayLoad;
+  /** Present with AI, once the region's spend today has been read (absent while unknown). */
+  ai?: SpendToday;
 }
 
 export interface MetricsOptions {
@@ -164,7 +170,7 @@ export class GatewayMetrics {
     return this.rateSample;
   }
 
-  load(state: { connections: number; rooms: number; draining: boolean; outboundQueuedBytes: number }): LoadReport {
+  load(state: { connections: number; rooms: number; draining: boolean; outboundQueuedBytes: number; relay?: RelayLoad; ai?: SpendToday }): LoadReport {
     const { inPerSec, outPerSec, lagMs: lag } = this.rates();
     return {
       connections: state.connections,
@@ -175,6 +181,8 @@ export class GatewayMetrics {
       rssBytes: process.memoryUsage.rss(),
       outboundQueuedBytes: state.outboundQueuedBytes,
       draining: state.draining,
+      ...(state.relay ? { relay: state.relay } : {}),
+      ...(state.ai ? { ai: state.ai } : {}),
     };
   }
 

@@ -36,6 +36,7 @@ import { ReconnectTargets } from './reconnect-targets.ts';
 import { Shedder } from './rebalance.ts';
 import { SpreadRound } from './spread-round.ts';
 import { WriteScheduler } from './write-scheduler.ts';
+import type { RelayLoad } from './relay/relay.ts';
 import { createNotifier, parseRoomRules, withRoomRules, type Notifier, type NotifyOverrides } from './notify/index.ts';
 
 export interface GatewayOptions {
@@ -52,6 +53,8 @@ export interface GatewayOptions {
   checkWsInternals?: () => readonly string[];
   /** Adds metrics of components built before the gateway (the relay) to its registry. */
   registerMetrics?: (registry: Registry) => void;
+  /** The relay's state and lag for /loadz (absent without a relay). */
+  relayLoad?: () => RelayLoad;
   /** Overrides the AI service built from config.ai (benchmarks). */
   ai?: AiService;
   /** Clock, randomness, store or push TLS agent of the notification module (tests, benchmarks). */
@@ -273,7 +276,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const load = () => {
     let outboundQueuedBytes = 0;
     for (const conn of connections) outboundQueuedBytes += conn.queuedBytes;
-    return metrics.load({ connections: connections.size, rooms: hub.roomCount, draining, outboundQueuedBytes });
+    return metrics.load({ connections: connections.size, rooms: hub.roomCount, draining, outboundQueuedBytes, relay: options.relayLoad?.(), ai: ai?.spendToday.current() });
   };
   const shedder = new Shedder({ limits: config.rebalance, connections: () => connections, draining: () => draining, logger, now });
   const shed = { instruct: shedder.instruct.bind(shedder), state: shedder.state.bind(shedder), limits: config.rebalance };

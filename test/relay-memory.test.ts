@@ -42,6 +42,8 @@ const settings = (region: string, overrides: Partial<RelaySettings>): RelaySetti
   digestMaxRooms: 100,
   digestMaxMembers: 50,
   maxTrackedRooms: 1000,
+  lagWindowMs: 60_000,
+  lagSamples: 512,
   ...overrides,
 });
 

@@ -50,6 +50,8 @@ export const aiFields: readonly AiFieldSpec[] = [
   { path: 'maxTrackedUsers', kind: 'int', default: 100_000, min: 1, doc: 'Users whose AI rate-limit buckets one pod keeps; the oldest are forgotten beyond it.' },
   { path: 'sentimentWindowMinutes', kind: 'int', default: 5, min: 1, doc: 'A room\'s sentiment score is the mean over this many recent minutes.' },
   { path: 'maxSentimentRooms', kind: 'int', default: 1000, min: 1, doc: 'Rooms whose sentiment one pod exports as a metric; the oldest are dropped beyond it.' },
+  { path: 'spendCacheMs', kind: 'int', default: 5000, min: 100, doc: "/loadz reports the region's spend today from a copy of the engine tally read at most this often (and dropped when older than three times this: the spend is then unknown)." },
+  { path: 'spendReadTimeoutMs', kind: 'int', default: 1000, min: 10, doc: "Longest one read of the spend tally for /loadz may take; a read that times out keeps the last copy." },
   { path: 'moderatorRoomPrefix', kind: 'string', default: 'moderators:', doc: 'A `flag` event for room R is published in room `<prefix>R`; moderators are the users whose token allows that room.' },
 ];
 
@@ -104,6 +106,8 @@ export interface AiConfig {
   readonly sentimentWindowMinutes: number;
   readonly maxSentimentRooms: number;
   readonly moderatorRoomPrefix: string;
+  readonly spendCacheMs: number;
+  readonly spendReadTimeoutMs: number;
   readonly providers: readonly AiProviderConfig[];
   readonly moderation: readonly ModerationRule[];
   readonly sentiment: { readonly rooms: readonly string[] };

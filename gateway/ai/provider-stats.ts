@@ -4,6 +4,7 @@
  * than `windowMs` are dropped, so a provider that was slow is tried again once its bad samples
  * age out. Time is injected.
  */
+import { RollingWindow } from '../rolling-window.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 
 export interface StatsOptions {
@@ -13,61 +14,6 @@ export interface StatsOptions {
   circuitFailures: number;
   circuitOpenMs: number;
   now: () => number;
-}
-
-/** The last `capacity` samples within `windowMs`, with a cached percentile. */
-export class RollingWindow {
-  private readonly values: number[] = [];
-  private readonly times: number[] = [];
-  private cachedP95: number | undefined;
-  private dirty = false;
-  private readonly capacity: number;
-  private readonly windowMs: number;
-  private readonly now: () => number;
-
-  constructor(capacity: number, windowMs: number, now: () => number) {
-    this.capacity = capacity;
-    this.windowMs = windowMs;
-    this.now = now;
-  }
-
-  add(value: number): void {
-    this.values.push(value);
-    this.times.push(this.now());
-    if (this.values.length > this.capacity) {
-      this.values.shift();
-      this.times.shift();
-    }
-    this.dirty = true;
-  }
-
-  private prune(): void {
-    const oldest = this.now() - this.windowMs;
-    let drop = 0;
-    while (drop < this.times.length && this.times[drop] < oldest) drop += 1;
-    if (drop > 0) {
-      this.values.splice(0, drop);
-      this.times.splice(0, drop);
-      this.dirty = true;
-    }
-  }
-
-  get size(): number {
-    this.prune();
-    return this.values.length;
-  }
-
-  /** The 95th percentile (nearest rank), or undefined with no samples in the window. */
-  p95(): number | undefined {
-    this.prune();
-    if (this.values.length === 0) return undefined;
-    if (this.dirty) {
-      const sorted = [...this.values].sort((a, b) => a - b);
-      this.cachedP95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)];
-      this.dirty = false;
-    }
-    return this.cachedP95;
-  }
 }
 
 export interface StatsSnapshot {

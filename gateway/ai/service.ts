@@ -12,6 +12,7 @@ import type { Registry } from 'prom-client';
 import type { Engine } from '../engine/types.ts';
 import { gatewayError, toGatewayError, type ErrorCode } from '../errors.ts';
 import { AiBudgets, type Reservation } from './budgets.ts';
+import { SpendTodayCache } from './spend-today.ts';
 import type { AiConfig } from './config.ts';
 import { AiRequestError, Executor, type ExecutionResult, type Spend } from './executor.ts';
 import { AiMetrics } from './metrics.ts';
@@ -57,6 +58,8 @@ export class AiService {
   readonly metrics: AiMetrics;
   readonly budgets: AiBudgets;
   readonly rooms: RoomAi;
+  /** The region's spend today for /loadz: a copy refreshed at most every ai.spendCacheMs. */
+  readonly spendToday: SpendTodayCache;
   private readonly deps: AiServiceDeps;
   private readonly config: AiConfig;
   private readonly executor: Executor;
@@ -76,6 +79,7 @@ export class AiService {
     this.executor = new Executor({ config: deps.config, now: this.now });
     this.limits = new UserRateLimits({ perMinute: deps.config.userRequestsPerMinute, burst: deps.config.userBurst, maxUsers: deps.config.maxTrackedUsers, now: this.now });
     this.budgets = new AiBudgets({ tallies: deps.engine.tallies, now: this.now, dailyBudgetUsd: deps.config.dailyBudgetUsd, userDailyBudgetUsd: deps.config.userDailyBudgetUsd });
+    this.spendToday = new SpendTodayCache({ budgets: this.budgets, now: this.now, refreshMs: deps.config.spendCacheMs, timeoutMs: deps.config.spendReadTimeoutMs });
     this.rooms = new RoomAi({ config: deps.config, engine: deps.engine, metrics: this.metrics, logger: this.logger, region: deps.region, now: this.now, moderate: (text) => this.run('moderate', text) });
   }
 

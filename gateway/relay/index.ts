@@ -30,6 +30,8 @@ export function relaySettings(config: GatewayConfig): RelaySettings {
     digestMaxRooms: relay.digestMaxRooms,
     digestMaxMembers: relay.digestMaxMembers,
     maxTrackedRooms: relay.maxTrackedRooms,
+    lagWindowMs: relay.lagWindowMs,
+    lagSamples: relay.lagSamples,
   };
 }
 
@@ -69,7 +71,7 @@ export function createRelay(config: GatewayConfig, engine: Engine, baseLogger: L
   return setup;
 }
 
-export { Relay, type RelaySettings } from './relay.ts';
+export { Relay, type RelayLoad, type RelaySettings } from './relay.ts';
 export { MemoryBus, MemoryBusNetwork } from './memory-bus.ts';
 export { PubSubBus, subscriptionName } from './pubsub-bus.ts';
 export type { RelayBus, BusDelivery, BusHealth } from './types.ts';

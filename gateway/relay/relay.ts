@@ -19,6 +19,7 @@ import { RelayMetrics, type RelayState } from './metrics.ts';
 import { Origin, repairKey } from './origin.ts';
 import { Outbox, type OutboxMode } from './outbox.ts';
 import { PresenceRelay } from './presence-relay.ts';
+import { RollingWindow } from '../rolling-window.ts';
 import type { BusDelivery, RelayBus } from './types.ts';
 
 export interface RelaySettings {
@@ -40,6 +41,24 @@ export interface RelaySettings {
   digestMaxRooms: number;
   digestMaxMembers: number;
   maxTrackedRooms: number;
+  /** /loadz's relay lag is the p99 of the last `lagSamples` applies within `lagWindowMs`. */
+  lagWindowMs: number;
+  lagSamples: number;
+}
+
+/** What /loadz says of the relay (the operator's status and dashboard read it). */
+export interface RelayLoad {
+  /** `degraded` while the bus cannot be published to or received from (local delivery goes on). */
+  state: 'ok' | 'degraded';
+  publishing: boolean;
+  receiving: boolean;
+  /** p99 of origin publish → append here over the recent applies; absent when none arrived in the window. */
+  lagP99Ms?: number;
+  /** Applies the lag is measured over. */
+  lagSamples: number;
+  /** Gaps passed over as unrecoverable since the pod started. */
+  gaps: number;
+  outboxMessages: number;
 }
 
 export interface RelayOptions extends RelaySettings {
@@ -63,12 +82,15 @@ export class Relay {
   readonly metrics: RelayMetrics;
   private digestTimer: NodeJS.Timeout | undefined;
   private digesting = false;
+  private readonly lag: RollingWindow;
+  private gaps = 0;
 
   constructor(options: RelayOptions) {
     this.options = options;
     this.region = options.region;
     const { logger } = options;
     this.metrics = new RelayMetrics(() => this.state());
+    this.lag = new RollingWindow(options.lagSamples, options.lagWindowMs, options.now);
     this.outbox = new Outbox({
       bus: options.bus,
       mode: options.outboxMode,
@@ -99,10 +121,14 @@ export class Relay {
       },
       onApplied: (envelope, duplicate) => {
         this.metrics.applied.inc({ outcome: duplicate ? 'duplicate' : 'stored' });
-        if (!duplicate) this.metrics.deliverLatency.observe(Math.max(0, options.now() - envelope.ts) / 1000);
+        if (duplicate) return;
+        const lagMs = Math.max(0, options.now() - envelope.ts);
+        this.metrics.deliverLatency.observe(lagMs / 1000);
+        this.lag.add(lagMs);
       },
       onUnrecoverable: (_origin, _room, after, until, certain) => {
         this.metrics.unrecoverableGaps.inc({ certain: String(certain) });
+        this.gaps += 1;
         this.metrics.unrecoverableOffsets.inc(until - after);
       },
       onApplyFailed: () => this.metrics.applyFailures.inc(),
@@ -137,6 +163,20 @@ export class Relay {
       outboxMessages: this.outbox.size,
       outboxBytes: this.outbox.sizeBytes,
       lanes: this.inbound.laneCount,
+    };
+  }
+
+  load(): RelayLoad {
+    const state = this.state();
+    const p99 = this.lag.quantile(0.99);
+    return {
+      state: state.degraded ? 'degraded' : 'ok',
+      publishing: state.publishing,
+      receiving: state.receiving,
+      ...(p99 !== undefined ? { lagP99Ms: Math.round(p99) } : {}),
+      lagSamples: this.lag.size,
+      gaps: this.gaps,
+      outboxMessages: state.outboxMessages,
     };
   }
 
