@@ -30,6 +30,7 @@ import {
   REGION_PHASES,
   SCALING_DIRECTIONS,
   MAINTENANCE_STEPS,
+  REGION_RELAY_STATES,
   type RealtimeClusterSpec,
   type RealtimeClusterStatus,
 } from './types.ts';
@@ -252,7 +253,7 @@ const ai = object('Routing of AI requests (`ai` frames) across providers. Absent
     maximum: 120_000,
     default: DEFAULTS.latencySloMs,
   }),
-  dailyBudgetUsd: number('Spend per UTC day across providers; once reached only free providers are used.', {
+  dailyBudgetUsd: number('Spend per UTC day in each region (the region\'s pods share one tally) across providers; once a region reaches it, only free providers are used there.', {
     minimum: 0,
     maximum: 1_000_000,
     default: DEFAULTS.dailyBudgetUsd,
@@ -396,8 +397,32 @@ const regionStatus = object(
       },
       { required: ['step', 'message'] },
     ),
+    messagesPerSecond: object(
+      'Frames per second summed over the pods that answered the last load round (/loadz), rounded to two significant digits (tenths below 10); absent while unknown.',
+      {
+        in: number('Frames received from clients per second.', { minimum: 0, maximum: 1e12 }),
+        out: number('Frames sent to clients per second (one per subscriber a message reaches).', { minimum: 0, maximum: 1e12 }),
+      },
+      { required: ['in', 'out'] },
+    ),
+    relayState: enumOf('The cross-region relay as the region\'s pods see it: Degraded while any pod cannot publish to or receive from the bus (local delivery goes on); absent without spec.relay or while unknown.', REGION_RELAY_STATES),
+    relayLagMs: integer('Relay lag: origin publish → append in this region, p99 over each pod\'s recent applies (relay.lagWindowMs), the worst pod; two significant digits. Absent when nothing arrived from other regions in that window, or while unknown.', { minimum: 0, maximum: 1e12, format: 'int64' }),
+    relayGaps: integer('Gaps the region\'s running pods passed over as unrecoverable since they started (messages of another region that never arrived here).', { minimum: 0, maximum: 1e12, format: 'int64' }),
+    aiSpentTodayUsd: number('AI spend of this region on the UTC day of status.ai.day, from the tally its pods share (each region has its own spec.ai.dailyBudgetUsd); absent without spec.ai or while unknown.', { minimum: 0, maximum: 1e12 }),
   },
   { required: ['name', 'phase'] },
+);
+
+const aiStatus = object(
+  'AI spend today across the regions. Budgets are enforced per region (spec.ai.dailyBudgetUsd each), so the cluster can spend at most that times the regions in a day. Absent without spec.ai or before any region reported its spend.',
+  {
+    day: string('UTC day the figures are for.', { pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', maxLength: 10 }),
+    spentTodayUsd: number('Spend today summed over the regions that reported it (status.regions[].aiSpentTodayUsd).', { minimum: 0, maximum: 1e12 }),
+    dailyBudgetUsd: number('The most the cluster may spend today: spec.ai.dailyBudgetUsd times the regions.', { minimum: 0, maximum: 1e12 }),
+    regionDailyBudgetUsd: number('Each region\'s own budget (spec.ai.dailyBudgetUsd).', { minimum: 0, maximum: 1e12 }),
+    regionsReporting: integer('Regions whose spend today is in the sum.', { minimum: 0, maximum: LIMITS.maxRegions }),
+  },
+  { required: ['day', 'spentTodayUsd', 'dailyBudgetUsd', 'regionDailyBudgetUsd', 'regionsReporting'] },
 );
 
 const failover = object(
@@ -460,6 +485,7 @@ export const statusSchema = object('Observed state, written by the operator thro
   pendingCleanup: array('Regions (and namespaces) the operator wrote to that no longer want its objects and are not cleaned up yet; deletion waits for these.', pendingCleanup, { maxItems: 64 }),
   relay: relayStatus,
   failover: listMap('Failed regions whose capacity the other regions hold (raised floors), until each has been healthy for failoverStabilizationSeconds.', failover, 'region', { maxItems: LIMITS.maxRegions }),
+  ai: aiStatus,
   conditions: listMap('Ready, Progressing, Degraded, RelayReady, (while spec.paused) Paused and (once a region had planned maintenance) Maintenance.', condition, 'type', { maxItems: 16 }),
 });
 

@@ -266,6 +266,29 @@ export interface RegionStatus {
   lastSyncTime?: string;
   scaling?: RegionScalingStatus;
   maintenance?: RegionMaintenanceStatus;
+  messagesPerSecond?: MessageRates;
+  relayState?: RegionRelayState;
+  relayLagMs?: number;
+  relayGaps?: number;
+  aiSpentTodayUsd?: number;
+}
+
+/** Frames per second summed over the region's pods: `in` from clients, `out` to clients. */
+export interface MessageRates {
+  in: number;
+  out: number;
+}
+
+export const REGION_RELAY_STATES = ['Ok', 'Degraded'] as const;
+export type RegionRelayState = (typeof REGION_RELAY_STATES)[number];
+
+/** The cluster's AI spend today, summed over the regions that reported it. */
+export interface AiStatus {
+  day: string;
+  spentTodayUsd: number;
+  dailyBudgetUsd: number;
+  regionDailyBudgetUsd: number;
+  regionsReporting: number;
 }
 
 export const MAINTENANCE_STEPS = ['RaisingCapacity', 'Draining', 'InMaintenance', 'Restoring', 'Complete'] as const;
@@ -306,6 +329,7 @@ export interface RealtimeClusterStatus {
   pendingCleanup?: PendingCleanup[];
   relay?: RelayStatus;
   failover?: FailoverStatus[];
+  ai?: AiStatus;
   conditions?: Condition[];
 }
 

@@ -26,6 +26,7 @@ import { maintenanceOut, maintenanceStep, reconnectEndpoints, takersNotReady } f
 import type { LoadMonitor } from './load-monitor.ts';
 import { listGatewayPods, sendReconnectTargets, sendShedOrder, writeDeletionCosts } from './pods.ts';
 import { scalingSettings, type ScalingSettings } from './settings.ts';
+import { regionTraffic, type RegionTraffic } from './traffic.ts';
 
 export interface RegionScaling {
   region: string;
@@ -43,6 +44,8 @@ export interface RegionScaling {
   maintenance?: RegionMaintenanceStatus;
   /** Set on the pass that starts the region's drain: where its pods send their clients. */
   reconnectTo?: string[];
+  /** Message rates, relay and AI spend from the load rounds (traffic.ts); empty while unknown. */
+  traffic: RegionTraffic;
 }
 
 export interface ClusterScaling {
@@ -145,6 +148,7 @@ export class Autoscaler {
     regions.forEach((region, i) => {
       const entry = scaled[i];
       const load = this.monitor.load(key, region.name);
+      entry.traffic = regionTraffic(load, now, this.monitor.periodMs);
       const pass = maintenanceStep({
         region,
         current: clients[i] instanceof Error ? undefined : entry.current,
@@ -213,7 +217,7 @@ export class Autoscaler {
       podsReporting: seen.summary.reporting,
       ...(lastDecision ? { lastDecision } : {}),
     };
-    const scaling: RegionScaling = { region: region.name, decision, fresh: true, floor: seen.floor, current, summary: seen.summary, connections: seen.connections, status };
+    const scaling: RegionScaling = { region: region.name, decision, fresh: true, floor: seen.floor, current, summary: seen.summary, connections: seen.connections, status, traffic: {} };
     this.#memo.set(regionKey, { fingerprint, scaling });
     return scaling;
   }

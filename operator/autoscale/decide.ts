@@ -16,7 +16,7 @@
  *   connections, or none yet): replicas are held.
  */
 import type { ScalingSettings } from './settings.ts';
-import type { RegionLoad } from './load-monitor.ts';
+import type { PodLoad, RegionLoad } from './load-monitor.ts';
 import { deletionCost } from './pods.ts';
 
 export interface Recommendation {
@@ -37,12 +37,24 @@ export interface LoadSummary {
   stale?: string;
 }
 
+/** A pod's sample read by the region's last round or the one before (rounds are periods, however long one takes). */
+export function freshSample(load: RegionLoad, pod: string): PodLoad | undefined {
+  const sample = load.samples.get(pod);
+  return sample !== undefined && load.round - sample.round < 2 ? sample : undefined;
+}
+
+/** The region's load is too old to say anything: never read, pods unlistable, or no round for two periods. */
+export function loadTooOld(load: RegionLoad | undefined, now: number, periodMs: number): string | undefined {
+  if (!load) return 'no load read yet';
+  if (load.error) return `pods cannot be listed: ${load.error}`;
+  if (now - load.readAt > 2 * periodMs) return `load last read ${Math.round((now - load.readAt) / 1000)} s ago (more than two periods)`;
+  return undefined;
+}
+
 export function summarizeLoad(load: RegionLoad | undefined, now: number, periodMs: number): LoadSummary {
   const empty = { connections: 0, pods: [], maxEventLoopLagMs: 0, maxOutboundQueuedBytes: 0, reporting: 0 };
-  if (!load) return { ...empty, stale: 'no load read yet' };
-  if (load.error) return { ...empty, stale: `pods cannot be listed: ${load.error}` };
-  const limit = 2 * periodMs;
-  if (now - load.readAt > limit) return { ...empty, stale: `load last read ${Math.round((now - load.readAt) / 1000)} s ago (more than two periods)` };
+  const tooOld = loadTooOld(load, now, periodMs);
+  if (!load || tooOld) return { ...empty, stale: tooOld };
   let connections = 0;
   let reporting = 0;
   let maxEventLoopLagMs = 0;
@@ -51,20 +63,19 @@ export function summarizeLoad(load: RegionLoad | undefined, now: number, periodM
   const pods: LoadSummary['pods'] = [];
   for (const pod of load.pods) {
     const sample = load.samples.get(pod.name);
-    // Fresh: read by the last round or the one before (rounds are periods, however long one takes).
-    const fresh = sample !== undefined && load.round - sample.round < 2;
+    const fresh = freshSample(load, pod.name);
     if (fresh) {
       reporting += 1;
       // Clients of a pod being deleted reconnect to the others: they still count.
-      connections += sample.connections;
-      maxEventLoopLagMs = Math.max(maxEventLoopLagMs, sample.eventLoopLagMs);
-      maxOutboundQueuedBytes = Math.max(maxOutboundQueuedBytes, sample.outboundQueuedBytes);
+      connections += fresh.connections;
+      maxEventLoopLagMs = Math.max(maxEventLoopLagMs, fresh.eventLoopLagMs);
+      maxOutboundQueuedBytes = Math.max(maxOutboundQueuedBytes, fresh.outboundQueuedBytes);
     } else if (!pod.deleting && (pod.ready || (sample?.connections ?? 0) > 0) && (sample !== undefined || load.failures.has(pod.name))) {
       // A ready pod, or one last seen holding clients (hung, crashed), that did not answer: its
       // clients are unknown. A pod that became ready since the last round is simply not read yet.
       missing.push(`${pod.name} (${load.failures.get(pod.name) ?? 'no sample'})`);
     }
-    if (!pod.deleting) pods.push({ name: pod.name, connections: fresh ? sample.connections : 0, ready: pod.ready });
+    if (!pod.deleting) pods.push({ name: pod.name, connections: fresh?.connections ?? 0, ready: pod.ready });
   }
   const summary = { connections, pods, maxEventLoopLagMs, maxOutboundQueuedBytes, reporting };
   if (missing.length > 0) return { ...summary, stale: `no load within two periods from ready pods ${missing.join(', ')}` };

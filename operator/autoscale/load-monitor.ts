@@ -29,10 +29,24 @@ export interface PodLoad {
   eventLoopLagMs: number;
   outboundQueuedBytes: number;
   draining: boolean;
+  /** Frames per second from and to clients (absent from a gateway that does not report them). */
+  msgsInPerSec?: number;
+  msgsOutPerSec?: number;
+  /** The pod's relay, with a relay configured. */
+  relay?: PodRelayLoad;
+  /** The region's AI spend today as the pod last read it (absent: AI off, or unknown). */
+  ai?: { day: string; spentUsd: number };
   /** When the answer arrived (clock ms). */
   sampledAt: number;
   /** The region's round that read it (RegionLoad.round). */
   round: number;
+}
+
+export interface PodRelayLoad {
+  degraded: boolean;
+  /** p99 lag of the pod's recent applies; absent when none arrived lately. */
+  lagP99Ms?: number;
+  gaps: number;
 }
 
 export interface RegionLoad {
@@ -91,6 +105,26 @@ async function bounded<T>(tasks: Array<() => Promise<T>>, limit: number): Promis
   return results;
 }
 
+/** A finite number ≥ 0 found in `field`, else undefined. */
+function count(field: unknown): number | undefined {
+  return typeof field === 'number' && Number.isFinite(field) && field >= 0 ? field : undefined;
+}
+
+function parseRelay(value: unknown): PodRelayLoad | undefined {
+  const relay = value as Record<string, unknown> | null | undefined;
+  if (typeof relay !== 'object' || relay === null || (relay.state !== 'ok' && relay.state !== 'degraded')) return undefined;
+  const lag = count(relay.lagP99Ms);
+  return { degraded: relay.state === 'degraded', ...(lag !== undefined ? { lagP99Ms: lag } : {}), gaps: count(relay.gaps) ?? 0 };
+}
+
+function parseSpend(value: unknown): PodLoad['ai'] {
+  const ai = value as Record<string, unknown> | null | undefined;
+  const spent = count(ai?.spentUsd);
+  if (typeof ai?.day !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(ai.day) || spent === undefined) return undefined;
+  return { day: ai.day, spentUsd: spent };
+}
+
+/** A /loadz answer; fields the gateway does not report (or reports malformed) stay absent, never 0. */
 function parseLoad(text: string): Omit<PodLoad, 'name' | 'sampledAt' | 'round'> | undefined {
   let value: unknown;
   try {
@@ -100,8 +134,19 @@ function parseLoad(text: string): Omit<PodLoad, 'name' | 'sampledAt' | 'round'> 
   }
   const record = value as Record<string, unknown> | null;
   if (typeof record?.connections !== 'number' || record.connections < 0) return undefined;
-  const number = (field: unknown) => (typeof field === 'number' && Number.isFinite(field) && field >= 0 ? field : 0);
-  return { connections: record.connections, eventLoopLagMs: number(record.eventLoopLagMs), outboundQueuedBytes: number(record.outboundQueuedBytes), draining: record.draining === true };
+  const msgsIn = count(record.msgsInPerSec);
+  const msgsOut = count(record.msgsOutPerSec);
+  const relay = parseRelay(record.relay);
+  const ai = parseSpend(record.ai);
+  return {
+    connections: record.connections,
+    eventLoopLagMs: count(record.eventLoopLagMs) ?? 0,
+    outboundQueuedBytes: count(record.outboundQueuedBytes) ?? 0,
+    draining: record.draining === true,
+    ...(msgsIn !== undefined && msgsOut !== undefined ? { msgsInPerSec: msgsIn, msgsOutPerSec: msgsOut } : {}),
+    ...(relay ? { relay } : {}),
+    ...(ai ? { ai } : {}),
+  };
 }
 
 export class LoadMonitor {

@@ -19,7 +19,7 @@ const WARNING_STATES = new Set(['LoadStale', 'DeletionCostFailed', 'DrainShareLi
 export function scalingObservation(observation: RegionObservation, scaling: ClusterScaling): RegionObservation {
   const region = scaling.regions.get(observation.name);
   if (!region) return observation;
-  return { ...observation, connections: region.connections, scaling: region.status, ...(region.maintenance ? { maintenance: region.maintenance } : {}) };
+  return { ...observation, connections: region.connections, scaling: region.status, ...(region.maintenance ? { maintenance: region.maintenance } : {}), traffic: region.traffic };
 }
 
 export interface ReportDeps {

@@ -5,9 +5,11 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
 import type { ClusterPhase, Condition, ConditionStatus, FailoverStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionMaintenanceStatus, RegionScalingStatus, RegionStatus } from '../../crds/types.ts';
+import { DEFAULTS } from '../../crds/schema.ts';
 import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
 import { maintenanceCondition } from '../autoscale/maintenance.ts';
+import { aiStatus, TRAFFIC_FIELDS, type RegionTraffic } from '../autoscale/traffic.ts';
 
 /** The condition types this function owns; others (RelayReady, set by operator/relay-topology, or another component's) are kept as they are. */
 export const OWNED_CONDITIONS = ['Ready', 'Progressing', 'Degraded', 'Paused'] as const;
@@ -41,6 +43,8 @@ export interface RegionObservation {
   scaling?: RegionScalingStatus;
   /** From the autoscaler: planned maintenance of the region (absent: kept as it was). */
   maintenance?: RegionMaintenanceStatus;
+  /** From the autoscaler: rates, relay and AI spend (absent: kept as they were; a field absent inside: unknown, removed). */
+  traffic?: RegionTraffic;
 }
 
 /** A region's phase from its gateway Deployment: Ready once the current generation has all desired pods ready. */
@@ -88,6 +92,7 @@ function regionStatuses(previous: RegionStatus[] | undefined, observations: Regi
     // that finds everything in place leaves it alone, so that it makes no status write.
     const moved = seen.wrote || !before || before.phase !== seen.phase;
     const lastSyncTime = seen.phase === 'Unknown' ? before?.lastSyncTime : moved ? now.toISOString() : before?.lastSyncTime;
+    const { aiDay: _day, ...traffic } = seen.traffic ?? Object.fromEntries(TRAFFIC_FIELDS.flatMap((field) => (before?.[field] !== undefined ? [[field, before[field]]] : [])));
     return {
       name: seen.name,
       phase: seen.phase,
@@ -99,6 +104,7 @@ function regionStatuses(previous: RegionStatus[] | undefined, observations: Regi
       ...(lastSyncTime ? { lastSyncTime } : {}),
       ...((seen.scaling ?? before?.scaling) ? { scaling: seen.scaling ?? before?.scaling } : {}),
       ...((seen.maintenance ?? before?.maintenance) ? { maintenance: seen.maintenance ?? before?.maintenance } : {}),
+      ...traffic,
     };
   });
 }
@@ -168,6 +174,13 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
   const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type) && !conditions.some((own) => own.type === c.type));
   const pendingCleanup = input.pendingCleanup ?? previous.pendingCleanup ?? [];
   const failover = input.failover ?? previous.failover ?? [];
+  // Spend today: from this pass's load when the autoscaler looked, else kept as it was.
+  const traffic = input.regions?.filter((r) => r.traffic !== undefined);
+  const ai = !cluster.spec.ai
+    ? undefined
+    : traffic && traffic.length > 0
+      ? aiStatus(traffic.map((r) => ({ aiDay: r.traffic!.aiDay, aiSpentTodayUsd: r.traffic!.aiSpentTodayUsd })), cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd, cluster.spec.regions.length)
+      : previous.ai;
 
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -177,6 +190,7 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
     regions,
     ...(pendingCleanup.length > 0 ? { pendingCleanup } : {}),
     ...(failover.length > 0 ? { failover } : {}),
+    ...(ai ? { ai } : {}),
     conditions: [...conditions, ...foreign],
   };
 }
