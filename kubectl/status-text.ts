@@ -21,6 +21,7 @@ function toneOf(word: string | undefined): 'good' | 'busy' | 'bad' | undefined {
     case 'Ready':
     case 'True':
     case 'ready':
+    case 'ok':
     case 'Normal':
       return 'good';
     case 'Pending':
@@ -30,6 +31,7 @@ function toneOf(word: string | undefined): 'good' | 'busy' | 'bad' | undefined {
     case 'Unknown':
     case 'False':
     case 'not ready':
+    case 'degraded':
     case 'Warning':
       return 'bad';
     default:
@@ -49,6 +51,25 @@ export function age(iso: string | undefined, now: Date): string {
 }
 
 const shown = (value: number | string | undefined, unit = ''): string => (value === undefined ? NONE : `${value}${unit}`);
+
+/** Dollars: cents, or up to micro-dollars below a cent (a few cheap requests are not $0.00). */
+export function money(usd: number | undefined): string {
+  if (usd === undefined) return NONE;
+  if (usd === 0 || usd >= 0.01) return `$${usd.toFixed(2)}`;
+  return `$${usd.toFixed(6).replace(/0+$/, '')}`;
+}
+
+function aiLine(ai: StatusReport['ai'], regions: number): string {
+  if (!ai.configured) return 'not configured';
+  const perRegion = `${money(ai.regionDailyBudgetUsd)} per region × ${regions}`;
+  if (ai.spentTodayUsd === undefined) return `${NONE} of ${money(ai.dailyBudgetUsd)} daily budget (${perRegion})`;
+  return `${money(ai.spentTodayUsd)} of ${money(ai.dailyBudgetUsd)} daily budget (${ai.day}; ${perRegion}, ${ai.regionsReporting} reporting)`;
+}
+
+function lag(region: StatusReport['regions'][number]): string {
+  if (region.relayLagMs === undefined) return region.relayGaps ? `${NONE}, ${region.relayGaps} gaps` : NONE;
+  return `${region.relayLagMs}ms${region.relayGaps ? `, ${region.relayGaps} gaps` : ''}`;
+}
 
 /**
  * Columns padded to the widest cell; colour is applied after padding so escape codes do not
@@ -80,7 +101,7 @@ export function renderStatus(report: StatusReport, options: { colour: boolean; n
   const phase = report.phase ? paint(report.phase, toneOf(report.phase) ?? 'bold') : NONE;
   const generation = report.generation !== undefined ? `generation ${report.generation}, observed ${shown(report.observedGeneration)}` : '';
   const relay = !report.relay.configured ? 'not configured' : report.relay.ready ? `RelayReady ${paint(report.relay.ready, toneOf(report.relay.ready) ?? 'bold')} (${report.relay.reason})` : `${NONE} (not reported yet)`;
-  const ai = !report.ai.configured ? 'not configured' : `${report.ai.spentTodayUsd !== undefined ? `$${report.ai.spentTodayUsd.toFixed(2)}` : NONE} of $${(report.ai.dailyBudgetUsd ?? 0).toFixed(2)} daily budget`;
+  const ai = aiLine(report.ai, report.regions.length);
   const lines = [
     `Name:         ${report.name}`,
     `Namespace:    ${report.namespace}`,
@@ -91,16 +112,17 @@ export function renderStatus(report: StatusReport, options: { colour: boolean; n
     `AI spend:     ${ai}`,
     '',
     ...table(
-      ['REGION', 'PHASE', 'PODS', 'SCALING', 'CONNECTIONS', 'MSG/S', 'RELAY', 'LAG', 'SYNCED', 'MESSAGE'],
+      ['REGION', 'PHASE', 'PODS', 'SCALING', 'CONNECTIONS', 'MSG/S IN/OUT', 'RELAY', 'LAG', 'AI TODAY', 'SYNCED', 'MESSAGE'],
       report.regions.map((r) => [
         r.name,
         shown(r.phase),
         r.desiredReplicas === undefined ? NONE : `${shown(r.readyReplicas)}/${r.desiredReplicas}`,
         shown(r.scaling),
         shown(r.connections),
-        shown(r.messagesPerSecond),
+        r.messagesPerSecond ? `${r.messagesPerSecond.in}/${r.messagesPerSecond.out}` : NONE,
         shown(r.relay),
-        shown(r.relayLagMs, 'ms'),
+        lag(r),
+        money(r.aiSpentTodayUsd),
         age(r.lastSyncTime, now),
         r.message ?? '',
       ]),

@@ -3,9 +3,10 @@
  * the cluster object (spec and status) and its Events only — the hub's API, nothing else — so
  * `-o json|yaml` prints exactly what the text shows.
  *
- * A figure the operator does not report yet is absent here and "—" on screen, never 0: message
- * rates (`status.regions[].messagesPerSecond`), relay lag (`status.regions[].relayLagMs`) and AI
- * spend (`status.ai.spentTodayUsd`) are read when the status carries them.
+ * A figure the operator does not report is absent here and "—" on screen, never 0: message
+ * rates (`status.regions[].messagesPerSecond`), the relay as the region's pods see it
+ * (`relayState`, `relayLagMs`, `relayGaps`) and AI spend (`status.regions[].aiSpentTodayUsd`,
+ * `status.ai`) come from the operator's load rounds and are absent until one has read them.
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { DEFAULTS } from '../crds/schema.ts';
@@ -24,10 +25,17 @@ export interface RegionReport {
   scaling?: string;
   scalingMessage?: string;
   connections?: number;
-  messagesPerSecond?: number;
-  /** `off` without spec.relay; else from the RelayReady condition; undefined while unknown. */
-  relay?: 'off' | 'ready' | 'not ready';
+  /** Frames per second from clients (`in`) and to clients (`out`), summed over the region's pods. */
+  messagesPerSecond?: { in: number; out: number };
+  /**
+   * `off` without spec.relay; `not ready` while the RelayReady condition is False (the topology);
+   * else the pods' view (`ok`, `degraded`), else `ready` from RelayReady; undefined while unknown.
+   */
+  relay?: 'off' | 'ready' | 'not ready' | 'ok' | 'degraded';
+  /** p99 of origin publish → append in this region (the worst pod). */
   relayLagMs?: number;
+  relayGaps?: number;
+  aiSpentTodayUsd?: number;
   lastSyncTime?: string;
   message?: string;
 }
@@ -59,7 +67,11 @@ export interface StatusReport {
   paused: boolean;
   connections?: number;
   relay: { configured: boolean; ready?: string; reason?: string; message?: string };
-  ai: { configured: boolean; dailyBudgetUsd?: number; spentTodayUsd?: number };
+  /**
+   * dailyBudgetUsd: the cluster's ceiling (each region's budget times the regions, as budgets are
+   * enforced per region); spentTodayUsd: the regions' sum on `day`, over `regionsReporting` regions.
+   */
+  ai: { configured: boolean; regionDailyBudgetUsd?: number; dailyBudgetUsd?: number; day?: string; spentTodayUsd?: number; regionsReporting?: number };
   regions: RegionReport[];
   conditions: Condition[];
   /**
@@ -95,6 +107,9 @@ export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Ev
   const regionRelay: RegionReport['relay'] = !relayConfigured ? 'off' : relayCondition?.status === 'True' ? 'ready' : relayCondition?.status === 'False' ? 'not ready' : undefined;
   const regions = cluster.spec.regions.map((region): RegionReport => {
     const seen = status.regions?.find((r) => r.name === region.name);
+    const podsRelay = seen?.relayState === 'Degraded' ? 'degraded' : seen?.relayState === 'Ok' ? 'ok' : undefined;
+    const relay = regionRelay === 'off' || regionRelay === 'not ready' ? regionRelay : (podsRelay ?? regionRelay);
+    const rates = seen?.messagesPerSecond;
     return {
       name: region.name,
       ...(seen?.phase ? { phase: seen.phase } : {}),
@@ -102,9 +117,11 @@ export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Ev
       ...(seen?.desiredReplicas !== undefined ? { desiredReplicas: seen.desiredReplicas } : {}),
       ...(seen?.scaling ? { scaling: seen.scaling.state, scalingMessage: seen.scaling.message } : {}),
       ...(seen?.connections !== undefined ? { connections: seen.connections } : {}),
-      ...(reported(seen, 'messagesPerSecond') !== undefined ? { messagesPerSecond: reported(seen, 'messagesPerSecond') } : {}),
-      ...(regionRelay ? { relay: regionRelay } : {}),
+      ...(reported(rates, 'in') !== undefined && reported(rates, 'out') !== undefined ? { messagesPerSecond: { in: rates!.in, out: rates!.out } } : {}),
+      ...(relay ? { relay } : {}),
       ...(reported(seen, 'relayLagMs') !== undefined ? { relayLagMs: reported(seen, 'relayLagMs') } : {}),
+      ...(reported(seen, 'relayGaps') !== undefined ? { relayGaps: reported(seen, 'relayGaps') } : {}),
+      ...(reported(seen, 'aiSpentTodayUsd') !== undefined ? { aiSpentTodayUsd: reported(seen, 'aiSpentTodayUsd') } : {}),
       ...(seen?.lastSyncTime ? { lastSyncTime: seen.lastSyncTime } : {}),
       ...(seen?.message ? { message: seen.message } : {}),
     };
@@ -129,7 +146,13 @@ export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Ev
       }
     : newest('Scal');
   const maintenance = newest('Maintenance');
-  const spent = reported((status as Record<string, unknown>).ai, 'spentTodayUsd');
+  const spent = reported(status.ai, 'spentTodayUsd');
+  const regionBudget = cluster.spec.ai ? (cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd) : undefined;
+  const ai: StatusReport['ai'] = {
+    configured: cluster.spec.ai !== undefined,
+    ...(regionBudget !== undefined ? { regionDailyBudgetUsd: regionBudget, dailyBudgetUsd: status.ai?.dailyBudgetUsd ?? regionBudget * cluster.spec.regions.length } : {}),
+    ...(spent !== undefined && status.ai ? { day: status.ai.day, spentTodayUsd: spent, regionsReporting: status.ai.regionsReporting } : {}),
+  };
   return {
     name: cluster.metadata.name ?? '',
     namespace: cluster.metadata.namespace ?? '',
@@ -140,7 +163,7 @@ export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Ev
     paused: cluster.spec.paused === true,
     ...(status.connections !== undefined ? { connections: status.connections } : {}),
     relay: { configured: relayConfigured, ...(relayCondition ? { ready: relayCondition.status, reason: relayCondition.reason, message: relayCondition.message } : {}) },
-    ai: { configured: cluster.spec.ai !== undefined, ...(cluster.spec.ai ? { dailyBudgetUsd: cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd } : {}), ...(spent !== undefined ? { spentTodayUsd: spent } : {}) },
+    ai,
     regions,
     conditions,
     decisions: { ...(scaling ? { scaling } : {}), ...(maintenance ? { maintenance } : {}) },

@@ -169,13 +169,14 @@ describe('kubectl meridian against the sandbox with the operator running', { ski
     assert.match(out, /^Phase:\s+Ready\s+regions ready 1\/1\s+\(generation 1, observed 1\)$/m);
     assert.match(out, /^Paused:\s+no$/m);
     assert.match(out, /^Relay:\s+not configured$/m);
-    assert.match(out, /^AI spend:\s+— of \$25\.00 daily budget$/m);
+    assert.match(out, /^AI spend:\s+— of \$25\.00 daily budget \(\$25\.00 per region × 1\)$/m);
     const [header, row] = out.split('\n').filter((line) => /^(REGION|local)\s/.test(line));
-    assert.deepEqual(header.split(/\s{3,}/), ['REGION', 'PHASE', 'PODS', 'SCALING', 'CONNECTIONS', 'MSG/S', 'RELAY', 'LAG', 'SYNCED', 'MESSAGE']);
+    assert.deepEqual(header.split(/\s{3,}/), ['REGION', 'PHASE', 'PODS', 'SCALING', 'CONNECTIONS', 'MSG/S IN/OUT', 'RELAY', 'LAG', 'AI TODAY', 'SYNCED', 'MESSAGE']);
     const cells = row.split(/\s{3,}/);
-    assert.deepEqual(cells.slice(0, 8), ['local', 'Ready', '1/1', scaling?.state ?? '—', '0', '—', 'off', '—']);
-    assert.match(cells[8], /^\d+[smhd]$/);
-    assert.equal(cells[9], '1/1 gateway pods ready');
+    // Emulated pods answer no /loadz: rates, lag and spend are unknown ("—"), not 0.
+    assert.deepEqual(cells.slice(0, 9), ['local', 'Ready', '1/1', scaling?.state ?? '—', '0', '—', 'off', '—', '—']);
+    assert.match(cells[9], /^\d+[smhd]$/);
+    assert.equal(cells[10], '1/1 gateway pods ready');
     assert.match(out, /^ {2}Ready\s+True\s+AllRegionsReady\s+\d+[smhd]\s+/m);
     // The autoscaler's last change from status, else its newest Scal… Event (here it holds: no load is read from emulated pods).
     const events = (await sb.core.listNamespacedEvent({ namespace: NAMESPACE, fieldSelector: `involvedObject.name=${CLUSTER}` })).items;
@@ -192,7 +193,7 @@ describe('kubectl meridian against the sandbox with the operator running', { ski
     assert.equal(json.name, CLUSTER);
     assert.equal(json.phase, 'Ready');
     assert.equal(json.paused, false);
-    assert.deepEqual(json.ai, { configured: true, dailyBudgetUsd: 25 });
+    assert.deepEqual(json.ai, { configured: true, regionDailyBudgetUsd: 25, dailyBudgetUsd: 25 });
     assert.equal(json.regions.length, 1);
     assert.equal(json.regions[0].name, 'local');
     assert.equal(json.regions[0].readyReplicas, 1);

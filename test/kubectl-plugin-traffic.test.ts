@@ -1,0 +1,164 @@
+/**
+ * `kubectl meridian status` with live figures: a hub and two regions on the process runner (every
+ * gateway Pod a real `meridian gateway` process with its region's redis-server), the operator's
+ * controller reading each Pod's /loadz, and a fake OpenAI server as the paid provider. Before any
+ * traffic the rates are 0 (measured), never guessed; after a client publishes, the region's
+ * message rates are non-zero in the table and in -o json; after one AI request, the region's and
+ * the cluster's spend today are read from the shared tally and shown against the budget. Skips
+ * loudly without kubectl or redis-server (fails under CI=true).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { RealtimeCluster } from '../crds/types.ts';
+import { autoscaleSpec, createRtc, JWT_SECRET, portOf, readRtc, readyGatewayPods, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
+import { askAi, FakeAiServer } from './helpers/fake-ai.ts';
+import { signToken, TestClient } from './helpers/gateway.ts';
+import { waitFor } from './helpers/net.ts';
+import { skipUnless } from './helpers/services.ts';
+import { base64Values, HUB_NAMESPACE } from './operator-reconcile-harness.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const NAME = 'lessons';
+const KUBECTL_TIMEOUT_MS = 60_000;
+/** USD per million tokens: high enough that one small answer costs cents, low enough that its reservation fits the budget. */
+const PRICE = 1000;
+
+const skip = skipUnless(['kubectl', 'redis-server'], 'kubectl meridian status with live traffic');
+
+describe('kubectl meridian status shows what the gateways measured', { skip, timeout: 600_000 }, () => {
+  let cluster: AutoscaleCluster;
+  let openai: FakeAiServer;
+  let dir: string;
+  let kubeconfig: string;
+  let env: NodeJS.ProcessEnv;
+  let client: TestClient | undefined;
+
+  function meridian(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('kubectl', ['meridian', ...args, '--kubeconfig', kubeconfig], { timeout: KUBECTL_TIMEOUT_MS, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.once('error', reject);
+      child.once('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  }
+
+  async function status(args: string[] = []): Promise<string> {
+    const result = await meridian(['status', NAME, '-n', HUB_NAMESPACE, ...args]);
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout;
+  }
+
+  /** The table's row of `region`, as cells (columns are separated by three spaces or more). */
+  function row(out: string, region: string): Record<string, string> {
+    const lines = out.split('\n');
+    const header = lines.find((line) => line.startsWith('REGION '))!.split(/\s{3,}/);
+    const cells = lines.find((line) => line.startsWith(`${region} `))!.split(/\s{3,}/);
+    return Object.fromEntries(header.map((h, i) => [h, cells[i]]));
+  }
+
+  const regionStatus = async (region: string) => (await readRtc(cluster, NAME)).status?.regions?.find((r) => r.name === region);
+
+  before(async () => {
+    cluster = await startAutoscaleCluster({ loadPeriodMs: 1000 });
+    openai = await FakeAiServer.start('openai');
+    await cluster.hubConfig.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: HUB_NAMESPACE, body: { metadata: { name: 'ai-keys' }, data: base64Values({ openai: openai.apiKey }) } });
+    const spec = autoscaleSpec({ rebalance: { enabled: false } }, { min: 1, max: 1 }, { min: 1, max: 1 });
+    await createRtc(cluster, NAME, {
+      ...spec,
+      ai: {
+        strategy: 'cost',
+        dailyBudgetUsd: 25,
+        userDailyBudgetUsd: 25,
+        providers: [{ name: 'openai', model: 'gpt-test', apiKeySecretRef: { name: 'ai-keys', key: 'openai' }, baseUrl: openai.baseUrl, inputUsdPer1M: PRICE, outputUsdPer1M: PRICE }, { name: 'local' }],
+      },
+    });
+    await readyGatewayPods(cluster, 'us-east1', NAME, 1);
+    await readyGatewayPods(cluster, 'europe-west1', NAME, 1);
+
+    dir = mkdtempSync(join(tmpdir(), 'meridian-kubectl-traffic-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, cluster.hub.kubeconfig(), { mode: 0o600 });
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    symlinkSync(join(root, 'bin/kubectl-meridian.ts'), join(bin, 'kubectl-meridian'));
+    env = { ...process.env, PATH: [bin, dirname(process.execPath), process.env.PATH].join(':'), HOME: dir, KUBECONFIG: '' };
+  });
+
+  after(async () => {
+    await client?.close().catch(() => undefined);
+    await cluster?.close();
+    await openai?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('message rates: measured 0 before traffic, non-zero in and out after a client publishes, in the table and in -o json', async () => {
+    // Before traffic: the rates are known (read from /loadz) and zero.
+    await waitFor(async () => ((await regionStatus('us-east1'))?.messagesPerSecond ? true : undefined), { what: 'us-east1 message rates in status', timeoutMs: 60_000, intervalMs: 200 });
+    const [pod] = await readyGatewayPods(cluster, 'us-east1', NAME, 1);
+    client = await TestClient.connected(`ws://127.0.0.1:${portOf(pod)}/v1/ws`, await signToken('ada', { secret: JWT_SECRET }));
+    assert.equal((await client.request({ op: 'subscribe', room: 'algebra' })).op, 'subscribed');
+    let publishing = true;
+    const publisher = (async () => {
+      for (let i = 0; publishing; i++) {
+        await client!.request({ op: 'publish', room: 'algebra', data: { text: `step ${i}` } });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      await waitFor(async () => {
+        const rates = (await regionStatus('us-east1'))?.messagesPerSecond;
+        return rates && rates.in > 0 && rates.out > 0 ? rates : undefined;
+      }, { what: 'non-zero us-east1 rates in status', timeoutMs: 60_000, intervalMs: 200 });
+      const table = await status();
+      const us = row(table, 'us-east1');
+      const [rateIn, rateOut] = us['MSG/S IN/OUT'].split('/').map(Number);
+      assert.ok(rateIn > 0 && rateOut > 0, `us-east1 shows its rates: ${us['MSG/S IN/OUT']}`);
+      assert.equal(row(table, 'europe-west1')['MSG/S IN/OUT'], '0/0', 'europe-west1 measured no traffic');
+      const json = JSON.parse(await status(['-o', 'json']));
+      const usJson = json.regions.find((r: { name: string }) => r.name === 'us-east1');
+      assert.ok(usJson.messagesPerSecond.in > 0 && usJson.messagesPerSecond.out > 0, JSON.stringify(usJson.messagesPerSecond));
+    } finally {
+      publishing = false;
+      await publisher;
+    }
+  });
+
+  test('AI spend: one paid request shows up as the region\'s and the cluster\'s spend today, against the budget', async () => {
+    const before = await status(['-o', 'json']);
+    const spentBefore = JSON.parse(before).ai.spentTodayUsd ?? 0;
+    const { end } = await askAi(client!, 9001, 'chat', { prompt: 'What is a prime number?' });
+    assert.equal(end.op, 'ai_done', JSON.stringify(end));
+    assert.equal(end.provider, 'openai');
+    const expected = ((end.tokens.input + end.tokens.output) * PRICE) / 1e6;
+    const ai = await waitFor(async () => {
+      const cluster_ = (await readRtc(cluster, NAME)) as RealtimeCluster;
+      return (cluster_.status?.ai?.spentTodayUsd ?? 0) > spentBefore ? cluster_.status!.ai! : undefined;
+    }, { what: 'the AI spend in status', timeoutMs: 60_000, intervalMs: 200 });
+    assert.equal(ai.day, new Date().toISOString().slice(0, 10));
+    assert.ok(Math.abs(ai.spentTodayUsd - spentBefore - expected) < 2e-6, `spent ${ai.spentTodayUsd - spentBefore} USD, the answer's usage costs ${expected}`);
+    assert.equal(ai.regionDailyBudgetUsd, 25);
+    assert.equal(ai.dailyBudgetUsd, 50, 'budgets are per region: 25 × 2 regions');
+    assert.equal(ai.regionsReporting, 2);
+
+    const json = JSON.parse(await status(['-o', 'json']));
+    assert.equal(json.ai.spentTodayUsd, ai.spentTodayUsd);
+    assert.ok(json.regions.find((r: { name: string }) => r.name === 'us-east1').aiSpentTodayUsd > 0);
+    assert.equal(json.regions.find((r: { name: string }) => r.name === 'europe-west1').aiSpentTodayUsd, 0, 'europe-west1 spent nothing (its own tally)');
+    const table = await status();
+    assert.match(table, new RegExp(`^AI spend:\\s+\\$\\d+\\.\\d+ of \\$50\\.00 daily budget \\(${ai.day}; \\$25\\.00 per region × 2, 2 reporting\\)$`, 'm'));
+    assert.notEqual(row(table, 'us-east1')['AI TODAY'], '—');
+    assert.equal(row(table, 'europe-west1')['AI TODAY'], '$0.00');
+    // No relay configured: the column says so, and no lag is invented.
+    assert.equal(row(table, 'us-east1').RELAY, 'off');
+    assert.equal(row(table, 'us-east1').LAG, '—');
+  });
+});
