@@ -10,6 +10,7 @@ import type { RealtimeCluster } from '../crds/types.ts';
 import { Collector } from '../operator/dashboard/collector.ts';
 import { parsePrometheusText } from '../operator/dashboard/prom-text.ts';
 import type { DashboardSources } from '../operator/dashboard/sources.ts';
+import { askAi, fakeAiBlock, FakeAiServer } from './helpers/fake-ai.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -55,4 +56,44 @@ test('a notification delivered over the socket appears in the region view by cha
   assert.equal(region.connections, 1);
   assert.equal(typeof region.notifications!.backlog, 'number');
   await client.close();
+});
+
+test('AI: spend today against the budget as the operator reported it, null (not 0) before it did, and the provider mix from the pods\' counters', async () => {
+  const openai = await FakeAiServer.start('openai');
+  const gemini = await FakeAiServer.start('gemini');
+  const aiGateway = await startGateway({ ai: fakeAiBlock(openai, gemini) });
+  try {
+    const client = await aiGateway.client('ada');
+    const { end } = await askAi(client, 1, 'chat', { prompt: 'What is a prime number?' });
+    assert.equal(end.op, 'ai_done', JSON.stringify(end));
+    // The gateway's /loadz reports the region's spend today once its copy of the tally is read.
+    const load = await waitFor(async () => {
+      const body = (await (await fetch(`${aiGateway.httpUrl}/loadz`)).json()) as { ai?: { day: string; spentUsd: number; dailyBudgetUsd: number } };
+      return body.ai && body.ai.spentUsd > 0 ? body.ai : undefined;
+    }, { what: 'the spend today in /loadz' });
+    assert.equal(load.day, new Date().toISOString().slice(0, 10));
+    const withAi = (status: Record<string, unknown>) =>
+      ({ ...cluster, spec: { ...cluster.spec, ai: { dailyBudgetUsd: 10 } }, status: { regions: [{ name: 'eu', phase: 'Ready', ...status }], ...(status.aiSpentTodayUsd !== undefined ? { ai: { day: load.day, spentTodayUsd: load.spentUsd, dailyBudgetUsd: 10, regionDailyBudgetUsd: 10, regionsReporting: 1 } } : {}) } }) as unknown as RealtimeCluster;
+    let listed = withAi({});
+    const collector = new Collector({ ...sources(), listClusters: async () => [listed], podMetrics: async () => parsePrometheusText(await (await fetch(aiGateway.metricsUrl)).text()) }, 60_000);
+
+    const unknown = (await collector.sample()).clusters[0];
+    assert.equal(unknown.aiToday, null, 'no status.ai yet: unknown, not $0');
+    assert.equal(unknown.aiBudgetUsd, 10);
+    assert.equal(unknown.regions[0].ai?.spentTodayUsd, null);
+    assert.deepEqual(Object.keys(unknown.regions[0].ai!.providers), ['openai']);
+    assert.equal(unknown.regions[0].ai!.providers.openai.share, 1, 'the one request went to openai (cheapest)');
+    assert.ok(unknown.regions[0].ai!.providers.openai.costUsd > 0);
+
+    listed = withAi({ aiSpentTodayUsd: load.spentUsd });
+    const known = (await collector.sample()).clusters[0];
+    assert.equal(known.regions[0].ai?.spentTodayUsd, load.spentUsd);
+    assert.equal(known.regions[0].ai?.budgetUsd, 10);
+    assert.deepEqual(known.aiToday, { day: load.day, spentTodayUsd: load.spentUsd, dailyBudgetUsd: 10, regionDailyBudgetUsd: 10, regionsReporting: 1 });
+    await client.close();
+  } finally {
+    await aiGateway.close();
+    await openai.close();
+    await gemini.close();
+  }
 });

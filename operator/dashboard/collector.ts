@@ -4,7 +4,8 @@
  * measure is null with a reason, never a zero: an unreachable region, a pod whose metrics did not
  * answer, a histogram with nothing observed in the window.
  */
-import type { Condition, RealtimeCluster, RegionSpec, ScalingDecision } from '../../crds/types.ts';
+import { DEFAULTS } from '../../crds/schema.ts';
+import type { AiStatus, Condition, RealtimeCluster, RegionSpec, ScalingDecision } from '../../crds/types.ts';
 import { addBuckets, buckets, quantileBetween, sum, type Samples } from './prom-text.ts';
 import type { ClusterEvent, DashboardSources, PodSummary } from './sources.ts';
 
@@ -30,7 +31,21 @@ export interface RegionView {
   msgsOutPerSec: number | null;
   p99Ms: number | null;
   relay: { lagP99Ms: number | null; gaps: number; outbox: number; degraded: boolean } | null;
-  ai: { requests: number; perSec: number | null; costUsd: number; providers: Record<string, { requests: number; costUsd: number }>; sentiment: Array<{ room: string; score: number }> } | null;
+  /**
+   * spentTodayUsd: the region's spend on the UTC day (the tally its pods share, from the operator's
+   * load rounds: status.regions[].aiSpentTodayUsd), null while not reported; budgetUsd: the region's
+   * own daily budget. requests, costUsd and the provider mix (share of requests) are since the pods
+   * started (their counters).
+   */
+  ai: {
+    spentTodayUsd: number | null;
+    budgetUsd: number;
+    requests: number;
+    perSec: number | null;
+    costUsd: number;
+    providers: Record<string, { requests: number; costUsd: number; share: number }>;
+    sentiment: Array<{ room: string; score: number }>;
+  } | null;
   /** Notification deliveries since the pods started, per channel and outcome, and the region's queue backlog. */
   notifications: { deliveries: Record<string, Record<string, number>>; backlog: number | null } | null;
 }
@@ -43,7 +58,10 @@ export interface ClusterView {
   regionsReady?: string;
   conditions: Condition[];
   relayConfigured: boolean;
+  /** Each region's daily budget (spec.ai.dailyBudgetUsd; budgets are per region); null without spec.ai. */
   aiBudgetUsd: number | null;
+  /** Spend today across the regions (status.ai); null without spec.ai or before the operator reported it. */
+  aiToday: AiStatus | null;
   regions: RegionView[];
   failovers: ClusterEvent[];
   /** The autoscaler's view of each region (status.regions[].scaling), newest decision first. */
@@ -136,7 +154,8 @@ export class Collector {
       regionsReady: status.regionsReady,
       conditions: status.conditions ?? [],
       relayConfigured: Boolean(cluster.spec.relay?.pubsub),
-      aiBudgetUsd: cluster.spec.ai?.dailyBudgetUsd ?? null,
+      aiBudgetUsd: cluster.spec.ai ? (cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd) : null,
+      aiToday: cluster.spec.ai ? (status.ai ?? null) : null,
       regions,
       failovers: events.list.filter((e) => FAILOVER_REASONS.has(e.reason)).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 5),
       scaling: (status.regions ?? [])
@@ -183,7 +202,10 @@ export class Collector {
     let relayHist: Map<number, number> | undefined;
     const relayConfigured = Boolean(cluster.spec.relay?.pubsub);
     const relay = relayConfigured && answered.length > 0 ? { lagP99Ms: null as number | null, gaps: 0, outbox: 0, degraded: false } : null;
-    const ai = cluster.spec.ai && answered.length > 0 ? { requests: 0, perSec: null as number | null, costUsd: 0, providers: {} as Record<string, { requests: number; costUsd: number }>, sentiment: [] as Array<{ room: string; score: number }> } : null;
+    const ai: RegionView['ai'] =
+      cluster.spec.ai && answered.length > 0
+        ? { spentTodayUsd: status?.aiSpentTodayUsd ?? null, budgetUsd: cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd, requests: 0, perSec: null, costUsd: 0, providers: {}, sentiment: [] }
+        : null;
     const sentiment = new Map<string, number[]>();
     const notifications = answered.some(({ metrics }) => metrics.has('meridian_notify_deliveries_total') || metrics.has('meridian_notify_backlog'))
       ? { deliveries: {} as Record<string, Record<string, number>>, backlog: null as number | null }
@@ -211,11 +233,11 @@ export class Collector {
         for (const s of metrics.get('meridian_ai_requests_total') ?? []) {
           const provider = s.labels.provider || 'none';
           ai.requests += s.value;
-          (ai.providers[provider] ??= { requests: 0, costUsd: 0 }).requests += s.value;
+          (ai.providers[provider] ??= { requests: 0, costUsd: 0, share: 0 }).requests += s.value;
         }
         for (const s of metrics.get('meridian_ai_cost_usd_total') ?? []) {
           ai.costUsd += s.value;
-          (ai.providers[s.labels.provider] ??= { requests: 0, costUsd: 0 }).costUsd += s.value;
+          (ai.providers[s.labels.provider] ??= { requests: 0, costUsd: 0, share: 0 }).costUsd += s.value;
         }
         for (const s of metrics.get('meridian_ai_room_sentiment') ?? []) sentiment.set(s.labels.room, [...(sentiment.get(s.labels.room) ?? []), s.value]);
       }
@@ -237,6 +259,7 @@ export class Collector {
     if (relay) relay.lagP99Ms = ms(quantileBetween(window[0].relay, relayHist, 0.99));
     if (ai) {
       ai.perSec = aiRate;
+      for (const provider of Object.values(ai.providers)) provider.share = ai.requests > 0 ? Math.round((provider.requests / ai.requests) * 1000) / 1000 : 0;
       ai.sentiment = [...sentiment].map(([room, scores]) => ({ room, score: scores.reduce((a, b) => a + b, 0) / scores.length })).sort((a, b) => a.room.localeCompare(b.room)).slice(0, 10);
     }
     const errors = new Map(scraped.filter((s) => 'error' in s).map((s) => [s.pod.name, (s as { error: string }).error]));

@@ -47,16 +47,33 @@ function podsTable(region) {
   return table;
 }
 
+const usd = (v) => (v === 0 || v >= 0.01 ? `$${v.toFixed(2)}` : `$${v.toFixed(6).replace(/0+$/, '')}`);
+
+/** Spend against a budget, as text and a meter (a screen reader hears the text). */
+function spend(spent, budget, field) {
+  const percent = budget > 0 ? Math.round((spent / budget) * 100) : 0;
+  return el('span', { 'data-field': field }, `${usd(spent)} of ${usd(budget)} (${percent} %) `, el('meter', { min: 0, max: budget, value: spent, low: budget * 0.8, high: budget * 0.95, optimum: 0, ariaHidden: 'true' }));
+}
+
 function aiValues(region, cluster) {
   if (!region.ai) return [['AI', na(region.error ? 'region unreachable' : cluster.aiBudgetUsd === null ? 'AI not configured' : 'no pod answered')]];
-  const mix = Object.entries(region.ai.providers).map(([p, s]) => `${p}: ${s.requests} req, $${s.costUsd.toFixed(4)}`).join('; ');
+  const providers = Object.entries(region.ai.providers).sort((a, b) => b[1].requests - a[1].requests);
+  const mix = providers.map(([p, s]) => `${p} ${Math.round(s.share * 100)} % (${s.requests} req, ${usd(s.costUsd)})`).join('; ');
   const sentiment = region.ai.sentiment.length === 0 ? na('no scored rooms yet') : region.ai.sentiment.map((s) => `${s.room} ${s.score.toFixed(2)}`).join(', ');
+  const today = region.ai.spentTodayUsd === null ? na('not reported yet (the operator reads it each load period)') : spend(region.ai.spentTodayUsd, region.ai.budgetUsd, 'aiSpentToday');
   return [
     ['AI requests', `${region.ai.requests} total, ${region.ai.perSec ?? '–'} / s`, 'aiRequests'],
-    ['AI spend vs budget', `$${region.ai.costUsd.toFixed(4)} since the pods started / $${cluster.aiBudgetUsd ?? '–'} a day`],
-    ['provider mix', mix || na('no requests yet')],
+    ['AI spend today vs region budget', today],
+    ['provider mix (since pods started)', mix ? el('span', { 'data-field': 'aiProviderMix' }, mix) : na('no requests yet')],
     ['room sentiment', sentiment],
   ];
+}
+
+function clusterAi(cluster) {
+  if (cluster.aiBudgetUsd === null) return na('AI not configured');
+  const today = cluster.aiToday;
+  if (!today) return na(`not reported yet; ${usd(cluster.aiBudgetUsd)} a day per region`);
+  return el('p', {}, `${today.day}: `, spend(today.spentTodayUsd, today.dailyBudgetUsd, 'aiToday'), ` — ${usd(today.regionDailyBudgetUsd)} a day per region (each region enforces its own), ${today.regionsReporting} of ${cluster.regions.length} reporting`);
 }
 
 function notificationValues(region, unreachable) {
@@ -131,7 +148,8 @@ function clusterSection(cluster) {
     el('div', { class: 'cluster-facts' },
       el('div', {}, el('h4', {}, 'Conditions'), conditions),
       el('div', {}, el('h4', {}, 'Scaling'), scalingList(cluster.scaling)),
-      el('div', {}, el('h4', {}, 'Failover decisions'), failovers)),
+      el('div', {}, el('h4', {}, 'Failover decisions'), failovers),
+      el('div', {}, el('h4', {}, 'AI spend today'), clusterAi(cluster))),
     el('div', { class: 'regions' }, cluster.regions.map((region) => regionCard(cluster, region))),
   );
 }
