@@ -4,7 +4,8 @@
  * controller reading each Pod's /loadz, and a fake OpenAI server as the paid provider. Before any
  * traffic the rates are 0 (measured), never guessed; after a client publishes, the region's
  * message rates are non-zero in the table and in -o json; after one AI request, the region's and
- * the cluster's spend today are read from the shared tally and shown against the budget. Skips
+ * the cluster's spend today are read from the shared tally and shown against the budget; once
+ * traffic stops and the rates settle, load rounds go on without a status write. Skips
  * loudly without kubectl or redis-server (fails under CI=true).
  */
 import assert from 'node:assert/strict';
@@ -160,5 +161,19 @@ describe('kubectl meridian status shows what the gateways measured', { skip, tim
     // No relay configured: the column says so, and no lag is invented.
     assert.equal(row(table, 'us-east1').RELAY, 'off');
     assert.equal(row(table, 'us-east1').LAG, '—');
+  });
+
+  test('once traffic stops and the rates settle at 0, load rounds go on without status writes', async () => {
+    await waitFor(async () => {
+      const [us, eu] = [await regionStatus('us-east1'), await regionStatus('europe-west1')];
+      return us?.messagesPerSecond?.in === 0 && us.messagesPerSecond.out === 0 && eu?.messagesPerSecond?.in === 0 ? true : undefined;
+    }, { what: 'the rates back at 0', timeoutMs: 60_000, intervalMs: 200 });
+    const monitor = cluster.controller.autoscaler!.monitor;
+    const afterRounds = (n: number) => waitFor(async () => (monitor.stats.rounds >= n ? true : undefined), { what: `load round ${n}`, timeoutMs: 60_000, intervalMs: 50 });
+    const start = monitor.stats.rounds;
+    await afterRounds(start + 1);
+    const writes = cluster.hub.requestCount({ writesOnly: true });
+    await afterRounds(start + 4);
+    assert.equal(cluster.hub.requestCount({ writesOnly: true }) - writes, 0, 'three load rounds (and the reconciles they enqueue) wrote nothing to the hub');
   });
 });

@@ -113,6 +113,13 @@ describe('relay between two regions over the memory bus', () => {
       assert.deepEqual(fromOrigin(await history(a, room), origin), originOrder);
       assert.deepEqual(fromOrigin(await history(b, room), origin), originOrder);
     }
+    // What /loadz reports: each region measured the lag of the 40 messages it stored from the other, no gaps.
+    for (const r of [a, b]) {
+      const loads = r.pods.map((p) => p.relay.load());
+      assert.equal(loads.reduce((total, l) => total + l.lagSamples, 0), 40, `${r.name} measured one lag per message stored`);
+      assert.ok(loads.some((l) => typeof l.lagP99Ms === 'number' && l.lagP99Ms >= 0), JSON.stringify(loads));
+      assert.ok(loads.every((l) => l.state === 'ok' && l.gaps === 0), JSON.stringify(loads));
+    }
   });
 
   it('a message the bus delivers twice is stored once', async () => {
@@ -173,6 +180,7 @@ describe('relay between two regions over the memory bus', () => {
     const pubs = await historyHas(b, room, 4);
     assert.deepEqual(fromOrigin(pubs, 'a'), [1, 6, 7, 8]);
     assert.equal(await counter(b, 'unrecoverableGaps', 'certain:true'), 1);
+    assert.equal(b.pods.reduce((total, p) => total + p.relay.load().gaps, 0), 1, '/loadz counts the gap too');
     assert.equal(await counter(b, 'unrecoverableOffsets'), 4);
   });
 
@@ -188,6 +196,7 @@ describe('relay between two regions over the memory bus', () => {
     // Local delivery did not wait: a has everything already.
     assert.equal((await history(a, room)).length, 11);
     await waitFor(() => a.pods.some((p) => p.relay.state().degraded), { what: 'a degraded' });
+    assert.ok(a.pods.some((p) => p.relay.load().state === 'degraded'), '/loadz says degraded too');
     network.available = true;
     const pubs = await historyHas(b, room, 11);
     assert.deepEqual(fromOrigin(pubs, 'a'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
