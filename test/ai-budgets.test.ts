@@ -117,7 +117,7 @@ describe('AI budgets shared by two pods on one redis-server', { skip }, () => {
     const cost = costUsd(estimate, price);
     openai.behave({ usage: { input: estimate.inputTokens, output: estimate.outputTokens } });
     // A budget for two paid requests: the third and fourth fall back to local.
-    const [a, b] = await twoPods(redis, aiBlock(openai, { dailyBudgetUsd: cost * 2.5, spendCacheMs: 100 }));
+    const [a, b] = await twoPods(redis, aiBlock(openai, { dailyBudgetUsd: cost * 2.5, spendCacheMs: 100, explorationShare: 0 }));
     try {
       const [onA, onB] = await Promise.all([a.client('u1'), b.client('u2')]);
       const providers = [];
