@@ -13,7 +13,8 @@
  *
  * Settling also tallies the day per provider that answered: its requests and its cost, one
  * atomic add per key (`ai:spend:DAY:provider:P` and `ai:requests:DAY:provider:P`, same expiry).
- * Providers are a fixed set (providerNames), so a day holds at most two keys per provider.
+ * Providers are a fixed set (providerNames), so a day holds at most two keys per provider. The
+ * mix counts on the day of settlement (the spend on the day of reservation).
  */
 import type { Tallies } from '../engine/tally.ts';
 import { providerNames, type ProviderName } from './types.ts';
