@@ -418,9 +418,23 @@ const aiStatus = object(
   {
     day: string('UTC day the figures are for.', { pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', maxLength: 10 }),
     spentTodayUsd: number('Spend today summed over the regions that reported it (status.regions[].aiSpentTodayUsd).', { minimum: 0, maximum: 1e12 }),
-    dailyBudgetUsd: number('The most the cluster may spend today: spec.ai.dailyBudgetUsd times the regions.', { minimum: 0, maximum: 1e12 }),
+    dailyBudgetUsd: number('The most the cluster may spend today: spec.ai.dailyBudgetUsd times the regions that can spend (a region held at zero pods in planned maintenance is not counted).', { minimum: 0, maximum: 1e12 }),
     regionDailyBudgetUsd: number('Each region\'s own budget (spec.ai.dailyBudgetUsd).', { minimum: 0, maximum: 1e12 }),
     regionsReporting: integer('Regions whose spend today is in the sum.', { minimum: 0, maximum: LIMITS.maxRegions }),
+    providers: listMap(
+      'Today\'s provider mix over the same regions (each region\'s tallies per provider that answered: requests and cost), one entry per provider, ordered openai, gemini, local.',
+      object(
+        'One provider\'s share of the day.',
+        {
+          name: enumOf('Provider.', AI_PROVIDER_NAMES),
+          requests: integer('Requests it answered today.', { minimum: 0, maximum: 1e15, format: 'int64' }),
+          spentUsd: number('What they cost, to a micro-dollar.', { minimum: 0, maximum: 1e12 }),
+        },
+        { required: ['name', 'requests', 'spentUsd'] },
+      ),
+      'name',
+      { maxItems: AI_PROVIDER_NAMES.length },
+    ),
   },
   { required: ['day', 'spentTodayUsd', 'dailyBudgetUsd', 'regionDailyBudgetUsd', 'regionsReporting'] },
 );

@@ -289,6 +289,15 @@ export interface AiStatus {
   dailyBudgetUsd: number;
   regionDailyBudgetUsd: number;
   regionsReporting: number;
+  /** Today's provider mix over the same regions: one entry per provider that answered a request. */
+  providers?: AiProviderDay[];
+}
+
+/** One provider's share of the day: requests it answered and what they cost. */
+export interface AiProviderDay {
+  name: AiProviderName;
+  requests: number;
+  spentUsd: number;
 }
 
 export const MAINTENANCE_STEPS = ['RaisingCapacity', 'Draining', 'InMaintenance', 'Restoring', 'Complete'] as const;

@@ -59,11 +59,19 @@ export function money(usd: number | undefined): string {
   return `$${usd.toFixed(6).replace(/0+$/, '')}`;
 }
 
-function aiLine(ai: StatusReport['ai'], regions: number): string {
+function aiLine(ai: StatusReport['ai']): string {
   if (!ai.configured) return 'not configured';
-  const perRegion = `${money(ai.regionDailyBudgetUsd)} per region × ${regions}`;
+  const perRegion = `${money(ai.regionDailyBudgetUsd)} per region × ${ai.regionsBudgeted}`;
   if (ai.spentTodayUsd === undefined) return `${NONE} of ${money(ai.dailyBudgetUsd)} daily budget (${perRegion})`;
   return `${money(ai.spentTodayUsd)} of ${money(ai.dailyBudgetUsd)} daily budget (${ai.day}; ${perRegion}, ${ai.regionsReporting} reporting)`;
+}
+
+/** Today's provider mix: each provider's share of the requests, with its requests and spend. */
+export function providerMix(providers: StatusReport['ai']['providers']): string {
+  if (providers === undefined) return NONE;
+  const requests = providers.reduce((total, p) => total + p.requests, 0);
+  if (requests === 0) return 'no requests yet today';
+  return providers.map((p) => `${p.name} ${Math.round((p.requests / requests) * 100)}% (${p.requests} req, ${money(p.spentUsd)})`).join(', ');
 }
 
 function lag(region: StatusReport['regions'][number]): string {
@@ -101,7 +109,7 @@ export function renderStatus(report: StatusReport, options: { colour: boolean; n
   const phase = report.phase ? paint(report.phase, toneOf(report.phase) ?? 'bold') : NONE;
   const generation = report.generation !== undefined ? `generation ${report.generation}, observed ${shown(report.observedGeneration)}` : '';
   const relay = !report.relay.configured ? 'not configured' : report.relay.ready ? `RelayReady ${paint(report.relay.ready, toneOf(report.relay.ready) ?? 'bold')} (${report.relay.reason})` : `${NONE} (not reported yet)`;
-  const ai = aiLine(report.ai, report.regions.length);
+  const ai = aiLine(report.ai);
   const lines = [
     `Name:         ${report.name}`,
     `Namespace:    ${report.namespace}`,
@@ -110,6 +118,7 @@ export function renderStatus(report: StatusReport, options: { colour: boolean; n
     `Connections:  ${shown(report.connections)}`,
     `Relay:        ${relay}`,
     `AI spend:     ${ai}`,
+    ...(report.ai.configured ? [`AI mix today: ${providerMix(report.ai.providers)}`] : []),
     '',
     ...table(
       ['REGION', 'PHASE', 'PODS', 'SCALING', 'CONNECTIONS', 'MSG/S IN/OUT', 'RELAY', 'LAG', 'AI TODAY', 'SYNCED', 'MESSAGE'],

@@ -10,7 +10,7 @@
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { DEFAULTS } from '../crds/schema.ts';
-import type { Condition, RealtimeCluster } from '../crds/types.ts';
+import type { AiProviderDay, Condition, RealtimeCluster } from '../crds/types.ts';
 
 /** The newest Events kept in the report. */
 export const EVENTS_SHOWN = 5;
@@ -68,10 +68,21 @@ export interface StatusReport {
   connections?: number;
   relay: { configured: boolean; ready?: string; reason?: string; message?: string };
   /**
-   * dailyBudgetUsd: the cluster's ceiling (each region's budget times the regions, as budgets are
-   * enforced per region); spentTodayUsd: the regions' sum on `day`, over `regionsReporting` regions.
+   * dailyBudgetUsd: the cluster's ceiling (each region's budget times `regionsBudgeted`, the
+   * regions not held at zero pods in maintenance, as budgets are enforced per region);
+   * spentTodayUsd: the regions' sum on `day`, over `regionsReporting` regions; providers: that
+   * day's mix (requests and spend per provider that answered), from status.ai.providers.
    */
-  ai: { configured: boolean; regionDailyBudgetUsd?: number; dailyBudgetUsd?: number; day?: string; spentTodayUsd?: number; regionsReporting?: number };
+  ai: {
+    configured: boolean;
+    regionDailyBudgetUsd?: number;
+    dailyBudgetUsd?: number;
+    regionsBudgeted?: number;
+    day?: string;
+    spentTodayUsd?: number;
+    regionsReporting?: number;
+    providers?: AiProviderDay[];
+  };
   regions: RegionReport[];
   conditions: Condition[];
   /**
@@ -148,10 +159,12 @@ export function statusReport(cluster: RealtimeCluster, events: readonly CoreV1Ev
   const maintenance = newest('Maintenance');
   const spent = reported(status.ai, 'spentTodayUsd');
   const regionBudget = cluster.spec.ai ? (cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd) : undefined;
+  // As the operator counts them: a region held at zero pods in maintenance cannot spend (docs/ai.md).
+  const budgeted = cluster.spec.regions.filter((region) => status.regions?.find((r) => r.name === region.name)?.maintenance?.step !== 'InMaintenance').length;
   const ai: StatusReport['ai'] = {
     configured: cluster.spec.ai !== undefined,
-    ...(regionBudget !== undefined ? { regionDailyBudgetUsd: regionBudget, dailyBudgetUsd: status.ai?.dailyBudgetUsd ?? regionBudget * cluster.spec.regions.length } : {}),
-    ...(spent !== undefined && status.ai ? { day: status.ai.day, spentTodayUsd: spent, regionsReporting: status.ai.regionsReporting } : {}),
+    ...(regionBudget !== undefined ? { regionDailyBudgetUsd: regionBudget, dailyBudgetUsd: status.ai?.dailyBudgetUsd ?? regionBudget * budgeted, regionsBudgeted: budgeted } : {}),
+    ...(spent !== undefined && status.ai ? { day: status.ai.day, spentTodayUsd: spent, regionsReporting: status.ai.regionsReporting, providers: status.ai.providers ?? [] } : {}),
   };
   return {
     name: cluster.metadata.name ?? '',

@@ -2,7 +2,9 @@
  * Daily AI budgets shared by the pods of a region through one redis-server: the expected cost of
  * a request is reserved before the provider is called and settled to the reported usage after,
  * so requests in flight together on two pods cannot pass the budget by their own cost; and a
- * spend that cannot be read is not taken for a spent budget.
+ * spend that cannot be read is not taken for a spent budget. The day's provider mix (requests and
+ * spend per provider) is one tally for both pods, in /v1/ai/usage and /loadz; while the engine
+ * hangs, /loadz goes on answering and the spend becomes unknown (absent), never 0.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +13,7 @@ import { costUsd, expectedUsage } from '../gateway/ai/types.ts';
 import { RedisEngine } from '../gateway/engine/redis.ts';
 import { FakeAiServer, askAi } from './helpers/fake-ai.ts';
 import { startGateway, type TestClient, type TestGateway } from './helpers/gateway.ts';
+import { waitFor } from './helpers/net.ts';
 import { skipUnless, startRedis, type RedisServer } from './helpers/services.ts';
 
 const price = { inputUsdPer1M: 1, outputUsdPer1M: 4 };
@@ -104,6 +107,84 @@ describe('AI budgets shared by two pods on one redis-server', { skip }, () => {
       assert.ok(final > budget - reservedUsd, `spend ${final}: the budget was used up to less than one reservation`);
     } finally {
       await closePods(pods);
+    }
+  });
+
+  test('the day\'s provider mix: requests and spend per provider, summed over both pods, in /v1/ai/usage and /loadz', async () => {
+    await redis.restart();
+    // The provider reports what the gateway reserved, so each paid request costs one reservation.
+    const estimate = expectedUsage('chat', buildMessages('chat', 'q'));
+    const cost = costUsd(estimate, price);
+    openai.behave({ usage: { input: estimate.inputTokens, output: estimate.outputTokens } });
+    // A budget for two paid requests: the third and fourth fall back to local.
+    const [a, b] = await twoPods(redis, aiBlock(openai, { dailyBudgetUsd: cost * 2.5, spendCacheMs: 100, explorationShare: 0 }));
+    try {
+      const [onA, onB] = await Promise.all([a.client('u1'), b.client('u2')]);
+      const providers = [];
+      for (let id = 1; id <= 2; id++) for (const client of [onA, onB]) providers.push((await askAi(client, id, 'chat', { prompt: 'q' })).end.provider);
+      assert.deepEqual(providers, ['openai', 'openai', 'local', 'local']);
+      const { body } = await a.apiJson('/v1/ai/usage');
+      assert.equal(body.providersToday.openai.requests, 2, JSON.stringify(body.providersToday));
+      assert.ok(Math.abs(body.providersToday.openai.spentUsd - 2 * cost) < 1e-12, JSON.stringify(body.providersToday));
+      assert.deepEqual(body.providersToday.local, { requests: 2, spentUsd: 0 });
+      assert.equal(body.providersToday.gemini, undefined, 'a provider that answered nothing is not listed');
+      // /loadz on pod B: the same mix from its cached copy of the tally (read on a /loadz call).
+      const mix = await waitFor(async () => {
+        const { status, body: load } = await b.apiJson('/loadz', { apiKey: null });
+        assert.equal(status, 200);
+        return load.ai?.providers?.local?.requests === 2 ? load.ai : undefined;
+      }, { what: 'the provider mix in /loadz', timeoutMs: 10_000, intervalMs: 50 });
+      assert.deepEqual(mix.providers, { openai: { requests: 2, spentUsd: Math.round(2 * cost * 1e6) / 1e6 }, local: { requests: 2, spentUsd: 0 } });
+      assert.equal(mix.day, new Date().toISOString().slice(0, 10));
+      // The tallies expire as the spend does: a fixed span after they are created, no later than two days.
+      const { Redis } = await import('ioredis');
+      const raw = new Redis(redis.url);
+      try {
+        const keys = (await raw.keys('*ai:*:provider:*')).map((key) => key.slice(key.indexOf('ai:'))).sort();
+        assert.deepEqual(keys, [`ai:requests:${mix.day}:provider:local`, `ai:requests:${mix.day}:provider:openai`, `ai:spend:${mix.day}:provider:openai`], 'one key per provider and figure; none for a free provider\'s 0 spend');
+        for (const key of keys) {
+          const ttl = await raw.pttl((await raw.keys(`*${key}`))[0]);
+          assert.ok(ttl > 0 && ttl <= 2 * 86_400_000, `${key} expires (${ttl} ms)`);
+        }
+      } finally {
+        raw.disconnect();
+      }
+    } finally {
+      await closePods([a, b]);
+    }
+  });
+
+  test('redis-server hung (SIGSTOP): /loadz goes on answering; the spend becomes unknown (absent) once the copy ages, never 0; back when it resumes', async () => {
+    await redis.restart();
+    openai.behave({ usage: { input: 1000, output: 100 } });
+    const gateway = await startGateway({ ai: aiBlock(openai, { spendCacheMs: 100, spendReadTimeoutMs: 50 }) }, { engine: new RedisEngine({ url: redis.url }) });
+    const load = async () => {
+      const { status, body } = await gateway.apiJson('/loadz', { apiKey: null });
+      assert.equal(status, 200, '/loadz answers');
+      return body;
+    };
+    try {
+      const client = await gateway.client('u1');
+      assert.equal((await askAi(client, 1, 'chat', { prompt: 'q' })).end.provider, 'openai');
+      const known = await waitFor(async () => {
+        const { ai } = await load();
+        return ai?.spentUsd > 0 ? ai : undefined;
+      }, { what: 'the spend in /loadz', timeoutMs: 10_000, intervalMs: 50 });
+      redis.pause();
+      const seen: unknown[] = [];
+      await waitFor(async () => {
+        const body = await load();
+        seen.push(body.ai);
+        assert.equal(typeof body.connections, 'number', 'the rest of /loadz is there');
+        return body.ai === undefined ? true : undefined;
+      }, { what: 'the spend unknown in /loadz', timeoutMs: 20_000, intervalMs: 50 });
+      for (const ai of seen) if (ai !== undefined) assert.deepEqual(ai, known, 'until it is dropped, the last copy stands: never 0');
+      redis.resume();
+      const back = await waitFor(async () => (await load()).ai, { what: 'the spend known again', timeoutMs: 20_000, intervalMs: 50 });
+      assert.equal(back.spentUsd, known.spentUsd, 'nothing was lost while the engine hung');
+    } finally {
+      redis.resume();
+      await closePods([gateway]);
     }
   });
 

@@ -58,7 +58,7 @@ test('a notification delivered over the socket appears in the region view by cha
   await client.close();
 });
 
-test('AI: spend today against the budget as the operator reported it, null (not 0) before it did, and the provider mix from the pods\' counters', async () => {
+test('AI: spend today against the budget as the operator reported it, null (not 0) before it did, today\'s provider mix from the tallies, and the mix since the pods started from their counters', async () => {
   const openai = await FakeAiServer.start('openai');
   const gemini = await FakeAiServer.start('gemini');
   const aiGateway = await startGateway({ ai: fakeAiBlock(openai, gemini) });
@@ -68,17 +68,21 @@ test('AI: spend today against the budget as the operator reported it, null (not 
     assert.equal(end.op, 'ai_done', JSON.stringify(end));
     // The gateway's /loadz reports the region's spend today once its copy of the tally is read.
     const load = await waitFor(async () => {
-      const body = (await (await fetch(`${aiGateway.httpUrl}/loadz`)).json()) as { ai?: { day: string; spentUsd: number; dailyBudgetUsd: number } };
+      const body = (await (await fetch(`${aiGateway.httpUrl}/loadz`)).json()) as { ai?: { day: string; spentUsd: number; dailyBudgetUsd: number; providers: Record<string, { requests: number; spentUsd: number }> } };
       return body.ai && body.ai.spentUsd > 0 ? body.ai : undefined;
     }, { what: 'the spend today in /loadz' });
     assert.equal(load.day, new Date().toISOString().slice(0, 10));
+    // The day's mix from the region's per-provider tally, as the operator carries it to status.ai.providers.
+    assert.deepEqual(load.providers, { openai: { requests: 1, spentUsd: load.spentUsd } });
+    const providers = Object.entries(load.providers).map(([name, day]) => ({ name, ...day }));
     const withAi = (status: Record<string, unknown>) =>
-      ({ ...cluster, spec: { ...cluster.spec, ai: { dailyBudgetUsd: 10 } }, status: { regions: [{ name: 'eu', phase: 'Ready', ...status }], ...(status.aiSpentTodayUsd !== undefined ? { ai: { day: load.day, spentTodayUsd: load.spentUsd, dailyBudgetUsd: 10, regionDailyBudgetUsd: 10, regionsReporting: 1 } } : {}) } }) as unknown as RealtimeCluster;
+      ({ ...cluster, spec: { ...cluster.spec, ai: { dailyBudgetUsd: 10 } }, status: { regions: [{ name: 'eu', phase: 'Ready', ...status }], ...(status.aiSpentTodayUsd !== undefined ? { ai: { day: load.day, spentTodayUsd: load.spentUsd, dailyBudgetUsd: 10, regionDailyBudgetUsd: 10, regionsReporting: 1, providers } } : {}) } }) as unknown as RealtimeCluster;
     let listed = withAi({});
     const collector = new Collector({ ...sources(), listClusters: async () => [listed], podMetrics: async () => parsePrometheusText(await (await fetch(aiGateway.metricsUrl)).text()) }, 60_000);
 
     const unknown = (await collector.sample()).clusters[0];
     assert.equal(unknown.aiToday, null, 'no status.ai yet: unknown, not $0');
+    assert.equal(unknown.aiMixToday, null, "no status.ai yet: today's mix unknown, not empty");
     assert.equal(unknown.aiBudgetUsd, 10);
     assert.equal(unknown.regions[0].ai?.spentTodayUsd, null);
     assert.deepEqual(Object.keys(unknown.regions[0].ai!.providers), ['openai']);
@@ -89,7 +93,8 @@ test('AI: spend today against the budget as the operator reported it, null (not 
     const known = (await collector.sample()).clusters[0];
     assert.equal(known.regions[0].ai?.spentTodayUsd, load.spentUsd);
     assert.equal(known.regions[0].ai?.budgetUsd, 10);
-    assert.deepEqual(known.aiToday, { day: load.day, spentTodayUsd: load.spentUsd, dailyBudgetUsd: 10, regionDailyBudgetUsd: 10, regionsReporting: 1 });
+    assert.deepEqual(known.aiToday, { day: load.day, spentTodayUsd: load.spentUsd, dailyBudgetUsd: 10, regionDailyBudgetUsd: 10, regionsReporting: 1, providers });
+    assert.deepEqual(known.aiMixToday, [{ name: 'openai', requests: 1, spentUsd: load.spentUsd, share: 1 }], "today's mix with each provider's share of the requests");
     await client.close();
   } finally {
     await aiGateway.close();

@@ -4,7 +4,8 @@
  * controller reading each Pod's /loadz, and a fake OpenAI server as the paid provider. Before any
  * traffic the rates are 0 (measured), never guessed; after a client publishes, the region's
  * message rates are non-zero in the table and in -o json; after one AI request, the region's and
- * the cluster's spend today are read from the shared tally and shown against the budget; once
+ * the cluster's spend today are read from the shared tally and shown against the budget, with the
+ * day's provider mix; once
  * traffic stops and the rates settle, load rounds go on without a status write. Skips
  * loudly without kubectl or redis-server (fails under CI=true).
  */
@@ -149,6 +150,8 @@ describe('kubectl meridian status shows what the gateways measured', { skip, tim
     assert.equal(ai.regionDailyBudgetUsd, 25);
     assert.equal(ai.dailyBudgetUsd, 50, 'budgets are per region: 25 × 2 regions');
     assert.equal(ai.regionsReporting, 2);
+    // Today's provider mix: the one paid request, from us-east1's per-provider tally (europe-west1 answered none).
+    assert.deepEqual(ai.providers, [{ name: 'openai', requests: 1, spentUsd: ai.spentTodayUsd }]);
 
     const json = JSON.parse(await status(['-o', 'json']));
     assert.equal(json.ai.spentTodayUsd, ai.spentTodayUsd);
@@ -156,6 +159,8 @@ describe('kubectl meridian status shows what the gateways measured', { skip, tim
     assert.equal(json.regions.find((r: { name: string }) => r.name === 'europe-west1').aiSpentTodayUsd, 0, 'europe-west1 spent nothing (its own tally)');
     const table = await status();
     assert.match(table, new RegExp(`^AI spend:\\s+\\$\\d+\\.\\d+ of \\$50\\.00 daily budget \\(${ai.day}; \\$25\\.00 per region × 2, 2 reporting\\)$`, 'm'));
+    assert.match(table, /^AI mix today: openai 100% \(1 req, \$\d+\.\d+\)$/m);
+    assert.deepEqual(json.ai.providers, ai.providers);
     assert.notEqual(row(table, 'us-east1')['AI TODAY'], '—');
     assert.equal(row(table, 'europe-west1')['AI TODAY'], '$0.00');
     // No relay configured: the column says so, and no lag is invented.

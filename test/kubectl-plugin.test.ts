@@ -193,7 +193,7 @@ describe('kubectl meridian against the sandbox with the operator running', { ski
     assert.equal(json.name, CLUSTER);
     assert.equal(json.phase, 'Ready');
     assert.equal(json.paused, false);
-    assert.deepEqual(json.ai, { configured: true, regionDailyBudgetUsd: 25, dailyBudgetUsd: 25 });
+    assert.deepEqual(json.ai, { configured: true, regionDailyBudgetUsd: 25, dailyBudgetUsd: 25, regionsBudgeted: 1 });
     assert.equal(json.regions.length, 1);
     assert.equal(json.regions[0].name, 'local');
     assert.equal(json.regions[0].readyReplicas, 1);

@@ -61,3 +61,35 @@ test('an invalid spec keeps the regions as they were, reports every problem, and
   assert.equal(next.observedGeneration, 4);
   assert.equal(next.conditions?.find((c) => c.type === 'Paused')?.status, 'True');
 });
+
+test("AI today: the regions' provider mixes sum into status.ai.providers; a region held at zero pods in maintenance leaves the ceiling; a resync with the same load writes nothing", () => {
+  const withAi = (status?: RealtimeCluster['status']): RealtimeCluster => {
+    const base = cluster(status);
+    return { ...base, spec: { ...base.spec, ai: { dailyBudgetUsd: 10, providers: [{ name: 'local' }] } } };
+  };
+  const day = '2026-11-25';
+  const serving = (name: string, spent: number, openai: number, local: number): RegionObservation => ({
+    ...ready(name, true),
+    traffic: { aiDay: day, aiSpentTodayUsd: spent, aiProviders: [{ name: 'openai', requests: openai, spentUsd: spent }, { name: 'local', requests: local, spentUsd: 0 }] },
+  });
+  const first = computeStatus({ cluster: withAi(), problems: [], regions: [serving('us-east1', 1.5, 3, 1), serving('europe-west1', 0.5, 1, 5)], paused: false, now: t1 });
+  assert.deepEqual(first.ai, {
+    day,
+    spentTodayUsd: 2,
+    dailyBudgetUsd: 20,
+    regionDailyBudgetUsd: 10,
+    regionsReporting: 2,
+    providers: [{ name: 'openai', requests: 4, spentUsd: 2 }, { name: 'local', requests: 6, spentUsd: 0 }],
+  });
+  assert.equal(first.regions?.some((r) => 'aiProviders' in r || 'aiDay' in r), false, 'the mix is a cluster figure, not a region field');
+  const again = computeStatus({ cluster: withAi(first), problems: [], regions: [serving('us-east1', 1.5, 3, 1), serving('europe-west1', 0.5, 1, 5)], paused: false, now: t2 });
+  assert.equal(statusChanged(first, again), false, 'the same figures on the next load round: no write');
+
+  // europe-west1 in maintenance at zero pods: no pod reports its tally, and it cannot spend.
+  const held: RegionObservation = { name: 'europe-west1', phase: 'Ready', replicas: 0, readyReplicas: 0, desiredReplicas: 0, message: '0 pods', wrote: false, maintenance: { step: 'InMaintenance', message: '0 pods, objects kept' }, traffic: {} };
+  const inMaintenance = computeStatus({ cluster: withAi(first), problems: [], regions: [serving('us-east1', 1.5, 3, 1), held], paused: false, now: t2 });
+  assert.deepEqual(inMaintenance.ai, { day, spentTodayUsd: 1.5, dailyBudgetUsd: 10, regionDailyBudgetUsd: 10, regionsReporting: 1, providers: [{ name: 'openai', requests: 3, spentUsd: 1.5 }, { name: 'local', requests: 1, spentUsd: 0 }] });
+  // Draining (pods still serving) still counts: those pods can spend.
+  const draining = computeStatus({ cluster: withAi(first), problems: [], regions: [serving('us-east1', 1.5, 3, 1), { ...serving('europe-west1', 0.5, 1, 5), maintenance: { step: 'Draining', message: '2 pod(s) draining' } }], paused: false, now: t2 });
+  assert.equal(draining.ai?.dailyBudgetUsd, 20);
+});

@@ -4,6 +4,9 @@
  * emulator. Scenarios run in order on one setup (the later ones break things on purpose):
  * exchange and order, redelivery, recovery on another pod, a lost and repaired message, a gap
  * past the origin's history, the emulator killed mid-traffic, presence, and a region killed.
+ * Along the way each pod's /loadz (what the operator's status and dashboard read) is checked
+ * against what happened: relay ok with a measured lag after an exchange, the gap counted, and
+ * degraded while the emulator is down, ok again once it is back.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -94,6 +97,15 @@ async function metric(pod: SpawnedGateway, name: string): Promise<number> {
     .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 }
 
+/** The relay part of a pod's /loadz (unauthenticated, as the operator reads it). */
+async function relayLoad(pod: SpawnedGateway): Promise<Frame> {
+  const res = await fetch(`${pod.httpUrl}/loadz`);
+  assert.equal(res.status, 200, `/loadz of ${pod.httpUrl}`);
+  const body = (await res.json()) as Frame;
+  assert.ok(body.relay, `/loadz of ${pod.httpUrl} reports the relay: ${JSON.stringify(body)}`);
+  return body.relay as Frame;
+}
+
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('relay between two regions over the Pub/Sub emulator', { skip, concurrency: false }, () => {
@@ -142,6 +154,20 @@ describe('relay between two regions over the Pub/Sub emulator', { skip, concurre
     for (const r of [a, b]) assert.equal((await history(r.pods[1], room)).length, 32);
     // Live subscribers of both regions saw all 32 (their region's own and the relayed ones).
     for (const w of watchers) await w.waitCount((f) => f.op === 'message' && f.room === room, 32);
+
+    // /loadz: every pod publishes and receives; each region measured the lag of what it stored
+    // from the other (16 messages, spread over its two pods by the shared subscription).
+    for (const r of [a, b]) {
+      const loads = await Promise.all(r.pods.map(relayLoad));
+      for (const load of loads) {
+        assert.equal(load.state, 'ok', `${r.name}: ${JSON.stringify(load)}`);
+        assert.equal(load.publishing, true);
+        assert.equal(load.receiving, true);
+        assert.equal(load.gaps, 0);
+        if (load.lagSamples > 0) assert.ok(Number.isInteger(load.lagP99Ms) && load.lagP99Ms >= 0, `${r.name}: a lag measured over ${load.lagSamples} applies: ${load.lagP99Ms}`);
+      }
+      assert.ok(loads.reduce((total, l) => total + l.lagSamples, 0) >= 16, `${r.name} measured a lag per stored message: ${JSON.stringify(loads)}`);
+    }
   });
 
   it('a message the bus delivers again (nack while the append fails, and a repeated copy) is stored once', async () => {
@@ -200,6 +226,8 @@ describe('relay between two regions over the Pub/Sub emulator', { skip, concurre
     await apiPublish(a.pods[0], room, 0);
     await originData(b, room, 'a', 1);
     const gapsBefore = (await metric(b.pods[0], 'meridian_relay_unrecoverable_gaps_total')) + (await metric(b.pods[1], 'meridian_relay_unrecoverable_gaps_total'));
+    const loadGaps = async () => (await Promise.all(b.pods.map(relayLoad))).reduce((total, l) => total + l.gaps, 0);
+    const loadGapsBefore = await loadGaps();
     await deleteSubscription('b');
     // One burst, so that it falls inside the time b has no subscription (sequential publishes on a
     // loaded machine outlast it: b's gateways recreate their subscription within relay.pubsub.reopenMs).
@@ -214,6 +242,7 @@ describe('relay between two regions over the Pub/Sub emulator', { skip, concurre
     const data = await originData(b, room, 'a', historySizeA + 1);
     assert.deepEqual(data, [0, ...kept]);
     await waitFor(async () => (await metric(b.pods[0], 'meridian_relay_unrecoverable_gaps_total')) + (await metric(b.pods[1], 'meridian_relay_unrecoverable_gaps_total')) > gapsBefore, { what: 'unrecoverable gap counted' });
+    assert.ok((await loadGaps()) > loadGapsBefore, "b's /loadz counts the gap");
   });
 
   it('the emulator killed mid-traffic and restarted: local delivery goes on, and every outage message reaches b in order, once', async () => {
@@ -237,9 +266,14 @@ describe('relay between two regions over the Pub/Sub emulator', { skip, concurre
     await local.waitCount((f) => f.op === 'message' && f.room === room, 15, 10_000);
     await waitFor(async () => (await metric(a.pods[0], 'meridian_relay_degraded')) === 1, { what: 'a reports the relay degraded' });
     assert.equal((await fetch(`${a.pods[0].httpUrl}/readyz`)).status, 200, '/readyz stays ready');
+    // /loadz answers while the bus is down, and says so (the operator's relayState: Degraded).
+    const down = await relayLoad(a.pods[0]);
+    assert.equal(down.state, 'degraded', JSON.stringify(down));
     await emulator.restart();
     await publishSome(5);
     assert.deepEqual(await originData(b, room, 'a', 20, 60_000), range(1, 20));
+    // Back to ok on every pod once the emulator is back (the operator's relayState: Ok).
+    for (const pod of [...a.pods, ...b.pods]) await waitFor(async () => ((await relayLoad(pod)).state === 'ok' ? true : undefined), { what: `${pod.httpUrl} relay ok again`, timeoutMs: 30_000, intervalMs: 200 });
     await new Promise((r) => setTimeout(r, 1000));
     assert.deepEqual((await history(b.pods[1], room)).filter((m) => m.region === 'a').map((m) => m.data), range(1, 20));
   });

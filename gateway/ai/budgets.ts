@@ -10,14 +10,32 @@
  * budget only by what in-flight requests cost beyond their estimates — never by their whole
  * cost. Between a reservation that did not fit and its take-back, another request near the edge
  * may see the total that much higher and be refused too: refusals err on the safe side.
+ *
+ * Settling also tallies the day per provider that answered: its requests and its cost, one
+ * atomic add per key (`ai:spend:DAY:provider:P` and `ai:requests:DAY:provider:P`, same expiry).
+ * Providers are a fixed set (providerNames), so a day holds at most two keys per provider. The
+ * mix counts on the day of settlement (the spend on the day of reservation).
  */
 import type { Tallies } from '../engine/tally.ts';
+import { providerNames, type ProviderName } from './types.ts';
 
 const dayMs = 86_400_000;
 
 export interface Spent {
   clusterUsd: number;
   userUsd: number;
+}
+
+/** One provider's share of the region's day: requests it answered and what they cost. */
+export interface ProviderDay {
+  requests: number;
+  spentUsd: number;
+}
+
+/** The region's day: total spend and, for each provider that answered a request, its share. */
+export interface SpentToday {
+  clusterUsd: number;
+  providers: Partial<Record<ProviderName, ProviderDay>>;
 }
 
 /** What one request holds in the tallies until it settles; the keys are fixed at reservation. */
@@ -53,6 +71,22 @@ export class AiBudgets {
     return { clusterUsd, userUsd };
   }
 
+  private providerKeys(provider: ProviderName): [spend: string, requests: string] {
+    const day = this.day();
+    return [`ai:spend:${day}:provider:${provider}`, `ai:requests:${day}:provider:${provider}`];
+  }
+
+  /** The region's spend today and its provider mix, in one read of the tallies. */
+  async today(): Promise<SpentToday> {
+    const [clusterUsd, ...perProvider] = await this.tallies.read([this.keys(undefined)[0], ...providerNames.flatMap((p) => this.providerKeys(p))]);
+    const providers: SpentToday['providers'] = {};
+    providerNames.forEach((provider, i) => {
+      const [spentUsd, requests] = [perProvider[2 * i], perProvider[2 * i + 1]];
+      if (requests > 0 || spentUsd > 0) providers[provider] = { requests, spentUsd };
+    });
+    return { clusterUsd, providers };
+  }
+
   /**
    * Reserves `usd` on the region's day and, for a user's request, the user's. Undefined when it
    * does not fit in a budget (nothing stays reserved). Rejects when the tallies cannot be
@@ -71,17 +105,25 @@ export class AiBudgets {
     return undefined;
   }
 
-  /** Replaces a reservation by the cost actually incurred (0 when no paid provider answered). */
-  async settle(reservation: Reservation, actualUsd: number): Promise<void> {
+  /**
+   * Replaces a reservation by the cost actually incurred (0 when no paid provider answered), and
+   * counts the request and its cost to `provider`, the one that answered (none: nothing answered).
+   */
+  async settle(reservation: Reservation, actualUsd: number, provider?: ProviderName): Promise<void> {
     const difference = actualUsd - reservation.usd;
-    if (difference === 0) return;
-    await Promise.all(reservation.keys.map((key) => this.tallies.add(key, difference, 2 * dayMs)));
+    const adds = difference === 0 ? [] : reservation.keys.map((key) => this.tallies.add(key, difference, 2 * dayMs));
+    if (provider !== undefined) {
+      const [spendKey, requestsKey] = this.providerKeys(provider);
+      adds.push(this.tallies.add(requestsKey, 1, 2 * dayMs));
+      if (actualUsd > 0) adds.push(this.tallies.add(spendKey, actualUsd, 2 * dayMs));
+    }
+    await Promise.all(adds);
   }
 
   /** Charges `usd` with no reservation before it (a request that reserved nothing). */
-  async charge(user: string | undefined, usd: number): Promise<void> {
-    if (usd <= 0) return;
-    await this.settle({ keys: this.keys(user), usd: 0 }, usd);
+  async charge(user: string | undefined, usd: number, provider?: ProviderName): Promise<void> {
+    if (usd <= 0 && provider === undefined) return;
+    await this.settle({ keys: usd > 0 ? this.keys(user) : [], usd: 0 }, Math.max(0, usd), provider);
   }
 }
 

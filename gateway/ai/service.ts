@@ -21,7 +21,7 @@ import { createProviders } from './providers/index.ts';
 import { messageText, parseAiInput, type AiInput } from './request-input.ts';
 import { NoProviderError, Router, isPaid, type BudgetState, type RouteDecision } from './router.ts';
 import { RoomAi } from './room-ai.ts';
-import { costUsd, expectedUsage, shortTasks, type AiProvider, type AiTask, type Usage } from './types.ts';
+import { costUsd, expectedUsage, providerNames, shortTasks, type AiProvider, type AiTask, type ProviderName, type Usage } from './types.ts';
 import { UserRateLimits } from './user-limits.ts';
 
 /** What the service needs of a connection; the gateway's Connection is adapted to this. */
@@ -242,8 +242,9 @@ export class AiService {
       if (actualUsd > 0) this.metrics.costUsd.inc({ provider: spend.provider }, actualUsd);
     }
     try {
-      if (reservation) await this.budgets.settle(reservation, actualUsd);
-      else await this.budgets.charge(user, actualUsd);
+      const provider = spend && (providerNames as readonly string[]).includes(spend.provider) ? (spend.provider as ProviderName) : undefined;
+      if (reservation) await this.budgets.settle(reservation, actualUsd, provider);
+      else await this.budgets.charge(user, actualUsd, provider);
     } catch (error) {
       // The reservation stays counted (high, the safe side); the actual cost is in the metrics.
       this.metrics.chargeFailures.inc();
@@ -274,8 +275,8 @@ export class AiService {
 
   /** Today's spend, for GET /v1/ai/usage. */
   async usage(user?: string): Promise<Record<string, unknown>> {
-    const spent = await this.budgets.spent(user);
-    const body: Record<string, unknown> = { day: this.budgets.day(), spentUsd: spent.clusterUsd, dailyBudgetUsd: this.config.dailyBudgetUsd, providers: this.router.snapshot() };
+    const [spent, today] = await Promise.all([this.budgets.spent(user), this.budgets.today()]);
+    const body: Record<string, unknown> = { day: this.budgets.day(), spentUsd: spent.clusterUsd, dailyBudgetUsd: this.config.dailyBudgetUsd, providersToday: today.providers, providers: this.router.snapshot() };
     if (user !== undefined) body.user = { user, spentUsd: spent.userUsd, dailyBudgetUsd: this.config.userDailyBudgetUsd };
     return body;
   }

@@ -4,19 +4,21 @@
  * `ai.spendCacheMs`, each read bounded by `ai.spendReadTimeoutMs` and started by the /loadz call
  * that finds the copy due (no timer of its own; one read at a time). A copy is dropped once it is
  * older than three refresh periods, or of another UTC day: the spend is then unknown (absent),
- * never 0.
+ * never 0. The copy carries the day's provider mix (requests and spend per provider that answered).
  */
-import type { AiBudgets } from './budgets.ts';
+import type { AiBudgets, SpentToday } from './budgets.ts';
 
 export interface SpendToday {
   /** UTC day, `YYYY-MM-DD`. */
   day: string;
   spentUsd: number;
   dailyBudgetUsd: number;
+  /** Per provider that answered a request today: its requests and spend (micro-dollars). */
+  providers: SpentToday['providers'];
 }
 
 export interface SpendTodayOptions {
-  budgets: Pick<AiBudgets, 'spent' | 'day' | 'dailyBudgetUsd'>;
+  budgets: Pick<AiBudgets, 'today' | 'day' | 'dailyBudgetUsd'>;
   now: () => number;
   refreshMs: number;
   timeoutMs: number;
@@ -39,7 +41,7 @@ export class SpendTodayCache {
     if (!this.reading && at - this.lastAttempt >= refreshMs) void this.refresh(at);
     const copy = this.copy;
     if (!copy || copy.day !== budgets.day() || at - copy.readAt > 3 * refreshMs) return undefined;
-    return { day: copy.day, spentUsd: copy.spentUsd, dailyBudgetUsd: copy.dailyBudgetUsd };
+    return { day: copy.day, spentUsd: copy.spentUsd, dailyBudgetUsd: copy.dailyBudgetUsd, providers: copy.providers };
   }
 
   private async refresh(at: number): Promise<void> {
@@ -50,14 +52,14 @@ export class SpendTodayCache {
     let timer: NodeJS.Timeout | undefined;
     try {
       const spent = await Promise.race([
-        budgets.spent(),
+        budgets.today(),
         new Promise<undefined>((resolve) => {
           timer = setTimeout(() => resolve(undefined), timeoutMs);
           timer.unref();
         }),
       ]);
       // Rounded to a micro-dollar: sums of float reservations carry noise in the last digits.
-      if (spent) this.copy = { day, spentUsd: Math.round(spent.clusterUsd * 1e6) / 1e6, dailyBudgetUsd: budgets.dailyBudgetUsd, readAt: now() };
+      if (spent) this.copy = { day, spentUsd: microUsd(spent.clusterUsd), dailyBudgetUsd: budgets.dailyBudgetUsd, providers: roundProviders(spent.providers), readAt: now() };
     } catch {
       // The engine is unreachable: the last copy stands until it is too old (then unknown).
     } finally {
@@ -65,4 +67,10 @@ export class SpendTodayCache {
       this.reading = false;
     }
   }
+}
+
+const microUsd = (usd: number) => Math.round(usd * 1e6) / 1e6;
+
+function roundProviders(providers: SpentToday['providers']): SpentToday['providers'] {
+  return Object.fromEntries(Object.entries(providers).map(([name, day]) => [name, { requests: day.requests, spentUsd: microUsd(day.spentUsd) }]));
 }

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../clock.ts';
 import { errorSummary } from '../errors.ts';
 import type { RegionPool } from '../types.ts';
+import { AI_PROVIDER_NAMES, type AiProviderName } from '../../crds/types.ts';
 import { podProxy } from './pod-proxy.ts';
 import { listGatewayPods, type GatewayPod, type GatewayTarget } from './pods.ts';
 
@@ -35,11 +36,18 @@ export interface PodLoad {
   /** The pod's relay, with a relay configured. */
   relay?: PodRelayLoad;
   /** The region's AI spend today as the pod last read it (absent: AI off, or unknown). */
-  ai?: { day: string; spentUsd: number };
+  ai?: PodSpendLoad;
   /** When the answer arrived (clock ms). */
   sampledAt: number;
   /** The region's round that read it (RegionLoad.round). */
   round: number;
+}
+
+export interface PodSpendLoad {
+  day: string;
+  spentUsd: number;
+  /** The day's requests and spend per provider (known names only; absent from an older gateway). */
+  providers?: Partial<Record<AiProviderName, { requests: number; spentUsd: number }>>;
 }
 
 export interface PodRelayLoad {
@@ -121,7 +129,21 @@ function parseSpend(value: unknown): PodLoad['ai'] {
   const ai = value as Record<string, unknown> | null | undefined;
   const spent = count(ai?.spentUsd);
   if (typeof ai?.day !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(ai.day) || spent === undefined) return undefined;
-  return { day: ai.day, spentUsd: spent };
+  const providers = parseProviders(ai.providers);
+  return { day: ai.day, spentUsd: spent, ...(providers ? { providers } : {}) };
+}
+
+/** The provider mix: only the known provider names are read, so a pod cannot grow the status. */
+function parseProviders(value: unknown): PodSpendLoad['providers'] {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, Record<string, unknown> | null | undefined>;
+  const providers: NonNullable<PodSpendLoad['providers']> = {};
+  for (const name of AI_PROVIDER_NAMES) {
+    const requests = count(record[name]?.requests);
+    const spentUsd = count(record[name]?.spentUsd);
+    if (requests !== undefined && spentUsd !== undefined) providers[name] = { requests: Math.round(requests), spentUsd };
+  }
+  return providers;
 }
 
 /** A /loadz answer; fields the gateway does not report (or reports malformed) stay absent, never 0. */

@@ -13,7 +13,7 @@
  * enforce spec.ai.dailyBudgetUsd on it (docs/ai.md), so the cluster's daily ceiling is that
  * budget times the regions.
  */
-import type { AiStatus, MessageRates, RegionRelayState, RegionStatus } from '../../crds/types.ts';
+import { AI_PROVIDER_NAMES, type AiProviderDay, type AiProviderName, type AiStatus, type MessageRates, type RegionRelayState } from '../../crds/types.ts';
 import { freshSample, loadTooOld } from './decide.ts';
 import type { PodLoad, RegionLoad } from './load-monitor.ts';
 
@@ -24,6 +24,8 @@ export interface RegionTraffic {
   relayGaps?: number;
   aiDay?: string;
   aiSpentTodayUsd?: number;
+  /** The day's provider mix from the same copy as aiSpentTodayUsd (for status.ai, not a region field). */
+  aiProviders?: AiProviderDay[];
 }
 
 /** The status fields RegionTraffic owns (absent in a new observation: removed from status). */
@@ -57,23 +59,44 @@ export function regionTraffic(load: RegionLoad | undefined, now: number, periodM
   const spends = samples.flatMap((s) => (s.ai ? [s.ai] : []));
   if (spends.length > 0) {
     const day = spends.map((s) => s.day).sort().at(-1)!;
+    const newest = spends.filter((s) => s.day === day).reduce((best, s) => (s.spentUsd > best.spentUsd ? s : best));
     traffic.aiDay = day;
-    traffic.aiSpentTodayUsd = Math.round(Math.max(...spends.filter((s) => s.day === day).map((s) => s.spentUsd)) * 1e6) / 1e6;
+    traffic.aiSpentTodayUsd = microUsd(newest.spentUsd);
+    if (newest.providers) traffic.aiProviders = providerList(newest.providers);
   }
   return traffic;
 }
 
+const microUsd = (usd: number) => Math.round(usd * 1e6) / 1e6;
+
+/** A fixed-order list (the known providers, each at most once), so equal mixes compare equal. */
+function providerList(providers: Partial<Record<AiProviderName, { requests: number; spentUsd: number }>>): AiProviderDay[] {
+  return AI_PROVIDER_NAMES.flatMap((name) => {
+    const day = providers[name];
+    return day ? [{ name, requests: Math.round(day.requests), spentUsd: microUsd(day.spentUsd) }] : [];
+  });
+}
+
 /** The cluster's spend today: the regions that reported the newest day, summed. Undefined when none did. */
-export function aiStatus(regions: ReadonlyArray<Pick<RegionStatus, 'aiSpentTodayUsd'> & { aiDay?: string }>, regionBudgetUsd: number, regionCount: number): AiStatus | undefined {
+export function aiStatus(regions: ReadonlyArray<Pick<RegionTraffic, 'aiDay' | 'aiSpentTodayUsd' | 'aiProviders'>>, regionBudgetUsd: number, regionCount: number): AiStatus | undefined {
   const reported = regions.filter((r) => r.aiDay !== undefined && r.aiSpentTodayUsd !== undefined);
   if (reported.length === 0) return undefined;
   const day = reported.map((r) => r.aiDay!).sort().at(-1)!;
   const today = reported.filter((r) => r.aiDay === day);
+  const mix: Partial<Record<AiProviderName, { requests: number; spentUsd: number }>> = {};
+  for (const provider of today.flatMap((r) => r.aiProviders ?? [])) {
+    const sum = (mix[provider.name] ??= { requests: 0, spentUsd: 0 });
+    sum.requests += provider.requests;
+    sum.spentUsd += provider.spentUsd;
+  }
+  const providers = providerList(mix);
   return {
     day,
-    spentTodayUsd: Math.round(today.reduce((total, r) => total + r.aiSpentTodayUsd!, 0) * 1e6) / 1e6,
-    dailyBudgetUsd: Math.round(regionBudgetUsd * regionCount * 1e6) / 1e6,
+    spentTodayUsd: microUsd(today.reduce((total, r) => total + r.aiSpentTodayUsd!, 0)),
+    dailyBudgetUsd: microUsd(regionBudgetUsd * regionCount),
     regionDailyBudgetUsd: regionBudgetUsd,
     regionsReporting: today.length,
+    // Empty when the gateways report a mix and none answered a request today; absent when none reports one.
+    ...(today.some((r) => r.aiProviders !== undefined) ? { providers } : {}),
   };
 }

@@ -5,7 +5,7 @@
  * answer, a histogram with nothing observed in the window.
  */
 import { DEFAULTS } from '../../crds/schema.ts';
-import type { AiStatus, Condition, RealtimeCluster, RegionSpec, ScalingDecision } from '../../crds/types.ts';
+import type { AiProviderDay, AiStatus, Condition, RealtimeCluster, RegionSpec, ScalingDecision } from '../../crds/types.ts';
 import { addBuckets, buckets, quantileBetween, sum, type Samples } from './prom-text.ts';
 import type { ClusterEvent, DashboardSources, PodSummary } from './sources.ts';
 
@@ -62,6 +62,12 @@ export interface ClusterView {
   aiBudgetUsd: number | null;
   /** Spend today across the regions (status.ai); null without spec.ai or before the operator reported it. */
   aiToday: AiStatus | null;
+  /**
+   * Today's provider mix across the regions (status.ai.providers, from each region's per-provider
+   * tallies), with each provider's share of the requests; null without spec.ai, before the operator
+   * reported the day, or from gateways that do not report a mix.
+   */
+  aiMixToday: Array<{ name: string; requests: number; spentUsd: number; share: number }> | null;
   regions: RegionView[];
   failovers: ClusterEvent[];
   /** The autoscaler's view of each region (status.regions[].scaling), newest decision first. */
@@ -156,6 +162,7 @@ export class Collector {
       relayConfigured: Boolean(cluster.spec.relay?.pubsub),
       aiBudgetUsd: cluster.spec.ai ? (cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd) : null,
       aiToday: cluster.spec.ai ? (status.ai ?? null) : null,
+      aiMixToday: cluster.spec.ai && status.ai?.providers ? mixWithShares(status.ai.providers) : null,
       regions,
       failovers: events.list.filter((e) => FAILOVER_REASONS.has(e.reason)).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 5),
       scaling: (status.regions ?? [])
@@ -300,4 +307,9 @@ export class Collector {
 
 function round(value: number | null): number | null {
   return value === null ? null : Math.round(value * 10) / 10;
+}
+
+function mixWithShares(providers: readonly AiProviderDay[]): NonNullable<ClusterView['aiMixToday']> {
+  const total = providers.reduce((sum, p) => sum + p.requests, 0);
+  return providers.map((p) => ({ name: p.name, requests: p.requests, spentUsd: p.spentUsd, share: total > 0 ? Math.round((p.requests / total) * 1000) / 1000 : 0 }));
 }

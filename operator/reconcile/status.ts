@@ -92,7 +92,7 @@ function regionStatuses(previous: RegionStatus[] | undefined, observations: Regi
     // that finds everything in place leaves it alone, so that it makes no status write.
     const moved = seen.wrote || !before || before.phase !== seen.phase;
     const lastSyncTime = seen.phase === 'Unknown' ? before?.lastSyncTime : moved ? now.toISOString() : before?.lastSyncTime;
-    const { aiDay: _day, ...traffic } = seen.traffic ?? Object.fromEntries(TRAFFIC_FIELDS.flatMap((field) => (before?.[field] !== undefined ? [[field, before[field]]] : [])));
+    const { aiDay: _day, aiProviders: _mix, ...traffic } = seen.traffic ?? Object.fromEntries(TRAFFIC_FIELDS.flatMap((field) => (before?.[field] !== undefined ? [[field, before[field]]] : [])));
     return {
       name: seen.name,
       phase: seen.phase,
@@ -174,12 +174,15 @@ export function computeStatus(input: StatusInput): RealtimeClusterStatus {
   const foreign = (prev ?? []).filter((c) => !(OWNED_CONDITIONS as readonly string[]).includes(c.type) && !conditions.some((own) => own.type === c.type));
   const pendingCleanup = input.pendingCleanup ?? previous.pendingCleanup ?? [];
   const failover = input.failover ?? previous.failover ?? [];
-  // Spend today: from this pass's load when the autoscaler looked, else kept as it was.
+  // Spend today: from this pass's load when the autoscaler looked, else kept as it was. A region
+  // held at zero pods in planned maintenance cannot spend and has no pod to report its tally: it is
+  // left out of the ceiling as it is out of the sum (docs/ai.md), and counts again once restoring.
   const traffic = input.regions?.filter((r) => r.traffic !== undefined);
+  const spending = regions.filter((r) => r.maintenance?.step !== 'InMaintenance').length;
   const ai = !cluster.spec.ai
     ? undefined
     : traffic && traffic.length > 0
-      ? aiStatus(traffic.map((r) => ({ aiDay: r.traffic!.aiDay, aiSpentTodayUsd: r.traffic!.aiSpentTodayUsd })), cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd, cluster.spec.regions.length)
+      ? aiStatus(traffic.map((r) => r.traffic!), cluster.spec.ai.dailyBudgetUsd ?? DEFAULTS.dailyBudgetUsd, spending)
       : previous.ai;
 
   return {

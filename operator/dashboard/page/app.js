@@ -73,7 +73,18 @@ function clusterAi(cluster) {
   if (cluster.aiBudgetUsd === null) return na('AI not configured');
   const today = cluster.aiToday;
   if (!today) return na(`not reported yet; ${usd(cluster.aiBudgetUsd)} a day per region`);
-  return el('p', {}, `${today.day}: `, spend(today.spentTodayUsd, today.dailyBudgetUsd, 'aiToday'), ` — ${usd(today.regionDailyBudgetUsd)} a day per region (each region enforces its own), ${today.regionsReporting} of ${cluster.regions.length} reporting`);
+  const budgeted = today.regionDailyBudgetUsd > 0 ? Math.round(today.dailyBudgetUsd / today.regionDailyBudgetUsd) : cluster.regions.length;
+  return el('div', {},
+    el('p', {}, `${today.day}: `, spend(today.spentTodayUsd, today.dailyBudgetUsd, 'aiToday'), ` — ${usd(today.regionDailyBudgetUsd)} a day per region × ${budgeted} (each region enforces its own; one held at zero pods in maintenance is not counted), ${today.regionsReporting} reporting`),
+    el('p', {}, 'provider mix today: ', todayMix(cluster.aiMixToday)));
+}
+
+/** Today's mix from the regions' per-provider tallies (status.ai.providers): share of requests, then requests and spend. */
+function todayMix(mix) {
+  if (!mix) return na('not reported by these gateways');
+  if (mix.every((p) => p.requests === 0)) return na('no requests yet today');
+  const text = mix.map((p) => `${p.name} ${Math.round(p.share * 100)} % (${p.requests} req, ${usd(p.spentUsd)})`).join('; ');
+  return el('span', { 'data-field': 'aiProviderMixToday' }, text);
 }
 
 function notificationValues(region, unreachable) {
