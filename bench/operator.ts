@@ -33,6 +33,7 @@ import { startApiServer } from '../sandbox/apiserver/index.ts';
 import { parseOptions, type OptionSpec, type OptionValues } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
+import { memoryMapOf, type MemoryMap } from './lib/memory-map.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { startApiServerProcess } from './lib/apiserver-process.ts';
 import { spawnBenchProcess, waitReady, type BenchProcess } from './lib/processes.ts';
@@ -52,6 +53,8 @@ export const operatorOptions: Record<string, OptionSpec> = {
   'poll-ms': { kind: 'int', default: 500, doc: 'how often this process lists clusters to see if all are Ready' },
   'timeout-ms': { kind: 'int', default: 600_000, doc: 'give up on a step after this long' },
   quick: { kind: 'bool', default: false, doc: 'a small run (10 clusters; 1 and 3 regions)' },
+  'operator-env': { kind: 'string', default: '', doc: 'extra environment for the operator process, NAME=VALUE[,NAME=VALUE…] (e.g. MALLOC_ARENA_MAX=2 to compare allocator settings)' },
+  'heap-snapshot': { kind: 'string', default: '', doc: 'write a heap snapshot of the operator at the end of each step into this directory (compare two with bench/heap-by-constructor.ts)' },
   out: { kind: 'string', default: '', doc: 'results file (default bench/results/operator.json)' },
 };
 
@@ -140,6 +143,10 @@ export interface StepResult {
   /** V8 heap reserved, and memory outside it that V8 knows of (external, array buffers), after GC. */
   operatorHeapTotalAfterGcMiB: number;
   operatorExternalAfterGcMiB: number;
+  /** MiB each V8 heap space holds committed after GC (new_space is the young generation). */
+  operatorHeapSpacesAfterGcMiB: Record<string, number>;
+  /** Where the RSS after GC lies (bench/lib/memory-map.ts). */
+  operatorMemoryMap: MemoryMap | undefined;
   loadAverage1mAtEnd: number;
 }
 
@@ -173,6 +180,7 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     operator = spawnBenchProcess({
       label: 'operator',
       script: new URL('./servers/operator.ts', import.meta.url).pathname,
+      env: Object.fromEntries((o['operator-env'] as string).split(',').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
       args: ['--kubeconfig', kubeconfigFile, '--no-leader-elect', '--metrics-host', '127.0.0.1', '--metrics-port', String(port), '--workers', String(o.workers), '--resync-seconds', String(o['resync-seconds']), '--probe-interval-ms', '3600000', '--log-level', 'warn'],
     });
     const op = operator;
@@ -259,6 +267,9 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     const final = memoryOf(op.pid);
     // Retained memory: what is left after a forced GC (heap in use otherwise counts garbage).
     const collected = await op.ipc.request<ProcessSample>('sample', {}, 30_000);
+    const memoryMap = memoryMapOf(op.pid);
+    const snapshotDir = o['heap-snapshot'] as string;
+    if (snapshotDir) await op.ipc.request('heapSnapshot', { path: join(snapshotDir, `operator-${clusters}x${regionCount}.heapsnapshot`) }, 120_000);
     return {
       clusters,
       regions: regionCount,
@@ -286,6 +297,8 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       operatorRssAfterGcMiB: round1(collected.rss / 2 ** 20),
       operatorHeapTotalAfterGcMiB: round1(collected.heapTotal / 2 ** 20),
       operatorExternalAfterGcMiB: round1((collected.external + collected.arrayBuffers) / 2 ** 20),
+      operatorHeapSpacesAfterGcMiB: Object.fromEntries(Object.entries(collected.heapSpaces).map(([space, bytes]) => [space, round1(bytes / 2 ** 20)])),
+      operatorMemoryMap: memoryMap,
       loadAverage1mAtEnd: Math.round(loadavg()[0] * 100) / 100,
     };
   } finally {
