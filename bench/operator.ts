@@ -30,6 +30,8 @@ import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@ku
 import { realtimeClusterCrdModel } from '../crds/crd.ts';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../crds/types.ts';
 import { startApiServer } from '../sandbox/apiserver/index.ts';
+import { CONTROLLER_DEFAULTS } from '../operator/controller.ts';
+import { LOAD_MONITOR_DEFAULTS } from '../operator/autoscale/load-monitor.ts';
 import { parseOptions, type OptionSpec, type OptionValues } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
@@ -47,8 +49,9 @@ export const operatorOptions: Record<string, OptionSpec> = {
   regions: { kind: 'intList', default: [1, 5, 15, 20], quick: [1, 3], doc: `region counts, one step each (each cluster spans all regions of its step; at most ${MAX_REGIONS})` },
   namespaces: { kind: 'int', default: 1, doc: 'hub namespaces the clusters are spread over (tenants-1 …), each with its own copy of the region kubeconfig Secrets, as tenants in their own namespaces have' },
   concurrency: { kind: 'int', default: 10, doc: 'creates in flight at once' },
-  workers: { kind: 'int', default: 4, doc: 'operator --workers' },
+  workers: { kind: 'int', default: CONTROLLER_DEFAULTS.workers, doc: 'operator --workers (default: the operator\'s own default)' },
   'resync-seconds': { kind: 'int', default: 30, quick: 10, doc: 'operator --resync-seconds (one resync is measured after convergence)' },
+  'load-period-ms': { kind: 'int', default: LOAD_MONITOR_DEFAULTS.periodMs, doc: 'operator --load-period-ms: the autoscaler reads every gateway pod\'s /loadz through pods/proxy this often (its cost is `bench autoscale`\'s); 3600000 leaves only the reconciler\'s own traffic, as the probe is left out' },
   'ready-delay-ms': { kind: 'int', default: 200, doc: 'emulated pods turn Ready after this long' },
   'poll-ms': { kind: 'int', default: 500, doc: 'how often this process lists clusters to see if all are Ready' },
   'timeout-ms': { kind: 'int', default: 600_000, doc: 'give up on a step after this long' },
@@ -181,7 +184,7 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       label: 'operator',
       script: new URL('./servers/operator.ts', import.meta.url).pathname,
       env: Object.fromEntries((o['operator-env'] as string).split(',').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
-      args: ['--kubeconfig', kubeconfigFile, '--no-leader-elect', '--metrics-host', '127.0.0.1', '--metrics-port', String(port), '--workers', String(o.workers), '--resync-seconds', String(o['resync-seconds']), '--probe-interval-ms', '3600000', '--log-level', 'warn'],
+      args: ['--kubeconfig', kubeconfigFile, '--no-leader-elect', '--metrics-host', '127.0.0.1', '--metrics-port', String(port), '--workers', String(o.workers), '--resync-seconds', String(o['resync-seconds']), '--probe-interval-ms', '3600000', '--load-period-ms', String(o['load-period-ms']), '--log-level', 'warn'],
     });
     const op = operator;
     await waitReady(op, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 30_000);

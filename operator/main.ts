@@ -13,7 +13,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { SharedAgentKubeConfig } from './kube-config.ts';
 import pino, { type Logger } from 'pino';
@@ -53,7 +52,6 @@ const FLAGS = {
   'load-read-timeout-ms': { type: 'string', env: 'MERIDIAN_LOAD_READ_TIMEOUT_MS', help: `one /loadz read through pods/proxy (default ${LOAD_MONITOR_DEFAULTS.readTimeoutMs})` },
   'load-concurrency': { type: 'string', env: 'MERIDIAN_LOAD_CONCURRENCY', help: `/loadz reads in flight at once across all regions (default ${LOAD_MONITOR_DEFAULTS.maxConcurrentReads})` },
   'log-level': { type: 'string', env: 'MERIDIAN_LOG_LEVEL', help: 'pino level (default info)' },
-  'small-young-generation': { type: 'boolean', env: 'MERIDIAN_SMALL_YOUNG_GENERATION', help: 'keep V8\'s young generation at its initial 2 MiB instead of letting it grow to 64 MiB (default true; --no-small-young-generation to let it grow)' },
   'dashboard-port': { type: 'string', env: 'MERIDIAN_DASHBOARD_PORT', help: 'serve the operations dashboard at /dashboard on this port (0 picks one; default: no dashboard)' },
   'dashboard-host': { type: 'string', env: 'MERIDIAN_DASHBOARD_HOST', help: 'address of the dashboard (default 127.0.0.1; any other needs --dashboard-token)' },
   'dashboard-token': { type: 'string', env: 'MERIDIAN_DASHBOARD_TOKEN', help: 'bearer token the dashboard requires (required beyond loopback)' },
@@ -80,7 +78,6 @@ export interface OperatorArgs {
   loadReadTimeoutMs: number;
   loadConcurrency: number;
   logLevel: string;
-  smallYoungGeneration: boolean;
   dashboard: { port: number; host: string; token?: string } | undefined;
 }
 
@@ -130,7 +127,6 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
     loadReadTimeoutMs: integer('load-read-timeout-ms', str('load-read-timeout-ms'), LOAD_MONITOR_DEFAULTS.readTimeoutMs, 1),
     loadConcurrency: integer('load-concurrency', str('load-concurrency'), LOAD_MONITOR_DEFAULTS.maxConcurrentReads, 1),
     logLevel: str('log-level') ?? 'info',
-    smallYoungGeneration: (v['small-young-generation'] as boolean | undefined) ?? (str('small-young-generation') ?? 'true') !== 'false',
     dashboard: str('dashboard-port') === undefined ? undefined : { port: integer('dashboard-port', str('dashboard-port'), 0), host: str('dashboard-host') ?? '127.0.0.1', token: str('dashboard-token') },
   });
 }
@@ -277,12 +273,6 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`meridian operator: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);
   }
-  // V8 grows the young generation (two semi-spaces) up to 64 MiB under allocation bursts — a
-  // list of a region's objects, a wave of watch events — and keeps it committed afterwards: a
-  // third of the operator's heap after GC. The operator allocates in bursts, not at a rate
-  // that needs a large nursery (docs/operator-runtime.md, "Memory"). Set here, in the entry,
-  // not in startOperator: tests start operators inside the test runner's process.
-  if (args.smallYoungGeneration) setFlagsFromString('--semi-space-growth-factor=1');
   // The root logger carries the identity once; every part adds its own `component` as a child.
   const logger = pino({ level: args.logLevel, base: { identity: args.identity } });
   const log = logger.child({ component: 'operator' });
