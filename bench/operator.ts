@@ -30,9 +30,12 @@ import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@ku
 import { realtimeClusterCrdModel } from '../crds/crd.ts';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../crds/types.ts';
 import { startApiServer } from '../sandbox/apiserver/index.ts';
+import { CONTROLLER_DEFAULTS } from '../operator/controller.ts';
+import { LOAD_MONITOR_DEFAULTS } from '../operator/autoscale/load-monitor.ts';
 import { parseOptions, type OptionSpec, type OptionValues } from './lib/args.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { ProcessSample } from './lib/memory-hook.ts';
+import { memoryMapOf, type MemoryMap } from './lib/memory-map.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { startApiServerProcess } from './lib/apiserver-process.ts';
 import { spawnBenchProcess, waitReady, type BenchProcess } from './lib/processes.ts';
@@ -46,12 +49,15 @@ export const operatorOptions: Record<string, OptionSpec> = {
   regions: { kind: 'intList', default: [1, 5, 15, 20], quick: [1, 3], doc: `region counts, one step each (each cluster spans all regions of its step; at most ${MAX_REGIONS})` },
   namespaces: { kind: 'int', default: 1, doc: 'hub namespaces the clusters are spread over (tenants-1 …), each with its own copy of the region kubeconfig Secrets, as tenants in their own namespaces have' },
   concurrency: { kind: 'int', default: 10, doc: 'creates in flight at once' },
-  workers: { kind: 'int', default: 4, doc: 'operator --workers' },
+  workers: { kind: 'int', default: CONTROLLER_DEFAULTS.workers, doc: 'operator --workers (default: the operator\'s own default)' },
   'resync-seconds': { kind: 'int', default: 30, quick: 10, doc: 'operator --resync-seconds (one resync is measured after convergence)' },
+  'load-period-ms': { kind: 'int', default: LOAD_MONITOR_DEFAULTS.periodMs, doc: 'operator --load-period-ms: the autoscaler reads every gateway pod\'s /loadz through pods/proxy this often (its cost is `bench autoscale`\'s); 3600000 leaves only the reconciler\'s own traffic, as the probe is left out' },
   'ready-delay-ms': { kind: 'int', default: 200, doc: 'emulated pods turn Ready after this long' },
   'poll-ms': { kind: 'int', default: 500, doc: 'how often this process lists clusters to see if all are Ready' },
   'timeout-ms': { kind: 'int', default: 600_000, doc: 'give up on a step after this long' },
   quick: { kind: 'bool', default: false, doc: 'a small run (10 clusters; 1 and 3 regions)' },
+  'operator-env': { kind: 'string', default: '', doc: 'extra environment for the operator process, NAME=VALUE[,NAME=VALUE…] (e.g. MALLOC_ARENA_MAX=2 to compare allocator settings)' },
+  'heap-snapshot': { kind: 'string', default: '', doc: 'write a heap snapshot of the operator at the end of each step into this directory (compare two with bench/heap-by-constructor.ts)' },
   out: { kind: 'string', default: '', doc: 'results file (default bench/results/operator.json)' },
 };
 
@@ -140,6 +146,10 @@ export interface StepResult {
   /** V8 heap reserved, and memory outside it that V8 knows of (external, array buffers), after GC. */
   operatorHeapTotalAfterGcMiB: number;
   operatorExternalAfterGcMiB: number;
+  /** MiB each V8 heap space holds committed after GC (new_space is the young generation). */
+  operatorHeapSpacesAfterGcMiB: Record<string, number>;
+  /** Where the RSS after GC lies (bench/lib/memory-map.ts). */
+  operatorMemoryMap: MemoryMap | undefined;
   loadAverage1mAtEnd: number;
 }
 
@@ -173,7 +183,8 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     operator = spawnBenchProcess({
       label: 'operator',
       script: new URL('./servers/operator.ts', import.meta.url).pathname,
-      args: ['--kubeconfig', kubeconfigFile, '--no-leader-elect', '--metrics-host', '127.0.0.1', '--metrics-port', String(port), '--workers', String(o.workers), '--resync-seconds', String(o['resync-seconds']), '--probe-interval-ms', '3600000', '--log-level', 'warn'],
+      env: Object.fromEntries((o['operator-env'] as string).split(',').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
+      args: ['--kubeconfig', kubeconfigFile, '--no-leader-elect', '--metrics-host', '127.0.0.1', '--metrics-port', String(port), '--workers', String(o.workers), '--resync-seconds', String(o['resync-seconds']), '--probe-interval-ms', '3600000', '--load-period-ms', String(o['load-period-ms']), '--log-level', 'warn'],
     });
     const op = operator;
     await waitReady(op, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 30_000);
@@ -259,6 +270,9 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     const final = memoryOf(op.pid);
     // Retained memory: what is left after a forced GC (heap in use otherwise counts garbage).
     const collected = await op.ipc.request<ProcessSample>('sample', {}, 30_000);
+    const memoryMap = memoryMapOf(op.pid);
+    const snapshotDir = o['heap-snapshot'] as string;
+    if (snapshotDir) await op.ipc.request('heapSnapshot', { path: join(snapshotDir, `operator-${clusters}x${regionCount}.heapsnapshot`) }, 120_000);
     return {
       clusters,
       regions: regionCount,
@@ -286,6 +300,8 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       operatorRssAfterGcMiB: round1(collected.rss / 2 ** 20),
       operatorHeapTotalAfterGcMiB: round1(collected.heapTotal / 2 ** 20),
       operatorExternalAfterGcMiB: round1((collected.external + collected.arrayBuffers) / 2 ** 20),
+      operatorHeapSpacesAfterGcMiB: Object.fromEntries(Object.entries(collected.heapSpaces).map(([space, bytes]) => [space, round1(bytes / 2 ** 20)])),
+      operatorMemoryMap: memoryMap,
       loadAverage1mAtEnd: Math.round(loadavg()[0] * 100) / 100,
     };
   } finally {

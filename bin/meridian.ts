@@ -8,10 +8,11 @@
 import '../scripts/check-node.cjs';
 import { enableCompileCache } from 'node:module';
 
-const subcommands: Record<string, { module: string; summary: string }> = {
+/** `prepare`: a module whose `prepare()` runs before the subcommand's module is loaded (process-wide settings). */
+const subcommands: Record<string, { module: string; summary: string; prepare?: string }> = {
   gateway: { module: '../gateway/main.ts', summary: 'run a WebSocket gateway [--config FILE]' },
   apiserver: { module: '../sandbox/apiserver/main.ts', summary: 'run a local Kubernetes API emulator [--port P] [--kubeconfig-out FILE]' },
-  operator: { module: '../operator/main.ts', summary: 'run the RealtimeCluster operator [--kubeconfig FILE]' },
+  operator: { module: '../operator/main.ts', summary: 'run the RealtimeCluster operator [--kubeconfig FILE]', prepare: '../operator/heap-flags.ts' },
   start: { module: '../sandbox/platform/start.ts', summary: 'run the whole platform on this machine: hub, two regions, operator, dashboard [--dir DIR]' },
 };
 
@@ -34,5 +35,6 @@ if (!entry) {
 // off): a gateway, operator or launcher that started before starts in about half the CPU time,
 // which is what `meridian start` spends most of its start-up on (several gateways at once).
 enableCompileCache();
+if (entry.prepare) ((await import(entry.prepare)) as { prepare(): void }).prepare();
 const mod = (await import(entry.module)) as { main(argv: string[]): Promise<void> };
 await mod.main(rest);

@@ -32,7 +32,12 @@ import { LoadMonitor, type LoadMonitorOptions } from './autoscale/load-monitor.t
 import { DEFAULT_REGION_CALL_TIMEOUT_MS } from './reconcile/apply.ts';
 import { CLUSTER_LABEL, keyFromClusterLabel, type Reconciler, type RegionPool } from './types.ts';
 
-export const CONTROLLER_DEFAULTS = Object.freeze({ workers: 4, resyncIntervalMs: 600_000 });
+/**
+ * A reconcile mostly waits on API round trips (a region's three apply waves, the hub's status
+ * write), so workers are cheap concurrency: 16 keep the API servers busy where 4 left them idle
+ * between round trips (docs/benchmarks.md, "Operator").
+ */
+export const CONTROLLER_DEFAULTS = Object.freeze({ workers: 16, resyncIntervalMs: 600_000 });
 
 /** Hooks the reconciler reports through (see operator/reconcile's ReconcileMetrics). */
 export interface ReconcileMetricHooks {

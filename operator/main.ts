@@ -13,7 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { SharedAgentKubeConfig } from './kube-config.ts';
 import pino, { type Logger } from 'pino';
 import { createEventRecorder } from './events.ts';
 import { Controller, CONTROLLER_DEFAULTS } from './controller.ts';
@@ -131,7 +132,7 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
 }
 
 function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv): KubeConfig {
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = new SharedAgentKubeConfig();
   if (file) {
     kubeConfig.loadFromFile(file);
     return kubeConfig;

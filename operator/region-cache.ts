@@ -12,7 +12,7 @@
  * - Every change is reported to `onChange` (the controller enqueues the owning cluster).
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { objectKey, type Informer, type InformerOptions, type ResourceRef } from './informer.ts';
+import { objectKey, withoutManagedFields, type Informer, type InformerOptions, type ResourceRef } from './informer.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, type ObjectRef } from './types.ts';
 
 /** The kinds the reconciler applies in a region (operator/reconcile/render.ts), each cached. */
@@ -31,6 +31,34 @@ export const MANAGED_RESOURCES: readonly ResourceRef[] = Object.freeze([
  * the autoscaler lists every load period and annotates before a scale-down.
  */
 export const POD_RESOURCE: ResourceRef = Object.freeze({ apiVersion: 'v1', kind: 'Pod', plural: 'pods' });
+
+/**
+ * What the cache keeps of a Pod: what the autoscaler reads (operator/autoscale/pods.ts) —
+ * metadata without managedFields, phase, IP and condition states. A gateway Pod's spec and
+ * container statuses are most of its bytes and nothing here reads them.
+ */
+export function podSummary(object: KubernetesObject): KubernetesObject {
+  const { metadata } = withoutManagedFields(object);
+  const status = (object as { status?: { phase?: string; podIP?: string; conditions?: Array<{ type?: string; status?: string }> } }).status;
+  return {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    metadata,
+    status: { phase: status?.phase, podIP: status?.podIP, conditions: status?.conditions?.map(({ type, status: state }) => ({ type, status: state })) },
+  } as KubernetesObject;
+}
+
+/**
+ * What the cache keeps of a managed object: all of it but managedFields (the applier compares
+ * every rendered field), and status only for the Deployment, the one kind whose status is read
+ * (operator/reconcile/status.ts observeDeployment).
+ */
+export function managedObjectSummary(object: KubernetesObject): KubernetesObject {
+  const kept = withoutManagedFields(object);
+  if (object.kind === 'Deployment' || !('status' in kept)) return kept;
+  const { status: _dropped, ...rest } = kept as KubernetesObject & { status?: unknown };
+  return rest;
+}
 
 /** Every kind a region's cache holds. */
 export const CACHED_RESOURCES: readonly ResourceRef[] = Object.freeze([...MANAGED_RESOURCES, POD_RESOURCE]);
@@ -69,6 +97,7 @@ export class RegionCache {
       const informer = options.makeInformer(`${options.region}/${resource.plural}`, options.kubeConfig, resource, {
         labelSelector: MANAGED_SELECTOR,
         onError: options.onError,
+        transform: resource.kind === POD_RESOURCE.kind ? podSummary : managedObjectSummary,
       });
       const seen = (object: KubernetesObject) => {
         this.#forgetWrite(resource, object);

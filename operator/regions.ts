@@ -23,6 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { KubeConfig, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import { SharedAgentKubeConfig } from './kube-config.ts';
 import type { Logger } from 'pino';
 import { systemClock, withTimeout, type Clock, type Timer } from './clock.ts';
 import { OperatorError, errorSummary, isAnswer } from './errors.ts';
@@ -238,6 +239,8 @@ export class KubeconfigRegionPool implements RegionPool {
     this.#probeTimer?.cancel();
     this.#probeTimer = undefined;
     await Promise.all([...this.#caches.values()].map(({ cache }) => cache.stop()));
+    // Idle keep-alive connections are closed now rather than when the server times them out.
+    await Promise.all(this.clients().map(({ kubeConfig }) => (kubeConfig instanceof SharedAgentKubeConfig ? kubeConfig.close() : undefined)));
   }
 
   /** One probe of every region and kubeconfig (GET /version, bounded by probeTimeoutMs), recorded on each client that uses it. */
@@ -335,7 +338,7 @@ export function uniqueKubeConfig(text: string, prefix: string, region: string): 
   if (!context || !cluster || !user) throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: the kubeconfig's current context must name a cluster and a user`);
   const forbidden = [user.exec && 'exec', user.authProvider && 'auth-provider', user.certFile && 'client-certificate', user.keyFile && 'client-key', cluster.caFile && 'certificate-authority'].filter(Boolean);
   if (forbidden.length > 0) throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: only inline credentials are accepted; the kubeconfig uses ${forbidden.join(', ')}`);
-  const unique = new KubeConfig();
+  const unique = new SharedAgentKubeConfig();
   const name = (value: string) => `${prefix}${value}`;
   unique.loadFromOptions({
     // The client needs skipTLSVerify for a plain-HTTP server (TLS options would be applied to it).

@@ -165,3 +165,28 @@ test('a metrics port already taken fails the start with a message naming --metri
     await new Promise((resolve) => taken.close(resolve));
   }
 });
+
+test('the operator loads without the Pub/Sub SDK; the relay admin imports it on its first call', async () => {
+  // A resolve hook in a fresh process lists every module asked for by name.
+  const script = `
+    import { registerHooks } from 'node:module';
+    const asked = new Set();
+    registerHooks({ resolve(specifier, context, next) { asked.add(specifier); return next(specifier, context); } });
+    const loaded = () => [...asked].some((s) => s.startsWith('@google-cloud/pubsub'));
+    await import(${JSON.stringify(new URL('../operator/main.ts', import.meta.url).href)});
+    const { connectPubSub } = await import(${JSON.stringify(new URL('../operator/relay-topology/admin.ts', import.meta.url).href)});
+    const admin = connectPubSub({ projectId: 'p', emulatorHost: '127.0.0.1:1' }, 1000);
+    const atStart = loaded();
+    await admin.close();
+    const afterClose = loaded();
+    await admin.getTopic('t').catch(() => undefined);
+    console.log(JSON.stringify({ atStart, afterClose, afterCall: loaded() }));
+    await admin.close();
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0);
+  assert.deepEqual(JSON.parse(output.trim().split('\n').at(-1) ?? '{}'), { atStart: false, afterClose: false, afterCall: true });
+});

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { holds, upToDate } from '../operator/reconcile/apply.ts';
+import { applyWaves, holds, upToDate } from '../operator/reconcile/apply.ts';
 import { APPLIED_HASH_ANNOTATION, CONFIG_HASH_ANNOTATION, renderRegion, type RegionPlan } from '../operator/reconcile/render.ts';
 import { CLUSTER_LABEL } from '../operator/types.ts';
 
@@ -151,4 +151,12 @@ test('a region whose Redis secret names a Redis Cluster renders it as MERIDIAN_R
   assert.equal(rendered, clusterUrl, 'the cluster URL reaches the region unchanged');
   const env: Record<string, string> = { MERIDIAN_REDIS_URL: rendered };
   assert.equal(resolveConfig({}, env).redisUrl, clusterUrl);
+});
+
+test('a region is applied in three waves: the Namespace alone, then what the Deployment needs and the rest at once, then the Deployment', () => {
+  const objects = renderRegion(plan());
+  const waves = applyWaves(objects).map((wave) => wave.map((o) => o.kind).sort());
+  assert.deepEqual(waves, [['Namespace'], ['ConfigMap', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount'], ['Deployment']]);
+  // Only what is to be written is passed: a pass that writes the Deployment alone is one wave.
+  assert.deepEqual(applyWaves(objects.filter((o) => o.kind === 'Deployment' || o.kind === 'ConfigMap')).map((wave) => wave.map((o) => o.kind)), [['ConfigMap'], ['Deployment']]);
 });

@@ -9,7 +9,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubernetesObjectApi } from '@kubernetes/client-node';
+import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
+import { DEFAULTS } from '../crds/schema.ts';
 import { pino } from 'pino';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster } from '../crds/types.ts';
 import { Controller } from '../operator/controller.ts';
@@ -101,6 +102,34 @@ test('a resync of a converged cluster makes zero reads and zero writes in the hu
   assert.deepEqual(requestCounts(), before, 'no request of any kind to the hub or either region');
   await deleteCluster(sandbox, 'quiet');
   await waitFor(async () => !(await getCluster(sandbox, 'quiet')), { what: 'quiet deleted', timeoutMs: 30_000 });
+});
+
+test('the region caches keep of each gateway Pod only what the autoscaler reads, and status only for the Deployment', async () => {
+  await createAs('lean', 'test-client');
+  await waitForCluster('lean', allReady, 'lean Ready everywhere');
+  await settled();
+  for (const region of REGIONS) {
+    const client = controller.regions.clients().find((c) => c.region === region)!;
+    const pods = client.cachedList({ apiVersion: 'v1', kind: 'Pod', namespace: DEFAULTS.regionNamespace }, { 'app.kubernetes.io/instance': 'lean' }) as V1Pod[];
+    assert.ok(pods.length > 0, `${region}: the cache holds the gateway pods`);
+    for (const pod of pods) {
+      assert.equal(pod.spec, undefined, `${region}: no Pod spec is kept`);
+      assert.equal(pod.metadata?.managedFields, undefined);
+      assert.equal(pod.status?.phase, 'Running');
+      assert.ok(pod.status?.podIP, 'the IP the load reads go to is kept');
+      assert.ok(pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    }
+    const names = { namespace: DEFAULTS.regionNamespace };
+    const deployment = client.cached({ apiVersion: 'apps/v1', kind: 'Deployment', ...names, name: 'lean-gateway' })?.object as V1Deployment | undefined;
+    assert.ok(deployment?.status?.readyReplicas, `${region}: the Deployment's status is kept (readiness is read from it)`);
+    assert.ok(deployment?.spec?.template, 'and its spec (the applier compares every rendered field)');
+    // The API server gives every Namespace status.phase Active; the cache drops it, as nothing reads it.
+    const namespace = client.cached({ apiVersion: 'v1', kind: 'Namespace', name: DEFAULTS.regionNamespace })?.object as (KubernetesObject & { status?: unknown }) | undefined;
+    assert.ok(namespace?.metadata?.labels, `${region}: the Namespace is cached`);
+    assert.equal(namespace?.status, undefined, 'without the status nothing reads');
+  }
+  await deleteCluster(sandbox, 'lean');
+  await waitFor(async () => !(await getCluster(sandbox, 'lean')), { what: 'lean deleted', timeoutMs: 30_000 });
 });
 
 test('clusters in two namespaces, each with its own copy of a region\'s kubeconfig Secret, share one set of watches and one probe per region', async () => {

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiException, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApiException, KubeConfig, VersionApi, type V1Secret } from '@kubernetes/client-node';
 import pino from 'pino';
 import { ManualClock } from '../operator/clock.ts';
+import { SharedAgentKubeConfig } from '../operator/kube-config.ts';
 import { KubeconfigRegionPool, uniqueKubeConfig } from '../operator/regions.ts';
 import { RegionConfigError } from '../operator/types.ts';
 
@@ -119,4 +122,39 @@ test('uniqueKubeConfig prefixes every name it keeps', () => {
   assert.equal(kc.getCurrentContext(), 'r@hub/s#k/ctx');
   assert.equal(kc.getCurrentUser()?.name, 'r@hub/s#k/admin');
   assert.equal(kc.getCurrentCluster()?.skipTLSVerify, false);
+});
+
+test('calls and watches to one region share one keep-alive connection pool (client-node alone opens a connection per call)', async () => {
+  const connections = { count: 0 };
+  const server = createServer((request, response) => {
+    response.setHeader('content-type', 'application/json');
+    response.end(JSON.stringify({ major: '1', minor: '33', gitVersion: 'v1.33.0' }));
+  });
+  server.on('connection', () => (connections.count += 1));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const calls = 20;
+  try {
+    const perCall = async (kubeConfig: KubeConfig) => {
+      connections.count = 0;
+      const api = kubeConfig.makeApiClient(VersionApi);
+      // One after another: a pool needs only one connection for them.
+      for (let i = 0; i < calls; i++) await api.getCode();
+      return connections.count;
+    };
+    const plain = new KubeConfig();
+    plain.loadFromString(kubeconfigYaml(`http://127.0.0.1:${port}`).replace("server: '", "insecure-skip-tls-verify: true, server: '"));
+    assert.equal(await perCall(plain), calls, 'client-node builds an agent per request, hence a connection per request (the reason for SharedAgentKubeConfig)');
+    const shared = uniqueKubeConfig(kubeconfigYaml(`http://127.0.0.1:${port}`), 'r@hub/s#k/', 'r');
+    assert.ok(shared instanceof SharedAgentKubeConfig);
+    // undici may open a second connection while the first is being handed back to the pool;
+    // after that, calls reuse what the pool holds.
+    assert.ok((await perCall(shared)) <= 2);
+    assert.equal(await perCall(shared), 0, 'the next calls open no connection at all');
+    assert.equal(shared.agentCount, 1);
+    await shared.close();
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

@@ -1,7 +1,8 @@
 /**
  * Installed in every benchmarked server process (Meridian, Socket.IO, raw ws): answers the
  * runner's `sample` request with memory after a forced GC and the CPU time used so far, and
- * `lag` with the event loop's delay since the previous `lag`. The
+ * `lag` with the event loop's delay since the previous `lag`, and `heapSnapshot` with a snapshot
+ * written to the given path. The
  * process must run with --expose-gc; without it a sample would measure garbage, so it fails.
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 
 type IntervalHistogram = ReturnType<typeof monitorEventLoopDelay>;
 import { serveIpc } from './ipc.ts';
@@ -20,6 +22,8 @@ export interface ProcessSample {
   rss: number;
   external: number;
   arrayBuffers: number;
+  /** Bytes each V8 heap space has committed (new_space, old_space, …); their sum is heapTotal. */
+  heapSpaces: Record<string, number>;
   /** CPU time (user + system) since the process started, in ms. */
   cpuMs: number;
   /** Wall-clock time since the process started, in ms. */
@@ -63,6 +67,7 @@ export function sampleProcess(): ProcessSample {
     rss: memory.rss,
     external: memory.external,
     arrayBuffers: memory.arrayBuffers,
+    heapSpaces: Object.fromEntries(getHeapSpaceStatistics().filter((space) => space.space_size > 0).map((space) => [space.space_name, space.space_size])),
     cpuMs: (cpu.user + cpu.system) / 1000,
     uptimeMs: process.uptime() * 1000,
   };
@@ -138,5 +143,7 @@ export function installMemoryHook(): void {
     cpu: () => sampleCpu(),
     profileStart: () => profiler.start(),
     profileStop: (request) => profiler.stop(String(request.path)),
+    // Taken after a full GC, as every snapshot is: what it shows is retained.
+    heapSnapshot: (request) => ({ path: writeHeapSnapshot(String(request.path)) }),
   });
 }

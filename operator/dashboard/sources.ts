@@ -4,7 +4,8 @@
  * Secret the cluster names, or the hub itself), each Pod's metrics listener through pods/proxy
  * (`<pod>:metrics`), and the operator's own registry. Nothing here writes.
  */
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { SharedAgentKubeConfig } from '../kube-config.ts';
 import type { Registry } from 'prom-client';
 import type { RealtimeCluster, RegionSpec } from '../../crds/types.ts';
 import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
@@ -69,7 +70,7 @@ export function kubeSources(hub: KubeConfig, registry: Registry, namespace?: str
     if (cached && cached.version === version) return cached.core;
     const data = secret.data?.[ref.key];
     if (!data) throw new Error(`Secret ${ns}/${ref.name} has no key ${ref.key}`);
-    const config = new KubeConfig();
+    const config = new SharedAgentKubeConfig();
     config.loadFromString(Buffer.from(data, 'base64').toString('utf8'));
     const core = config.makeApiClient(CoreV1Api);
     regions.set(key, { version, core });

@@ -93,7 +93,8 @@ export interface ApplyOutcome {
 }
 
 /**
- * Applies the objects in order. A live object of ours carrying another cluster's label is never
+ * Applies the objects in waves (applyWaves): the Namespace, then the objects the Deployment needs
+ * and the rest at once, then the Deployment. A live object of ours carrying another cluster's label is never
  * overwritten (ObjectOwnedByOtherCluster), and then nothing is written. A Namespace is written
  * only if absent or created by us. `beforeFirstWrite` runs once, only if something is to be written.
  * All objects are read first (from the cache when the region has
@@ -124,11 +125,35 @@ export async function applyObjects(client: RegionClient, objects: KubernetesObje
   });
   // The placements record names this region before anything is written there.
   if (toApply.length > 0) await beforeFirstWrite?.();
-  // Writes stay sequential and in order: the Namespace before what lives in it, mounts before the Deployment.
-  for (const desired of toApply) {
-    const written = await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), timeoutMs);
-    client.wrote(written);
-    outcome.written.push(describeObject(desired));
+  for (const wave of applyWaves(toApply)) {
+    // One wave's objects are independent of each other: written at once, one round trip per wave.
+    const results = await Promise.allSettled(
+      wave.map(async (desired) => {
+        const written = await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), timeoutMs);
+        client.wrote(written);
+      }),
+    );
+    // What was written stays written (and is reported, in rendering order); the first failure stops later waves.
+    wave.forEach((desired, i) => {
+      if (results[i].status === 'fulfilled') outcome.written.push(describeObject(desired));
+    });
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
   return outcome;
+}
+
+/**
+ * The order writes must keep: the Namespace before anything that lives in it, and what the
+ * gateway's pods mount or run as (ConfigMap, Secret, ServiceAccount) before the Deployment that
+ * starts them. Within a wave the order does not matter.
+ */
+const WAVE_OF_KIND: Readonly<Record<string, number>> = Object.freeze({ Namespace: 0, Deployment: 2 });
+const MIDDLE_WAVE = 1;
+
+/** Splits objects into waves, in order; each wave's objects may be written concurrently. */
+export function applyWaves(objects: readonly KubernetesObject[]): KubernetesObject[][] {
+  const waves: KubernetesObject[][] = [];
+  for (const object of objects) (waves[WAVE_OF_KIND[object.kind ?? ''] ?? MIDDLE_WAVE] ??= []).push(object);
+  return waves.filter((wave) => wave !== undefined);
 }
