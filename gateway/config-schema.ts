@@ -88,7 +88,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'history.positionCheckMs', kind: 'int', default: 40_000, min: 0, doc: 'How often every room with local subscribers is compared with its history, so a lost last message (no later one reveals the gap) is still delivered; 0 turns the check off.' },
 
   { path: 'presence.ttlMs', kind: 'int', default: 60_000, min: 1000, doc: 'A presence entry expires after this long without a refresh (covers crashed pods).' },
-  { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries; the refreshes of all connections are spread over this interval (a share every 100 ms), not sent at once.' },
+  { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries; the refreshes of all connections are spread over this interval (a share each second), not sent at once.' },
   { path: 'presence.maxMembers', kind: 'int', default: 1000, min: 1, doc: 'Most members returned by a presence request (the reply says `total`).' },
   { path: 'presence.joinLeaveMaxMembers', kind: 'int', default: 200, min: 0, doc: 'join/leave pushes stop in rooms with more clients than this (their cost grows as N²).' },
   { path: 'presence.eventWindowMs', kind: 'int', default: 1000, min: 0, doc: "join/leave pushes of one room go out at most once per window: the first at once, later ones at the window's end, where a join and a leave of the same client cancel out (one push per client at most). Bounds what subscribe/unsubscribe churn costs a room's members; 0 pushes every event at once." },

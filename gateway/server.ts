@@ -89,12 +89,6 @@ const httpRetryAfterSec = 1;
  * a round's work. Shorter configured intervals tick at their own length.
  */
 export const sharedTimerTickMs = 1000;
-/**
- * Tick of the presence refresh round: a tenth of the shared tick, so a pod's refreshes reach the
- * engine a few at a time (500 connections, 25 s: 2 every 100 ms) rather than as one burst per
- * second that publishes queue behind in Redis.
- */
-export const presenceRefreshTickMs = 100;
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { config, engine, logger } = options;
@@ -139,7 +133,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     region: config.region,
     refreshMs: config.presence.refreshMs,
-    tickMs: presenceRefreshTickMs,
+    tickMs: sharedTimerTickMs,
     joinLeaveMaxMembers: config.presence.joinLeaveMaxMembers,
     connections: () => connections,
     subscribedRooms: (conn) => hub.subscribedRooms(conn),

@@ -123,9 +123,9 @@ export function connectRedis(url: string, settings: ConnectionSettings): RedisCo
   } satisfies RedisOptions;
   if (target.kind === 'single') {
     // No auto-pipelining: it holds every command for a setImmediate, behind whatever else the
-    // turn scheduled (a fan-out's socket writes), which set the publish tail in the redis bench
-    // (p99 5.5–6.6 ms with it, 4.3–5.2 ms without, Socket.IO 4.0–7.0 ms: docs/benchmarks.md).
-    // Each command is written at once instead (one socket write each).
+    // turn scheduled (a fan-out's socket writes). Redis bench on a quiet machine: publish p99
+    // 5.5–6.6 ms with it, 4.1–5.2 ms without (docs/benchmarks.md). Each command is written at
+    // once instead (one socket write each).
     const command = new Redis(url, { ...connection, connectionName: 'meridian-engine' });
     // Subscriptions are restored by RoomSubscriptions, so the hub hears `resynced` after them.
     const subscriber = new Redis(url, { ...connection, autoResubscribe: false, connectionName: 'meridian-engine-sub' });
