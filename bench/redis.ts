@@ -18,7 +18,7 @@ import { parseOptions, type OptionSpec } from './lib/args.ts';
 import { deliveryRunOptions } from './lib/run-options.ts';
 import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import type { BenchProcess } from './lib/processes.ts';
-import { commandCounts, commandDelta, redisCpuMs, type CommandCounts } from './lib/redis-stats.ts';
+import { commandCounts, commandDelta, commandUsec, redisCpuMs, type CommandCounts } from './lib/redis-stats.ts';
 import { measureRedisBaseline, type BaselineResult } from './lib/redis-baseline.ts';
 import { RESULTS_DIR, markdownTable, rotate, runHeader, saveRunRecord, sourceInfo, type SourceInfo } from './lib/results.ts';
 import { join } from 'node:path';
@@ -94,6 +94,8 @@ export interface SystemRound extends RunResult {
   redisCommands: number;
   redisCommandsPerMessage: number;
   redisCommandsByName: CommandCounts;
+  /** Microseconds Redis spent executing each command over the run (a script's time includes its commands'). */
+  redisCommandUsecByName: CommandCounts;
   /**
    * redis-server CPU time (user + system, INFO cpu) over the measured run, less what the same
    * Redis with the same connected pods used while idle just before (its cron, health probes),
@@ -191,7 +193,7 @@ export async function measureSystem(
     const openTimeout = s.replyTimeoutMs + connections * 20;
     for (let k = 0; k < s.rooms; k++) {
       for (const [p, server] of servers.entries()) {
-        await gen.request('open', { settings: client, baseUrl: server.baseUrl, room: roomName(k), count: s.subscribersPerRoom / PODS.length, group: PODS[p] }, openTimeout);
+        await gen.request('open', { settings: client, baseUrl: server.baseUrl, room: roomName(k), count: s.subscribersPerRoom / PODS.length, group: PODS[p], server: p }, openTimeout);
       }
     }
     await gen.request('publishers', { settings: client, baseUrls: servers.map((x) => x.baseUrl) }, s.replyTimeoutMs);
@@ -208,7 +210,9 @@ export async function measureSystem(
     const idleCpuStart = await totalCpuMs();
     await sleep(REDIS_IDLE_SAMPLE_MS);
     const redisIdleCpuUsPerSecond = Math.round((((await totalCpuMs()) - idleCpuStart) * 1e7) / (performance.now() - idleStart)) / 10;
+    const usecAll = async () => (await Promise.all(redis.map(commandUsec))).reduce(mergeCounts, {} as CommandCounts);
     const commandsBefore = await countAll();
+    const usecBefore = await usecAll();
     const redisCpuBefore = await Promise.all(redis.map(redisCpuMs));
     const runStart = performance.now();
     if (s.profile) await Promise.all(servers.map((x) => x.process.ipc.request('profileStart', {}, IPC_TIMEOUT_MS)));
@@ -224,6 +228,7 @@ export async function measureSystem(
       }
     }
     const commands = commandDelta(commandsBefore, await countAll());
+    const commandTime = commandDelta(usecBefore, await usecAll());
     const redisCpuMsByNode = (await Promise.all(redis.map(redisCpuMs))).map((after, i) => round3(after - redisCpuBefore[i]));
     const redisCpuSeconds = redisCpuMsByNode.reduce((sum, ms) => sum + ms, 0) / 1000;
     const serverCpuPercent = cpuAfter.map((after, i) => Math.round(((after.cpuMs - cpuBefore[i].cpuMs) / (after.uptimeMs - cpuBefore[i].uptimeMs)) * 100));
@@ -239,6 +244,8 @@ export async function measureSystem(
         `${result.delivered}/${result.expectedDeliveries} delivered${lossless ? '' : ' (LOSSES OR DUPLICATES)'}, ${redisCommandsPerMessage} Redis commands/msg, Redis CPU ${redisCpuUsPerMessage} µs/msg (${redisCpuUsPerMessageRaw} before taking off ${redisIdleCpuUsPerSecond} µs/s idle), ` +
         `server CPU ${serverCpuPercent.join('% / ')}% (${serverCpuMsPerMessage} ms per message), generator CPU ${result.generatorCpuPercent}%`,
     );
+    const sides = result.latencyBySide;
+    if (sides) log(`    same pod as the publisher: p50 ${sides.local.p50Ms} ms, p99 ${sides.local.p99Ms} ms, max ${sides.local.maxMs} ms; the other pod: p50 ${sides.remote.p50Ms} ms, p99 ${sides.remote.p99Ms} ms, max ${sides.remote.maxMs} ms`);
     await gen.request('closeAll', {}, openTimeout);
     return {
       ...result,
@@ -250,6 +257,7 @@ export async function measureSystem(
       redisCommands: commands.total,
       redisCommandsPerMessage,
       redisCommandsByName: commands.byCommand,
+      redisCommandUsecByName: commandTime.byCommand,
       redisCpuUsPerMessage,
       redisCpuUsPerMessageRaw,
       redisIdleCpuUsPerSecond,

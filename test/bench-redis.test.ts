@@ -27,7 +27,9 @@ interface Round {
   lossless: boolean;
   redisCommands: number;
   redisCommandsByName: Record<string, number>;
+  redisCommandUsecByName: Record<string, number>;
   redisCpuUsPerMessage: number;
+  latencyBySide?: { local: { count: number }; remote: { count: number } };
   problems: Record<string, number>;
 }
 
@@ -52,6 +54,10 @@ test('redis bench relays every message across two pods for Meridian and Socket.I
       assert.ok(round.lossless);
       assert.ok(round.redisCommands >= MESSAGES, `${round.system}: at least one Redis command per message (${JSON.stringify(round.redisCommandsByName)})`);
       assert.ok(round.redisCpuUsPerMessage > 0, `${round.system}: Redis CPU per message was measured`);
+      assert.ok((round.redisCommandUsecByName.publish ?? 0) > 0, `${round.system}: Redis time per command was measured`);
+      // Each room has subscribers on both pods: half of every message's deliveries stay on the publisher's pod.
+      assert.equal(round.latencyBySide?.local.count, (MESSAGES * PER_ROOM) / 2, `${round.system}: deliveries on the publisher's pod`);
+      assert.equal(round.latencyBySide?.remote.count, (MESSAGES * PER_ROOM) / 2, `${round.system}: deliveries on the other pod`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

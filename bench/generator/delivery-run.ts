@@ -25,6 +25,11 @@ export interface RunTarget {
 /** Per subscriber connection: the last sequence number it saw, to count reordering. */
 export interface SubscriberState {
   lastSeq: number;
+  /**
+   * The publisher index whose server this subscriber is connected to, when the run knows it:
+   * its deliveries are then also counted as local (published on the same server) or remote.
+   */
+  server?: number;
 }
 
 export interface DeliveryTotals {
@@ -44,6 +49,11 @@ export interface DeliveryTotals {
   deliveredPerSec: number;
   publishedPerSec: number;
   latency: LatencySummary;
+  /**
+   * Only for subscribers that know their server: deliveries of messages published on that same
+   * server (`local`) and on another one (`remote`, through the broker), separately.
+   */
+  latencyBySide?: { local: LatencySummary; remote: LatencySummary };
 }
 
 export function nowMicros(): number {
@@ -66,6 +76,8 @@ export class DeliveryRun {
   readonly targets: readonly RunTarget[];
   private readonly counts: Uint32Array;
   private readonly latency = new LatencyHistogram();
+  private readonly localLatency = new LatencyHistogram();
+  private readonly remoteLatency = new LatencyHistogram();
   private readonly onComplete: () => void;
   published = 0;
   acked = 0;
@@ -114,7 +126,14 @@ export class DeliveryRun {
     if (seq <= subscriber.lastSeq) this.outOfOrder++;
     else subscriber.lastSeq = seq;
     const timeAt = frame.indexOf(TIME_FIELD, seqAt + BENCH_FIELD.length);
-    if (timeAt >= 0) this.latency.record(now - readUint(frame, timeAt + TIME_FIELD.length));
+    if (timeAt >= 0) {
+      const micros = now - readUint(frame, timeAt + TIME_FIELD.length);
+      this.latency.record(micros);
+      if (subscriber.server !== undefined) {
+        const local = this.targets[index % this.targets.length].publisher === subscriber.server;
+        (local ? this.localLatency : this.remoteLatency).record(micros);
+      }
+    }
     this.delivered++;
     this.lastDeliveryUs = now;
     this.lastProgressUs = now;
@@ -132,7 +151,9 @@ export class DeliveryRun {
     let expectedDeliveries = 0;
     for (let i = 0; i < this.published; i++) expectedDeliveries += this.targets[i % this.targets.length].expected;
     const elapsedMs = this.published > 0 ? Math.max(this.lastDeliveryUs - this.firstPublishUs, 1) / 1000 : 0;
+    const bySide = this.localLatency.count + this.remoteLatency.count > 0 ? { latencyBySide: { local: this.localLatency.summary(), remote: this.remoteLatency.summary() } } : {};
     return {
+      ...bySide,
       published: this.published,
       acked: this.acked,
       expectedDeliveries,

@@ -1,7 +1,8 @@
 /**
  * The load generator: one process holding every subscriber and publisher connection of a
  * benchmark, so publish and delivery times come from one clock. Driven by the runner over IPC:
- *   open      connect `count` more subscribers to `room` (group `group`)
+ *   open      connect `count` more subscribers to `room` (group `group`; `server`: the index of
+ *             the publisher on the same server, so deliveries are split local / remote)
  *   trim      close a group's subscribers down to `keep`
  *   publishers connect one publisher per base URL
  *   run       publish (window or fixed rate) and count every delivery; returns DeliveryTotals
@@ -103,12 +104,13 @@ async function inParallel(count: number, concurrency: number, work: (index: numb
 }
 
 async function open(request: IpcRequest): Promise<{ group: string; total: number }> {
-  const { settings, baseUrl, room, count, group } = request as unknown as { settings: ClientSettings; baseUrl: string; room: string; count: number; group: string };
+  const { settings, baseUrl, room, count, group, server } = request as unknown as { settings: ClientSettings; baseUrl: string; room: string; count: number; group: string; server?: number };
   const connect = PROTOCOLS[settings.protocol];
   const members = groups.get(group) ?? [];
   groups.set(group, members);
   await inParallel(count, settings.connectConcurrency, async () => {
     const state: SubscriberState = { lastSeq: -1 };
+    if (server !== undefined) state.server = server;
     const connection = await connect(connectOptions(settings, baseUrl, state));
     await connection.subscribe(room);
     members.push({ connection, state });

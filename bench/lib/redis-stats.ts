@@ -19,6 +19,24 @@ export async function commandCounts(client: Redis): Promise<CommandCounts> {
   return parseCommandStats(await client.info('commandstats'));
 }
 
+/**
+ * Microseconds Redis spent executing each command (INFO commandstats `usec`), same shape as the
+ * counts so `commandDelta` applies. A script's time includes the commands it ran, which are also
+ * listed under their own names.
+ */
+export function parseCommandUsec(info: string): CommandCounts {
+  const usec: CommandCounts = {};
+  for (const line of info.split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=\d+,usec=(\d+)/.exec(line.trim());
+    if (match && !IGNORED.has(match[1])) usec[match[1]] = Number(match[2]);
+  }
+  return usec;
+}
+
+export async function commandUsec(client: Redis): Promise<CommandCounts> {
+  return parseCommandUsec(await client.info('commandstats'));
+}
+
 export function commandDelta(before: CommandCounts, after: CommandCounts): { total: number; byCommand: CommandCounts } {
   const byCommand: CommandCounts = {};
   let total = 0;

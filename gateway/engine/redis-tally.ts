@@ -1,7 +1,8 @@
 /**
  * Tallies in Redis: INCRBYFLOAT and, for the add that created the key, PEXPIRE, in one script
- * so the two cannot be split by a crash; one GET per key to read (auto-pipelined into one write
- * per node): the keys of one read may live in different slots of a cluster, where MGET fails.
+ * so the two cannot be split by a crash; one GET per key to read (sent together; on a cluster
+ * auto-pipelined into one write per node): the keys of one read may live in different slots of
+ * a cluster, where MGET fails.
  */
 import type { CommandClient } from './redis-connection.ts';
 import type { Tallies } from './tally.ts';

@@ -2,7 +2,7 @@
  * The Redis engine: the gateway pods of a region share rooms through one Redis or one Redis
  * Cluster (redis-connection.ts picks by URL; the code paths are the same).
  *
- * Two connections: one for commands (scripts, PUBLISH of events; auto-pipelined) and one in
+ * Two connections: one for commands (scripts, PUBLISH of events) and one in
  * subscriber mode, listening to one channel per room this pod holds members of (on a cluster,
  * sharded pub/sub: one subscriber connection per master, see redis-cluster-subscriber.ts). Publish and
  * history append are one Lua script; presence is a hash plus an expiry zset per room (see
