@@ -69,7 +69,7 @@ export interface GatewayConfig {
     readonly digestMaxMembers: number;
     readonly maxTrackedRooms: number;
   };
-  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number };
+  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number; readonly repairRetries: number; readonly repairRetryInitialMs: number; readonly repairRetryMaxMs: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number; readonly eventWindowMs: number };
   readonly limits: {
     readonly maxMessageBytes: number;

@@ -116,6 +116,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxRecover: config.history.maxRecover,
     recoveryPageBytes: historyPageBytes(config),
     roomsPerConnection: config.limits.roomsPerConnection,
+    historyRetry: { retries: config.history.repairRetries, initialMs: config.history.repairRetryInitialMs, maxMs: config.history.repairRetryMaxMs },
     now,
   });
   // The notification queue's scripts span keys of several slots, so it needs one Redis: on a
