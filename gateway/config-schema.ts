@@ -28,6 +28,7 @@ export interface FieldSpec {
 export const configFields: readonly FieldSpec[] = [
   { path: 'host', kind: 'string', doc: 'Address the HTTP/WebSocket server listens on. Default `0.0.0.0`; in dev mode (no jwt.secret or jwt.jwksUrl) `127.0.0.1`, so the open dev token endpoint is not reachable from other machines.' },
   { path: 'port', kind: 'int', default: 8080, min: 0, doc: 'TCP port for WebSocket (/v1/ws) and HTTP; 0 picks a free port.' },
+  { path: 'listenBacklog', kind: 'int', default: 4096, min: 1, doc: "Connections the kernel queues for the gateway until it accepts them (capped by the kernel's net.core.somaxconn). Node's default of 511 overflowed in a reconnect storm, and a client whose SYN is dropped tries again only after 1, 3, 7, 15 s." },
   { path: 'region', kind: 'string', default: 'local', doc: 'Region name reported to clients and stamped on publications.' },
   { path: 'node', kind: 'string', doc: 'Node (pod) name reported to clients; defaults to the host name.' },
   { path: 'logLevel', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' },

@@ -15,6 +15,7 @@ import { parseRedisUrl, redactRedisUrl } from './engine/redis-connection.ts';
 export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
+  readonly listenBacklog: number;
   readonly region: string;
   readonly node: string;
   readonly logLevel: string;

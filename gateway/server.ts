@@ -323,7 +323,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       server.on('upgrade', upgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
-        server!.listen(config.port, config.host, () => {
+        server!.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
           server!.off('error', reject);
           resolve();
         });
