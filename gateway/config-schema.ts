@@ -28,6 +28,7 @@ export interface FieldSpec {
 export const configFields: readonly FieldSpec[] = [
   { path: 'host', kind: 'string', doc: 'Address the HTTP/WebSocket server listens on. Default `0.0.0.0`; in dev mode (no jwt.secret or jwt.jwksUrl) `127.0.0.1`, so the open dev token endpoint is not reachable from other machines.' },
   { path: 'port', kind: 'int', default: 8080, min: 0, doc: 'TCP port for WebSocket (/v1/ws) and HTTP; 0 picks a free port.' },
+  { path: 'listenBacklog', kind: 'int', default: 4096, min: 1, doc: "Connections the kernel queues for the gateway until it accepts them (capped by the kernel's net.core.somaxconn). Node's default of 511 overflowed in a reconnect storm, and a client whose SYN is dropped tries again only after 1, 3, 7, 15 s." },
   { path: 'region', kind: 'string', default: 'local', doc: 'Region name reported to clients and stamped on publications.' },
   { path: 'node', kind: 'string', doc: 'Node (pod) name reported to clients; defaults to the host name.' },
   { path: 'logLevel', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' },
@@ -88,6 +89,9 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'history.maxReadBytes', kind: 'int', default: 4_194_304, min: 1024, doc: 'Most bytes of publications one engine history read returns (at least one publication); a longer read is cut short, so a recovery that needs more answers recovered:false and a history reply returns fewer messages.' },
   { path: 'history.idempotencyTtlMs', kind: 'int', default: 120_000, min: 1000, doc: 'How long a publish is remembered by `mid` for idempotent retries.' },
   { path: 'history.positionCheckMs', kind: 'int', default: 40_000, min: 0, doc: 'How often every room with local subscribers is compared with its history, so a lost last message (no later one reveals the gap) is still delivered; 0 turns the check off.' },
+  { path: 'history.repairRetries', kind: 'int', default: 5, min: 0, doc: 'A gap-repair, resync-check or catch-up history read that fails (UNAVAILABLE: Redis stalled or away) is tried this many more times, with backoff, before the room\'s subscribers are closed with 4010 (a failed periodic position check is skipped instead); 0 closes at the first failure.' },
+  { path: 'history.repairRetryInitialMs', kind: 'int', default: 200, min: 10, doc: 'Wait before the first retry of a failed gap-repair read; it doubles per failed attempt. Later publications of the room wait, in order, meanwhile (at most history.maxRecover, then the room is closed with 4010).' },
+  { path: 'history.repairRetryMaxMs', kind: 'int', default: 3200, min: 10, doc: 'Longest wait between two attempts of a gap-repair read (the defaults try for about 6 s plus the reads themselves).' },
 
   { path: 'presence.ttlMs', kind: 'int', default: 60_000, min: 1000, doc: 'A presence entry expires after this long without a refresh (covers crashed pods).' },
   { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries; the refreshes of all connections are spread over this interval (a share each second), not sent at once.' },

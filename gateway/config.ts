@@ -15,6 +15,7 @@ import { parseRedisUrl, redactRedisUrl } from './engine/redis-connection.ts';
 export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
+  readonly listenBacklog: number;
   readonly region: string;
   readonly node: string;
   readonly logLevel: string;
@@ -71,7 +72,7 @@ export interface GatewayConfig {
     readonly lagWindowMs: number;
     readonly lagSamples: number;
   };
-  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number };
+  readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number; readonly repairRetries: number; readonly repairRetryInitialMs: number; readonly repairRetryMaxMs: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number; readonly eventWindowMs: number };
   readonly limits: {
     readonly maxMessageBytes: number;

@@ -7,6 +7,10 @@
  *   offsets (the broker is at most once) is preceded by the missing ones read from history;
  *   when history no longer has them, the room's subscribers are closed with 4010 so they
  *   resubscribe with recover. Publications at or below the position are duplicates, dropped.
+ * - A history read that fails (Redis stalled or away: UNAVAILABLE) proves nothing lost: the
+ *   room waits and reads again with backoff (`historyRetry`), and only when every attempt
+ *   failed are its subscribers closed with 4010 (a failed periodic check is just skipped).
+ *   So a backend that stalls for a second does not turn into a reconnect storm.
  * - `subscribe` with recover buffers live publications while it reads history (page by page
  *   past one page: recovery.ts) and merges both by offset, so the client sees every offset
  *   once, in order. History can be ahead of live
@@ -24,13 +28,24 @@
  */
 import type { Logger } from 'pino';
 import type { Connection } from './connection.ts';
-import type { Engine, Publication, RoomEvent, StreamPosition } from './engine/types.ts';
+import { EngineUnavailableError, type Engine, type Publication, type RoomEvent, type StreamPosition } from './engine/types.ts';
 import { gatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { publicationView } from './operations.ts';
 import type { RecoverPosition } from './protocol.ts';
 import { isComplete, sendRemainingPages, startRecovery, type RecoveryOptions, type RecoveryStart } from './recovery.ts';
-import { encodeFrame, type SharedFrame } from './ws-frame.ts';
+import { newRoom, RoomDelivery, roomMembers, type Room, type Work } from './room-delivery.ts';
+import { encodeFrame } from './ws-frame.ts';
+
+/** How a failed gap-repair, check or catch-up read is tried again (history.repairRetries…). */
+export interface HistoryRetry {
+  /** Attempts after the first; then the room (or the catching-up connection) is given up with 4010. */
+  retries: number;
+  /** Wait before the first retry; it doubles per failed attempt. */
+  initialMs: number;
+  /** Longest wait between attempts. */
+  maxMs: number;
+}
 
 export interface HubOptions {
   engine: Engine;
@@ -42,6 +57,7 @@ export interface HubOptions {
   recoveryPageBytes: number;
   /** Most rooms one connection may hold (subscribing or subscribed). */
   roomsPerConnection: number;
+  historyRetry: HistoryRetry;
   now: () => number;
 }
 
@@ -57,30 +73,6 @@ export interface SubscribeResult {
 /** Subscription state of one room on one connection. */
 export type RoomState = 'subscribing' | 'subscribed';
 
-type Work =
-  | { kind: 'publication'; pub: Publication }
-  | { kind: 'stored'; pub: Publication }
-  | { kind: 'check'; periodic?: boolean }
-  | { kind: 'catchup'; conn: Connection; from: StreamPosition };
-
-interface Room {
-  readonly name: string;
-  readonly subscribers: Set<Connection>;
-  /** Connections whose subscribe is reading history: live publications are buffered for them. */
-  readonly syncing: Map<Connection, Publication[]>;
-  /** Subscribed at a position past the last live delivery: live publications up to it are skipped. */
-  readonly ahead: Map<Connection, StreamPosition>;
-  /** Subscribed at a position behind the last live delivery: catching up from history. */
-  readonly catchingUp: Set<Connection>;
-  /** Last delivered position; unknown until the first publication or subscribe reply. */
-  epoch?: string;
-  offset: number;
-  /** Stored here, not yet the room's next offset: by offset, until the room reaches or passes them. */
-  readonly storedAhead: Map<number, Publication>;
-  readonly queue: Work[];
-  processing: boolean;
-}
-
 export class Hub {
   private readonly rooms = new Map<string, Room>();
   /** The rooms each connection holds; a connection with none has no entry. */
@@ -88,11 +80,13 @@ export class Hub {
   private readonly options: HubOptions;
   private readonly logger: Logger;
   private readonly recovery: RecoveryOptions;
+  private readonly delivery: RoomDelivery;
 
   constructor(options: HubOptions) {
     this.options = options;
     this.logger = options.logger;
     this.recovery = { history: options.engine.history, maxRecover: options.maxRecover, pageBytes: options.recoveryPageBytes };
+    this.delivery = new RoomDelivery({ metrics: options.metrics, maxStoredAhead: options.maxRecover, now: options.now });
   }
 
   get roomCount(): number {
@@ -143,6 +137,8 @@ export class Hub {
    */
   checkPositions(): void {
     for (const room of this.rooms.values()) {
+      // A room still busy with an earlier check (retrying a read) needs no second one queued.
+      if (room.queue.some((work) => work.kind === 'check')) continue;
       room.queue.push({ kind: 'check', periodic: true });
       this.process(room);
     }
@@ -254,7 +250,7 @@ export class Hub {
   private room(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { name, subscribers: new Set(), syncing: new Map(), ahead: new Map(), catchingUp: new Set(), offset: 0, storedAhead: new Map(), queue: [], processing: false };
+      room = newRoom(name);
       this.rooms.set(name, room);
       this.options.metrics.rooms.set(this.rooms.size);
     }
@@ -296,27 +292,15 @@ export class Hub {
     if (room.processing) return;
     while (room.queue.length > 0) {
       const work = room.queue[0];
-      const needsHistory = work.kind === 'check' || work.kind === 'catchup' || (work.kind === 'publication' && this.hasGap(room, work.pub));
-      if (needsHistory) {
+      if (work.kind === 'check' || work.kind === 'catchup' || (work.kind === 'publication' && this.hasGap(room, work.pub))) {
         room.processing = true;
-        const task = work.kind === 'catchup' ? this.catchUp(room, work.conn, work.from) : this.repair(room, work);
-        task
-          .catch((error: unknown) => {
-            this.logger.error({ err: error, room: room.name }, 'history read for delivery failed');
-            if (work.kind === 'catchup') work.conn.close('INSUFFICIENT_STATE', `cannot catch up in ${room.name}`);
-            else this.lose(room);
-          })
-          .finally(() => {
-            room.queue.shift();
-            room.processing = false;
-            this.process(room);
-          });
+        this.readHistory(room, work, 0);
         return;
       }
       room.queue.shift();
       try {
-        if (work.kind === 'stored') this.takeStored(room, work.pub);
-        else this.deliverIfNew(room, work.pub);
+        if (work.kind === 'stored') this.delivery.takeStored(room, work.pub);
+        else this.delivery.deliverIfNew(room, work.pub);
       } catch (error) {
         // A fault here must not stop the engine's delivery loop for other rooms.
         this.logger.error({ err: error, room: room.name, offset: work.pub.offset }, 'delivery failed');
@@ -324,23 +308,45 @@ export class Hub {
     }
   }
 
+  /**
+   * Runs the history read `work` needs. A read the engine could not serve (UNAVAILABLE: Redis
+   * stalled, away, or answering late) says nothing about what history holds, so it is tried
+   * again with backoff while the room's later work waits in its queue, in order. Given up only
+   * when the retries are spent, the room was released, or more than `maxRecover` publications
+   * queued up behind it. A failed periodic check is just skipped.
+   */
+  private readHistory(room: Room, work: Extract<Work, { kind: 'publication' | 'check' | 'catchup' }>, attempt: number): void {
+    const task = work.kind === 'catchup' ? this.catchUp(room, work.conn, work.from) : this.repair(room, work);
+    task.then(
+      () => this.finish(room),
+      (error: unknown) => {
+        const { retries, initialMs, maxMs } = this.options.historyRetry;
+        // A periodic check found nothing missing yet: skipped, not retried (it would hold the
+        // room's live delivery for nothing); the next one looks again.
+        const periodic = work.kind === 'check' && work.periodic === true;
+        const retry = !periodic && error instanceof EngineUnavailableError && attempt < retries && this.rooms.get(room.name) === room && room.queue.length <= this.options.maxRecover;
+        if (retry) {
+          this.options.metrics.gapRepairs.inc({ outcome: 'retried' });
+          this.logger.debug({ err: error, room: room.name, attempt: attempt + 1 }, 'history read for delivery failed; reading again');
+          setTimeout(() => this.readHistory(room, work, attempt + 1), Math.min(maxMs, initialMs * 2 ** attempt)).unref();
+          return;
+        }
+        this.logger.error({ err: error, room: room.name, attempts: attempt + 1 }, 'history read for delivery failed');
+        if (work.kind === 'catchup') work.conn.close('INSUFFICIENT_STATE', `cannot catch up in ${room.name}`);
+        else if (!periodic) this.lose(room);
+        this.finish(room);
+      },
+    );
+  }
+
+  private finish(room: Room): void {
+    room.queue.shift();
+    room.processing = false;
+    this.process(room);
+  }
+
   private hasGap(room: Room, pub: Publication): boolean {
     return room.epoch !== undefined && pub.epoch === room.epoch && pub.offset > room.offset + 1;
-  }
-
-  /** Delivers a publication this pod stored if it is next; keeps it for later if it is ahead. */
-  private takeStored(room: Room, pub: Publication): void {
-    if (room.epoch !== pub.epoch || pub.offset > room.offset + 1) {
-      if (room.storedAhead.size < this.options.maxRecover) room.storedAhead.set(pub.offset, pub);
-      // Not kept: its broadcast delivers it, as for any other pod's publication.
-      return;
-    }
-    this.deliverIfNew(room, pub);
-  }
-
-  private deliverIfNew(room: Room, pub: Publication): void {
-    if (room.epoch === pub.epoch && pub.offset <= room.offset) return; // duplicate
-    this.deliver(room, pub);
   }
 
   /** Fills a gap (or checks a room after a resync) from history, then delivers `work`. */
@@ -349,7 +355,7 @@ export class Hub {
     const epoch = room.epoch;
     const until = work.kind === 'publication' ? work.pub.offset - 1 : Number.MAX_SAFE_INTEGER;
     if (epoch === undefined) {
-      if (work.kind === 'publication') this.deliver(room, work.pub);
+      if (work.kind === 'publication') this.delivery.deliver(room, work.pub);
       return;
     }
     const limit = Math.min(this.options.maxRecover, until - since);
@@ -368,13 +374,13 @@ export class Hub {
       this.lose(room);
     } else if (missing.length > 0) {
       this.options.metrics.gapRepairs.inc({ outcome: 'repaired' });
-      for (const pub of missing) this.deliverIfNew(room, pub);
+      for (const pub of missing) this.delivery.deliverIfNew(room, pub);
     }
     if (page.epoch !== epoch && work.kind === 'check') {
       room.epoch = page.epoch;
       room.offset = page.offset;
     }
-    if (work.kind === 'publication') this.deliverIfNew(room, work.pub);
+    if (work.kind === 'publication') this.delivery.deliverIfNew(room, work.pub);
   }
 
   /** Sends a subscriber behind the room's last live delivery what it lacks, then adds it. */
@@ -393,54 +399,10 @@ export class Hub {
     if (room.catchingUp.delete(conn)) room.subscribers.add(conn);
   }
 
-  /** Messages were lost for good: the room's subscribers must resubscribe with recover. */
+  /** Messages were lost for good (or could not be read): the room's subscribers must resubscribe with recover. */
   private lose(room: Room): void {
-    for (const conn of [...room.subscribers, ...room.syncing.keys(), ...room.ahead.keys(), ...room.catchingUp]) {
-      conn.close('INSUFFICIENT_STATE', `messages lost in ${room.name}`);
-    }
+    for (const conn of roomMembers(room)) conn.close('INSUFFICIENT_STATE', `messages lost in ${room.name}`);
     room.epoch = undefined;
     room.storedAhead.clear();
   }
-
-  /** Delivers `pub`, then whatever this pod stored that follows it. */
-  private deliver(room: Room, pub: Publication): void {
-    this.send(room, pub);
-    if (room.storedAhead.size === 0) return;
-    let next = room.storedAhead.get(room.offset + 1);
-    while (next !== undefined && next.epoch === room.epoch) {
-      room.storedAhead.delete(next.offset);
-      this.send(room, next);
-      next = room.storedAhead.get(room.offset + 1);
-    }
-    // Reached or passed by the broadcast (or of an epoch the room left): no longer needed.
-    for (const [offset, kept] of room.storedAhead) if (offset <= room.offset || kept.epoch !== room.epoch) room.storedAhead.delete(offset);
-  }
-
-  private send(room: Room, pub: Publication): void {
-    room.epoch = pub.epoch;
-    room.offset = pub.offset;
-    for (const buffer of room.syncing.values()) buffer.push(pub);
-    let shared: SharedFrame | undefined;
-    if (room.subscribers.size > 0) {
-      shared = encodeFrame({ op: 'message', ...publicationView(pub) });
-      for (const conn of room.subscribers) conn.sendShared(shared);
-      this.options.metrics.publishDeliverLatency.observe(Math.max(0, this.options.now() - pub.ts) / 1000);
-    }
-    if (room.ahead.size > 0) this.advanceAhead(room, pub, shared);
-  }
-
-  /** Subscribers ahead of live delivery get `pub` only past their own offset, then join the rest. */
-  private advanceAhead(room: Room, pub: Publication, shared: SharedFrame | undefined): void {
-    for (const [conn, has] of room.ahead) {
-      if (has.epoch === pub.epoch && pub.offset <= has.offset) {
-        if (pub.offset < has.offset) continue;
-      } else {
-        shared ??= encodeFrame({ op: 'message', ...publicationView(pub) });
-        conn.sendShared(shared);
-      }
-      room.ahead.delete(conn);
-      room.subscribers.add(conn);
-    }
-  }
 }
-

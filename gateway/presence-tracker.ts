@@ -85,8 +85,8 @@ export class PresenceTracker {
     // Big rooms are settled locally: asking the engine costs O(members), so a subscribe storm
     // into one room would cost O(N²).
     if (this.options.localMembers(room) > joinLeaveMaxMembers) return false;
-    const stats = await this.options.engine.presence.stats(room);
-    return stats.clients <= joinLeaveMaxMembers;
+    // A count, not the member list: a reconnect storm asks this once per join and per leave.
+    return (await this.options.engine.presence.count(room)) <= joinLeaveMaxMembers;
   }
 
   private refresh(conn: Connection): void {

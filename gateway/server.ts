@@ -119,6 +119,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxRecover: config.history.maxRecover,
     recoveryPageBytes: historyPageBytes(config),
     roomsPerConnection: config.limits.roomsPerConnection,
+    historyRetry: { retries: config.history.repairRetries, initialMs: config.history.repairRetryInitialMs, maxMs: config.history.repairRetryMaxMs },
     now,
   });
   // The notification queue's scripts span keys of several slots, so it needs one Redis: on a
@@ -325,7 +326,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       server.on('upgrade', upgrade);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
-        server!.listen(config.port, config.host, () => {
+        server!.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
           server!.off('error', reject);
           resolve();
         });

@@ -362,10 +362,12 @@ export function engineContract(backendName: string, setup: () => Promise<EngineF
       const sorted = (members: Member[]) => [...members].sort((x, y) => x.client.localeCompare(y.client));
       assert.deepEqual(sorted(await b.presence.list(room)), [member('c1', 'alice'), member('c2', 'alice'), { ...member('c3', 'bob'), name: 'Bob' }]);
       assert.deepEqual(await a.presence.stats(room), { clients: 3, users: 2 });
+      assert.equal(await b.presence.count(room), 3);
       await b.presence.remove(room, 'c2');
       await b.presence.remove(room, 'never-there');
       assert.deepEqual(sorted(await a.presence.list(room)), [member('c1', 'alice'), { ...member('c3', 'bob'), name: 'Bob' }]);
       assert.deepEqual(await a.presence.stats(uniqueRoom('nobody')), { clients: 0, users: 0 });
+      assert.equal(await a.presence.count(uniqueRoom('nobody')), 0);
     });
 
     test('presence entries expire unless refreshed, and are removed on read', async () => {
@@ -378,6 +380,7 @@ export function engineContract(backendName: string, setup: () => Promise<EngineF
       fixture.advance(30_000);
       assert.deepEqual(await engine.presence.list(room), [member('fresh', 'u-fresh')]);
       assert.deepEqual(await engine.presence.stats(room), { clients: 1, users: 1 });
+      assert.equal(await engine.presence.count(room), 1, 'an expired entry is not counted');
       fixture.advance(60_001);
       assert.deepEqual(await engine.presence.list(room), []);
     });

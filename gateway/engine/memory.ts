@@ -86,6 +86,7 @@ export class MemoryEngine implements Engine, MemoryNode {
       remove: (room, client) => this.#call(() => this.#presenceRemove(room, client)),
       list: (room) => this.#call(() => this.#presenceList(room)),
       stats: (room) => this.#call(() => this.#presenceStats(room)),
+      count: (room) => this.#call(() => this.#presenceList(room).length),
     };
   }
 

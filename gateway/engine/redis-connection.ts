@@ -117,7 +117,10 @@ export function connectRedis(url: string, settings: ConnectionSettings): RedisCo
     // Fail fast instead of queueing while Redis is away: the caller answers UNAVAILABLE.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: settings.commandTimeoutMs,
+    // A backstop only: the engine's own deadline (withDeadline in redis-health.ts) answers first
+    // and lets replies already in the socket win. ioredis's timer would fire in the same timer
+    // phase and reject a command whose reply arrived while this process was descheduled.
+    commandTimeout: settings.commandTimeoutMs * 2,
     connectTimeout: settings.connectTimeoutMs,
     retryStrategy: (attempt: number) => Math.min(attempt * 100, settings.maxReconnectDelayMs),
   } satisfies RedisOptions;

@@ -12,6 +12,12 @@
  * is down while its sockets to the other masters are fine) makes the engine unavailable until a
  * probe succeeds. Any reply clears "stalled"; only an accepted write
  * (a publish, a presence add or the probe) clears "out of memory", since reads work when full.
+ *
+ * Stalled versus dead: a Redis whose connection dropped fails every call at once (no offline
+ * queue) until ioredis reconnects. A connected Redis that answers nothing is "stalled": calls
+ * fail fast rather than pile up behind the unanswered ones, and a probe is kept waiting at
+ * Redis all the while (the next starts when one times out), so the first reply after a pause
+ * (a Redis descheduled for a second) ends the fail-fast, not the next `intervalMs` tick.
  */
 import type { Logger } from 'pino';
 import type { EngineHealth } from './types.ts';
@@ -30,10 +36,17 @@ const timedOut = 'Command timed out';
  */
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let lastLook: NodeJS.Immediate | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(timedOut)), ms);
+    // Timers run before the event loop reads its sockets. When this process was itself
+    // descheduled (or busy) past the deadline, Redis's reply may already be waiting unread:
+    // reject only after one more turn has read it, so a late pod does not blame Redis.
+    timer = setTimeout(() => (lastLook = setImmediate(() => reject(new Error(timedOut)))), ms);
   });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, deadline]).finally(() => {
+    clearTimeout(timer);
+    clearImmediate(lastLook);
+  });
 }
 
 export function classifyRedisError(error: unknown): RedisFailure {
@@ -123,6 +136,7 @@ export class RedisHealth {
   #probe(): void {
     if (this.#probing || !this.#options.connected()) return;
     this.#probing = true;
+    let timedOutAgain = false;
     withDeadline(this.#options.probe(), this.#options.timeoutMs)
       .then(
         () => {
@@ -134,6 +148,7 @@ export class RedisHealth {
         },
         (error: unknown) => {
           const failure = classifyRedisError(error);
+          timedOutAgain = failure === 'timeout';
           if (failure === 'other' && !this.#probeFailed && this.#options.connected()) {
             this.#probeFailed = true;
             this.#options.changed();
@@ -151,6 +166,8 @@ export class RedisHealth {
       )
       .finally(() => {
         this.#probing = false;
+        // Started and still unanswered: wait at Redis for its first reply (see the top).
+        if (timedOutAgain && this.#timer !== undefined) this.#probe();
       });
   }
 }

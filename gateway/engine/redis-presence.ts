@@ -44,6 +44,14 @@ export class RedisPresenceStore {
     return members;
   }
 
+  async count(room: string): Promise<number> {
+    checkRoom(room);
+    const { scripts, keys, now } = this.#context;
+    const reply = await scripts.meridianPresenceCount(keys.presenceExpiry(room), now());
+    if (typeof reply !== 'number') throw new EngineUnavailableError('unexpected reply from the presence count script');
+    return reply;
+  }
+
   async stats(room: string): Promise<PresenceStats> {
     const members = await this.list(room);
     return { clients: members.length, users: countUsers(members) };

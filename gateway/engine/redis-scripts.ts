@@ -29,6 +29,7 @@ const definitions = {
   meridianPresenceAdd: { numberOfKeys: 2, lua: lua('presence_add') },
   meridianPresenceGet: { numberOfKeys: 2, lua: lua('presence_get') },
   meridianPresenceRemove: { numberOfKeys: 2, lua: lua('presence_remove') },
+  meridianPresenceCount: { numberOfKeys: 1, lua: lua('presence_count') },
 } as const;
 
 /**
@@ -46,6 +47,7 @@ export interface ScriptCommands {
   meridianPresenceAdd(members: string, expiry: string, client: string, member: string, expiresAt: Arg, ttlMs: Arg): Promise<unknown>;
   meridianPresenceGet(members: string, expiry: string, now: Arg): Promise<unknown>;
   meridianPresenceRemove(members: string, expiry: string, client: string): Promise<unknown>;
+  meridianPresenceCount(expiry: string, now: Arg): Promise<unknown>;
 }
 
 export function defineScripts(redis: Redis | Cluster): ScriptCommands {

@@ -190,6 +190,7 @@ export class RedisEngine implements Engine {
       remove: (room, client) => this.#call(() => presence.remove(room, client)),
       list: (room) => this.#call(() => presence.list(room)),
       stats: (room) => this.#call(() => presence.stats(room)),
+      count: (room) => this.#call(() => presence.count(room)),
     };
   }
 

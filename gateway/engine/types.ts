@@ -150,6 +150,8 @@ export interface Presence {
   /** Live members only: expired entries are removed on read. */
   list(room: string): Promise<Member[]>;
   stats(room: string): Promise<PresenceStats>;
+  /** Live clients in the room, without reading the members (Redis: O(log n)); `stats().clients`. */
+  count(room: string): Promise<number>;
 }
 
 export interface EngineOptions {

@@ -86,7 +86,7 @@ export class Delivery {
     const room = personalRoom(user);
     let online: boolean;
     try {
-      online = (await engine.presence.stats(room)).clients > 0;
+      online = (await engine.presence.count(room)) > 0;
       if (online) {
         await engine.broker.publish({ room, mid: notificationMidPrefix + n.id, data: n, region: settings.region, ts: now() });
         this.#deps.metrics.deliveries.inc({ channel: 'socket', outcome: 'delivered' });

@@ -44,6 +44,7 @@ export function relayedEngine(inner: Engine, relay: Relay): Engine {
       },
       list: (room) => inner.presence.list(room),
       stats: (room) => inner.presence.stats(room),
+      count: (room) => inner.presence.count(room),
     },
     async start(handlers) {
       await inner.start(handlers);
