@@ -47,7 +47,7 @@ export function freshSample(load: RegionLoad, pod: string): PodLoad | undefined 
 export function loadTooOld(load: RegionLoad | undefined, now: number, periodMs: number): string | undefined {
   if (!load) return 'no load read yet';
   if (load.error) return `pods cannot be listed: ${load.error}`;
-  if (now - load.readAt > 2 * periodMs) return `load last read ${Math.round((now - load.readAt) / 1000)} s ago (more than two periods)`;
+  if (now - load.readAt > 2 * periodMs) return `load last read at ${new Date(load.readAt).toISOString()} (more than two periods ago)`;
   return undefined;
 }
 
@@ -185,7 +185,7 @@ export function decide(input: DecisionInput): Decision {
     return hold(input, 'Stabilizing', `${wanted.message}: ${recommendation} pods would do; waiting for ${seconds} s of lower recommendations before removing any`, recommendation);
   }
   if (input.lastScaleDownAt !== undefined && now - input.lastScaleDownAt < windowMs) {
-    return hold(input, 'Stabilizing', `${wanted.message}: ${downTo} pods would do; one step per ${seconds} s, the last was ${Math.round((now - input.lastScaleDownAt) / 1000)} s ago`, recommendation);
+    return hold(input, 'Stabilizing', `${wanted.message}: ${downTo} pods would do; one step per ${seconds} s, the last at ${new Date(input.lastScaleDownAt).toISOString()}`, recommendation);
   }
   let to = Math.max(downTo, current - settings.scaleDownMaxPods);
   // The emptiest pods go first (lowest deletion cost); none may hold too large a share.
