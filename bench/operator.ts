@@ -51,6 +51,7 @@ export const operatorOptions: Record<string, OptionSpec> = {
   concurrency: { kind: 'int', default: 10, doc: 'creates in flight at once' },
   workers: { kind: 'int', default: CONTROLLER_DEFAULTS.workers, doc: 'operator --workers (default: the operator\'s own default)' },
   'resync-seconds': { kind: 'int', default: 30, quick: 10, doc: 'operator --resync-seconds (one resync is measured after convergence)' },
+  'steady-periods': { kind: 'int', default: 2, doc: 'after the resync, load periods over which the converged system\'s writes (target 0) and reads are counted (0: none; skipped above 10 minutes)' },
   'load-period-ms': { kind: 'int', default: LOAD_MONITOR_DEFAULTS.periodMs, doc: 'operator --load-period-ms: the autoscaler reads every gateway pod\'s /loadz through pods/proxy this often (its cost is `bench autoscale`\'s); 3600000 leaves only the reconciler\'s own traffic, as the probe is left out' },
   'ready-delay-ms': { kind: 'int', default: 200, doc: 'emulated pods turn Ready after this long' },
   'poll-ms': { kind: 'int', default: 500, doc: 'how often this process lists clusters to see if all are Ready' },
@@ -132,6 +133,12 @@ export interface StepResult {
   writesPerResync: number;
   readsPerResync: number;
   requestsPerResync: number;
+  /**
+   * A converged system left alone for two load periods (`--steady-periods`): its writes (target 0:
+   * load rounds that find nothing new write no status) and its reads (the load rounds' own
+   * `pods/proxy` reads of every pod, one per pod per period, and nothing else).
+   */
+  steady?: { seconds: number; writes: number; reads: number };
   /** Watches open on each region's emulator at the end, fewest and most over the regions. */
   watchesPerRegion: { min: number; max: number; byResource: Record<string, number> };
   /** The most watches any region's emulator held at any poll during the step. */
@@ -262,6 +269,18 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
     const resyncWrites = (await writes()) - resyncWritesBefore;
     const resyncRequests = (await requests()) - resyncRequestsBefore;
 
+    // Steady state: the converged system over whole load periods, after the rounds that first
+    // see its pods have settled the status.
+    const steadyMs = (o['steady-periods'] as number) * (o['load-period-ms'] as number);
+    let steady: StepResult['steady'];
+    if (steadyMs > 0 && steadyMs <= 600_000) {
+      await new Promise((resolve) => setTimeout(resolve, o['load-period-ms'] as number));
+      const [w0, r0] = [await writes(), await requests()];
+      await new Promise((resolve) => setTimeout(resolve, steadyMs));
+      const [w1, r1] = [await writes(), await requests()];
+      steady = { seconds: steadyMs / 1000, writes: w1 - w0, reads: r1 - r0 - (w1 - w0) };
+    }
+
     await sampleWatches();
     const perRegion = await Promise.all(regions.map((region) => region.watchCount()));
     const totals = perRegion.map(sum);
@@ -290,6 +309,7 @@ async function measureStep(o: OptionValues, regionCount: number): Promise<StepRe
       writesPerResync: resyncWrites,
       readsPerResync: resyncRequests - resyncWrites,
       requestsPerResync: resyncRequests,
+      ...(steady ? { steady } : {}),
       watchesPerRegion: { min: Math.min(...totals), max: Math.max(...totals), byResource: perRegion[0] },
       peakWatchesPerRegion,
       regionClientsPerRegion: { min: Math.min(...clientsPerRegion), max: Math.max(...clientsPerRegion) },
@@ -374,7 +394,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
   const marginal = marginalCosts(steps);
   process.stdout.write(
     `\n${markdownTable(
-      ['clusters × regions', 'apply → all Ready (s)', 'operator CPU to Ready (s)', 'requests / cluster', 'writes / cluster', 'resync reads / writes', 'watches per region (peak)', 'clients per region', 'heap after GC (MiB)', 'RSS after GC (MiB)', 'peak RSS (MiB)'],
+      ['clusters × regions', 'apply → all Ready (s)', 'operator CPU to Ready (s)', 'requests / cluster', 'writes / cluster', 'resync reads / writes', 'steady reads / writes', 'watches per region (peak)', 'clients per region', 'heap after GC (MiB)', 'RSS after GC (MiB)', 'peak RSS (MiB)'],
       steps.map((s) => [
         `${s.clusters} × ${s.regions}${s.namespaces > 1 ? ` (${s.namespaces} namespaces)` : ''}`,
         round1(s.allReadyMs / 1000),
@@ -382,6 +402,7 @@ export async function run(args: readonly string[]): Promise<unknown> {
         s.operatorRequestsPerCluster,
         s.operatorWritesPerCluster,
         `${s.readsPerResync} / ${s.writesPerResync}`,
+        s.steady ? `${s.steady.reads} / ${s.steady.writes} in ${s.steady.seconds} s` : '—',
         `${s.watchesPerRegion.min === s.watchesPerRegion.max ? s.watchesPerRegion.max : `${s.watchesPerRegion.min}–${s.watchesPerRegion.max}`} (${s.peakWatchesPerRegion})`,
         s.regionClientsPerRegion.min === s.regionClientsPerRegion.max ? s.regionClientsPerRegion.max : `${s.regionClientsPerRegion.min}–${s.regionClientsPerRegion.max}`,
         s.operatorHeapAfterGcMiB,
