@@ -24,8 +24,9 @@ import { BenchError, BenchErrorCode } from './lib/errors.ts';
 import { Fleet, SourceAddresses, type OpenStep } from './lib/fleet.ts';
 import type { CpuSample, LoopLag, ProcessSample } from './lib/memory-hook.ts';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { tcpCounters, tcpDelta, type TcpCounters } from './lib/tcp-counters.ts';
-import { markdownTable, runHeader, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
+import { RESULTS_DIR, markdownTable, runHeader, sourceInfo, writeResult, type SourceInfo } from './lib/results.ts';
 import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type SystemName } from './systems.ts';
 import { runCluster, clusterReport, type ClusterResult } from './connections-cluster.ts';
@@ -52,6 +53,7 @@ export const connectionsOptions: Record<string, OptionSpec> = {
   'storm-jitter-ms': { kind: 'int', default: 10_000, quick: 2_000, doc: 'each cut client reconnects after a random delay below this' },
   'storm-ms': { kind: 'int', default: 40_000, quick: 10_000, doc: 'publishing time of the storm run (the cut happens 5 s in)' },
   'gateway-env': { kind: 'list', default: [], doc: 'extra MERIDIAN_…=… settings for every Meridian process (comma-separated)' },
+  profile: { kind: 'bool', default: false, doc: 'single phase: CPU-profile each server during each step\'s publishing run only (bench/results/profiles/connections-*.cpuprofile; read with bench/profile-summary.ts --long-turns)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/connections.json, or connections-<phases>.json for a subset)' },
 };
 
@@ -78,6 +80,7 @@ export interface Settings {
   replyTimeoutMs: number;
   drainTimeoutMs: number;
   readyTimeoutMs: number;
+  profile: boolean;
   out: string;
   quiet: boolean;
 }
@@ -92,6 +95,7 @@ const SINGLE_PHASE_MERIDIAN_ENV = { MERIDIAN_HISTORY_TTL_MS: '1000', MERIDIAN_ME
 
 /** One process cannot hold more files than this here (FACTS: hard limit 20,000). */
 const MAX_FILES = 20_000;
+const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 const SERVER_FD_HEADROOM = 512;
 export const SAMPLE_TIMEOUT_MS = 120_000;
 export const SETTLE = { intervalMs: 500, maxPercent: 10, timeoutMs: 60_000, ipcTimeoutMs: SAMPLE_TIMEOUT_MS };
@@ -141,6 +145,7 @@ function settingsFrom(args: readonly string[]): Settings {
     replyTimeoutMs: o['reply-timeout-ms'] as number,
     drainTimeoutMs: o['drain-timeout-ms'] as number,
     readyTimeoutMs: o['ready-timeout-ms'] as number,
+    profile: o.profile as boolean,
     out: (o.out as string) || `connections${phaseName}.json`,
     quiet: o.quiet as boolean,
   };
@@ -211,9 +216,15 @@ async function measureSystem(s: Settings, system: SystemName, sources: SourceAdd
       const settled = await settle(ipc, SETTLE);
       const sample = await ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
       await ipc.request<LoopLag>('lag', {}, SAMPLE_TIMEOUT_MS);
+      if (s.profile) await ipc.request('profileStart', {}, SAMPLE_TIMEOUT_MS);
       const cpuBefore = await ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS);
       const runs = await fleet.run(s.rate, s.stepMs, s.payloadBytes, s.drainTimeoutMs);
       const cpuAfter = await ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS);
+      if (s.profile) {
+        const path = join(PROFILES_DIR, `connections-${system}-${connections}.cpuprofile`);
+        await ipc.request('profileStop', { path }, SAMPLE_TIMEOUT_MS);
+        log(`  profile: ${path}`);
+      }
       const wallMs = cpuAfter.uptimeMs - cpuBefore.uptimeMs;
       const lag = await ipc.request<LoopLag>('lag', {}, SAMPLE_TIMEOUT_MS);
       const crowd = await fleet.health();

@@ -94,7 +94,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'history.repairRetryMaxMs', kind: 'int', default: 3200, min: 10, doc: 'Longest wait between two attempts of a gap-repair read (the defaults try for about 6 s plus the reads themselves).' },
 
   { path: 'presence.ttlMs', kind: 'int', default: 60_000, min: 1000, doc: 'A presence entry expires after this long without a refresh (covers crashed pods).' },
-  { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries; the refreshes of all connections are spread over this interval (a share each second), not sent at once.' },
+  { path: 'presence.refreshMs', kind: 'int', default: 25_000, min: 100, doc: 'How often each connection refreshes its presence entries; the refreshes of all connections are spread over this interval (a share every 50 ms), not sent at once.' },
   { path: 'presence.maxMembers', kind: 'int', default: 1000, min: 1, doc: 'Most members returned by a presence request (the reply says `total`).' },
   { path: 'presence.joinLeaveMaxMembers', kind: 'int', default: 200, min: 0, doc: 'join/leave pushes stop in rooms with more clients than this (their cost grows as N²).' },
   { path: 'presence.eventWindowMs', kind: 'int', default: 1000, min: 0, doc: "join/leave pushes of one room go out at most once per window: the first at once, later ones at the window's end, where a join and a leave of the same client cancel out (one push per client at most). Bounds what subscribe/unsubscribe churn costs a room's members; 0 pushes every event at once." },
@@ -129,7 +129,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'limits.subscribeBurst', kind: 'int', default: 256, min: 1, doc: 'Subscribe and unsubscribe token bucket size per connection: what a reconnect may resubscribe at once.' },
   { path: 'limits.roomsPerUserPerMinute', kind: 'int', default: 300, min: 1, doc: 'Distinct rooms one user may name (subscribe, publish, history, presence) per minute on this node, over all its connections; rooms already named in the current minute stay free. A further room answers LIMIT_EXCEEDED. Bounds how fast one user makes the engine create rooms; what all rooms keep is bounded by the engine (the in-memory engine’s bound on retained history bytes; for Redis, its own `maxmemory`).' },
 
-  { path: 'pingIntervalMs', kind: 'int', default: 25_000, min: 100, doc: 'WebSocket ping interval; a client that has not answered the previous ping is terminated. The pings of all connections are spread over the interval (a share each second).' },
+  { path: 'pingIntervalMs', kind: 'int', default: 25_000, min: 100, doc: 'WebSocket ping interval; a client that has not answered the previous ping is terminated. The pings of all connections are spread over the interval (a share every 50 ms).' },
   { path: 'perMessageDeflate', kind: 'bool', default: false, doc: 'Negotiate permessage-deflate. Off by default: it costs memory and disables frame-once fan-out.' },
 
   { path: 'drain.windowMs', kind: 'int', default: 10_000, min: 0, doc: 'On SIGTERM, closes (1012) are spread over this window in batches.' },

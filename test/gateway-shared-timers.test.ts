@@ -41,7 +41,8 @@ describe('connection deadlines on the shared wheel', () => {
 
 describe('liveness pings spread over the interval', () => {
   it('a peer that stops answering is terminated while every other is pinged each interval', async () => {
-    // 2 s between pings with a 1 s tick: each tick pings half of the connections.
+    // 2 s between pings with a 50 ms tick: each tick pings a fortieth of the connections (a
+    // share below one carries over to the next tick).
     const gw = await startGateway({ pingIntervalMs: 2000 });
     try {
       const dead = await TestClient.open(gw.wsUrl, { autoPong: false });
@@ -62,7 +63,7 @@ describe('liveness pings spread over the interval', () => {
 
 describe('presence refreshes spread over the interval', () => {
   it('every live member outlives presence.ttlMs while an entry nobody refreshes expires', async () => {
-    // refreshMs above the 1 s tick: each tick refreshes a share of the connections.
+    // refreshMs above the 50 ms tick: each tick refreshes a share of the connections.
     const gw = await startGateway({ presence: { ttlMs: 3000, refreshMs: 2000 } });
     try {
       const members = await Promise.all(Array.from({ length: 8 }, (_, i) => gw.client(`member-${i}`)));
