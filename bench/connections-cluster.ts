@@ -279,7 +279,14 @@ export function clusterReport(s: Settings, c: ClusterResult): string {
   ];
   if (c.storm) {
     const sd = c.storm.delivery;
+    const ss = c.storm.samples;
     lines.push('', `Storm: ${c.storm.clients} cut at once, back within ${c.storm.jitterMs} ms jitter: all back after ${c.storm.allBackMs} ms; failed attempts ${JSON.stringify(c.storm.errors)}; kernel ${JSON.stringify(c.storm.tcp)}; recovered:false ${c.storm.notRecovered}; delivered ${sd.delivered}/${sd.expected} (duplicates ${sd.duplicates}, out of order ${sd.outOfOrder}), p99 ${sd.p99Ms} ms.`);
+    lines.push(
+      '',
+      `During the storm (sampled every ${ss.intervalMs / 1000} s): Redis CPU ${ss.redisCpuPercent} % of a core, ${ss.redisCommands.total} commands, slow log ${ss.slowlog.count} over ${ss.slowlog.slowerThanUs} µs; ` +
+        `pods CPU ${ss.podCpuPercent.join('/')} %, waiting for a CPU ${ss.podRunQueuePercent.join('/')} %; Redis command timeouts ${ss.pods.map((p) => p.commandTimeouts).join('/')}; ` +
+        `load average ${c.storm.loadAverage1m.start} → ${c.storm.loadAverage1m.end}.`,
+    );
   }
   return lines.join('\n');
 }

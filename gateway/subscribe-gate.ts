@@ -35,6 +35,8 @@ interface Waiter {
   stillWanted: () => boolean;
   /** true: the turn is this waiter's; false: it no longer wants one. */
   resolve: (turn: boolean) => void;
+  /** A subscribe (counted against queueLength), not a leave. */
+  mayRefuse: boolean;
 }
 
 export class SubscribeGate {
@@ -43,18 +45,12 @@ export class SubscribeGate {
   readonly #waiting: Waiter[] = [];
   #head = 0;
   #running = 0;
+  /** Waiting subscribes: the leaves waiting beside them never make a subscribe be refused. */
+  #waitingSubscribes = 0;
 
   constructor(options: SubscribeGateOptions) {
     this.#options = options;
     this.#random = options.random ?? Math.random;
-  }
-
-  get running(): number {
-    return this.#running;
-  }
-
-  get waiting(): number {
-    return this.#waiting.length - this.#head;
   }
 
   /**
@@ -64,12 +60,13 @@ export class SubscribeGate {
    */
   async run<T>(stillWanted: () => boolean, work: () => Promise<T>, { mayRefuse = true } = {}): Promise<T | undefined> {
     if (this.#running >= this.#options.inFlight) {
-      if (mayRefuse && this.waiting >= this.#options.queueLength) {
+      if (mayRefuse && this.#waitingSubscribes >= this.#options.queueLength) {
         const { retryAfterMs } = this.#options;
         const hint = Math.round(retryAfterMs + this.#random() * retryAfterMs);
         throw new GatewayError('OVERLOADED', `${this.#options.inFlight} subscribes in progress and ${this.#options.queueLength} waiting on this node; retry after ${hint} ms`, { retryAfterMs: hint });
       }
-      const turn = await new Promise<boolean>((resolve) => this.#waiting.push({ stillWanted, resolve }));
+      if (mayRefuse) this.#waitingSubscribes += 1;
+      const turn = await new Promise<boolean>((resolve) => this.#waiting.push({ stillWanted, resolve, mayRefuse }));
       if (!turn) return undefined;
     } else {
       this.#running += 1;
@@ -89,6 +86,7 @@ export class SubscribeGate {
         this.#waiting.splice(0, this.#head);
         this.#head = 0;
       }
+      if (next.mayRefuse) this.#waitingSubscribes -= 1;
       const wanted = next.stillWanted();
       next.resolve(wanted);
       // Its socket closed while waiting: no turn for it, ours passes on to the next.

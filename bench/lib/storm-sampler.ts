@@ -90,6 +90,7 @@ function counterDelta(before: PodCounters, after: PodCounters): PodCounters {
 
 interface Reading {
   atMs: number;
+  loadAverage1m: number;
   redisCpuMs: number;
   commands: CommandCounts;
   usec: CommandCounts;
@@ -116,7 +117,7 @@ export class StormSampler {
     const [cpu, stats] = await Promise.all([this.#redis.info('cpu'), this.#redis.info('commandstats')]);
     const pods = await Promise.all(this.#pods.map((p) => p.process.ipc.request<CpuSample>('cpu', {}, IPC_TIMEOUT_MS)));
     const counters = await Promise.all(this.#pods.map(async (p) => parsePodCounters(await (await fetch(p.metricsUrl)).text())));
-    return { atMs: Math.round(performance.now() - this.#started), redisCpuMs: parseCpuSeconds(cpu) * 1000, commands: parseCommandStats(stats), usec: parseCommandUsec(stats), pods, counters };
+    return { atMs: Math.round(performance.now() - this.#started), loadAverage1m: Math.round(loadavg()[0] * 100) / 100, redisCpuMs: parseCpuSeconds(cpu) * 1000, commands: parseCommandStats(stats), usec: parseCommandUsec(stats), pods, counters };
   }
 
   async start(): Promise<void> {
@@ -178,7 +179,7 @@ export class StormSampler {
     const pct = (ms: number) => Math.round((ms / wall) * 100);
     return {
       atMs: b.atMs,
-      loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
+      loadAverage1m: b.loadAverage1m,
       redisCpuPercent: pct(b.redisCpuMs - a.redisCpuMs),
       redisCommands: commandDelta(a.commands, b.commands).total,
       podCpuPercent: b.pods.map((p, i) => Math.round(((p.cpuMs - a.pods[i].cpuMs) / Math.max(1, p.uptimeMs - a.pods[i].uptimeMs)) * 100)),
