@@ -14,6 +14,9 @@ import { settle, type SettleResult } from './lib/settle.ts';
 import { SYSTEMS, startServer, type StartedServer } from './systems.ts';
 import type { CrowdHealth, StormResult } from './generator/crowd.ts';
 import { tcpCounters, tcpDelta, type TcpCounters } from './lib/tcp-counters.ts';
+import { StormSampler, type StormSamples } from './lib/storm-sampler.ts';
+import { freePort } from '../test/helpers/net.ts';
+import { loadavg } from 'node:os';
 import { SAMPLE_TIMEOUT_MS, SETTLE, clientSettings, roomNames, type Settings } from './connections.ts';
 
 /** The storm run publishes this long before the cut, so every client has a position. */
@@ -21,6 +24,8 @@ const STORM_CUT_AFTER_MS = 5_000;
 const STORM_RETRY_MS = 500;
 const STORM_ATTEMPTS = 10;
 const MAX_FILES = 20_000;
+/** How often Redis, the pods' CPU and their /metrics are read during the storm. */
+const STORM_SAMPLE_MS = 2_000;
 
 export interface PodSample {
   atMs: number;
@@ -74,7 +79,7 @@ export interface ClusterResult {
   /** `crowd`: closes the pods made on their own and how the clients came back (with recover), cumulative. */
   hold: { durationMs: number; samples: PodSample[]; delivery: DeliverySummary; crowd: CrowdHealth };
   perPod: PodResult[];
-  storm?: { crowd: CrowdHealth; tcp?: TcpCounters; clients: number; jitterMs: number; generators: StormResult[]; allBackMs: number; errors: Record<string, number>; notRecovered: number; delivery: DeliverySummary };
+  storm?: { crowd: CrowdHealth; tcp?: TcpCounters; clients: number; jitterMs: number; generators: StormResult[]; allBackMs: number; errors: Record<string, number>; notRecovered: number; delivery: DeliverySummary; loadAverage1m: { start: number; end: number }; samples: StormSamples };
 }
 
 export function trend(points: readonly { atMs: number; value: number }[]): Trend {
@@ -126,7 +131,11 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
   try {
     const meridian = SYSTEMS.meridian;
     const spec = { ...meridian, env: (port: number, sec: string, url?: string) => ({ ...meridian.env(port, sec, url), ...s.gatewayEnv }) };
-    for (let p = 0; p < s.pods; p++) pods.push(await startServer(spec, { secret, redisUrl: redis.url, fileDescriptors: MAX_FILES, readyTimeoutMs: s.readyTimeoutMs, labelSuffix: ` pod ${p + 1}` }));
+    const metricsPorts: number[] = [];
+    for (let p = 0; p < s.pods; p++) {
+      metricsPorts.push(await freePort());
+      pods.push(await startServer(spec, { secret, redisUrl: redis.url, env: { MERIDIAN_METRICS_PORT: String(metricsPorts[p]) }, fileDescriptors: MAX_FILES, readyTimeoutMs: s.readyTimeoutMs, labelSuffix: ` pod ${p + 1}` }));
+    }
     const baseUrls = pods.map((p) => p.baseUrl);
     fleet = Fleet.start({ generators: s.pods, connectionsPerGenerator: s.perPod + s.roomSize, addressesPerGenerator: s.addressesPerGenerator, sources, client: clientSettings(s, 'meridian', secret), label: 'cluster' });
     await fleet.publishers(baseUrls);
@@ -195,11 +204,16 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
       await lags(pods);
       let storms: StormResult[] = [];
       const tcpBeforeStorm = tcpCounters();
+      const loadAtStart = loadavg()[0];
+      const sampler = new StormSampler(redis.url, pods.map((p, i) => ({ process: p.process, metricsUrl: `http://127.0.0.1:${metricsPorts[i]}/metrics` })), STORM_SAMPLE_MS);
+      await sampler.start();
       const cut = async () => {
         await sleep(STORM_CUT_AFTER_MS);
         storms = await fleet!.storm(s.stormClients, { jitterMs: s.stormJitterMs, retryMs: STORM_RETRY_MS, attempts: STORM_ATTEMPTS });
       };
       const stormRuns = await fleet.run(s.rate, s.stormMs, s.payloadBytes, s.drainTimeoutMs, cut);
+      const samples = await sampler.stop();
+      for (const i of samples.intervals) log(`    ${i.atMs} ms: load ${i.loadAverage1m}, Redis CPU ${i.redisCpuPercent} % (${i.redisCommands} cmds), pods CPU ${i.podCpuPercent.join('/')} % (waiting ${i.podRunQueuePercent.join('/')} %), timeouts ${i.pods.map((p) => p.commandTimeouts).join('/')}, errors ${i.pods.map((p) => JSON.stringify(p.errors)).join(' ')}, healthy ${i.pods.map((p) => p.healthy).join('/')}`);
       const stormLag = await lags(pods);
       stormLag.forEach((l, pod) => (perPod[pod].stormLag = l));
       const errors: Record<string, number> = {};
@@ -215,7 +229,10 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
         errors,
         notRecovered: storms.reduce((n, st) => n + st.notRecovered, 0),
         delivery,
+        loadAverage1m: { start: Math.round(loadAtStart * 100) / 100, end: Math.round(loadavg()[0] * 100) / 100 },
+        samples,
       };
+      log(`  storm: Redis CPU ${samples.redisCpuPercent} % of a core, ${samples.redisCommands.total} commands ${JSON.stringify(samples.redisCommands.byCommand)}, slowlog ${samples.slowlog.count} over ${samples.slowlog.slowerThanUs} µs ${JSON.stringify(samples.slowlog.slowest.slice(0, 3))}; pods CPU ${samples.podCpuPercent.join('/')} %, waiting ${samples.podRunQueuePercent.join('/')} %; timeouts ${samples.pods.map((p) => p.commandTimeouts).join('/')}`);
       log(
         `  storm: ${result.storm.clients} cut, all back after ${result.storm.allBackMs} ms, failed attempts ${JSON.stringify(errors)}, not recovered ${result.storm.notRecovered}, ` +
           `${delivery.delivered}/${delivery.expected} delivered${delivery.lossless ? '' : ' LOSSES OR DUPLICATES'}, p99 ${delivery.p99Ms} ms, lag p99 ${stormLag.map((l) => l.p99Ms).join('/')} ms`,
@@ -262,7 +279,14 @@ export function clusterReport(s: Settings, c: ClusterResult): string {
   ];
   if (c.storm) {
     const sd = c.storm.delivery;
+    const ss = c.storm.samples;
     lines.push('', `Storm: ${c.storm.clients} cut at once, back within ${c.storm.jitterMs} ms jitter: all back after ${c.storm.allBackMs} ms; failed attempts ${JSON.stringify(c.storm.errors)}; kernel ${JSON.stringify(c.storm.tcp)}; recovered:false ${c.storm.notRecovered}; delivered ${sd.delivered}/${sd.expected} (duplicates ${sd.duplicates}, out of order ${sd.outOfOrder}), p99 ${sd.p99Ms} ms.`);
+    lines.push(
+      '',
+      `During the storm (sampled every ${ss.intervalMs / 1000} s): Redis CPU ${ss.redisCpuPercent} % of a core, ${ss.redisCommands.total} commands, slow log ${ss.slowlog.count} over ${ss.slowlog.slowerThanUs} µs; ` +
+        `pods CPU ${ss.podCpuPercent.join('/')} %, waiting for a CPU ${ss.podRunQueuePercent.join('/')} %; Redis command timeouts ${ss.pods.map((p) => p.commandTimeouts).join('/')}; ` +
+        `load average ${c.storm.loadAverage1m.start} → ${c.storm.loadAverage1m.end}.`,
+    );
   }
   return lines.join('\n');
 }

@@ -17,6 +17,7 @@ import { gatewayError, GatewayError } from './errors.ts';
 import type { Hub } from './hub.ts';
 import { historyPageBytes, publicationView, type Operations } from './operations.ts';
 import type { PresenceTracker } from './presence-tracker.ts';
+import type { SubscribeGate } from './subscribe-gate.ts';
 import { isNotifyOp, serveNotifyOp, type Notifier } from './notify/index.ts';
 import { parseFrame, type Command, type ParseLimits, type RecoverPosition } from './protocol.ts';
 
@@ -32,6 +33,8 @@ export interface CommandDeps {
   connections: ConnectionRegistry;
   /** Serves the notification ops; absent when notify.enabled is false. */
   notifier?: Notifier;
+  /** Bounds the subscribes reading the engine at once on this node. */
+  subscribeGate: SubscribeGate;
 }
 
 type Reply = Record<string, unknown>;
@@ -223,7 +226,12 @@ export class CommandHandler {
     }
   }
 
+  /** One turn of the subscribe gate: a socket that closed while waiting gives its turn up. */
   private async subscribe(conn: Connection, room: string, recover: RecoverPosition | undefined, id: number | undefined): Promise<undefined> {
+    return this.deps.subscribeGate.run(() => conn.isOpen, () => this.subscribeNow(conn, room, recover, id));
+  }
+
+  private async subscribeNow(conn: Connection, room: string, recover: RecoverPosition | undefined, id: number | undefined): Promise<undefined> {
     const { hub, presence } = this.deps;
     try {
       await hub.subscribe(conn, room, recover, (result) => {
@@ -248,7 +256,8 @@ export class CommandHandler {
   async closed(conn: Connection): Promise<void> {
     this.deps.ai?.closed(conn); // aborts its AI requests upstream
     const rooms = this.deps.hub.leaveAll(conn);
-    if (conn.identity) await Promise.all(rooms.map((room) => this.deps.presence.left(conn, room)));
+    // Through the subscribe gate: a cut of thousands of sockets is as many leaves at once.
+    if (conn.identity) await Promise.all(rooms.map((room) => this.deps.subscribeGate.run(() => true, () => this.deps.presence.left(conn, room), { mayRefuse: false })));
   }
 }
 

@@ -91,6 +91,9 @@ export interface GatewayConfig {
     readonly historyReplyBytes: number;
     readonly subscribeRatePerSec: number;
     readonly subscribeBurst: number;
+    readonly subscribesInFlight: number;
+    readonly subscribeQueueLength: number;
+    readonly subscribeRetryAfterMs: number;
     readonly roomsPerUserPerMinute: number;
     readonly writeBatchFrames: number;
     readonly writeBatchBytes: number;

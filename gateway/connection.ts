@@ -323,9 +323,11 @@ export class Connection {
   }
 
   /** Sends an error frame; protocol violations also count toward the 4400 close. */
-  sendError(code: ErrorCode, message: string, id?: number, { violation = false } = {}): void {
+  sendError(code: ErrorCode, message: string, id?: number, { violation = false, retryAfterMs }: { violation?: boolean; retryAfterMs?: number } = {}): void {
     this.deps.metrics.errors.inc({ code });
-    this.send(id === undefined ? { op: 'error', code, message } : { op: 'error', id, code, message });
+    const frame: Record<string, unknown> = id === undefined ? { op: 'error', code, message } : { op: 'error', id, code, message };
+    if (retryAfterMs !== undefined) frame.retryAfterMs = retryAfterMs;
+    this.send(frame);
     if (violation && this.violated()) this.close('PROTOCOL_VIOLATIONS', 'too many protocol violations');
   }
 
@@ -335,7 +337,7 @@ export class Connection {
     if (gatewayError.code === 'INTERNAL') this.logger.error({ err: error }, 'command failed');
     else if (gatewayError.code === 'UNAVAILABLE') this.logger.warn({ err: error }, 'engine unavailable');
     const violation = gatewayError.code === 'BAD_REQUEST' || gatewayError.code === 'RATE_LIMITED';
-    this.sendError(gatewayError.code, gatewayError.message, id, { violation });
+    this.sendError(gatewayError.code, gatewayError.message, id, { violation, retryAfterMs: gatewayError.retryAfterMs });
   }
 
   /** Closes with a registered close code; later writes are refused. Idempotent. */

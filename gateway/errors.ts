@@ -22,7 +22,7 @@ export const errorCodes = {
   UNAVAILABLE: { http: 503, summary: 'the engine (history, presence, broker) or the token key server cannot be reached; retry later' },
   STORAGE_FULL: { http: 503, summary: 'the engine has no room to store the message (Redis at maxmemory, or memory.maxRetainedBytes); nothing was stored, retry later with the same mid' },
   DRAINING: { http: 503, summary: 'the gateway is shutting down and refuses new work' },
-  OVERLOADED: { http: 503, summary: 'a node-wide bound (sockets without connect, HTTP requests in progress) is reached; retry after Retry-After' },
+  OVERLOADED: { http: 503, summary: 'a node-wide bound (sockets without connect, HTTP requests in progress, subscribes in progress and waiting) is reached; retry after Retry-After (HTTP) or retryAfterMs (error frame)' },
   AI_UNAVAILABLE: { http: 503, summary: 'no AI provider could answer (all failed, or every circuit is open and no local provider is configured), or the day\'s spend could not be read (engine down) under onBudgetExceeded reject; `retryable` says whether to try again' },
   AI_STREAM_FAILED: { http: 502, summary: 'the AI provider failed after the answer had started; `retryable` says whether sending the request again may help' },
   AI_TIMEOUT: { http: 504, summary: 'the AI request took longer than ai.requestTimeoutMs' },
@@ -56,10 +56,13 @@ export type CloseReason = keyof typeof closeCodes;
 /** An error with a stable code, raised anywhere in the gateway and turned into a frame or HTTP body. */
 export class GatewayError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** How long the client should wait before trying again, ms: sent as `retryAfterMs` in the error frame. */
+  readonly retryAfterMs?: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.name = 'GatewayError';
     this.code = code;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 
   get httpStatus(): number {

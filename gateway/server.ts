@@ -26,6 +26,7 @@ import type { Engine } from './engine/types.ts';
 import { errorCodes, type ErrorCode } from './errors.ts';
 import { createHttpHandler, requestUrl, sendJson } from './http-api.ts';
 import { Hub } from './hub.ts';
+import { SubscribeGate } from './subscribe-gate.ts';
 import { DeadlineWheel } from './deadline-wheel.ts';
 import { createMetricsServer } from './metrics-server.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -157,7 +158,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     (config.ai
       ? new AiService({ config: config.ai, engine, logger, registry: metrics.registry, region: config.region, maxRoomNameLength: config.limits.maxRoomNameLength, maxHistory: config.history.maxRecover, now })
       : undefined);
-  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry, ai, notifier });
+  const subscribeGate = new SubscribeGate({ inFlight: config.limits.subscribesInFlight, queueLength: config.limits.subscribeQueueLength, retryAfterMs: config.limits.subscribeRetryAfterMs });
+  const commands = new CommandHandler({ config, operations, hub, presence, verifier, connections: registry, ai, notifier, subscribeGate });
 
   const wss = new WebSocketServer({
     noServer: true,

@@ -45,6 +45,11 @@ test('connections bench: every system holds its steps, the cluster delivers ever
     assert.equal(storm.generators.reduce((n, g) => n + g.back, 0), 60, 'every cut client came back');
     assert.equal(storm.notRecovered, 0);
     assert.ok(storm.delivery.lossless, `recover filled every gap: ${JSON.stringify(storm.delivery)}`);
+    // The storm sampler read Redis and both pods: commands ran, the pods' counters were scraped.
+    assert.ok(storm.samples.redisCommands.total > 0, 'Redis commands were counted during the storm');
+    assert.equal(storm.samples.pods.length, 2);
+    assert.equal(storm.samples.podCpuPercent.length, 2);
+    assert.ok(storm.samples.intervals.length > 0);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -16,6 +16,8 @@ interface Reply {
   op?: string;
   code?: string;
   message?: string;
+  /** With OVERLOADED: how long to wait before trying again. */
+  retryAfterMs?: number;
   epoch?: string;
   offset?: number;
   recovered?: boolean;
@@ -59,7 +61,8 @@ export const connectMeridian: ClientProtocol = async (options: ConnectOptions): 
     if (reply.op === 'published') return options.onAck();
     if (reply.op === 'error') {
       const code = reply.code ?? 'ERROR';
-      if (reply.id === undefined || !pending.reject(reply.id, new BenchError(BenchErrorCode.CLIENT_FAILED, `${code}: ${reply.message ?? ''}`))) {
+      const failure = Object.assign(new BenchError(BenchErrorCode.CLIENT_FAILED, `${code}: ${reply.message ?? ''}`), { retryAfterMs: reply.retryAfterMs });
+      if (reply.id === undefined || !pending.reject(reply.id, failure)) {
         options.onProblem(code);
       }
       return;

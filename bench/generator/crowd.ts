@@ -174,7 +174,9 @@ export class Crowd {
         const code = errorCode(error);
         errors[code] = (errors[code] ?? 0) + 1;
         if (attempt >= attempts) throw new BenchError(BenchErrorCode.CLIENT_FAILED, `a client did not come back in ${attempt} attempts: ${(error as Error).message}`);
-        await sleep(retryMs * attempt + Math.random() * retryMs);
+        // A refusal that says when to come back (OVERLOADED's retryAfterMs) is taken at its word.
+        const hint = (error as { retryAfterMs?: number }).retryAfterMs;
+        await sleep(hint ?? retryMs * attempt + Math.random() * retryMs);
       }
     }
   }
