@@ -310,7 +310,9 @@ describe('relay liveness over the memory bus, with no traffic', () => {
       assert.ok(load.peers[0].silenceMs > liveness.silenceMs, JSON.stringify(load.peers));
     }
     assert.equal(await gauge(a, 'receiving'), 0, 'meridian_relay_receiving is 0 on both pods');
-    assert.ok((await peerSilence(a)).every(([region, seconds]) => region === 'b' && seconds > liveness.silenceMs / 1000), 'meridian_relay_peer_silence_seconds{region="b"}');
+    const silences = await peerSilence(a);
+    assert.equal(silences.length, 2, 'one series per pod of a, for its one peer');
+    assert.ok(silences.every(([region, seconds]) => region === 'b' && seconds > liveness.silenceMs / 1000), `meridian_relay_peer_silence_seconds{region="b"}: ${JSON.stringify(silences)}`);
 
     network.drop = undefined;
     await waitFor(() => [...a.pods, ...b.pods].every((p) => p.relay.load().state === 'ok'), { what: 'every pod ok again' });
