@@ -8,7 +8,8 @@
  * delivery, and an outage of the bus only makes the outbox wait.
  * Inbound: own-region envelopes are dropped (a subscription filter may not be applied); messages
  * go to the ordered apply (inbound.ts); repair requests addressed to this region are answered
- * from its history; presence and digests go to presence-relay.ts.
+ * from its history; presence and digests go to presence-relay.ts. Liveness (liveness.ts):
+ * every pod sends heartbeats, and whatever arrives counts as heard; heartbeats stop there.
  */
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
