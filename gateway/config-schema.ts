@@ -82,6 +82,10 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'relay.maxTrackedRooms', kind: 'int', default: 10_000, min: 1, doc: 'Rooms (per origin) whose relay position one pod remembers; forgetting one costs a history read.' },
   { path: 'relay.lagWindowMs', kind: 'int', default: 60_000, min: 1000, doc: "/loadz reports the relay's lag as the p99 of origin publish → append here over the applies of this window (at most relay.lagSamples); none in it → no lag reported." },
   { path: 'relay.lagSamples', kind: 'int', default: 512, min: 1, doc: 'Most recent applies the relay lag of /loadz is taken over.' },
+  { path: 'relay.heartbeatMs', kind: 'int', default: 10_000, min: 0, doc: "Each pod publishes a small heartbeat (its region, the publish time) on the relay topic this often, so receivers notice a silent bus without traffic (docs/relay.md, Liveness); 0 disables it. A failed heartbeat counts like any failed publish." },
+  { path: 'relay.silenceMs', kind: 'int', default: 30_000, min: 0, doc: 'The pod reports `receiving: false` (relay degraded) when nothing at all (heartbeat or message) arrived for this long while it remembers a peer region; 0 disables the check. Must exceed relay.heartbeatMs.' },
+  { path: 'relay.peerForgetMs', kind: 'int', default: 600_000, min: 1000, doc: 'A peer region not heard from for this long is forgotten (dropped from /loadz and metrics); a pod that remembers no peer is not degraded by silence.' },
+  { path: 'relay.maxPeerRegions', kind: 'int', default: 64, min: 1, doc: 'Most peer regions one pod remembers (the least recently heard is forgotten first): bounds /loadz and the per-region metric labels against a peer that invents region names.' },
 
   { path: 'history.size', kind: 'int', default: 300, min: 1, doc: 'Publications kept per room.' },
   { path: 'history.ttlMs', kind: 'int', default: 600_000, min: 1000, doc: "A room's history (and epoch) expires after this long without a publish." },

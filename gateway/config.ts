@@ -71,6 +71,10 @@ export interface GatewayConfig {
     readonly maxTrackedRooms: number;
     readonly lagWindowMs: number;
     readonly lagSamples: number;
+    readonly heartbeatMs: number;
+    readonly silenceMs: number;
+    readonly peerForgetMs: number;
+    readonly maxPeerRegions: number;
   };
   readonly history: { readonly size: number; readonly ttlMs: number; readonly maxRecover: number; readonly idempotencyTtlMs: number; readonly positionCheckMs: number; readonly maxReadBytes: number; readonly repairRetries: number; readonly repairRetryInitialMs: number; readonly repairRetryMaxMs: number };
   readonly presence: { readonly ttlMs: number; readonly refreshMs: number; readonly maxMembers: number; readonly joinLeaveMaxMembers: number; readonly eventWindowMs: number };
@@ -245,6 +249,9 @@ export function resolveConfig(input: unknown = {}, env: Record<string, string | 
   }
   if (pubsub.projectId && config.relay.digestIntervalMs >= config.presence.ttlMs) {
     throw new ConfigError(`relay.digestIntervalMs must be below presence.ttlMs (${config.presence.ttlMs}), got ${config.relay.digestIntervalMs}`);
+  }
+  if (config.relay.heartbeatMs > 0 && config.relay.silenceMs > 0 && config.relay.silenceMs <= config.relay.heartbeatMs) {
+    throw new ConfigError(`relay.silenceMs must exceed relay.heartbeatMs (${config.relay.heartbeatMs}), got ${config.relay.silenceMs}`);
   }
   try {
     const ai = parseAiConfig(aiInput, env);

@@ -6,8 +6,10 @@
  * message rates are non-zero in the table and in -o json; after one AI request, the region's and
  * the cluster's spend today are read from the shared tally and shown against the budget, with the
  * day's provider mix; once
- * traffic stops and the rates settle, load rounds go on without a status write. Skips
- * loudly without kubectl or redis-server (fails under CI=true).
+ * traffic stops and the rates settle, load rounds go on without a status write. Last, the relay
+ * is turned on over the Pub/Sub emulator and the emulator killed with no traffic: the status says
+ * relayState Degraded in both regions (the gateways' heartbeats and silence check). Skips
+ * loudly without kubectl or redis-server (fails under CI=true); the relay scenario without the emulator.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,11 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { RealtimeCluster } from '../crds/types.ts';
-import { autoscaleSpec, createRtc, JWT_SECRET, portOf, readRtc, readyGatewayPods, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
+import { autoscaleSpec, createRtc, gatewayPods, JWT_SECRET, patchRtc, portOf, readRtc, readyGatewayPods, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
 import { askAi, FakeAiServer } from './helpers/fake-ai.ts';
 import { signToken, TestClient } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
-import { skipUnless } from './helpers/services.ts';
+import { skipUnless, skipUnlessPubsubEmulator, startPubsubEmulator, type PubsubEmulator } from './helpers/services.ts';
 import { base64Values, HUB_NAMESPACE } from './operator-reconcile-harness.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -40,6 +42,7 @@ describe('kubectl meridian status shows what the gateways measured', { skip, tim
   let kubeconfig: string;
   let env: NodeJS.ProcessEnv;
   let client: TestClient | undefined;
+  let emulator: PubsubEmulator | undefined;
 
   function meridian(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
@@ -99,6 +102,7 @@ describe('kubectl meridian status shows what the gateways measured', { skip, tim
     await client?.close().catch(() => undefined);
     await cluster?.close();
     await openai?.close();
+    await emulator?.kill();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -180,5 +184,31 @@ describe('kubectl meridian status shows what the gateways measured', { skip, tim
     const writes = cluster.hub.requestCount({ writesOnly: true });
     await afterRounds(start + 4);
     assert.equal(cluster.hub.requestCount({ writesOnly: true }) - writes, 0, 'three load rounds (and the reconciles they enqueue) wrote nothing to the hub');
+  });
+
+  test('the relay turned on, then the Pub/Sub emulator killed with no traffic: relayState Degraded in both regions', { skip: skipUnlessPubsubEmulator('the relay in kubectl meridian status') }, async () => {
+    emulator = await startPubsubEmulator();
+    await patchRtc(cluster, NAME, { spec: { relay: { pubsub: { projectId: 'meridian-local', topic: `relay-${NAME}`, emulatorHost: emulator.host } } } });
+    const regions = ['us-east1', 'europe-west1'] as const;
+    /** The region's pod whose /loadz reports the relay (the rollout replaced the one without). */
+    const relayLoad = async (region: (typeof regions)[number]) => {
+      for (const pod of await gatewayPods(cluster, region, NAME)) {
+        const body = await fetch(`http://127.0.0.1:${portOf(pod)}/loadz`).then((r) => r.json() as Promise<{ relay?: { state: string; peers: { region: string }[] } }>).catch(() => undefined);
+        if (body?.relay) return body.relay;
+      }
+      return undefined;
+    };
+    // Heartbeats alone (nothing published since the first test): each region's pod hears the other.
+    for (const region of regions) {
+      const peer = region === 'us-east1' ? 'europe-west1' : 'us-east1';
+      await waitFor(async () => ((await relayLoad(region))?.peers.some((p) => p.region === peer) ? true : undefined), { what: `${region} heard ${peer}`, timeoutMs: 100_000, intervalMs: 250 });
+      await waitFor(async () => ((await regionStatus(region))?.relayState === 'Ok' ? true : undefined), { what: `${region} relayState Ok`, timeoutMs: 60_000, intervalMs: 200 });
+    }
+    await emulator.kill();
+    for (const region of regions) {
+      await waitFor(async () => ((await regionStatus(region))?.relayState === 'Degraded' ? true : undefined), { what: `${region} relayState Degraded`, timeoutMs: 60_000, intervalMs: 250 });
+    }
+    // What the pods say, which the status summarises.
+    for (const region of regions) assert.equal((await relayLoad(region))?.state, 'degraded');
   });
 });

@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
 import { silentLogger } from '../gateway/engine/common.ts';
 import { MemoryBackend, MemoryEngine } from '../gateway/engine/index.ts';
 import type { Engine, Publication } from '../gateway/engine/types.ts';
 import { MemoryBus, MemoryBusNetwork, withRelay, type Relay, type RelaySettings } from '../gateway/relay/index.ts';
+import { decodeEnvelope, isMalformed } from '../gateway/relay/envelope.ts';
 import { Recorder, uniqueRoom } from './engine-fixtures.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -44,6 +46,11 @@ const settings = (region: string, overrides: Partial<RelaySettings>): RelaySetti
   maxTrackedRooms: 1000,
   lagWindowMs: 60_000,
   lagSamples: 512,
+  // Off unless a scenario is about liveness: the fault predicates below look at room envelopes.
+  heartbeatMs: 0,
+  silenceMs: 0,
+  peerForgetMs: 60_000,
+  maxPeerRegions: 8,
   ...overrides,
 });
 
@@ -52,12 +59,12 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-async function region(network: MemoryBusNetwork, name: string, options: { historySize?: number; presenceTtlMs?: number; relay?: Partial<RelaySettings> } = {}): Promise<Region> {
+async function region(network: MemoryBusNetwork, name: string, options: { historySize?: number; presenceTtlMs?: number; relay?: Partial<RelaySettings>; now?: () => number } = {}): Promise<Region> {
   const backend = new MemoryBackend();
   const pods: Pod[] = [];
   for (let i = 0; i < 2; i += 1) {
     const inner = new MemoryEngine({ backend, engine: { historySize: options.historySize ?? 300, presenceTtlMs: options.presenceTtlMs ?? 60_000 } });
-    const { engine, relay } = withRelay(inner, new MemoryBus(network, name), settings(name, options.relay ?? {}), silentLogger);
+    const { engine, relay } = withRelay(inner, new MemoryBus(network, name), settings(name, options.relay ?? {}), silentLogger, options.now);
     await engine.start(new Recorder());
     closers.push(() => engine.close());
     pods.push({ engine, relay });
@@ -264,6 +271,124 @@ describe('relay between two regions over the memory bus', () => {
     await waitFor(async () => (await b.pods[1].engine.presence.list(room)).length === 0, { what: 'ann gone from b' });
   });
 });
+
+describe('relay liveness over the memory bus, with no traffic', () => {
+  /** Heartbeats every 20 ms of real time; silence and forgetting are judged on a clock the scenario moves. */
+  const liveness = { heartbeatMs: 20, silenceMs: 1000, peerForgetMs: 60_000, maxPeerRegions: 3 };
+
+  function clock() {
+    let offset = 0;
+    return { now: () => Date.now() + offset, advance: (ms: number) => (offset += ms) };
+  }
+
+  const heardFrom = (r: Region, peer: string) => r.pods.every((p) => p.relay.load().peers.some((x) => x.region === peer));
+
+  it('a bus that delivers nothing makes every pod not receiving and degraded; heartbeats bring them back, and never reach a room', async () => {
+    const network = new MemoryBusNetwork();
+    const time = clock();
+    const a = await region(network, 'a', { relay: liveness, now: time.now });
+    const b = await region(network, 'b', { relay: liveness, now: time.now });
+    // Heartbeats alone (no message published): every pod hears the other region.
+    await waitFor(() => heardFrom(a, 'b') && heardFrom(b, 'a'), { what: 'every pod heard the other region' });
+    for (const pod of [...a.pods, ...b.pods]) {
+      const load = pod.relay.load();
+      assert.equal(load.state, 'ok', JSON.stringify(load));
+      assert.equal(load.receiving, true);
+      assert.equal(load.peers.length, 1, 'only the other region is a peer');
+      assert.ok(load.peers[0].silenceMs >= 0 && typeof load.peers[0].heartbeatLagMs === 'number', JSON.stringify(load.peers));
+    }
+    assert.ok((await counter(b, 'received', 'kind:heartbeat')) > 0, 'heartbeats counted as received');
+
+    // The bus still accepts publishes but delivers nothing (a broken subscription): only silence tells.
+    network.drop = () => true;
+    time.advance(liveness.silenceMs + 1);
+    for (const pod of [...a.pods, ...b.pods]) {
+      const load = pod.relay.load();
+      assert.equal(load.publishing, true, 'publishing still works');
+      assert.equal(load.receiving, false, JSON.stringify(load));
+      assert.equal(load.state, 'degraded');
+      assert.ok(load.peers[0].silenceMs > liveness.silenceMs, JSON.stringify(load.peers));
+    }
+    assert.equal(await gauge(a, 'receiving'), 0, 'meridian_relay_receiving is 0 on both pods');
+    const silences = await peerSilence(a);
+    assert.equal(silences.length, 2, 'one series per pod of a, for its one peer');
+    assert.ok(silences.every(([region, seconds]) => region === 'b' && seconds > liveness.silenceMs / 1000), `meridian_relay_peer_silence_seconds{region="b"}: ${JSON.stringify(silences)}`);
+
+    network.drop = undefined;
+    await waitFor(() => [...a.pods, ...b.pods].every((p) => p.relay.load().state === 'ok'), { what: 'every pod ok again' });
+    assert.equal(await gauge(a, 'receiving'), 2);
+    // Heartbeats are never applied to a room: no history, no lanes.
+    for (const r of [a, b]) {
+      assert.equal(await counter(r, 'applied'), 0);
+      for (const pod of r.pods) assert.equal(pod.relay.state().lanes, 0);
+    }
+    assert.equal((await a.pods[0].engine.history.read(uniqueRoom('any'), { since: 0, limit: 10 })).publications.length, 0);
+  });
+
+  it('a region with no peer is not degraded by silence; peers not heard for relay.peerForgetMs are forgotten', async () => {
+    const network = new MemoryBusNetwork();
+    const time = clock();
+    const solo = await region(network, 'solo', { relay: liveness, now: time.now });
+    // Its own heartbeats arrive (no filter on the memory bus) but make no peer.
+    await waitFor(async () => (await ownDropped(solo)) > 0, { what: 'own heartbeats arrived' });
+    network.drop = () => true;
+    time.advance(liveness.silenceMs * 10);
+    for (const pod of solo.pods) assert.deepEqual([pod.relay.load().state, pod.relay.load().peers], ['ok', []]);
+
+    network.drop = undefined;
+    await region(network, 'other', { relay: liveness, now: time.now });
+    await waitFor(() => heardFrom(solo, 'other'), { what: 'solo heard other' });
+    network.drop = () => true;
+    time.advance(liveness.silenceMs + 1);
+    assert.ok(solo.pods.every((p) => p.relay.load().state === 'degraded'), 'silent with a peer: degraded');
+    time.advance(liveness.peerForgetMs);
+    for (const pod of solo.pods) assert.deepEqual([pod.relay.load().state, pod.relay.load().peers], ['ok', []], 'the peer is forgotten');
+  });
+
+  it('heartbeats are validated like any envelope, and invented regions cannot grow the peer list past relay.maxPeerRegions', async () => {
+    const hostile = ['{"v":1,"kind":"heartbeat","origin":"x"}', '{"v":1,"kind":"heartbeat","origin":"x","ts":"now"}', '{"v":1,"kind":"heartbeat","ts":1}', `{"v":1,"kind":"heartbeat","origin":"${'r'.repeat(64)}","ts":1}`, '{"v":2,"kind":"heartbeat","origin":"x","ts":1}'];
+    for (const raw of hostile) assert.ok(isMalformed(decodeEnvelope(raw)), raw);
+    assert.deepEqual(decodeEnvelope('{"v":1,"kind":"heartbeat","origin":"x","ts":5,"room":"r","data":1}'), { v: 1, kind: 'heartbeat', origin: 'x', ts: 5 }, 'unknown fields are not kept');
+
+    const network = new MemoryBusNetwork();
+    const a = await region(network, 'a', { relay: { ...liveness, heartbeatMs: 0 } });
+    for (let i = 0; i < 20; i += 1) network.publish({ v: 1, kind: 'heartbeat', origin: `invented-${i}`, ts: Date.now() }, undefined);
+    await waitFor(async () => (await counter(a, 'received', 'kind:heartbeat')) >= 20, { what: 'the 20 invented heartbeats received' });
+    for (const pod of a.pods) {
+      const peers = pod.relay.load().peers;
+      assert.equal(peers.length, liveness.maxPeerRegions, JSON.stringify(peers));
+      assert.ok(peers.every((x) => x.region.startsWith('invented-')));
+    }
+    assert.ok((await peerSilence(a)).length <= liveness.maxPeerRegions * a.pods.length, 'metric labels bounded too');
+  });
+});
+
+async function gauge(r: Region, name: 'receiving'): Promise<number> {
+  let total = 0;
+  for (const pod of r.pods) {
+    const registry = new Registry();
+    pod.relay.registerMetrics(registry);
+    total += ((await registry.getSingleMetric(`meridian_relay_${name}`)!.get()).values[0]?.value ?? 0);
+  }
+  return total;
+}
+
+/** [region, seconds] of meridian_relay_peer_silence_seconds over the region's pods. */
+async function peerSilence(r: Region): Promise<Array<[string, number]>> {
+  const out: Array<[string, number]> = [];
+  for (const pod of r.pods) {
+    const registry = new Registry();
+    pod.relay.registerMetrics(registry);
+    for (const value of (await registry.getSingleMetric('meridian_relay_peer_silence_seconds')!.get()).values) out.push([String(value.labels.region), value.value]);
+  }
+  return out;
+}
+
+async function ownDropped(r: Region): Promise<number> {
+  let total = 0;
+  for (const pod of r.pods) total += (await pod.relay.metrics.ownDropped.get()).values[0]?.value ?? 0;
+  return total;
+}
 
 async function counter(r: Region, name: 'repairRequests' | 'unrecoverableGaps' | 'unrecoverableOffsets' | 'received' | 'applied', label = ''): Promise<number> {
   let total = 0;

@@ -3,7 +3,8 @@
  * redis-server and two gateway processes (`meridian gateway`), all four gateways use one
  * emulator. Scenarios run in order on one setup (the later ones break things on purpose):
  * exchange and order, redelivery, recovery on another pod, a lost and repaired message, a gap
- * past the origin's history, the emulator killed mid-traffic, presence, and a region killed.
+ * past the origin's history, the emulator killed with no traffic (heartbeats alone tell), the
+ * emulator killed mid-traffic, presence, and a region killed.
  * Along the way each pod's /loadz (what the operator's status and dashboard read) is checked
  * against what happened: relay ok with a measured lag after an exchange, the gap counted, and
  * degraded while the emulator is down, ok again once it is back.
@@ -51,6 +52,9 @@ function gatewayConfig(region: string, redisUrl: string): Record<string, unknown
       retryInitialMs: 50,
       retryMaxMs: 500,
       digestIntervalMs: 1000,
+      // Liveness without traffic: silence is noticed within seconds.
+      heartbeatMs: 250,
+      silenceMs: 3000,
     },
   };
 }
@@ -243,6 +247,44 @@ describe('relay between two regions over the Pub/Sub emulator', { skip, concurre
     assert.deepEqual(data, [0, ...kept]);
     await waitFor(async () => (await metric(b.pods[0], 'meridian_relay_unrecoverable_gaps_total')) + (await metric(b.pods[1], 'meridian_relay_unrecoverable_gaps_total')) > gapsBefore, { what: 'unrecoverable gap counted' });
     assert.ok((await loadGaps()) > loadGapsBefore, "b's /loadz counts the gap");
+  });
+
+  it('with no traffic at all, the emulator killed: every pod says not receiving and degraded; restarted: every pod ok again', async () => {
+    const pods = [...a.pods, ...b.pods];
+    const peerOf = (pod: SpawnedGateway) => (a.pods.includes(pod) ? 'b' : 'a');
+    // Heartbeats alone: every pod heard the other region and is ok.
+    for (const pod of pods) {
+      await waitFor(async () => {
+        const load = await relayLoad(pod);
+        return load.state === 'ok' && load.peers.some((p: Frame) => p.region === peerOf(pod)) ? true : undefined;
+      }, { what: `${pod.httpUrl} heard ${peerOf(pod)}`, timeoutMs: 30_000, intervalMs: 200 });
+    }
+    const heard = await relayLoad(a.pods[0]);
+    assert.deepEqual(heard.peers.map((p: Frame) => p.region), ['b'], 'only the other region is a peer');
+    assert.ok(Number.isInteger(heard.peers[0].silenceMs) && heard.peers[0].heartbeatLagMs >= 0, JSON.stringify(heard.peers));
+    const sentBefore = await metric(b.pods[1], 'meridian_relay_sent_total');
+    assert.ok(sentBefore > 0, 'heartbeats went out without any message published');
+
+    await emulator.kill();
+    // Nothing is published: only the silence (and the refused heartbeats) can tell.
+    for (const pod of pods) {
+      const down = await waitFor(async () => {
+        const load = await relayLoad(pod);
+        return load.state === 'degraded' && load.receiving === false ? load : undefined;
+      }, { what: `${pod.httpUrl} not receiving`, timeoutMs: 30_000, intervalMs: 200 });
+      assert.ok(down.peers[0].silenceMs >= 3000, JSON.stringify(down.peers));
+      assert.equal(await metric(pod, 'meridian_relay_receiving'), 0);
+      assert.ok((await metric(pod, `meridian_relay_peer_silence_seconds{region="${peerOf(pod)}"}`)) >= 3, 'per-peer silence on /metrics');
+    }
+
+    await emulator.restart();
+    for (const pod of pods) {
+      await waitFor(async () => {
+        const load = await relayLoad(pod);
+        return load.state === 'ok' && load.receiving && load.publishing ? true : undefined;
+      }, { what: `${pod.httpUrl} ok again`, timeoutMs: 60_000, intervalMs: 200 });
+      assert.equal(await metric(pod, 'meridian_relay_receiving'), 1);
+    }
   });
 
   it('the emulator killed mid-traffic and restarted: local delivery goes on, and every outage message reaches b in order, once', async () => {

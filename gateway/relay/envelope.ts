@@ -83,7 +83,23 @@ export interface EventEnvelope extends Base {
   event: RoomEvent;
 }
 
-export type RelayEnvelope = MessageEnvelope | RepairRequest | RepairMarker | DigestEnvelope | PresenceEnvelope | EventEnvelope;
+/**
+ * "The origin is alive and can publish": sent by every pod every relay.heartbeatMs, about no
+ * room. Receivers only note when they last heard from the origin and the lag (liveness.ts).
+ */
+export interface HeartbeatEnvelope {
+  v: typeof envelopeVersion;
+  kind: 'heartbeat';
+  origin: string;
+  /** Milliseconds since the Unix epoch when the pod handed it to the bus. */
+  ts: number;
+}
+
+export type RoomEnvelope = MessageEnvelope | RepairRequest | RepairMarker | DigestEnvelope | PresenceEnvelope | EventEnvelope;
+export type RelayEnvelope = RoomEnvelope | HeartbeatEnvelope;
+
+/** Region names travel in every envelope and key the receivers' per-peer state: bounded like a DNS label. */
+export const maxRegionLength = 63;
 
 export interface EncodedEnvelope {
   data: Buffer;
@@ -91,7 +107,8 @@ export interface EncodedEnvelope {
 }
 
 export function encodeEnvelope(envelope: RelayEnvelope): EncodedEnvelope {
-  const attributes: Record<string, string> = { origin: envelope.origin, room: envelope.room, kind: envelope.kind };
+  const attributes: Record<string, string> = { origin: envelope.origin, kind: envelope.kind };
+  if (envelope.kind !== 'heartbeat') attributes.room = envelope.room;
   if (envelope.kind === 'repair-request' || envelope.kind === 'repair') attributes.target = envelope.target;
   return { data: Buffer.from(JSON.stringify(envelope)), attributes };
 }
@@ -129,7 +146,13 @@ export function decodeEnvelope(data: Buffer | string): RelayEnvelope | Malformed
   }
   if (typeof raw !== 'object' || raw === null) return { malformed: 'not an object' };
   if (raw.v !== envelopeVersion) return { malformed: `unknown version ${String(raw.v)}` };
-  if (!isString(raw.origin) || !isString(raw.room)) return { malformed: 'origin or room missing' };
+  if (!isString(raw.origin)) return { malformed: 'origin missing' };
+  if (raw.origin.length > maxRegionLength) return { malformed: `origin longer than ${maxRegionLength} characters` };
+  if (raw.kind === 'heartbeat') {
+    if (typeof raw.ts !== 'number' || !Number.isFinite(raw.ts) || raw.ts < 0) return { malformed: 'heartbeat lacks ts' };
+    return { v: envelopeVersion, kind: 'heartbeat', origin: raw.origin, ts: raw.ts };
+  }
+  if (!isString(raw.room)) return { malformed: 'origin or room missing' };
   const base = { v: envelopeVersion, origin: raw.origin, room: raw.room } as const;
   switch (raw.kind) {
     case 'msg': {

@@ -32,6 +32,10 @@ export function relaySettings(config: GatewayConfig): RelaySettings {
     maxTrackedRooms: relay.maxTrackedRooms,
     lagWindowMs: relay.lagWindowMs,
     lagSamples: relay.lagSamples,
+    heartbeatMs: relay.heartbeatMs,
+    silenceMs: relay.silenceMs,
+    peerForgetMs: relay.peerForgetMs,
+    maxPeerRegions: relay.maxPeerRegions,
   };
 }
 

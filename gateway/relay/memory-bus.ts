@@ -2,7 +2,8 @@
  * The in-memory relay bus: the test double for relay scenarios in one process. A
  * `MemoryBusNetwork` plays the topic; each `MemoryBus` is one pod's client, and the pods of a
  * region share their region's subscription (each envelope goes to one of them, chosen by its
- * ordering key, as Pub/Sub keeps a key on one subscriber stream).
+ * ordering key, as Pub/Sub keeps a key on one subscriber stream; envelopes without a key, such
+ * as heartbeats, go to the region's pods in turn, as Pub/Sub spreads them over the streams).
  *
  * It keeps the guarantees of types.ts and can break them on purpose, the way a real bus does:
  * `available = false` refuses publishes, `refuse` refuses chosen envelopes, `drop` loses chosen
@@ -39,6 +40,8 @@ export class MemoryBusNetwork {
   private readonly subscribers = new Map<string, MemoryBus[]>();
   private readonly queues = new Map<string, Queued[]>();
   private readonly scheduled = new Set<string>();
+  /** Per region: the next pod for an envelope without ordering key. */
+  private readonly turns = new Map<string, number>();
 
   constructor(options: { redeliveryMs?: number; publishLatencyMs?: number } = {}) {
     this.redeliveryMs = options.redeliveryMs ?? 20;
@@ -80,6 +83,14 @@ export class MemoryBusNetwork {
     setImmediate(() => this.flush(region));
   }
 
+  /** A key stays on one pod (as Pub/Sub keeps it on one stream); envelopes without one go round the pods. */
+  private pick(region: string, key: string | undefined): number {
+    if (key !== undefined) return keyHash(key);
+    const turn = this.turns.get(region) ?? 0;
+    this.turns.set(region, turn + 1);
+    return turn;
+  }
+
   private flush(region: string): void {
     this.scheduled.delete(region);
     const queue = this.queues.get(region) ?? [];
@@ -87,7 +98,7 @@ export class MemoryBusNetwork {
     for (const item of queue) {
       const buses = this.subscribers.get(region);
       if (!buses || buses.length === 0) return; // nobody subscribed: lost, as with Pub/Sub
-      const bus = buses[keyHash(item.key) % buses.length];
+      const bus = buses[this.pick(region, item.key) % buses.length];
       let settled = false;
       const delivery: BusDelivery = {
         envelope: item.envelope,

@@ -4,6 +4,7 @@
  * others on /metrics. Gauges read the live state when scraped.
  */
 import { Counter, Gauge, Histogram, type Metric, type Registry } from 'prom-client';
+import type { PeerLoad } from './liveness.ts';
 
 export interface RelayState {
   publishing: boolean;
@@ -29,7 +30,7 @@ export class RelayMetrics {
 
   private readonly all: Metric[] = [];
 
-  constructor(state: () => RelayState) {
+  constructor(state: () => RelayState, peers: () => PeerLoad[]) {
     const registers: Registry[] = [];
     const gauge = (name: string, help: string, read: (s: RelayState) => number) =>
       this.all.push(new Gauge({
@@ -42,10 +43,27 @@ export class RelayMetrics {
       }));
     gauge('meridian_relay_degraded', '1 while the relay cannot publish to or receive from the bus (local delivery is unaffected)', (s) => (s.degraded ? 1 : 0));
     gauge('meridian_relay_publishing', '1 while publishing to the relay topic works', (s) => (s.publishing ? 1 : 0));
-    gauge('meridian_relay_receiving', "1 while the region's relay subscription is open", (s) => (s.receiving ? 1 : 0));
+    gauge('meridian_relay_receiving', "1 while the region's relay subscription is open and, while a peer region is remembered, something arrived within relay.silenceMs", (s) => (s.receiving ? 1 : 0));
     gauge('meridian_relay_outbox_messages', 'Envelopes waiting in the outbox for the bus', (s) => s.outboxMessages);
     gauge('meridian_relay_outbox_bytes', 'Bytes waiting in the outbox for the bus', (s) => s.outboxBytes);
     gauge('meridian_relay_lanes', '(origin, room) pairs this pod tracks for ordered apply', (s) => s.lanes);
+    // One series per remembered peer region (at most relay.maxPeerRegions); forgotten ones disappear.
+    const perPeer = (name: string, help: string, read: (p: PeerLoad) => number | undefined) =>
+      this.all.push(new Gauge({
+        name,
+        help,
+        labelNames: ['region'],
+        registers,
+        collect() {
+          this.reset();
+          for (const peer of peers()) {
+            const value = read(peer);
+            if (value !== undefined) this.set({ region: peer.region }, value);
+          }
+        },
+      }));
+    perPeer('meridian_relay_peer_silence_seconds', 'Seconds since anything of the peer region (heartbeat or message) last arrived at this pod', (p) => p.silenceMs / 1000);
+    perPeer('meridian_relay_peer_heartbeat_lag_seconds', "Publish → arrival of the peer region's last heartbeat at this pod", (p) => (p.heartbeatLagMs === undefined ? undefined : p.heartbeatLagMs / 1000));
     this.sent = new Counter({ name: 'meridian_relay_sent_total', help: 'Envelopes the bus accepted', registers });
     this.outboxDropped = new Counter({ name: 'meridian_relay_outbox_dropped_total', help: 'Envelopes dropped because the outbox was full (repaired from history while it keeps them)', registers });
     this.received = new Counter({ name: 'meridian_relay_received_total', help: 'Envelopes received from other regions, by kind', labelNames: ['kind'], registers });

@@ -8,13 +8,15 @@
  * delivery, and an outage of the bus only makes the outbox wait.
  * Inbound: own-region envelopes are dropped (a subscription filter may not be applied); messages
  * go to the ordered apply (inbound.ts); repair requests addressed to this region are answered
- * from its history; presence and digests go to presence-relay.ts.
+ * from its history; presence and digests go to presence-relay.ts. Liveness (liveness.ts):
+ * every pod sends heartbeats, and whatever arrives counts as heard; heartbeats stop there.
  */
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Engine, Member, Publication, RoomEvent } from '../engine/types.ts';
 import { envelopeVersion, type DigestEnvelope, type RelayEnvelope } from './envelope.ts';
 import { Inbound } from './inbound.ts';
+import { RelayLiveness, type PeerLoad } from './liveness.ts';
 import { RelayMetrics, type RelayState } from './metrics.ts';
 import { Origin, repairKey } from './origin.ts';
 import { Outbox, type OutboxMode } from './outbox.ts';
@@ -44,6 +46,11 @@ export interface RelaySettings {
   /** /loadz's relay lag is the p99 of the last `lagSamples` applies within `lagWindowMs`. */
   lagWindowMs: number;
   lagSamples: number;
+  /** Liveness without traffic (liveness.ts). */
+  heartbeatMs: number;
+  silenceMs: number;
+  peerForgetMs: number;
+  maxPeerRegions: number;
 }
 
 /** What /loadz says of the relay (the operator's status and dashboard read it). */
@@ -51,7 +58,10 @@ export interface RelayLoad {
   /** `degraded` while the bus cannot be published to or received from (local delivery goes on). */
   state: 'ok' | 'degraded';
   publishing: boolean;
+  /** The subscription is open and, while a peer region is remembered, something arrived within relay.silenceMs. */
   receiving: boolean;
+  /** Peer regions this pod heard from recently, by name (at most relay.maxPeerRegions). */
+  peers: PeerLoad[];
   /** p99 of origin publish → append here over the recent applies; absent when none arrived in the window. */
   lagP99Ms?: number;
   /** Applies the lag is measured over. */
@@ -79,6 +89,7 @@ export class Relay {
   private readonly origin: Origin;
   private readonly inbound: Inbound;
   private readonly presence: PresenceRelay;
+  private readonly liveness: RelayLiveness;
   readonly metrics: RelayMetrics;
   private digestTimer: NodeJS.Timeout | undefined;
   private digesting = false;
@@ -89,7 +100,18 @@ export class Relay {
     this.options = options;
     this.region = options.region;
     const { logger } = options;
-    this.metrics = new RelayMetrics(() => this.state());
+    this.metrics = new RelayMetrics(() => this.state(), () => this.liveness.peerLoads());
+    this.liveness = new RelayLiveness({
+      region: options.region,
+      heartbeatMs: options.heartbeatMs,
+      silenceMs: options.silenceMs,
+      peerForgetMs: options.peerForgetMs,
+      maxPeers: options.maxPeerRegions,
+      now: options.now,
+      publish: (heartbeat) => options.bus.publish(heartbeat, undefined),
+      onSent: () => this.metrics.sent.inc(),
+      logger,
+    });
     this.lag = new RollingWindow(options.lagSamples, options.lagWindowMs, options.now);
     this.outbox = new Outbox({
       bus: options.bus,
@@ -133,7 +155,7 @@ export class Relay {
       },
       onApplyFailed: () => this.metrics.applyFailures.inc(),
     });
-    this.presence = new PresenceRelay({ region: options.region, engine: options.engine, digestMaxMembers: options.digestMaxMembers, logger, send: (envelope) => this.send(envelope, envelope.room) });
+    this.presence = new PresenceRelay({ region: options.region, engine: options.engine, digestMaxMembers: options.digestMaxMembers, logger, send: (envelope) => this.send(envelope, roomOf(envelope)) });
   }
 
   /** Adds the relay's metrics to the gateway's registry. */
@@ -143,12 +165,14 @@ export class Relay {
 
   async start(): Promise<void> {
     await this.options.bus.start((delivery) => this.receive(delivery));
+    this.liveness.start();
     this.digestTimer = setInterval(() => void this.sendDigests(), this.options.digestIntervalMs);
     this.digestTimer.unref();
   }
 
   async close(): Promise<void> {
     clearInterval(this.digestTimer);
+    this.liveness.stop();
     this.inbound.close();
     this.outbox.close();
     await this.options.bus.close();
@@ -156,10 +180,11 @@ export class Relay {
 
   state(): RelayState {
     const health = this.options.bus.health();
+    const receiving = health.receiving && !this.liveness.silent;
     return {
       publishing: health.publishing && !this.outbox.isDegraded,
-      receiving: health.receiving,
-      degraded: !health.publishing || !health.receiving || this.outbox.isDegraded,
+      receiving,
+      degraded: !health.publishing || !receiving || this.outbox.isDegraded,
       outboxMessages: this.outbox.size,
       outboxBytes: this.outbox.sizeBytes,
       lanes: this.inbound.laneCount,
@@ -173,6 +198,7 @@ export class Relay {
       state: state.degraded ? 'degraded' : 'ok',
       publishing: state.publishing,
       receiving: state.receiving,
+      peers: this.liveness.peerLoads(),
       ...(p99 !== undefined ? { lagP99Ms: Math.round(p99) } : {}),
       lagSamples: this.lag.size,
       gaps: this.gaps,
@@ -231,6 +257,7 @@ export class Relay {
 
   private receive(delivery: BusDelivery): void {
     const { envelope } = delivery;
+    this.liveness.heard(envelope);
     if (envelope.origin === this.region) {
       this.metrics.ownDropped.inc();
       delivery.ack();
@@ -238,6 +265,10 @@ export class Relay {
     }
     this.metrics.received.inc({ kind: envelope.kind });
     switch (envelope.kind) {
+      case 'heartbeat':
+        // Liveness only (noted above): never applied to a room.
+        delivery.ack();
+        return;
       case 'msg':
         this.inbound.message(envelope, delivery);
         return;
@@ -271,11 +302,15 @@ export class Relay {
     work().then(
       () => delivery.ack(),
       (error: unknown) => {
-        this.options.logger.warn({ relay: 'inbound', kind: delivery.envelope.kind, room: delivery.envelope.room, err: error }, 'applying a relay envelope failed; the bus will deliver it again');
+        this.options.logger.warn({ relay: 'inbound', kind: delivery.envelope.kind, room: roomOf(delivery.envelope), err: error }, 'applying a relay envelope failed; the bus will deliver it again');
         delivery.nack();
       },
     );
   }
+}
+
+function roomOf(envelope: RelayEnvelope): string | undefined {
+  return envelope.kind === 'heartbeat' ? undefined : envelope.room;
 }
 
 /** Size of the data as JSON, for the byte bound (the data came in as JSON, so it serialises). */
