@@ -6,7 +6,6 @@
  * (`tls: true`) and kubectl uses the kubeconfig the emulator writes, as it is.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { API_VERSION, KIND } from '../crds/types.ts';
 import { startApiServer, type ApiServerHandle } from './helpers/apiserver.ts';
 import { skipUnless } from './helpers/services.ts';
 import { waitFor } from './helpers/net.ts';
+import { runCommand, type CommandResult } from './helpers/run-command.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const CRD = join(root, 'crds/realtime.meridian.dev_realtimeclusters.yaml');
@@ -32,24 +32,9 @@ describe('kubectl and the RealtimeCluster CRD', { skip }, () => {
   let server: ApiServerHandle;
   let dir: string;
 
-  /**
-   * Runs kubectl asynchronously: the emulator serves from this same process, so a synchronous
-   * spawn would block it and deadlock.
-   */
-  function kubectl(args: string[], input?: string, kubeconfig = 'kubeconfig'): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('kubectl', [`--kubeconfig=${join(dir, kubeconfig)}`, `--cache-dir=${join(dir, 'cache')}`, ...args], {
-        timeout: KUBECTL_TIMEOUT_MS,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.once('error', reject);
-      child.once('close', (status) => resolve({ status, stdout, stderr }));
-      child.stdin.end(input ?? '');
-    });
+  /** Runs kubectl asynchronously (the emulator serves from this same process). */
+  function kubectl(args: string[], input?: string, kubeconfig = 'kubeconfig'): Promise<CommandResult> {
+    return runCommand('kubectl', [`--kubeconfig=${join(dir, kubeconfig)}`, `--cache-dir=${join(dir, 'cache')}`, ...args], { timeoutMs: KUBECTL_TIMEOUT_MS, input });
   }
 
   /** kubectl that must succeed; returns its output. */

@@ -12,7 +12,6 @@
  * loudly without kubectl or redis-server (fails under CI=true); the relay scenario without the emulator.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,6 +23,7 @@ import { autoscaleSpec, createRtc, gatewayPods, JWT_SECRET, patchRtc, portOf, re
 import { askAi, FakeAiServer } from './helpers/fake-ai.ts';
 import { signToken, TestClient } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
+import { runCommand, type CommandResult } from './helpers/run-command.ts';
 import { skipUnless, skipUnlessPubsubEmulator, startPubsubEmulator, type PubsubEmulator } from './helpers/services.ts';
 import { base64Values, HUB_NAMESPACE } from './operator-reconcile-harness.ts';
 
@@ -44,16 +44,8 @@ describe('kubectl meridian status shows what the gateways measured', { skip, tim
   let client: TestClient | undefined;
   let emulator: PubsubEmulator | undefined;
 
-  function meridian(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('kubectl', ['meridian', ...args, '--kubeconfig', kubeconfig], { timeout: KUBECTL_TIMEOUT_MS, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.once('error', reject);
-      child.once('close', (status) => resolve({ status, stdout, stderr }));
-    });
+  function meridian(args: string[]): Promise<CommandResult> {
+    return runCommand('kubectl', ['meridian', ...args, '--kubeconfig', kubeconfig], { timeoutMs: KUBECTL_TIMEOUT_MS, env });
   }
 
   async function status(args: string[] = []): Promise<string> {

@@ -20,6 +20,7 @@ import { renderStatus, wantsColour } from '../kubectl/status-text.ts';
 import { statusReport } from '../kubectl/status.ts';
 import { startSandbox, type Sandbox } from './helpers/apiserver.ts';
 import { freePort, waitFor } from './helpers/net.ts';
+import { runCommand, type CommandResult } from './helpers/run-command.ts';
 import { skipUnless } from './helpers/services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -60,16 +61,8 @@ describe('kubectl meridian against the sandbox with the operator running', { ski
   let operatorOutput = '';
   let env: NodeJS.ProcessEnv;
 
-  function kubectl(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('kubectl', args, { timeout: KUBECTL_TIMEOUT_MS, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.once('error', reject);
-      child.once('close', (status) => resolve({ status, stdout, stderr }));
-    });
+  function kubectl(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CommandResult> {
+    return runCommand('kubectl', args, { timeoutMs: KUBECTL_TIMEOUT_MS, env: { ...env, ...extraEnv } });
   }
 
   /** `kubectl meridian ARGS --kubeconfig FILE` (kubectl passes flags after the plugin name on to it). */
