@@ -167,7 +167,8 @@ describe('a Redis paused for 1.5 s while messages flow between two gateways', { 
     const hooks: Interception = {
       failReads: 0,
       // r0's offset 6 is lost on its way to this pod; when 7 reveals the gap, Redis stops, so
-      // the repair's history read (and the periodic checks) meet a paused Redis.
+      // the repair's history read meets a paused Redis. (The periodic position check is off:
+      // one falling between 6 and 7 would fetch 6 before the pause and leave no gap to repair.)
       publication(pub, pass) {
         if (pub.room === 'r0' && pub.offset === 6 && !paused) return;
         if (pub.room === 'r0' && pub.offset === 7 && !paused) {
@@ -178,7 +179,7 @@ describe('a Redis paused for 1.5 s while messages flow between two gateways', { 
         pass(pub);
       },
     };
-    const settings = { redisUrl: redis.url, history: { positionCheckMs: 300 } };
+    const settings = { redisUrl: redis.url, history: { positionCheckMs: 0 } };
     receivingEngine = createEngine({ redisUrl: redis.url, region: 'test-region', engine: {}, logger: quiet });
     const receiving = await startGateway(settings, { engine: intercepted(receivingEngine, hooks) });
     const sending = await startGateway(settings);
