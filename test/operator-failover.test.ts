@@ -6,10 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { waitFor } from './helpers/net.ts';
-import { autoscaleSpec, createRtc, gatewayDeployment, portOf, readRtc, readyGatewayPods, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
-import { ALL_KINDS, HUB_NAMESPACE } from './operator-reconcile-harness.ts';
+import { autoscaleSpec, createRtc, gatewayDeployment, portOf, readRtc, readyGatewayPods, regionObjectUids, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
 
 const NAME = 'exams';
 let cluster: AutoscaleCluster;
@@ -35,17 +33,7 @@ after(async () => {
   await cluster?.close();
 });
 
-const VERSIONS: Record<string, string> = { Deployment: 'apps/v1', PodDisruptionBudget: 'policy/v1' };
-
-async function uids(): Promise<Map<string, string>> {
-  const api = KubernetesObjectApi.makeApiClient(cluster.regions['europe-west1'].kc);
-  const found = new Map<string, string>();
-  for (const kind of [...ALL_KINDS, 'Pod']) {
-    const list = await api.list<KubernetesObject>(VERSIONS[kind] ?? 'v1', kind, 'meridian', undefined, undefined, undefined, undefined, kind === 'Pod' ? `app.kubernetes.io/instance=${NAME}` : `meridian.dev/cluster=${HUB_NAMESPACE}.${NAME}`);
-    for (const item of list.items) found.set(`${kind}/${item.metadata!.name}`, item.metadata!.uid!);
-  }
-  return found;
-}
+const uids = () => regionObjectUids(cluster, 'europe-west1', NAME, { pods: true });
 
 test('a region going dark raises the other region\'s floor by its connections; it returns and the floor returns, nothing of it deleted', async () => {
   const [eu] = await readyGatewayPods(cluster, 'europe-west1', NAME, 1);

@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { waitFor } from './helpers/net.ts';
-import { autoscaleSpec, createRtc, gatewayDeployment, gatewayPods, patchRtc, portOf, readRtc, readyGatewayPods, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
-import { ALL_KINDS, HUB_NAMESPACE } from './operator-reconcile-harness.ts';
+import { autoscaleSpec, createRtc, gatewayDeployment, gatewayPods, patchRtc, portOf, readRtc, readyGatewayPods, regionObjectUids, RoomClient, startAutoscaleCluster, type AutoscaleCluster } from './helpers/autoscale-cluster.ts';
+import { HUB_NAMESPACE } from './operator-reconcile-harness.ts';
 
 const NAME = 'lectures';
 const ENDPOINTS: Record<string, string> = { 'us-east1': 'wss://us-east1.rt.example.test/v1/ws', 'europe-west1': 'wss://europe-west1.rt.example.test/v1/ws' };
@@ -36,18 +36,8 @@ after(async () => {
   await cluster?.close();
 });
 
-const VERSIONS: Record<string, string> = { Deployment: 'apps/v1', PodDisruptionBudget: 'policy/v1' };
-
 /** europe-west1's objects (not its Pods, which maintenance removes) by kind/name → uid. */
-async function objectUids(): Promise<Map<string, string>> {
-  const api = KubernetesObjectApi.makeApiClient(cluster.regions['europe-west1'].kc);
-  const found = new Map<string, string>();
-  for (const kind of ALL_KINDS) {
-    const list = await api.list<KubernetesObject>(VERSIONS[kind] ?? 'v1', kind, 'meridian', undefined, undefined, undefined, undefined, `meridian.dev/cluster=${HUB_NAMESPACE}.${NAME}`);
-    for (const item of list.items) found.set(`${kind}/${item.metadata!.name}`, item.metadata!.uid!);
-  }
-  return found;
-}
+const objectUids = () => regionObjectUids(cluster, 'europe-west1', NAME);
 
 async function setMaintenance(on: boolean): Promise<void> {
   const rtc = await readRtc(cluster, NAME);

@@ -83,11 +83,16 @@ export class RelayLiveness {
     const now = this.options.now();
     this.lastArrival = now;
     if (envelope.origin === this.options.region) return;
-    const previous = this.peers.get(envelope.origin);
-    const peer: Peer = { heardAt: now };
-    if (envelope.kind === 'heartbeat') peer.heartbeatLagMs = Math.max(0, now - envelope.ts);
-    else if (previous?.heartbeatLagMs !== undefined) peer.heartbeatLagMs = previous.heartbeatLagMs;
-    this.peers.set(envelope.origin, peer);
+    // Called for every relayed envelope: the known peer is updated in place (get() marks it
+    // most recently heard); a new one is added.
+    const peer = this.peers.get(envelope.origin);
+    const heartbeatLagMs = envelope.kind === 'heartbeat' ? Math.max(0, now - envelope.ts) : undefined;
+    if (peer) {
+      peer.heardAt = now;
+      if (heartbeatLagMs !== undefined) peer.heartbeatLagMs = heartbeatLagMs;
+    } else {
+      this.peers.set(envelope.origin, heartbeatLagMs === undefined ? { heardAt: now } : { heardAt: now, heartbeatLagMs });
+    }
   }
 
   /** Nothing arrived for `silenceMs` while a peer region is remembered. */

@@ -13,9 +13,9 @@ import { createEventRecorder } from '../../operator/events.ts';
 import { createOperatorMetrics } from '../../operator/metrics.ts';
 import { createReconciler, type ReconcilerOptions } from '../../operator/reconcile/index.ts';
 import { processRunner, startApiServer, PORT_ANNOTATION, type ApiServerHandle, type ProcessRunner } from '../../sandbox/apiserver/index.ts';
-import { base64Values, clusterSpec, HUB_NAMESPACE, prepareHubNamespace, REGIONS, type RegionName } from '../operator-reconcile-harness.ts';
+import { ALL_KINDS, base64Values, clusterSpec, HUB_NAMESPACE, prepareHubNamespace, REGIONS, type RegionName } from '../operator-reconcile-harness.ts';
 import { realtimeClusterCrdModel } from '../../crds/crd.ts';
-import { ApiextensionsV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { signToken, TestClient } from './gateway.ts';
 import { waitFor } from './net.ts';
 import { startRedis, type RedisServer } from './services.ts';
@@ -128,6 +128,23 @@ export async function gatewayDeployment(cluster: AutoscaleCluster, region: Regio
 
 export async function gatewayPods(cluster: AutoscaleCluster, region: RegionName, name: string): Promise<V1Pod[]> {
   return (await cluster.regions[region].kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: 'meridian', labelSelector: `app.kubernetes.io/instance=${name}` })).items;
+}
+
+const API_VERSIONS: Record<string, string> = { Deployment: 'apps/v1', PodDisruptionBudget: 'policy/v1' };
+
+/**
+ * The cluster's objects in one region by kind/name → uid (and its gateway Pods too with
+ * `pods`): a scenario compares two of these to show objects were kept, not recreated.
+ */
+export async function regionObjectUids(cluster: AutoscaleCluster, region: RegionName, name: string, { pods = false } = {}): Promise<Map<string, string>> {
+  const api = KubernetesObjectApi.makeApiClient(cluster.regions[region].kc);
+  const found = new Map<string, string>();
+  for (const kind of pods ? [...ALL_KINDS, 'Pod'] : ALL_KINDS) {
+    const selector = kind === 'Pod' ? `app.kubernetes.io/instance=${name}` : `meridian.dev/cluster=${HUB_NAMESPACE}.${name}`;
+    const list = await api.list<KubernetesObject>(API_VERSIONS[kind] ?? 'v1', kind, 'meridian', undefined, undefined, undefined, undefined, selector);
+    for (const item of list.items) found.set(`${kind}/${item.metadata!.name}`, item.metadata!.uid!);
+  }
+  return found;
 }
 
 export function ready(pod: V1Pod): boolean {
