@@ -16,6 +16,7 @@ import type { CrowdHealth, StormResult } from './generator/crowd.ts';
 import { tcpCounters, tcpDelta, type TcpCounters } from './lib/tcp-counters.ts';
 import { StormSampler, type StormSamples } from './lib/storm-sampler.ts';
 import { freePort } from '../test/helpers/net.ts';
+import { memoryMapOf, type MemoryMap } from './lib/memory-map.ts';
 import { loadavg } from 'node:os';
 import { SAMPLE_TIMEOUT_MS, SETTLE, clientSettings, roomNames, type Settings } from './connections.ts';
 
@@ -32,6 +33,13 @@ export interface PodSample {
   pod: number;
   rss: number;
   heapUsed: number;
+  /** V8's committed heap (all spaces) and its young generation's share of it. */
+  heapTotal?: number;
+  newSpace?: number;
+  /** Memory outside V8's heap that V8 knows of (Buffers, ArrayBuffers). */
+  external?: number;
+  /** Where the RSS lies (/proc/PID/smaps): mapped files, malloc arenas, other anonymous memory. */
+  map?: MemoryMap;
   lag: LoopLag;
   cpu: CpuSample;
 }
@@ -55,9 +63,14 @@ export interface PodResult {
   afterOpen: ProcessSample;
   heapBytesPerConnection: number;
   rssBytesPerConnection: number;
-  /** Over every sample, from the idle pod just after opening (before the background starts). */
+  /**
+   * Over the hold's samples: from the first (taken after the warm-up, or from the idle pod just
+   * after opening when there is none) to the last.
+   */
   rss: Trend;
   heap: Trend;
+  /** From the idle pod just after opening, through the warm-up, to the hold's end. */
+  rssSinceOpen: Trend;
   /** From the first sample under the background on: what the pod does once it is serving. */
   rssUnderLoad: Trend;
   heapUnderLoad: Trend;
@@ -78,6 +91,8 @@ export interface ClusterResult {
   openTcp?: TcpCounters;
   /** `crowd`: closes the pods made on their own and how the clients came back (with recover), cumulative. */
   hold: { durationMs: number; samples: PodSample[]; delivery: DeliverySummary; crowd: CrowdHealth };
+  /** Publishing before the hold is measured; its first sample is the idle pod just after opening. */
+  warmup?: { durationMs: number; delivery: DeliverySummary; afterOpen: PodSample[] };
   perPod: PodResult[];
   storm?: { crowd: CrowdHealth; tcp?: TcpCounters; clients: number; jitterMs: number; generators: StormResult[]; allBackMs: number; errors: Record<string, number>; notRecovered: number; delivery: DeliverySummary; loadAverage1m: { start: number; end: number }; samples: StormSamples };
 }
@@ -106,14 +121,19 @@ export function trend(points: readonly { atMs: number; value: number }[]): Trend
   };
 }
 
+function memoryOf(sample: ProcessSample): Pick<PodSample, 'rss' | 'heapUsed' | 'heapTotal' | 'newSpace' | 'external'> {
+  return { rss: sample.rss, heapUsed: sample.heapUsed, heapTotal: sample.heapTotal, newSpace: sample.heapSpaces.new_space, external: sample.external };
+}
+
 async function samplePods(pods: StartedServer[], atMs: number): Promise<PodSample[]> {
   const samples: PodSample[] = [];
   // One at a time: a forced GC of one pod should not overlap another's.
   for (const [pod, server] of pods.entries()) {
     const sample = await server.process.ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS);
+    const map = memoryMapOf(server.process.pid);
     const lag = await server.process.ipc.request<LoopLag>('lag', {}, SAMPLE_TIMEOUT_MS);
     const cpu = await server.process.ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS);
-    samples.push({ atMs: Math.round(atMs), pod, rss: sample.rss, heapUsed: sample.heapUsed, lag, cpu });
+    samples.push({ ...memoryOf(sample), atMs: Math.round(atMs), pod, map, lag, cpu });
   }
   return samples;
 }
@@ -150,12 +170,22 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
     const settled = await Promise.all(pods.map((p) => settle(p.process.ipc, SETTLE)));
     const afterOpen: ProcessSample[] = [];
     for (const p of pods) afterOpen.push(await p.process.ipc.request<ProcessSample>('sample', {}, SAMPLE_TIMEOUT_MS));
+    const idle: PodSample[] = afterOpen.map((a, pod) => ({ ...memoryOf(a), atMs: 0, pod, map: memoryMapOf(pods[pod].process.pid), lag: { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }, cpu: { cpuMs: a.cpuMs, uptimeMs: a.uptimeMs, runQueueWaitMs: 0 } }));
+    let warmup: ClusterResult['warmup'];
+    let first = idle;
+    if (s.warmupMs > 0) {
+      log(`  warm-up: ${s.warmupMs / 1000} s at ${s.rate} msg/s before the hold is measured`);
+      const delivery = deliverySummary(await fleet.run(s.rate, s.warmupMs, s.payloadBytes, s.drainTimeoutMs));
+      log(`  warm-up: ${delivery.delivered}/${delivery.expected} delivered, p99 ${delivery.p99Ms} ms${delivery.lossless ? '' : ' LOSSES OR DUPLICATES'}`);
+      warmup = { durationMs: s.warmupMs, delivery, afterOpen: idle };
+      first = await samplePods(pods, 0);
+    }
     await lags(pods);
     const holdStart = await Promise.all(pods.map((p) => p.process.ipc.request<CpuSample>('cpu', {}, SAMPLE_TIMEOUT_MS)));
 
     log(`  holding ${connections} connections for ${s.durationMs / 1000} s at ${s.rate} msg/s, sampling every ${s.sampleMs / 1000} s`);
     const started = performance.now();
-    const samples: PodSample[] = afterOpen.map((a, pod) => ({ atMs: 0, pod, rss: a.rss, heapUsed: a.heapUsed, lag: { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }, cpu: holdStart[pod] }));
+    const samples: PodSample[] = first.map((f, pod) => ({ ...f, atMs: 0, lag: { samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }, cpu: holdStart[pod] }));
     const holdLag: LoopLag[] = pods.map(() => ({ samples: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }));
     const sampler = async () => {
       for (let k = 1; k * s.sampleMs <= s.durationMs; k++) {
@@ -167,8 +197,11 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
           const l = holdLag[t.pod];
           holdLag[t.pod] = { samples: l.samples + t.lag.samples, p50Ms: Math.max(l.p50Ms, t.lag.p50Ms), p99Ms: Math.max(l.p99Ms, t.lag.p99Ms), maxMs: Math.max(l.maxMs, t.lag.maxMs) };
         }
-        const rssMiB = taken.map((t) => Math.round(t.rss / 2 ** 20)).join('/');
-        log(`  ${Math.round((performance.now() - started) / 1000)} s: RSS ${rssMiB} MiB, heap ${taken.map((t) => Math.round(t.heapUsed / 2 ** 20)).join('/')} MiB, lag p99 ${taken.map((t) => t.lag.p99Ms).join('/')} ms`);
+        const mib = (bytes: number | undefined) => Math.round((bytes ?? 0) / 2 ** 20);
+        log(
+          `  ${Math.round((performance.now() - started) / 1000)} s: RSS ${taken.map((t) => mib(t.rss)).join('/')} MiB (malloc ${taken.map((t) => t.map?.mallocMiB ?? '?').join('/')}), ` +
+            `heap ${taken.map((t) => mib(t.heapUsed)).join('/')} of ${taken.map((t) => mib(t.heapTotal)).join('/')} MiB, external ${taken.map((t) => mib(t.external)).join('/')} MiB, lag p99 ${taken.map((t) => t.lag.p99Ms).join('/')} ms`,
+        );
       }
     };
     const holdRuns = await fleet.run(s.rate, s.durationMs, s.payloadBytes, s.drainTimeoutMs, sampler);
@@ -191,13 +224,14 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
         heapBytesPerConnection: Math.round((afterOpen[pod].heapUsed - base[pod].heapUsed) / s.perPod),
         rssBytesPerConnection: Math.round((afterOpen[pod].rss - base[pod].rss) / s.perPod),
         rss: trend(mine.map((x) => ({ atMs: x.atMs, value: x.rss }))),
+        rssSinceOpen: trend([{ atMs: -s.warmupMs, value: afterOpen[pod].rss }, ...(s.warmupMs > 0 ? mine : mine.slice(1)).map((x) => ({ atMs: x.atMs, value: x.rss }))]),
         heap: trend(mine.map((x) => ({ atMs: x.atMs, value: x.heapUsed }))),
         rssUnderLoad: trend(loaded.map((x) => ({ atMs: x.atMs, value: x.rss }))),
         heapUnderLoad: trend(loaded.map((x) => ({ atMs: x.atMs, value: x.heapUsed }))),
         holdLag: holdLag[pod],
       };
     });
-    const result: ClusterResult = { source, pods: s.pods, connections, rooms, open, openTcp, hold: { durationMs: s.durationMs, samples, delivery: holdDelivery, crowd: holdCrowd }, perPod };
+    const result: ClusterResult = { source, pods: s.pods, connections, rooms, open, openTcp, warmup, hold: { durationMs: s.durationMs, samples, delivery: holdDelivery, crowd: holdCrowd }, perPod };
 
     if (s.phases.includes('storm')) {
       log(`  storm: cutting ${s.stormClients} connections at once ${STORM_CUT_AFTER_MS / 1000} s into a ${s.stormMs / 1000} s run; each comes back within ${s.stormJitterMs} ms with recover`);
@@ -249,12 +283,13 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
 export function clusterReport(s: Settings, c: ClusterResult): string {
   const mib = (b: number) => Math.round(b / 2 ** 20);
   const pods = markdownTable(
-    ['pod', 'connections', 'heap B/conn', 'RSS B/conn', 'RSS start → end MiB', 'RSS slope KiB/min', 'RSS max deviation %', 'under load: RSS slope KiB/min', 'under load: RSS max deviation %', 'heap start → end MiB', 'heap slope KiB/min', 'lag p99 ms (worst sample)', 'CPU %', 'waiting for a CPU %', 'storm lag p99 ms'],
+    ['pod', 'connections', 'heap B/conn', 'RSS B/conn', 'RSS after opening → end MiB (change %)', 'RSS hold start → end MiB', 'RSS slope KiB/min', 'RSS max deviation %', 'under load: RSS slope KiB/min', 'under load: RSS max deviation %', 'heap start → end MiB', 'heap slope KiB/min', 'lag p99 ms (worst sample)', 'CPU %', 'waiting for a CPU %', 'storm lag p99 ms'],
     c.perPod.map((p) => [
       p.pod + 1,
       p.connections,
       p.heapBytesPerConnection,
       p.rssBytesPerConnection,
+      `${mib(p.rssSinceOpen.first)} → ${mib(p.rssSinceOpen.last)} (${p.rssSinceOpen.changePercent})`,
       `${mib(p.rss.first)} → ${mib(p.rss.last)}`,
       Math.round(p.rss.slopeBytesPerMin / 1024),
       p.rss.maxDeviationPercent,
@@ -272,6 +307,7 @@ export function clusterReport(s: Settings, c: ClusterResult): string {
   const lines = [
     `## Connections, cluster: ${c.pods} pods × ${c.connections / c.pods} on one redis-server, held ${c.hold.durationMs / 1000} s at ${s.rate} msg/s`,
     '',
+    ...(c.warmup ? [`Warm-up before the hold: ${c.warmup.durationMs / 1000} s at the same rate, ${c.warmup.delivery.delivered}/${c.warmup.delivery.expected} delivered${c.warmup.delivery.lossless ? '' : ' LOSSES OR DUPLICATES'}, p99 ${c.warmup.delivery.p99Ms} ms.`, ''] : []),
     `Opened ${c.open.opened} in ${c.open.elapsedMs} ms (${c.open.connectsPerSec}/s), failed attempts ${JSON.stringify(c.open.errors)}, kernel ${JSON.stringify(c.openTcp)}. ` +
       `Delivered ${d.delivered}/${d.expected}, p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms. Closes by the pods: ${JSON.stringify(c.hold.crowd.serverCloses)} (clients came back: ${c.hold.crowd.reconnected}).`,
     '',
