@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { offlineChatReply } from '../gateway/ai/providers/local.ts';
-import { FakeAiServer, askAi, fakeAiBlock } from './helpers/fake-ai.ts';
+import { askAi, fakeAiBlock, fakeProvidersPerSuite } from './helpers/fake-ai.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -24,22 +24,13 @@ function captureLogs(): { logger: pino.Logger; lines: Array<Record<string, any>>
 }
 
 describe('AI routing through the gateway', () => {
-  let openai: FakeAiServer;
-  let gemini: FakeAiServer;
+  const ai = fakeProvidersPerSuite();
   let nextId = 1;
-  before(async () => {
-    [openai, gemini] = await Promise.all([FakeAiServer.start('openai'), FakeAiServer.start('gemini')]);
-  });
-  after(async () => Promise.all([openai.close(), gemini.close()]));
-  beforeEach(() => {
-    openai.behave({});
-    gemini.behave({});
-  });
 
   test('the cheapest provider within the SLO answers; deltas stream, ai_done reports the usage and its cost', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini) });
     try {
-      openai.behave({ reply: 'Photosynthesis turns light into sugar.', usage: { input: 1200, output: 345 } });
+      ai.openai.behave({ reply: 'Photosynthesis turns light into sugar.', usage: { input: 1200, output: 345 } });
       const client = await gw.client('u1');
       const { deltas, end } = await askAi(client, nextId++, 'chat', { prompt: 'What is photosynthesis?' });
       assert.equal(end.op, 'ai_done', JSON.stringify(end));
@@ -59,14 +50,14 @@ describe('AI routing through the gateway', () => {
   });
 
   test('an SLO breach shifts traffic to the next provider; it comes back once the slow samples age out', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { latencySloMs: 200, statsWindowMs: 1500, statsSamples: 5 }) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini, { latencySloMs: 200, statsWindowMs: 1500, statsSamples: 5 }) });
     try {
       const client = await gw.client('u1');
-      openai.behave({ latencyMs: 400 });
+      ai.openai.behave({ latencyMs: 400 });
       assert.equal((await askAi(client, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
       const shifted = await askAi(client, nextId++, 'chat', { prompt: 'q' });
       assert.equal(shifted.end.provider, 'gemini', 'openai p95 TTFT is over the SLO');
-      openai.behave({});
+      ai.openai.behave({});
       await waitFor(async () => (await askAi(client, nextId++, 'chat', { prompt: 'q' })).end.provider === 'openai', { timeoutMs: 10_000, intervalMs: 200, what: 'openai to be chosen again' });
     } finally {
       await gw.close();
@@ -74,16 +65,16 @@ describe('AI routing through the gateway', () => {
   });
 
   test('a provider down: the request falls back before the first token and does not fail', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini) });
     try {
       const client = await gw.client('u1');
-      openai.behave({ failStatus: 500 });
+      ai.openai.behave({ failStatus: 500 });
       const { end, deltas } = await askAi(client, nextId++, 'chat', { prompt: 'q' });
       assert.equal(end.op, 'ai_done');
       assert.equal(end.provider, 'gemini');
       assert.deepEqual(end.fallbacks, [{ provider: 'openai', reason: 'http 500' }]);
       assert.equal(deltas.join(''), 'Hello from gemini. This answer arrives in several chunks.');
-      openai.behave({ failStatus: 429 });
+      ai.openai.behave({ failStatus: 429 });
       assert.equal((await askAi(client, nextId++, 'sentiment', { text: 'great' })).end.provider, 'gemini');
     } finally {
       await gw.close();
@@ -91,11 +82,11 @@ describe('AI routing through the gateway', () => {
   });
 
   test('both remote providers down: the local provider answers', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini) });
     try {
       const client = await gw.client('u1');
-      openai.behave({ failStatus: 500 });
-      gemini.behave({ failStatus: 503 });
+      ai.openai.behave({ failStatus: 500 });
+      ai.gemini.behave({ failStatus: 503 });
       const chat = await askAi(client, nextId++, 'chat', { prompt: 'q' });
       assert.equal(chat.end.provider, 'local');
       assert.equal(chat.deltas.join(''), offlineChatReply);
@@ -109,10 +100,10 @@ describe('AI routing through the gateway', () => {
 
   for (const api of ['chat', 'responses'] as const) {
     test(`a stream cut mid-answer (openai ${api}) ends with an error frame saying a retry may help`, async () => {
-      const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, {}, api) });
+      const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini, {}, api) });
       try {
         const client = await gw.client('u1');
-        openai.behave({ reply: 'one two three four five six', cutAfterChunks: 2, chunkDelayMs: 20 });
+        ai.openai.behave({ reply: 'one two three four five six', cutAfterChunks: 2, chunkDelayMs: 20 });
         const { deltas, end } = await askAi(client, nextId++, 'chat', { prompt: 'q' });
         assert.deepEqual(deltas, ['one ', 'two ']);
         assert.equal(end.op, 'error');
@@ -125,16 +116,16 @@ describe('AI routing through the gateway', () => {
   }
 
   test('a slow short task is hedged to the next provider; the first answer wins and the loser is aborted upstream', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { hedgeDelayMs: 100, hedgeMaxShare: 1 }) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini, { hedgeDelayMs: 100, hedgeMaxShare: 1 }) });
     try {
       const client = await gw.client('u1');
-      openai.behave({ hang: true });
-      gemini.behave({ reply: '{"score": 0.9}' });
-      const closedBefore = openai.clientClosed;
+      ai.openai.behave({ hang: true });
+      ai.gemini.behave({ reply: '{"score": 0.9}' });
+      const closedBefore = ai.openai.clientClosed;
       const { end } = await askAi(client, nextId++, 'sentiment', { text: 'great class' });
       assert.equal(end.provider, 'gemini');
       assert.deepEqual(end.result, { score: 0.9, label: 'positive' });
-      await openai.waitClientClosed(closedBefore + 1);
+      await ai.openai.waitClientClosed(closedBefore + 1);
       const metrics = await (await fetch(gw.metricsUrl)).text();
       assert.match(metrics, /meridian_ai_hedges_total 1/);
     } finally {
@@ -146,9 +137,9 @@ describe('AI routing through the gateway', () => {
     const usage = { input: 100_000, output: 10_000 };
     const cost = (usage.input * 0.15 + usage.output * 0.6) / 1e6;
     for (const onBudgetExceeded of ['local', 'reject'] as const) {
-      const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { dailyBudgetUsd: cost, onBudgetExceeded }) });
+      const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini, { dailyBudgetUsd: cost, onBudgetExceeded }) });
       try {
-        openai.behave({ usage });
+        ai.openai.behave({ usage });
         const client = await gw.client('u1');
         const first = await askAi(client, nextId++, 'chat', { prompt: 'q' });
         assert.equal(first.end.provider, 'openai');
@@ -165,9 +156,9 @@ describe('AI routing through the gateway', () => {
 
   test('a per-user budget stops one user and not another', async () => {
     // One answer's reported usage costs 0.021 USD: past the user's budget, though its estimate fitted.
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { userDailyBudgetUsd: 0.02 }) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini, { userDailyBudgetUsd: 0.02 }) });
     try {
-      openai.behave({ usage: { input: 100_000, output: 10_000 } });
+      ai.openai.behave({ usage: { input: 100_000, output: 10_000 } });
       const [a, b] = await Promise.all([gw.client('heavy'), gw.client('light')]);
       assert.equal((await askAi(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'openai');
       assert.equal((await askAi(a, nextId++, 'chat', { prompt: 'q' })).end.provider, 'local');
@@ -178,18 +169,18 @@ describe('AI routing through the gateway', () => {
   });
 
   test('ai_cancel and a disconnect abort the upstream request (the fake server sees the connection close)', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini) });
     try {
-      openai.behave({ reply: 'a b c d e f g h', chunkDelayMs: 5_000 });
+      ai.openai.behave({ reply: 'a b c d e f g h', chunkDelayMs: 5_000 });
       const client = await gw.client('u1');
       const id = nextId++;
-      const closedBefore = openai.clientClosed;
+      const closedBefore = ai.openai.clientClosed;
       client.send({ id, op: 'ai', task: 'chat', input: { prompt: 'q' } });
       await client.waitFrame((f) => f.id === id && f.op === 'ai_delta');
       client.send({ id, op: 'ai_cancel' });
       const end = await client.waitFrame((f) => f.id === id && f.op === 'error');
       assert.equal(end.code, 'CANCELLED');
-      await openai.waitClientClosed(closedBefore + 1);
+      await ai.openai.waitClientClosed(closedBefore + 1);
       client.send({ op: 'ai_cancel', id: 999 });
       const unknown = await client.waitFrame((f) => f.id === 999);
       assert.equal(unknown.code, 'NOTHING_TO_CANCEL');
@@ -199,17 +190,17 @@ describe('AI routing through the gateway', () => {
       leaving.send({ id: leavingId, op: 'ai', task: 'chat', input: { prompt: 'q' } });
       await leaving.waitFrame((f) => f.id === leavingId && f.op === 'ai_delta');
       await leaving.close();
-      await openai.waitClientClosed(closedBefore + 2);
+      await ai.openai.waitClientClosed(closedBefore + 2);
     } finally {
       await gw.close();
     }
   });
 
   test('per-user rate limit and per-connection concurrency answer with their codes', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini, { userRequestsPerMinute: 1, userBurst: 2, maxConcurrentPerConnection: 1 }) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini, { userRequestsPerMinute: 1, userBurst: 2, maxConcurrentPerConnection: 1 }) });
     try {
       const client = await gw.client('u1');
-      openai.behave({ latencyMs: 300 });
+      ai.openai.behave({ latencyMs: 300 });
       client.send({ id: 1, op: 'ai', task: 'chat', input: { prompt: 'q' } });
       const busy = await client.request({ op: 'ai', task: 'chat', input: { prompt: 'q' } });
       assert.equal(busy.code, 'LIMIT_EXCEEDED');
@@ -224,7 +215,7 @@ describe('AI routing through the gateway', () => {
   });
 
   test('bad input names the field; a room the token does not allow is FORBIDDEN', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini) });
     try {
       const client = await gw.client('u1', { rooms: ['math-*'] });
       assert.equal((await client.request({ op: 'ai', task: 'poem', input: {} })).code, 'BAD_REQUEST');
@@ -237,11 +228,11 @@ describe('AI routing through the gateway', () => {
 
   test('one log line per routing decision with its reason, and never the prompt or the answer', async () => {
     const { logger, lines } = captureLogs();
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) }, { logger });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini) }, { logger });
     try {
       const client = await gw.client('u1');
-      openai.behave({ failStatus: 500, reply: 'SECRET-ANSWER-TEXT' });
-      gemini.behave({ reply: 'SECRET-ANSWER-TEXT' });
+      ai.openai.behave({ failStatus: 500, reply: 'SECRET-ANSWER-TEXT' });
+      ai.gemini.behave({ reply: 'SECRET-ANSWER-TEXT' });
       await askAi(client, nextId++, 'chat', { prompt: 'SECRET-PROMPT-TEXT' });
       await askAi(client, nextId++, 'sentiment', { text: 'SECRET-PROMPT-TEXT' });
       const decisions = lines.filter((l) => l.msg === 'ai route');
@@ -260,7 +251,7 @@ describe('AI routing through the gateway', () => {
   });
 
   test('metrics count requests, cost and TTFT by provider and outcome', async () => {
-    const gw = await startGateway({ ai: fakeAiBlock(openai, gemini) });
+    const gw = await startGateway({ ai: fakeAiBlock(ai.openai, ai.gemini) });
     try {
       const client = await gw.client('u1');
       await askAi(client, nextId++, 'chat', { prompt: 'q' });

@@ -16,6 +16,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach } from 'node:test';
 import type { Frame, TestClient } from './gateway.ts';
 import { waitFor } from './net.ts';
 
@@ -269,6 +270,24 @@ export class FakeAiServer {
       };
     });
   }
+}
+
+/**
+ * The two fakes for the tests of one describe block: started before its first test, back to
+ * their default behaviour before each test, closed after the last. Read them through the
+ * returned object (they exist once the block's `before` has run).
+ */
+export function fakeProvidersPerSuite(): { readonly openai: FakeAiServer; readonly gemini: FakeAiServer } {
+  const fakes = {} as { openai: FakeAiServer; gemini: FakeAiServer };
+  before(async () => {
+    [fakes.openai, fakes.gemini] = await Promise.all([FakeAiServer.start('openai'), FakeAiServer.start('gemini')]);
+  });
+  after(async () => Promise.all([fakes.openai.close(), fakes.gemini.close()]));
+  beforeEach(() => {
+    fakes.openai.behave({});
+    fakes.gemini.behave({});
+  });
+  return fakes;
 }
 
 /** Prices the gateway scenarios give the two remote providers (USD per million tokens). */
