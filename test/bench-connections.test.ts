@@ -21,7 +21,7 @@ test('connections bench: every system holds its steps, the cluster delivers ever
   try {
     const args = [
       '--quiet', '--steps', '100,200', '--step-ms', '1500', '--rate', '100', '--pods', '2', '--per-pod', '100',
-      '--duration-ms', '3000', '--sample-ms', '1000', '--storm-clients', '60', '--storm-jitter-ms', '500', '--storm-ms', '7000',
+      '--duration-ms', '3000', '--warmup-ms', '1000', '--sample-ms', '1000', '--storm-clients', '60', '--storm-jitter-ms', '500', '--storm-ms', '7000',
       '--out', join(dir, 'connections.json'),
     ];
     const record = (await run(args)) as { single: SystemResult[]; cluster: ClusterResult };
@@ -38,6 +38,7 @@ test('connections bench: every system holds its steps, the cluster delivers ever
     const { cluster } = record;
     assert.equal(cluster.connections, 200);
     assert.ok(cluster.hold.delivery.lossless, JSON.stringify(cluster.hold.delivery));
+    assert.ok(cluster.warmup?.delivery.lossless && cluster.warmup.delivery.expected > 0, JSON.stringify(cluster.warmup?.delivery));
     assert.equal(cluster.perPod.length, 2);
     for (const pod of cluster.perPod) assert.ok(cluster.hold.samples.filter((s) => s.pod === pod.pod).length >= 3, 'a sample at the start and every second');
     const storm = cluster.storm!;
