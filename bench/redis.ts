@@ -31,7 +31,7 @@ import type { RunTarget } from './generator/delivery-run.ts';
 
 export const redisOptions: Record<string, OptionSpec> = {
   ...deliveryRunOptions,
-  systems: { kind: 'list', default: ['meridian', 'socketio'], doc: 'systems to compare (meridian, socketio)' },
+  systems: { kind: 'list', default: ['meridian', 'socketio', 'rawws'], doc: 'systems to compare (meridian, socketio, rawws: a raw `ws` relay that PUBLISHes each message and writes it, the floor of a WebSocket relay through Redis)' },
   rooms: { kind: 'int', default: 10, doc: 'rooms published into' },
   'subscribers-per-room': { kind: 'int', default: 100, doc: 'subscribers per room, split evenly over the two pods' },
   rate: { kind: 'int', default: 50, doc: 'published messages per second, over all rooms (kept below saturation: the question is latency)' },
@@ -115,11 +115,14 @@ export interface SystemRound extends RunResult {
   redisCpuMsByNode: number[];
 }
 
+/** The systems that relay through Redis; Meridian is compared with each of the others. */
+const REDIS_SYSTEMS = ['meridian', 'socketio', 'rawws'] as const;
+
 export function settingsFrom(args: readonly string[]): Settings {
   const o = parseOptions(args, redisOptions);
   const systems = o.systems as string[];
   for (const name of systems) {
-    if (name !== 'meridian' && name !== 'socketio') throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' for the redis benchmark (meridian, socketio)`);
+    if (!(REDIS_SYSTEMS as readonly string[]).includes(name)) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown system '${name}' for the redis benchmark (${REDIS_SYSTEMS.join(', ')})`);
   }
   const subscribersPerRoom = o['subscribers-per-room'] as number;
   if (subscribersPerRoom < PODS.length || subscribersPerRoom % PODS.length !== 0) {
@@ -281,6 +284,7 @@ interface FloorRound extends BaselineResult {
 const FLOOR = 'floor';
 
 function summarize(s: Settings, rounds: SystemRound[], floors: FloorRound[]) {
+  const peers = s.systems.includes('meridian') ? s.systems.filter((system) => system !== 'meridian') : [];
   const rows = s.systems.map((system) => {
     const mine = rounds.filter((r) => r.system === system);
     return {
@@ -307,15 +311,16 @@ function summarize(s: Settings, rounds: SystemRound[], floors: FloorRound[]) {
       if (floor) entry[`${system}/floor p99`] = ratio(mine.latency.p99Ms, floor.latency.p99Ms);
     }
     const mine = rounds.find((r) => r.round === round && r.system === 'meridian');
-    const theirs = rounds.find((r) => r.round === round && r.system === 'socketio');
-    if (mine && theirs) {
-      entry['meridian/socketio p99'] = ratio(mine.latency.p99Ms, theirs.latency.p99Ms);
-      entry['meridian/socketio redisCpuUsPerMessage'] = ratio(mine.redisCpuUsPerMessage, theirs.redisCpuUsPerMessage);
+    for (const peer of peers) {
+      const theirs = rounds.find((r) => r.round === round && r.system === peer);
+      if (!mine || !theirs) continue;
+      entry[`meridian/${peer} p99`] = ratio(mine.latency.p99Ms, theirs.latency.p99Ms);
+      entry[`meridian/${peer} redisCpuUsPerMessage`] = ratio(mine.redisCpuUsPerMessage, theirs.redisCpuUsPerMessage);
     }
     return entry;
   });
   const ratios: Record<string, number> = {};
-  if (s.systems.includes('meridian') && s.systems.includes('socketio')) {
+  for (const peer of peers) {
     for (const [metric, pick] of [
       ['p50', (r: SystemRound) => r.latency.p50Ms],
       ['p99', (r: SystemRound) => r.latency.p99Ms],
@@ -326,10 +331,10 @@ function summarize(s: Settings, rounds: SystemRound[], floors: FloorRound[]) {
       const values: number[] = [];
       for (let round = 0; round < s.rounds; round++) {
         const mine = rounds.find((r) => r.round === round && r.system === 'meridian');
-        const theirs = rounds.find((r) => r.round === round && r.system === 'socketio');
+        const theirs = rounds.find((r) => r.round === round && r.system === peer);
         if (mine && theirs) values.push(ratio(pick(mine), pick(theirs)));
       }
-      ratios[`meridian/socketio ${metric}`] = round3(median(values));
+      ratios[`meridian/${peer} ${metric}`] = round3(median(values));
     }
   }
   for (const system of s.systems) {

@@ -81,7 +81,7 @@ export const SYSTEMS: Record<SystemName, SystemSpec> = {
     protocol: 'rawws',
     label: 'raw ws (pre-framed)',
     script: join(BENCH_DIR, 'servers', 'rawws.ts'),
-    env: (port) => ({ BENCH_PORT: String(port) }),
+    env: (port, _secret, redisUrl) => ({ BENCH_PORT: String(port), ...(redisUrl ? { BENCH_REDIS_URL: redisUrl } : {}) }),
     ready: (port) => portOpen(port),
   },
   // Not a peer: the raw ceiling with the frames a socket gets in one tick written at once,

@@ -1,6 +1,6 @@
 /**
  * The Redis benchmark in a tiny configuration: one redis-server, two gateway processes per
- * system (Meridian with its Redis engine, Socket.IO with @socket.io/redis-adapter), 2 rooms of
+ * system (Meridian with its Redis engine, Socket.IO with @socket.io/redis-adapter, the raw ws relay), 2 rooms of
  * 10 subscribers split over both pods, 50 messages. Asserts that every message reached every
  * subscriber on both pods exactly once, in order, and that Redis commands and CPU were counted.
  */
@@ -33,7 +33,7 @@ interface Round {
   problems: Record<string, number>;
 }
 
-test('redis bench relays every message across two pods for Meridian and Socket.IO', { skip: skipUnless('redis-server', 'the Redis benchmark') }, async () => {
+test('redis bench relays every message across two pods for Meridian, Socket.IO and the raw ws relay', { skip: skipUnless('redis-server', 'the Redis benchmark') }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'bench-redis-'));
   try {
     const args = [
@@ -43,7 +43,7 @@ test('redis bench relays every message across two pods for Meridian and Socket.I
     const record = (await run(args)) as { rounds: Round[]; floors: { published: number; latency: { count: number } }[] };
     assert.equal(record.floors.length, 1, 'one floor per round');
     for (const floor of record.floors) assert.equal(floor.latency.count, floor.published, 'the bare ioredis floor received every message');
-    assert.deepEqual(record.rounds.map((r) => r.system).sort(), ['meridian', 'socketio']);
+    assert.deepEqual(record.rounds.map((r) => r.system).sort(), ['meridian', 'rawws', 'socketio']);
     for (const round of record.rounds) {
       assert.equal(round.published, MESSAGES, `${round.system}: published`);
       assert.equal(round.expectedDeliveries, MESSAGES * PER_ROOM);
@@ -66,5 +66,5 @@ test('redis bench relays every message across two pods for Meridian and Socket.I
 
 test('redis bench rejects a subscriber count that cannot be split over two pods', async () => {
   await assert.rejects(run(['--subscribers-per-room', '7']), { code: 'BENCH_BAD_ARGUMENT' });
-  await assert.rejects(run(['--systems', 'rawws']), { code: 'BENCH_BAD_ARGUMENT' });
+  await assert.rejects(run(['--systems', 'rawws-batched']), { code: 'BENCH_BAD_ARGUMENT' });
 });
