@@ -8,6 +8,7 @@ import { DEFAULTS } from '../../crds/schema.ts';
 import type { AiProviderDay, AiStatus, Condition, RealtimeCluster, RegionSpec, ScalingDecision } from '../../crds/types.ts';
 import { addBuckets, buckets, quantileBetween, sum, type Samples } from './prom-text.ts';
 import type { ClusterEvent, DashboardSources, PodSummary } from './sources.ts';
+import { byCodePoint } from '../../lib/code-point-order.ts';
 
 export const SERIES = ['connections', 'msgsInPerSec', 'msgsOutPerSec', 'p99Ms', 'relayLagP99Ms', 'aiPerSec'] as const;
 export type SeriesName = (typeof SERIES)[number];
@@ -164,11 +165,11 @@ export class Collector {
       aiToday: cluster.spec.ai ? (status.ai ?? null) : null,
       aiMixToday: cluster.spec.ai && status.ai?.providers ? mixWithShares(status.ai.providers) : null,
       regions,
-      failovers: events.list.filter((e) => FAILOVER_REASONS.has(e.reason)).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 5),
+      failovers: events.list.filter((e) => FAILOVER_REASONS.has(e.reason)).sort((a, b) => byCodePoint(b.time, a.time)).slice(0, 5),
       scaling: (status.regions ?? [])
         .filter((r) => r.scaling)
         .map((r) => ({ region: r.name, state: r.scaling!.state, message: r.scaling!.message, ...(r.scaling!.lastDecision ? { lastDecision: r.scaling!.lastDecision } : {}) }))
-        .sort((a, b) => (b.lastDecision?.time ?? '').localeCompare(a.lastDecision?.time ?? '')),
+        .sort((a, b) => byCodePoint(b.lastDecision?.time ?? '', a.lastDecision?.time ?? '')),
       ...('error' in events ? { eventsError: events.error } : {}),
     };
   }
@@ -267,7 +268,7 @@ export class Collector {
     if (ai) {
       ai.perSec = aiRate;
       for (const provider of Object.values(ai.providers)) provider.share = ai.requests > 0 ? Math.round((provider.requests / ai.requests) * 1000) / 1000 : 0;
-      ai.sentiment = [...sentiment].map(([room, scores]) => ({ room, score: scores.reduce((a, b) => a + b, 0) / scores.length })).sort((a, b) => a.room.localeCompare(b.room)).slice(0, 10);
+      ai.sentiment = [...sentiment].map(([room, scores]) => ({ room, score: scores.reduce((a, b) => a + b, 0) / scores.length })).sort((a, b) => byCodePoint(a.room, b.room)).slice(0, 10);
     }
     const errors = new Map(scraped.filter((s) => 'error' in s).map((s) => [s.pod.name, (s as { error: string }).error]));
     const connectionsOf = new Map(answered.map(({ pod, metrics }) => [pod.name, sum(metrics, 'meridian_connections') ?? null]));

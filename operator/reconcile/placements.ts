@@ -9,6 +9,7 @@ import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } fr
 import { DEFAULTS } from '../../crds/schema.ts';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionSpec, type SecretKeyRef } from '../../crds/types.ts';
 import { FIELD_MANAGER } from '../types.ts';
+import { byCodePoint } from '../../lib/code-point-order.ts';
 
 /** JSON list of {region, namespace, kubeconfigSecretRef?}: every place this cluster may have objects. */
 export const PLACEMENTS_ANNOTATION = 'realtime.meridian.dev/placements';
@@ -73,7 +74,7 @@ export function orphanedPlacements(recorded: Placement[], desired: Placement[]):
 export function mergePlacements(...lists: Placement[][]): Placement[] {
   const byKey = new Map<string, Placement>();
   for (const p of lists.flat()) byKey.set(placementKey(p), p);
-  return [...byKey.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, p]) => p);
+  return [...byKey.entries()].sort(([a], [b]) => byCodePoint(a, b)).map(([, p]) => p);
 }
 
 export function samePlacements(a: Placement[], b: Placement[]): boolean {

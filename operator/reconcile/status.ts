@@ -10,6 +10,7 @@ import { FIELD_MANAGER } from '../types.ts';
 import type { SpecProblem } from './desired.ts';
 import { maintenanceCondition } from '../autoscale/maintenance.ts';
 import { aiStatus, TRAFFIC_FIELDS, type RegionTraffic } from '../autoscale/traffic.ts';
+import { byCodePoint } from '../../lib/code-point-order.ts';
 
 /** The condition types this function owns; others (RelayReady, set by operator/relay-topology, or another component's) are kept as they are. */
 export const OWNED_CONDITIONS = ['Ready', 'Progressing', 'Degraded', 'Paused'] as const;
@@ -205,12 +206,12 @@ function timeless(status: RealtimeClusterStatus | undefined): unknown {
     ...status,
     regions: status.regions?.map(({ lastSyncTime: _sync, ...region }) => region),
     // Conditions are a map keyed by type: their order is not a change.
-    conditions: status.conditions?.map(({ lastTransitionTime: _time, ...c }) => c).sort((a, b) => a.type.localeCompare(b.type)),
+    conditions: status.conditions?.map(({ lastTransitionTime: _time, ...c }) => c).sort((a, b) => byCodePoint(a.type, b.type)),
   };
 }
 
 function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
+  return JSON.stringify(value, (_key, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => byCodePoint(a, b))) : v));
 }
 
 export function statusChanged(before: RealtimeClusterStatus | undefined, after: RealtimeClusterStatus): boolean {
