@@ -172,7 +172,7 @@ export class KubeconfigRegionPool implements RegionPool {
   readonly #hooks: Pick<RegionPoolOptions, 'onHealthChange' | 'onClientAdded' | 'onClientRemoved'>;
   readonly #clients = new Map<string, PooledRegionClient>();
   /** One cache per region and kubeconfig (sharedKey), with the clients that read it. */
-  readonly #caches = new Map<string, { cache: RegionCache; users: Set<PooledRegionClient> }>();
+  readonly #caches = new Map<string, { cache: RegionCache; kube: KubeClient; users: Set<PooledRegionClient> }>();
   #probeTimer: Timer | undefined;
   #probing = false;
 
@@ -239,7 +239,9 @@ export class KubeconfigRegionPool implements RegionPool {
     await Promise.all([...this.#caches.values()].map(({ cache }) => cache.stop()));
     // Idle keep-alive connections are closed now rather than when the server times them out.
     // The hub's client is the caller's to close.
-    await Promise.all(this.clients().map(({ kube }) => (kube === this.#hub ? undefined : kube.close())));
+    const kubes = new Set([...this.clients().map(({ kube }) => kube), ...[...this.#caches.values()].map(({ kube }) => kube)]);
+    kubes.delete(this.#hub);
+    await Promise.all([...kubes].map((kube) => kube.close()));
   }
 
   /** One probe of every region and kubeconfig (GET /version, bounded by probeTimeoutMs), recorded on each client that uses it. */
@@ -266,7 +268,7 @@ export class KubeconfigRegionPool implements RegionPool {
   }
 
   /** The cache for this client's region and kubeconfig, started when it is the first user. */
-  #cacheFor(region: string, sharedKey: string, kube: KubeClient): { cache: RegionCache; users: Set<PooledRegionClient> } | undefined {
+  #cacheFor(region: string, sharedKey: string, kube: KubeClient): { cache: RegionCache; kube: KubeClient; users: Set<PooledRegionClient> } | undefined {
     if (!this.#watch) return undefined;
     const existing = this.#caches.get(sharedKey);
     if (existing) return existing;
@@ -281,19 +283,29 @@ export class KubeconfigRegionPool implements RegionPool {
       },
       onChange: this.#watch.onChange,
     });
-    const entry = { cache, users };
+    // The cache watches through the first user's client (and connections), kept open while it runs.
+    const entry = { cache, kube, users };
     this.#caches.set(sharedKey, entry);
     cache.start();
     this.#log.info({ region, kinds: cache.kinds }, 'caching managed objects in region');
     return entry;
   }
 
+  /** Drops a client: its cache stops with its last user, and its connections close unless a cache still watches through them. */
   #remove(client: PooledRegionClient): void {
     this.#hooks.onClientRemoved?.(client);
+    const close = (kube: KubeClient) => (kube === this.#hub ? undefined : kube.close());
     const entry = this.#caches.get(client.sharedKey);
-    if (!entry?.users.delete(client) || entry.users.size > 0) return;
+    if (!entry?.users.delete(client)) return void close(client.kube);
+    if (entry.users.size > 0) {
+      if (entry.kube !== client.kube) void close(client.kube);
+      return;
+    }
     this.#caches.delete(client.sharedKey);
-    entry.cache.stop().catch((error: unknown) => this.#log.warn({ region: client.region, err: errorSummary(error) }, 'region cache did not stop cleanly'));
+    entry.cache
+      .stop()
+      .then(() => Promise.all([close(client.kube), entry.kube !== client.kube ? close(entry.kube) : undefined]))
+      .catch((error: unknown) => this.#log.warn({ region: client.region, err: errorSummary(error) }, 'region cache did not stop cleanly'));
   }
 
   #cached(key: string): PooledRegionClient | undefined {
