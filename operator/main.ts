@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeClient } from './kube/client.ts';
+import { defaultKubeconfigPath } from './kube/config.ts';
 import pino, { type Logger } from 'pino';
 import { createEventRecorder } from './events.ts';
 import { Controller, CONTROLLER_DEFAULTS } from './controller.ts';
@@ -130,9 +131,12 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
   });
 }
 
-/** The hub's client: the kubeconfig file given (its current context), else the in-cluster service account. */
+/**
+ * The hub's client: the kubeconfig given (its current context; of a $KUBECONFIG path list, the
+ * first file), else the in-cluster service account.
+ */
 function hubClient(file: string | undefined, env: NodeJS.ProcessEnv): KubeClient {
-  if (file) return KubeClient.fromFile(file);
+  if (file) return KubeClient.fromFile(defaultKubeconfigPath({ KUBECONFIG: file }));
   if (!env.KUBERNETES_SERVICE_HOST) throw new OperatorError('KUBECONFIG_UNAVAILABLE', 'no --kubeconfig, no $KUBECONFIG, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)');
   return KubeClient.inCluster(env);
 }
