@@ -208,6 +208,8 @@ console.log(JSON.stringify({ apiVersion: info.apiVersion, kind: 'ExecCredential'
 test('unsupported auth forms, and file or exec references where only inline credentials are allowed, are refused with stable codes', () => {
   assert.throws(() => KubeClient.fromString(kubeconfig('https://x', { 'auth-provider': { name: 'gcp' } })), { code: 'KUBECONFIG_UNSUPPORTED_AUTH' });
   assert.throws(() => KubeClient.fromString(kubeconfig('https://x', { username: 'a', password: 'b' })), { code: 'KUBECONFIG_UNSUPPORTED_AUTH' });
+  assert.throws(() => KubeClient.fromString(kubeconfig('https://x', { token: 't', as: 'admin' })), { code: 'KUBECONFIG_UNSUPPORTED_AUTH' });
+  assert.throws(() => KubeClient.fromString(kubeconfig('https://x', { token: 't' }, { 'proxy-url': 'http://proxy:3128' })), { code: 'KUBECONFIG_UNSUPPORTED_AUTH' });
   assert.throws(() => KubeClient.fromString(kubeconfig('https://x', { exec: { command: 'gke-gcloud-auth-plugin' } }), { inlineOnly: true }), { code: 'KUBECONFIG_FORBIDDEN_REFERENCE' });
   assert.throws(() => KubeClient.fromString(kubeconfig('https://x', { tokenFile: '/etc/passwd' }), { inlineOnly: true }), { code: 'KUBECONFIG_FORBIDDEN_REFERENCE' });
   assert.throws(() => KubeClient.fromString('current-context: nope\n'), { code: 'KUBECONFIG_INVALID' });

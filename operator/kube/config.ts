@@ -10,8 +10,9 @@
  * - in-cluster: the service-account token (re-read as it rotates), its CA, and
  *   KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT.
  *
- * `auth-provider` (the retired gcp/azure/oidc plugins) and username/password are refused with
- * KUBECONFIG_UNSUPPORTED_AUTH. With `inlineOnly` (kubeconfigs read from Secrets) any file
+ * `auth-provider` (the retired gcp/azure/oidc plugins), username/password, impersonation and
+ * `proxy-url` are refused with KUBECONFIG_UNSUPPORTED_AUTH (ignoring them would change who
+ * the requests act as, or how they travel). With `inlineOnly` (kubeconfigs read from Secrets) any file
  * reference or exec plugin is refused with KUBECONFIG_FORBIDDEN_REFERENCE: whoever can write
  * the Secret must not make the operator read its files or run commands.
  */
@@ -110,6 +111,9 @@ export function parseKubeconfig(text: string, options: ParseOptions = {}): KubeT
   if (forbidden.length > 0) throw new KubeConfigError('KUBECONFIG_FORBIDDEN_REFERENCE', `only inline credentials are accepted; the kubeconfig uses ${forbidden.join(', ')}`);
   if (u['auth-provider']) throw new KubeConfigError('KUBECONFIG_UNSUPPORTED_AUTH', `user ${user?.name}: auth-provider is not supported; use an exec credential plugin (e.g. gke-gcloud-auth-plugin)`);
   if (u.username || u.password) throw new KubeConfigError('KUBECONFIG_UNSUPPORTED_AUTH', `user ${user?.name}: username/password (basic auth) is not supported`);
+  // Ignoring these would send requests as another identity, or by another route, than the kubeconfig says.
+  if (u.as || u['as-groups'] || u['as-uid'] || u['as-user-extra']) throw new KubeConfigError('KUBECONFIG_UNSUPPORTED_AUTH', `user ${user?.name}: impersonation (as, as-groups) is not supported`);
+  if (c['proxy-url']) throw new KubeConfigError('KUBECONFIG_UNSUPPORTED_AUTH', `cluster ${cluster.name}: proxy-url is not supported`);
   const base = options.baseDir;
   const path = (file: string) => (isAbsolute(file) || !base ? file : resolve(base, file));
   const fileOrData = (file: unknown, data: unknown): string | undefined => (str(data) ? decode(str(data)!) : str(file) ? readFileSync(path(str(file)!), 'utf8') : undefined);

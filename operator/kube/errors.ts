@@ -42,7 +42,7 @@ export class KubeApiError extends Error {
 
 export const KUBE_CONFIG_ERROR_CODES = Object.freeze({
   KUBECONFIG_INVALID: 'the kubeconfig does not parse, or its current context does not name a cluster and a user',
-  KUBECONFIG_UNSUPPORTED_AUTH: 'the kubeconfig asks for an authentication form this client does not support (auth-provider, username/password)',
+  KUBECONFIG_UNSUPPORTED_AUTH: 'the kubeconfig asks for something this client does not support (auth-provider, username/password, impersonation, proxy-url)',
   KUBECONFIG_FORBIDDEN_REFERENCE: 'a kubeconfig that must be self-contained names a file or an exec plugin',
   KUBECONFIG_IN_CLUSTER_UNAVAILABLE: 'the in-cluster configuration (service-account token, KUBERNETES_SERVICE_HOST) is absent',
   EXEC_CREDENTIAL_FAILED: "the kubeconfig's exec credential plugin failed or printed no usable ExecCredential",
