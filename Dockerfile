@@ -12,7 +12,11 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 FROM node:24-slim
 ENV NODE_ENV=production \
     # Where the healthcheck asks; the operator's chart sets it to its /healthz (port 9090).
-    MERIDIAN_HEALTH_URL=http://127.0.0.1:8080/healthz
+    MERIDIAN_HEALTH_URL=http://127.0.0.1:8080/healthz \
+    # Node's compile cache, filled below: with every module found there, Node never loads its
+    # TypeScript stripper (a WebAssembly module: ~15 MiB of resident memory for the process's
+    # life, ~28 MiB for the operator's graph), and starts in about half the CPU time.
+    NODE_COMPILE_CACHE=/app/.node-compile-cache
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
@@ -23,7 +27,9 @@ COPY gateway ./gateway
 COPY operator ./operator
 COPY crds ./crds
 COPY sandbox ./sandbox
-RUN ln -s /app/bin/meridian.ts /usr/local/bin/meridian
+RUN ln -s /app/bin/meridian.ts /usr/local/bin/meridian \
+    # `--help` loads a command's whole module graph (and writes the cache) without running it.
+    && for command in gateway operator apiserver; do node bin/meridian.ts "$command" --help > /dev/null; done
 # Not root: the uid the operator renders for gateway pods (runAsUser 10001).
 USER 10001:10001
 EXPOSE 8080 9091

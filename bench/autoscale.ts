@@ -19,6 +19,7 @@
 import { createServer } from 'node:http';
 import { loadavg } from 'node:os';
 import { AppsV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { KubeClient } from '../operator/kube/client.ts';
 import { pino } from 'pino';
 import { systemClock } from '../operator/clock.ts';
 import { LoadMonitor } from '../operator/autoscale/load-monitor.ts';
@@ -152,7 +153,7 @@ async function loadzCost(o: Record<string, unknown>) {
       servers.map(async (server, i) => {
         const kc = new KubeConfig();
         kc.loadFromString(server.kubeconfig());
-        clients.set(`region-${i}`, new PooledRegionClient(`region-${i}`, `region-${i}`, kc, 'bench', REGION_POOL_DEFAULTS, systemClock, () => undefined, undefined));
+        clients.set(`region-${i}`, new PooledRegionClient(`region-${i}`, `region-${i}`, KubeClient.fromString(server.kubeconfig()), 'bench', REGION_POOL_DEFAULTS, systemClock, () => undefined, undefined));
         await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
           namespace: 'default',
           body: { metadata: { name: 'gateway' }, spec: { replicas: podCount, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'gateway', image: 'meridian' }] } } } },

@@ -349,3 +349,8 @@ export interface RealtimeCluster {
   spec: RealtimeClusterSpec;
   status?: RealtimeClusterStatus;
 }
+
+/** What names a RealtimeCluster in an API request (its own apiVersion and kind may be absent on a cached copy). */
+export function clusterHeader(cluster: Pick<RealtimeCluster, 'metadata'>): { apiVersion: typeof API_VERSION; kind: typeof KIND; metadata: { name: string; namespace: string } } {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: { name: cluster.metadata.name ?? '', namespace: cluster.metadata.namespace ?? '' } };
+}

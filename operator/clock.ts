@@ -77,8 +77,7 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
 
 /**
  * Settles like `promise`, or rejects with `timeoutError()` once `ms` pass on `clock`, whichever
- * comes first. The promise itself is not cancelled (client-node calls cannot be); its outcome is
- * then ignored.
+ * comes first. The promise itself is not cancelled; its outcome is then ignored.
  */
 export async function withTimeout<T>(clock: Clock, ms: number, promise: Promise<T>, timeoutError: () => Error): Promise<T> {
   let timer: Timer | undefined;

@@ -18,7 +18,8 @@
  * informers, regional objects from the region pool's caches. A resync that finds everything in
  * place therefore makes no request at all.
  */
-import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubeClient } from './kube/client.ts';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, PLURAL, type RealtimeCluster } from '../crds/types.ts';
 import { systemClock, type Clock, type Timer } from './clock.ts';
@@ -59,7 +60,7 @@ export interface HubCaches {
 }
 
 export interface ControllerOptions {
-  hub: KubeConfig;
+  hub: KubeClient;
   /** Builds the reconciler once the region pool and the caches exist (the reconciler reads through them). */
   createReconciler(regions: RegionPool, metrics: ReconcileMetricHooks, caches: HubCaches, runtime: ReconcileRuntime): Reconciler;
   /** Read every gateway pod's load each period and scale regions on it (operator/autoscale); absent: no autoscaling. */
@@ -108,7 +109,7 @@ export class Controller {
       clock: this.#clock,
       readSecret: (namespace, name) => this.#readSecret(namespace, name),
       watch: {
-        makeInformer: (name, kubeConfig, resource, extra) => this.#informer(name, kubeConfig, resource, extra),
+        makeInformer: (name, client, resource, extra) => this.#informer(name, client, resource, extra),
         onChange: (object) => {
           const key = keyFromClusterLabel(object.metadata?.labels?.[CLUSTER_LABEL]);
           if (key && this.#inScope(key)) this.enqueue(key);
@@ -221,12 +222,12 @@ export class Controller {
     });
   }
 
-  #informer<T extends KubernetesObject>(name: string, kubeConfig: KubeConfig, resource: ResourceRef, extra: Partial<InformerOptions>): Informer<T> {
+  #informer<T extends KubernetesObject>(name: string, client: KubeClient, resource: ResourceRef, extra: Partial<InformerOptions>): Informer<T> {
     return new Informer<T>({
       ...this.#options.informers,
       ...extra,
       name,
-      kubeConfig,
+      client,
       resource,
       logger: this.#options.logger,
       clock: this.#clock,

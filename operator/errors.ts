@@ -2,7 +2,7 @@
  * Errors of the operator's runtime (leader election, informers, region pool, command line),
  * each with a stable `code`. Reconcile errors live in operator/reconcile/errors.ts.
  */
-import { ApiException } from '@kubernetes/client-node';
+import { KubeApiError } from './kube/errors.ts';
 
 export const OPERATOR_ERROR_CODES = Object.freeze({
   INVALID_LEADER_TIMING: 'leader election timings must satisfy retryPeriod < renewDeadline < leaseDuration',
@@ -28,11 +28,10 @@ export class OperatorError extends Error {
 }
 
 /**
- * The HTTP status of a client error (ApiException.code, or a watch error's statusCode), or
- * undefined when the request got no answer at all.
+ * The HTTP status of a client error (KubeApiError, or any error carrying a numeric statusCode),
+ * or undefined when the request got no answer at all.
  */
 export function statusCodeOf(error: unknown): number | undefined {
-  if (error instanceof ApiException) return error.code;
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' ? status : undefined;
 }
@@ -55,6 +54,6 @@ export function errorSummary(error: unknown): { status?: number; code?: string; 
   const status = statusCodeOf(error);
   const code = (error as { code?: unknown; cause?: { code?: unknown } } | null);
   const stableCode = typeof code?.code === 'string' ? code.code : typeof code?.cause?.code === 'string' ? code.cause.code : undefined;
-  const message = error instanceof Error ? (error instanceof ApiException ? `HTTP ${error.code}` : error.message.split('\n')[0]) : String(error);
+  const message = error instanceof Error ? (error instanceof KubeApiError ? `HTTP ${error.statusCode}` : error.message.split('\n')[0]) : String(error);
   return { ...(status !== undefined ? { status } : {}), ...(stableCode ? { code: stableCode } : {}), message };
 }

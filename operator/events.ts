@@ -5,7 +5,8 @@
  * kubectl's event correlation does.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient } from './kube/client.ts';
 import type { Logger } from 'pino';
 import { FIELD_MANAGER, type EventRecorder } from './types.ts';
 import { isNotFound } from './errors.ts';
@@ -100,9 +101,8 @@ interface Tracked {
  * Writes Events in the hub. Recording never fails the caller: an Event that cannot be written
  * is logged (reason, not message) and dropped, since Events are best-effort in Kubernetes too.
  */
-export function createEventRecorder(hub: KubeConfig, options: EventRecorderOptions = {}): EventRecorder {
+export function createEventRecorder(hub: KubeClient, options: EventRecorderOptions = {}): EventRecorder {
   const { component = FIELD_MANAGER, instance = `${component}-${process.pid}`, maxTracked = 4096, maxMessageLength = 1024, now = () => new Date(), logger } = options;
-  const core = hub.makeApiClient(CoreV1Api);
   const tracked = new Map<string, Tracked>();
 
   const remember = (key: string, value: Tracked) => {
@@ -115,30 +115,29 @@ export function createEventRecorder(hub: KubeConfig, options: EventRecorderOptio
     const namespace = object.metadata?.namespace ?? 'default';
     const name = `${object.metadata?.name ?? 'unknown'}.${randomBytes(8).toString('hex')}`;
     const time = now().toISOString();
-    await core.createNamespacedEvent({
-      namespace,
-      fieldManager: FIELD_MANAGER,
-      body: {
-        metadata: { name, namespace },
-        involvedObject: {
-          apiVersion: object.apiVersion,
-          kind: object.kind,
-          name: object.metadata?.name,
-          namespace: object.metadata?.namespace,
-          uid: object.metadata?.uid,
-          resourceVersion: object.metadata?.resourceVersion,
-        },
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: new Date(time),
-        lastTimestamp: new Date(time),
-        source: { component },
-        reportingComponent: component,
-        reportingInstance: instance,
+    const event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name, namespace },
+      involvedObject: {
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        name: object.metadata?.name,
+        namespace: object.metadata?.namespace,
+        uid: object.metadata?.uid,
+        resourceVersion: object.metadata?.resourceVersion,
       },
-    });
+      type,
+      reason,
+      message,
+      count: 1,
+      firstTimestamp: time,
+      lastTimestamp: time,
+      source: { component },
+      reportingComponent: component,
+      reportingInstance: instance,
+    };
+    await hub.create(event, { fieldManager: FIELD_MANAGER });
     remember(key, { namespace, name, count: 1 });
   }
 
@@ -154,10 +153,8 @@ export function createEventRecorder(hub: KubeConfig, options: EventRecorderOptio
         }
         const count = seen.count + 1;
         try {
-          await core.patchNamespacedEvent(
-            { name: seen.name, namespace: seen.namespace, fieldManager: FIELD_MANAGER, body: { count, lastTimestamp: now().toISOString() } },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-          );
+          const header = { apiVersion: 'v1', kind: 'Event', metadata: { name: seen.name, namespace: seen.namespace } };
+          await hub.patch(header, { count, lastTimestamp: now().toISOString() }, 'merge', { fieldManager: FIELD_MANAGER });
           remember(key, { ...seen, count });
         } catch (error) {
           // Events expire (an hour by default): start a new one.

@@ -1,10 +1,9 @@
 /**
  * An informer: lists a resource, then watches it from the list's resourceVersion, keeping a
- * read-only cache and calling handlers on every change. client-node's own informer stops on
- * most errors and cannot tell a quiet watch from a dead one, so this one owns its loop:
+ * read-only cache and calling handlers on every change. It owns its loop, so that no error
+ * stops it and a quiet watch is told from a dead one:
  *
- * - a watch that ends (server timeout, dropped or refused connection, client-node's inactivity
- *   timeout) is resumed from the last resourceVersion seen, so no event is lost and nothing is
+ * - a watch that ends (server timeout, dropped or refused connection) is resumed from the last resourceVersion seen, so no event is lost and nothing is
  *   re-listed; repeated ends without events back off;
  * - 410 Gone (as an HTTP answer or an ERROR event) means the resourceVersion is too old: list
  *   again and report the difference as add/update/delete;
@@ -16,24 +15,21 @@
  *
  * Handlers receive the cached objects: they must not modify them (copy first).
  */
-import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient } from './kube/client.ts';
+import { collectionPath, type ResourceRef } from './kube/resources.ts';
 import type { Logger } from 'pino';
 import { sleep, systemClock, type Clock } from './clock.ts';
 import { OperatorError, errorSummary, statusCodeOf } from './errors.ts';
 
-export interface ResourceRef {
-  apiVersion: string;
-  kind: string;
-  /** The resource's plural name, as in its URL. */
-  plural: string;
-}
+export { collectionPath, type ResourceRef };
 
 export type RelistReason = 'initial' | 'expired' | 'silent' | 'error';
 
 export interface InformerOptions {
   /** For logs and metrics, e.g. "hub/realtimeclusters" or "us-east1/deployments". */
   name: string;
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   resource: ResourceRef;
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
@@ -87,16 +83,10 @@ export function objectKey(object: KubernetesObject): string {
   return namespace ? `${namespace}/${name}` : (name ?? '');
 }
 
-export function collectionPath(resource: ResourceRef, namespace?: string): string {
-  const root = resource.apiVersion.includes('/') ? `/apis/${resource.apiVersion}` : `/api/${resource.apiVersion}`;
-  return `${root}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.plural}`;
-}
-
 export class Informer<T extends KubernetesObject = KubernetesObject> {
   readonly name: string;
   readonly #options: InformerOptions & typeof INFORMER_DEFAULTS;
-  readonly #objects: KubernetesObjectApi;
-  readonly #watch: Watch;
+  readonly #client: KubeClient;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #handlers: InformerHandlers<T>[] = [];
@@ -112,8 +102,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   constructor(options: InformerOptions) {
     this.#options = { ...INFORMER_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as InformerOptions & typeof INFORMER_DEFAULTS;
     this.name = options.name;
-    this.#objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
-    this.#watch = new Watch(options.kubeConfig);
+    this.#client = options.client;
     this.#log = options.logger.child({ informer: options.name });
     this.#clock = options.clock ?? systemClock;
     this.#transform = (options.transform ?? withoutManagedFields) as unknown as (object: T) => T;
@@ -219,13 +208,13 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return new Promise((resolve) => {
       let events = 0;
       let settled = false;
-      let controller: AbortController | undefined;
+      const controller = new AbortController();
       const finish = (end: WatchEnd) => {
         if (settled) return;
         settled = true;
         watchdog.cancel();
         signal.removeEventListener('abort', onStop);
-        controller?.abort();
+        controller.abort();
         resolve(end);
       };
       const onStop = () => finish({ kind: 'stopped' });
@@ -252,25 +241,17 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         watchdog = armWatchdog();
         this.#apply(type, object as T);
       };
-      const onDone = (error: unknown) => {
-        if (!error) return finish({ kind: 'closed', events });
+      const onFailed = (error: unknown) => {
         const status = statusCodeOf(error);
         if (status === 410) return finish({ kind: 'expired' });
         // The server refused the watch (403, 429, 500…): list again after backoff.
         if (status !== undefined) return finish({ kind: 'failed', error });
-        // No HTTP answer: the connection broke, was refused, or client-node's 30 s inactivity
-        // timeout fired. Resume from the last resourceVersion (with backoff if it keeps
+        // No HTTP answer: the connection broke or was refused. Resume from the last resourceVersion (with backoff if it keeps
         // happening): the server replays what was missed, or answers 410.
         this.#log.debug({ err: errorSummary(error) }, 'watch connection ended; resuming');
         finish({ kind: 'closed', events });
       };
-      this.#watch.watch(collectionPath(this.#options.resource, this.#options.namespace), query, onEvent, onDone).then(
-        (c) => {
-          controller = c;
-          if (settled) c.abort();
-        },
-        (error: unknown) => finish({ kind: 'failed', error }),
-      );
+      this.#client.watch(collectionPath(this.#options.resource, this.#options.namespace), query, onEvent, controller.signal).then(() => finish({ kind: 'closed', events }), onFailed);
     });
   }
 
@@ -298,17 +279,19 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   async #relist(reason: RelistReason, signal: AbortSignal): Promise<void> {
     this.#options.onList?.(reason);
-    const { apiVersion, kind } = this.#options.resource;
     const fresh = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
       const page = await abandonOnAbort(
-        this.#objects.list<T>(apiVersion, kind, this.#options.namespace, undefined, undefined, undefined, undefined, this.#options.labelSelector, this.#options.pageSize, continueToken),
+        this.#client.request<{ items: T[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', collectionPath(this.#options.resource, this.#options.namespace), {
+          query: { labelSelector: this.#options.labelSelector, limit: this.#options.pageSize, continue: continueToken },
+          signal,
+        }),
         signal,
       );
       for (const item of page.items) fresh.set(objectKey(item), this.#transform(item));
-      continueToken = page.metadata?._continue || undefined;
+      continueToken = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
     } while (continueToken);
     const previous = new Map(this.#store);
@@ -344,8 +327,8 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 }
 
 /**
- * Rejects as soon as `signal` aborts, leaving `promise` to settle unobserved: client-node's
- * list cannot be cancelled, and stop() must not wait for a server that does not answer.
+ * Rejects with INFORMER_STOPPED as soon as `signal` aborts (the request itself is aborted by the
+ * same signal), so stop() never waits for a server that does not answer.
  */
 function abandonOnAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(new OperatorError('INFORMER_STOPPED', 'the informer was stopped'));

@@ -10,14 +10,34 @@
  *   expired Lease get one 200 and one 409;
  * - on shutdown the leader releases the Lease (empty holder) so a standby takes over at once.
  */
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
+import type { KubeClient } from './kube/client.ts';
 import type { Logger } from 'pino';
 import { sleep, systemClock, withTimeout, type Clock } from './clock.ts';
 import { OperatorError, errorSummary, statusCodeOf } from './errors.ts';
 import { FIELD_MANAGER } from './types.ts';
 
+/** A coordination.k8s.io/v1 Lease as it is on the wire (times are RFC 3339 strings with microseconds). */
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+interface Lease {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: { name: string; namespace: string; resourceVersion?: string; [field: string]: unknown };
+  spec?: LeaseSpec;
+}
+
+/** A MicroTime: RFC 3339 with six fractional digits, as the API server writes it. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '000Z');
+}
+
 export interface LeaderElectionOptions {
-  kubeConfig: KubeConfig;
+  kube: KubeClient;
   namespace: string;
   /** Name of the Lease object. */
   name?: string;
@@ -49,8 +69,8 @@ export interface LeaderCallbacks {
 
 export class LeaderElector {
   readonly identity: string;
-  readonly #api: CoordinationV1Api;
-  readonly #options: Required<Omit<LeaderElectionOptions, 'kubeConfig' | 'logger' | 'clock' | 'random'>>;
+  readonly #kube: KubeClient;
+  readonly #options: Required<Omit<LeaderElectionOptions, 'kube' | 'logger' | 'clock' | 'random'>>;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -67,7 +87,7 @@ export class LeaderElector {
     if (!merged.identity) throw new OperatorError('INVALID_LEADER_IDENTITY', 'leader election needs a non-empty identity');
     this.identity = merged.identity;
     this.#options = { name: merged.name, namespace: options.namespace, identity: merged.identity, leaseDurationMs: merged.leaseDurationMs, renewDeadlineMs: merged.renewDeadlineMs, retryPeriodMs: merged.retryPeriodMs, jitter: merged.jitter };
-    this.#api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.#kube = options.kube;
     this.#log = options.logger.child({ lease: `${merged.namespace}/${merged.name}` });
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
@@ -142,14 +162,15 @@ export class LeaderElector {
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { name, namespace } = this.#options;
     const now = this.#clock.now();
-    let current: V1Lease;
+    const header = leaseHeader(name, namespace);
+    let current: Lease;
     try {
-      current = await this.#api.readNamespacedLease({ name, namespace });
+      current = await this.#kube.read<Lease>(header);
     } catch (error) {
       if (statusCodeOf(error) !== 404) throw error;
-      const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: this.#spec(now, undefined) };
+      const body: Lease = { ...header, spec: this.#spec(now, undefined) };
       try {
-        this.#observe(await this.#api.createNamespacedLease({ namespace, body, fieldManager: FIELD_MANAGER }), now);
+        this.#observe(await this.#kube.create(body, { fieldManager: FIELD_MANAGER }), now);
         return true;
       } catch (createError) {
         if (statusCodeOf(createError) === 409) return false; // another candidate created it first
@@ -160,9 +181,9 @@ export class LeaderElector {
     const holder = current.spec?.holderIdentity ?? '';
     const durationMs = (current.spec?.leaseDurationSeconds ?? 0) * 1000;
     if (holder && holder !== this.identity && this.#observedAt + durationMs > now) return false;
-    const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { ...current.metadata, name, namespace }, spec: this.#spec(now, current.spec) };
+    const body: Lease = { ...header, metadata: { ...current.metadata, name, namespace }, spec: this.#spec(now, current.spec) };
     try {
-      this.#observe(await this.#api.replaceNamespacedLease({ name, namespace, body, fieldManager: FIELD_MANAGER }), now);
+      this.#observe(await this.#kube.replace(body, { fieldManager: FIELD_MANAGER }), now);
       return true;
     } catch (error) {
       if (statusCodeOf(error) === 409) return false; // someone wrote it since we read it
@@ -170,18 +191,18 @@ export class LeaderElector {
     }
   }
 
-  #spec(now: number, previous: V1LeaseSpec | undefined): V1LeaseSpec {
+  #spec(now: number, previous: LeaseSpec | undefined): LeaseSpec {
     const renewing = previous?.holderIdentity === this.identity;
     return {
       holderIdentity: this.identity,
       leaseDurationSeconds: Math.ceil(this.#options.leaseDurationMs / 1000),
-      acquireTime: renewing && previous?.acquireTime ? new V1MicroTime(previous.acquireTime) : new V1MicroTime(now),
-      renewTime: new V1MicroTime(now),
+      acquireTime: renewing && previous?.acquireTime ? previous.acquireTime : microTime(now),
+      renewTime: microTime(now),
       leaseTransitions: renewing ? (previous?.leaseTransitions ?? 0) : (previous?.leaseTransitions ?? -1) + 1,
     };
   }
 
-  #observe(lease: V1Lease, now: number): void {
+  #observe(lease: Lease, now: number): void {
     const spec = lease.spec ?? {};
     const record = JSON.stringify([spec.holderIdentity, spec.renewTime, spec.acquireTime, spec.leaseTransitions, spec.leaseDurationSeconds]);
     if (record !== this.#observedRecord) {
@@ -195,11 +216,10 @@ export class LeaderElector {
   async #release(): Promise<void> {
     const { name, namespace } = this.#options;
     try {
-      const current = await this.#bounded(this.#api.readNamespacedLease({ name, namespace }), this.#options.retryPeriodMs);
+      const current = await this.#bounded(this.#kube.read<Lease>(leaseHeader(name, namespace), { timeoutMs: this.#options.retryPeriodMs }), this.#options.retryPeriodMs);
       if (current.spec?.holderIdentity !== this.identity) return;
-      const now = new V1MicroTime(this.#clock.now());
-      const body: V1Lease = { ...current, metadata: { ...current.metadata }, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now } };
-      await this.#bounded(this.#api.replaceNamespacedLease({ name, namespace, body, fieldManager: FIELD_MANAGER }), this.#options.retryPeriodMs);
+      const body: Lease = { ...current, metadata: { ...current.metadata }, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(this.#clock.now()) } };
+      await this.#bounded(this.#kube.replace(body, { fieldManager: FIELD_MANAGER, timeoutMs: this.#options.retryPeriodMs }), this.#options.retryPeriodMs);
       this.#log.info('released the lease');
     } catch (error) {
       this.#log.warn({ err: errorSummary(error) }, 'could not release the lease; it will expire on its own');
@@ -210,6 +230,10 @@ export class LeaderElector {
   #bounded<T>(request: Promise<T>, ms: number): Promise<T> {
     return withTimeout(this.#clock, ms, request, () => new OperatorError('LEASE_REQUEST_TIMEOUT', `lease request took longer than ${ms} ms`));
   }
+}
+
+function leaseHeader(name: string, namespace: string): Lease {
+  return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace } };
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

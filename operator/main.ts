@@ -13,8 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { SharedAgentKubeConfig } from './kube-config.ts';
+import { KubeClient } from './kube/client.ts';
+import { defaultKubeconfigPath } from './kube/config.ts';
 import pino, { type Logger } from 'pino';
 import { createEventRecorder } from './events.ts';
 import { Controller, CONTROLLER_DEFAULTS } from './controller.ts';
@@ -131,15 +131,14 @@ export function parseOperatorArgs(argv: string[], env: NodeJS.ProcessEnv): Opera
   });
 }
 
-function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv): KubeConfig {
-  const kubeConfig = new SharedAgentKubeConfig();
-  if (file) {
-    kubeConfig.loadFromFile(file);
-    return kubeConfig;
-  }
+/**
+ * The hub's client: the kubeconfig given (its current context; of a $KUBECONFIG path list, the
+ * first file), else the in-cluster service account.
+ */
+function hubClient(file: string | undefined, env: NodeJS.ProcessEnv): KubeClient {
+  if (file) return KubeClient.fromFile(defaultKubeconfigPath({ KUBECONFIG: file }));
   if (!env.KUBERNETES_SERVICE_HOST) throw new OperatorError('KUBECONFIG_UNAVAILABLE', 'no --kubeconfig, no $KUBECONFIG, and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)');
-  kubeConfig.loadFromCluster();
-  return kubeConfig;
+  return KubeClient.inCluster(env);
 }
 
 export interface RunningOperator {
@@ -157,7 +156,7 @@ export interface RunningOperator {
  */
 export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, logger: Logger): Promise<RunningOperator> {
   const log = logger.child({ component: 'operator' });
-  const hub = loadKubeConfig(args.kubeconfig, env);
+  const hub = hubClient(args.kubeconfig, env);
   const metrics = createOperatorMetrics();
   const shutdown = new AbortController();
   let controller: Controller | undefined;
@@ -219,7 +218,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
         if (!shutdown.signal.aborted) await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
       } else {
         const elector = new LeaderElector({
-          kubeConfig: hub,
+          kube: hub,
           namespace: args.leaseNamespace,
           name: args.leaseName,
           identity: args.identity,
@@ -254,6 +253,7 @@ export async function startOperator(args: OperatorArgs, env: NodeJS.ProcessEnv, 
       await relay?.close();
       await dashboard?.close();
       await http.close();
+      await hub.close();
     }
     return exitCode;
   })();

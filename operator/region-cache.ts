@@ -11,7 +11,8 @@
  *   event arrives, sees what was written and does not write it again.
  * - Every change is reported to `onChange` (the controller enqueues the owning cluster).
  */
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient } from './kube/client.ts';
 import { objectKey, withoutManagedFields, type Informer, type InformerOptions, type ResourceRef } from './informer.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, type ObjectRef } from './types.ts';
 
@@ -66,11 +67,11 @@ export const CACHED_RESOURCES: readonly ResourceRef[] = Object.freeze([...MANAGE
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`;
 
 /** Builds an informer with the runtime's options and metrics (the controller supplies it). */
-export type InformerFactory = (name: string, kubeConfig: KubeConfig, resource: ResourceRef, extra: Partial<InformerOptions>) => Informer;
+export type InformerFactory = (name: string, client: KubeClient, resource: ResourceRef, extra: Partial<InformerOptions>) => Informer;
 
 export interface RegionCacheOptions {
   region: string;
-  kubeConfig: KubeConfig;
+  kube: KubeClient;
   makeInformer: InformerFactory;
   resources?: readonly ResourceRef[];
   /** A list or watch failed: the region counts it like a failed call. */
@@ -94,7 +95,7 @@ export class RegionCache {
 
   constructor(options: RegionCacheOptions) {
     for (const resource of options.resources ?? CACHED_RESOURCES) {
-      const informer = options.makeInformer(`${options.region}/${resource.plural}`, options.kubeConfig, resource, {
+      const informer = options.makeInformer(`${options.region}/${resource.plural}`, options.kube, resource, {
         labelSelector: MANAGED_SELECTOR,
         onError: options.onError,
         transform: resource.kind === POD_RESOURCE.kind ? podSummary : managedObjectSummary,

@@ -3,8 +3,7 @@
  * Secret `spec.regions[].kubeconfigSecretRef` of the cluster's own (hub) namespace, or the
  * operator's own cluster when the region names no Secret.
  *
- * - Credentials are renamed to a name unique to the region and Secret, because the client
- *   library caches credentials (and connection pools) by user name.
+ * - Each region's client (operator/kube) has its own credentials and connection pool.
  * - Only inline credentials are accepted: a kubeconfig read from a Secret may not run `exec`
  *   plugins, use auth providers, or name local files (that would let whoever can write the
  *   Secret run commands or read files as the operator).
@@ -22,8 +21,9 @@
  *   and probes grow with the regions, not with the clusters or namespaces that use them.
  */
 import { createHash } from 'node:crypto';
-import { KubeConfig, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
-import { SharedAgentKubeConfig } from './kube-config.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubeClient } from './kube/client.ts';
+import { KubeConfigError } from './kube/errors.ts';
 import type { Logger } from 'pino';
 import { systemClock, withTimeout, type Clock, type Timer } from './clock.ts';
 import { OperatorError, errorSummary, isAnswer } from './errors.ts';
@@ -38,7 +38,7 @@ export interface RegionRef {
 
 export interface RegionPoolOptions {
   /** The operator's own cluster: reads Secrets, and serves regions that name no Secret. */
-  hub: KubeConfig;
+  hub: KubeClient;
   logger: Logger;
   clock?: Clock;
   /** Consecutive failures after which a Reachable region becomes Unknown. */
@@ -76,8 +76,7 @@ export function regionKey(hubNamespace: string, region: RegionRef): string {
 export class PooledRegionClient implements RegionClient {
   readonly region: string;
   readonly key: string;
-  readonly kubeConfig: KubeConfig;
-  readonly objects: KubernetesObjectApi;
+  readonly kube: KubeClient;
   readonly fingerprint: string;
   /** Set when the pool keeps caches; its lifecycle is the pool's. */
   readonly cache: RegionCache | undefined;
@@ -90,12 +89,11 @@ export class PooledRegionClient implements RegionClient {
   #failingSince: number | undefined;
   #lastError = '';
 
-  constructor(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string, options: typeof REGION_POOL_DEFAULTS, clock: Clock, onChange: (health: RegionHealth) => void, cache?: RegionCache) {
+  constructor(region: string, key: string, kube: KubeClient, fingerprint: string, options: typeof REGION_POOL_DEFAULTS, clock: Clock, onChange: (health: RegionHealth) => void, cache?: RegionCache) {
     this.region = region;
     this.key = key;
-    this.kubeConfig = kubeConfig;
+    this.kube = kube;
     this.fingerprint = fingerprint;
-    this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
     this.#options = options;
     this.#clock = clock;
     this.#onChange = onChange;
@@ -165,7 +163,7 @@ export class PooledRegionClient implements RegionClient {
 }
 
 export class KubeconfigRegionPool implements RegionPool {
-  readonly #hub: KubeConfig;
+  readonly #hub: KubeClient;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #options: typeof REGION_POOL_DEFAULTS;
@@ -174,7 +172,7 @@ export class KubeconfigRegionPool implements RegionPool {
   readonly #hooks: Pick<RegionPoolOptions, 'onHealthChange' | 'onClientAdded' | 'onClientRemoved'>;
   readonly #clients = new Map<string, PooledRegionClient>();
   /** One cache per region and kubeconfig (sharedKey), with the clients that read it. */
-  readonly #caches = new Map<string, { cache: RegionCache; users: Set<PooledRegionClient> }>();
+  readonly #caches = new Map<string, { cache: RegionCache; kube: KubeClient; users: Set<PooledRegionClient> }>();
   #probeTimer: Timer | undefined;
   #probing = false;
 
@@ -204,9 +202,9 @@ export class KubeconfigRegionPool implements RegionPool {
     const fingerprint = createHash('sha256').update(text).digest('hex');
     const cached = this.#cached(key);
     if (cached?.fingerprint === fingerprint) return cached;
-    const kubeConfig = uniqueKubeConfig(text, `${key}/`, region.name);
+    const kube = regionKubeClient(text, region.name);
     if (cached) this.#log.info({ region: region.name, key }, 'kubeconfig changed; rebuilding the region client');
-    return this.#add(region.name, key, kubeConfig, fingerprint);
+    return this.#add(region.name, key, kube, fingerprint);
   }
 
   /** Every client built so far. */
@@ -240,7 +238,10 @@ export class KubeconfigRegionPool implements RegionPool {
     this.#probeTimer = undefined;
     await Promise.all([...this.#caches.values()].map(({ cache }) => cache.stop()));
     // Idle keep-alive connections are closed now rather than when the server times them out.
-    await Promise.all(this.clients().map(({ kubeConfig }) => (kubeConfig instanceof SharedAgentKubeConfig ? kubeConfig.close() : undefined)));
+    // The hub's client is the caller's to close.
+    const kubes = new Set([...this.clients().map(({ kube }) => kube), ...[...this.#caches.values()].map(({ kube }) => kube)]);
+    kubes.delete(this.#hub);
+    await Promise.all([...kubes].map((kube) => kube.close()));
   }
 
   /** One probe of every region and kubeconfig (GET /version, bounded by probeTimeoutMs), recorded on each client that uses it. */
@@ -257,10 +258,9 @@ export class KubeconfigRegionPool implements RegionPool {
   }
 
   async #probe([first, ...others]: PooledRegionClient[]): Promise<void> {
-    const api = first.kubeConfig.makeApiClient(VersionApi);
     // The outcome is recorded in each client's health; nothing else to do with it here.
     try {
-      await first.call(() => api.getCode(), this.#options.probeTimeoutMs);
+      await first.call(() => first.kube.version({ timeoutMs: this.#options.probeTimeoutMs }), this.#options.probeTimeoutMs);
       for (const client of others) client.recordSuccess();
     } catch (error) {
       for (const client of others) client.recordFailure(error);
@@ -268,14 +268,14 @@ export class KubeconfigRegionPool implements RegionPool {
   }
 
   /** The cache for this client's region and kubeconfig, started when it is the first user. */
-  #cacheFor(region: string, sharedKey: string, kubeConfig: KubeConfig): { cache: RegionCache; users: Set<PooledRegionClient> } | undefined {
+  #cacheFor(region: string, sharedKey: string, kube: KubeClient): { cache: RegionCache; kube: KubeClient; users: Set<PooledRegionClient> } | undefined {
     if (!this.#watch) return undefined;
     const existing = this.#caches.get(sharedKey);
     if (existing) return existing;
     const users = new Set<PooledRegionClient>();
     const cache = new RegionCache({
       region,
-      kubeConfig,
+      kube,
       makeInformer: this.#watch.makeInformer,
       // A region that cannot be listed or watched is as unreachable as one that fails a call.
       onError: (error) => {
@@ -283,34 +283,44 @@ export class KubeconfigRegionPool implements RegionPool {
       },
       onChange: this.#watch.onChange,
     });
-    const entry = { cache, users };
+    // The cache watches through the first user's client (and connections), kept open while it runs.
+    const entry = { cache, kube, users };
     this.#caches.set(sharedKey, entry);
     cache.start();
     this.#log.info({ region, kinds: cache.kinds }, 'caching managed objects in region');
     return entry;
   }
 
+  /** Drops a client: its cache stops with its last user, and its connections close unless a cache still watches through them. */
   #remove(client: PooledRegionClient): void {
     this.#hooks.onClientRemoved?.(client);
+    const close = (kube: KubeClient) => (kube === this.#hub ? undefined : kube.close());
     const entry = this.#caches.get(client.sharedKey);
-    if (!entry?.users.delete(client) || entry.users.size > 0) return;
+    if (!entry?.users.delete(client)) return void close(client.kube);
+    if (entry.users.size > 0) {
+      if (entry.kube !== client.kube) void close(client.kube);
+      return;
+    }
     this.#caches.delete(client.sharedKey);
-    entry.cache.stop().catch((error: unknown) => this.#log.warn({ region: client.region, err: errorSummary(error) }, 'region cache did not stop cleanly'));
+    entry.cache
+      .stop()
+      .then(() => Promise.all([close(client.kube), entry.kube !== client.kube ? close(entry.kube) : undefined]))
+      .catch((error: unknown) => this.#log.warn({ region: client.region, err: errorSummary(error) }, 'region cache did not stop cleanly'));
   }
 
   #cached(key: string): PooledRegionClient | undefined {
     return this.#clients.get(key);
   }
 
-  #add(region: string, key: string, kubeConfig: KubeConfig, fingerprint: string): PooledRegionClient {
+  #add(region: string, key: string, kube: KubeClient, fingerprint: string): PooledRegionClient {
     const onHealth = (health: RegionHealth) => {
       const log = this.#log.child({ region, key });
       if (health === 'Unknown') log.warn({ lastError: client.lastError }, 'region unreachable: Unknown');
       else log.info('region reachable again');
       this.#hooks.onHealthChange?.(client, health);
     };
-    const shared = this.#cacheFor(region, `${region}@${fingerprint}`, kubeConfig);
-    const client: PooledRegionClient = new PooledRegionClient(region, key, kubeConfig, fingerprint, this.#options, this.#clock, onHealth, shared?.cache);
+    const shared = this.#cacheFor(region, `${region}@${fingerprint}`, kube);
+    const client: PooledRegionClient = new PooledRegionClient(region, key, kube, fingerprint, this.#options, this.#clock, onHealth, shared?.cache);
     shared?.users.add(client);
     const previous = this.#clients.get(key);
     this.#clients.set(key, client);
@@ -322,30 +332,14 @@ export class KubeconfigRegionPool implements RegionPool {
 }
 
 /**
- * Parses a kubeconfig from a Secret and renames its clusters, users and contexts under
- * `prefix`, so that no two regions share a cached credential.
+ * A client for the kubeconfig in a region's Secret: its current context, inline credentials
+ * only (no file, no exec plugin: see parseKubeconfig's inlineOnly).
  */
-export function uniqueKubeConfig(text: string, prefix: string, region: string): KubeConfig {
-  const parsed = new KubeConfig();
+export function regionKubeClient(text: string, region: string): KubeClient {
   try {
-    parsed.loadFromString(text, { onInvalidEntry: 'throw' });
+    return KubeClient.fromString(text, { inlineOnly: true });
   } catch (error) {
-    throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: the kubeconfig does not parse: ${errorSummary(error).message}`, { cause: error });
+    if (!(error instanceof KubeConfigError)) throw error;
+    throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: ${error.message}`, { cause: error });
   }
-  const context = parsed.getContextObject(parsed.getCurrentContext());
-  const cluster = context ? parsed.getCluster(context.cluster) : null;
-  const user = context?.user ? parsed.getUser(context.user) : null;
-  if (!context || !cluster || !user) throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: the kubeconfig's current context must name a cluster and a user`);
-  const forbidden = [user.exec && 'exec', user.authProvider && 'auth-provider', user.certFile && 'client-certificate', user.keyFile && 'client-key', cluster.caFile && 'certificate-authority'].filter(Boolean);
-  if (forbidden.length > 0) throw new RegionConfigError('KubeconfigInvalid', region, `region ${region}: only inline credentials are accepted; the kubeconfig uses ${forbidden.join(', ')}`);
-  const unique = new SharedAgentKubeConfig();
-  const name = (value: string) => `${prefix}${value}`;
-  unique.loadFromOptions({
-    // The client needs skipTLSVerify for a plain-HTTP server (TLS options would be applied to it).
-    clusters: [{ ...cluster, name: name(cluster.name), skipTLSVerify: cluster.skipTLSVerify || cluster.server.startsWith('http:') }],
-    users: [{ ...user, name: name(user.name) }],
-    contexts: [{ ...context, name: name(context.name), cluster: name(cluster.name), user: name(user.name) }],
-    currentContext: name(context.name),
-  });
-  return unique;
 }

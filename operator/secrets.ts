@@ -3,19 +3,18 @@
  * credentials). Only `data` (base64) is read: an API server merges `stringData` into `data` on
  * write and never returns it.
  */
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
+import type { KubeClient } from './kube/client.ts';
 import { isNotFound } from './errors.ts';
 
 /** Reads a hub Secret; undefined when it does not exist. The controller passes its informer cache. */
 export type ReadSecret = (namespace: string, name: string) => Promise<V1Secret | undefined>;
 
 /** A ReadSecret that GETs from the hub, for callers without a cache (tests, one-off tools). */
-export function readSecretFromApi(hub: KubeConfig): ReadSecret {
-  let core: CoreV1Api | undefined;
+export function readSecretFromApi(hub: KubeClient): ReadSecret {
   return async (namespace, name) => {
     try {
-      core ??= hub.makeApiClient(CoreV1Api);
-      return await core.readNamespacedSecret({ name, namespace });
+      return await hub.read<V1Secret>({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace } });
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

@@ -2,7 +2,8 @@
  * The seam between the operator's runtime (regions, informers, queue, leader election,
  * controller) and its reconcile logic. Both halves code against these types only.
  */
-import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient } from './kube/client.ts';
 
 /** A region the operator cannot currently reach is `Unknown`: never a reason to delete anything. */
 export type RegionHealth = 'Reachable' | 'Unknown';
@@ -22,8 +23,8 @@ export interface ObjectRef {
  */
 export interface RegionClient {
   readonly region: string;
-  readonly kubeConfig: KubeConfig;
-  readonly objects: KubernetesObjectApi;
+  /** The region's API (one connection pool per cluster and user). */
+  readonly kube: KubeClient;
   health(): RegionHealth;
   call<T>(request: () => Promise<T>, timeoutMs: number): Promise<T>;
   /**
@@ -45,8 +46,8 @@ export interface RegionClient {
 /**
  * Clients for the regions of RealtimeClusters. A region's kubeconfig comes from the Secret
  * `spec.regions[].kubeconfigSecretRef` in the RealtimeCluster's own (hub) namespace, or is the
- * operator's own cluster when absent. Each region's credentials carry a unique user name (the
- * client library caches credentials by user name). Clients are cached and rebuilt when the
+ * operator's own cluster when absent. Each region has its own client and connection pool.
+ * Clients are cached and rebuilt when the
  * Secret changes. Throws RegionConfigError (reason e.g. 'KubeconfigSecretMissing') when the
  * Secret or its key is missing or invalid.
  */

@@ -7,9 +7,9 @@
  * - any other error (a 409 on a stale write, a 429, a region not answering): retry after the
  *   queue's per-key backoff and global token bucket, and not before the server's Retry-After.
  */
-import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { errorSummary } from './errors.ts';
+import { KubeApiError } from './kube/errors.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { WorkQueue } from './queue.ts';
 import { TerminalError, type Reconciler } from './types.ts';
@@ -20,9 +20,8 @@ let reconcileSeq = 0;
 
 /** A 429/503's Retry-After in ms (seconds form only), 0 when absent. */
 export function retryAfterMs(error: unknown): number {
-  if (!(error instanceof ApiException)) return 0;
-  const headers = (error.headers ?? {}) as Record<string, string>;
-  const value = Number(headers['retry-after'] ?? headers['Retry-After']);
+  if (!(error instanceof KubeApiError)) return 0;
+  const value = Number(error.headers['retry-after']);
   return Number.isFinite(value) && value > 0 ? value * 1000 : 0;
 }
 

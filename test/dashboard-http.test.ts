@@ -24,7 +24,7 @@ after(async () => {
 });
 
 function sources() {
-  return kubeSources(hub.kc, createOperatorMetrics({ processMetrics: false }).registry);
+  return kubeSources(hub.client, createOperatorMetrics({ processMetrics: false }).registry);
 }
 
 test('on loopback: the page, uPlot from node_modules, and a history frame on the event stream', async () => {

@@ -18,6 +18,7 @@ import { realtimeClusterCrdModel } from '../crds/crd.ts';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../crds/types.ts';
 import { createEventRecorder } from '../operator/events.ts';
 import { createReconciler, type ReconcilerOptions } from '../operator/reconcile/index.ts';
+import { KubeClient } from '../operator/kube/client.ts';
 import { KubeconfigRegionPool } from '../operator/regions.ts';
 import type { EventRecorder, Reconciler, ReconcileResult } from '../operator/types.ts';
 import { startApiServer, type ApiServerOptions } from '../sandbox/apiserver/index.ts';
@@ -32,7 +33,10 @@ type ApiServer = Awaited<ReturnType<typeof startApiServer>>;
 export interface Sandbox {
   hub: ApiServer;
   regions: Record<RegionName, ApiServer>;
+  /** client-node, for the test's own setup and checks. */
   hubConfig: KubeConfig;
+  /** The operator's client of the hub, which the reconciler uses. */
+  hubClient: KubeClient;
   regionConfigs: Record<RegionName, KubeConfig>;
   reconciler: Reconciler;
   pool: KubeconfigRegionPool;
@@ -61,19 +65,22 @@ export async function startSandbox(options: ReconcilerOptions = {}, regionServer
   await prepareHubNamespace(hubConfig, regions, HUB_NAMESPACE);
 
   const logger = pino({ level: 'silent' });
-  const pool = new KubeconfigRegionPool({ hub: hubConfig, logger });
-  const events = createEventRecorder(hubConfig, { logger });
-  const reconciler = createReconciler({ hub: hubConfig, regions: pool, events, logger, options });
+  const hubClient = KubeClient.fromString(hub.kubeconfig());
+  const pool = new KubeconfigRegionPool({ hub: hubClient, logger });
+  const events = createEventRecorder(hubClient, { logger });
+  const reconciler = createReconciler({ hub: hubClient, regions: pool, events, logger, options });
   return {
     hub,
     regions,
     hubConfig,
+    hubClient,
     regionConfigs,
     reconciler,
     pool,
     events,
     async close() {
-      pool.stop();
+      await pool.stop();
+      await hubClient.close();
       await Promise.all([hub.close(), ...Object.values(regions).map((r) => r.close())]);
     },
   };

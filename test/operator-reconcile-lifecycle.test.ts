@@ -105,9 +105,9 @@ test('a status another component writes during a reconcile is not overwritten: t
     },
   };
   const logger = pino({ level: 'silent' });
-  const reconciler = createReconciler({ hub: sandbox.hubConfig, regions: racing, events: sandbox.events, logger });
+  const reconciler = createReconciler({ hub: sandbox.hubClient, regions: racing, events: sandbox.events, logger });
   await sandbox.regionConfigs['us-east1'].makeApiClient(AppsV1Api).deleteNamespacedDeployment({ name: 'classroom-gateway', namespace: 'meridian' });
-  await assert.rejects(reconciler.reconcile(key), (error: { code?: number }) => error.code === 409);
+  await assert.rejects(reconciler.reconcile(key), (error: { statusCode?: number }) => error.statusCode === 409);
   const converged = await reconcileUntil(sandbox, key, ready, 'Ready after the conflict');
   assert.deepEqual(converged?.status?.conditions?.find((c) => c.type === 'BackupReady'), backup, 'the other writer\'s condition survived');
 });

@@ -70,7 +70,7 @@ test('API errors from a region or the hub are thrown for a retry with backoff, w
   assert.deepEqual((await reconcileUntil(sandbox, KEY, () => true, 'read'))?.status, before, 'a converged reconcile after the error leaves status as it was');
 
   sandbox.hub.faults.failNext(1, 429, 1);
-  await assert.rejects(sandbox.reconciler.reconcile(KEY), (error: { code?: number }) => error.code === 429);
+  await assert.rejects(sandbox.reconciler.reconcile(KEY), (error: { statusCode?: number }) => error.statusCode === 429);
   const after = await reconcileUntil(sandbox, KEY, ready, 'study Ready after 429');
   assert.equal(after?.status?.regionsReady, '2/2');
 });

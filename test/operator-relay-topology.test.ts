@@ -94,7 +94,7 @@ describe('the operator keeps the relay topology on the Pub/Sub emulator', { skip
     const base = await startSandbox();
     // recheckMs 0: every reconcile reads Pub/Sub, so each scenario sees the emulator as it is now.
     relay = createRelayTopology({ logger: pino({ level: 'silent' }), connect: countingConnect, recheckMs: 0, callTimeoutMs: 5_000 });
-    const reconciler = createReconciler({ hub: base.hubConfig, regions: base.pool, events: base.events, logger: pino({ level: 'silent' }), relay });
+    const reconciler = createReconciler({ hub: base.hubClient, regions: base.pool, events: base.events, logger: pino({ level: 'silent' }), relay });
     sandbox = { ...base, reconciler };
   });
 
@@ -151,7 +151,7 @@ describe('the operator keeps the relay topology on the Pub/Sub emulator', { skip
 
     // With the default recheck window, a topology just verified is not even read again.
     const lazy = createRelayTopology({ logger: pino({ level: 'silent' }), connect: countingConnect });
-    const reconciler = createReconciler({ hub: sandbox.hubConfig, regions: sandbox.pool, events: sandbox.events, logger: pino({ level: 'silent' }), relay: lazy });
+    const reconciler = createReconciler({ hub: sandbox.hubClient, regions: sandbox.pool, events: sandbox.events, logger: pino({ level: 'silent' }), relay: lazy });
     await reconciler.reconcile(key);
     const afterFirst = { ...calls };
     await reconciler.reconcile(key);
@@ -226,7 +226,7 @@ describe('gateways run by the sandbox relay a message over the topology the oper
     process.env.METADATA_SERVER_DETECTION = 'none';
     const base = await startSandbox({}, { kubelet: 'process', processRunner: { probeTimeScale: 0.1 } });
     liveRelay = createRelayTopology({ logger: pino({ level: 'silent' }) });
-    live = { ...base, reconciler: createReconciler({ hub: base.hubConfig, regions: base.pool, events: base.events, logger: pino({ level: 'silent' }), relay: liveRelay }) };
+    live = { ...base, reconciler: createReconciler({ hub: base.hubClient, regions: base.pool, events: base.events, logger: pino({ level: 'silent' }), relay: liveRelay }) };
   });
 
   after(async () => {

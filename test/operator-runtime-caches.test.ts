@@ -32,16 +32,16 @@ before(async () => {
   await sandbox.pool.stop(); // the harness's own pool is not used: the controller builds its own
   const logger = pino({ level: process.env.MERIDIAN_TEST_LOG ?? 'silent' });
   metrics = createOperatorMetrics({ processMetrics: false });
-  const events = createEventRecorder(sandbox.hubConfig, { logger });
+  const events = createEventRecorder(sandbox.hubClient, { logger });
   controller = new Controller({
-    hub: sandbox.hubConfig,
+    hub: sandbox.hubClient,
     workers: 2,
     resyncIntervalMs: HOUR_MS,
     informers: { watchTimeoutSeconds: 3600 },
     regions: { probeIntervalMs: HOUR_MS },
     logger,
     metrics,
-    createReconciler: (regions, hooks, caches) => createReconciler({ hub: sandbox.hubConfig, regions, events, logger, metrics: hooks, ...caches }),
+    createReconciler: (regions, hooks, caches) => createReconciler({ hub: sandbox.hubClient, regions, events, logger, metrics: hooks, ...caches }),
   });
   await controller.start();
 });

@@ -4,12 +4,13 @@ import { readFileSync } from 'node:fs';
 import { OPERATOR_ERROR_CODES } from '../operator/errors.ts';
 import { parseOperatorArgs } from '../operator/main.ts';
 import { LeaderElector } from '../operator/leader.ts';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient } from '../operator/kube/client.ts';
+import { KUBE_CONFIG_ERROR_CODES } from '../operator/kube/errors.ts';
 import { pino } from 'pino';
 
 test('every runtime error code is documented in docs/operator-runtime.md', () => {
   const doc = readFileSync(new URL('../docs/operator-runtime.md', import.meta.url), 'utf8');
-  for (const code of Object.keys(OPERATOR_ERROR_CODES)) assert.ok(doc.includes(`\`${code}\``), `${code} is documented`);
+  for (const code of [...Object.keys(OPERATOR_ERROR_CODES), ...Object.keys(KUBE_CONFIG_ERROR_CODES), 'KUBE_API_ERROR']) assert.ok(doc.includes(`\`${code}\``), `${code} is documented`);
 });
 
 test('bad flags fail with INVALID_ARGUMENT and name the flag', () => {
@@ -29,9 +30,8 @@ test('flags win over their environment variables, which win over defaults', () =
 });
 
 test('leader election refuses timings where the renew deadline is not below the lease duration', () => {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'http://127.0.0.1:1', skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
-  const options = { kubeConfig, namespace: 'default', identity: 'me', logger: pino({ level: 'silent' }) };
+  const kube = new KubeClient({ context: 'x', cluster: 'c', user: 'u', server: 'http://127.0.0.1:1', namespace: 'default', insecureSkipTlsVerify: false, auth: { kind: 'none' } });
+  const options = { kube, namespace: 'default', identity: 'me', logger: pino({ level: 'silent' }) };
   assert.throws(() => new LeaderElector({ ...options, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 }), { code: 'INVALID_LEADER_TIMING' });
   assert.throws(() => new LeaderElector({ ...options, identity: '' }), { code: 'INVALID_LEADER_IDENTITY' });
 });

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { KubeClient } from '../operator/kube/client.ts';
 import { pino } from 'pino';
 import { Informer, type InformerOptions, type RelistReason } from '../operator/informer.ts';
 import { startApiServer, type ApiServerOptions } from '../sandbox/apiserver/index.ts';
@@ -21,9 +22,10 @@ async function setup(t: { after(fn: () => Promise<void>): void }, extra: Partial
   const lists: RelistReason[] = [];
   const errors: unknown[] = [];
   const seen: string[] = [];
+  const client = KubeClient.fromString(server.kubeconfig());
   const informer = new Informer<V1ConfigMap>({
     name: 'test/configmaps',
-    kubeConfig,
+    client,
     resource: { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
     labelSelector: LABEL,
     backoffInitialMs: 20,
@@ -40,6 +42,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }, extra: Partial
   });
   t.after(async () => {
     await informer.stop();
+    await client.close();
     await server.close();
   });
   const create = (name: string, v = '1', labelled = true) =>

@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApiException, KubeConfig, VersionApi, type V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import pino from 'pino';
 import { ManualClock } from '../operator/clock.ts';
-import { SharedAgentKubeConfig } from '../operator/kube-config.ts';
-import { KubeconfigRegionPool, uniqueKubeConfig } from '../operator/regions.ts';
+import { KubeClient } from '../operator/kube/client.ts';
+import { KubeApiError } from '../operator/kube/errors.ts';
+import { KubeconfigRegionPool, regionKubeClient } from '../operator/regions.ts';
 import { RegionConfigError } from '../operator/types.ts';
 
 const logger = pino({ level: 'silent' });
@@ -27,7 +28,7 @@ function secretWith(key: string, text: string, resourceVersion = '1'): V1Secret 
 
 function poolWith(secrets: Map<string, V1Secret>, clock = new ManualClock(), changes: string[] = []) {
   return new KubeconfigRegionPool({
-    hub: new KubeConfig(),
+    hub: new KubeClient({ context: 'hub', cluster: 'hub', user: 'hub', server: 'http://127.0.0.1:1', namespace: 'default', insecureSkipTlsVerify: false, auth: { kind: 'none' } }),
     logger,
     clock,
     readSecret: async (namespace, name) => secrets.get(`${namespace}/${name}`),
@@ -35,7 +36,7 @@ function poolWith(secrets: Map<string, V1Secret>, clock = new ManualClock(), cha
   });
 }
 
-test('two regions whose kubeconfigs use the same user name get distinct credential names', async () => {
+test('two regions whose kubeconfigs use the same user name get distinct clients and connection pools', async () => {
   const secrets = new Map([
     ['hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:1'))],
     ['hub/west', secretWith('config', kubeconfigYaml('http://127.0.0.1:2'))],
@@ -43,9 +44,9 @@ test('two regions whose kubeconfigs use the same user name get distinct credenti
   const pool = poolWith(secrets);
   const east = await pool.client('hub', { name: 'us-east1', kubeconfigSecretRef: { name: 'east', key: 'config' } });
   const west = await pool.client('hub', { name: 'eu-west1', kubeconfigSecretRef: { name: 'west', key: 'config' } });
-  assert.notEqual(east.kubeConfig.getCurrentUser()?.name, west.kubeConfig.getCurrentUser()?.name);
-  assert.equal(east.kubeConfig.getCurrentCluster()?.server, 'http://127.0.0.1:1');
-  assert.equal(east.kubeConfig.getCurrentCluster()?.skipTLSVerify, true, 'plain HTTP needs skipTLSVerify in client-node');
+  assert.notEqual(east.kube, west.kube);
+  assert.equal(east.kube.server, 'http://127.0.0.1:1');
+  assert.equal(west.kube.server, 'http://127.0.0.1:2');
   assert.equal(await pool.client('hub', { name: 'us-east1', kubeconfigSecretRef: { name: 'east', key: 'config' } }), east, 'cached');
 });
 
@@ -59,7 +60,7 @@ test('a changed kubeconfig Secret rebuilds the client; an unchanged one does not
   secrets.set('hub/east', secretWith('config', kubeconfigYaml('http://127.0.0.1:9'), '3'));
   const second = await pool.client('hub', ref);
   assert.notEqual(second, first);
-  assert.equal(second.kubeConfig.getCurrentCluster()?.server, 'http://127.0.0.1:9');
+  assert.equal(second.kube.server, 'http://127.0.0.1:9');
   assert.equal(pool.clients().length, 1);
 });
 
@@ -93,11 +94,11 @@ test('a region turns Unknown only after consecutive failures and Reachable only 
   client.recordFailure(refused);
   client.recordFailure(refused);
   assert.equal(client.health(), 'Reachable', 'a success in between resets the count');
-  client.recordFailure(new ApiException(404, 'not found', {}, {}));
-  client.recordFailure(new ApiException(409, 'conflict', {}, {}));
+  client.recordFailure(new KubeApiError('GET', '/x', 404, 'not found', {}));
+  client.recordFailure(new KubeApiError('PUT', '/x', 409, 'conflict', {}));
   assert.equal(client.health(), 'Reachable', 'an HTTP answer below 500 proves the region reachable');
   client.recordFailure(refused);
-  client.recordFailure(new ApiException(503, 'unavailable', {}, {}));
+  client.recordFailure(new KubeApiError('GET', '/x', 503, 'unavailable', {}));
   client.recordFailure(refused);
   assert.equal(client.health(), 'Unknown');
   client.recordSuccess();
@@ -117,14 +118,15 @@ test('a region failing for longer than unknownAfterMs turns Unknown even with fe
   assert.equal(client.health(), 'Unknown');
 });
 
-test('uniqueKubeConfig prefixes every name it keeps', () => {
-  const kc = uniqueKubeConfig(kubeconfigYaml('https://example.invalid'), 'r@hub/s#k/', 'r');
-  assert.equal(kc.getCurrentContext(), 'r@hub/s#k/ctx');
-  assert.equal(kc.getCurrentUser()?.name, 'r@hub/s#k/admin');
-  assert.equal(kc.getCurrentCluster()?.skipTLSVerify, false);
+test('a region client keeps the current context of the kubeconfig it was given', () => {
+  const kube = regionKubeClient(kubeconfigYaml('https://example.invalid'), 'r');
+  assert.equal(kube.target.context, 'ctx');
+  assert.equal(kube.target.user, 'admin');
+  assert.equal(kube.target.insecureSkipTlsVerify, false);
+  assert.deepEqual(kube.target.auth, { kind: 'token', token: 't0k3n' });
 });
 
-test('calls and watches to one region share one keep-alive connection pool (client-node alone opens a connection per call)', async () => {
+test('calls to one region share one keep-alive connection pool', async () => {
   const connections = { count: 0 };
   const server = createServer((request, response) => {
     response.setHeader('content-type', 'application/json');
@@ -135,21 +137,15 @@ test('calls and watches to one region share one keep-alive connection pool (clie
   const { port } = server.address() as AddressInfo;
   const calls = 20;
   try {
-    const perCall = async (kubeConfig: KubeConfig) => {
+    const perCall = async (kube: KubeClient) => {
       connections.count = 0;
-      const api = kubeConfig.makeApiClient(VersionApi);
       // One after another: a pool needs only one connection for them.
-      for (let i = 0; i < calls; i++) await api.getCode();
+      for (let i = 0; i < calls; i++) await kube.version();
       return connections.count;
     };
-    const plain = new KubeConfig();
-    plain.loadFromString(kubeconfigYaml(`http://127.0.0.1:${port}`).replace("server: '", "insecure-skip-tls-verify: true, server: '"));
-    assert.equal(await perCall(plain), calls, 'client-node builds an agent per request, hence a connection per request (the reason for SharedAgentKubeConfig)');
-    const shared = uniqueKubeConfig(kubeconfigYaml(`http://127.0.0.1:${port}`), 'r@hub/s#k/', 'r');
-    assert.ok(shared instanceof SharedAgentKubeConfig);
-    // undici may open a second connection while the first is being handed back to the pool;
-    // after that, calls reuse what the pool holds.
-    assert.ok((await perCall(shared)) <= 2);
+    const shared = regionKubeClient(kubeconfigYaml(`http://127.0.0.1:${port}`), 'r');
+    assert.equal(shared.agentCount, 0, 'no pool before the first call');
+    assert.equal(await perCall(shared), 1, 'twenty calls, one connection');
     assert.equal(await perCall(shared), 0, 'the next calls open no connection at all');
     assert.equal(shared.agentCount, 1);
     await shared.close();

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiException } from '@kubernetes/client-node';
+import { KubeApiError } from '../operator/kube/errors.ts';
 import { pino } from 'pino';
 import { ManualClock } from '../operator/clock.ts';
 import { createOperatorMetrics } from '../operator/metrics.ts';
@@ -40,7 +40,7 @@ function setup(outcomes: (ReconcileResult | Error)[]) {
 }
 
 test('a reconcile failing with 409 (a stale write) is retried with growing backoff, then forgotten on success', async () => {
-  const conflict = new ApiException(409, 'Conflict', { reason: 'Conflict' }, {});
+  const conflict = new KubeApiError('PUT', '/x', 409, { kind: 'Status', reason: 'Conflict', code: 409 }, {});
   const s = setup([conflict, conflict, conflict, {}]);
   s.queue.add('tenants/a');
   await s.step();
@@ -61,7 +61,7 @@ test('a reconcile failing with 409 (a stale write) is retried with growing backo
 });
 
 test('a reconcile throttled with 429 is retried no sooner than the Retry-After the server asked for', async () => {
-  const s = setup([new ApiException(429, 'Too Many Requests', {}, { 'retry-after': '2' }), {}]);
+  const s = setup([new KubeApiError('GET', '/x', 429, { kind: 'Status', reason: 'TooManyRequests', code: 429 }, { 'retry-after': '2' }), {}]);
   s.queue.add('tenants/b');
   await s.step();
   s.clock.advance(1_999);

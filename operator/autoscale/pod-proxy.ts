@@ -7,7 +7,6 @@
  * counts against the region's health. A pod that is down is the autoscaler's business, not a
  * sign that the region is dark.
  */
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from '@kubernetes/client-node';
 import type { RegionClient } from '../types.ts';
 
 export interface ProxyAnswer {
@@ -26,25 +25,15 @@ export interface ProxyRequest {
   timeoutMs: number;
 }
 
-/** The http library client-node's generated APIs use, so TLS and credentials work alike. */
-const http = new IsomorphicFetchHttpLibrary();
-
-export function proxyUrl(server: string, namespace: string, pod: string, path: string): string {
-  return `${server.replace(/\/$/, '')}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/proxy/${path}`;
+/** The API path of `path` on a pod, through the pods/proxy subresource. */
+export function proxyPath(namespace: string, pod: string, path: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/proxy/${path}`;
 }
 
 export async function podProxy(client: RegionClient, request: ProxyRequest): Promise<ProxyAnswer> {
-  const server = client.kubeConfig.getCurrentCluster()?.server ?? '';
-  const context = new RequestContext(proxyUrl(server, request.namespace, request.pod, request.path), request.method === 'POST' ? HttpMethod.POST : HttpMethod.GET);
-  for (const [name, value] of Object.entries(request.headers ?? {})) context.setHeaderParam(name, value);
-  if (request.body !== undefined) {
-    context.setHeaderParam('content-type', 'application/json');
-    context.setBody(JSON.stringify(request.body));
-  }
-  context.setSignal(AbortSignal.timeout(request.timeoutMs));
-  await client.kubeConfig.applySecurityAuthentication(context);
+  const path = proxyPath(request.namespace, request.pod, request.path);
   return client.call(async () => {
-    const response = await http.send(context).toPromise();
-    return { status: response.httpStatusCode, text: await response.body.text() };
+    const { status, text } = await client.kube.send(request.method ?? 'GET', path, { headers: request.headers, body: request.body, accept: '*/*', timeoutMs: request.timeoutMs });
+    return { status, text };
   }, request.timeoutMs);
 }

@@ -3,7 +3,7 @@
  * `controller.kubernetes.io/pod-deletion-cost` before a scale-down (the ReplicaSet removes the
  * lowest cost first), and the instruction to shed connections (rebalancing).
  */
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { FIELD_MANAGER, type RegionClient } from '../types.ts';
 import { callRegion } from '../reconcile/apply.ts';
 import { selectorLabels } from '../reconcile/render.ts';
@@ -51,9 +51,8 @@ export async function listGatewayPods(client: RegionClient, target: GatewayTarge
   const labels = selectorLabels(target);
   const cached = client.cachedList?.({ apiVersion: 'v1', kind: 'Pod', namespace: target.namespace }, labels);
   if (cached) return cached.map(toGatewayPod);
-  const core = client.kubeConfig.makeApiClient(CoreV1Api);
   const selector = Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(',');
-  const list = await callRegion(client, () => core.listNamespacedPod({ namespace: target.namespace, labelSelector: selector }), timeoutMs);
+  const list = await callRegion(client, () => client.kube.list('v1', 'Pod', { namespace: target.namespace, labelSelector: selector }), timeoutMs);
   return list.items.map(toGatewayPod);
 }
 
@@ -63,7 +62,6 @@ export function deletionCost(connections: number): number {
 
 /** Sets each pod's deletion cost (a merge patch of one annotation), skipping pods that already carry it. Returns how many were written. */
 export async function writeDeletionCosts(client: RegionClient, namespace: string, pods: GatewayPod[], costs: Map<string, number>, timeoutMs: number): Promise<number> {
-  const core = client.kubeConfig.makeApiClient(CoreV1Api);
   let written = 0;
   for (const pod of pods) {
     const cost = costs.get(pod.name);
@@ -71,7 +69,7 @@ export async function writeDeletionCosts(client: RegionClient, namespace: string
     const body = { metadata: { annotations: { [DELETION_COST_ANNOTATION]: String(cost) } } };
     const patched = await callRegion(
       client,
-      () => core.patchNamespacedPod({ name: pod.name, namespace, body, fieldManager: FIELD_MANAGER }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+      () => client.kube.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace } }, body, 'merge', { fieldManager: FIELD_MANAGER }),
       timeoutMs,
     );
     client.wrote({ ...patched, apiVersion: 'v1', kind: 'Pod' });

@@ -4,11 +4,13 @@
  * Secret the cluster names, or the hub itself), each Pod's metrics listener through pods/proxy
  * (`<pod>:metrics`), and the operator's own registry. Nothing here writes.
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { SharedAgentKubeConfig } from '../kube-config.ts';
+import type { CoreV1Event, V1Pod, V1Secret } from '@kubernetes/client-node';
+import { KubeClient } from '../kube/client.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import { proxyPath } from '../autoscale/pod-proxy.ts';
 import type { Registry } from 'prom-client';
 import type { RealtimeCluster, RegionSpec } from '../../crds/types.ts';
-import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
+import { API_VERSION, KIND } from '../../crds/types.ts';
 import { parsePrometheusText, type Samples } from './prom-text.ts';
 
 export interface PodSummary {
@@ -50,29 +52,27 @@ function within<T>(promise: Promise<T>, what: string): Promise<T> {
 }
 
 function message(error: unknown): string {
-  const e = error as { code?: number; message?: string; body?: unknown };
-  return e.code ? `HTTP ${e.code}` : (e.message ?? String(error)).split('\n')[0].slice(0, 200);
+  if (error instanceof KubeApiError) return `HTTP ${error.statusCode}`;
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0].slice(0, 200);
 }
 
-export function kubeSources(hub: KubeConfig, registry: Registry, namespace?: string): DashboardSources {
-  const hubCore = hub.makeApiClient(CoreV1Api);
-  const custom = hub.makeApiClient(CustomObjectsApi);
+export function kubeSources(hub: KubeClient, registry: Registry, namespace?: string): DashboardSources {
   /** Region clients by Secret and its resourceVersion: a changed kubeconfig makes a new client. */
-  const regions = new Map<string, { version: string; core: CoreV1Api }>();
-  const regionCore = async (cluster: RealtimeCluster, region: RegionSpec): Promise<CoreV1Api> => {
+  const regions = new Map<string, { version: string; core: KubeClient }>();
+  const regionCore = async (cluster: RealtimeCluster, region: RegionSpec): Promise<KubeClient> => {
     const ref = region.kubeconfigSecretRef;
-    if (!ref) return hubCore;
+    if (!ref) return hub;
     const ns = cluster.metadata.namespace ?? 'default';
-    const secret = await within(hubCore.readNamespacedSecret({ name: ref.name, namespace: ns }), `Secret ${ns}/${ref.name}`);
+    const secret = await within(hub.read<V1Secret>({ apiVersion: 'v1', kind: 'Secret', metadata: { name: ref.name, namespace: ns } }), `Secret ${ns}/${ref.name}`);
     const key = `${ns}/${ref.name}#${ref.key}`;
     const version = secret.metadata?.resourceVersion ?? '';
     const cached = regions.get(key);
     if (cached && cached.version === version) return cached.core;
     const data = secret.data?.[ref.key];
     if (!data) throw new Error(`Secret ${ns}/${ref.name} has no key ${ref.key}`);
-    const config = new SharedAgentKubeConfig();
-    config.loadFromString(Buffer.from(data, 'base64').toString('utf8'));
-    const core = config.makeApiClient(CoreV1Api);
+    // Inline credentials only, as for the region pool (operator/regions.ts).
+    const core = KubeClient.fromString(Buffer.from(data, 'base64').toString('utf8'), { inlineOnly: true });
+    void cached?.core.close();
     regions.set(key, { version, core });
     return core;
   };
@@ -80,17 +80,12 @@ export function kubeSources(hub: KubeConfig, registry: Registry, namespace?: str
 
   return {
     async listClusters() {
-      const list = (await within(
-        namespace
-          ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })
-          : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
-        'RealtimeClusters',
-      )) as { items: RealtimeCluster[] };
+      const list = await within(hub.list<RealtimeCluster>(API_VERSION, KIND, { namespace }), 'RealtimeClusters');
       return list.items;
     },
     async clusterEvents(cluster) {
       const ns = cluster.metadata.namespace ?? 'default';
-      const list = await within(hubCore.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${cluster.metadata.name}` }), 'Events');
+      const list = await within(hub.list<CoreV1Event>('v1', 'Event', { namespace: ns, fieldSelector: `involvedObject.name=${cluster.metadata.name}` }), 'Events');
       return list.items.map((e) => ({
         type: e.type ?? '',
         reason: e.reason ?? '',
@@ -101,7 +96,7 @@ export function kubeSources(hub: KubeConfig, registry: Registry, namespace?: str
     async regionPods(cluster, region) {
       try {
         const core = await regionCore(cluster, region);
-        const pods = await within(core.listNamespacedPod({ namespace: region.namespace ?? 'meridian', labelSelector: selector(cluster) }), `pods in ${region.name}`);
+        const pods = await within(core.list<V1Pod>('v1', 'Pod', { namespace: region.namespace ?? 'meridian', labelSelector: selector(cluster) }), `pods in ${region.name}`);
         return pods.items.map((pod: V1Pod) => ({
           name: pod.metadata?.name ?? '',
           ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
@@ -116,8 +111,8 @@ export function kubeSources(hub: KubeConfig, registry: Registry, namespace?: str
     async podMetrics(cluster, region, pod) {
       try {
         const core = await regionCore(cluster, region);
-        const text = await within(core.connectGetNamespacedPodProxyWithPath({ name: `${pod}:metrics`, namespace: region.namespace ?? 'meridian', path: 'metrics' }), `metrics of ${pod}`);
-        return parsePrometheusText(String(text));
+        const text = await within(core.requestText('GET', proxyPath(region.namespace ?? 'meridian', `${pod}:metrics`, 'metrics'), { timeoutMs: CALL_TIMEOUT_MS }), `metrics of ${pod}`);
+        return parsePrometheusText(text);
       } catch (error) {
         throw new Error(message(error), { cause: error });
       }

@@ -4,7 +4,7 @@
  * makes no writes, while drift in any field we own (an edited image, a deleted object) is repaired.
  * Live state comes from the region's cache when it has one (no request at all), else a GET.
  */
-import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { isNotFound } from '../errors.ts';
 import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
 import { ReconcileError, ReconcileErrorReason } from './errors.ts';
@@ -46,7 +46,7 @@ export async function readLive(client: RegionClient, object: KubernetesObject, t
     metadata: { name: object.metadata?.name ?? '', ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}) },
   };
   try {
-    return await callRegion(client, () => client.objects.read(header), timeoutMs);
+    return await callRegion(client, () => client.kube.read(header), timeoutMs);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -129,7 +129,7 @@ export async function applyObjects(client: RegionClient, objects: KubernetesObje
     // One wave's objects are independent of each other: written at once, one round trip per wave.
     const results = await Promise.allSettled(
       wave.map(async (desired) => {
-        const written = await callRegion(client, () => client.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), timeoutMs);
+        const written = await callRegion(client, () => client.kube.apply(desired, { fieldManager: FIELD_MANAGER, force: true }), timeoutMs);
         client.wrote(written);
       }),
     );

@@ -5,7 +5,7 @@
  * A spec region the record does not name was never written to: it is cleaned if it answers
  * (in case the record was edited by hand), and never waited for.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.ts';
 import type { RealtimeCluster, RegionSpec } from '../../crds/types.ts';
 import { EventReason } from '../events.ts';
 import { clusterLabelValue, type EventRecorder, type ReconcileResult, type RegionClient, type RegionPool } from '../types.ts';
@@ -18,7 +18,7 @@ import type { ReadSecret } from '../secrets.ts';
 import { recordRelayCleanupEvents, withRelayCleanupStatus, type RelayCleanup, type RelayTopology } from '../relay-topology/index.ts';
 
 export interface DeletionDeps {
-  hub: KubeConfig;
+  hub: KubeClient;
   pool: RegionPool;
   events: EventRecorder;
   now: () => Date;

@@ -3,7 +3,7 @@
  * reason), and the classification of client errors into "the region is not answering" and
  * "the API said no". HTTP statuses are read with operator/errors.ts.
  */
-import { ApiException } from '@kubernetes/client-node';
+import { KubeApiError } from '../kube/errors.ts';
 
 export const ReconcileErrorReason = {
   /** A regional object with our name carries another RealtimeCluster's label: never overwritten. */
@@ -31,15 +31,15 @@ export class ReconcileError extends Error {
  * possibly dark. Any HTTP status, even 503, is an answer from a reachable server.
  */
 export function isConnectivityError(error: unknown): boolean {
-  return !(error instanceof ApiException) && !(error instanceof ReconcileError);
+  return !(error instanceof KubeApiError) && !(error instanceof ReconcileError);
 }
 
 /** A short, secret-free description of a client error for status messages and logs. */
 export function describeError(error: unknown): string {
-  if (error instanceof ApiException) {
-    const body = error.body as { message?: unknown } | string | undefined;
-    const detail = typeof body === 'object' && body && typeof body.message === 'string' ? body.message : '';
-    return detail ? `HTTP ${error.code}: ${detail}` : `HTTP ${error.code}`;
+  if (error instanceof KubeApiError) {
+    const body = error.body;
+    const detail = typeof body === 'object' && typeof body.message === 'string' ? body.message : '';
+    return detail ? `HTTP ${error.statusCode}: ${detail}` : `HTTP ${error.statusCode}`;
   }
   if (error instanceof Error) {
     const cause = (error as { cause?: { code?: unknown } }).cause;

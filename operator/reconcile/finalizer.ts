@@ -3,8 +3,9 @@
  * or the region was abandoned by an SRE. An unreachable region keeps the finalizer: deleting a
  * RealtimeCluster must not leave gateways running unseen in a region that comes back.
  */
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type RealtimeCluster } from '../../crds/types.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { clusterHeader, type RealtimeCluster } from '../../crds/types.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { CLUSTER_LABEL, FIELD_MANAGER, type RegionClient } from '../types.ts';
 import { callRegion, describeObject, readLive } from './apply.ts';
 import { isNotFound } from '../errors.ts';
@@ -41,24 +42,20 @@ export function isAbandoned(cluster: RealtimeCluster, region: string): boolean {
 }
 
 /** Returns the cluster as written (its new resourceVersion is the base of the next write). */
-async function patchFinalizers(hub: KubeConfig, cluster: RealtimeCluster, finalizers: string[]): Promise<RealtimeCluster> {
-  const api = hub.makeApiClient(CustomObjectsApi);
+async function patchFinalizers(hub: KubeClient, cluster: RealtimeCluster, finalizers: string[]): Promise<RealtimeCluster> {
   // The resourceVersion test makes this a compare-and-swap: another writer's finalizer is never lost.
   const body = [
     { op: 'test', path: '/metadata/resourceVersion', value: cluster.metadata.resourceVersion },
     cluster.metadata.finalizers ? { op: 'replace', path: '/metadata/finalizers', value: finalizers } : { op: 'add', path: '/metadata/finalizers', value: finalizers },
   ];
-  return (await api.patchNamespacedCustomObject(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
-    setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-  )) as RealtimeCluster;
+  return (await hub.patch(clusterHeader(cluster), body, 'json', { fieldManager: FIELD_MANAGER })) as RealtimeCluster;
 }
 
-export async function addFinalizer(hub: KubeConfig, cluster: RealtimeCluster): Promise<RealtimeCluster> {
+export async function addFinalizer(hub: KubeClient, cluster: RealtimeCluster): Promise<RealtimeCluster> {
   return patchFinalizers(hub, cluster, [...(cluster.metadata.finalizers ?? []), FINALIZER]);
 }
 
-export async function removeFinalizer(hub: KubeConfig, cluster: RealtimeCluster): Promise<void> {
+export async function removeFinalizer(hub: KubeClient, cluster: RealtimeCluster): Promise<void> {
   await patchFinalizers(hub, cluster, (cluster.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
 }
 
@@ -79,7 +76,7 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
   const outcome: CleanupOutcome = { deleted: [], remaining: 0 };
   const selector = `${CLUSTER_LABEL}=${owner}`;
   for (const { apiVersion, kind } of REGIONAL_KINDS) {
-    const list = await callRegion(client, () => client.objects.list<KubernetesObject>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, selector), timeoutMs);
+    const list = await callRegion(client, () => client.kube.list<KubernetesObject>(apiVersion, kind, { namespace, labelSelector: selector }), timeoutMs);
     for (const item of list.items) {
       const object = { ...item, apiVersion, kind };
       if (item.metadata?.deletionTimestamp) {
@@ -87,7 +84,7 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
         continue;
       }
       try {
-        await callRegion(client, () => client.objects.delete(object, undefined, undefined, undefined, undefined, 'Background'), timeoutMs);
+        await callRegion(client, () => client.kube.delete(object, { propagationPolicy: 'Background' }), timeoutMs);
         outcome.deleted.push(describeObject(object));
       } catch (error) {
         if (!isNotFound(error)) throw error;
@@ -102,14 +99,14 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
     return outcome;
   }
   const otherClusters = `${CLUSTER_LABEL},${CLUSTER_LABEL}!=${owner}`;
-  const list = () => client.objects.list<KubernetesObject>('apps/v1', 'Deployment', namespace, undefined, undefined, undefined, undefined, otherClusters);
+  const list = () => client.kube.list<KubernetesObject>('apps/v1', 'Deployment', { namespace, labelSelector: otherClusters });
   const others = await callRegion(client, list, timeoutMs);
   if (others.items.length > 0) {
     outcome.namespaceKept = `namespace ${namespace} still holds other clusters' gateways`;
     return outcome;
   }
   try {
-    await callRegion(client, () => client.objects.delete(namespaceObject), timeoutMs);
+    await callRegion(client, () => client.kube.delete(namespaceObject), timeoutMs);
     outcome.deleted.push(describeObject(namespaceObject));
   } catch (error) {
     if (!isNotFound(error)) throw error;

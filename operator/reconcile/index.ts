@@ -3,8 +3,8 @@
  * renders every region's objects, applies only what differs, and writes status only when it
  * changed, so a resync that finds everything in place makes no writes at all.
  */
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionStatus } from '../../crds/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { API_VERSION, KIND, type RealtimeCluster, type RegionStatus } from '../../crds/types.ts';
 import type { Logger } from 'pino';
 import { EventReason } from '../events.ts';
 import { TerminalError, type EventRecorder, type ReconcileResult, type Reconciler, type RegionPool } from '../types.ts';
@@ -51,7 +51,7 @@ export interface ReconcileMetrics {
 }
 
 export interface ReconcilerDeps {
-  hub: KubeConfig;
+  hub: KubeClient;
   regions: RegionPool;
   events: EventRecorder;
   logger: Logger;
@@ -86,11 +86,10 @@ export function parseKey(key: string): { namespace: string; name: string } {
 export type ReadCluster = (namespace: string, name: string) => Promise<RealtimeCluster | undefined>;
 
 /** A ReadCluster that GETs from the hub, for callers without a cache. */
-export function readClusterFromApi(hub: KubeConfig): ReadCluster {
-  const api = hub.makeApiClient(CustomObjectsApi);
+export function readClusterFromApi(hub: KubeClient): ReadCluster {
   return async (namespace, name) => {
     try {
-      return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as RealtimeCluster;
+      return (await hub.read({ apiVersion: API_VERSION, kind: KIND, metadata: { namespace, name } })) as RealtimeCluster;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

@@ -5,9 +5,9 @@
  * something is about to be written to is recorded: one that was never reachable, or whose
  * kubeconfig never worked, holds nothing and is owed no cleanup.
  */
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.ts';
 import { DEFAULTS } from '../../crds/schema.ts';
-import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RegionSpec, type SecretKeyRef } from '../../crds/types.ts';
+import { clusterHeader, type RealtimeCluster, type RegionSpec, type SecretKeyRef } from '../../crds/types.ts';
 import { FIELD_MANAGER } from '../types.ts';
 import { byCodePoint } from '../../lib/code-point-order.ts';
 
@@ -85,13 +85,9 @@ export function samePlacements(a: Placement[], b: Placement[]): boolean {
  * Writes the record: a merge patch of this one annotation (no generation change). Without a
  * resourceVersion precondition: only the reconciler writes it, and one key is reconciled at a time.
  */
-export async function writePlacements(hub: KubeConfig, cluster: RealtimeCluster, placements: Placement[]): Promise<RealtimeCluster> {
-  const api = hub.makeApiClient(CustomObjectsApi);
+export async function writePlacements(hub: KubeClient, cluster: RealtimeCluster, placements: Placement[]): Promise<RealtimeCluster> {
   const body = { metadata: { annotations: { [PLACEMENTS_ANNOTATION]: JSON.stringify(mergePlacements(placements)) } } };
-  return (await api.patchNamespacedCustomObject(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  )) as RealtimeCluster;
+  return (await hub.patch(clusterHeader(cluster), body, 'merge', { fieldManager: FIELD_MANAGER })) as RealtimeCluster;
 }
 
 /**
@@ -100,7 +96,7 @@ export async function writePlacements(hub: KubeConfig, cluster: RealtimeCluster,
  * is kept for the status write's precondition.
  */
 export class PlacementRecord {
-  readonly #hub: KubeConfig;
+  readonly #hub: KubeClient;
   readonly #cluster: RealtimeCluster;
   #placements: Placement[];
   #resourceVersion: string | undefined;
@@ -109,7 +105,7 @@ export class PlacementRecord {
   readonly #wanted: Placement[] = [];
   #batch: Promise<void> | undefined;
 
-  constructor(hub: KubeConfig, cluster: RealtimeCluster) {
+  constructor(hub: KubeClient, cluster: RealtimeCluster) {
     this.#hub = hub;
     this.#cluster = cluster;
     this.#placements = recordedPlacements(cluster).placements;

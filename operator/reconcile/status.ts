@@ -2,8 +2,9 @@
  * Status of a RealtimeCluster: computed from what each region reported, compared with the live
  * status ignoring timestamps, and written through the /status subresource only when it changed.
  */
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION } from '../../crds/types.ts';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { clusterHeader } from '../../crds/types.ts';
+import type { KubeClient } from '../kube/client.ts';
 import type { ClusterPhase, Condition, ConditionStatus, FailoverStatus, PendingCleanup, RealtimeCluster, RealtimeClusterStatus, RegionPhase, RegionMaintenanceStatus, RegionScalingStatus, RegionStatus } from '../../crds/types.ts';
 import { DEFAULTS } from '../../crds/schema.ts';
 import { FIELD_MANAGER } from '../types.ts';
@@ -239,13 +240,9 @@ function withDeletions(before: Json, after: Json): Json {
  * `resourceVersion`, the write fails with 409 if the object changed since it was read (another
  * writer's condition is then not overwritten; the reconcile is retried).
  */
-export async function writeStatus(hub: KubeConfig, cluster: RealtimeCluster, status: RealtimeClusterStatus, resourceVersion?: string): Promise<boolean> {
+export async function writeStatus(hub: KubeClient, cluster: RealtimeCluster, status: RealtimeClusterStatus, resourceVersion?: string): Promise<boolean> {
   if (!statusChanged(cluster.status, status)) return false;
-  const api = hub.makeApiClient(CustomObjectsApi);
   const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: withDeletions((cluster.status ?? {}) as Json, status as Json) };
-  await api.patchNamespacedCustomObjectStatus(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace: cluster.metadata.namespace ?? '', name: cluster.metadata.name ?? '', body, fieldManager: FIELD_MANAGER },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  await hub.patch(clusterHeader(cluster), body, 'merge', { fieldManager: FIELD_MANAGER, subresource: 'status' });
   return true;
 }

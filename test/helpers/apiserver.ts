@@ -1,8 +1,10 @@
 /**
- * The sandbox API emulator for tests, with @kubernetes/client-node clients wired to it.
+ * The sandbox API emulator for tests, with @kubernetes/client-node clients wired to it (for the
+ * tests' own setup and checks) and the operator's client (`client`, for operator code).
  * `raw` sends requests with the bearer token for cases the generated clients do not cover.
  */
 import * as k8s from '@kubernetes/client-node';
+import { KubeClient } from '../../operator/kube/client.ts';
 import { startApiServer, type ApiServerHandle, type ApiServerOptions } from '../../sandbox/apiserver/index.ts';
 
 export { startApiServer };
@@ -18,6 +20,8 @@ export interface Sandbox {
   coordination: k8s.CoordinationV1Api;
   policy: k8s.PolicyV1Api;
   objects: k8s.KubernetesObjectApi;
+  /** The operator's own client (operator/kube), for passing into operator code. */
+  client: KubeClient;
   /** A request with the server's token; JSON body in, parsed JSON (or text) out. */
   raw(method: string, path: string, options?: { body?: unknown; contentType?: string; accept?: string }): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
@@ -28,6 +32,7 @@ export async function startSandbox(options: ApiServerOptions = {}): Promise<Sand
   const kc = new k8s.KubeConfig();
   kc.loadFromString(server.kubeconfig());
   const token = kc.getCurrentUser()?.token ?? '';
+  const client = KubeClient.fromString(server.kubeconfig());
   return {
     server,
     kc,
@@ -38,6 +43,7 @@ export async function startSandbox(options: ApiServerOptions = {}): Promise<Sand
     coordination: kc.makeApiClient(k8s.CoordinationV1Api),
     policy: kc.makeApiClient(k8s.PolicyV1Api),
     objects: k8s.KubernetesObjectApi.makeApiClient(kc),
+    client,
     async raw(method, path, { body, contentType = 'application/json', accept = 'application/json' } = {}) {
       const response = await fetch(`${server.url}${path}`, {
         method,
@@ -53,7 +59,10 @@ export async function startSandbox(options: ApiServerOptions = {}): Promise<Sand
       }
       return { status: response.status, body: parsed, headers: response.headers };
     },
-    close: () => server.close(),
+    async close() {
+      await client.close();
+      await server.close();
+    },
   };
 }
 

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { GROUP, PLURAL, VERSION, type RealtimeCluster, type RealtimeClusterSpec } from '../../crds/types.ts';
 import { Controller } from '../../operator/controller.ts';
 import { createEventRecorder } from '../../operator/events.ts';
+import { KubeClient } from '../../operator/kube/client.ts';
 import { createOperatorMetrics } from '../../operator/metrics.ts';
 import { createReconciler, type ReconcilerOptions } from '../../operator/reconcile/index.ts';
 import { processRunner, startApiServer, PORT_ANNOTATION, type ApiServerHandle, type ProcessRunner } from '../../sandbox/apiserver/index.ts';
@@ -71,9 +72,10 @@ export async function startAutoscaleCluster(options: AutoscaleOptions): Promise<
 
   const logger = pino({ level: process.env.MERIDIAN_TEST_LOG ?? 'silent' });
   const metrics = createOperatorMetrics({ processMetrics: false });
-  const events = createEventRecorder(hubConfig, { logger });
+  const hubClient = KubeClient.fromString(hub.kubeconfig());
+  const events = createEventRecorder(hubClient, { logger });
   const controller = new Controller({
-    hub: hubConfig,
+    hub: hubClient,
     workers: 2,
     resyncIntervalMs: 3_600_000,
     regions: { probeIntervalMs: options.probeIntervalMs ?? 300, failureThreshold: 2, unknownAfterMs: 1500, probeTimeoutMs: 500 },
@@ -81,7 +83,7 @@ export async function startAutoscaleCluster(options: AutoscaleOptions): Promise<
     metrics,
     autoscaling: { periodMs: options.loadPeriodMs, readTimeoutMs: 2000 },
     createReconciler: (pool, hooks, caches, runtime) =>
-      createReconciler({ hub: hubConfig, regions: pool, events, logger, metrics: hooks, ...caches, autoscaler: runtime.autoscaler, options: { preStopPauseSeconds: 1, drainWindowSeconds: 2, regionCallTimeoutMs: 2000, unreachableRecheckMs: 500, progressRecheckMs: 300, ...options.reconciler } }),
+      createReconciler({ hub: hubClient, regions: pool, events, logger, metrics: hooks, ...caches, autoscaler: runtime.autoscaler, options: { preStopPauseSeconds: 1, drainWindowSeconds: 2, regionCallTimeoutMs: 2000, unreachableRecheckMs: 500, progressRecheckMs: 300, ...options.reconciler } }),
   });
   await controller.start();
   return {
@@ -92,6 +94,7 @@ export async function startAutoscaleCluster(options: AutoscaleOptions): Promise<
     metrics,
     async close() {
       await controller.stop();
+      await hubClient.close();
       await Promise.all([hub.close(), ...REGIONS.map((r) => regions[r].server.close())]);
       await Promise.all(REGIONS.map((r) => regions[r].redis.stop()));
     },
