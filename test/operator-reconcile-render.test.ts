@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { applyWaves, holds, upToDate } from '../operator/reconcile/apply.ts';
-import { APPLIED_HASH_ANNOTATION, CONFIG_HASH_ANNOTATION, renderRegion, type RegionPlan } from '../operator/reconcile/render.ts';
+import { APPLIED_HASH_ANNOTATION, CONFIG_HASH_ANNOTATION, RegionRenderer, renderRegion, type RegionPlan } from '../operator/reconcile/render.ts';
 import { CLUSTER_LABEL } from '../operator/types.ts';
 
 function plan(overrides: Partial<RegionPlan> = {}): RegionPlan {
@@ -64,6 +64,25 @@ test('rendering is deterministic, and a changed secret rolls the pods through th
   const rotated = renderRegion(plan({ secretData: { 'jwt-secret': Buffer.from('rotated').toString('base64') } }));
   const hash = (objects: KubernetesObject[]) => find(objects, 'Deployment').spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
   assert.notEqual(hash(rotated), hash(first));
+});
+
+test('the renderer reuses a region\'s rendering while its plan is unchanged, renders again when it changes, and forgets a finalized cluster', () => {
+  const renderer = new RegionRenderer();
+  const first = renderer.render(plan());
+  assert.deepEqual(first, renderRegion(plan()), 'the same objects as a fresh rendering');
+  assert.equal(renderer.render(plan()), first, 'an equal plan (a new object) reuses the rendering');
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first[0].metadata), 'shared objects are frozen');
+  assert.throws(() => {
+    (first[0].metadata as { name: string }).name = 'changed';
+  }, TypeError);
+  const scaled = renderer.render(plan({ replicas: 3 }));
+  assert.notEqual(scaled, first);
+  assert.equal(find([...scaled], 'Deployment').spec.replicas, 3);
+  renderer.render(plan({ region: 'europe-west1' }));
+  renderer.render(plan({ clusterName: 'other' }));
+  assert.equal(renderer.size, 3, 'one entry per cluster and region');
+  renderer.forget('tenants', 'classroom');
+  assert.equal(renderer.size, 1, 'both regions of the finalized cluster are dropped, the other cluster kept');
 });
 
 test('an object is up to date only when its hash matches and every rendered field holds in the live object', () => {

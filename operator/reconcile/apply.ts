@@ -100,7 +100,7 @@ export interface ApplyOutcome {
  * All objects are read first (from the cache when the region has
  * one, else in parallel): a no-op reconcile costs no request with a cache, one round trip without.
  */
-export async function applyObjects(client: RegionClient, objects: KubernetesObject[], owner: string, timeoutMs?: number, beforeFirstWrite?: () => Promise<void>): Promise<ApplyOutcome> {
+export async function applyObjects(client: RegionClient, objects: readonly KubernetesObject[], owner: string, timeoutMs?: number, beforeFirstWrite?: () => Promise<void>): Promise<ApplyOutcome> {
   const lives = await Promise.all(objects.map((object) => readCurrent(client, object, timeoutMs)));
   const outcome: ApplyOutcome = { written: [], skippedForeign: [], live: new Map(objects.map((o, i) => [describeObject(o), lives[i]])) };
   const toApply: KubernetesObject[] = [];

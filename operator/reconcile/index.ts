@@ -18,6 +18,7 @@ import { finalizeCluster } from './deletion.ts';
 import { cleanupOrphans } from './orphans.ts';
 import { PlacementRecord, placementOf } from './placements.ts';
 import { reconcileRegion, type RegionOutcome } from './region.ts';
+import { RegionRenderer } from './render.ts';
 import { computeStatus, writeStatus } from './status.ts';
 import { createRelayTopology, recordRelayEvents, withRelayStatus, type RelayTopology } from '../relay-topology/index.ts';
 import type { Autoscaler } from '../autoscale/autoscaler.ts';
@@ -107,6 +108,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const readSecret = deps.readSecret ?? readSecretFromApi(hub);
   const readCluster = deps.readCluster ?? readClusterFromApi(hub);
   const relay = deps.relay ?? createRelayTopology({ logger });
+  const renderer = new RegionRenderer();
   const planOptions: PlanOptions = {
     preStopPauseSeconds: options.preStopPauseSeconds,
     drainWindowSeconds: options.drainWindowSeconds,
@@ -166,7 +168,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const relayPass = relay.reconcile(cluster, readSecret);
     const outcomes = await Promise.all(
       plan.regions.map(({ spec, plan: regionPlan }) =>
-        reconcileRegion(pool, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs, () => record.ensure(placementOf(spec))),
+        reconcileRegion(pool, renderer, cluster, spec, regionPlan, paused, options.regionCallTimeoutMs, () => record.ensure(placementOf(spec))),
       ),
     );
     // Paused: nothing is written to regions, deletions included; pending cleanup stays as it was.
@@ -221,7 +223,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     async reconcile(key) {
       const { namespace, name } = parseKey(key);
       const cluster = await readCluster(namespace, name);
-      if (!cluster || cluster.metadata.deletionTimestamp) deps.autoscaler?.forget(key);
+      if (!cluster || cluster.metadata.deletionTimestamp) {
+        deps.autoscaler?.forget(key);
+        renderer.forget(namespace, name);
+      }
       if (!cluster) return {};
       if (cluster.metadata.deletionTimestamp) {
         return finalizeCluster({ hub, pool, events, now, unreachableRecheckMs: options.unreachableRecheckMs, regionCallTimeoutMs: options.regionCallTimeoutMs, relay, readSecret }, cluster);

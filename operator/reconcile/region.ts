@@ -8,7 +8,7 @@ import type { RealtimeCluster, RegionSpec, RegionStatus } from '../../crds/types
 import { RegionConfigError, clusterLabelValue, type RegionClient, type RegionPool } from '../types.ts';
 import { applyObjects, describeObject, readCurrent, readLive } from './apply.ts';
 import { ReconcileError, describeError, isConnectivityError } from './errors.ts';
-import { objectNames, renderRegion, type RegionPlan } from './render.ts';
+import { objectNames, type RegionPlan, type RegionRenderer } from './render.ts';
 import { observeDeployment, type RegionObservation } from './status.ts';
 
 export interface RegionOutcome {
@@ -52,6 +52,7 @@ export function classifyRegionFailure(error: unknown, client: RegionClient | und
 /** `beforeFirstWrite` records the region in the placements record (see placements.ts). */
 export async function reconcileRegion(
   pool: RegionPool,
+  renderer: RegionRenderer,
   cluster: RealtimeCluster,
   region: RegionSpec,
   plan: RegionPlan,
@@ -69,7 +70,7 @@ export async function reconcileRegion(
     // seen, and reads from it would report that as current. No answer keeps it Unknown (below);
     // an answer counts toward its health coming back.
     if (client.health() === 'Unknown') await readLive(client, gateway, timeoutMs);
-    const applied = paused ? undefined : await applyObjects(client, renderRegion(plan), owner, timeoutMs, beforeFirstWrite);
+    const applied = paused ? undefined : await applyObjects(client, renderer.render(plan), owner, timeoutMs, beforeFirstWrite);
     const written = applied?.written ?? [];
     // The Deployment read before applying is current unless it was just written: then read it
     // again (the cache holds the write's answer; without a cache, a GET).
