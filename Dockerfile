@@ -27,11 +27,16 @@ COPY gateway ./gateway
 COPY operator ./operator
 COPY crds ./crds
 COPY sandbox ./sandbox
-RUN ln -s /app/bin/meridian.ts /usr/local/bin/meridian \
-    # `--help` loads a command's whole module graph (and writes the cache) without running it.
-    && for command in gateway operator apiserver; do node bin/meridian.ts "$command" --help > /dev/null; done
+RUN ln -s /app/bin/meridian.ts /usr/local/bin/meridian && mkdir -m 1777 "$NODE_COMPILE_CACHE"
+# Node keeps the cache in a directory of its own per user id (…-<uid>), creates it on first use,
+# and reads it even when it can no longer write (readOnlyRootFilesystem): so it is filled here for
+# each uid the image runs as. `--help` loads a command's whole module graph (and writes the cache)
+# without running it. 65532: the operator chart's runAsUser.
+USER 65532:65532
+RUN node bin/meridian.ts operator --help > /dev/null
 # Not root: the uid the operator renders for gateway pods (runAsUser 10001).
 USER 10001:10001
+RUN for command in gateway operator apiserver; do node bin/meridian.ts "$command" --help > /dev/null; done
 EXPOSE 8080 9091
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.MERIDIAN_HEALTH_URL).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
