@@ -11,6 +11,7 @@ export const OPERATOR_ERROR_CODES = Object.freeze({
   INVALID_ARGUMENT: 'a command-line flag is unknown or its value is invalid',
   KUBECONFIG_UNAVAILABLE: 'no kubeconfig file was given and the in-cluster configuration is absent',
   WATCH_FAILED: 'a watch request was refused by the API server',
+  LIST_INVALID: 'a list answer had no items array (an informer lists again after backoff)',
   INFORMER_STOPPED: 'an informer request was abandoned because the informer stopped',
   REGION_CALL_TIMEOUT: 'a call to a region (or its health probe) did not answer in time',
   METRICS_LISTEN_FAILED: 'the /healthz, /readyz and /metrics port is taken or its address is not local',

@@ -48,6 +48,8 @@ export interface InformerOptions {
   onList?: (reason: RelistReason) => void;
   /** Called on every failed list or watch. */
   onError?: (error: unknown) => void;
+  /** One list page may take this long before it is abandoned (and listed again after backoff). */
+  listTimeoutMs?: number;
   /**
    * What the cache keeps of each object (applied before handlers see it). Default: the object
    * without metadata.managedFields, which is often its largest part and of no use to readers.
@@ -68,7 +70,14 @@ export function metadataOnly(object: KubernetesObject): KubernetesObject {
   return { apiVersion: object.apiVersion, kind: object.kind, metadata };
 }
 
-export const INFORMER_DEFAULTS = Object.freeze({ pageSize: 500, watchTimeoutSeconds: 300, silenceLimitMs: 300_000, backoffInitialMs: 250, backoffMaxMs: 30_000 });
+export const INFORMER_DEFAULTS = Object.freeze({ pageSize: 500, watchTimeoutSeconds: 300, silenceLimitMs: 300_000, backoffInitialMs: 250, backoffMaxMs: 30_000, listTimeoutMs: 60_000 });
+
+/** An event's or list item's object is usable only when it is an object with metadata (a hostile or broken server may send `null`). */
+function isObjectWithMetadata(value: unknown): value is KubernetesObject {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+  const metadata = (value as { metadata?: unknown }).metadata;
+  return !!metadata && typeof metadata === 'object' && !Array.isArray(metadata);
+}
 
 export interface InformerHandlers<T extends KubernetesObject> {
   add?(object: T): void;
@@ -98,6 +107,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   #synced = false;
   #stopper = new AbortController();
   #running: Promise<void> | undefined;
+  #malformed = 0;
 
   constructor(options: InformerOptions) {
     this.#options = { ...INFORMER_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as InformerOptions & typeof INFORMER_DEFAULTS;
@@ -116,6 +126,16 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   /** True once the first list has filled the cache. */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /** Watch events and list items ignored because their object was not an object with metadata. */
+  get malformedObjects(): number {
+    return this.#malformed;
+  }
+
+  #ignoreMalformed(where: string, type: string): void {
+    this.#malformed += 1;
+    this.#log.warn({ where, type, malformed: this.#malformed }, 'ignored an object without metadata');
   }
 
   get resourceVersion(): string {
@@ -239,6 +259,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.#lastEventAt = this.#clock.now();
         watchdog.cancel();
         watchdog = armWatchdog();
+        if (!isObjectWithMetadata(object)) return this.#ignoreMalformed('watch', type);
         this.#apply(type, object as T);
       };
       const onFailed = (error: unknown) => {
@@ -287,10 +308,15 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.#client.request<{ items: T[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', collectionPath(this.#options.resource, this.#options.namespace), {
           query: { labelSelector: this.#options.labelSelector, limit: this.#options.pageSize, continue: continueToken },
           signal,
+          timeoutMs: this.#options.listTimeoutMs,
         }),
         signal,
       );
-      for (const item of page.items) fresh.set(objectKey(item), this.#transform(item));
+      if (!Array.isArray(page?.items)) throw new OperatorError('LIST_INVALID', 'the list answer has no items array');
+      for (const item of page.items) {
+        if (isObjectWithMetadata(item)) fresh.set(objectKey(item), this.#transform(item));
+        else this.#ignoreMalformed('list', 'item');
+      }
       continueToken = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
     } while (continueToken);

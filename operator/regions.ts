@@ -105,9 +105,16 @@ export class PooledRegionClient implements RegionClient {
     return `${this.region}@${this.fingerprint}`;
   }
 
-  async call<T>(request: () => Promise<T>, timeoutMs: number): Promise<T> {
+  async call<T>(request: (signal: AbortSignal) => Promise<T>, timeoutMs: number): Promise<T> {
+    const controller = new AbortController();
     try {
-      const result = await withTimeout(this.#clock, timeoutMs, request(), () => new OperatorError('REGION_CALL_TIMEOUT', `region ${this.region} did not answer within ${timeoutMs} ms`));
+      const timeoutError = () => {
+        const error = new OperatorError('REGION_CALL_TIMEOUT', `region ${this.region} did not answer within ${timeoutMs} ms`);
+        // The request is abandoned with its connection, not left waiting on a server that stays silent.
+        controller.abort(error);
+        return error;
+      };
+      const result = await withTimeout(this.#clock, timeoutMs, request(controller.signal), timeoutError);
       this.recordSuccess();
       return result;
     } catch (error) {
@@ -260,7 +267,7 @@ export class KubeconfigRegionPool implements RegionPool {
   async #probe([first, ...others]: PooledRegionClient[]): Promise<void> {
     // The outcome is recorded in each client's health; nothing else to do with it here.
     try {
-      await first.call(() => first.kube.version({ timeoutMs: this.#options.probeTimeoutMs }), this.#options.probeTimeoutMs);
+      await first.call((signal) => first.kube.version({ signal, timeoutMs: this.#options.probeTimeoutMs }), this.#options.probeTimeoutMs);
       for (const client of others) client.recordSuccess();
     } catch (error) {
       for (const client of others) client.recordFailure(error);

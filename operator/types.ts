@@ -26,7 +26,11 @@ export interface RegionClient {
   /** The region's API (one connection pool per cluster and user). */
   readonly kube: KubeClient;
   health(): RegionHealth;
-  call<T>(request: () => Promise<T>, timeoutMs: number): Promise<T>;
+  /**
+   * Runs `request` bounded by timeoutMs: when the time is up the call rejects and `signal`
+   * aborts, so the request itself is abandoned too (its connection closed), not left running.
+   */
+  call<T>(request: (signal: AbortSignal) => Promise<T>, timeoutMs: number): Promise<T>;
   /**
    * The region's informer cache of objects the operator manages (read-only: copy before
    * changing). `{ object }` is the answer, `object` undefined when the cache has none; the

@@ -202,7 +202,7 @@ console.log(JSON.stringify({ apiVersion: info.apiVersion, kind: 'ExecCredential'
   }
   assert.deepEqual(readFileSync(runs, 'utf8').trim().split('\n'), ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'], 'one run per client, whatever the number of requests');
   const failing = KubeClient.fromString(kubeconfig(server.url, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin], env: [{ name: 'PLUGIN_FAIL', value: '1' }] } }));
-  await assert.rejects(failing.version(), (error: unknown) => error instanceof KubeConfigError && error.code === 'EXEC_CREDENTIAL_FAILED' && /no credentials here/.test(error.message));
+  await assert.rejects(failing.version(), (error: unknown) => error instanceof KubeConfigError && error.code === 'EXEC_CREDENTIAL_FAILED' && /exited with code 3/.test(error.message) && !error.message.includes('no credentials here'));
 });
 
 test('unsupported auth forms, and file or exec references where only inline credentials are allowed, are refused with stable codes', () => {

@@ -5,12 +5,12 @@ import { OPERATOR_ERROR_CODES } from '../operator/errors.ts';
 import { parseOperatorArgs } from '../operator/main.ts';
 import { LeaderElector } from '../operator/leader.ts';
 import { KubeClient } from '../operator/kube/client.ts';
-import { KUBE_CONFIG_ERROR_CODES } from '../operator/kube/errors.ts';
+import { KUBE_CLIENT_ERROR_CODES, KUBE_CONFIG_ERROR_CODES } from '../operator/kube/errors.ts';
 import { pino } from 'pino';
 
 test('every runtime error code is documented in docs/operator-runtime.md', () => {
   const doc = readFileSync(new URL('../docs/operator-runtime.md', import.meta.url), 'utf8');
-  for (const code of [...Object.keys(OPERATOR_ERROR_CODES), ...Object.keys(KUBE_CONFIG_ERROR_CODES), 'KUBE_API_ERROR']) assert.ok(doc.includes(`\`${code}\``), `${code} is documented`);
+  for (const code of [...Object.keys(OPERATOR_ERROR_CODES), ...Object.keys(KUBE_CONFIG_ERROR_CODES), ...Object.keys(KUBE_CLIENT_ERROR_CODES), 'KUBE_API_ERROR']) assert.ok(doc.includes(`\`${code}\``), `${code} is documented`);
 });
 
 test('bad flags fail with INVALID_ARGUMENT and name the flag', () => {

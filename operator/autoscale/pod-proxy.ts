@@ -32,8 +32,8 @@ export function proxyPath(namespace: string, pod: string, path: string): string 
 
 export async function podProxy(client: RegionClient, request: ProxyRequest): Promise<ProxyAnswer> {
   const path = proxyPath(request.namespace, request.pod, request.path);
-  return client.call(async () => {
-    const { status, text } = await client.kube.send(request.method ?? 'GET', path, { headers: request.headers, body: request.body, accept: '*/*', timeoutMs: request.timeoutMs });
+  return client.call(async (signal) => {
+    const { status, text } = await client.kube.send(request.method ?? 'GET', path, { headers: request.headers, body: request.body, accept: '*/*', timeoutMs: request.timeoutMs, signal });
     return { status, text };
   }, request.timeoutMs);
 }

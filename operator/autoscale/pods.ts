@@ -52,7 +52,7 @@ export async function listGatewayPods(client: RegionClient, target: GatewayTarge
   const cached = client.cachedList?.({ apiVersion: 'v1', kind: 'Pod', namespace: target.namespace }, labels);
   if (cached) return cached.map(toGatewayPod);
   const selector = Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(',');
-  const list = await callRegion(client, () => client.kube.list('v1', 'Pod', { namespace: target.namespace, labelSelector: selector }), timeoutMs);
+  const list = await callRegion(client, (signal) => client.kube.list('v1', 'Pod', { namespace: target.namespace, labelSelector: selector, signal }), timeoutMs);
   return list.items.map(toGatewayPod);
 }
 
@@ -69,7 +69,7 @@ export async function writeDeletionCosts(client: RegionClient, namespace: string
     const body = { metadata: { annotations: { [DELETION_COST_ANNOTATION]: String(cost) } } };
     const patched = await callRegion(
       client,
-      () => client.kube.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace } }, body, 'merge', { fieldManager: FIELD_MANAGER }),
+      (signal) => client.kube.patch({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace } }, body, 'merge', { fieldManager: FIELD_MANAGER, signal }),
       timeoutMs,
     );
     client.wrote({ ...patched, apiVersion: 'v1', kind: 'Pod' });

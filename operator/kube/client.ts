@@ -6,17 +6,23 @@
  *   and closed by close(). An exec plugin that hands out a new client certificate gets a new pool.
  * - Bodies are JSON; answers are parsed JSON, returned as they came (no model classes: objects
  *   are typed with `import type` from @kubernetes/client-node, which is never loaded at run time).
- * - An HTTP error status rejects with KubeApiError (statusCode, parsed Status body, headers); no
+ * - Any status outside 2xx rejects with KubeApiError (statusCode, parsed Status body, headers); no
  *   answer at all rejects with Node's own error (ECONNREFUSED, AbortError …). A 401 with
- *   credentials that can change (exec plugin, token file) is tried once more with fresh ones.
- * - Every call takes an AbortSignal and/or a timeoutMs.
+ *   credentials that can change (exec plugin, token file) is tried once more with fresh ones
+ *   (not when it came from a pod through pods/proxy: that 401 is the pod's, not the API server's).
+ * - Every call takes an AbortSignal and/or a timeoutMs; a call that names no timeout gets
+ *   requestTimeoutMs (watches excepted: they last, and the informer's watchdog judges them).
+ *   Waiting for credentials (an exec plugin) counts against the same signal and timeout.
+ * - The server may be hostile (a region's kubeconfig comes from a tenant's Secret): a response
+ *   body is capped at maxResponseBytes and one watch event at maxWatchLineBytes; either limit
+ *   closes the connection with a KubeClientError.
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { defaultKubeconfigPath, inClusterTarget, loadKubeconfigFile, parseKubeconfig, type KubeTarget, type ParseOptions } from './config.ts';
-import { CredentialSource, type Credentials } from './credentials.ts';
-import { KubeApiError, type KubeStatus } from './errors.ts';
+import { defaultKubeconfigPath, inClusterTarget, parseServer, loadKubeconfigFile, parseKubeconfig, type KubeTarget, type ParseOptions } from './config.ts';
+import { CredentialSource, type CredentialOptions, type Credentials } from './credentials.ts';
+import { KubeApiError, KubeClientError, type KubeStatus } from './errors.ts';
 import { collectionPath, groupVersionPath, knownResource, objectPath, type ResourceInfo } from './resources.ts';
 import { readWatchStream, type WatchHandler } from './watch.ts';
 
@@ -89,6 +95,27 @@ export interface WatchQuery {
 
 const USER_AGENT = 'meridian-operator';
 
+export const KUBE_CLIENT_DEFAULTS = Object.freeze({
+  /** Bytes one response body may have; more closes the connection (KUBE_RESPONSE_TOO_LARGE). */
+  maxResponseBytes: 64 * 1024 * 1024,
+  /** Bytes one watch event (one line) may have; more ends the watch (KUBE_WATCH_LINE_TOO_LARGE). */
+  maxWatchLineBytes: 16 * 1024 * 1024,
+  /** A call that names no timeoutMs is aborted after this long (0: never). Watches are not. */
+  requestTimeoutMs: 60_000,
+  /** Connections the pool opens to the server at most; further requests queue (within their timeout). */
+  maxSockets: 256,
+});
+
+export interface KubeClientOptions extends CredentialOptions {
+  maxResponseBytes?: number;
+  maxWatchLineBytes?: number;
+  requestTimeoutMs?: number;
+  maxSockets?: number;
+}
+
+/** A path through the pods/proxy (or services/proxy) subresource: the answer is a workload's, not the API server's. */
+const PROXY_PATH = /^\/api\/v1\/namespaces\/[^/]+\/(pods|services)\/[^/]+\/proxy(\/|$)/;
+
 export class KubeClient {
   readonly target: KubeTarget;
   readonly #credentials: CredentialSource;
@@ -96,27 +123,39 @@ export class KubeClient {
   #agentCert: string | undefined;
   #agentsMade = 0;
   readonly #discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
+  readonly #options: Required<Omit<KubeClientOptions, keyof CredentialOptions>>;
+  /** The server, parsed once: API paths are joined onto its pathname. */
+  readonly #base: URL;
+  #closed = false;
 
-  constructor(target: KubeTarget) {
+  constructor(target: KubeTarget, options: KubeClientOptions = {}) {
     this.target = target;
-    this.#credentials = new CredentialSource(target.auth);
+    this.#base = new URL(parseServer(target.server));
+    const { maxResponseBytes, maxWatchLineBytes, requestTimeoutMs, maxSockets, ...credentialOptions } = options;
+    this.#options = {
+      maxResponseBytes: maxResponseBytes ?? KUBE_CLIENT_DEFAULTS.maxResponseBytes,
+      maxWatchLineBytes: maxWatchLineBytes ?? KUBE_CLIENT_DEFAULTS.maxWatchLineBytes,
+      requestTimeoutMs: requestTimeoutMs ?? KUBE_CLIENT_DEFAULTS.requestTimeoutMs,
+      maxSockets: maxSockets ?? KUBE_CLIENT_DEFAULTS.maxSockets,
+    };
+    this.#credentials = new CredentialSource(target.auth, credentialOptions);
   }
 
-  static fromFile(file: string, options?: Omit<ParseOptions, 'baseDir'>): KubeClient {
-    return new KubeClient(loadKubeconfigFile(file, options));
+  static fromFile(file: string, options?: Omit<ParseOptions, 'baseDir'>, clientOptions?: KubeClientOptions): KubeClient {
+    return new KubeClient(loadKubeconfigFile(file, options), clientOptions);
   }
 
-  static fromString(text: string, options?: ParseOptions): KubeClient {
-    return new KubeClient(parseKubeconfig(text, options));
+  static fromString(text: string, options?: ParseOptions, clientOptions?: KubeClientOptions): KubeClient {
+    return new KubeClient(parseKubeconfig(text, options), clientOptions);
   }
 
   /** $KUBECONFIG, else ~/.kube/config. */
-  static fromDefault(env: NodeJS.ProcessEnv = process.env): KubeClient {
-    return KubeClient.fromFile(defaultKubeconfigPath(env));
+  static fromDefault(env: NodeJS.ProcessEnv = process.env, clientOptions?: KubeClientOptions): KubeClient {
+    return KubeClient.fromFile(defaultKubeconfigPath(env), undefined, clientOptions);
   }
 
-  static inCluster(env: NodeJS.ProcessEnv = process.env): KubeClient {
-    return new KubeClient(inClusterTarget(env));
+  static inCluster(env: NodeJS.ProcessEnv = process.env, clientOptions?: KubeClientOptions): KubeClient {
+    return new KubeClient(inClusterTarget(env), clientOptions);
   }
 
   get server(): string {
@@ -133,8 +172,9 @@ export class KubeClient {
     return this.#agentsMade;
   }
 
-  /** Closes the connection pool and its connections (a request still in flight fails). */
+  /** Closes the connection pool and its connections (a request still in flight fails); later requests are refused (KUBE_CLIENT_CLOSED). */
   async close(): Promise<void> {
+    this.#closed = true;
     const agent = this.#agent;
     this.#agent = undefined;
     agent?.destroy();
@@ -142,27 +182,27 @@ export class KubeClient {
 
   // ---- requests ----
 
-  /** A request whose answer is parsed JSON (text when not JSON); an HTTP error status rejects with KubeApiError. */
+  /** A request whose answer is parsed JSON (text when not JSON); a status outside 2xx rejects with KubeApiError. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const { status, headers, text } = await this.send(method, path, options);
-    if (status >= 400) throw new KubeApiError(method, path, status, parseBody(text) as KubeStatus | string, headers);
+    if (!isSuccess(status)) throw new KubeApiError(method, path, status, parseBody(text) as KubeStatus | string, headers);
     return parseBody(text) as T;
   }
 
-  /** A request whose answer is text (pods/proxy, metrics); an HTTP error status rejects with KubeApiError. */
+  /** A request whose answer is text (pods/proxy, metrics); a status outside 2xx rejects with KubeApiError. */
   async requestText(method: string, path: string, options: RequestOptions = {}): Promise<string> {
     const { status, headers, text } = await this.send(method, path, { accept: '*/*', ...options });
-    if (status >= 400) throw new KubeApiError(method, path, status, parseBody(text) as KubeStatus | string, headers);
+    if (!isSuccess(status)) throw new KubeApiError(method, path, status, parseBody(text) as KubeStatus | string, headers);
     return text;
   }
 
   /** A request answered with any status (pods/proxy: a pod's own answer). Rejects only without an answer. */
   async send(method: string, path: string, options: RequestOptions = {}): Promise<{ status: number; headers: IncomingMessage['headers']; text: string }> {
-    const signal = requestSignal(options);
+    const signal = requestSignal(options.signal, options.timeoutMs ?? this.#options.requestTimeoutMs);
     for (let attempt = 0; ; attempt += 1) {
       const response = await this.#open(method, path, options, signal);
-      const text = await readBody(response, signal);
-      if (response.statusCode === 401 && attempt === 0 && this.#credentials.refreshable) {
+      const text = await readBody(response, signal, this.#options.maxResponseBytes);
+      if (response.statusCode === 401 && attempt === 0 && this.#credentials.refreshable && !PROXY_PATH.test(path)) {
         this.#credentials.invalidate();
         continue;
       }
@@ -185,11 +225,11 @@ export class KubeClient {
         this.#credentials.invalidate();
         response = await this.#open('GET', path, { query: fullQuery }, signal);
       }
-      if ((response.statusCode ?? 0) >= 400) {
-        const text = await readBody(response, signal);
+      if (!isSuccess(response.statusCode ?? 0)) {
+        const text = await readBody(response, signal, this.#options.maxResponseBytes);
         throw new KubeApiError('GET', path, response.statusCode ?? 0, parseBody(text) as KubeStatus | string, response.headers);
       }
-      await readWatchStream(response, onEvent);
+      await readWatchStream(response, onEvent, this.#options.maxWatchLineBytes);
     } catch (error) {
       if (signal?.aborted) return;
       throw error;
@@ -267,9 +307,11 @@ export class KubeClient {
   // ---- transport ----
 
   async #open(method: string, path: string, options: RequestOptions, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+    if (this.#closed) throw new KubeClientError('KUBE_CLIENT_CLOSED', `${method} ${path}: the client for ${this.target.context} was closed`);
     signal?.throwIfAborted();
-    const credentials = await this.#credentials.get();
-    const url = new URL(this.server + path);
+    const credentials = await untilAborted(this.#credentials.get(), signal);
+    if (this.#closed) throw new KubeClientError('KUBE_CLIENT_CLOSED', `${method} ${path}: the client for ${this.target.context} was closed`);
+    const url = this.#url(path);
     for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined && value !== '') url.searchParams.set(name, String(value));
     const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     const headers: Record<string, string> = { accept: options.accept ?? 'application/json', 'user-agent': USER_AGENT, ...options.headers };
@@ -281,9 +323,19 @@ export class KubeClient {
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const request = transport.request(url, { method, headers, agent: this.#agentFor(url, credentials), signal }, resolve);
-      request.on('error', reject);
+      // Aborted by the caller's signal or timeout: reject with its reason (TimeoutError, the caller's own error), not a bare AbortError.
+      request.on('error', (error) => reject(signal?.aborted && signal.reason instanceof Error ? signal.reason : error));
       request.end(body);
     });
+  }
+
+  /** `path` (which may carry a query) joined onto the server's own path; the server's origin cannot change. */
+  #url(path: string): URL {
+    const url = new URL(this.#base.href);
+    const query = path.indexOf('?');
+    url.pathname = this.#base.pathname.replace(/\/$/, '') + (query === -1 ? path : path.slice(0, query));
+    if (query !== -1) url.search = path.slice(query + 1);
+    return url;
   }
 
   #agentFor(url: URL, credentials: Credentials): http.Agent {
@@ -296,32 +348,80 @@ export class KubeClient {
     const t = this.target;
     this.#agent =
       url.protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, ca: t.ca, cert, key: credentials.key ?? t.key, rejectUnauthorized: !t.insecureSkipTlsVerify, servername: t.tlsServerName })
-        : new http.Agent({ keepAlive: true });
+        ? new https.Agent({ keepAlive: true, maxSockets: this.#options.maxSockets, ca: t.ca, cert, key: credentials.key ?? t.key, rejectUnauthorized: !t.insecureSkipTlsVerify, servername: t.tlsServerName })
+        : new http.Agent({ keepAlive: true, maxSockets: this.#options.maxSockets });
     return this.#agent;
   }
 }
 
-function requestSignal(options: RequestOptions): AbortSignal | undefined {
-  const timeout = options.timeoutMs !== undefined ? AbortSignal.timeout(options.timeoutMs) : undefined;
-  if (timeout && options.signal) return AbortSignal.any([timeout, options.signal]);
-  return timeout ?? options.signal;
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
 }
 
-function readBody(response: IncomingMessage, signal: AbortSignal | undefined): Promise<string> {
+/** The caller's signal, bounded by timeoutMs when it is positive. */
+function requestSignal(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal | undefined {
+  const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  if (timeout && signal) return AbortSignal.any([timeout, signal]);
+  return timeout ?? signal;
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts (the work itself goes on: credentials are shared). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The body as text, or a rejection: never a throw inside a listener. Past maxBytes the connection is closed. */
+function readBody(response: IncomingMessage, signal: AbortSignal | undefined, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const onAbort = () => response.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    let bytes = 0;
+    let settled = false;
+    const settle = (error: Error | undefined, text?: string) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (error) {
+        chunks.length = 0;
+        response.destroy();
+        reject(error);
+      } else resolve(text ?? '');
+    };
+    const onAbort = () => settle(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const tooLarge = () => settle(new KubeClientError('KUBE_RESPONSE_TOO_LARGE', `the response body passed ${maxBytes} bytes`));
+    // A declared length over the limit is refused before a byte is read.
+    if (Number(response.headers['content-length']) > maxBytes) return tooLarge();
+    response.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      bytes += chunk.length;
+      if (bytes > maxBytes) return tooLarge();
+      chunks.push(chunk);
+    });
     response.on('end', () => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(Buffer.concat(chunks).toString('utf8'));
+      try {
+        settle(undefined, Buffer.concat(chunks).toString('utf8'));
+      } catch (error) {
+        settle(error instanceof Error ? error : new Error(String(error)));
+      }
     });
-    response.on('error', (error) => {
-      signal?.removeEventListener('abort', onAbort);
-      reject(error);
-    });
+    response.on('error', (error) => settle(error));
+    response.on('aborted', () => settle(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
   });
 }
 

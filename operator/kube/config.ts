@@ -121,7 +121,7 @@ export function parseKubeconfig(text: string, options: ParseOptions = {}): KubeT
     context: context.name,
     cluster: cluster.name,
     user: user?.name ?? '',
-    server: str(c.server)!.replace(/\/+$/, ''),
+    server: parseServer(str(c.server)!),
     namespace: str(context.value.namespace) ?? 'default',
     ca: fileOrData(c['certificate-authority'], c['certificate-authority-data']),
     cert: fileOrData(u['client-certificate'], u['client-certificate-data']),
@@ -130,6 +130,26 @@ export function parseKubeconfig(text: string, options: ParseOptions = {}): KubeT
     tlsServerName: str(c['tls-server-name']),
     auth: userAuth(u, base, path),
   };
+}
+
+/**
+ * The cluster's server as the client joins API paths onto it: an http(s) URL whose path is kept
+ * as a prefix (without a trailing slash). A query, a fragment or credentials in it are refused:
+ * joined as text, `?` or `#` would swallow the API path (a region's kubeconfig comes from a
+ * tenant's Secret, so its server may be chosen to send requests to some other path).
+ */
+export function parseServer(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new KubeConfigError('KUBECONFIG_INVALID_SERVER', 'the cluster server is not a URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new KubeConfigError('KUBECONFIG_INVALID_SERVER', `the cluster server must be http(s), not ${url.protocol}`);
+  if (url.username || url.password) throw new KubeConfigError('KUBECONFIG_INVALID_SERVER', 'the cluster server must not carry credentials');
+  if (url.search || server.includes('?')) throw new KubeConfigError('KUBECONFIG_INVALID_SERVER', 'the cluster server must not carry a query');
+  if (url.hash || server.includes('#')) throw new KubeConfigError('KUBECONFIG_INVALID_SERVER', 'the cluster server must not carry a fragment');
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 function userAuth(u: Raw, baseDir: string | undefined, path: (file: string) => string): UserAuth {
@@ -190,7 +210,7 @@ export function inClusterTarget(env: NodeJS.ProcessEnv, dir = SERVICE_ACCOUNT_DI
     context: 'in-cluster',
     cluster: 'in-cluster',
     user: 'in-cluster',
-    server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    server: parseServer(`https://${host.includes(':') ? `[${host}]` : host}:${port}`),
     namespace,
     ca,
     insecureSkipTlsVerify: false,

@@ -1,3 +1,5 @@
+import { KubeClientError } from './errors.ts';
+
 /**
  * URL paths of API resources. The kinds the operator reads and writes are known here (plural,
  * namespaced or not); any other kind is looked up once per client through discovery
@@ -41,10 +43,21 @@ export function groupVersionPath(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
 }
 
+/**
+ * One path segment naming an object or namespace. An empty name would make an object's path its
+ * collection's (a DELETE would become a deletecollection), and "." or ".." would climb out of it
+ * once the URL is normalized: all three are refused (no Kubernetes object has such a name).
+ */
+function nameSegment(name: string, what: string): string {
+  if (name === '' || name === '.' || name === '..') throw new KubeClientError('KUBE_OBJECT_NAME_REQUIRED', `${what} name ${JSON.stringify(name)} cannot name an object`);
+  return encodeURIComponent(name);
+}
+
+/** All namespaces when `namespace` is undefined or empty. */
 export function collectionPath(resource: { apiVersion: string; plural: string }, namespace?: string): string {
-  return `${groupVersionPath(resource.apiVersion)}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.plural}`;
+  return `${groupVersionPath(resource.apiVersion)}${namespace ? `/namespaces/${nameSegment(namespace, 'namespace')}` : ''}/${resource.plural}`;
 }
 
 export function objectPath(resource: { apiVersion: string; plural: string }, namespace: string | undefined, name: string, subresource?: string): string {
-  return `${collectionPath(resource, namespace)}/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ''}`;
+  return `${collectionPath(resource, namespace)}/${nameSegment(name, 'object')}${subresource ? `/${subresource}` : ''}`;
 }

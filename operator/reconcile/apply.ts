@@ -15,10 +15,10 @@ import { APPLIED_HASH_ANNOTATION, CREATED_BY_ANNOTATION } from './render.ts';
 export const DEFAULT_REGION_CALL_TIMEOUT_MS = 10_000;
 
 /**
- * Runs one API call against a region, bounded by `timeoutMs`; its outcome feeds the region's
- * health (RegionClient.call).
+ * Runs one API call against a region, bounded by `timeoutMs` (the call is aborted through
+ * `signal` when the time is up); its outcome feeds the region's health (RegionClient.call).
  */
-export function callRegion<T>(client: RegionClient, call: () => Promise<T>, timeoutMs = DEFAULT_REGION_CALL_TIMEOUT_MS): Promise<T> {
+export function callRegion<T>(client: RegionClient, call: (signal: AbortSignal) => Promise<T>, timeoutMs = DEFAULT_REGION_CALL_TIMEOUT_MS): Promise<T> {
   return client.call(call, timeoutMs);
 }
 
@@ -46,7 +46,7 @@ export async function readLive(client: RegionClient, object: KubernetesObject, t
     metadata: { name: object.metadata?.name ?? '', ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}) },
   };
   try {
-    return await callRegion(client, () => client.kube.read(header), timeoutMs);
+    return await callRegion(client, (signal) => client.kube.read(header, { signal }), timeoutMs);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -129,7 +129,7 @@ export async function applyObjects(client: RegionClient, objects: readonly Kuber
     // One wave's objects are independent of each other: written at once, one round trip per wave.
     const results = await Promise.allSettled(
       wave.map(async (desired) => {
-        const written = await callRegion(client, () => client.kube.apply(desired, { fieldManager: FIELD_MANAGER, force: true }), timeoutMs);
+        const written = await callRegion(client, (signal) => client.kube.apply(desired, { fieldManager: FIELD_MANAGER, force: true, signal }), timeoutMs);
         client.wrote(written);
       }),
     );

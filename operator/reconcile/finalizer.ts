@@ -76,7 +76,7 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
   const outcome: CleanupOutcome = { deleted: [], remaining: 0 };
   const selector = `${CLUSTER_LABEL}=${owner}`;
   for (const { apiVersion, kind } of REGIONAL_KINDS) {
-    const list = await callRegion(client, () => client.kube.list<KubernetesObject>(apiVersion, kind, { namespace, labelSelector: selector }), timeoutMs);
+    const list = await callRegion(client, (signal) => client.kube.list<KubernetesObject>(apiVersion, kind, { namespace, labelSelector: selector, signal }), timeoutMs);
     for (const item of list.items) {
       const object = { ...item, apiVersion, kind };
       if (item.metadata?.deletionTimestamp) {
@@ -84,7 +84,7 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
         continue;
       }
       try {
-        await callRegion(client, () => client.kube.delete(object, { propagationPolicy: 'Background' }), timeoutMs);
+        await callRegion(client, (signal) => client.kube.delete(object, { propagationPolicy: 'Background', signal }), timeoutMs);
         outcome.deleted.push(describeObject(object));
       } catch (error) {
         if (!isNotFound(error)) throw error;
@@ -99,14 +99,14 @@ export async function cleanupRegion(client: RegionClient, namespace: string, own
     return outcome;
   }
   const otherClusters = `${CLUSTER_LABEL},${CLUSTER_LABEL}!=${owner}`;
-  const list = () => client.kube.list<KubernetesObject>('apps/v1', 'Deployment', { namespace, labelSelector: otherClusters });
+  const list = (signal: AbortSignal) => client.kube.list<KubernetesObject>('apps/v1', 'Deployment', { namespace, labelSelector: otherClusters, signal });
   const others = await callRegion(client, list, timeoutMs);
   if (others.items.length > 0) {
     outcome.namespaceKept = `namespace ${namespace} still holds other clusters' gateways`;
     return outcome;
   }
   try {
-    await callRegion(client, () => client.kube.delete(namespaceObject), timeoutMs);
+    await callRegion(client, (signal) => client.kube.delete(namespaceObject, { signal }), timeoutMs);
     outcome.deleted.push(describeObject(namespaceObject));
   } catch (error) {
     if (!isNotFound(error)) throw error;
