@@ -23,6 +23,7 @@ import { Informer } from '../operator/informer.ts';
 import { PooledRegionClient, REGION_POOL_DEFAULTS } from '../operator/regions.ts';
 import { systemClock } from '../operator/clock.ts';
 import { OperatorError } from '../operator/errors.ts';
+import { isConnectivityError } from '../operator/reconcile/errors.ts';
 import { waitFor } from './helpers/net.ts';
 
 const TOKEN = 'hostile-test-token';
@@ -297,6 +298,7 @@ test('an empty, "." or ".." object or namespace name is refused before any reque
   for (const attempt of attempts) {
     const error = await rejection(attempt);
     assert.ok(error instanceof KubeClientError && error.code === 'KUBE_OBJECT_NAME_REQUIRED', `got ${String(error)}`);
+    assert.equal(isConnectivityError(error), false, 'a request refused here says nothing of the region: it does not count against its health');
   }
   assert.deepEqual(server.requests, []);
 });

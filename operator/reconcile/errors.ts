@@ -3,7 +3,7 @@
  * reason), and the classification of client errors into "the region is not answering" and
  * "the API said no". HTTP statuses are read with operator/errors.ts.
  */
-import { KubeApiError } from '../kube/errors.ts';
+import { KubeApiError, KubeClientError } from '../kube/errors.ts';
 
 export const ReconcileErrorReason = {
   /** A regional object with our name carries another RealtimeCluster's label: never overwritten. */
@@ -31,8 +31,13 @@ export class ReconcileError extends Error {
  * possibly dark. Any HTTP status, even 503, is an answer from a reachable server.
  */
 export function isConnectivityError(error: unknown): boolean {
-  return !(error instanceof KubeApiError) && !(error instanceof ReconcileError);
+  if (error instanceof KubeApiError || error instanceof ReconcileError) return false;
+  // A request this side refused to make says nothing of the region; an answer too large to read does.
+  if (error instanceof KubeClientError) return !NOT_ABOUT_THE_REGION.has(error.code);
+  return true;
 }
+
+const NOT_ABOUT_THE_REGION: ReadonlySet<string> = new Set(['KUBE_OBJECT_NAME_REQUIRED', 'KUBE_CLIENT_CLOSED']);
 
 /** A short, secret-free description of a client error for status messages and logs. */
 export function describeError(error: unknown): string {
