@@ -154,7 +154,7 @@ export async function runCluster(s: Settings, sources: SourceAddresses, log: (li
     const metricsPorts: number[] = [];
     for (let p = 0; p < s.pods; p++) {
       metricsPorts.push(await freePort());
-      pods.push(await startServer(spec, { secret, redisUrl: redis.url, env: { MERIDIAN_METRICS_PORT: String(metricsPorts[p]) }, fileDescriptors: MAX_FILES, readyTimeoutMs: s.readyTimeoutMs, labelSuffix: ` pod ${p + 1}` }));
+      pods.push(await startServer(spec, { secret, redisUrl: redis.url, nodeFlags: s.gatewayNodeFlags, env: { MERIDIAN_METRICS_PORT: String(metricsPorts[p]) }, fileDescriptors: MAX_FILES, readyTimeoutMs: s.readyTimeoutMs, labelSuffix: ` pod ${p + 1}` }));
     }
     const baseUrls = pods.map((p) => p.baseUrl);
     fleet = Fleet.start({ generators: s.pods, connectionsPerGenerator: s.perPod + s.roomSize, addressesPerGenerator: s.addressesPerGenerator, sources, client: clientSettings(s, 'meridian', secret), label: 'cluster' });

@@ -54,6 +54,7 @@ export const connectionsOptions: Record<string, OptionSpec> = {
   'storm-jitter-ms': { kind: 'int', default: 10_000, quick: 2_000, doc: 'each cut client reconnects after a random delay below this' },
   'storm-ms': { kind: 'int', default: 40_000, quick: 10_000, doc: 'publishing time of the storm run (the cut happens 5 s in)' },
   'gateway-env': { kind: 'list', default: [], doc: 'extra MERIDIAN_…=… settings for every Meridian process (comma-separated)' },
+  'gateway-node-flags': { kind: 'list', default: [], doc: 'cluster phase: extra Node/V8 flags for each gateway pod (comma-separated, e.g. --max-semi-space-size=16 to compare young-generation sizes)' },
   profile: { kind: 'bool', default: false, doc: 'single phase: CPU-profile each server during each step\'s publishing run only (bench/results/profiles/connections-*.cpuprofile; read with bench/profile-summary.ts --long-turns)' },
   out: { kind: 'string', default: '', doc: 'result file (default bench/results/connections.json, or connections-<phases>.json for a subset)' },
 };
@@ -77,6 +78,7 @@ export interface Settings {
   stormJitterMs: number;
   stormMs: number;
   gatewayEnv: Record<string, string>;
+  gatewayNodeFlags: string[];
   payloadBytes: number;
   connectConcurrency: number;
   replyTimeoutMs: number;
@@ -143,6 +145,7 @@ function settingsFrom(args: readonly string[]): Settings {
     stormJitterMs: o['storm-jitter-ms'] as number,
     stormMs: o['storm-ms'] as number,
     gatewayEnv,
+    gatewayNodeFlags: o['gateway-node-flags'] as string[],
     payloadBytes: o['payload-bytes'] as number,
     connectConcurrency: Math.max(1, o['connect-concurrency'] as number),
     replyTimeoutMs: o['reply-timeout-ms'] as number,
