@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LatencyHistogram, median } from '../bench/lib/stats.ts';
 import { parseCommandStats, commandDelta } from '../bench/lib/redis-stats.ts';
+import { parseOptions, type OptionSpec } from '../bench/lib/args.ts';
 
 test('latency histogram percentiles stay within 1 % of the exact values', () => {
   const histogram = new LatencyHistogram();
@@ -32,4 +33,11 @@ test('Redis command counts leave out INFO and count only what grew', () => {
   const before = parseCommandStats('# Commandstats\r\ncmdstat_info:calls=3,usec=1\r\ncmdstat_publish:calls=10,usec=5\r\n');
   const after = parseCommandStats('cmdstat_info:calls=5,usec=1\r\ncmdstat_publish:calls=15,usec=5\r\ncmdstat_evalsha:calls=5,usec=9\r\n');
   assert.deepEqual(commandDelta(before, after), { total: 10, byCommand: { publish: 5, evalsha: 5 } });
+});
+
+test('a bench option given as --name=value keeps every = of its value', () => {
+  const specs: Record<string, OptionSpec> = { 'gateway-env': { kind: 'list', default: [], doc: '' }, rate: { kind: 'int', default: 1, doc: '' } };
+  const values = parseOptions(['--gateway-env=MERIDIAN_A=1,MERIDIAN_B=x=y', '--rate=7'], specs);
+  assert.deepEqual(values['gateway-env'], ['MERIDIAN_A=1', 'MERIDIAN_B=x=y']);
+  assert.equal(values.rate, 7);
 });

@@ -28,7 +28,10 @@ export function parseOptions(argv: readonly string[], specs: Record<string, Opti
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unexpected argument '${arg}' (options look like --name value)`);
-    const [name, inline] = arg.slice(2).split('=', 2);
+    // Split at the first '=' only: a value may hold '=' itself (--gateway-env=MERIDIAN_X=1).
+    const at = arg.indexOf('=');
+    const name = at < 0 ? arg.slice(2) : arg.slice(2, at);
+    const inline = at < 0 ? undefined : arg.slice(at + 1);
     const spec = specs[name];
     if (!spec) throw new BenchError(BenchErrorCode.BAD_ARGUMENT, `unknown option --${name}; known: ${Object.keys(specs).map((k) => `--${k}`).join(', ')}`);
     if (spec.kind === 'bool') given.set(name, inline ?? true);
