@@ -16,7 +16,7 @@
  * Handlers receive the cached objects: they must not modify them (copy first).
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { KubeClient } from './kube/client.ts';
+import { untilAborted, type KubeClient } from './kube/client.ts';
 import { collectionPath, type ResourceRef } from './kube/resources.ts';
 import type { Logger } from 'pino';
 import { sleep, systemClock, type Clock } from './clock.ts';
@@ -304,13 +304,14 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
-      const page = await abandonOnAbort(
+      const page = await untilAborted(
         this.#client.request<{ items: T[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', collectionPath(this.#options.resource, this.#options.namespace), {
           query: { labelSelector: this.#options.labelSelector, limit: this.#options.pageSize, continue: continueToken },
           signal,
           timeoutMs: this.#options.listTimeoutMs,
         }),
         signal,
+        informerStopped,
       );
       if (!Array.isArray(page?.items)) throw new OperatorError('LIST_INVALID', 'the list answer has no items array');
       for (const item of page.items) {
@@ -352,24 +353,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   }
 }
 
-/**
- * Rejects with INFORMER_STOPPED as soon as `signal` aborts (the request itself is aborted by the
- * same signal), so stop() never waits for a server that does not answer.
- */
-function abandonOnAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new OperatorError('INFORMER_STOPPED', 'the informer was stopped'));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new OperatorError('INFORMER_STOPPED', 'the informer was stopped'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+/** Why a list in flight is abandoned when stop() aborts it: stop() never waits for a server that does not answer. */
+function informerStopped(): OperatorError {
+  return new OperatorError('INFORMER_STOPPED', 'the informer was stopped');
 }

@@ -7,10 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -21,30 +20,15 @@ import { isConnectivityError } from '../operator/reconcile/errors.ts';
 import { statusCodeOf } from '../operator/errors.ts';
 import { startApiServer, type ApiServerHandle, type ApiServerOptions } from '../sandbox/apiserver/index.ts';
 import { selfSignedCertificate } from '../sandbox/apiserver/tls.ts';
+import { kubeconfig, tempDir } from './helpers/kube-config.ts';
 
 const TOKEN = 'kube-client-test-token';
 
-function kubeconfig(server: string, user: Record<string, unknown>, cluster: Record<string, unknown> = {}): string {
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'c', cluster: { server, ...cluster } }],
-    users: [{ name: 'u', user }],
-    contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u', namespace: 'default' } }],
-    'current-context': 'ctx',
-  });
-}
 
 async function emulator(t: { after(fn: () => Promise<void>): void }, options: ApiServerOptions = {}): Promise<ApiServerHandle> {
   const server = await startApiServer({ port: 0, name: 'kube-client', token: TOKEN, ...options });
   t.after(() => server.close());
   return server;
-}
-
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meridian-kube-client-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 function configMap(name: string, data: Record<string, string> = {}, labels: Record<string, string> = {}): V1ConfigMap & KubernetesObject {
@@ -170,7 +154,7 @@ test('a watch streams events and bookmarks, ends on abort, and a too-old resourc
 
 test('tokenFile: the token is read from the file', async (t) => {
   const server = await emulator(t);
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'kube-client');
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
   writeFileSync(join(dir, 'config'), kubeconfig(server.url, { tokenFile: 'token' }));
   const kube = KubeClient.fromFile(join(dir, 'config'));
@@ -180,7 +164,7 @@ test('tokenFile: the token is read from the file', async (t) => {
 
 test('an exec plugin (v1 and v1beta1) is run once and its token cached until it expires; a failing plugin has a stable code', async (t) => {
   const server = await emulator(t);
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'kube-client');
   const plugin = join(dir, 'plugin.mjs');
   const runs = join(dir, 'runs');
   writeFileSync(runs, '');
@@ -230,7 +214,7 @@ test('over TLS the server is verified with certificate-authority-data, and in-cl
   t.after(() => skipping.close());
   assert.equal(typeof (await skipping.version()).gitVersion, 'string');
 
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'kube-client');
   writeFileSync(join(dir, 'token'), TOKEN);
   writeFileSync(join(dir, 'ca.crt'), selfSignedCertificate().cert);
   writeFileSync(join(dir, 'namespace'), 'meridian-system');
@@ -243,7 +227,7 @@ test('over TLS the server is verified with certificate-authority-data, and in-cl
 });
 
 test('a client certificate (client-certificate-data and client-key-data) is presented to a server that requires one', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'kube-client');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'client.key'), '-out', join(dir, 'client.crt'), '-subj', '/CN=meridian-operator', '-days', '1'], { stdio: 'ignore' });
   const serverPair = selfSignedCertificate();
   const clientCert = readFileSync(join(dir, 'client.crt'), 'utf8');

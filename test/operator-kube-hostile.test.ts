@@ -8,11 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { pino } from 'pino';
@@ -25,20 +24,13 @@ import { systemClock } from '../operator/clock.ts';
 import { OperatorError } from '../operator/errors.ts';
 import { isConnectivityError } from '../operator/reconcile/errors.ts';
 import { waitFor } from './helpers/net.ts';
+import { alive } from './helpers/platform.ts';
+import { kubeconfig as kubeconfigFor, tempDir } from './helpers/kube-config.ts';
 
 const TOKEN = 'hostile-test-token';
 const logger = pino({ level: 'silent' });
 
-function kubeconfig(server: string, user: Record<string, unknown> = { token: TOKEN }): string {
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'c', cluster: { server } }],
-    users: [{ name: 'u', user }],
-    contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u', namespace: 'default' } }],
-    'current-context': 'ctx',
-  });
-}
+const kubeconfig = (server: string, user: Record<string, unknown> = { token: TOKEN }) => kubeconfigFor(server, user);
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -81,12 +73,6 @@ function client(t: { after(fn: () => Promise<void>): void }, server: string, opt
   const kube = KubeClient.fromString(kubeconfig(server, user), {}, options);
   t.after(() => kube.close());
   return kube;
-}
-
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meridian-kube-hostile-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 const rejection = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error);
@@ -214,17 +200,9 @@ function exec(plugin: string, args: string[] = []) {
   return { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin, ...args] } };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('an exec plugin that ignores SIGTERM is killed when its time is up; a request waiting on it gives up at its own timeout', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'kube-hostile');
   const pidFile = join(dir, 'pid');
   const plugin = writePlugin(dir, `process.on('SIGTERM', () => {}); writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000);`);
   const server = await rawServer(t, (_request, response) => response.end('{}'));
@@ -240,7 +218,7 @@ test('an exec plugin that ignores SIGTERM is killed when its time is up; a reque
 });
 
 test('an exec plugin reads an empty stdin (it is closed at once), and its failure names the command and exit code, never its arguments or stderr', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'kube-hostile');
   const server = await rawServer(t, (_request, response) => response.end('{"gitVersion":"v1"}'));
   const reader = writePlugin(dir, `const input = readFileSync(0, 'utf8'); if (input !== '') process.exit(9); ${credential(TOKEN)}`);
   assert.equal((await client(t, server.url, {}, exec(reader)).version()).gitVersion, 'v1');
@@ -254,7 +232,7 @@ test('an exec plugin reads an empty stdin (it is closed at once), and its failur
 });
 
 test('an exec credential expiring within the renewal margin is used, not re-run for every request; a 401 through pods/proxy keeps it', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'kube-hostile');
   const runs = join(dir, 'runs');
   writeFileSync(runs, '');
   const plugin = writePlugin(dir, `appendFileSync(${JSON.stringify(runs)}, 'run\\n'); ${credential(TOKEN, 8_000)}`);

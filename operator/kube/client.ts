@@ -365,11 +365,15 @@ function requestSignal(signal: AbortSignal | undefined, timeoutMs: number): Abor
   return timeout ?? signal;
 }
 
-/** `promise`, or a rejection with the signal's reason as soon as it aborts (the work itself goes on: credentials are shared). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+/**
+ * `promise`, or a rejection as soon as `signal` aborts (the work itself goes on: the caller aborts
+ * it with the same signal, or it is shared, as credentials are). The rejection is `reason()`, else
+ * the signal's reason.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, reason?: () => Error): Promise<T> {
   if (!signal) return promise;
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    const onAbort = () => reject(reason ? reason() : signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
